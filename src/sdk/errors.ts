@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   CHECKPOINT_INVALID: 'definite',
   CHECKPOINT_EXPIRED: 'definite',
   UNSUPPORTED_TYPE: 'definite',
+  VALUE_OUT_OF_RANGE: 'definite',
   IDENTIFIER_INVALID: 'definite',
   // upstream state
   TABLE_NOT_FOUND: 'definite',

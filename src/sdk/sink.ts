@@ -2,11 +2,11 @@ import type { RecordBatch } from 'apache-arrow';
 
 /** Information passed to {@link Sink.snapshotStart}. */
 export interface SnapshotStartInfo {
-  /** Qualified table name. */
-  table: string;
   /**
-   * True when a snapshot is being delivered again from its beginning (after a restart of a
-   * source that cannot resume mid-snapshot): the sink must forget rows of the earlier attempt.
+   * True when the runner knows that output of an earlier attempt exists (a committed
+   * checkpoint, or snapshot rows delivered earlier in this run). Sinks whose output outlives
+   * the process should treat every snapshot start as a possible restart: the new snapshot
+   * replaces all rows written before it.
    */
   restart: boolean;
 }

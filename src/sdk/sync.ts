@@ -1,0 +1,411 @@
+/**
+ * The sync runner: drives one table from a source into sinks (DESIGN §5).
+ *
+ * Snapshot, then changes; every batch goes to every attached sink; every `commitEvery` it
+ * flushes the sinks, saves the checkpoint durably, and only then calls `source.commit(cp)`.
+ * Transient errors re-create the source from its factory and restore the last committed
+ * checkpoint (so sinks see replays, never gaps); definite errors stop the run with their code.
+ */
+import { EventEmitter } from 'node:events';
+import type { RecordBatch } from 'apache-arrow';
+import { MemoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
+import type { SourceCheckpoint } from './checkpoint.js';
+import { ConnectorError, definite, isAbortError, toConnectorError } from './errors.js';
+import type { Sink } from './sink.js';
+import type { ReferenceTableSource, SourceFactory } from './source.js';
+import type { ReferenceTable } from './table.js';
+import { batchInfo } from './batch.js';
+
+/** Points between the steps of a commit where a test can simulate a crash. */
+export type KillPoint = 'after-write' | 'after-flush' | 'after-save' | 'after-commit';
+
+/** Options of {@link sync}. */
+export interface SyncOptions {
+  /** The source, or a factory (needed for reconnecting after transient errors). */
+  source: ReferenceTableSource | SourceFactory;
+  /** Where batches go. A sink that throws is detached (`sink-fault`) while the others continue. */
+  sinks: Sink[];
+  /** Where the last committed checkpoint is kept (default: in memory). */
+  checkpoints?: CheckpointStore;
+  /** Commit when this many rows were delivered or this much time passed (default 50,000 rows / 1,000 ms). */
+  commitEvery?: { rows?: number; ms?: number };
+  /**
+   * Reconnect policy for transient errors (jittered exponential backoff). Until the source has
+   * answered a first poll, only `startupAttempts` are made, so a wrong host or a server that is
+   * down fails fast instead of retrying for minutes.
+   */
+  retry?: { maxAttempts?: number; startupAttempts?: number; initialDelayMs?: number; maxDelayMs?: number };
+  /** Stop once the snapshot is complete and committed (one-shot snapshot). */
+  stopAfterSnapshot?: boolean;
+  /** Stop (after committing) once this returns true; checked after every poll. */
+  until?: (progress: SyncProgress) => boolean;
+  /** Aborting stops the run like `stop()`. */
+  signal?: AbortSignal;
+  /** Stop gracefully on SIGINT/SIGTERM: finish the batch in flight, commit, close. */
+  handleSignals?: boolean;
+  /**
+   * Runner-side state, kept up to date with every delivered batch; `reconcile(sink)`
+   * re-seeds a detached sink from it. Defaults to the table of a `MemorySink` among `sinks`.
+   */
+  state?: ReferenceTable;
+  /** Close the sinks when the run ends (default true). */
+  closeSinks?: boolean;
+  /** Fault injection for tests: throwing here simulates a crash at that point (nothing is closed or committed). */
+  killPoint?: (point: KillPoint, progress: SyncProgress) => void;
+}
+
+/** Counters of a run. */
+export interface SyncProgress {
+  phase: 'starting' | 'snapshot' | 'changes' | 'stopped';
+  snapshotRows: number;
+  changeRows: number;
+  batches: number;
+  commits: number;
+  retries: number;
+  lastCheckpoint: SourceCheckpoint | null;
+  lastCommitAt: number | null;
+  detachedSinks: string[];
+}
+
+/** Why a run ended. */
+export type StopReason = 'stop' | 'signal' | 'abort' | 'snapshot' | 'until';
+
+/** The outcome of a run. */
+export interface SyncResult extends SyncProgress {
+  stoppedBy: StopReason;
+}
+
+/** Events emitted by {@link SyncRun}. */
+export interface SyncEvents {
+  'snapshot-start': [info: { restart: boolean }];
+  batch: [info: { kind: 'snapshot' | 'changes'; rows: number }];
+  'snapshot-complete': [info: { rows: number }];
+  commit: [info: { checkpoint: SourceCheckpoint; rows: number }];
+  'sink-fault': [info: { sink: string; error: ConnectorError }];
+  'sink-reconciled': [info: { sink: string }];
+  retry: [info: { attempt: number; delayMs: number; error: ConnectorError }];
+}
+
+interface AttachedSink {
+  sink: Sink;
+  attached: boolean;
+}
+
+const DEFAULT_COMMIT_ROWS = 50_000;
+const DEFAULT_COMMIT_MS = 1_000;
+
+/** A running sync. Await `done`; call `stop()` for a graceful end. */
+export class SyncRun extends EventEmitter<SyncEvents> {
+  /** Resolves when the run ends gracefully; rejects with the ConnectorError that stopped it. */
+  readonly done: Promise<SyncResult>;
+  readonly progress: SyncProgress = {
+    phase: 'starting',
+    snapshotRows: 0,
+    changeRows: 0,
+    batches: 0,
+    commits: 0,
+    retries: 0,
+    lastCheckpoint: null,
+    lastCommitAt: null,
+    detachedSinks: [],
+  };
+
+  private readonly sinks: AttachedSink[];
+  private readonly store: CheckpointStore;
+  private readonly stopController = new AbortController();
+  private stopReason: StopReason | null = null;
+  private readonly pendingReconciles: Array<{ sink: AttachedSink; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private source: ReferenceTableSource | null = null;
+  private snapshotDelivered = false;
+  private everPolled = false;
+
+  constructor(private readonly options: SyncOptions) {
+    super();
+    this.sinks = options.sinks.map((sink) => ({ sink, attached: true }));
+    this.store = options.checkpoints ?? new MemoryCheckpointStore();
+    this.done = this.run();
+    // The run reports failures through `done`; avoid unhandled-rejection noise when nobody awaits.
+    this.done.catch(() => {});
+  }
+
+  /** Requests a graceful stop: the batch in flight is finished, committed, and the source closed. */
+  stop(reason: StopReason = 'stop'): void {
+    if (this.stopReason === null) this.stopReason = reason;
+    this.stopController.abort();
+  }
+
+  /**
+   * Re-attaches a detached sink: it is re-seeded from the runner's state (a snapshot of the
+   * current rows) and then fed live changes again.
+   */
+  reconcile(sink: Sink): Promise<void> {
+    const entry = this.sinks.find((s) => s.sink === sink);
+    if (!entry) return Promise.reject(definite('INVALID_STATE', `sink ${sink.name} is not part of this run`));
+    if (!this.stateTable()) {
+      return Promise.reject(
+        definite('INVALID_STATE', 'reconcile needs runner state', { hint: 'pass `state: new ReferenceTable()` to sync() or include a MemorySink' }),
+      );
+    }
+    return new Promise((resolve, reject) => this.pendingReconciles.push({ sink: entry, resolve, reject }));
+  }
+
+  private stateTable(): ReferenceTable | undefined {
+    if (this.options.state) return this.options.state;
+    for (const { sink } of this.sinks) {
+      const table = (sink as { table?: unknown }).table;
+      if (sink.name.startsWith('memory') && table && typeof (table as ReferenceTable).toArrow === 'function') return table as ReferenceTable;
+    }
+    return undefined;
+  }
+
+  private async run(): Promise<SyncResult> {
+    const signalHandlers = this.installSignalHandlers();
+    const external = this.options.signal;
+    const onExternalAbort = () => this.stop('abort');
+    external?.addEventListener('abort', onExternalAbort, { once: true });
+    if (external?.aborted) this.stop('abort');
+    try {
+      await this.runWithRetries();
+      this.progress.phase = 'stopped';
+      if (this.options.closeSinks !== false) await this.closeSinks();
+      return { ...this.progress, stoppedBy: this.stopReason ?? 'stop' };
+    } catch (error) {
+      this.progress.phase = 'stopped';
+      if (this.options.closeSinks !== false) await this.closeSinks().catch(() => {});
+      throw error;
+    } finally {
+      external?.removeEventListener('abort', onExternalAbort);
+      signalHandlers();
+    }
+  }
+
+  private installSignalHandlers(): () => void {
+    if (!this.options.handleSignals) return () => {};
+    const onSignal = () => this.stop('signal');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    return () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+  }
+
+  private async runWithRetries(): Promise<void> {
+    let committed = await this.store.load();
+    this.progress.lastCheckpoint = committed;
+    const retry = { maxAttempts: 10, startupAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000, ...this.options.retry };
+    let attempt = 0;
+    for (;;) {
+      const commitsBefore = this.progress.commits;
+      try {
+        await this.runAttempt(committed);
+        return;
+      } catch (error) {
+        await this.closeSourceQuietly();
+        const failure = toConnectorError(error);
+        if (failure.kind !== 'transient') throw failure;
+        if (typeof this.options.source !== 'function') {
+          throw new ConnectorError(failure.code, failure.message, {
+            kind: 'definite',
+            cause: failure,
+            hint: 'pass a source factory (() => new …Source(config)) so the runner can reconnect',
+            ...(failure.table !== undefined ? { table: failure.table } : {}),
+          });
+        }
+        if (this.progress.commits > commitsBefore) attempt = 0;
+        attempt++;
+        const limit = this.everPolled ? retry.maxAttempts : retry.startupAttempts;
+        if (attempt > limit) {
+          throw definite('RETRIES_EXHAUSTED', `gave up after ${limit} reconnect attempts${this.everPolled ? '' : ' at startup'}: ${failure.message}`, {
+            cause: failure,
+            hint: 'check that the upstream server is reachable, then restart',
+            ...(failure.table !== undefined ? { table: failure.table } : {}),
+          });
+        }
+        const ceiling = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1));
+        const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+        this.progress.retries++;
+        this.emit('retry', { attempt, delayMs, error: failure });
+        if (await this.sleepUnlessStopped(delayMs)) return;
+        committed = this.progress.lastCheckpoint;
+      }
+    }
+  }
+
+  private async runAttempt(committed: SourceCheckpoint | null): Promise<void> {
+    const source = typeof this.options.source === 'function' ? await this.options.source() : this.options.source;
+    this.source = source;
+    if (committed) await source.restore(committed);
+    const commitRows = this.options.commitEvery?.rows ?? DEFAULT_COMMIT_ROWS;
+    const commitMs = this.options.commitEvery?.ms ?? DEFAULT_COMMIT_MS;
+    let rowsSinceCommit = 0;
+    let lastCommit = Date.now();
+
+    if (!source.isSnapshotComplete()) {
+      this.progress.phase = 'snapshot';
+      const fromScratch = committed === null || (committed.phase === 'snapshot' && !source.capabilities.midSnapshotResume);
+      if (fromScratch) {
+        const restart = committed !== null || this.snapshotDelivered;
+        await this.forEachSink((s) => s.snapshotStart?.({ restart }) ?? Promise.resolve());
+        this.stateTable()?.clear();
+        this.emit('snapshot-start', { restart });
+      }
+    } else {
+      this.progress.phase = 'changes';
+    }
+
+    for (;;) {
+      await this.processReconciles();
+      if (this.stopReason !== null) break;
+      const inSnapshot = !source.isSnapshotComplete();
+      let batch: RecordBatch | null;
+      try {
+        batch = inSnapshot
+          ? await source.pollSnapshot({ signal: this.stopController.signal })
+          : await source.pollChanges({ signal: this.stopController.signal });
+      } catch (error) {
+        if (isAbortError(error) && this.stopReason !== null) break;
+        throw error;
+      }
+      this.everPolled = true;
+      if (batch !== null) {
+        await this.deliver(batch);
+        rowsSinceCommit += batch.numRows;
+        if (inSnapshot) this.progress.snapshotRows += batch.numRows;
+        else this.progress.changeRows += batch.numRows;
+        this.progress.batches++;
+        this.emit('batch', { kind: inSnapshot ? 'snapshot' : 'changes', rows: batch.numRows });
+        this.options.killPoint?.('after-write', this.progress);
+      } else if (inSnapshot) {
+        await this.forEachSink((s) => s.snapshotComplete?.() ?? Promise.resolve());
+        this.progress.phase = 'changes';
+        this.emit('snapshot-complete', { rows: this.progress.snapshotRows });
+        await this.commit(source, rowsSinceCommit);
+        rowsSinceCommit = 0;
+        lastCommit = Date.now();
+        if (this.options.stopAfterSnapshot) {
+          this.stopReason ??= 'snapshot';
+          break;
+        }
+        continue;
+      }
+      if (this.options.until?.(this.progress)) this.stopReason ??= 'until';
+      if (rowsSinceCommit >= commitRows || Date.now() - lastCommit >= commitMs) {
+        await this.commit(source, rowsSinceCommit);
+        rowsSinceCommit = 0;
+        lastCommit = Date.now();
+      }
+    }
+    // Graceful stop: commit what was delivered, then close.
+    await this.commit(source, rowsSinceCommit);
+    await this.closeSourceQuietly();
+  }
+
+  private async deliver(batch: RecordBatch): Promise<void> {
+    this.stateTable()?.apply(batch);
+    if (batchInfo(batch).kind === 'snapshot') this.snapshotDelivered = true;
+    await this.forEachSink((s) => s.write(batch));
+  }
+
+  /** Flush → save → commit. The source never hears of a checkpoint that is not durable. */
+  private async commit(source: ReferenceTableSource, rows: number): Promise<void> {
+    const checkpoint = source.checkpoint();
+    const last = this.progress.lastCheckpoint;
+    if (rows === 0 && last !== null && JSON.stringify(last) === JSON.stringify(checkpoint)) return;
+    await this.forEachSink((s) => s.flush());
+    this.options.killPoint?.('after-flush', this.progress);
+    await this.store.save(checkpoint);
+    this.progress.lastCheckpoint = checkpoint;
+    this.options.killPoint?.('after-save', this.progress);
+    await source.commit?.(checkpoint);
+    this.progress.commits++;
+    this.progress.lastCommitAt = Date.now();
+    this.emit('commit', { checkpoint, rows });
+    this.options.killPoint?.('after-commit', this.progress);
+  }
+
+  /** Runs `op` on every attached sink; a sink that throws is detached, the others continue. */
+  private async forEachSink(op: (sink: Sink) => Promise<void>): Promise<void> {
+    const attached = this.sinks.filter((s) => s.attached);
+    await Promise.all(
+      attached.map(async (entry) => {
+        try {
+          await op(entry.sink);
+        } catch (error) {
+          this.detach(entry, error);
+        }
+      }),
+    );
+    if (this.sinks.length > 0 && this.sinks.every((s) => !s.attached)) {
+      throw definite('ALL_SINKS_FAILED', `every sink failed (${this.progress.detachedSinks.join(', ')})`, {
+        hint: 'fix the sinks (see the sink-fault events) and restart; the checkpoint was not advanced past the failure',
+      });
+    }
+  }
+
+  private detach(entry: AttachedSink, error: unknown): void {
+    if (!entry.attached) return;
+    entry.attached = false;
+    this.progress.detachedSinks.push(entry.sink.name);
+    const failure = ConnectorError.is(error)
+      ? error
+      : definite('SINK_FAILED', `sink ${entry.sink.name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    this.emit('sink-fault', { sink: entry.sink.name, error: failure });
+  }
+
+  private async processReconciles(): Promise<void> {
+    while (this.pendingReconciles.length > 0) {
+      const { sink: entry, resolve, reject } = this.pendingReconciles.shift()!;
+      try {
+        const state = this.stateTable()!;
+        const { sink } = entry;
+        await sink.snapshotStart?.({ restart: true });
+        if (state.fields.length > 0) await sink.write(state.toArrow());
+        if (this.progress.phase === 'changes') await sink.snapshotComplete?.();
+        await sink.flush();
+        if (!entry.attached) {
+          entry.attached = true;
+          this.progress.detachedSinks = this.progress.detachedSinks.filter((n) => n !== sink.name);
+        }
+        this.emit('sink-reconciled', { sink: sink.name });
+        resolve();
+      } catch (error) {
+        reject(toConnectorError(error, 'SINK_FAILED'));
+      }
+    }
+  }
+
+  private async closeSinks(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.sink.close().catch((error) => this.detach(s, error))));
+  }
+
+  private async closeSourceQuietly(): Promise<void> {
+    const source = this.source;
+    this.source = null;
+    if (source) await source.close().catch(() => {});
+  }
+
+  private sleepUnlessStopped(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.stopReason !== null) return resolve(true);
+      const signal = this.stopController.signal;
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(false);
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/**
+ * Starts syncing one table from `source` into `sinks`. Returns the running {@link SyncRun};
+ * `await run.done` for the result.
+ */
+export function sync(options: SyncOptions): SyncRun {
+  return new SyncRun(options);
+}

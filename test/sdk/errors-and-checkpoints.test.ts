@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConnectorError, redactSecrets, definite, transient } from '../../src/sdk/errors.js';
+import { makeCheckpoint, parseCheckpoint } from '../../src/sdk/checkpoint.js';
+import { FileCheckpointStore } from '../../src/sdk/checkpoint-store.js';
+
+test('ConnectorError.is recognises errors from another copy of the module', async () => {
+  const other = (await import(`../../src/sdk/errors.ts?copy=${Date.now()}`)) as typeof import('../../src/sdk/errors.js');
+  assert.notEqual(other.ConnectorError, ConnectorError, 'the module was loaded twice');
+  const foreign = new other.ConnectorError('SLOT_MISSING', 'slot gone');
+  assert.ok(ConnectorError.is(foreign));
+  assert.ok(ConnectorError.is(foreign, 'SLOT_MISSING'));
+  assert.equal((foreign as { kind: string }).kind, 'definite');
+  assert.ok(!ConnectorError.is(foreign, 'CLOSED'));
+  assert.ok(!((foreign as unknown) instanceof ConnectorError));
+  assert.ok(!ConnectorError.is(new Error('plain')));
+  assert.equal(new ConnectorError('CONNECTION_LOST', 'x').kind, 'transient');
+  assert.equal(transient('X_CUSTOM', 'x').kind, 'transient');
+  assert.equal(definite('CONNECTION_LOST', 'x').kind, 'definite');
+});
+
+test('secrets are removed from error messages and hints', () => {
+  const e = definite('CONFIG_INVALID', 'cannot connect to postgres://app:hunter2@db:5432/x (password=hunter2)', { hint: "use sasl.password: 'hunter2' carefully" });
+  assert.ok(!e.message.includes('hunter2'), e.message);
+  assert.ok(!e.hint!.includes('hunter2'), e.hint);
+  assert.match(e.message, /postgres:\/\/app:\*\*\*@db/);
+  assert.equal(redactSecrets('nothing to hide'), 'nothing to hide');
+  assert.ok(!JSON.stringify(e).includes('hunter2'));
+});
+
+test('bad checkpoints are rejected with CHECKPOINT_INVALID naming the problem', () => {
+  const good = makeCheckpoint('memory', 'public.t', 'changes', { seq: 3, index: 0 });
+  assert.deepEqual(parseCheckpoint(JSON.stringify(good), { connector: 'memory', table: 'public.t' }), good);
+  const cases: Array<[unknown, RegExp]> = [
+    ['{not json', /not valid JSON/],
+    [{ ...good, version: 99 }, /version 99 is not supported/],
+    [{ ...good, table: 'public.other' }, /belongs to table public\.other/],
+    [{ ...good, connector: 'postgres' }, /belongs to connector "postgres"/],
+    [{ ...good, phase: 'middle' }, /phase/],
+    [{ version: 1 }, /malformed/],
+    [null, /malformed/],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(
+      () => parseCheckpoint(input, { connector: 'memory', table: 'public.t' }),
+      (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && e.kind === 'definite' && message.test(e.message),
+      `input ${JSON.stringify(input)}`,
+    );
+  }
+});
+
+test('FileCheckpointStore saves atomically and reports a corrupt file clearly', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'refstream-cp-'));
+  const store = new FileCheckpointStore(join(dir, 'nested', 'cp.json'));
+  assert.equal(await store.load(), null);
+  const cp = makeCheckpoint('memory', 'public.t', 'snapshot', { snapshotSeq: 1, offset: 5 });
+  await store.save(cp);
+  await store.save({ ...cp, position: { snapshotSeq: 1, offset: 6 } });
+  assert.deepEqual((await store.load())?.position, { snapshotSeq: 1, offset: 6 });
+  assert.match(await readFile(join(dir, 'nested', 'cp.json'), 'utf8'), /refstream-checkpoint/);
+  await writeFile(join(dir, 'nested', 'cp.json'), '{"format":"refstream-checkpoint","checkpoint":{"version":1}');
+  await assert.rejects(store.load(), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && /delete .*cp\.json/.test(e.hint ?? ''));
+  await store.clear();
+  assert.equal(await store.load(), null);
+});

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordBatchReader } from 'apache-arrow';
+import { MemoryStore, MemorySource } from '../../src/sources/memory/index.js';
+import { JsonlSink, type JsonlRecord } from '../../src/sinks/jsonl.js';
+import { ArrowIpcSink } from '../../src/sinks/arrow-ipc.js';
+import { MemorySink } from '../../src/sinks/memory.js';
+import { ReferenceTable } from '../../src/sdk/table.js';
+import { sync } from '../../src/sdk/sync.js';
+import { batchInfo } from '../../src/sdk/batch.js';
+import { standardDescriptor, standardRow } from '../helpers/tables.js';
+
+async function runOnce(store: MemoryStore, sinks: ConstructorParameters<typeof Object>[0][], changes: () => void) {
+  const memory = new MemorySink();
+  const run = sync({ source: () => new MemorySource(store, { batchRows: 3, maxWaitMs: 5 }), sinks: [...(sinks as never[]), memory], commitEvery: { rows: 1, ms: 1 } });
+  await new Promise((r) => setTimeout(r, 20));
+  changes();
+  await new Promise((r) => setTimeout(r, 40));
+  run.stop();
+  await run.done;
+  return memory.table;
+}
+
+test('JSON Lines sink writes {op,key,row,position} lines that fold to the table', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'refstream-jsonl-'));
+  const path = join(dir, 'out.jsonl');
+  const store = new MemoryStore(standardDescriptor());
+  store.insert([standardRow(1n), standardRow(2n), { ...standardRow(9007199254740993n), updated_at: new Date('2024-05-06T07:08:09.123Z'), note: 'big' }]);
+  const expected = await runOnce(store, [new JsonlSink({ output: path })], () => {
+    store.update([standardRow(1n, 5)]);
+    store.delete([2n]);
+    store.insert([standardRow(4n, 1)]);
+  });
+  const lines = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as JsonlRecord);
+  assert.deepEqual(lines[0], { op: 'truncate', key: null, row: null, position: null });
+  assert.deepEqual(lines.slice(1, 4).map((l) => l.op), ['snapshot', 'snapshot', 'snapshot']);
+  const big = lines.find((l) => l.key?.id === '9007199254740993');
+  assert.ok(big, 'int64 beyond 2^53 is rendered exactly as a string');
+  assert.equal(big!.row!.amount, '993.00');
+  assert.match(String(big!.row!.updated_at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  const del = lines.find((l) => l.op === 'delete')!;
+  assert.deepEqual(del.key, { id: '2' });
+  assert.equal(del.row, null);
+  assert.match(del.position!, /^[0-9a-f]{16}\/[0-9a-f]{8}$/);
+  // fold the file by key
+  const folded = new Map<string, unknown>();
+  for (const l of lines) {
+    if (l.op === 'truncate') folded.clear();
+    else if (l.op === 'delete') folded.delete(JSON.stringify(l.key));
+    else folded.set(JSON.stringify(l.key), l.row);
+  }
+  assert.deepEqual([...folded.values()].sort((a: any, b: any) => a.id.localeCompare(b.id)), [...expected.toJSON()].sort((a: any, b: any) => String(a.id).localeCompare(String(b.id))));
+});
+
+test('Arrow IPC sink writes concatenated streams that keep each batch schema and metadata', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'refstream-arrow-'));
+  const path = join(dir, 'out.arrow');
+  const store = new MemoryStore(standardDescriptor());
+  store.insert(Array.from({ length: 10 }, (_, i) => standardRow(BigInt(i + 1))));
+  const expected = await runOnce(store, [new ArrowIpcSink({ output: path })], () => {
+    store.update([standardRow(3n, 7)]);
+    store.delete([4n]);
+  });
+  const bytes = await readFile(path);
+  const table = new ReferenceTable();
+  const kinds: string[] = [];
+  for (const reader of RecordBatchReader.readAll(bytes)) {
+    for (const batch of reader) {
+      kinds.push(batchInfo(batch).kind);
+      table.apply(batch);
+    }
+  }
+  assert.ok(kinds.includes('snapshot') && kinds.includes('changes'), kinds.join());
+  assert.deepEqual(table.toJSON(), expected.toJSON());
+  assert.equal(table.size, 9);
+});

@@ -1,0 +1,215 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RecordBatch } from 'apache-arrow';
+import { MemoryStore, MemorySource } from '../../src/sources/memory/index.js';
+import { MemorySink } from '../../src/sinks/memory.js';
+import { ReferenceTable } from '../../src/sdk/table.js';
+import { sync, type KillPoint } from '../../src/sdk/sync.js';
+import { MemoryCheckpointStore } from '../../src/sdk/checkpoint-store.js';
+import { ConnectorError, definite } from '../../src/sdk/errors.js';
+import type { Sink } from '../../src/sdk/sink.js';
+import type { ReferenceTableSource } from '../../src/sdk/source.js';
+import { standardDescriptor, standardRow } from '../helpers/tables.js';
+
+function seededStore(rows = 40): MemoryStore {
+  const store = new MemoryStore(standardDescriptor());
+  store.insert(Array.from({ length: rows }, (_, i) => standardRow(BigInt(i + 1))));
+  return store;
+}
+
+/** Deterministic pseudo-random writes: updates, inserts, deletes, key changes. */
+function mutate(store: MemoryStore, step: number): void {
+  const id = BigInt((step * 7919) % 60) + 1n;
+  const existing = store.currentRows().some((r) => r[0] === id);
+  store.transaction((tx) => {
+    if (!existing) tx.insert(standardRow(id, step));
+    else if (step % 5 === 0) tx.delete(id);
+    else tx.update(standardRow(id, step));
+    if (step % 11 === 0) {
+      const id2 = id + 1000n;
+      if (!store.currentRows().some((r) => r[0] === id2)) tx.insert(standardRow(id2, step));
+    }
+  });
+}
+
+function expectedState(store: MemoryStore): ReferenceTable {
+  const t = new ReferenceTable();
+  const s = new MemorySource(store);
+  return Object.assign(t, { load: async () => { let b; while ((b = await s.pollSnapshot())) t.apply(b); await s.close(); } });
+}
+
+async function stateOf(store: MemoryStore) {
+  const t = expectedState(store) as ReferenceTable & { load(): Promise<void> };
+  await t.load();
+  return t.toJSON();
+}
+
+class Crash extends Error {}
+
+for (const point of ['after-write', 'after-flush', 'after-save', 'after-commit'] as KillPoint[]) {
+  test(`kill at ${point}: restarts never lose or double-apply a change`, async () => {
+    const store = seededStore();
+    const sink = new MemorySink();
+    const appliedPositions = new Map<string, number>();
+    sink.table.on('change', (c) => {
+      if (c.position) appliedPositions.set(c.position, (appliedPositions.get(c.position) ?? 0) + 1);
+    });
+    const checkpoints = new MemoryCheckpointStore();
+    let step = 0;
+    for (let crash = 0; crash < 12; crash++) {
+      let seen = 0;
+      const killAt = 1 + (crash % 4);
+      const run = sync({
+        source: () => new MemorySource(store, { batchRows: 7, maxWaitMs: 5 }),
+        sinks: [sink],
+        checkpoints,
+        closeSinks: false,
+        commitEvery: { rows: 10, ms: 5 },
+        killPoint: (p) => {
+          if (p === point && ++seen === killAt) throw new Crash(`killed at ${p}`);
+        },
+      });
+      // concurrent writes while the run is going, until it crashes
+      let settled = false;
+      run.done.then(() => (settled = true), () => (settled = true));
+      for (let i = 0; i < 500 && !settled; i++) {
+        mutate(store, step++);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await assert.rejects(run.done, (e: unknown) => ConnectorError.is(e) && /killed at/.test((e as Error).message));
+    }
+    // final clean run until caught up
+    const final = sync({
+      source: () => new MemorySource(store, { batchRows: 7, maxWaitMs: 5 }),
+      sinks: [sink],
+      checkpoints,
+      commitEvery: { rows: 10, ms: 5 },
+      until: () => sink.table.lastPosition !== null && sink.table.lastPosition >= `${store.seq.toString(16).padStart(16, '0')}/`,
+    });
+    const result = await final.done;
+    assert.equal(result.stoppedBy, 'until');
+    assert.deepEqual(sink.table.toJSON(), await stateOf(store));
+    const doubles = [...appliedPositions].filter(([, n]) => n > 1);
+    assert.deepEqual(doubles, [], 'a change was applied twice');
+    assert.ok(appliedPositions.size > 0);
+  });
+}
+
+test('a transient error reconnects with backoff and resumes from the last commit', async () => {
+  const store = seededStore(100);
+  const sink = new MemorySink();
+  let created = 0;
+  const run = sync({
+    source: () => {
+      created++;
+      return new MemorySource(store, { batchRows: 10, maxWaitMs: 5 });
+    },
+    sinks: [sink],
+    commitEvery: { rows: 20, ms: 10 },
+    retry: { initialDelayMs: 5, maxDelayMs: 20 },
+  });
+  const retries: string[] = [];
+  run.on('retry', (r) => retries.push(r.error.code));
+  await new Promise((r) => setTimeout(r, 30));
+  store.interrupt();
+  for (let i = 0; i < 20; i++) mutate(store, i);
+  await new Promise((r) => setTimeout(r, 30));
+  store.interrupt();
+  await new Promise((r) => setTimeout(r, 60));
+  run.stop();
+  const result = await run.done;
+  assert.ok(created >= 2, `source created ${created} times`);
+  assert.ok(retries.includes('CONNECTION_LOST'));
+  assert.ok(result.retries >= 1);
+  assert.deepEqual(sink.table.toJSON(), await stateOf(store));
+});
+
+test('a definite error stops the run with its code and closes the sinks', async () => {
+  const store = seededStore(5);
+  let closed = false;
+  const sink: Sink = { name: 'probe', write: async () => {}, flush: async () => {}, close: async () => { closed = true; } };
+  const failing = (): ReferenceTableSource => {
+    const inner = new MemorySource(store);
+    return Object.assign(Object.create(inner), {
+      capabilities: inner.capabilities,
+      pollChanges: async () => {
+        throw definite('SCHEMA_INCOMPATIBLE', 'column amount changed type', { table: 'public.items' });
+      },
+    });
+  };
+  const run = sync({ source: failing, sinks: [sink] });
+  await assert.rejects(run.done, (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && e.table === 'public.items');
+  assert.ok(closed);
+});
+
+test('transient errors without a factory stop with a hint to pass one', async () => {
+  const store = seededStore(5);
+  const source = new MemorySource(store, { maxWaitMs: 5 });
+  const run = sync({ source, sinks: [new MemorySink()] });
+  await new Promise((r) => setTimeout(r, 20));
+  store.interrupt();
+  await assert.rejects(run.done, (e: unknown) => ConnectorError.is(e, 'CONNECTION_LOST') && e.kind === 'definite' && /factory/.test(e.hint ?? ''));
+});
+
+test('a failing sink is detached and reported while the others continue; reconcile brings it back', async () => {
+  const store = seededStore(30);
+  const healthy = new MemorySink();
+  const flaky = new MemorySink(new ReferenceTable(), 'flaky');
+  let broken = true;
+  let writes = 0;
+  const originalWrite = flaky.write.bind(flaky);
+  flaky.write = async (batch: RecordBatch) => {
+    if (broken && ++writes === 2) throw new Error('disk full');
+    return originalWrite(batch);
+  };
+  const run = sync({ source: () => new MemorySource(store, { batchRows: 5, maxWaitMs: 5 }), sinks: [healthy, flaky], commitEvery: { rows: 5, ms: 5 } });
+  const faults: string[] = [];
+  run.on('sink-fault', (f) => faults.push(`${f.sink}:${f.error.code}:${f.error.message}`));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(faults.length, 1);
+  assert.match(faults[0]!, /^flaky:SINK_FAILED:.*disk full/);
+  assert.deepEqual(run.progress.detachedSinks, ['flaky']);
+  for (let i = 0; i < 10; i++) mutate(store, i);
+  broken = false;
+  await run.reconcile(flaky);
+  assert.deepEqual(run.progress.detachedSinks, []);
+  for (let i = 10; i < 20; i++) mutate(store, i);
+  await new Promise((r) => setTimeout(r, 50));
+  run.stop();
+  await run.done;
+  const expected = await stateOf(store);
+  assert.deepEqual(healthy.table.toJSON(), expected);
+  assert.deepEqual(flaky.table.toJSON(), expected);
+});
+
+test('every sink failing stops the run with ALL_SINKS_FAILED', async () => {
+  const store = seededStore(5);
+  const bad: Sink = { name: 'bad', write: async () => { throw new Error('nope'); }, flush: async () => {}, close: async () => {} };
+  await assert.rejects(sync({ source: () => new MemorySource(store), sinks: [bad] }).done, (e: unknown) => ConnectorError.is(e, 'ALL_SINKS_FAILED'));
+});
+
+test('stopAfterSnapshot commits the snapshot and stops; a later run continues with changes only', async () => {
+  const store = seededStore(25);
+  const checkpoints = new MemoryCheckpointStore();
+  const sink = new MemorySink();
+  const first = await sync({ source: () => new MemorySource(store, { batchRows: 4 }), sinks: [sink], checkpoints, stopAfterSnapshot: true, closeSinks: false }).done;
+  assert.equal(first.stoppedBy, 'snapshot');
+  assert.equal(first.snapshotRows, 25);
+  assert.equal(checkpoints.history.at(-1)?.phase, 'changes');
+  store.update([standardRow(3n, 99)]);
+  const second = sync({ source: () => new MemorySource(store, { maxWaitMs: 5 }), sinks: [sink], checkpoints, until: (p) => p.changeRows >= 1 });
+  const result = await second.done;
+  assert.equal(result.snapshotRows, 0);
+  assert.equal(result.changeRows, 1);
+  assert.equal(sink.table.get(3n)?.name, 'name-3-99');
+});
+
+test('an invalid stored checkpoint stops before any poll with CHECKPOINT_INVALID', async () => {
+  const store = seededStore(5);
+  const checkpoints = new MemoryCheckpointStore();
+  await checkpoints.save({ version: 1, connector: 'postgres', table: 'public.items', phase: 'changes', position: { lsn: '0/1' } });
+  await assert.rejects(
+    sync({ source: () => new MemorySource(store), sinks: [new MemorySink()], checkpoints }).done,
+    (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && /connector "postgres"/.test((e as Error).message),
+  );
+});
