@@ -251,7 +251,9 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   let child!: ChildProcess;
   let log = '';
   const launch = async () => {
-    child = spawn(join(bin, 'postgres'), serverArgs, { ...runAs, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Own process group: a Ctrl-C in the terminal reaches our process, which then stops the
+    // server in order, instead of the server shutting down under open connections.
+    child = spawn(join(bin, 'postgres'), serverArgs, { ...runAs, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();
       log = (log + text).slice(-20_000);
