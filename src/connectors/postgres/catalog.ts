@@ -1,0 +1,263 @@
+/**
+ * Catalog queries on a normal (SQL) connection: server checks, table shape, types,
+ * privileges, publication and slot state. Every identifier is passed as a bind parameter.
+ */
+import { definite } from '../../sdk/errors.js';
+import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo } from './types.js';
+import { displayName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
+import { parseLsn } from './lsn.js';
+import { mapPgError } from './errors.js';
+
+/** What the source knows about its table. */
+export interface TableInfo {
+  oid: number;
+  name: QualifiedName;
+  /** `schema.table` as shown in metadata and errors. */
+  display: string;
+  /** d default, n nothing, f full, i index */
+  replicaIdentity: string;
+  columns: ColumnSpec[];
+  primaryKey: string[];
+  relpages: number;
+}
+
+/** State of a replication slot. */
+export interface SlotState {
+  plugin: string;
+  database: string;
+  active: boolean;
+  confirmedFlush: bigint | null;
+  /** `lost` (or a non-null invalidation reason) means the slot can no longer be used. */
+  invalid: boolean;
+}
+
+/** A minimal SQL client: what `pg.Client` and `pg.Pool` have in common. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+export class Catalog {
+  private readonly types = new Map<number, PgTypeInfo>();
+  private readonly typeNames = new Map<string, string>();
+
+  constructor(
+    private readonly client: Queryable,
+    private readonly table: string,
+  ) {}
+
+  private async q<T = Record<string, unknown>>(sql: string, params: unknown[] = [], context = 'catalog query'): Promise<T[]> {
+    try {
+      return (await this.client.query(sql, params)).rows as T[];
+    } catch (error) {
+      throw mapPgError(error, this.table, context);
+    }
+  }
+
+  /** Server major version; refstream needs 14 or later (binary pgoutput). */
+  async serverMajor(): Promise<number> {
+    const [row] = await this.q<{ v: string }>('SELECT current_setting($1) AS v', ['server_version_num']);
+    const major = Math.floor(Number(row!.v) / 10000);
+    if (major < 14) {
+      throw definite('SERVER_VERSION', `PostgreSQL ${major} is not supported by the refstream Postgres connector (needs 14 or later)`, {
+        table: this.table,
+        hint: 'upgrade the server to PostgreSQL 14 or later',
+      });
+    }
+    return major;
+  }
+
+  /** Fails with `WAL_LEVEL` unless `wal_level = logical`. */
+  async checkWalLevel(): Promise<void> {
+    const [row] = await this.q<{ v: string }>('SELECT current_setting($1) AS v', ['wal_level']);
+    if (row!.v !== 'logical') {
+      throw definite('WAL_LEVEL', `wal_level is "${row!.v}", logical replication needs "logical"`, {
+        table: this.table,
+        hint: 'ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL',
+      });
+    }
+  }
+
+  /** Fails with `PERMISSION_DENIED` unless the user may open replication connections. */
+  async checkReplicationPrivilege(): Promise<void> {
+    const [row] = await this.q<{ ok: boolean; u: string }>(
+      'SELECT (rolreplication OR rolsuper) AS ok, current_user AS u FROM pg_roles WHERE rolname = current_user',
+    );
+    if (!row?.ok) {
+      throw definite('PERMISSION_DENIED', `role ${row?.u ?? 'current_user'} lacks the REPLICATION attribute`, {
+        table: this.table,
+        hint: `ALTER ROLE ${quoteIdent(row?.u ?? 'user')} WITH REPLICATION;`,
+      });
+    }
+  }
+
+  /** Loads the table's oid, columns, primary key and replica identity. */
+  async loadTable(name: QualifiedName): Promise<TableInfo> {
+    const display = displayName(name);
+    const [rel] = await this.q<{ oid: number; relkind: string; relreplident: string; relpages: number; sel: boolean; u: string }>(
+      `SELECT c.oid::int AS oid, c.relkind, c.relreplident, c.relpages::int AS relpages,
+              has_table_privilege(c.oid, 'SELECT') AS sel, current_user AS u
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+      [name.schema, name.name],
+    );
+    if (!rel) {
+      throw definite('TABLE_NOT_FOUND', `table ${display} does not exist (or is not visible to this user)`, {
+        table: display,
+        hint: 'check the schema and table name; quote mixed-case names like "MySchema"."MyTable"',
+      });
+    }
+    if (rel.relkind === 'p') {
+      throw definite('CONFIG_INVALID', `table ${display} is partitioned; refstream reads plain tables`, {
+        table: display,
+        hint: 'sync each partition as its own table',
+      });
+    }
+    if (!rel.sel) {
+      throw definite('PERMISSION_DENIED', `role ${rel.u} may not SELECT from ${display}`, {
+        table: display,
+        hint: `GRANT SELECT ON ${quoteQualified(name)} TO ${quoteIdent(rel.u)};`,
+      });
+    }
+    const columns = await this.loadColumns(rel.oid);
+    const pk = await this.q<{ attname: string }>(
+      `SELECT a.attname FROM pg_index i
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord`,
+      [rel.oid],
+    );
+    if (pk.length === 0) {
+      throw definite('NO_PRIMARY_KEY', `table ${display} has no primary key`, {
+        table: display,
+        hint: `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (…);`,
+      });
+    }
+    return { oid: rel.oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages };
+  }
+
+  private async loadColumns(oid: number): Promise<ColumnSpec[]> {
+    const rows = await this.q<{ attname: string; atttypid: number; atttypmod: number; attnotnull: boolean; st: string }>(
+      `SELECT attname, atttypid::int AS atttypid, atttypmod, attnotnull, format_type(atttypid, atttypmod) AS st
+         FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
+      [oid],
+    );
+    return rows.map((r) => ({ name: r.attname, typeOid: r.atttypid, typmod: r.atttypmod, sourceType: r.st, nullable: !r.attnotnull }));
+  }
+
+  /** Whether `name` is still a table with this oid (false once dropped). */
+  async tableExists(oid: number): Promise<boolean> {
+    const rows = await this.q('SELECT 1 FROM pg_class WHERE oid = $1', [oid]);
+    return rows.length > 0;
+  }
+
+  /** Loads catalog info for the given type oids and everything they depend on. */
+  async loadTypes(oids: number[]): Promise<void> {
+    let pending = oids.filter((o) => !this.types.has(o));
+    while (pending.length > 0) {
+      const rows = await this.q<{ oid: number; typname: string; nspname: string; typtype: string; typbasetype: number; typtypmod: number; typelem: number; typcategory: string }>(
+        `SELECT t.oid::int AS oid, t.typname, n.nspname, t.typtype, t.typbasetype::int AS typbasetype, t.typtypmod,
+                t.typelem::int AS typelem, t.typcategory
+           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ANY($1::oid[])`,
+        [pending],
+      );
+      const next: number[] = [];
+      for (const r of rows) {
+        const info: PgTypeInfo = { oid: r.oid, name: r.typname, schema: r.nspname, typtype: r.typtype, baseType: r.typbasetype, baseTypmod: r.typtypmod, elem: r.typelem, category: r.typcategory };
+        this.types.set(r.oid, info);
+        for (const d of dependentOids(info)) if (!this.types.has(d)) next.push(d);
+      }
+      for (const o of pending) if (!this.types.has(o)) this.types.set(o, { oid: o, name: `oid ${o}`, schema: '', typtype: '?', baseType: 0, baseTypmod: -1, elem: 0, category: '' });
+      pending = next;
+    }
+  }
+
+  /** `format_type(oid, typmod)`, cached (Relation messages carry only oid and typmod). */
+  async formatType(oid: number, typmod: number): Promise<string> {
+    const key = `${oid}/${typmod}`;
+    let name = this.typeNames.get(key);
+    if (name === undefined) {
+      const [row] = await this.q<{ t: string }>('SELECT format_type($1::oid, $2::int) AS t', [oid, typmod]);
+      name = row!.t;
+      this.typeNames.set(key, name);
+    }
+    return name;
+  }
+
+  /** Codecs of the given columns (loads their types first). */
+  async codecs(columns: ColumnSpec[], table: string): Promise<ColumnCodec[]> {
+    await this.loadTypes(columns.map((c) => c.typeOid));
+    return columns.map((c) => columnCodec(c, table, (oid) => this.types.get(oid)));
+  }
+
+  /**
+   * Makes sure the publication exists and publishes the table (creating or extending it when
+   * allowed). Fails with `PUBLICATION_MISSING` otherwise.
+   */
+  async ensurePublication(publication: string, table: TableInfo, create: boolean): Promise<void> {
+    const [pub] = await this.q<{ puballtables: boolean; everything: boolean }>(
+      'SELECT puballtables, (pubinsert AND pubupdate AND pubdelete AND pubtruncate) AS everything FROM pg_publication WHERE pubname = $1',
+      [publication],
+    );
+    if (pub && !pub.everything) {
+      throw definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
+        table: table.display,
+        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = 'insert, update, delete, truncate');`,
+      });
+    }
+    const includes = async () =>
+      (await this.q('SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3', [publication, table.name.schema, table.name.name])).length > 0;
+    if (pub && (pub.puballtables || (await includes()))) return;
+    const hint = pub
+      ? `ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${quoteQualified(table.name)};`
+      : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)};`;
+    if (!create) {
+      throw definite('PUBLICATION_MISSING', pub ? `publication ${publication} does not publish ${table.display}` : `publication ${publication} does not exist`, {
+        table: table.display,
+        hint,
+      });
+    }
+    await this.q(hint, [], 'creating the publication');
+  }
+
+  /** Whether the publication still exists and still publishes the table. */
+  async publicationPublishes(publication: string, table: TableInfo): Promise<boolean> {
+    const rows = await this.q(
+      `SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.puballtables OR EXISTS (
+         SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3))`,
+      [publication, table.name.schema, table.name.name],
+    );
+    return rows.length > 0;
+  }
+
+  /** The slot's state, or `null` when it does not exist. */
+  async slotState(slot: string): Promise<SlotState | null> {
+    const [row] = await this.q<Record<string, unknown>>('SELECT * FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    if (!row) return null;
+    const confirmed = row.confirmed_flush_lsn as string | null;
+    return {
+      plugin: String(row.plugin ?? ''),
+      database: String(row.database ?? ''),
+      active: row.active === true,
+      confirmedFlush: confirmed ? parseLsn(confirmed) : null,
+      invalid: row.wal_status === 'lost' || (row.invalidation_reason !== undefined && row.invalidation_reason !== null),
+    };
+  }
+
+  /** The slot's holder and confirmed position, or `null` when it does not exist. */
+  async slotActive(slot: string): Promise<{ activePid: number | null; confirmedFlush: bigint | null; invalid: boolean } | null> {
+    const [row] = await this.q<Record<string, unknown>>('SELECT * FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    if (!row) return null;
+    const confirmed = row.confirmed_flush_lsn as string | null;
+    return {
+      activePid: row.active_pid === null || row.active_pid === undefined ? null : Number(row.active_pid),
+      confirmedFlush: confirmed ? parseLsn(confirmed) : null,
+      invalid: row.wal_status === 'lost' || (row.invalidation_reason !== undefined && row.invalidation_reason !== null),
+    };
+  }
+
+  /** Current database name. */
+  async currentDatabase(): Promise<string> {
+    const [row] = await this.q<{ d: string }>('SELECT current_database() AS d');
+    return row!.d;
+  }
+}

@@ -1,0 +1,449 @@
+/**
+ * The change stream of one table: START_REPLICATION on the main slot, pgoutput decoding into
+ * change batches, exact positions (commit LSN + index within the transaction), standby status
+ * updates that confirm only committed checkpoints, and the idle keepalive frontier.
+ */
+import type { RecordBatch } from 'apache-arrow';
+import { BatchBuilder, formatPosition, type TableDescriptor } from '../../sdk/batch.js';
+import { ConnectorError, definite, transient } from '../../sdk/errors.js';
+import type { ColumnBuilder } from '../../sdk/builders.js';
+import type { Catalog, TableInfo } from './catalog.js';
+import type { ColumnCodec, ColumnSpec } from './types.js';
+import type { ResolvedConfig } from './config.js';
+import type { ReplicationConnection } from './replication-stream.js';
+import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER } from './pgoutput.js';
+import { formatLsn } from './lsn.js';
+import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
+import { mapPgError } from './errors.js';
+
+/**
+ * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
+ * commits at `lsn` (0 when the position is between transactions).
+ */
+export interface ChangePosition {
+  lsn: bigint;
+  skip: number;
+}
+
+export interface ChangeReaderOptions {
+  config: ResolvedConfig;
+  table: TableInfo;
+  catalog: Catalog;
+  specs: ColumnSpec[];
+  codecs: ColumnCodec[];
+  start: ChangePosition;
+  /** Highest LSN committed so far (confirmed to the slot). */
+  committed: bigint;
+  connect: () => Promise<ReplicationConnection>;
+}
+
+type Step = 'ok' | 'full';
+
+export class ChangeReader {
+  private conn: ReplicationConnection | null = null;
+  private specs: ColumnSpec[];
+  private codecs: ColumnCodec[];
+  private descriptor!: TableDescriptor;
+  private builder!: BatchBuilder;
+  private keyIndexes: number[] = [];
+  private isKey: boolean[] = [];
+  private readonly oldTuple = new Tuple();
+  private readonly newTuple = new Tuple();
+  /** The open transaction: its commit LSN and the index of its next row. */
+  private txnLsn = -1n;
+  private txnIndex = 0;
+  /** Rows of the transaction committing at `skipLsn` with index below `skipCount` were delivered already. */
+  private skipLsn = -1n;
+  private skipCount = 0;
+  /** A frame to process again on the next poll (batch was full, or a schema change needs a new batch). */
+  private stashed: Buffer | null = null;
+  /** Position after the last batch returned. */
+  private returned: ChangePosition;
+  /** Position after the rows currently in the builder. */
+  private pending: ChangePosition;
+  private committed: bigint;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private lastCatalogCheck = Date.now();
+  private failure: ConnectorError | null = null;
+  private closed = false;
+
+  constructor(private readonly o: ChangeReaderOptions) {
+    this.specs = o.specs;
+    this.codecs = o.codecs;
+    this.returned = { ...o.start };
+    this.pending = { ...o.start };
+    this.committed = o.committed;
+    if (o.start.skip > 0) {
+      this.skipLsn = o.start.lsn;
+      this.skipCount = o.start.skip;
+    }
+    this.setSchema(o.specs, o.codecs);
+  }
+
+  /** The position after the last batch returned. */
+  get position(): ChangePosition {
+    return { ...this.returned };
+  }
+
+  /** The current column specs (they change with schema evolution). */
+  get columns(): ColumnSpec[] {
+    return this.specs;
+  }
+
+  private setSchema(specs: ColumnSpec[], codecs: ColumnCodec[]): void {
+    const t = this.o.table;
+    this.specs = specs;
+    this.codecs = codecs;
+    this.descriptor = { table: t.display, primaryKey: t.primaryKey, fields: codecs.map((c) => c.field) };
+    this.builder = new BatchBuilder(this.descriptor, 'changes');
+    this.keyIndexes = t.primaryKey.map((k) => specs.findIndex((s) => s.name === k));
+    this.isKey = specs.map((s) => t.primaryKey.includes(s.name));
+    if (this.keyIndexes.some((i) => i < 0)) {
+      throw definite('SCHEMA_INCOMPATIBLE', `primary key column ${t.primaryKey[this.keyIndexes.findIndex((i) => i < 0)]} of ${t.display} is missing from the stream`, { table: t.display });
+    }
+  }
+
+  /** Connects, starts streaming at the start position and verifies the slot did not move past it. */
+  async open(): Promise<void> {
+    const { config, table, catalog } = this.o;
+    const conn = await this.o.connect();
+    this.conn = conn;
+    // protocol 2 with binary values, or protocol 1 with values in text output format
+    const options = [
+      `proto_version '${config.binaryValues ? 2 : 1}'`,
+      `publication_names ${quoteLiteral(quoteIdent(config.publicationName))}`,
+      ...(config.binaryValues ? [`binary 'true'`] : []),
+    ].join(', ');
+    conn.start(config.slotName, this.o.start.lsn, options);
+    // Wait until this connection holds the slot, then check its confirmed position: nobody
+    // else can move it any more, so the check cannot race.
+    const pid = (conn.client as unknown as { processID: number }).processID;
+    const deadline = Date.now() + config.connectTimeoutMs;
+    for (;;) {
+      if (conn.failure) throw mapPgError(conn.failure, table.display, 'starting replication');
+      const rows = await catalog.slotActive(config.slotName);
+      if (rows && rows.activePid === pid) {
+        if (rows.invalid) {
+          throw definite('SLOT_INVALIDATED', `replication slot ${config.slotName} was invalidated`, {
+            table: table.display,
+            hint: `SELECT pg_drop_replication_slot(${quoteLiteral(config.slotName)}); then delete the checkpoint to take a new snapshot`,
+          });
+        }
+        if (rows.confirmedFlush !== null && rows.confirmedFlush > this.o.start.lsn) {
+          throw definite(
+            'CHECKPOINT_EXPIRED',
+            `replication slot ${config.slotName} is at ${formatLsn(rows.confirmedFlush)}, past the checkpoint position ${formatLsn(this.o.start.lsn)}; changes in between are gone`,
+            { table: table.display, hint: 'delete the checkpoint to take a new snapshot (and make sure only one reader commits to this slot)' },
+          );
+        }
+        break;
+      }
+      if (Date.now() > deadline) throw transient('TIMEOUT', `replication did not start on slot ${config.slotName}`, { table: table.display });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    this.statusTimer = setInterval(() => this.conn?.sendStatus(this.committed), config.statusIntervalMs);
+    this.statusTimer.unref();
+    if (this.committed > 0n) conn.sendStatus(this.committed);
+  }
+
+  /** Confirms `lsn` (a committed checkpoint's position) to the slot. */
+  commit(lsn: bigint): void {
+    if (lsn <= this.committed) return;
+    this.committed = lsn;
+    this.conn?.sendStatus(lsn);
+  }
+
+  /** The next change batch, or `null` when nothing arrived within `maxWaitMs`. */
+  async poll(signal?: AbortSignal): Promise<RecordBatch | null> {
+    // after a failure the batch in progress may hold a partial row: never deliver it
+    if (this.failure) throw this.failure;
+    if (this.closed) throw definite('CLOSED', `change stream of ${this.o.table.display} is closed`, { table: this.o.table.display });
+    const conn = this.conn!;
+    const deadline = Date.now() + this.o.config.maxWaitMs;
+    let lingerUntil = 0;
+    try {
+      for (;;) {
+        for (;;) {
+          const frame = this.stashed ?? conn.readFrame();
+          this.stashed = null;
+          if (frame === null) break;
+          const step = frame[0] === 0x77 && frame[XLOG_DATA_HEADER] === 0x52 ? await this.onRelation(frame) : this.process(frame);
+          if (step === 'full') {
+            this.stashed = frame;
+            return this.finishBatch();
+          }
+          if (this.isFull()) return this.finishBatch();
+        }
+        if (this.builder.rows > 0 && this.txnLsn < 0n) {
+          // Linger briefly for more transactions: many tiny batches cost more than a few ms.
+          lingerUntil ||= Date.now() + this.o.config.lingerMs;
+          const left = Math.min(lingerUntil, deadline) - Date.now();
+          if (left <= 0) return this.finishBatch();
+          await conn.wait(left, signal);
+          continue;
+        }
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return this.builder.rows > 0 ? this.finishBatch() : null;
+        if (this.builder.rows === 0 && Date.now() - this.lastCatalogCheck >= this.o.config.catalogCheckIntervalMs) {
+          await this.checkCatalog();
+          continue; // frames may have arrived meanwhile
+        }
+        await conn.wait(remaining, signal);
+        if (this.closed) throw definite('CLOSED', `change stream of ${this.o.table.display} was closed`, { table: this.o.table.display });
+      }
+    } catch (error) {
+      if ((error as Error)?.name === 'AbortError') throw error;
+      this.failure = mapPgError(error, this.o.table.display, 'reading changes');
+      throw this.failure;
+    }
+  }
+
+  /** Detects a dropped table or publication (pgoutput sends nothing for DROP). */
+  private async checkCatalog(): Promise<void> {
+    this.lastCatalogCheck = Date.now();
+    const { catalog, table, config } = this.o;
+    if (!(await catalog.tableExists(table.oid))) {
+      throw definite('TABLE_DROPPED', `table ${table.display} was dropped`, { table: table.display, hint: 'recreate the table, delete the checkpoint and start over' });
+    }
+    if (!(await catalog.publicationPublishes(config.publicationName, table))) {
+      throw definite('PUBLICATION_MISSING', `publication ${config.publicationName} no longer publishes ${table.display}`, {
+        table: table.display,
+        hint: `CREATE PUBLICATION ${quoteIdent(config.publicationName)} FOR TABLE ${quoteQualified(table.name)}; then delete the checkpoint to take a new snapshot`,
+      });
+    }
+  }
+
+  private isFull(): boolean {
+    const b = this.builder;
+    return b.rows >= this.o.config.batchRows || (b.rows > 0 && b.byteLength >= this.o.config.batchBytes);
+  }
+
+  private finishBatch(): RecordBatch {
+    this.returned = { ...this.pending };
+    return this.builder.finish();
+  }
+
+  /** Processes one frame (anything but a Relation message). */
+  private process(frame: Buffer): Step {
+    const kind = frame[0];
+    if (kind === 0x6b) {
+      // 'k' keepalive: when nothing is open or buffered, everything before wal_end was sent and seen
+      const ka = parseKeepalive(frame);
+      if (ka.replyRequested) this.conn!.sendStatus(this.committed);
+      if (this.txnLsn < 0n && this.builder.rows === 0 && ka.walEnd > this.returned.lsn && this.skipLsn < 0n) {
+        this.returned = { lsn: ka.walEnd, skip: 0 };
+        this.pending = { ...this.returned };
+      }
+      return 'ok';
+    }
+    if (kind !== 0x77) return 'ok';
+    const p = XLOG_DATA_HEADER;
+    switch (frame[p]) {
+      case 0x42: // B
+        this.txnLsn = frame.readBigUInt64BE(p + 1);
+        this.txnIndex = 0;
+        return 'ok';
+      case 0x43: {
+        // C
+        const commitLsn = frame.readBigUInt64BE(p + 2);
+        if (this.skipLsn >= 0n && commitLsn >= this.skipLsn) this.skipLsn = -1n;
+        this.txnLsn = -1n;
+        this.pending = { lsn: commitLsn + 1n, skip: 0 };
+        if (this.builder.rows === 0) this.returned = { ...this.pending };
+        return 'ok';
+      }
+      case 0x49: // I
+        return this.onInsert(frame, p + 1);
+      case 0x55: // U
+        return this.onUpdate(frame, p + 1);
+      case 0x44: // D
+        return this.onDelete(frame, p + 1);
+      case 0x54: // T
+        return this.onTruncate(frame, p + 1);
+      default:
+        return 'ok'; // Origin, Type, Message: nothing to deliver
+    }
+  }
+
+  private ours(frame: Buffer, pos: number): boolean {
+    return frame.readUInt32BE(pos) === this.o.table.oid;
+  }
+
+  private onInsert(frame: Buffer, pos: number): Step {
+    if (!this.ours(frame, pos)) return 'ok';
+    this.newTuple.parse(frame, pos + 5);
+    this.oldTuple.present = false;
+    return this.rows(frame, [['insert', this.newTuple]]);
+  }
+
+  private onUpdate(frame: Buffer, pos: number): Step {
+    if (!this.ours(frame, pos)) return 'ok';
+    let p = pos + 4;
+    this.oldTuple.present = false;
+    if (frame[p] === 0x4b || frame[p] === 0x4f) p = this.oldTuple.parse(frame, p + 1);
+    this.newTuple.parse(frame, p + 1);
+    if (this.oldTuple.present && this.keyChanged(frame)) {
+      return this.rows(frame, [
+        ['delete', this.oldTuple],
+        ['insert', this.newTuple],
+      ]);
+    }
+    return this.rows(frame, [['update', this.newTuple]]);
+  }
+
+  private onDelete(frame: Buffer, pos: number): Step {
+    if (!this.ours(frame, pos)) return 'ok';
+    this.oldTuple.parse(frame, pos + 5);
+    return this.rows(frame, [['delete', this.oldTuple]]);
+  }
+
+  private onTruncate(frame: Buffer, pos: number): Step {
+    const n = frame.readInt32BE(pos);
+    for (let i = 0; i < n; i++) {
+      if (frame.readUInt32BE(pos + 5 + 4 * i) === this.o.table.oid) return this.rows(frame, [['truncate', null]]);
+    }
+    return 'ok';
+  }
+
+  private keyChanged(frame: Buffer): boolean {
+    const o = this.oldTuple;
+    const n = this.newTuple;
+    for (const k of this.keyIndexes) {
+      if (n.kinds[k] === KIND.unchanged || o.kinds[k] === KIND.unchanged) continue;
+      if (n.kinds[k] !== o.kinds[k] || n.lengths[k] !== o.lengths[k]) return true;
+      if (frame.compare(frame, n.offsets[k], n.offsets[k] + n.lengths[k], o.offsets[k], o.offsets[k] + o.lengths[k]) !== 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Emits the rows of one message. Rows already delivered (restore, or a batch that filled up
+   * in the middle of the message) are skipped by index; when the batch fills up, the message
+   * is processed again on the next poll.
+   */
+  private rows(frame: Buffer, rows: [('insert' | 'update' | 'delete' | 'truncate'), Tuple | null][]): Step {
+    if (this.txnLsn < 0n) throw definite('INTERNAL', 'change outside a transaction in the replication stream', { table: this.o.table.display });
+    const start = this.txnIndex;
+    for (const [type, tuple] of rows) {
+      const index = this.txnIndex;
+      if (this.skipLsn === this.txnLsn && index < this.skipCount) {
+        this.txnIndex++;
+        continue;
+      }
+      if (this.builder.rows > 0 && this.isFull()) {
+        this.skipLsn = this.txnLsn;
+        this.skipCount = index;
+        this.txnIndex = start;
+        return 'full';
+      }
+      this.writeRow(frame, type, tuple, index);
+      this.txnIndex++;
+      this.pending = { lsn: this.txnLsn, skip: this.txnIndex };
+    }
+    return 'ok';
+  }
+
+  private writeRow(frame: Buffer, type: 'insert' | 'update' | 'delete' | 'truncate', tuple: Tuple | null, index: number): void {
+    const b = this.builder;
+    const cols = b.columns;
+    const codecs = this.codecs;
+    const n = codecs.length;
+    if (tuple !== null && tuple.count !== n) {
+      throw definite('SCHEMA_INCOMPATIBLE', `change of ${this.o.table.display} has ${tuple.count} columns, expected ${n}`, { table: this.o.table.display });
+    }
+    const keysOnly = type === 'delete';
+    const old = this.oldTuple;
+    for (let c = 0; c < n; c++) {
+      const col = cols[c]!;
+      if (tuple === null || (keysOnly && !this.isKey[c])) {
+        col.appendNull();
+        continue;
+      }
+      let src = tuple;
+      let kind = tuple.kinds[c];
+      if (kind === KIND.unchanged) {
+        if (old.present && old !== tuple && (old.kinds[c] === KIND.binary || old.kinds[c] === KIND.text)) {
+          src = old;
+          kind = old.kinds[c];
+        } else {
+          throw this.missingToast(c);
+        }
+      }
+      this.decode(frame, src, c, kind!, col);
+    }
+    // the two change columns follow the table columns
+    (cols[n] as unknown as { appendIndex(i: number): void }).appendIndex(CHANGE_INDEX[type]);
+    (cols[n + 1] as unknown as { appendString(s: string): void }).appendString(formatPosition(this.txnLsn, index));
+    b.endRow();
+  }
+
+  private decode(frame: Buffer, tuple: Tuple, c: number, kind: number, col: ColumnBuilder): void {
+    if (kind === KIND.binary) this.codecs[c]!.decodeBinary(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
+    else if (kind === KIND.text) this.codecs[c]!.decodeText(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
+    else col.appendNull();
+  }
+
+  private missingToast(c: number): ConnectorError {
+    const t = this.o.table;
+    return definite(
+      'MISSING_TOAST',
+      `an update of ${t.display} left column ${this.specs[c]!.name} unchanged and stored out of line (TOAST), so its value is not in the change stream`,
+      { table: t.display, hint: `ALTER TABLE ${quoteQualified(t.name)} REPLICA IDENTITY FULL; then delete the checkpoint and take a new snapshot` },
+    );
+  }
+
+  /** A Relation message: verifies (or evolves) the schema of our table. */
+  private async onRelation(frame: Buffer): Promise<Step> {
+    const rel = parseRelation(frame, XLOG_DATA_HEADER + 1);
+    if (rel.relid !== this.o.table.oid) return 'ok';
+    const t = this.o.table;
+    const current = this.specs;
+    for (let i = 0; i < current.length; i++) {
+      const now = rel.columns[i];
+      const was = current[i]!;
+      if (!now || now.name !== was.name) {
+        throw definite('SCHEMA_INCOMPATIBLE', `column ${was.name} of ${t.display} was dropped or renamed`, {
+          table: t.display,
+          hint: 'restore the column, or delete the checkpoint and take a new snapshot',
+        });
+      }
+      if (now.typeOid !== was.typeOid || now.typmod !== was.typmod) {
+        const type = await this.o.catalog.formatType(now.typeOid, now.typmod);
+        throw definite('SCHEMA_INCOMPATIBLE', `column ${was.name} of ${t.display} changed type from ${was.sourceType} to ${type}`, {
+          table: t.display,
+          hint: 'delete the checkpoint and take a new snapshot',
+        });
+      }
+    }
+    if (rel.columns.length === current.length) return 'ok';
+    const added = rel.columns.slice(current.length);
+    if (!this.o.config.schemaEvolution) {
+      throw definite('SCHEMA_INCOMPATIBLE', `column ${added[0]!.name} was added to ${t.display} and schemaEvolution is off`, {
+        table: t.display,
+        hint: 'set schemaEvolution: true, or delete the checkpoint and take a new snapshot',
+      });
+    }
+    if (this.builder.rows > 0) return 'full';
+    const specs = [...current];
+    for (const c of added) {
+      specs.push({ name: c.name, typeOid: c.typeOid, typmod: c.typmod, sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod), nullable: true });
+    }
+    const codecs = await this.o.catalog.codecs(specs, t.display);
+    this.setSchema(specs, codecs);
+    return 'ok';
+  }
+
+  /** Stops streaming and closes the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.conn) {
+      // a last status update so that the slot reflects every commit
+      this.conn.sendStatus(this.committed);
+      await this.conn.close();
+    }
+  }
+}
+
+const CHANGE_INDEX = { insert: 0, update: 1, delete: 2, truncate: 3 } as const;

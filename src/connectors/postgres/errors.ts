@@ -1,0 +1,54 @@
+/**
+ * Turns `pg` and socket errors into ConnectorErrors: SQLSTATE classes decide transient
+ * (connection loss, shutdown, restart) versus definite (privileges, missing objects).
+ */
+import { ConnectorError, definite, transient } from '../../sdk/errors.js';
+
+interface PgErrorLike {
+  code?: string;
+  message?: string;
+  routine?: string;
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTCONN', 'EAI_AGAIN']);
+
+/** Maps an error from a `pg` call to a ConnectorError for `table`. */
+export function mapPgError(error: unknown, table: string, context: string): ConnectorError {
+  if (ConnectorError.is(error)) return error;
+  const e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as PgErrorLike;
+  const code = e.code ?? '';
+  const message = `${context}: ${e.message ?? String(error)}`;
+  const opts = { table, cause: error };
+  if (code === 'ECONNREFUSED') return transient('CONNECTION_REFUSED', message, opts);
+  if (NETWORK_CODES.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e.message ?? '')) {
+    return transient('CONNECTION_LOST', message, opts);
+  }
+  if (code === '57P01' || code === '57P02' || code === '57P03') return transient('SERVER_SHUTDOWN', message, opts);
+  if (code.startsWith('08')) return transient('CONNECTION_LOST', message, opts);
+  if (code === '53300' || code === '53400') return transient('CONNECTION_REFUSED', message, opts);
+  if (code === '40001' || code === '40P01') return transient('SERIALIZATION_CONFLICT', message, opts);
+  if (code === '57014' || code === '55P03') return transient('TIMEOUT', message, opts);
+  if (code === '28P01' || code === '28000') {
+    return definite('AUTHENTICATION_FAILED', message, { ...opts, hint: 'check user and password, and pg_hba.conf (replication connections need a "replication" entry)' });
+  }
+  if (code === '42501') {
+    return definite('PERMISSION_DENIED', message, { ...opts, hint: `GRANT SELECT ON ${table} TO <user>; ALTER ROLE <user> WITH REPLICATION;` });
+  }
+  if (code === '55006' && /replication slot/i.test(e.message ?? '')) {
+    return transient('SLOT_IN_USE', message, { ...opts, hint: 'another reader is streaming from this slot; stop it or use another slot name' });
+  }
+  if (/can no longer get changes from replication slot|has been invalidated|This slot has been invalidated/i.test(e.message ?? '')) {
+    return definite('SLOT_INVALIDATED', message, {
+      ...opts,
+      hint: 'the slot lost required WAL (max_slot_wal_keep_size); drop it and delete the checkpoint to take a new snapshot',
+    });
+  }
+  if (/replication slot .* does not exist/i.test(e.message ?? '')) {
+    return definite('SLOT_MISSING', message, { ...opts, hint: 'the replication slot was dropped; delete the checkpoint to take a new snapshot' });
+  }
+  if (/publication .* does not exist/i.test(e.message ?? '')) {
+    return definite('PUBLICATION_MISSING', message, { ...opts, hint: 'recreate the publication (CREATE PUBLICATION … FOR TABLE …) and delete the checkpoint' });
+  }
+  if (code === '42P01') return definite('TABLE_NOT_FOUND', message, opts);
+  return definite('QUERY_FAILED', message, opts);
+}

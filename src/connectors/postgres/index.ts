@@ -1,0 +1,15 @@
+/**
+ * `refstream/postgres`: the PostgreSQL connector (`PostgresSource`), the `PostgresCheckpointStore`
+ * and the `PostgresTableSink`.
+ *
+ * @packageDocumentation
+ * @module refstream/postgres
+ */
+export { PostgresSource, POSTGRES_CONNECTOR, type PostgresCloseOptions } from './source.js';
+export { postgresSourceConfigSchema, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
+export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './checkpoint-store.js';
+export type { Queryable } from './catalog.js';
+export { quoteIdent, quoteLiteral, parseQualifiedName, type QualifiedName } from './identifiers.js';
+export { formatLsn, parseLsn } from './lsn.js';
+export { PostgresTableSink, pgType } from '../../sinks/postgres-table.js';
+export type { PostgresTableSinkOptions } from '../../sinks/postgres-table.js';

@@ -1,0 +1,103 @@
+/**
+ * Replication slot management: the main slot (created first, without a snapshot), the
+ * temporary slot whose exported snapshot the initial snapshot reads, and dropping slots.
+ */
+import { randomBytes } from 'node:crypto';
+import { definite } from '../../sdk/errors.js';
+import type { Catalog, TableInfo } from './catalog.js';
+import type { ResolvedConfig } from './config.js';
+import { mapPgError } from './errors.js';
+import { quoteLiteral } from './identifiers.js';
+import { parseLsn } from './lsn.js';
+import type { ReplicationConnection } from './replication-stream.js';
+import type { Queryable } from './catalog.js';
+
+/**
+ * Makes sure the main slot exists (creating it when allowed) and is usable by this source.
+ * `mustExist` is set when resuming from a checkpoint: a new slot would have lost the changes.
+ */
+export async function ensureMainSlot(
+  catalog: Catalog,
+  config: ResolvedConfig,
+  table: TableInfo,
+  connect: () => Promise<ReplicationConnection>,
+  mustExist: boolean,
+): Promise<void> {
+  const state = await catalog.slotState(config.slotName);
+  if (!state) {
+    if (mustExist || !config.createSlot) {
+      throw definite('SLOT_MISSING', `replication slot ${config.slotName} does not exist`, {
+        table: table.display,
+        hint: mustExist
+          ? 'the slot was dropped after the checkpoint was taken; delete the checkpoint to take a new snapshot'
+          : `SELECT pg_create_logical_replication_slot(${quoteLiteral(config.slotName)}, 'pgoutput'); or set createSlot: true`,
+      });
+    }
+    const conn = await connect();
+    try {
+      await conn.query(`CREATE_REPLICATION_SLOT ${config.slotName} LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
+    } catch (error) {
+      // another reader created it concurrently: fine
+      if ((error as { code?: string }).code !== '42710') throw mapPgError(error, table.display, 'creating the replication slot');
+    } finally {
+      await conn.close();
+    }
+    return;
+  }
+  const database = await catalog.currentDatabase();
+  if (state.plugin !== 'pgoutput' || state.database !== database) {
+    throw definite('CONFIG_INVALID', `replication slot ${config.slotName} uses plugin ${state.plugin} in database ${state.database}; refstream needs a pgoutput slot in ${database}`, {
+      table: table.display,
+      hint: 'choose another slot name (config slot)',
+    });
+  }
+  if (state.invalid) {
+    throw definite('SLOT_INVALIDATED', `replication slot ${config.slotName} was invalidated (it lost WAL it needed)`, {
+      table: table.display,
+      hint: `SELECT pg_drop_replication_slot(${quoteLiteral(config.slotName)}); then delete the checkpoint to take a new snapshot; consider raising max_slot_wal_keep_size`,
+    });
+  }
+}
+
+/** An exported snapshot taken at a temporary slot's consistent point, held open by `conn`. */
+export interface ExportedSnapshot {
+  conn: ReplicationConnection;
+  /** Changes committed at or after this LSN are not in the snapshot. */
+  lsn: bigint;
+  snapshotId: string;
+  /** The snapshot as `pg_current_snapshot()` text (`xmin:xmax:xip,…`). */
+  xids: string;
+}
+
+/**
+ * Creates a temporary slot inside a REPEATABLE READ transaction (`USE_SNAPSHOT`) and exports
+ * that transaction's snapshot. The transaction stays open until `conn` is closed; the
+ * temporary slot disappears with the connection, so a crash leaves nothing behind.
+ */
+export async function exportConsistentSnapshot(connect: () => Promise<ReplicationConnection>, table: TableInfo): Promise<ExportedSnapshot> {
+  const conn = await connect();
+  try {
+    await conn.query('BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ');
+    const name = `refstream_tmp_${randomBytes(6).toString('hex')}`;
+    const [slot] = await conn.query<{ consistent_point: string }>(`CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput USE_SNAPSHOT`);
+    const [snap] = await conn.query<{ id: string; xids: string }>('SELECT pg_export_snapshot() AS id, pg_current_snapshot()::text AS xids');
+    return { conn, lsn: parseLsn(slot!.consistent_point), snapshotId: snap!.id, xids: snap!.xids };
+  } catch (error) {
+    await conn.close();
+    throw mapPgError(error, table.display, 'exporting the snapshot');
+  }
+}
+
+/** Drops a slot, waiting a little for its walsender to release it. */
+export async function dropSlot(client: Queryable, slot: string, table: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55006' || Date.now() > deadline) throw mapPgError(error, table, 'dropping the replication slot');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

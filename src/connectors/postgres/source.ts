@@ -1,0 +1,466 @@
+/**
+ * `PostgresSource`: a ReferenceTableSource over a PostgreSQL table — a consistent COPY
+ * snapshot, then the table's changes from a logical replication slot (pgoutput).
+ */
+import pg from 'pg';
+import { z } from 'zod';
+import type { RecordBatch } from 'apache-arrow';
+import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
+import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import type { TableDescriptor } from '../../sdk/batch.js';
+import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
+import { Catalog, type TableInfo } from './catalog.js';
+import { mapPgError } from './errors.js';
+import { displayName } from './identifiers.js';
+import { formatLsn, isLsnText, parseLsn } from './lsn.js';
+import { ReplicationConnection } from './replication-stream.js';
+import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
+import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
+import { ChangeReader, type ChangePosition } from './change-reader.js';
+import type { ColumnCodec, ColumnSpec } from './types.js';
+
+/** Connector id in checkpoints. */
+export const POSTGRES_CONNECTOR = 'postgres';
+
+const lsnText = z.string().refine(isLsnText, 'must be an LSN like 16/B374D848');
+const columnsSchema = z.array(z.tuple([z.string(), z.number().int(), z.number().int(), z.string(), z.boolean()]));
+const rangeSchema = z
+  .object({
+    start: z.number().int().min(0),
+    end: z.number().int().min(0).nullable(),
+    after: z.tuple([z.number().int().min(0), z.number().int().min(0)]).nullable(),
+    done: z.boolean(),
+  })
+  .strict();
+const snapshotPositionSchema = z
+  .object({
+    slot: z.string(),
+    snapshotLsn: lsnText.nullable(),
+    snapshotXids: z.string().regex(/^\d+:\d+:[\d,]*$/).nullable(),
+    columns: columnsSchema.nullable(),
+    ranges: z.array(rangeSchema).nullable(),
+  })
+  .strict();
+const changesPositionSchema = z.object({ slot: z.string(), lsn: lsnText, skip: z.number().int().min(0), columns: columnsSchema }).strict();
+
+type ColumnsJson = z.infer<typeof columnsSchema>;
+
+/** Options of {@link PostgresSource.close}. */
+export interface PostgresCloseOptions {
+  /** Also drop the replication slot (for throwaway use; the next start takes a new snapshot). */
+  dropSlot?: boolean;
+}
+
+interface SnapshotState {
+  lsn: bigint | null;
+  /** `pg_current_snapshot()` of the original snapshot (`xmin:xmax:xip,…`), to recognise rows changed after it. */
+  xids: string | null;
+  ranges: SnapshotRange[] | null;
+  specs: ColumnSpec[] | null;
+}
+
+/**
+ * Reads one PostgreSQL table: snapshot, then changes, with exact checkpoints.
+ *
+ * ```ts
+ * const source = new PostgresSource({ connectionString, table: 'public.customers' });
+ * ```
+ *
+ * The constructor validates the config (definite `CONFIG_INVALID` listing every problem) and
+ * opens no connection; the first poll or `restore` connects.
+ */
+export class PostgresSource implements ReferenceTableSource {
+  readonly capabilities: SourceCapabilities;
+
+  /** Validated configuration. */
+  readonly config: ResolvedConfig;
+  /** Qualified table name used in metadata, checkpoints and errors. */
+  readonly table: string;
+
+  private sql: pg.Client | null = null;
+  private catalog: Catalog | null = null;
+  private info: TableInfo | null = null;
+  private codecs: ColumnCodec[] | null = null;
+  private specs: ColumnSpec[] | null = null;
+  private started: Promise<void> | null = null;
+  private phase: 'snapshot' | 'changes' = 'snapshot';
+  private snapshot: SnapshotState = { lsn: null, xids: null, ranges: null, specs: null };
+  private snapshotReader: SnapshotReader | null = null;
+  private snapshotHolder: { close(): Promise<void> } | null = null;
+  private changeStart: ChangePosition | null = null;
+  private changeSpecs: ColumnSpec[] | null = null;
+  private changes: ChangeReader | null = null;
+  private committed = 0n;
+  private restored = false;
+  private polled = false;
+  private busy = false;
+  private closed = false;
+
+  constructor(config: PostgresSourceConfig) {
+    this.config = resolveConfig(config);
+    this.table = displayName(this.config.tableName);
+    this.capabilities = Object.freeze({
+      changes: 'log',
+      deletes: true,
+      exactlyOnce: true,
+      midSnapshotResume: true,
+      transactions: true,
+      schemaEvolution: this.config.schemaEvolution,
+    });
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  private ensureOpen(): void {
+    if (this.closed) throw definite('CLOSED', `source of ${this.table} is closed`, { table: this.table });
+  }
+
+  private async start(): Promise<void> {
+    this.started ??= this.connect();
+    try {
+      await this.started;
+    } catch (error) {
+      this.started = null;
+      throw error;
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const sql = new pg.Client(clientConfig(this.config, false));
+    sql.on('error', () => {}); // surfaced by the next query
+    try {
+      await sql.connect();
+    } catch (error) {
+      await sql.end().catch(() => {});
+      throw mapPgError(error, this.table, 'connecting');
+    }
+    this.sql = sql;
+    const catalog = new Catalog(sql, this.table);
+    this.catalog = catalog;
+    await catalog.serverMajor();
+    await catalog.checkWalLevel();
+    await catalog.checkReplicationPrivilege();
+    this.info = await catalog.loadTable(this.config.tableName);
+    if (this.info.replicaIdentity === 'n') {
+      throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
+        table: this.table,
+        hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
+      });
+    }
+    this.specs = this.info.columns;
+    this.codecs = await catalog.codecs(this.specs, this.table);
+  }
+
+  private connectReplication = async (): Promise<ReplicationConnection> => {
+    try {
+      return await ReplicationConnection.connect(clientConfig(this.config, true));
+    } catch (error) {
+      throw mapPgError(error, this.table, 'opening a replication connection');
+    }
+  };
+
+  private connectSql = async (): Promise<pg.Client> => {
+    const client = new pg.Client(clientConfig(this.config, false));
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  };
+
+  private descriptor(codecs: ColumnCodec[]): TableDescriptor {
+    return { table: this.table, primaryKey: this.info!.primaryKey, fields: codecs.map((c) => c.field) };
+  }
+
+  /** Runs `fn` as the only operation in flight (polls must not overlap). */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.ensureOpen();
+    if (this.busy) throw definite('BUSY', `another poll of ${this.table} is still running`, { table: this.table });
+    this.busy = true;
+    try {
+      return await fn();
+    } catch (error) {
+      // a poll interrupted by close() reports CLOSED, not the connection errors close caused
+      if (this.closed && (error as Error)?.name !== 'AbortError') throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
+      throw error;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  // ---- snapshot --------------------------------------------------------------------------
+
+  async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    return this.exclusive(async () => {
+      throwIfAborted(opts.signal);
+      this.polled = true;
+      if (this.phase === 'changes') return null;
+      await this.start();
+      if (!this.snapshotReader) {
+        try {
+          await this.beginSnapshot();
+        } catch (error) {
+          await this.releaseSnapshot();
+          throw error;
+        }
+        if (this.closed) await this.releaseSnapshot(); // close() ran while connecting
+      }
+      for (;;) {
+        const item = await this.snapshotReader!.take(opts.signal);
+        if (item === null) {
+          if (!this.snapshot.ranges!.every((r) => r.done)) {
+            throw definite('INTERNAL', `the snapshot of ${this.table} ended before every range was read`, { table: this.table });
+          }
+          await this.endSnapshot();
+          return null;
+        }
+        const range = this.snapshot.ranges![item.range]!;
+        range.after = item.after;
+        range.done = item.done;
+        if (item.batch) return item.batch;
+      }
+    });
+  }
+
+  private async beginSnapshot(): Promise<void> {
+    const catalog = this.catalog!;
+    const info = this.info!;
+    const resuming = this.snapshot.lsn !== null;
+    let snapshotId: string;
+    if (!resuming) {
+      await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
+      await ensureMainSlot(catalog, this.config, info, this.connectReplication, false);
+      const exported = await exportConsistentSnapshot(this.connectReplication, info);
+      this.snapshotHolder = exported.conn;
+      snapshotId = exported.snapshotId;
+      const pages = await this.relationPages();
+      const parallelism = this.config.snapshotParallelism;
+      // assigned only once complete: a failed start must not look like a snapshot in progress
+      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges: planRanges(pages, parallelism === 1 ? 1 : parallelism * 4), specs: this.specs };
+    } else {
+      // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
+      // versions the original snapshot saw; the stream still starts at the original point.
+      await ensureMainSlot(catalog, this.config, info, this.connectReplication, true);
+      await this.checkNotExpired(this.snapshot.lsn!);
+      const holder = await this.connectSql();
+      try {
+        await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        snapshotId = (await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+      } catch (error) {
+        await holder.end().catch(() => {});
+        throw mapPgError(error, this.table, 'exporting the snapshot');
+      }
+      this.snapshotHolder = { close: () => holder.end().catch(() => {}) };
+      if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.specs!)) {
+        throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
+          table: this.table,
+          hint: 'delete the checkpoint to take a new snapshot',
+        });
+      }
+    }
+    this.snapshotReader = new SnapshotReader({
+      table: info,
+      descriptor: this.descriptor(this.codecs!),
+      codecs: this.codecs!,
+      ranges: this.snapshot.ranges!,
+      snapshotId,
+      // a resumed snapshot skips row versions the original snapshot did not see: the stream delivers them
+      onlyVisibleIn: resuming ? this.snapshot.xids : null,
+      parallelism: this.config.snapshotParallelism,
+      batchRows: this.config.batchRows,
+      batchBytes: this.config.batchBytes,
+      connect: this.connectSql,
+    });
+    this.snapshotReader.start();
+  }
+
+  private async relationPages(): Promise<number> {
+    const res = await this.sql!.query<{ pages: string }>(
+      `SELECT (pg_relation_size($1::oid) / current_setting('block_size')::int)::text AS pages`,
+      [this.info!.oid],
+    );
+    return Number(res.rows[0]!.pages);
+  }
+
+  private async checkNotExpired(lsn: bigint): Promise<void> {
+    const state = await this.catalog!.slotState(this.config.slotName);
+    if (state?.confirmedFlush != null && state.confirmedFlush > lsn) {
+      throw definite('CHECKPOINT_EXPIRED', `replication slot ${this.config.slotName} is at ${formatLsn(state.confirmedFlush)}, past the checkpoint's ${formatLsn(lsn)}`, {
+        table: this.table,
+        hint: 'delete the checkpoint to take a new snapshot',
+      });
+    }
+  }
+
+  private async releaseSnapshot(): Promise<void> {
+    await this.snapshotReader?.close();
+    this.snapshotReader = null;
+    await this.snapshotHolder?.close();
+    this.snapshotHolder = null;
+  }
+
+  private async endSnapshot(): Promise<void> {
+    await this.releaseSnapshot();
+    this.phase = 'changes';
+    this.changeStart = { lsn: this.snapshot.lsn!, skip: 0 };
+    this.changeSpecs = this.snapshot.specs ?? this.specs;
+  }
+
+  isSnapshotComplete(): boolean {
+    return this.phase === 'changes';
+  }
+
+  // ---- changes ---------------------------------------------------------------------------
+
+  async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    return this.exclusive(async () => {
+      if (this.phase !== 'changes') {
+        throw definite('INVALID_STATE', `pollChanges before the snapshot of ${this.table} is complete`, {
+          table: this.table,
+          hint: 'call pollSnapshot until it returns null first',
+        });
+      }
+      throwIfAborted(opts.signal);
+      this.polled = true;
+      await this.start();
+      if (!this.changes) await this.openChanges();
+      return this.changes!.poll(opts.signal);
+    });
+  }
+
+  private async openChanges(): Promise<void> {
+    const specs = this.changeSpecs ?? this.specs!;
+    const codecs = sameSpecs(specs, this.specs!) ? this.codecs! : await this.catalog!.codecs(specs, this.table);
+    if (this.restored) await ensureMainSlot(this.catalog!, this.config, this.info!, this.connectReplication, true);
+    const reader = new ChangeReader({
+      config: this.config,
+      table: this.info!,
+      catalog: this.catalog!,
+      specs,
+      codecs,
+      start: this.changeStart!,
+      committed: this.committed,
+      connect: this.connectReplication,
+    });
+    this.changes = reader;
+    try {
+      await reader.open();
+    } catch (error) {
+      this.changes = null;
+      await reader.close();
+      throw error;
+    }
+    if (this.closed) await reader.close(); // close() ran while connecting
+  }
+
+  // ---- checkpoints -----------------------------------------------------------------------
+
+  checkpoint(): SourceCheckpoint {
+    const slot = this.config.slotName;
+    if (this.phase === 'snapshot') {
+      const s = this.snapshot;
+      return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
+        slot,
+        snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
+        snapshotXids: s.xids,
+        columns: s.specs ? specsToJson(s.specs) : null,
+        ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done })) : null,
+      });
+    }
+    const position = this.changes ? this.changes.position : this.changeStart!;
+    const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.specs!);
+    return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
+      slot,
+      lsn: formatLsn(position.lsn),
+      skip: position.skip,
+      columns: specsToJson(columns),
+    });
+  }
+
+  async restore(checkpoint: SourceCheckpoint): Promise<void> {
+    this.ensureOpen();
+    if (this.polled || this.restored) {
+      throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
+    }
+    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
+    if (cp.phase === 'snapshot') {
+      const pos = parsePosition(snapshotPositionSchema, cp);
+      this.checkSlot(pos.slot);
+      if (pos.snapshotLsn !== null && pos.ranges !== null) {
+        this.snapshot = { lsn: parseLsn(pos.snapshotLsn), xids: pos.snapshotXids, ranges: pos.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })), specs: pos.columns ? specsFromJson(pos.columns) : null };
+      }
+    } else {
+      const pos = parsePosition(changesPositionSchema, cp);
+      this.checkSlot(pos.slot);
+      this.phase = 'changes';
+      this.changeStart = { lsn: parseLsn(pos.lsn), skip: pos.skip };
+      this.changeSpecs = specsFromJson(pos.columns);
+    }
+    this.restored = true;
+    await this.start();
+  }
+
+  private checkSlot(slot: string): void {
+    if (slot !== this.config.slotName) {
+      throw definite('CHECKPOINT_INVALID', `checkpoint was taken on replication slot ${slot}, this source uses ${this.config.slotName}`, {
+        table: this.table,
+        hint: 'configure the same slot name, or delete the checkpoint to start over',
+      });
+    }
+  }
+
+  /**
+   * Confirms a durably stored checkpoint: the slot may release WAL before its position.
+   * Nothing past the last committed checkpoint is ever confirmed.
+   */
+  async commit(checkpoint: SourceCheckpoint): Promise<void> {
+    this.ensureOpen();
+    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
+    if (cp.phase !== 'changes') return; // the snapshot point must stay available until the snapshot completes
+    const pos = parsePosition(changesPositionSchema, cp);
+    this.checkSlot(pos.slot);
+    const lsn = parseLsn(pos.lsn);
+    if (lsn > this.committed) this.committed = lsn;
+    this.changes?.commit(this.committed);
+  }
+
+  /** Closes every connection; with `dropSlot` also drops the replication slot. Idempotent. */
+  async close(options: PostgresCloseOptions = {}): Promise<void> {
+    if (this.closed && !options.dropSlot) return;
+    this.closed = true;
+    const tasks: Promise<unknown>[] = [];
+    if (this.snapshotReader) tasks.push(this.snapshotReader.close());
+    if (this.snapshotHolder) tasks.push(this.snapshotHolder.close());
+    if (this.changes) tasks.push(this.changes.close());
+    this.snapshotReader = null;
+    this.snapshotHolder = null;
+    // `changes` is kept (closed) so that checkpoint() still reports the last position
+    await Promise.allSettled(tasks);
+    await this.started?.catch(() => {});
+    if (options.dropSlot) {
+      let sql = this.sql;
+      try {
+        sql ??= await this.connectSql();
+        this.sql = sql;
+        await dropSlot(sql, this.config.slotName, this.table);
+      } catch (error) {
+        await this.sql?.end().catch(() => {});
+        this.sql = null;
+        throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'dropping the slot');
+      }
+    }
+    await this.sql?.end().catch(() => {});
+    this.sql = null;
+  }
+}
+
+function specsToJson(specs: ColumnSpec[]): ColumnsJson {
+  return specs.map((s) => [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable]);
+}
+
+function specsFromJson(json: ColumnsJson): ColumnSpec[] {
+  return json.map(([name, typeOid, typmod, sourceType, nullable]) => ({ name, typeOid, typmod, sourceType, nullable }));
+}
+
+function sameSpecs(a: ColumnSpec[], b: ColumnSpec[]): boolean {
+  return a.length === b.length && a.every((s, i) => s.name === b[i]!.name && s.typeOid === b[i]!.typeOid && s.typmod === b[i]!.typmod);
+}

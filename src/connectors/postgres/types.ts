@@ -1,0 +1,495 @@
+/**
+ * PostgreSQL type → Arrow field mapping, and decoders of PostgreSQL's binary send format
+ * straight into column builders. Shared by the COPY snapshot reader and the pgoutput stream.
+ */
+import {
+  Binary,
+  Bool,
+  DateDay,
+  Decimal,
+  Field,
+  FixedSizeBinary,
+  Float32,
+  Float64,
+  Int16,
+  Int32,
+  Int64,
+  Interval,
+  IntervalUnit,
+  List,
+  TimeUnit,
+  Timestamp,
+  Utf8,
+  type DataType,
+} from 'apache-arrow';
+import type {
+  BoolColumnBuilder,
+  ColumnBuilder,
+  Date32ColumnBuilder,
+  Decimal128ColumnBuilder,
+  FixedSizeBinaryColumnBuilder,
+  Int64ColumnBuilder,
+  IntervalMonthDayNanoColumnBuilder,
+  ListColumnBuilder,
+  TimestampColumnBuilder,
+  Utf8ColumnBuilder,
+} from '../../sdk/builders.js';
+import { column } from '../../sdk/batch.js';
+import { definite } from '../../sdk/errors.js';
+
+/** A row of `pg_type` (what the mapping needs). */
+export interface PgTypeInfo {
+  oid: number;
+  name: string;
+  schema: string;
+  /** b base, d domain, e enum, c composite, r range, m multirange, p pseudo */
+  typtype: string;
+  baseType: number;
+  baseTypmod: number;
+  elem: number;
+  category: string;
+}
+
+/** A table column as the catalog or a pgoutput Relation message describes it. */
+export interface ColumnSpec {
+  name: string;
+  typeOid: number;
+  typmod: number;
+  /** `format_type(oid, typmod)`, stored as the field's `refstream.source_type`. */
+  sourceType: string;
+  nullable: boolean;
+}
+
+/** Decodes one non-null value in binary send format, `buf[off, off+len)`, into `builder`. */
+export type BinaryDecoder = (buf: Buffer, off: number, len: number, builder: ColumnBuilder) => void;
+
+/** How one column is read: its Arrow field and its binary and text decoders. */
+export interface ColumnCodec {
+  readonly spec: ColumnSpec;
+  readonly field: Field;
+  readonly decodeBinary: BinaryDecoder;
+  /** Decodes a value in text output format (pgoutput text datums). */
+  readonly decodeText: BinaryDecoder;
+  /** A {@link FAST} kind that hot loops decode inline (0: call `decodeBinary`). */
+  readonly fast: number;
+}
+
+/** Kinds of columns that the COPY decoder handles inline instead of through a closure. */
+export const FAST = { none: 0, int8: 1, bytes: 2, bool: 3, timestamp: 4, int4: 5 } as const;
+
+export const OID = {
+  bool: 16,
+  bytea: 17,
+  char: 18,
+  name: 19,
+  int8: 20,
+  int2: 21,
+  int4: 23,
+  text: 25,
+  oid: 26,
+  json: 114,
+  float4: 700,
+  float8: 701,
+  bpchar: 1042,
+  varchar: 1043,
+  date: 1082,
+  timestamp: 1114,
+  timestamptz: 1184,
+  interval: 1186,
+  numeric: 1700,
+  uuid: 2950,
+  jsonb: 3802,
+} as const;
+
+/** Microseconds and days between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
+const PG_EPOCH_US = 946_684_800_000_000;
+const PG_EPOCH_DAYS = 10_957;
+const TWO_32 = 4294967296;
+
+/** The oids a column's mapping depends on (domain bases, array elements), for catalog loading. */
+export function dependentOids(info: PgTypeInfo): number[] {
+  const out: number[] = [];
+  if (info.typtype === 'd' && info.baseType) out.push(info.baseType);
+  if (info.category === 'A' && info.elem) out.push(info.elem);
+  return out;
+}
+
+interface Mapping {
+  type: DataType;
+  decodeBinary: BinaryDecoder;
+  decodeText: BinaryDecoder;
+  fast?: number;
+}
+
+/**
+ * Builds the codec of a column. `lookup` returns catalog info for an oid (already loaded).
+ * Throws definite `UNSUPPORTED_TYPE` naming table, column and type for anything unmapped.
+ */
+export function columnCodec(spec: ColumnSpec, table: string, lookup: (oid: number) => PgTypeInfo | undefined): ColumnCodec {
+  const fail = (what: string): never => {
+    throw definite('UNSUPPORTED_TYPE', `column ${spec.name} of ${table} has type ${spec.sourceType}${what}, which refstream cannot represent in Arrow`, {
+      table,
+      hint: `cast it in a view is not possible for CDC; change the column type (e.g. ALTER TABLE ${table} ALTER COLUMN … TYPE text) or exclude the table`,
+    });
+  };
+  const ctx: MapContext = { table, column: spec.name, lookup, fail };
+  const mapping = mapType(spec.typeOid, spec.typmod, ctx, 0);
+  return {
+    spec,
+    field: column(spec.name, mapping.type, spec.nullable, spec.sourceType),
+    decodeBinary: mapping.decodeBinary,
+    decodeText: mapping.decodeText,
+    fast: mapping.fast ?? FAST.none,
+  };
+}
+
+interface MapContext {
+  table: string;
+  column: string;
+  lookup: (oid: number) => PgTypeInfo | undefined;
+  fail: (what: string) => never;
+}
+
+function mapType(oid: number, typmod: number, ctx: MapContext, depth: number): Mapping {
+  if (depth > 8) ctx.fail(' (nested too deeply)');
+  const builtin = mapBuiltin(oid, typmod, ctx);
+  if (builtin) return builtin;
+  const info = ctx.lookup(oid);
+  if (!info) return ctx.fail(` (oid ${oid})`);
+  if (info.typtype === 'd') return mapType(info.baseType, typmod >= 0 ? typmod : info.baseTypmod, ctx, depth + 1);
+  if (info.typtype === 'e') return textMapping();
+  if (info.category === 'A' && info.elem) {
+    const child = mapType(info.elem, typmod, ctx, depth + 1);
+    return arrayMapping(child, ctx);
+  }
+  return ctx.fail('');
+}
+
+function textMapping(): Mapping {
+  const decode: BinaryDecoder = (buf, off, len, b) => (b as Utf8ColumnBuilder).appendBytes(buf, off, off + len);
+  return { type: new Utf8(), decodeBinary: decode, decodeText: decode, fast: FAST.bytes };
+}
+
+function mapBuiltin(oid: number, typmod: number, ctx: MapContext): Mapping | undefined {
+  switch (oid) {
+    case OID.bool:
+      return {
+        type: new Bool(),
+        fast: FAST.bool,
+        decodeBinary: (buf, off, _len, b) => (b as BoolColumnBuilder).append(buf[off] !== 0),
+        decodeText: (buf, off, _len, b) => (b as BoolColumnBuilder).append(buf[off] === 0x74),
+      };
+    case OID.int2:
+      return {
+        type: new Int16(),
+        decodeBinary: (buf, off, _len, b) => (b as unknown as { append(v: number): void }).append(buf.readInt16BE(off)),
+        decodeText: numberFromText,
+      };
+    case OID.int4:
+      return {
+        type: new Int32(),
+        fast: FAST.int4,
+        decodeBinary: (buf, off, _len, b) => (b as unknown as { append(v: number): void }).append(buf.readInt32BE(off)),
+        decodeText: numberFromText,
+      };
+    case OID.oid:
+      return {
+        type: new Int64(),
+        decodeBinary: (buf, off, _len, b) => (b as Int64ColumnBuilder).appendSafeInteger(buf.readUInt32BE(off)),
+        decodeText: (buf, off, len, b) => (b as Int64ColumnBuilder).appendInteger(buf.toString('latin1', off, off + len)),
+      };
+    case OID.int8:
+      return {
+        type: new Int64(),
+        fast: FAST.int8,
+        decodeBinary: (buf, off, _len, b) => (b as Int64ColumnBuilder).appendInt64BE(buf, off),
+        decodeText: (buf, off, len, b) => (b as Int64ColumnBuilder).appendInteger(buf.toString('latin1', off, off + len)),
+      };
+    case OID.float4:
+      return {
+        type: new Float32(),
+        decodeBinary: (buf, off, _len, b) => (b as unknown as { append(v: number): void }).append(buf.readFloatBE(off)),
+        decodeText: numberFromText,
+      };
+    case OID.float8:
+      return {
+        type: new Float64(),
+        decodeBinary: (buf, off, _len, b) => (b as unknown as { append(v: number): void }).append(buf.readDoubleBE(off)),
+        decodeText: numberFromText,
+      };
+    case OID.text:
+    case OID.varchar:
+    case OID.bpchar:
+    case OID.name:
+    case OID.char:
+    case OID.json:
+      return textMapping();
+    case OID.jsonb:
+      return {
+        type: new Utf8(),
+        // binary jsonb is a version byte (1) followed by the JSON text
+        decodeBinary: (buf, off, len, b) => (b as Utf8ColumnBuilder).appendBytes(buf, off + 1, off + len),
+        decodeText: (buf, off, len, b) => (b as Utf8ColumnBuilder).appendBytes(buf, off, off + len),
+      };
+    case OID.bytea:
+      return {
+        type: new Binary(),
+        fast: FAST.bytes,
+        decodeBinary: (buf, off, len, b) => (b as Utf8ColumnBuilder).appendBytes(buf, off, off + len),
+        decodeText: (buf, off, len, b) => {
+          const text = buf.toString('latin1', off, off + len);
+          if (!text.startsWith('\\x')) ctx.fail(' (escape-format bytea text)');
+          (b as Utf8ColumnBuilder).appendBytes(Buffer.from(text.slice(2), 'hex'));
+        },
+      };
+    case OID.uuid:
+      return {
+        type: new FixedSizeBinary(16),
+        decodeBinary: (buf, off, _len, b) => (b as FixedSizeBinaryColumnBuilder).appendBytes(buf, off),
+        decodeText: (buf, off, len, b) => (b as FixedSizeBinaryColumnBuilder).appendValue(buf.toString('latin1', off, off + len)),
+      };
+    case OID.date:
+      return {
+        type: new DateDay(),
+        decodeBinary: (buf, off, _len, b) => {
+          const days = buf.readInt32BE(off);
+          // ±infinity keep their sentinel values (int32 max/min) instead of wrapping
+          (b as Date32ColumnBuilder).append(days === 0x7fffffff || days === -0x80000000 ? days : days + PG_EPOCH_DAYS);
+        },
+        decodeText: (buf, off, len, b) => (b as Date32ColumnBuilder).appendValue(buf.toString('latin1', off, off + len)),
+      };
+    case OID.timestamp:
+    case OID.timestamptz:
+      return {
+        type: new Timestamp(TimeUnit.MICROSECOND, oid === OID.timestamptz ? 'UTC' : null),
+        fast: FAST.timestamp,
+        decodeBinary: decodeTimestamp,
+        decodeText: (buf, off, len, b) => (b as TimestampColumnBuilder).appendValue(buf.toString('latin1', off, off + len)),
+      };
+    case OID.interval:
+      return {
+        type: new Interval(IntervalUnit.MONTH_DAY_NANO),
+        decodeBinary: (buf, off, _len, b) =>
+          (b as IntervalMonthDayNanoColumnBuilder).append(buf.readInt32BE(off + 12), buf.readInt32BE(off + 8), buf.readBigInt64BE(off) * 1000n),
+        decodeText: (buf, off, len, b) => {
+          const v = parseIsoInterval(buf.toString('latin1', off, off + len));
+          if (!v) ctx.fail(' (unrecognised interval text)');
+          (b as IntervalMonthDayNanoColumnBuilder).append(v!.months, v!.days, v!.nanoseconds);
+        },
+      };
+    case OID.numeric:
+      return mapNumeric(typmod, ctx);
+  }
+  return undefined;
+}
+
+function numberFromText(buf: Buffer, off: number, len: number, b: ColumnBuilder): void {
+  (b as unknown as { append(v: number): void }).append(Number(buf.toString('latin1', off, off + len)));
+}
+
+export function decodeTimestamp(buf: Buffer, off: number, _len: number, b: ColumnBuilder): void {
+  const builder = b as TimestampColumnBuilder;
+  const hi = buf.readInt32BE(off);
+  const lo = buf.readUInt32BE(off + 4);
+  if (hi > -0x100000 && hi < 0x100000) {
+    // |µs| < 2^52: exact in a double, no BigInt on the hot path
+    builder.appendSafeInteger(hi * TWO_32 + lo + PG_EPOCH_US);
+    return;
+  }
+  const raw = buf.readBigInt64BE(off);
+  // ±infinity keep int64 max/min
+  if (raw === 0x7fffffffffffffffn || raw === -0x8000000000000000n) builder.appendBigInt(raw);
+  else builder.appendBigInt(raw + BigInt(PG_EPOCH_US));
+}
+
+const NUMERIC_NEG = 0x4000;
+const NUMERIC_NAN = 0xc000;
+const NUMERIC_PINF = 0xd000;
+const NUMERIC_NINF = 0xf000;
+const POW10 = [1, 10, 100, 1000, 10000, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+function mapNumeric(typmod: number, ctx: MapContext): Mapping {
+  let precision = -1;
+  let scale = 0;
+  if (typmod >= 4) {
+    precision = ((typmod - 4) >> 16) & 0xffff;
+    // scale is an 11-bit signed field since PostgreSQL 15 (negative scales)
+    scale = (typmod - 4) & 0x7ff;
+    if (scale > 1023) scale -= 2048;
+  }
+  if (precision < 1 || precision > 38 || scale < 0) {
+    return {
+      type: new Utf8(),
+      decodeBinary: (buf, off, _len, b) => (b as Utf8ColumnBuilder).appendString(numericToText(buf, off)),
+      decodeText: (buf, off, len, b) => (b as Utf8ColumnBuilder).appendBytes(buf, off, off + len),
+    };
+  }
+  const notRepresentable = (what: string): never => {
+    throw definite('VALUE_OUT_OF_RANGE', `column ${ctx.column} of ${ctx.table} holds numeric ${what}, which Decimal128(${precision}, ${scale}) cannot represent`, {
+      table: ctx.table,
+      hint: `remove the ${what} values, or change the column to unconstrained numeric (delivered as text)`,
+    });
+  };
+  return {
+    type: new Decimal(scale, precision, 128),
+    decodeBinary: (buf, off, _len, b) => {
+      const builder = b as Decimal128ColumnBuilder;
+      const ndigits = buf.readInt16BE(off);
+      const weight = buf.readInt16BE(off + 2);
+      const sign = buf.readUInt16BE(off + 4);
+      if (sign === NUMERIC_NAN) notRepresentable('NaN');
+      if (sign === NUMERIC_PINF || sign === NUMERIC_NINF) notRepresentable('Infinity');
+      // value = Σ digit[i] · 10000^(weight − i); unscaled = value · 10^scale
+      const exp10 = scale - 4 * (ndigits - 1 - weight);
+      if (ndigits <= 3 && exp10 >= -15 && exp10 <= 15) {
+        let acc = 0;
+        for (let i = 0; i < ndigits; i++) acc = acc * 10000 + buf.readUInt16BE(off + 8 + 2 * i);
+        const unscaled = exp10 >= 0 ? acc * POW10[exp10]! : acc / POW10[-exp10]!;
+        if (Number.isSafeInteger(unscaled)) {
+          builder.appendUnscaledSafe(sign === NUMERIC_NEG ? -unscaled : unscaled);
+          return;
+        }
+      }
+      let big = 0n;
+      for (let i = 0; i < ndigits; i++) big = big * 10000n + BigInt(buf.readUInt16BE(off + 8 + 2 * i));
+      if (ndigits === 0) big = 0n;
+      else if (exp10 >= 0) big *= 10n ** BigInt(exp10);
+      else big /= 10n ** BigInt(-exp10);
+      builder.appendUnscaled(sign === NUMERIC_NEG ? -big : big);
+    },
+    decodeText: (buf, off, len, b) => {
+      const text = buf.toString('latin1', off, off + len);
+      if (text === 'NaN') notRepresentable('NaN');
+      if (/Infinity/.test(text)) notRepresentable('Infinity');
+      (b as Decimal128ColumnBuilder).appendValue(text);
+    },
+  };
+}
+
+/** Renders a binary numeric as PostgreSQL would print it (keeps the display scale). */
+export function numericToText(buf: Buffer, off: number): string {
+  const ndigits = buf.readInt16BE(off);
+  const weight = buf.readInt16BE(off + 2);
+  const sign = buf.readUInt16BE(off + 4);
+  const dscale = buf.readUInt16BE(off + 6) & 0x3fff;
+  if (sign === NUMERIC_NAN) return 'NaN';
+  if (sign === NUMERIC_PINF) return 'Infinity';
+  if (sign === NUMERIC_NINF) return '-Infinity';
+  const digit = (i: number) => (i >= 0 && i < ndigits ? buf.readUInt16BE(off + 8 + 2 * i) : 0);
+  let text = sign === NUMERIC_NEG ? '-' : '';
+  if (weight < 0) text += '0';
+  else {
+    text += String(digit(0));
+    for (let i = 1; i <= weight; i++) text += String(digit(i)).padStart(4, '0');
+  }
+  if (dscale > 0) {
+    let frac = '';
+    for (let i = weight + 1; frac.length < dscale; i++) frac += String(digit(i)).padStart(4, '0');
+    text += '.' + frac.slice(0, dscale);
+  }
+  return text;
+}
+
+function arrayMapping(child: Mapping, ctx: MapContext): Mapping {
+  const type = new List(new Field('item', child.type, true));
+  return {
+    type,
+    decodeBinary: (buf, off, _len, b) => {
+      const list = b as ListColumnBuilder;
+      const ndim = buf.readInt32BE(off);
+      if (ndim === 0) return list.endList();
+      if (ndim > 1) {
+        throw definite('UNSUPPORTED_TYPE', `column ${ctx.column} of ${ctx.table} holds a ${ndim}-dimensional array; only one-dimensional arrays are supported`, {
+          table: ctx.table,
+          hint: 'store one-dimensional arrays, or change the column type',
+        });
+      }
+      const count = buf.readInt32BE(off + 12);
+      let p = off + 20;
+      for (let i = 0; i < count; i++) {
+        const len = buf.readInt32BE(p);
+        p += 4;
+        if (len < 0) list.child.appendNull();
+        else {
+          child.decodeBinary(buf, p, len, list.child);
+          p += len;
+        }
+      }
+      list.endList();
+    },
+    decodeText: (buf, off, len, b) => {
+      const list = b as ListColumnBuilder;
+      const items = parseArrayText(buf.toString('utf8', off, off + len));
+      if (items === undefined) {
+        throw definite('UNSUPPORTED_TYPE', `column ${ctx.column} of ${ctx.table} holds a multi-dimensional or unparsable array; only one-dimensional arrays are supported`, {
+          table: ctx.table,
+          hint: 'store one-dimensional arrays, or change the column type',
+        });
+      }
+      for (const item of items) {
+        if (item === null) list.child.appendNull();
+        else {
+          const bytes = Buffer.from(item, 'utf8');
+          child.decodeText(bytes, 0, bytes.length, list.child);
+        }
+      }
+      list.endList();
+    },
+  };
+}
+
+/**
+ * Parses an interval in `IntervalStyle = iso_8601` output (`P1Y2M3DT4H5M6.000007S`, parts may
+ * be negative) into months, days and nanoseconds, exactly.
+ */
+export function parseIsoInterval(text: string): { months: number; days: number; nanoseconds: bigint } | undefined {
+  const m = /^P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)D)?(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?)(\d+)(?:\.(\d{1,9}))?S)?)?$/.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, sSign, s, frac] = m;
+  const months = Number(y ?? 0) * 12 + Number(mo ?? 0);
+  const seconds = s === undefined ? 0n : BigInt(s) * 1_000_000_000n + BigInt((frac ?? '').padEnd(9, '0') || '0');
+  const nanoseconds = BigInt(h ?? 0) * 3_600_000_000_000n + BigInt(mi ?? 0) * 60_000_000_000n + (sSign === '-' ? -seconds : seconds);
+  return { months, days: Number(d ?? 0), nanoseconds };
+}
+
+/**
+ * Parses a one-dimensional array in text output format (`{1,NULL,"a \"b\""}`, optionally
+ * prefixed by bounds `[0:2]=`) into element texts (`null` for NULL). Returns `undefined` for
+ * multi-dimensional or malformed input.
+ */
+export function parseArrayText(text: string): (string | null)[] | undefined {
+  let i = 0;
+  if (text[0] === '[') {
+    i = text.indexOf('=') + 1;
+    if (i === 0) return undefined;
+  }
+  if (text[i] !== '{') return undefined;
+  i++;
+  const items: (string | null)[] = [];
+  if (text[i] === '}') return i + 1 === text.length ? items : undefined;
+  for (;;) {
+    if (text[i] === '{') return undefined; // nested: more than one dimension
+    let item = '';
+    if (text[i] === '"') {
+      i++;
+      while (i < text.length && text[i] !== '"') {
+        if (text[i] === '\\') i++;
+        item += text[i++];
+      }
+      if (text[i] !== '"') return undefined;
+      i++;
+      items.push(item);
+    } else {
+      const start = i;
+      while (i < text.length && text[i] !== ',' && text[i] !== '}') i++;
+      item = text.slice(start, i).trim();
+      items.push(item.toUpperCase() === 'NULL' ? null : item);
+    }
+    if (text[i] === ',') {
+      i++;
+      continue;
+    }
+    if (text[i] === '}' && i + 1 === text.length) return items;
+    return undefined;
+  }
+}
