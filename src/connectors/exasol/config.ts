@@ -1,0 +1,151 @@
+/**
+ * Configuration of the Exasol connector (zod). A bad config fails before any connection,
+ * listing every problem; the password never appears in a message.
+ */
+import { z } from 'zod';
+import { definite } from '../../sdk/errors.js';
+
+/** Connection settings shared by {@link ExasolSource}, {@link ExasolTableSink} and the client. */
+export const connectionSchema = z.object({
+  /**
+   * Exasol DSN: `host[..N][/FINGERPRINT][:port]`, several separated by commas, e.g.
+   * `10.0.0.11..14/AB12…:8563`. Alternatively give `host` (and `port`).
+   */
+  dsn: z.string().min(1).optional(),
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  user: z.string().min(1),
+  password: z.string(),
+  /** wss (default true: Exasol 8 is TLS-only). */
+  tls: z.boolean().default(true),
+  /** SHA-256 fingerprint of the server certificate (hex); pins a self-signed certificate. */
+  fingerprint: z
+    .string()
+    .regex(/^[0-9a-fA-F:]+$/, 'must be hex digits (colons allowed)')
+    .refine((s) => s.replace(/:/g, '').length === 64, 'must be a SHA-256 (64 hex digits)')
+    .optional(),
+  /** zlib compression of WebSocket frames. */
+  compression: z.boolean().default(false),
+  connectTimeoutMs: z.number().int().positive().default(10_000),
+  /** Statement timeout in seconds (0 = none). */
+  queryTimeoutSeconds: z.number().int().nonnegative().default(0),
+});
+
+const identifier = z.string().min(1).max(128);
+
+/** zod schema of {@link ExasolSourceConfig}. */
+export const sourceConfigSchema = connectionSchema
+  .extend({
+    /** Schema and table, exactly as stored (unquoted names are upper-case in Exasol). */
+    schema: identifier,
+    table: identifier,
+    /**
+     * Columns to deliver, in this order (a projection: columns added to the table later are
+     * ignored). Default: all columns in table order, minus `excludeColumns`; then an added
+     * column stops the stream with SCHEMA_INCOMPATIBLE. Watermark columns are read either way.
+     */
+    columns: z.array(identifier).min(1).optional(),
+    /** Columns never delivered (e.g. bookkeeping columns of the writers); not with `columns`. */
+    excludeColumns: z.array(identifier).default([]),
+    /** Primary key columns, when the table has no PRIMARY KEY constraint. */
+    primaryKey: z.array(identifier).min(1).optional(),
+    /** Arrow representation per column: `int64` for DECIMAL(p ≤ 19, 0) keys and counters (default Decimal128). */
+    columnTypes: z.record(z.string(), z.enum(['int64', 'decimal'])).default({}),
+    /** How changes are found. */
+    mode: z.enum(['watermark', 'diff']),
+    watermark: z
+      .object({
+        /** Monotonic column (DECIMAL, DATE or TIMESTAMP) set on every insert and update. */
+        column: identifier,
+        /** Column set once at insert from the same sequence; tells inserts from updates. */
+        insertedColumn: identifier.optional(),
+      })
+      .strict()
+      .optional(),
+    diff: z
+      .object({
+        /** Directory of the content-addressed diff state files; must survive restarts. */
+        stateDir: z.string().min(1),
+      })
+      .strict()
+      .optional(),
+    /** Skip polls while `EXA_ALL_OBJECTS.LAST_COMMIT` of the table is unchanged (default true). */
+    lastCommitGate: z.boolean().default(true),
+    snapshot: z
+      .object({
+        /**
+         * `export`: parallel EXPORT through HTTP-transport tunnels; `fetch`: paged WebSocket
+         * fetch; `auto`: fetch when the catalog's row count is below `fetchBelowRows`, else export.
+         */
+        method: z.enum(['auto', 'export', 'fetch']).default('auto'),
+        /** `auto` reads tables with fewer rows than this by fetch (tunnels cost more than they save). */
+        fetchBelowRows: z.number().int().nonnegative().default(10_000),
+        /** TLS on tunnels with PUBLIC KEY pinning: `auto` when the server supports it (≥ 8.32). */
+        tunnelTls: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** At most this many tunnels (default: one per node). */
+        maxTunnels: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({ method: 'auto', fetchBelowRows: 10_000, tunnelTls: 'auto' }),
+    batchRows: z.number().int().positive().default(10_000),
+    batchBytes: z.number().int().positive().default(8 * 1024 * 1024),
+    maxWaitMs: z.number().int().nonnegative().default(100),
+    /** Pause between polls while waiting for changes within `maxWaitMs`. */
+    pollIntervalMs: z.number().int().positive().default(25),
+    /** Byte budget of one `fetch`. */
+    fetchBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!c.dsn && !c.host) ctx.addIssue({ code: 'custom', path: ['dsn'], message: 'give dsn or host' });
+    if (c.mode === 'watermark' && !c.watermark) ctx.addIssue({ code: 'custom', path: ['watermark'], message: 'mode "watermark" needs watermark.column' });
+    if (c.mode === 'diff' && !c.diff) ctx.addIssue({ code: 'custom', path: ['diff'], message: 'mode "diff" needs diff.stateDir' });
+    if (c.columns && c.excludeColumns.length > 0) ctx.addIssue({ code: 'custom', path: ['excludeColumns'], message: 'give columns or excludeColumns, not both' });
+  });
+
+/** Configuration of {@link ExasolSource} (input form: defaults optional). */
+export type ExasolSourceConfig = z.input<typeof sourceConfigSchema>;
+/** Parsed configuration with defaults applied. */
+export type ResolvedSourceConfig = z.output<typeof sourceConfigSchema>;
+/** Connection part of a configuration (input form). */
+export type ExasolConnectionConfig = z.input<typeof connectionSchema>;
+
+/** Parses a config, throwing definite CONFIG_INVALID that lists every problem. */
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw definite('CONFIG_INVALID', `invalid ${what} config: ${problems.join('; ')}`, { hint: 'fix the listed settings (see docs/connectors/exasol.md)' });
+}
+
+/** One node address. */
+export interface ExasolHost {
+  host: string;
+  port: number;
+}
+
+/** Expands a DSN (`10.0.0.1..3/FP:8563,other:8564`) into hosts and an optional fingerprint. */
+export function parseDsn(dsn: string, defaultPort = 8563): { hosts: ExasolHost[]; fingerprint: string | undefined } {
+  const hosts: ExasolHost[] = [];
+  let fingerprint: string | undefined;
+  for (const part of dsn.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(.+?)(?:\/([0-9A-Fa-f]+))?(?::(\d+))?$/.exec(part);
+    if (!m) throw definite('CONFIG_INVALID', `invalid dsn element ${JSON.stringify(part)}`);
+    const port = m[3] ? Number(m[3]) : defaultPort;
+    if (m[2]) fingerprint = m[2];
+    const range = /^(.*?)(\d+)\.\.(\d+)$/.exec(m[1]!);
+    if (range) {
+      for (let n = Number(range[2]); n <= Number(range[3]); n++) hosts.push({ host: `${range[1]}${n}`, port });
+    } else hosts.push({ host: m[1]!, port });
+  }
+  return { hosts, fingerprint };
+}
+
+/** The hosts and fingerprint of a parsed connection config. */
+export function connectionTargets(c: z.output<typeof connectionSchema>): { hosts: ExasolHost[]; fingerprint: string | undefined } {
+  if (c.dsn) {
+    const parsed = parseDsn(c.dsn, c.port ?? 8563);
+    return { hosts: parsed.hosts, fingerprint: c.fingerprint ?? parsed.fingerprint };
+  }
+  return { hosts: [{ host: c.host!, port: c.port ?? 8563 }], fingerprint: c.fingerprint };
+}

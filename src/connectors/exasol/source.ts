@@ -1,0 +1,457 @@
+/**
+ * ExasolSource: a reference table in Exasol as a refstream source (`changes: 'poll'`).
+ *
+ * - Snapshot: parallel EXPORT through HTTP-transport tunnels (one per node), CSV streamed
+ *   straight into Arrow builders; or paged `fetch`.
+ * - Changes, `watermark` mode: rows whose (watermark, key) is past the cursor, in that order.
+ *   Inserts and updates; deletes are invisible.
+ * - Changes, `diff` mode: key + row hash computed in Exasol and compared with the previous
+ *   state (kept in content-addressed files, see diff-state.ts): inserts, updates, deletes.
+ * - Both optionally gated by `EXA_ALL_OBJECTS.LAST_COMMIT`, so an unchanged table costs one
+ *   metadata query per poll.
+ */
+import type { RecordBatch } from 'apache-arrow';
+import { z } from 'zod';
+import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { abortError, ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
+import { lastCommit, loadTable, tableRowCount } from './catalog.js';
+import { parseConfig, sourceConfigSchema, type ExasolSourceConfig, type ResolvedSourceConfig } from './config.js';
+import type { ExasolConnection } from './connection.js';
+import { computeDiff, diffChangeBatch } from './diff-mode.js';
+import { DiffStateStore, newRunId, type PendingChange } from './diff-state.js';
+import { openSession } from './session.js';
+import { SnapshotRun } from './snapshot.js';
+import { assertSameColumns, resolveShape, type TableShape } from './table-shape.js';
+import { tunnelCertificate } from './tunnel.js';
+import { pollWatermarkChanges, type WatermarkCursor } from './watermark-mode.js';
+
+const CONNECTOR = 'exasol';
+
+const watermarkPosition = z
+  .object({
+    mode: z.literal('watermark'),
+    signature: z.string(),
+    wm: z.string().nullable(),
+    key: z.array(z.string()).nullable(),
+    ordinal: z.number().int().nonnegative(),
+  })
+  .strict();
+const diffPosition = z
+  .object({
+    mode: z.literal('diff'),
+    signature: z.string(),
+    run: z.string().regex(/^[0-9a-f]{8}$/),
+    state: z.string().regex(/^[0-9a-f]{64}$/),
+    epoch: z.number().int().nonnegative(),
+    delivered: z.number().int().nonnegative(),
+  })
+  .strict();
+const snapshotPosition = z.object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional() }).strict();
+
+type DiffCursor = { run: string; state: string; epoch: number; delivered: number; changes: PendingChange[]; hashes: Map<string, string> };
+
+type Phase =
+  | { kind: 'idle' }
+  | { kind: 'snapshot'; run: SnapshotRun; connection: ExasolConnection }
+  | { kind: 'changes' };
+
+/** Re-exported config type of the source. */
+export type { ExasolSourceConfig } from './config.js';
+
+/** A `ReferenceTableSource` over an Exasol table. See docs/connectors/exasol.md. */
+export class ExasolSource implements ReferenceTableSource {
+  readonly capabilities: SourceCapabilities;
+  private readonly config: ResolvedSourceConfig;
+  private readonly tableName: string;
+  private readonly diffStore: DiffStateStore | undefined;
+  private connection: ExasolConnection | undefined;
+  private shape: TableShape | undefined;
+  private phase: Phase = { kind: 'idle' };
+  private watermark: WatermarkCursor = { wm: null, key: null, ordinal: 0 };
+  private diff: DiffCursor | undefined;
+  private lastSeenCommit: string | null = null;
+  private moreRowsPending = true;
+  private started = false;
+  private polling = false;
+  private closed = false;
+  private opening: Promise<void> | undefined;
+
+  constructor(config: ExasolSourceConfig) {
+    this.config = parseConfig(sourceConfigSchema, config, 'ExasolSource');
+    this.tableName = `${this.config.schema}.${this.config.table}`;
+    this.diffStore = this.config.diff ? new DiffStateStore(this.config.diff.stateDir) : undefined;
+    const diff = this.config.mode === 'diff';
+    this.capabilities = Object.freeze({
+      changes: 'poll',
+      deletes: diff,
+      // diff mode replays exactly the remaining changes of a persisted epoch; watermark mode
+      // depends on writers assigning watermarks in commit order, which it cannot verify
+      exactlyOnce: diff,
+      midSnapshotResume: false,
+      transactions: false,
+      schemaEvolution: false,
+    });
+  }
+
+  /** Qualified table name (`SCHEMA.TABLE`). */
+  get table(): string {
+    return this.tableName;
+  }
+
+  async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    return this.exclusive(() => this.nextSnapshotBatch(opts));
+  }
+
+  private async nextSnapshotBatch(opts: PollOptions): Promise<RecordBatch | null> {
+    this.assertUsable(opts.signal);
+    this.started = true;
+    if (this.phase.kind === 'changes') return null;
+    await this.open(opts.signal);
+    if (this.phase.kind === 'idle') await this.startSnapshot(opts.signal);
+    const phase = this.phase as Extract<Phase, { kind: 'snapshot' }>;
+    let batch: RecordBatch | null;
+    try {
+      batch = await phase.run.queue.take(opts.signal);
+    } catch (error) {
+      if ((error as Error)?.name === 'AbortError') throw error;
+      await this.endSnapshotRun();
+      throw this.wrap(error);
+    }
+    this.assertUsable();
+    if (batch !== null) return batch;
+    await this.finishSnapshot(phase.run);
+    return null;
+  }
+
+  isSnapshotComplete(): boolean {
+    return this.phase.kind === 'changes';
+  }
+
+  async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    return this.exclusive(() => this.nextChangeBatch(opts));
+  }
+
+  private async nextChangeBatch(opts: PollOptions): Promise<RecordBatch | null> {
+    this.assertUsable(opts.signal);
+    if (this.phase.kind !== 'changes') {
+      throw definite('INVALID_STATE', `pollChanges called before the snapshot of ${this.tableName} completed`, {
+        table: this.tableName,
+        hint: 'call pollSnapshot until it returns null first',
+      });
+    }
+    this.started = true;
+    await this.open(opts.signal);
+    const deadline = Date.now() + this.config.maxWaitMs;
+    for (;;) {
+      const batch = this.config.mode === 'diff' ? await this.pollDiff(opts.signal) : await this.pollWatermark(opts.signal);
+      this.assertUsable(opts.signal);
+      if (batch !== null) return batch;
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await sleep(Math.min(left, this.config.pollIntervalMs), opts.signal);
+      this.assertUsable(opts.signal);
+    }
+  }
+
+  checkpoint(): SourceCheckpoint {
+    const signature = this.shape?.signature;
+    if (this.phase.kind !== 'changes') {
+      return makeCheckpoint(CONNECTOR, this.tableName, 'snapshot', { mode: this.config.mode, ...(signature ? { signature } : {}) });
+    }
+    if (this.config.mode === 'diff') {
+      const d = this.diff!;
+      return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'diff', signature: signature!, run: d.run, state: d.state, epoch: d.epoch, delivered: d.delivered });
+    }
+    const w = this.watermark;
+    return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'watermark', signature: signature!, wm: w.wm, key: w.key, ordinal: w.ordinal });
+  }
+
+  async restore(checkpoint: SourceCheckpoint): Promise<void> {
+    this.assertUsable();
+    if (this.started) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.tableName });
+    const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table: this.tableName });
+    if (cp.phase === 'snapshot') {
+      const p = parsePosition(snapshotPosition, cp);
+      this.assertMode(p.mode);
+      return; // the snapshot restarts (midSnapshotResume: false)
+    }
+    const mode = (cp.position as { mode?: unknown } | null)?.mode;
+    if (mode !== 'watermark' && mode !== 'diff') {
+      throw definite('CHECKPOINT_INVALID', 'checkpoint position has no valid mode', { table: this.tableName });
+    }
+    this.assertMode(mode);
+    await this.open();
+    if (mode === 'watermark') {
+      const p = parsePosition(watermarkPosition, cp);
+      this.assertSignature(p.signature);
+      this.watermark = { wm: p.wm, key: p.key, ordinal: p.ordinal };
+    } else {
+      const p = parsePosition(diffPosition, cp);
+      this.assertSignature(p.signature);
+      const epoch = await this.diffStore!.read(p.state, this.tableName, p.run, p.epoch);
+      if (epoch.epoch !== p.epoch || epoch.run !== p.run || p.delivered > epoch.changes.length) {
+        throw definite('CHECKPOINT_INVALID', `checkpoint does not match its diff state (epoch ${p.epoch}, ${p.delivered} delivered)`, { table: this.tableName });
+      }
+      this.diff = { run: p.run, state: p.state, epoch: p.epoch, delivered: p.delivered, changes: epoch.changes, hashes: epoch.state };
+    }
+    this.phase = { kind: 'changes' };
+  }
+
+  async commit(checkpoint: SourceCheckpoint): Promise<void> {
+    this.assertUsable();
+    const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table: this.tableName });
+    if (cp.phase !== 'changes' || this.config.mode !== 'diff') return;
+    const p = parsePosition(diffPosition, cp);
+    // only files strictly older than the committed one are released; never anything after it
+    await this.diffStore!.releaseBefore(this.tableName, p.run, p.epoch);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.endSnapshotRun();
+    const connection = this.connection;
+    this.connection = undefined;
+    await this.opening?.catch(() => undefined);
+    await (connection ?? this.connection)?.close();
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private async open(signal?: AbortSignal): Promise<void> {
+    if (this.connection?.isOpen && this.shape) return;
+    if (this.connection && !this.connection.isOpen) {
+      // a lost session: surface it (the runner reconnects with a fresh source)
+      throw this.wrap(definite('CLOSED', 'connection lost'));
+    }
+    this.opening ??= (async () => {
+      // the tunnel certificate's RSA key is generated in the thread pool meanwhile
+      if (this.config.snapshot.method !== 'fetch' && this.config.snapshot.tunnelTls !== 'off') tunnelCertificate().catch(() => undefined);
+      const connection = await openSession(this.config, { clientName: `refstream ${this.tableName}` });
+      if (this.closed) {
+        await connection.close();
+        return;
+      }
+      this.connection = connection;
+      const catalog = await loadTable(connection, this.config.schema, this.config.table, signal);
+      this.shape = resolveShape(this.config, catalog);
+    })();
+    try {
+      await this.opening;
+    } catch (error) {
+      this.opening = undefined;
+      throw this.wrap(error);
+    }
+    this.assertUsable(signal);
+  }
+
+  /** `auto`: small tables (by the catalog's row count) are read by fetch, the rest by EXPORT. */
+  private async snapshotMethod(signal?: AbortSignal): Promise<'export' | 'fetch'> {
+    const { method, fetchBelowRows } = this.config.snapshot;
+    if (method !== 'auto') return method;
+    const rows = await tableRowCount(this.connection!, this.config.schema, this.config.table, signal).catch(() => null);
+    return rows !== null && rows < fetchBelowRows ? 'fetch' : 'export';
+  }
+
+  private async startSnapshot(signal?: AbortSignal): Promise<void> {
+    const shape = this.shape!;
+    const method = await this.guard(() => this.snapshotMethod(signal));
+    // EXPORT blocks its session until the transfer ends: run it on a session of its own
+    const connection = await openSession(this.config, { clientName: `refstream ${this.tableName} snapshot` }).catch((e: unknown) => {
+      throw this.wrap(e);
+    });
+    try {
+      let nodes: { host: string; port: number }[] = [];
+      let tunnelTls = false;
+      if (method === 'export') {
+        const hosts = await connection.getHosts(connection.host);
+        nodes = hosts.map((host) => ({ host, port: connection.port }));
+        if (this.config.snapshot.maxTunnels) nodes = nodes.slice(0, this.config.snapshot.maxTunnels);
+        if (nodes.length === 0) nodes = [{ host: connection.host, port: connection.port }];
+        tunnelTls = this.config.snapshot.tunnelTls === 'on' || (this.config.snapshot.tunnelTls === 'auto' && supportsPublicKey(connection.session.releaseVersion));
+      }
+      if (tunnelTls) await tunnelCertificate();
+      throwIfAborted(signal);
+      const run = new SnapshotRun(connection, {
+        shape,
+        mode: this.config.mode,
+        batchRows: this.config.batchRows,
+        batchBytes: this.config.batchBytes,
+        method,
+        fetchBytes: this.config.fetchBytes,
+        nodes,
+        tunnelTls,
+      });
+      run.start();
+      this.phase = { kind: 'snapshot', run, connection };
+    } catch (error) {
+      await connection.close();
+      throw this.wrap(error);
+    }
+  }
+
+  private async endSnapshotRun(): Promise<void> {
+    if (this.phase.kind !== 'snapshot') return;
+    const { run, connection } = this.phase;
+    this.phase = { kind: 'idle' };
+    run.cancel();
+    await connection.close();
+  }
+
+  private async finishSnapshot(run: SnapshotRun): Promise<void> {
+    const findings = run.findings;
+    if (this.config.mode === 'diff') {
+      const state = findings.state ?? new Map<string, string>();
+      const run = newRunId();
+      const hash = await this.diffStore!.write({ table: this.tableName, run, epoch: 0, state, changes: [] });
+      this.diff = { run, state: hash, epoch: 0, delivered: 0, changes: [], hashes: state };
+    } else {
+      // every row up to the highest watermark of the snapshot is delivered
+      this.watermark = { wm: findings.maxWatermark ?? null, key: null, ordinal: 0 };
+    }
+    const phase = this.phase;
+    this.phase = { kind: 'changes' };
+    this.moreRowsPending = true;
+    if (phase.kind === 'snapshot') await phase.connection.close();
+  }
+
+  /** Schema changes stop the stream (`schemaEvolution: false`); see `assertSameColumns`. */
+  private async assertColumnsUnchanged(signal?: AbortSignal): Promise<void> {
+    assertSameColumns(this.shape!, await loadTable(this.connection!, this.config.schema, this.config.table, signal));
+  }
+
+  /** True when LAST_COMMIT says nothing was committed since the last full poll. */
+  private async unchangedSinceLastPoll(signal?: AbortSignal): Promise<{ unchanged: boolean; seen: string | null }> {
+    if (!this.config.lastCommitGate || this.moreRowsPending) {
+      const seen = this.config.lastCommitGate ? await lastCommit(this.connection!, this.config.schema, this.config.table, signal) : null;
+      return { unchanged: false, seen };
+    }
+    const seen = await lastCommit(this.connection!, this.config.schema, this.config.table, signal);
+    return { unchanged: seen !== null && seen === this.lastSeenCommit, seen };
+  }
+
+  private async pollWatermark(signal?: AbortSignal): Promise<RecordBatch | null> {
+    const gate = await this.guard(() => this.unchangedSinceLastPoll(signal));
+    if (gate.unchanged) return null;
+    const { batchRows, batchBytes, fetchBytes } = this.config;
+    const poll = await this.guard(() => pollWatermarkChanges(this.connection!, this.shape!, this.watermark, { batchRows, batchBytes, fetchBytes, signal }));
+    // checked after the read: rows read before a DDL are fine, a DDL before the read stops here
+    await this.guard(() => this.assertColumnsUnchanged(signal));
+    this.watermark = poll.cursor;
+    this.moreRowsPending = poll.more;
+    if (!poll.more && gate.seen !== null) this.lastSeenCommit = gate.seen;
+    return poll.batch;
+  }
+
+  private async pollDiff(signal?: AbortSignal): Promise<RecordBatch | null> {
+    const d = this.diff!;
+    if (d.delivered >= d.changes.length) {
+      const gate = await this.guard(() => this.unchangedSinceLastPoll(signal));
+      if (gate.unchanged) return null;
+      const found = await this.guard(() => computeDiff(this.connection!, this.shape!, d.hashes, { fetchBytes: this.config.fetchBytes, signal }));
+      await this.guard(() => this.assertColumnsUnchanged(signal));
+      if (gate.seen !== null) this.lastSeenCommit = gate.seen;
+      this.moreRowsPending = false;
+      if (found === null) return null;
+      const epoch = d.epoch + 1;
+      const hash = await this.diffStore!.write({ table: this.tableName, run: d.run, epoch, state: found.hashes, changes: found.changes });
+      this.diff = { run: d.run, state: hash, epoch, delivered: 0, changes: found.changes, hashes: found.hashes };
+    }
+    return this.deliverPending();
+  }
+
+  private deliverPending(): RecordBatch | null {
+    const d = this.diff!;
+    if (d.delivered >= d.changes.length) return null;
+    const { batch, next } = diffChangeBatch(this.shape!, d.changes, d.delivered, d.epoch, this.config);
+    d.delivered = next;
+    return batch;
+  }
+
+  /** One poll at a time: a concurrent poll is rejected with BUSY instead of interleaving. */
+  private async exclusive<T>(poll: () => Promise<T>): Promise<T> {
+    if (this.polling) {
+      throw definite('BUSY', `another poll of ${this.tableName} is still running`, { table: this.tableName, hint: 'await each poll before starting the next' });
+    }
+    this.polling = true;
+    try {
+      return await poll();
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Runs a step, turning unexpected errors into ConnectorErrors for this table. */
+  private async guard<T>(step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      throw this.wrap(error);
+    }
+  }
+
+  private wrap(error: unknown): unknown {
+    if ((error as Error)?.name === 'AbortError') return error;
+    if (ConnectorError.is(error)) {
+      if (error.code === 'CLOSED' && !this.closed) {
+        return new ConnectorError('CONNECTION_LOST', `connection to Exasol lost while reading ${this.tableName}`, {
+          kind: 'transient',
+          table: this.tableName,
+          cause: error,
+          hint: 'the runner reconnects and restores the last committed checkpoint',
+        });
+      }
+      if (error.table === undefined) {
+        const options = { kind: error.kind, table: this.tableName, cause: error.cause ?? error, ...(error.hint !== undefined ? { hint: error.hint } : {}) };
+        return new ConnectorError(error.code, error.message, options);
+      }
+      return error;
+    }
+    return new ConnectorError('INTERNAL', `unexpected failure reading ${this.tableName}: ${(error as Error)?.message ?? String(error)}`, { table: this.tableName, cause: error });
+  }
+
+  private assertMode(mode: string): void {
+    if (mode !== this.config.mode) {
+      throw definite('CHECKPOINT_INVALID', `checkpoint was taken in ${mode} mode, the source runs in ${this.config.mode} mode`, {
+        table: this.tableName,
+        hint: 'use the same mode as the run that wrote the checkpoint, or delete the checkpoint to start over',
+      });
+    }
+  }
+
+  private assertSignature(signature: string): void {
+    if (signature !== this.shape!.signature) {
+      throw definite('CHECKPOINT_INVALID', `checkpoint was taken for other columns of ${this.tableName} (the table or the columns option changed)`, {
+        table: this.tableName,
+        hint: 'delete the checkpoint to start over with a new snapshot',
+      });
+    }
+  }
+
+  private assertUsable(signal?: AbortSignal): void {
+    if (this.closed) throw definite('CLOSED', `source of ${this.tableName} is closed`, { table: this.tableName });
+    throwIfAborted(signal);
+  }
+}
+
+/** `PUBLIC KEY` pinning of tunnel certificates exists from Exasol 8.32. */
+export function supportsPublicKey(releaseVersion: string): boolean {
+  const [major = 0, minor = 0] = releaseVersion.split('.').map(Number);
+  return major > 8 || (major === 8 && minor >= 32);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
