@@ -1,0 +1,148 @@
+/**
+ * Direct partition reads: list offsets and fetch records of chosen partitions from chosen
+ * offsets, with no consumer group. The refstream source and checkpoint store need exactly
+ * this (their own offsets, pull on demand), which the kafkajs consumer API (group-managed,
+ * push-based) does not offer; kafkajs's cluster layer does, so this module reaches it
+ * through the client's private cluster factory. kafkajs 2.2 is the supported version.
+ */
+import type { Kafka } from 'kafkajs';
+import { definite } from '../../sdk/errors.js';
+
+/** One record as read from a partition. */
+export interface FetchedRecord {
+  partition: number;
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | undefined>;
+}
+
+interface KafkajsMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, Buffer | Buffer[] | undefined>;
+  isControlRecord?: boolean;
+}
+
+/** A request kafkajs's connection can send (encoded by the caller). */
+export interface RawRequest {
+  request: { apiKey: number; apiVersion: number; apiName: string; expectResponse: () => boolean; encode: () => Promise<{ buf: Buffer; buffer: Buffer }> };
+  response: { decode: (raw: Buffer) => Promise<unknown>; parse: (decoded: unknown) => Promise<unknown> };
+  requestTimeout?: number;
+}
+
+export interface KafkajsBroker {
+  connectionPool: { send(request: RawRequest): Promise<unknown> };
+  fetch(request: {
+    isolationLevel: number;
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
+  }): Promise<{ responses: Array<{ topicName: string; partitions: Array<{ partition: number; highWatermark: string; messages: KafkajsMessage[] }> }> }>;
+}
+
+export interface KafkajsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(args: { nodeId: string }): Promise<KafkajsBroker>;
+  fetchTopicsOffset(topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+}
+
+const READ_COMMITTED = 1;
+
+/** A kafkajs cluster (metadata, leaders, broker connections) built from the client's own settings. */
+export function createCluster(kafka: Kafka): KafkajsCluster {
+  const factory = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  const create = factory === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[factory];
+  if (typeof create !== 'function') {
+    throw definite('INTERNAL', 'this kafkajs version does not expose its cluster factory (refstream supports kafkajs 2.2)');
+  }
+  return create({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel: READ_COMMITTED }) as KafkajsCluster;
+}
+
+/** Reads partitions of one topic at offsets the caller keeps. */
+export class PartitionReader {
+  private readonly cluster: KafkajsCluster;
+  private connected = false;
+
+  constructor(
+    kafka: Kafka,
+    readonly topic: string,
+    private readonly maxBytesPerPartition = 4 << 20,
+  ) {
+    this.cluster = createCluster(kafka);
+  }
+
+  async connect(): Promise<void> {
+    if (this.connected) return;
+    await this.cluster.connect();
+    await this.cluster.addTargetTopic(this.topic);
+    this.connected = true;
+  }
+
+  /** Partition ids of the topic (definite error when it has none, i.e. does not exist). */
+  partitions(): number[] {
+    const ids = this.cluster.findTopicPartitionMetadata(this.topic).map((p) => p.partitionId).sort((a, b) => a - b);
+    if (ids.length === 0) throw definite('TABLE_NOT_FOUND', `Kafka topic ${this.topic} does not exist or has no partitions`, { hint: `create topic ${this.topic} or check the name` });
+    return ids;
+  }
+
+  /** The end offsets (last stable offsets) of the given partitions, or their start offsets. */
+  async offsets(partitions: number[], which: 'end' | 'start'): Promise<Map<number, bigint>> {
+    const result = await this.cluster.fetchTopicsOffset([{ topic: this.topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: which === 'start' }]);
+    const out = new Map<number, bigint>();
+    for (const p of result[0]?.partitions ?? []) out.set(p.partition, BigInt(p.offset));
+    return out;
+  }
+
+  /**
+   * Fetches records at or after the given offsets (one request per partition leader, in
+   * parallel). Records are in offset order per partition; records before the requested offset
+   * (a fetch returns whole record batches) and transaction markers are dropped.
+   */
+  async fetch(positions: Map<number, bigint>, maxWaitMs: number, maxBytesPerPartition = this.maxBytesPerPartition): Promise<FetchedRecord[]> {
+    const partitions = [...positions.keys()];
+    if (partitions.length === 0) return [];
+    const byLeader = this.cluster.findLeaderForPartitions(this.topic, partitions);
+    const responses = await Promise.all(
+      Object.entries(byLeader).map(async ([nodeId, ids]) => {
+        const broker = await this.cluster.findBroker({ nodeId });
+        return broker.fetch({
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: maxWaitMs,
+          minBytes: 1,
+          maxBytes: maxBytesPerPartition * ids.length,
+          topics: [{ topic: this.topic, partitions: ids.map((partition) => ({ partition, fetchOffset: String(positions.get(partition)!), maxBytes: maxBytesPerPartition })) }],
+        });
+      }),
+    );
+    const out: FetchedRecord[] = [];
+    for (const response of responses) {
+      for (const topic of response.responses) {
+        for (const p of topic.partitions) {
+          const from = positions.get(p.partition)!;
+          for (const m of p.messages) {
+            if (m.isControlRecord) continue;
+            const offset = BigInt(m.offset);
+            if (offset < from) continue;
+            const headers: Record<string, Buffer | undefined> = {};
+            for (const [name, value] of Object.entries(m.headers ?? {})) headers[name] = Array.isArray(value) ? value.at(-1) : value;
+            out.push({ partition: p.partition, offset, key: m.key, value: m.value, headers });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.cluster.disconnect().catch(() => undefined);
+    this.connected = false;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Connection settings shared by the Kafka sink, checkpoint store and source, and the
+ * kafkajs client built from them. Secrets (SASL passwords) never reach logs or errors.
+ */
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
+import { z } from 'zod';
+import { definite, redactSecrets } from '../../sdk/errors.js';
+
+/** How to reach a Kafka cluster. */
+export interface KafkaConnectionOptions {
+  /** Bootstrap servers: `host:port` strings or one comma-separated string. */
+  brokers: string[] | string;
+  /** Client id sent to the brokers (default `refstream`). */
+  clientId?: string;
+  /** TLS: `true` for system CAs, or Node TLS options (CA, client certificate, …). */
+  ssl?: boolean | TlsOptions;
+  /** SASL authentication. The password is never logged. */
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** TCP connect timeout (default 3000 ms). */
+  connectionTimeoutMs?: number;
+  /** Request timeout (default 30 000 ms). */
+  requestTimeoutMs?: number;
+  /** kafkajs log level (default `error`); logs go to stderr with secrets redacted. */
+  logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+export const connectionOptionsSchema = z.object({
+  brokers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  clientId: z.string().min(1).optional(),
+  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
+  sasl: z
+    .object({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string(),
+      password: z.string(),
+    })
+    .optional(),
+  connectionTimeoutMs: z.number().int().positive().optional(),
+  requestTimeoutMs: z.number().int().positive().optional(),
+  logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).optional(),
+});
+
+/**
+ * Validates options with `schema`, listing every problem in one definite `CONFIG_INVALID`
+ * (values are never echoed, so a password cannot leak through a validation message).
+ */
+export function parseConfig<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw definite('CONFIG_INVALID', `invalid ${what} options: ${problems}`, { hint: `see docs/sinks/kafka.md for the ${what} options` });
+}
+
+/** The broker list as an array. */
+export function brokerList(brokers: string[] | string): string[] {
+  return (Array.isArray(brokers) ? brokers : brokers.split(',')).map((b) => b.trim()).filter((b) => b.length > 0);
+}
+
+const LEVELS = {
+  nothing: KafkaLogLevel.NOTHING,
+  error: KafkaLogLevel.ERROR,
+  warn: KafkaLogLevel.WARN,
+  info: KafkaLogLevel.INFO,
+  debug: KafkaLogLevel.DEBUG,
+} as const;
+
+/** kafkajs logs on stderr, one line each, with credentials masked. */
+function redactingLogCreator() {
+  return ({ namespace, label, log }: LogEntry): void => {
+    const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as Record<string, unknown>;
+    const details = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : '';
+    process.stderr.write(redactSecrets(`[kafkajs] ${label} ${namespace}: ${String(message)}${details}`) + '\n');
+  };
+}
+
+/** Builds a kafkajs client from validated connection options. */
+export function createKafkaClient(options: KafkaConnectionOptions): Kafka {
+  return new Kafka({
+    brokers: brokerList(options.brokers),
+    clientId: options.clientId ?? 'refstream',
+    ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+    ...(options.sasl !== undefined ? { sasl: options.sasl as SASLOptions } : {}),
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    logLevel: LEVELS[options.logLevel ?? 'error'],
+    logCreator: redactingLogCreator,
+  });
+}
+
+/** A one-line, secret-free description of where a client connects (for names and errors). */
+export function describeConnection(options: KafkaConnectionOptions): string {
+  return brokerList(options.brokers).join(',');
+}

@@ -1,0 +1,230 @@
+/**
+ * Ordered, bounded delivery of messages through a kafkajs producer.
+ *
+ * One produce call is in flight at a time: the next one starts only after the previous one
+ * was acknowledged. That keeps every partition's records in write order even when kafkajs
+ * retries a request (what an idempotent producer would guarantee, without needing one), and
+ * batches naturally: while a call is in flight, new records queue up and leave together in
+ * the next call (up to `chunkBytes`). An idle sender sends at once, so latency stays low.
+ * `enqueue` waits while more than `maxBufferedBytes` are queued or in flight, so memory stays
+ * bounded however fast batches arrive.
+ *
+ * After each acknowledged call that carried positioned records, the sender writes
+ * watermark records (built by the sink) saying "every record up to this position is now in
+ * the topic": readers use them to merge partitions back into stream order.
+ */
+import { ConnectorError, definite, transient } from '../../sdk/errors.js';
+import type { OutRecord } from './produce.js';
+import { RecordBatchWriter } from './wire.js';
+
+/** Settings of {@link OrderedSender}. */
+export interface SenderOptions {
+  topic: string;
+  /** Most bytes per produce call. */
+  chunkBytes: number;
+  /** Bytes queued plus in flight before `enqueue` waits. */
+  maxBufferedBytes: number;
+  /** The partition of a record without an explicit one. */
+  partitionOf: (record: OutRecord) => number;
+  /** Watermark records for `position` (written once everything up to it is acknowledged). */
+  watermark?: (position: string) => SizedMessage[];
+}
+
+/** A record to send, its approximate size and, for change rows, its `_position`. */
+export interface SizedMessage {
+  message: OutRecord;
+  bytes: number;
+  position?: string;
+}
+
+/** A record batch being filled for one partition, and the enqueue calls it holds records of. */
+interface PendingBatch {
+  writer: RecordBatchWriter;
+  /** Sequence number of the first `enqueue` call with records in this batch. */
+  firstCall: number;
+  bytes: number;
+}
+
+/** One record batch per partition: what one produce call carries. */
+export type PartitionBatches = Map<number, Buffer>;
+
+export class OrderedSender {
+  /** Per partition, batches in order; the head is sent next (one batch per partition per call). */
+  private readonly partitions = new Map<number, PendingBatch[]>();
+  private queuedBytes = 0;
+  private inFlightBytes = 0;
+  private sending = false;
+  private failure: ConnectorError | null = null;
+  private calls = 0;
+  /** Highest `_position` of each enqueue call that had any, oldest first. */
+  private callPositions: Array<{ call: number; position: string }> = [];
+  private callPosition: string | null = null;
+  /** Highest position acknowledged (with everything before it), and the highest announced by a watermark. */
+  private ackedPosition: string | null = null;
+  private announcedPosition: string | null = null;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly produce: (batches: PartitionBatches) => Promise<void>,
+    private readonly options: SenderOptions,
+  ) {}
+
+  /** Bytes accepted but not yet acknowledged. */
+  get bufferedBytes(): number {
+    return this.queuedBytes + this.inFlightBytes;
+  }
+
+  /** The error that stopped this sender, if any (later calls rethrow it). */
+  get error(): ConnectorError | null {
+    return this.failure;
+  }
+
+  /**
+   * Queues messages in order; resolves once there is room for more. They are encoded into
+   * record batches right away, so the queue holds a few buffers rather than an object per record.
+   */
+  async enqueue(messages: readonly SizedMessage[]): Promise<void> {
+    const call = this.beginCall();
+    for (const m of messages) call.push(m);
+    await this.endCall();
+  }
+
+  /**
+   * Starts a group of appends (one sink write): `push` encodes each message into its
+   * partition's batch immediately; `endCall` sends and applies backpressure.
+   */
+  beginCall(): { push(message: SizedMessage): void } {
+    this.throwIfFailed();
+    const call = ++this.calls;
+    this.callPosition = null;
+    return {
+      push: (m: SizedMessage): void => {
+        const batch = this.openBatch(m.message.partition ?? this.options.partitionOf(m.message), call);
+        batch.writer.append(m.message);
+        batch.bytes += m.bytes;
+        this.queuedBytes += m.bytes;
+        if (m.position !== undefined && (this.callPosition === null || m.position > this.callPosition)) this.callPosition = m.position;
+      },
+    };
+  }
+
+  /** Ends the group started by `beginCall`; resolves once there is room for more. */
+  async endCall(): Promise<void> {
+    if (this.callPosition !== null) this.callPositions.push({ call: this.calls, position: this.callPosition });
+    this.callPosition = null;
+    this.pump();
+    // Let I/O run between writes: an acknowledgement arriving now starts the next request
+    // while the caller encodes more, instead of waiting for the buffer to fill up.
+    if (this.sending) await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.bufferedBytes > this.options.maxBufferedBytes && this.failure === null) await this.nextEvent();
+    this.throwIfFailed();
+  }
+
+  /** Resolves when everything queued (and its watermark) is acknowledged. */
+  async flush(): Promise<void> {
+    this.pump();
+    while (this.failure === null && (this.sending || this.partitions.size > 0 || this.watermarkDue())) await this.nextEvent();
+    this.throwIfFailed();
+  }
+
+  /** The last batch of `partition` if it has room, else a new one behind it. */
+  private openBatch(partition: number, call: number): PendingBatch {
+    let queue = this.partitions.get(partition);
+    if (queue === undefined) this.partitions.set(partition, (queue = []));
+    const last = queue[queue.length - 1];
+    if (last !== undefined && last.writer.byteLength < this.options.chunkBytes) return last;
+    const batch: PendingBatch = { writer: new RecordBatchWriter(), firstCall: call, bytes: 0 };
+    queue.push(batch);
+    return batch;
+  }
+
+  private watermarkDue(): boolean {
+    return this.options.watermark !== undefined && this.ackedPosition !== null && this.ackedPosition !== this.announcedPosition;
+  }
+
+  /** Starts the next produce call unless one is in flight: the head batch of every partition. */
+  private pump(): void {
+    if (this.sending || this.failure !== null) return;
+    if (this.watermarkDue()) {
+      // Appended to each partition's next batch: everything up to the position precedes it.
+      for (const w of this.options.watermark!(this.ackedPosition!)) {
+        const partition = w.message.partition!;
+        let queue = this.partitions.get(partition);
+        if (queue === undefined) this.partitions.set(partition, (queue = []));
+        if (queue.length === 0) queue.push({ writer: new RecordBatchWriter(256), firstCall: this.calls + 1, bytes: 0 });
+        queue[0]!.writer.append(w.message);
+      }
+      this.announcedPosition = this.ackedPosition;
+    }
+    if (this.partitions.size === 0) return;
+    const request: PartitionBatches = new Map();
+    const now = Date.now();
+    let bytes = 0;
+    for (const [partition, queue] of this.partitions) {
+      const head = queue.shift()!;
+      request.set(partition, head.writer.finish(now));
+      bytes += head.bytes;
+      if (queue.length === 0) this.partitions.delete(partition);
+    }
+    this.queuedBytes -= bytes;
+    this.inFlightBytes += bytes;
+    this.sending = true;
+    void this.send(request, bytes);
+  }
+
+  private async send(request: PartitionBatches, bytes: number): Promise<void> {
+    try {
+      await this.produce(request);
+      this.noteAcknowledged();
+    } catch (error) {
+      // Nothing more is sent after a failure: later records must not overtake lost ones.
+      this.failure ??= asSinkError(error, this.options.topic);
+    } finally {
+      this.inFlightBytes -= bytes;
+      this.sending = false;
+      this.pump();
+      this.wake();
+    }
+  }
+
+  /** Every enqueue call older than the oldest batch still queued is now fully acknowledged. */
+  private noteAcknowledged(): void {
+    let oldestQueued = this.calls + 1;
+    for (const queue of this.partitions.values()) oldestQueued = Math.min(oldestQueued, queue[0]!.firstCall);
+    let k = 0;
+    while (k < this.callPositions.length && this.callPositions[k]!.call < oldestQueued) {
+      const position = this.callPositions[k]!.position;
+      if (this.ackedPosition === null || position > this.ackedPosition) this.ackedPosition = position;
+      k++;
+    }
+    if (k > 0) this.callPositions.splice(0, k);
+  }
+
+  private nextEvent(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+}
+
+/** Classifies a kafkajs failure: retriable ones (network, leader moves) are transient. */
+export function asSinkError(error: unknown, topic: string): ConnectorError {
+  if (ConnectorError.is(error)) return error;
+  const e = error as { name?: string; message?: string; retriable?: boolean; type?: string };
+  const what = `${e.name ?? 'Error'}: ${e.message ?? String(error)}`;
+  if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') {
+    return definite('SINK_FAILED', `Kafka topic ${topic} does not exist (${what})`, { cause: error, hint: `create topic ${topic} (cleanup.policy=compact) before starting` });
+  }
+  if (e.retriable === true || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError') {
+    return transient('CONNECTION_LOST', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });
+  }
+  return definite('SINK_FAILED', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });
+}
