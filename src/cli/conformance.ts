@@ -1,0 +1,22 @@
+import { runConformanceCli } from '../../conformance-tests/cli.js';
+import type { Command } from './commands.js';
+
+/** `refstream conformance <module>`: runs the conformance suite against a target module. */
+export const conformanceCommand: Command = {
+  name: 'conformance',
+  synopsis: 'conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--strict]',
+  summary: 'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
+  options: [
+    { flag: '--json <file>', description: 'write a JSON report' },
+    { flag: '--junit <file>', description: 'write a JUnit XML report' },
+    { flag: '--seed <n>', description: 'seed of the model-based property check (printed on failure, replays it)' },
+    { flag: '--only <ids>', description: 'run only these check IDs (comma-separated, prefix* allowed)' },
+    { flag: '--num-runs <n>', description: 'runs of each model-based property check' },
+    { flag: '--timeout <ms>', description: 'time limit of one check' },
+    { flag: '--converge-ms <ms>', description: 'how long to wait for changes to converge' },
+    { flag: '--strict', description: 'fail on skipped checks too' },
+  ],
+  async run(args, { stdout, stderr }) {
+    return runConformanceCli(args, { out: (line) => stdout.write(line + '\n'), err: (line) => stderr.write(line + '\n') });
+  },
+};

@@ -1,0 +1,151 @@
+/**
+ * Turns the CLI's URLs into sources, sinks and checkpoint stores. Every rejection names the
+ * flag, shows the URL with its password masked, and says how to fix it.
+ */
+import { resolve } from 'node:path';
+import { FileCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
+import { redactSecrets } from '../sdk/errors.js';
+import type { Sink } from '../sdk/sink.js';
+import type { SourceFactory } from '../sdk/source.js';
+import { ArrowIpcSink } from '../sinks/arrow-ipc.js';
+import { JsonlSink } from '../sinks/jsonl.js';
+import { MemorySink } from '../sinks/memory.js';
+import { CliError, EXIT } from './errors.js';
+
+/** Source settings shared by every connector. */
+export interface SourceSettings {
+  table: string;
+  batchRows?: number;
+  slot?: string;
+  publication?: string;
+  snapshotParallelism?: number;
+}
+
+function parseUrl(flag: string, text: string, example: string): URL {
+  try {
+    return new URL(text);
+  } catch {
+    // The text is not echoed: a malformed URL may still contain a password.
+    throw new CliError(`${flag}: the value is not a URL; expected e.g. ${example}`, EXIT.badUsage);
+  }
+}
+
+/** A factory for the source named by `--source` (the runner calls it again after transient errors). */
+export async function sourceFactory(url: string, settings: SourceSettings): Promise<SourceFactory> {
+  const parsed = parseUrl('--source', url, 'postgres://user:password@host:5432/db');
+  if (parsed.protocol === 'postgres:' || parsed.protocol === 'postgresql:') {
+    const { PostgresSource, resolveConfig } = await import('../connectors/postgres/index.js');
+    const config = {
+      connectionString: url,
+      table: settings.table,
+      ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}),
+      ...(settings.slot !== undefined ? { slot: settings.slot } : {}),
+      ...(settings.publication !== undefined ? { publication: settings.publication } : {}),
+      ...(settings.snapshotParallelism !== undefined ? { snapshotParallelism: settings.snapshotParallelism } : {}),
+    };
+    // Validate now, so a bad config fails before any connection and before the run starts.
+    resolveConfig(config);
+    return () => new PostgresSource(config);
+  }
+  if (parsed.protocol === 'exasol:') {
+    const { ExasolSource } = await import('../connectors/exasol/index.js');
+    const [schema, table] = splitExasolTable('--table', settings.table);
+    const params = parsed.searchParams;
+    const mode = params.get('mode') ?? (params.get('watermark') ? 'watermark' : 'diff');
+    const config = {
+      ...exasolConnection(parsed),
+      schema,
+      table,
+      mode: mode as 'diff' | 'watermark',
+      ...(mode === 'watermark' ? { watermark: { column: params.get('watermark') ?? '' } } : {}),
+      ...(mode === 'diff' ? { diff: { stateDir: resolve(params.get('stateDir') ?? `.refstream/exasol-state`) } } : {}),
+      ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}),
+    };
+    new ExasolSource(config); // validates (no connection is opened)
+    return () => new ExasolSource(config);
+  }
+  throw new CliError(`--source: unsupported scheme "${parsed.protocol}"; supported: postgres://, exasol:// (e.g. postgres://user:password@host:5432/db)`, EXIT.badUsage);
+}
+
+/** Exasol connection settings from `exasol://user:password@host[..N]:port?tls=false&fingerprint=…&compression=true`. */
+function exasolConnection(url: URL) {
+  const params = url.searchParams;
+  const fingerprint = params.get('fingerprint') ?? undefined;
+  return {
+    dsn: url.host,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    tls: params.get('tls') !== 'false',
+    compression: params.get('compression') === 'true',
+    ...(fingerprint ? { fingerprint } : {}),
+  };
+}
+
+function splitExasolTable(flag: string, text: string): [string, string] {
+  const parts = text.split('.');
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new CliError(`${flag}: an Exasol table is SCHEMA.TABLE (exactly as stored, e.g. RETAIL.CUSTOMERS)`, EXIT.badUsage);
+  return [parts[0], parts[1]];
+}
+
+/** Builds one sink from its URL. */
+export async function createSink(spec: string): Promise<Sink> {
+  if (spec === 'memory' || spec === 'memory:') return new MemorySink();
+  if (spec.startsWith('arrow:')) return new ArrowIpcSink({ output: outputPath('arrow', spec.slice('arrow:'.length)) });
+  if (spec.startsWith('jsonl:')) return new JsonlSink({ output: outputPath('jsonl', spec.slice('jsonl:'.length)) });
+  if (spec.startsWith('kafka://')) {
+    const url = parseUrl('--sink', spec, 'kafka://localhost:9092/topic');
+    const topic = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (!topic) throw new CliError(`--sink: ${redactSecrets(spec)} names no topic; use kafka://host:port/topic`, EXIT.badUsage);
+    const format = url.searchParams.get('format') ?? undefined;
+    if (format !== undefined && !['json', 'debezium', 'arrow'].includes(format)) {
+      throw new CliError(`--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`, EXIT.badUsage);
+    }
+    const { KafkaSink } = await import('../sinks/kafka/index.js');
+    return new KafkaSink({ brokers: url.host, topic, ...(format ? { format: format as 'json' } : {}) });
+  }
+  if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
+    const url = parseUrl('--sink', spec, 'postgres://user:password@host/db#schema.table');
+    const table = decodeURIComponent(url.hash.replace(/^#/, ''));
+    if (!table) throw new CliError('--sink: a postgres sink needs the target table after #, e.g. postgres://user:password@host/db#copy.customers', EXIT.badUsage);
+    url.hash = '';
+    const { PostgresTableSink } = await import('../sinks/postgres-table.js');
+    return new PostgresTableSink({ connectionString: url.toString(), table });
+  }
+  if (spec.startsWith('exasol://')) {
+    const url = parseUrl('--sink', spec, 'exasol://user:password@host:8563#SCHEMA.TABLE');
+    const [schema, table] = splitExasolTable('--sink', decodeURIComponent(url.hash.replace(/^#/, '')));
+    const { ExasolTableSink } = await import('../connectors/exasol/index.js');
+    return new ExasolTableSink({ ...exasolConnection(url), schema, table, createTable: url.searchParams.get('createTable') !== 'false' });
+  }
+  throw new CliError(
+    `--sink: unsupported sink "${redactSecrets(spec)}"; use arrow:<file|->, jsonl:<file|->, kafka://host:port/topic, postgres://…#schema.table, exasol://…#SCHEMA.TABLE or memory`,
+    EXIT.badUsage,
+  );
+}
+
+function outputPath(kind: string, rest: string): string {
+  if (rest === '') throw new CliError(`--sink: ${kind}: needs a file path or - for stdout (e.g. ${kind}:out.${kind === 'arrow' ? 'arrow' : 'jsonl'})`, EXIT.badUsage);
+  return rest === '-' ? '-' : resolve(rest);
+}
+
+/** Builds the checkpoint store of `--checkpoint` (a file path, postgres://…[#table], or kafka://host:port/topic). */
+export async function createCheckpointStore(spec: string, table: string): Promise<CheckpointStore> {
+  if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
+    const url = parseUrl('--checkpoint', spec, 'postgres://user:password@host/db#refstream_checkpoints');
+    const storeTable = decodeURIComponent(url.hash.replace(/^#/, '')) || undefined;
+    url.hash = '';
+    const { PostgresCheckpointStore } = await import('../connectors/postgres/index.js');
+    return new PostgresCheckpointStore({ connectionString: url.toString(), id: table, ...(storeTable ? { table: storeTable } : {}) });
+  }
+  if (spec.startsWith('kafka://')) {
+    const url = parseUrl('--checkpoint', spec, 'kafka://localhost:9092/refstream-checkpoints');
+    const topic = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (!topic) throw new CliError(`--checkpoint: ${redactSecrets(spec)} names no topic; use kafka://host:port/topic`, EXIT.badUsage);
+    const { KafkaCheckpointStore } = await import('../sinks/kafka/index.js');
+    return new KafkaCheckpointStore({ brokers: url.host, topic, key: table });
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
+    throw new CliError(`--checkpoint: unsupported store ${redactSecrets(spec)}; use a file path, postgres://… or kafka://host:port/topic`, EXIT.badUsage);
+  }
+  return new FileCheckpointStore(resolve(spec));
+}
