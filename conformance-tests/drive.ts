@@ -7,7 +7,7 @@ import type { ReferenceTableSource, SourceCapabilities } from '../src/sdk/source
 import { check, fail } from './assert.js';
 import { decodeBatch, type DecodedBatch } from './decode.js';
 import { canonicalTestRow, type CanonicalRow } from './test-table.js';
-import type { TableHarness, TestRow } from './types.js';
+import type { TableHarness, TargetQuirks, TestRow } from './types.js';
 import { DeliveredView } from './view.js';
 
 /** Writes through a harness and keeps the expected table. */
@@ -16,18 +16,27 @@ export class TableWriter {
   /** Keys deleted at some point (they may linger in sources that do not observe deletes). */
   readonly deleted = new Set<string>();
 
-  constructor(readonly harness: TableHarness) {}
+  constructor(
+    readonly harness: TableHarness,
+    private readonly quirks: TargetQuirks = {},
+  ) {}
 
   async insert(rows: TestRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.harness.insert(rows);
-    for (const row of rows) this.expected.set(row.id.toString(), canonicalTestRow(row));
+    for (const row of rows) this.expected.set(row.id.toString(), canonicalTestRow(this.asStored(row)));
   }
 
   async update(rows: TestRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.harness.update(rows);
-    for (const row of rows) this.expected.set(row.id.toString(), canonicalTestRow(row));
+    for (const row of rows) this.expected.set(row.id.toString(), canonicalTestRow(this.asStored(row)));
+  }
+
+  /** The row as the database keeps it (see {@link TargetQuirks}). */
+  private asStored(row: TestRow): TestRow {
+    if (this.quirks.emptyStringIsNull && row.note === '') return { ...row, note: null };
+    return row;
   }
 
   async delete(ids: bigint[]): Promise<void> {

@@ -24,6 +24,7 @@ export { canonicalTestRow, makeRow, makeRows } from './test-table.js';
 export type { CanonicalRow } from './test-table.js';
 export type {
   ConformanceTarget,
+  TargetQuirks,
   TableHarness,
   TestRow,
   SourceOptions,

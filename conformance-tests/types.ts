@@ -64,6 +64,17 @@ export interface ConformanceTarget {
   capabilities?: Partial<SourceCapabilities>;
   /** Creates a fresh, empty test table. Called once per check (and per property run). */
   setup(): Promise<TableHarness>;
+  /** Documented behaviours of the database that the expected values must follow. */
+  quirks?: TargetQuirks;
+}
+
+/**
+ * Behaviours of a database that a faithful source cannot hide (as ADBC's driver quirks).
+ * Each changes what the checks expect, never what they accept from the source.
+ */
+export interface TargetQuirks {
+  /** The database stores `''` as NULL (Exasol, Oracle): text written as `''` is expected to arrive as null. */
+  emptyStringIsNull?: boolean;
 }
 
 /** How binding a check is. The CLI exits non-zero only for failed MUST checks (and contradicted claims). */

@@ -16,7 +16,7 @@ export const NEEDS_CHANGES: CapabilityRequirement = { changes: ['log', 'poll'] }
 
 /** A writer over the check's table. */
 export function writerFor(ctx: CheckContext): TableWriter {
-  return new TableWriter(ctx.harness);
+  return new TableWriter(ctx.harness, ctx.target.quirks);
 }
 
 /** Creates a source with `options` and a consumer that enforces its `batchRows`. */

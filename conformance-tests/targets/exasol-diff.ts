@@ -10,6 +10,8 @@ export function exasolDiffTarget(target?: () => ExasolTarget): ConformanceTarget
   return {
     name: 'exasol (diff mode)',
     capabilities: { changes: 'poll', deletes: true, exactlyOnce: true, midSnapshotResume: false, transactions: false },
+    // Exasol has no empty string: '' is stored as NULL.
+    quirks: { emptyStringIsNull: true },
     setup: async () => exasolHarness(target ? target() : testServerTarget(await sharedTestServer()), 'diff'),
   };
 }

@@ -10,6 +10,8 @@ export function exasolWatermarkTarget(target?: () => ExasolTarget): ConformanceT
   return {
     name: 'exasol (watermark mode)',
     capabilities: { changes: 'poll', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false },
+    // Exasol has no empty string: '' is stored as NULL.
+    quirks: { emptyStringIsNull: true },
     setup: async () => exasolHarness(target ? target() : testServerTarget(await sharedTestServer()), 'watermark'),
   };
 }

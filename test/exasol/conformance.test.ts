@@ -2,9 +2,9 @@
  * The shared conformance suite against ExasolSource in both change modes, on one Exasol
  * test server (3 nodes, so every snapshot is a parallel EXPORT over three tunnels).
  *
- * Four checks are not run (listed as skipped with their reason): VAL-01 and VAL-02 write the
- * empty string and expect it back, but Exasol has no empty string ('' IS NULL); VAL-06 writes
- * values beyond Exasol's VARCHAR limit; MEM-02 would measure the in-process test server.
+ * The targets declare the `emptyStringIsNull` quirk (Exasol stores '' as NULL), so VAL-01 expects
+ * null where it wrote ''. Two checks are not run (listed as skipped with their reason): VAL-06
+ * writes values beyond Exasol's VARCHAR limit; MEM-02 would measure the in-process test server.
  */
 import { after, before, test } from 'node:test';
 import { checks, registerConformance } from '../../conformance-tests/index.js';
@@ -16,8 +16,6 @@ import { startExasolTestServer, type ExasolTestServer } from '../../src/testing/
 
 /** Checks not run here, with the reason (reported as skipped tests below). */
 const NOT_APPLICABLE = new Map([
-  ['VAL-01', "writes '' and expects '' back; Exasol has no empty string ('' IS NULL), see types.test.ts"],
-  ['VAL-02', "writes '' (a Unicode sample) and expects it back; Exasol stores NULL"],
   ['VAL-06', 'writes 3 MiB text values; Exasol VARCHAR holds at most 2,000,000 characters'],
   ['MEM-02', "measures the process's memory, which here includes the in-process test server that materialises results"],
 ]);
