@@ -24,7 +24,8 @@ export type Cell =
 /** Reads cell `i` of one column. */
 export type CellReader = (index: number) => Cell;
 
-function validity(data: Data): (i: number) => boolean {
+/** Validity of a column's rows, honouring the slice offset (all valid without a null bitmap). */
+export function validityReader(data: Data): (i: number) => boolean {
   const bitmap = data.nullBitmap;
   if (!bitmap || data.nullCount === 0 || bitmap.length === 0) return () => true;
   const offset = data.offset;
@@ -38,7 +39,7 @@ const decoder = new TextDecoder();
 
 /** A fast reader of the cells of one column (`Data` of a RecordBatch child). */
 export function cellReader(data: Data): CellReader {
-  const valid = validity(data);
+  const valid = validityReader(data);
   const type = data.type as DataType & Record<string, unknown>;
   const off = data.offset;
   const values = data.values as ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; subarray(a: number, b: number): Uint8Array };

@@ -7,7 +7,7 @@
  * same rendering).
  */
 import { TimeUnit, type Data, type DataType, type Field, type RecordBatch } from 'apache-arrow';
-import { cellReader, toJsonValue, type Cell } from '../../sdk/values.js';
+import { cellReader, toJsonValue, validityReader, type Cell } from '../../sdk/values.js';
 
 /** Header names written by the sink. */
 export const HEADERS = {
@@ -102,16 +102,6 @@ function timestampRenderer(unit: TimeUnit, zoned: boolean, generic: CellRenderer
 /** Renders one column's cell of a given row as JSON text. */
 export type ColumnJson = (row: number) => string;
 
-/** Validity of a column's rows (all valid when it has no null bitmap). */
-function validity(data: Data): (row: number) => boolean {
-  const bitmap = data.nullBitmap;
-  if (!bitmap || data.nullCount === 0 || bitmap.length === 0) return () => true;
-  const offset = data.offset;
-  return (i) => {
-    const j = i + offset;
-    return (bitmap[j >> 3]! & (1 << (j & 7))) !== 0;
-  };
-}
 
 /**
  * Utf8 straight from the Arrow buffers: text that needs no JSON escaping (printable ASCII
@@ -119,7 +109,7 @@ function validity(data: Data): (row: number) => boolean {
  * anything else is decoded as UTF-8 and escaped by JSON.stringify.
  */
 function utf8Json(data: Data): ColumnJson {
-  const valid = validity(data);
+  const valid = validityReader(data);
   const offsets = data.valueOffsets as Int32Array;
   const values = data.values as Uint8Array;
   const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
