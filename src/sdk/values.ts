@@ -41,6 +41,8 @@ const decoder = new TextDecoder();
 export function cellReader(data: Data): CellReader {
   const valid = validityReader(data);
   const type = data.type as DataType & Record<string, unknown>;
+  // apache-arrow slices value and offset buffers along with the Data: only the validity
+  // bitmap and boolean bits are indexed with the slice offset.
   const off = data.offset;
   const values = data.values as ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; subarray(a: number, b: number): Uint8Array };
   switch (data.typeId) {
@@ -49,12 +51,12 @@ export function cellReader(data: Data): CellReader {
       if (bits === 64) {
         const v = new BigInt64Array(values.buffer, values.byteOffset, (values as unknown as BigInt64Array).length);
         const u = type.isSigned ? null : new BigUint64Array(values.buffer, values.byteOffset, v.length);
-        return (i) => (valid(i) ? (u ? u[i + off]! : v[i + off]!) : null);
+        return (i) => (valid(i) ? (u ? u[i]! : v[i]!) : null);
       }
-      return (i) => (valid(i) ? values[i + off]! : null);
+      return (i) => (valid(i) ? values[i]! : null);
     }
     case 3:
-      return (i) => (valid(i) ? values[i + off]! : null);
+      return (i) => (valid(i) ? values[i]! : null);
     case 6: {
       const bits = values as unknown as Uint8Array;
       return (i) => {
@@ -67,35 +69,35 @@ export function cellReader(data: Data): CellReader {
     case 5: {
       const offsets = data.valueOffsets as Int32Array;
       const bytes = values as unknown as Uint8Array;
-      if (data.typeId === 5) return (i) => (valid(i) ? decoder.decode(bytes.subarray(offsets[i + off]!, offsets[i + off + 1]!)) : null);
-      return (i) => (valid(i) ? bytes.slice(offsets[i + off]!, offsets[i + off + 1]!) : null);
+      if (data.typeId === 5) return (i) => (valid(i) ? decoder.decode(bytes.subarray(offsets[i]!, offsets[i + 1]!)) : null);
+      return (i) => (valid(i) ? bytes.slice(offsets[i]!, offsets[i + 1]!) : null);
     }
     case 15: {
       const width = type.byteWidth as number;
       const bytes = values as unknown as Uint8Array;
-      return (i) => (valid(i) ? bytes.slice((i + off) * width, (i + off + 1) * width) : null);
+      return (i) => (valid(i) ? bytes.slice(i * width, (i + 1) * width) : null);
     }
     case 7: {
       const words = values as unknown as Uint32Array;
       const scale = type.scale as number;
       if ((type.bitWidth as number) !== 128) break;
-      return (i) => (valid(i) ? unscaledToDecimalString(readDecimal128(words, i + off), scale) : null);
+      return (i) => (valid(i) ? unscaledToDecimalString(readDecimal128(words, i), scale) : null);
     }
     case 8: {
-      if ((type.unit as number) === 0) return (i) => (valid(i) ? values[i + off]! : null);
+      if ((type.unit as number) === 0) return (i) => (valid(i) ? values[i]! : null);
       const v = new BigInt64Array(values.buffer, values.byteOffset, (values as unknown as BigInt64Array).length);
-      return (i) => (valid(i) ? Number(v[i + off]!) : null);
+      return (i) => (valid(i) ? Number(v[i]!) : null);
     }
     case 10: {
       const v = new BigInt64Array(values.buffer, values.byteOffset, (values as unknown as BigInt64Array).length);
-      return (i) => (valid(i) ? v[i + off]! : null);
+      return (i) => (valid(i) ? v[i]! : null);
     }
     case 11: {
       const w = values as unknown as Int32Array;
       if ((type.unit as number) === 2) {
         return (i) => {
           if (!valid(i)) return null;
-          const o = (i + off) * 4;
+          const o = i * 4;
           const ns = (BigInt(w[o + 3]!) << 32n) | BigInt(w[o + 2]! >>> 0);
           return { months: w[o]!, days: w[o + 1]!, nanoseconds: ns };
         };
@@ -108,7 +110,7 @@ export function cellReader(data: Data): CellReader {
       return (i) => {
         if (!valid(i)) return null;
         const out: Cell[] = [];
-        for (let k = offsets[i + off]!; k < offsets[i + off + 1]!; k++) out.push(child(k));
+        for (let k = offsets[i]!; k < offsets[i + 1]!; k++) out.push(child(k));
         return out;
       };
     }
@@ -117,7 +119,7 @@ export function cellReader(data: Data): CellReader {
       if (!dictionary) break;
       const dictValues: Cell[] = [];
       for (let k = 0; k < dictionary.length; k++) dictValues.push(dictionary.get(k) as Cell);
-      return (i) => (valid(i) ? dictValues[Number(values[i + off]!)]! : null);
+      return (i) => (valid(i) ? dictValues[Number(values[i]!)]! : null);
     }
   }
   // Anything else: the (slower) generic accessor.
@@ -141,7 +143,11 @@ export function readRow(readers: CellReader[], index: number, count = readers.le
 
 const UNIT_DIGITS: Record<number, number> = { [TimeUnit.SECOND]: 0, [TimeUnit.MILLISECOND]: 3, [TimeUnit.MICROSECOND]: 6, [TimeUnit.NANOSECOND]: 9 };
 
-/** Formats a timestamp cell as ISO-8601 with every digit of its unit (`Z` suffix when zoned). */
+/**
+ * Formats a timestamp cell as ISO-8601 with every digit of its unit (`Z` suffix when zoned).
+ * Works for the whole int64 range (JavaScript's Date stops at year 275760), with years
+ * outside 0..9999 written as JavaScript does: sign and six or more digits.
+ */
 export function formatTimestamp(value: bigint, unit: TimeUnit, zoned: boolean): string {
   const digits = UNIT_DIGITS[unit]!;
   const perSecond = 10n ** BigInt(digits);
@@ -151,15 +157,37 @@ export function formatTimestamp(value: bigint, unit: TimeUnit, zoned: boolean): 
     fraction += perSecond;
     seconds -= 1n;
   }
-  const iso = new Date(Number(seconds) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
-  const base = iso.slice(0, iso.indexOf('.'));
+  let days = seconds / 86400n;
+  let time = Number(seconds % 86400n);
+  if (time < 0) {
+    time += 86400;
+    days -= 1n;
+  }
+  const h = Math.floor(time / 3600);
+  const m = Math.floor((time % 3600) / 60);
+  const clock = `${pad2(h)}:${pad2(m)}:${pad2(time % 60)}`;
   const frac = digits > 0 ? `.${fraction.toString().padStart(digits, '0')}` : '';
-  return `${base}${frac}${zoned ? 'Z' : ''}`;
+  return `${formatDate(Number(days))}T${clock}${frac}${zoned ? 'Z' : ''}`;
 }
 
-/** Formats a Date32 cell (days since epoch) as `YYYY-MM-DD`. */
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/** Formats a Date32 cell (days since epoch) as `YYYY-MM-DD` (proleptic Gregorian, any year). */
 export function formatDate(days: number): string {
-  return new Date(days * 86_400_000).toISOString().slice(0, 10);
+  // Civil date from a day count (H. Hinnant's algorithm), exact for any safe integer.
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const y = year >= 0 && year <= 9999 ? String(year).padStart(4, '0') : `${year < 0 ? '-' : '+'}${String(Math.abs(year)).padStart(6, '0')}`;
+  return `${y}-${pad2(month)}-${pad2(day)}`;
 }
 
 function isUuidField(field: Field): boolean {
