@@ -2,11 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Partitioners } from 'kafkajs';
-import { Binary, Date_, DateUnit, Field, Float64, Int32, List, TimeUnit, Timestamp } from 'apache-arrow';
+import { Binary, Date_, DateUnit, Decimal, Field, Float64, Int16, Int32, List, TimeUnit, Timestamp, type Data } from 'apache-arrow';
 import fc from 'fast-check';
-import { crc32c, keyPartition, murmur2 } from '../../src/sinks/kafka/wire.js';
-import { batchJsonColumns, cellRenderer, rowRenderer } from '../../src/sinks/kafka/records.js';
-import { batchReaders, toJsonValue, type Cell } from '../../src/sdk/values.js';
+import { RecordBatchWriter, crc32c, keyPartition, murmur2, writeVarint } from '../../src/sinks/kafka/wire.js';
+import { ByteOut } from '../../src/sinks/kafka/byte-out.js';
+import { columnWriter } from '../../src/sinks/kafka/json-bytes.js';
+import { jsonEncoder } from '../../src/sinks/kafka/encode.js';
+import type { SizedMessage } from '../../src/sinks/kafka/sender.js';
+import { BatchBuilder, type TableDescriptor } from '../../src/sdk/batch.js';
+import { unscaledToDecimalString } from '../../src/sdk/decimal.js';
+import { batchReaders, cellReader, toJsonValue, type Cell } from '../../src/sdk/values.js';
 import { customers, snapshotBatch, type Row } from './helpers.js';
 
 test('murmur2 partitioning equals kafkajs DefaultPartitioner (Java-compatible) for any key', () => {
@@ -32,48 +37,142 @@ test('crc32c matches the CRC-32C check value and a bytewise reference', () => {
     return (c ^ -1) >>> 0;
   };
   fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => assert.equal(crc32c(bytes), reference(bytes))));
+  // Any alignment and range within a larger buffer (the fast path reads whole aligned words).
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 2000 }), fc.nat(), fc.nat(), fc.nat({ max: 7 }), (bytes, a, b, shift) => {
+      const backing = new Uint8Array(bytes.length + 8);
+      const view = backing.subarray(shift, shift + bytes.length);
+      view.set(bytes);
+      const start = a % bytes.length;
+      const end = start + (b % (bytes.length - start + 1));
+      assert.equal(crc32c(view, start, end), reference(bytes.subarray(start, end)));
+    }),
+    { numRuns: 300 },
+  );
 });
 
-test('fast cell renderers produce exactly the lossless JSON of toJsonValue', () => {
-  const f = (name: string) => customers.fields.find((x) => x.name === name)!;
+/** A one-column batch holding `cells` of `field`'s type, built by the SDK's builders. */
+function columnBatch(field: Field, cells: Cell[]): { data: Data; rows: number } {
+  const table: TableDescriptor = { table: 't.t', primaryKey: [], fields: [field] };
+  const b = new BatchBuilder(table, 'snapshot');
+  for (const c of cells) b.appendRow([c]);
+  const batch = b.finish();
+  return { data: batch.data.children[0] as Data, rows: batch.numRows };
+}
+
+/** Renders every cell of a column with the byte writers and decodes it. */
+function rendered(field: Field, data: Data, rows: number): string[] {
+  const write = columnWriter(field, data);
+  const out = new ByteOut(8);
+  return Array.from({ length: rows }, (_, i) => {
+    out.pos = 0;
+    write(i, out);
+    return out.toString();
+  });
+}
+
+test('byte-level cell writers produce exactly the lossless JSON of toJsonValue', () => {
   const check = (field: Field, cells: Cell[]) => {
-    const render = cellRenderer(field);
-    for (const c of cells) assert.equal(render(c), c === null ? 'null' : JSON.stringify(toJsonValue(field, c)), `${field.name} ${String(c)}`);
+    const { data, rows } = columnBatch(field, cells);
+    const read = cellReader(data);
+    const got = rendered(field, data, rows);
+    for (let i = 0; i < rows; i++) {
+      const cell = read(i);
+      assert.equal(got[i], cell === null ? 'null' : JSON.stringify(toJsonValue(field, cell)), `${field.name} ${String(cells[i])}`);
+    }
   };
-  check(f('id'), [0n, -1n, 9223372036854775807n, -9223372036854775808n, null]);
-  check(f('amount'), ['0.00', '-12.50', '9999999999.99', null]);
-  check(f('name'), ['', 'a"b\\c\n', '😀 ǅ \u0000', null]);
+  const f = (name: string) => customers.fields.find((x) => x.name === name)!;
+  check(f('id'), [0n, -1n, 9007199254740991n, -9007199254740992n, 9007199254740992n, 9223372036854775807n, -9223372036854775808n, null]);
+  fc.assert(fc.property(fc.array(fc.option(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }))), (xs) => check(f('id'), xs)), { numRuns: 200 });
+  check(f('amount'), ['0.00', '-12.50', '0.05', '-0.05', '9999999999.99', null]);
+  for (const scale of [0, 2, 5, 10]) {
+    const field = new Field('d', new Decimal(scale, 38, 128), true);
+    fc.assert(
+      fc.property(fc.array(fc.option(fc.bigInt({ min: -(10n ** 38n) + 1n, max: 10n ** 38n - 1n }))), (xs) => check(field, xs.map((x) => (x === null ? null : unscaledToDecimalString(x, scale))))),
+      { numRuns: 100 },
+    );
+  }
+  check(f('name'), ['', 'a"b\\c\n', '😀 ǅ \u0000', '\u007f', 'é', null]);
+  fc.assert(fc.property(fc.array(fc.option(fc.string({ unit: 'binary' }))), (xs) => check(f('name'), xs)), { numRuns: 200 });
   check(f('active'), [true, false, null]);
   const ts = [new Timestamp(TimeUnit.MICROSECOND, 'UTC'), new Timestamp(TimeUnit.NANOSECOND, null), new Timestamp(TimeUnit.MILLISECOND, 'UTC'), new Timestamp(TimeUnit.SECOND, null)];
   for (const type of ts) {
+    const field = new Field('t', type, true);
+    const scale = [1_000_000_000n, 1_000_000n, 1000n, 1n][type.unit]!;
     fc.assert(
-      fc.property(fc.bigInt({ min: -62135596800000000000n, max: 253402300799000000000n }), (v) => {
-        const scale = [1_000_000_000n, 1_000_000n, 1000n, 1n][type.unit]!;
-        check(new Field('t', type, true), [v / scale]);
-      }),
-      { numRuns: 300 },
+      fc.property(fc.array(fc.option(fc.bigInt({ min: -62135596800000000000n, max: 253402300799999999999n })), { maxLength: 20 }), (vs) => check(field, vs.map((v) => (v === null ? null : v / scale)))),
+      { numRuns: 200 },
     );
-    check(new Field('t', type, true), [0n, -1n, 1n, null]);
+    // Around whole seconds and days, where rounding of the quotient could go wrong; and beyond ±2^53 and year 9999.
+    const edges = [0n, -1n, 1n, 86_399n, 86_400n, -86_401n, 2n ** 53n - 1n, -(2n ** 53n), 2n ** 62n, -(2n ** 62n), null];
+    check(field, edges.map((v) => (v === null ? null : v)));
   }
-  check(new Field('i', new Int32(), true), [0, -5, 2147483647, null]);
+  check(new Field('i', new Int32(), true), [0, -5, 2147483647, -2147483648, null]);
+  check(new Field('s', new Int16(), true), [0, -5, 32767, null]);
   check(new Field('f', new Float64(), true), [0.1, -2.5e300, Number.NaN, Number.POSITIVE_INFINITY, null]);
   check(new Field('b', new Binary(), true), [new Uint8Array([0, 255, 7]), null]);
   check(new Field('d', new Date_(DateUnit.DAY), true), [0, -1, 20000, null]);
   check(new Field('l', new List(new Field('item', new Int32(), true)), true), [[1, null, 3], [], null]);
 });
 
-test('batch row rendering equals JSON.stringify of toJsonValue, for any text', () => {
+test('a row renders as JSON.stringify of toJsonValue, for any text (sliced batches too)', () => {
+  const encoder = jsonEncoder(() => 3);
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.string({ unit: 'grapheme' }), fc.option(fc.string({ unit: 'binary' }))), { minLength: 1, maxLength: 20 }), (texts) => {
-      const batch = snapshotBatch(texts.map(([name, note], i) => [BigInt(i), name, '1.00', '2024-01-02T03:04:05.123456Z', true, note] as Row));
-      const n = batch.schema.fields.length;
-      const render = rowRenderer(batch.schema.fields, n, batchJsonColumns(batch, n));
+    fc.property(fc.array(fc.tuple(fc.string({ unit: 'grapheme' }), fc.option(fc.string({ unit: 'binary' }))), { minLength: 1, maxLength: 20 }), fc.nat(), (texts, cut) => {
+      const full = snapshotBatch(texts.map(([name, note], i) => [BigInt(i), name, '1.00', '2024-01-02T03:04:05.123456Z', true, note] as Row));
+      const from = cut % full.numRows;
+      const batch = full.slice(from);
+      const messages: SizedMessage[] = [];
+      encoder.encode(batch, () => [], messages);
       const readers = batchReaders(batch);
+      assert.equal(messages.length, batch.numRows);
       for (let i = 0; i < batch.numRows; i++) {
         const expected: Record<string, unknown> = {};
         batch.schema.fields.forEach((f, c) => (expected[f.name] = toJsonValue(f, readers[c]!(i))));
-        assert.equal(render(i), JSON.stringify(expected));
+        assert.equal(messages[i]!.message.value, JSON.stringify(expected));
+        assert.equal(messages[i]!.message.key, JSON.stringify({ id: expected.id }));
+        assert.equal(messages[i]!.message.partition, keyPartition(messages[i]!.message.key as string, 3));
       }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('records rendered in place are byte-identical to records appended from strings', () => {
+  const record = fc.record({
+    key: fc.string({ unit: 'binary', maxLength: 40 }),
+    value: fc.option(fc.oneof(fc.string({ unit: 'binary', maxLength: 100 }), fc.string({ minLength: 8000, maxLength: 9000 }))),
+    headers: fc.array(fc.tuple(fc.constantFrom('refstream-op', 'refstream-position', 'x'), fc.string({ maxLength: 30 })), { maxLength: 3 }),
+  });
+  fc.assert(
+    fc.property(fc.array(record, { minLength: 1, maxLength: 30 }), (records) => {
+      const reference = new RecordBatchWriter(64);
+      const inPlace = new RecordBatchWriter(64);
+      for (const r of records) {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of r.headers) headers[name] = value;
+        reference.append({ key: r.key, value: r.value, headers });
+        const key = Buffer.from(r.key, 'utf8');
+        inPlace.beginRecord(key, key.length);
+        if (r.value !== null) inPlace.out.text(r.value);
+        inPlace.endValue(r.value === null);
+        // The headers section, as the JSON encoder writes it: count, then name/value pairs.
+        const names = Object.keys(headers);
+        inPlace.out.ensure(1);
+        inPlace.out.pos = writeVarint(inPlace.out.buf, inPlace.out.pos, names.length);
+        for (const name of names) {
+          const n = Buffer.from(name);
+          const v = Buffer.from(headers[name]!);
+          inPlace.out.ensure(10);
+          inPlace.out.pos = writeVarint(inPlace.out.buf, inPlace.out.pos, n.length);
+          inPlace.out.bytes(n);
+          inPlace.out.ensure(10);
+          inPlace.out.pos = writeVarint(inPlace.out.buf, inPlace.out.pos, v.length);
+          inPlace.out.bytes(v);
+        }
+        inPlace.endRecord();
+      }
+      assert.deepEqual(inPlace.finish(1700000000000), reference.finish(1700000000000));
     }),
     { numRuns: 200 },
   );

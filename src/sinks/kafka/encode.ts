@@ -8,27 +8,26 @@
  * - `arrow`: one Arrow IPC stream per batch and partition (rows grouped by key partition,
  *   so each key keeps its order), for consumers that read Arrow directly.
  */
-import { RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
-import { BatchBuilder, batchInfo, descriptorOf, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
-import type { Data } from 'apache-arrow';
+import { RecordBatchStreamWriter, type Data, type RecordBatch, type Schema } from 'apache-arrow';
+import { BatchBuilder, batchInfo, descriptorOf, type BatchInfo, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
 import { batchReaders, cellReader, readRow } from '../../sdk/values.js';
-import { HEADERS, asciiColumn, batchJsonColumns, keyRenderer, rowRenderer } from './records.js';
+import { ByteOut } from './byte-out.js';
+import { asciiRange, columnWriters, objectWriter } from './json-bytes.js';
+import { HEADERS } from './records.js';
 import type { OutRecord } from './produce.js';
-import type { SizedMessage } from './sender.js';
-import { keyPartition } from './wire.js';
+import type { SenderCall, SizedMessage } from './sender.js';
+import { keyPartition, murmur2, writeVarint } from './wire.js';
 
 /** Value formats of {@link KafkaSink}. */
 export type KafkaValueFormat = 'json' | 'debezium' | 'arrow';
 
-/** Fixed per-record overhead counted towards buffered bytes (headers, framing). */
-const RECORD_OVERHEAD = 64;
-
 type Op = 'snapshot' | ChangeType;
 
-/** Where encoders put messages: an array, or the sender appending them to its batches at once. */
-export interface MessageSink {
-  push(message: SizedMessage): void;
-}
+/**
+ * Where encoders put records: the sender (which also takes records rendered into bytes, the
+ * fast path), or anything collecting messages, such as an array.
+ */
+export type MessageSink = Pick<SenderCall, 'push'> & Partial<SenderCall>;
 
 /**
  * Converts the rows of a batch into messages, in row order, handing each to `out` as soon
@@ -37,6 +36,50 @@ export interface MessageSink {
  */
 export interface RowEncoder {
   encode(batch: RecordBatch, truncate: (position: string) => SizedMessage[], out: MessageSink): void;
+}
+
+/** Renders the key and row JSON of a batch's rows into a shared byte buffer. */
+class RowRenderer {
+  readonly info: BatchInfo;
+  private readonly writeKey: (row: number, out: ByteOut) => void;
+  private readonly writeRow: (row: number, out: ByteOut) => void;
+
+  constructor(batch: RecordBatch, readonly out: ByteOut) {
+    this.info = batchInfo(batch);
+    const fields = batch.schema.fields;
+    const n = this.info.tableColumnCount;
+    const columns = columnWriters(batch, n);
+    this.writeKey = objectWriter(fields, this.info.primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns);
+    this.writeRow = objectWriter(fields, Array.from({ length: n }, (_, c) => c), columns);
+  }
+
+  key(row: number): void {
+    this.writeKey(row, this.out);
+  }
+
+  rowInto(row: number, out: ByteOut): void {
+    this.writeRow(row, out);
+  }
+
+  keyText(row: number): string {
+    this.out.pos = 0;
+    this.writeKey(row, this.out);
+    return this.out.toString();
+  }
+
+  rowText(row: number): string {
+    this.out.pos = 0;
+    this.writeRow(row, this.out);
+    return this.out.toString();
+  }
+}
+
+/** The `_change_type` and `_position` columns of a change batch (null for snapshots). */
+function changeColumns(batch: RecordBatch, info: BatchInfo): { op(row: number): ChangeType; position: ReturnType<typeof asciiRange> } | null {
+  if (info.kind !== 'changes') return null;
+  const n = info.tableColumnCount;
+  const readType = cellReader(batch.data.children[n] as Data);
+  return { op: (row) => readType(row) as ChangeType, position: asciiRange(batch.data.children[n + 1] as Data) };
 }
 
 interface RowView {
@@ -50,23 +93,16 @@ interface RowView {
 
 /** Walks a batch's rows in order, handing truncates to `onTruncate`. */
 function forEachRow(batch: RecordBatch, onTruncate: (position: string) => void, visit: (view: RowView) => void): void {
-  const info = batchInfo(batch);
-  const fields = batch.schema.fields;
-  const n = info.tableColumnCount;
-  const keyIndexes = info.primaryKey.map((k) => fields.findIndex((f) => f.name === k));
-  const columns = batchJsonColumns(batch, n);
-  const renderKey = keyRenderer(fields, keyIndexes, columns);
-  const renderRow = rowRenderer(fields, n, columns);
-  const readers = batchReaders(batch);
-  const changes = info.kind === 'changes';
+  const render = new RowRenderer(batch, new ByteOut());
+  const changes = changeColumns(batch, render.info);
   for (let i = 0; i < batch.numRows; i++) {
-    const op = changes ? (readers[n]!(i) as ChangeType) : 'snapshot';
-    const position = changes ? (readers[n + 1]!(i) as string) : null;
+    const op = changes === null ? 'snapshot' : changes.op(i);
+    const position = changes === null ? null : changes.position.text(i);
     if (op === 'truncate') {
       onTruncate(position!);
       continue;
     }
-    visit({ table: info.table, op, key: renderKey(i), position, row: () => renderRow(i) });
+    visit({ table: render.info.table, op, key: render.keyText(i), position, row: () => render.rowText(i) });
   }
 }
 
@@ -75,51 +111,99 @@ function headersOf(view: RowView): Record<string, string> {
 }
 
 function sized(message: OutRecord, position: string | null): SizedMessage {
-  const key = message.key as string;
-  const value = message.value as string | Buffer | null;
-  const bytes = key.length + (value === null ? 0 : value.length) + RECORD_OVERHEAD;
-  return position === null ? { message, bytes } : { message, bytes, position };
+  return position === null ? { message } : { message, position };
 }
 
-/** The upsert format: key → row JSON, delete → tombstone. (A direct loop: it runs for every record.) */
-export const jsonEncoder: RowEncoder = {
-  encode(batch, truncate, out) {
-    const info = batchInfo(batch);
-    const fields = batch.schema.fields;
-    const n = info.tableColumnCount;
-    const columns = batchJsonColumns(batch, n);
-    const renderKey = keyRenderer(
-      fields,
-      info.primaryKey.map((k) => fields.findIndex((f) => f.name === k)),
-      columns,
-    );
-    const renderRow = rowRenderer(fields, n, columns);
-    if (info.kind === 'snapshot') {
-      const headers = { [HEADERS.op]: 'snapshot' };
-      for (let i = 0; i < batch.numRows; i++) {
-        const key = renderKey(i);
-        const value = renderRow(i);
-        out.push({ message: { key, value, headers }, bytes: key.length + value.length + RECORD_OVERHEAD });
-      }
-      return;
-    }
-    const readType = cellReader(batch.data.children[n] as Data);
-    const readPosition = asciiColumn(batch.data.children[n + 1] as Data);
-    for (let i = 0; i < batch.numRows; i++) {
-      const op = readType(i) as ChangeType;
-      const position = readPosition(i) as string;
-      if (op === 'truncate') {
-        for (const m of truncate(position)) out.push(m);
-        continue;
-      }
-      const key = renderKey(i);
-      const value = op === 'delete' ? null : renderRow(i);
-      // Literal keys (HEADERS.op, HEADERS.position): V8 builds this shape fastest.
-      const headers = { 'refstream-op': op, 'refstream-position': position };
-      out.push({ message: { key, value, headers }, bytes: key.length + (value === null ? 0 : value.length) + RECORD_OVERHEAD, position });
-    }
-  },
+/** A header (name and value) in wire form: varint lengths and UTF-8 bytes. */
+function wireHeader(name: string, value: string | null): Buffer {
+  const nameBytes = Buffer.from(name, 'utf8');
+  const valueBytes = value === null ? Buffer.alloc(0) : Buffer.from(value, 'utf8');
+  const buf = Buffer.alloc(10 + nameBytes.length + valueBytes.length);
+  let o = writeVarint(buf, 0, nameBytes.length);
+  o += nameBytes.copy(buf, o);
+  if (value !== null) {
+    o = writeVarint(buf, o, valueBytes.length);
+    o += valueBytes.copy(buf, o);
+  }
+  return buf.subarray(0, o);
+}
+
+/** The `refstream-op` header of each op, and the name part of `refstream-position`. */
+const OP_HEADERS: Record<Exclude<Op, 'truncate'>, Buffer> = {
+  snapshot: wireHeader(HEADERS.op, 'snapshot'),
+  insert: wireHeader(HEADERS.op, 'insert'),
+  update: wireHeader(HEADERS.op, 'update'),
+  delete: wireHeader(HEADERS.op, 'delete'),
 };
+const POSITION_HEADER_NAME = wireHeader(HEADERS.position, null);
+
+/**
+ * The upsert format: key → row JSON, delete → tombstone, headers `refstream-op` and (change
+ * rows) `refstream-position`. Keys are rendered into a scratch buffer (their hash picks the
+ * partition); values and headers straight into the partition's record batch when `out` is
+ * a sender, else into strings.
+ */
+export function jsonEncoder(partitionCount: () => number): RowEncoder {
+  const scratch = new ByteOut(4096);
+  const text = new ByteOut(4096);
+  return {
+    encode(batch, truncate, out) {
+      const render = new RowRenderer(batch, scratch);
+      const changes = changeColumns(batch, render.info);
+      const partitions = partitionCount();
+      for (let i = 0; i < batch.numRows; i++) {
+        const op: Op = changes === null ? 'snapshot' : changes.op(i);
+        if (op === 'truncate') {
+          for (const m of truncate(changes!.position.text(i))) out.push(m);
+          continue;
+        }
+        scratch.pos = 0;
+        render.key(i);
+        const keyLength = scratch.pos;
+        const partition = (murmur2(scratch.buf, 0, keyLength) & 0x7fffffff) % partitions;
+        const tombstone = op === 'delete';
+        if (out.writer === undefined) {
+          out.push(messageOf(render, i, op, tombstone, partition, changes?.position.text(i), text));
+          continue;
+        }
+        const writer = out.writer(partition);
+        const w = writer.out;
+        writer.beginRecord(scratch.buf, keyLength);
+        if (!tombstone) render.rowInto(i, w);
+        writer.endValue(tombstone);
+        // Headers section: count (zigzag varint of 1 or 2), then each header.
+        w.ensure(1);
+        w.buf[w.pos++] = changes === null ? 2 : 4;
+        w.bytes(OP_HEADERS[op]);
+        if (changes !== null) {
+          const { bytes, start, end } = changes.position;
+          const from = start(i);
+          const to = end(i);
+          w.bytes(POSITION_HEADER_NAME);
+          w.ensure(5);
+          w.pos = writeVarint(w.buf, w.pos, to - from);
+          w.range(bytes, from, to);
+        }
+        writer.endRecord();
+      }
+      // Positions ascend within a batch: the last row's is the batch's highest.
+      if (changes !== null && batch.numRows > 0 && out.notePosition !== undefined) out.notePosition(changes.position.text(batch.numRows - 1));
+    },
+  };
+}
+
+/** One row as a message of strings (for collectors other than the sender). */
+function messageOf(render: RowRenderer, row: number, op: Exclude<Op, 'truncate'>, tombstone: boolean, partition: number, position: string | undefined, text: ByteOut): SizedMessage {
+  const key = render.out.toString();
+  let value: string | null = null;
+  if (!tombstone) {
+    text.pos = 0;
+    render.rowInto(row, text);
+    value = text.toString();
+  }
+  const headers: Record<string, string> = position === undefined ? { [HEADERS.op]: op } : { [HEADERS.op]: op, [HEADERS.position]: position };
+  return position === undefined ? { message: { key, value, headers, partition } } : { message: { key, value, headers, partition }, position };
+}
 
 const DEBEZIUM_OP: Record<Exclude<Op, 'truncate'>, string> = { snapshot: 'r', insert: 'c', update: 'u', delete: 'd' };
 
@@ -162,7 +246,7 @@ export function partitionFor(_topic: string, key: string, partitionCount: number
 }
 
 /** Arrow IPC values: rows grouped per key partition, one message per partition and batch. */
-export function arrowEncoder(topic: string, partitionCount: () => number): RowEncoder {
+export function arrowEncoder(partitionCount: () => number): RowEncoder {
   return {
     encode(batch, truncate, out) {
       const info = batchInfo(batch);
@@ -171,8 +255,7 @@ export function arrowEncoder(topic: string, partitionCount: () => number): RowEn
       const lastPosition = new Map<number, string>();
       const readers = batchReaders(batch);
       const n = info.tableColumnCount;
-      const keyIndexes = info.primaryKey.map((k) => batch.schema.fields.findIndex((f) => f.name === k));
-      const renderKey = keyRenderer(batch.schema.fields, keyIndexes, batchJsonColumns(batch, n));
+      const render = new RowRenderer(batch, new ByteOut());
       const count = partitionCount();
       const emit = (): void => {
         for (const [partition, builder] of builders) {
@@ -183,7 +266,7 @@ export function arrowEncoder(topic: string, partitionCount: () => number): RowEn
           if (position !== undefined) headers[HEADERS.position] = position;
           // Keyed by the table so the record is never taken for a row of an upsert topic.
           const message = { key: JSON.stringify({ __refstream_batch: info.table }), value, partition, headers };
-          out.push(position === undefined ? { message, bytes: value.length + RECORD_OVERHEAD } : { message, bytes: value.length + RECORD_OVERHEAD, position });
+          out.push(position === undefined ? { message } : { message, position });
         }
         builders.clear();
         lastPosition.clear();
@@ -196,7 +279,9 @@ export function arrowEncoder(topic: string, partitionCount: () => number): RowEn
           for (const m of truncate(position!)) out.push(m);
           continue;
         }
-        const partition = partitionFor(topic, renderKey(i), count);
+        render.out.pos = 0;
+        render.key(i);
+        const partition = (murmur2(render.out.buf, 0, render.out.pos) & 0x7fffffff) % count;
         let builder = builders.get(partition);
         if (builder === undefined) {
           builder = new BatchBuilder(descriptor, info.kind);

@@ -30,11 +30,20 @@ export interface SenderOptions {
   watermark?: (position: string) => SizedMessage[];
 }
 
-/** A record to send, its approximate size and, for change rows, its `_position`. */
+/** A record to send and, for change rows, its `_position`. */
 export interface SizedMessage {
   message: OutRecord;
-  bytes: number;
   position?: string;
+}
+
+/** One group of appends (a sink write), see {@link OrderedSender.beginCall}. */
+export interface SenderCall {
+  /** Appends a message (partition: its own, else by key). */
+  push(message: SizedMessage): void;
+  /** The record batch that the next record of `partition` goes into (for in-place encoding). */
+  writer(partition: number): RecordBatchWriter;
+  /** Notes that records up to `position` are part of this group. */
+  notePosition(position: string): void;
 }
 
 /** A record batch being filled for one partition, and the enqueue calls it holds records of. */
@@ -42,7 +51,6 @@ interface PendingBatch {
   writer: RecordBatchWriter;
   /** Sequence number of the first `enqueue` call with records in this batch. */
   firstCall: number;
-  bytes: number;
 }
 
 /** One record batch per partition: what one produce call carries. */
@@ -51,8 +59,8 @@ export type PartitionBatches = Map<number, Buffer>;
 export class OrderedSender {
   /** Per partition, batches in order; the head is sent next (one batch per partition per call). */
   private readonly partitions = new Map<number, PendingBatch[]>();
-  private queuedBytes = 0;
   private inFlightBytes = 0;
+  private readonly lastBatchBytes = new Map<number, number>();
   private sending = false;
   private failure: ConnectorError | null = null;
   private calls = 0;
@@ -71,7 +79,14 @@ export class OrderedSender {
 
   /** Bytes accepted but not yet acknowledged. */
   get bufferedBytes(): number {
-    return this.queuedBytes + this.inFlightBytes;
+    return this.queuedBytes() + this.inFlightBytes;
+  }
+
+  /** Bytes encoded and waiting to be sent (a few batches per partition: cheap to add up). */
+  private queuedBytes(): number {
+    let bytes = 0;
+    for (const queue of this.partitions.values()) for (const batch of queue) bytes += batch.writer.byteLength;
+    return bytes;
   }
 
   /** The error that stopped this sender, if any (later calls rethrow it). */
@@ -93,18 +108,20 @@ export class OrderedSender {
    * Starts a group of appends (one sink write): `push` encodes each message into its
    * partition's batch immediately; `endCall` sends and applies backpressure.
    */
-  beginCall(): { push(message: SizedMessage): void } {
+  beginCall(): SenderCall {
     this.throwIfFailed();
     const call = ++this.calls;
     this.callPosition = null;
+    const notePosition = (position: string): void => {
+      if (this.callPosition === null || position > this.callPosition) this.callPosition = position;
+    };
     return {
       push: (m: SizedMessage): void => {
-        const batch = this.openBatch(m.message.partition ?? this.options.partitionOf(m.message), call);
-        batch.writer.append(m.message);
-        batch.bytes += m.bytes;
-        this.queuedBytes += m.bytes;
-        if (m.position !== undefined && (this.callPosition === null || m.position > this.callPosition)) this.callPosition = m.position;
+        this.openBatch(m.message.partition ?? this.options.partitionOf(m.message), call).writer.append(m.message);
+        if (m.position !== undefined) notePosition(m.position);
       },
+      writer: (partition) => this.openBatch(partition, call).writer,
+      notePosition,
     };
   }
 
@@ -133,7 +150,9 @@ export class OrderedSender {
     if (queue === undefined) this.partitions.set(partition, (queue = []));
     const last = queue[queue.length - 1];
     if (last !== undefined && last.writer.byteLength < this.options.chunkBytes) return last;
-    const batch: PendingBatch = { writer: new RecordBatchWriter(), firstCall: call, bytes: 0 };
+    // Sized like this partition's last batch, so a busy partition's buffer need not grow by copying.
+    const initial = Math.min(this.options.chunkBytes + (64 << 10), Math.max(64 << 10, (this.lastBatchBytes.get(partition) ?? 0) * 1.25));
+    const batch: PendingBatch = { writer: new RecordBatchWriter(initial), firstCall: call };
     queue.push(batch);
     return batch;
   }
@@ -151,7 +170,7 @@ export class OrderedSender {
         const partition = w.message.partition!;
         let queue = this.partitions.get(partition);
         if (queue === undefined) this.partitions.set(partition, (queue = []));
-        if (queue.length === 0) queue.push({ writer: new RecordBatchWriter(256), firstCall: this.calls + 1, bytes: 0 });
+        if (queue.length === 0) queue.push({ writer: new RecordBatchWriter(256), firstCall: this.calls + 1 });
         queue[0]!.writer.append(w.message);
       }
       this.announcedPosition = this.ackedPosition;
@@ -161,12 +180,12 @@ export class OrderedSender {
     const now = Date.now();
     let bytes = 0;
     for (const [partition, queue] of this.partitions) {
-      const head = queue.shift()!;
-      request.set(partition, head.writer.finish(now));
-      bytes += head.bytes;
+      const batch = queue.shift()!.writer.finish(now);
+      this.lastBatchBytes.set(partition, batch.length);
+      request.set(partition, batch);
+      bytes += batch.length;
       if (queue.length === 0) this.partitions.delete(partition);
     }
-    this.queuedBytes -= bytes;
     this.inFlightBytes += bytes;
     this.sending = true;
     void this.send(request, bytes);

@@ -79,10 +79,10 @@ export class KafkaSink implements Sink {
     const format = this.options.format ?? 'json';
     this.encoder =
       format === 'json'
-        ? jsonEncoder
+        ? jsonEncoder(() => this.partitions)
         : format === 'debezium'
           ? debeziumEncoder(this.options.tombstonesOnDelete ?? true)
-          : arrowEncoder(this.options.topic, () => this.partitions);
+          : arrowEncoder(() => this.partitions);
   }
 
   /** Bytes written but not yet acknowledged by Kafka (0 right after `flush`). */
@@ -163,10 +163,7 @@ export class KafkaSink implements Sink {
     const key = controlKey(kind);
     const out: SizedMessage[] = [];
     for (let partition = 0; partition < this.partitions; partition++) {
-      out.push({
-        message: { key, value: null, partition, headers: { [HEADERS.control]: kind, ...(table !== '' ? { [HEADERS.table]: table } : {}), ...headers } },
-        bytes: 256,
-      });
+      out.push({ message: { key, value: null, partition, headers: { [HEADERS.control]: kind, ...(table !== '' ? { [HEADERS.table]: table } : {}), ...headers } } });
     }
     return out;
   }

@@ -4,14 +4,16 @@
  * batches (magic 2, uncompressed). Encoding a batch is one pass into one buffer.
  */
 
+import { ByteOut } from './byte-out.js';
+
 const M = 0x5bd1e995;
 
 /** Kafka's murmur2 of `data` (as `org.apache.kafka.common.utils.Utils.murmur2`). */
-export function murmur2(data: Uint8Array): number {
-  const length = data.length;
+export function murmur2(data: Uint8Array, start = 0, end = data.length): number {
+  const length = end - start;
   let h = (0x9747b28c ^ length) | 0;
-  const blocks = length & ~3;
-  for (let i = 0; i < blocks; i += 4) {
+  const blocks = start + (length & ~3);
+  for (let i = start; i < blocks; i += 4) {
     let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
     k = Math.imul(k, M);
     k ^= k >>> 24;
@@ -39,42 +41,51 @@ export function keyPartition(key: string, partitions: number): number {
   return (murmur2(bytes) & 0x7fffffff) % partitions;
 }
 
-// CRC-32C (Castagnoli), slicing-by-8 tables.
-const CRC_TABLES: Int32Array[] = (() => {
-  const tables = Array.from({ length: 8 }, () => new Int32Array(256));
+// CRC-32C (Castagnoli), slicing-by-16: table t maps a byte that is t positions from the
+// end of a 16-byte block to its contribution to the CRC.
+const CRC_TABLE: Int32Array = (() => {
+  const table = new Int32Array(256 * 16);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    tables[0]![n] = c;
+    table[n] = c;
   }
   for (let n = 0; n < 256; n++) {
-    let c = tables[0]![n]!;
-    for (let t = 1; t < 8; t++) {
-      c = tables[0]![c & 0xff]! ^ (c >>> 8);
-      tables[t]![n] = c;
+    let c = table[n]!;
+    for (let t = 1; t < 16; t++) {
+      c = table[c & 0xff]! ^ (c >>> 8);
+      table[t * 256 + n] = c;
     }
   }
-  return tables;
+  return table;
 })();
+
+/** Whole 32-bit words are read natively, which needs a little-endian machine. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** CRC-32C of `data[start, end)`, unsigned. */
 export function crc32c(data: Uint8Array, start = 0, end = data.length): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+  const T = CRC_TABLE;
   let crc = -1;
   let i = start;
-  for (; i + 8 <= end; i += 8) {
-    const a = crc ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
-    crc =
-      t7[a & 0xff]! ^
-      t6[(a >>> 8) & 0xff]! ^
-      t5[(a >>> 16) & 0xff]! ^
-      t4[a >>> 24]! ^
-      t3[data[i + 4]!]! ^
-      t2[data[i + 5]!]! ^
-      t1[data[i + 6]!]! ^
-      t0[data[i + 7]!]!;
+  if (LITTLE_ENDIAN) {
+    while (i < end && ((data.byteOffset + i) & 3) !== 0) crc = T[(crc ^ data[i++]!) & 0xff]! ^ (crc >>> 8);
+    const blocks = ((end - i) >>> 2) & ~3;
+    const words = blocks === 0 ? new Int32Array(0) : new Int32Array(data.buffer, data.byteOffset + i, blocks);
+    for (let w = 0; w < blocks; w += 4) {
+      const a = crc ^ words[w]!;
+      const b = words[w + 1]!;
+      const c = words[w + 2]!;
+      const d = words[w + 3]!;
+      crc =
+        T[3840 + (a & 0xff)]! ^ T[3584 + ((a >>> 8) & 0xff)]! ^ T[3328 + ((a >>> 16) & 0xff)]! ^ T[3072 + (a >>> 24)]! ^
+        T[2816 + (b & 0xff)]! ^ T[2560 + ((b >>> 8) & 0xff)]! ^ T[2304 + ((b >>> 16) & 0xff)]! ^ T[2048 + (b >>> 24)]! ^
+        T[1792 + (c & 0xff)]! ^ T[1536 + ((c >>> 8) & 0xff)]! ^ T[1280 + ((c >>> 16) & 0xff)]! ^ T[1024 + (c >>> 24)]! ^
+        T[768 + (d & 0xff)]! ^ T[512 + ((d >>> 8) & 0xff)]! ^ T[256 + ((d >>> 16) & 0xff)]! ^ T[d >>> 24]!;
+    }
+    i += blocks * 4;
   }
-  for (; i < end; i++) crc = t0[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  for (; i < end; i++) crc = T[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ -1) >>> 0;
 }
 
@@ -95,7 +106,8 @@ function varintSize(value: number): number {
   return n;
 }
 
-function writeVarint(buf: Buffer, offset: number, value: number): number {
+/** Writes `value` as a zigzag varint at `offset`; returns the offset after it. */
+export function writeVarint(buf: Buffer, offset: number, value: number): number {
   let v = ((value << 1) ^ (value >> 31)) >>> 0;
   while (v >= 0x80) {
     buf[offset++] = (v & 0x7f) | 0x80;
@@ -139,14 +151,21 @@ export function encodeRecordBatch(records: readonly WireRecord[], timestamp = Da
  * Builds one v2 record batch incrementally: records are encoded into a growing buffer as
  * they arrive (so a queue of pending records is a few buffers, not an object per record),
  * and `finish` writes the batch header and CRC.
+ *
+ * Two ways in: `append` for a record given as strings/buffers, and the in-place sequence
+ * `beginRecord` → value bytes written to `out` → `endValue` → header bytes → `endRecord`,
+ * which lets encoders render values straight into the batch without a copy.
  */
 export class RecordBatchWriter {
-  private buf: Buffer;
-  private offset = BATCH_HEADER_BYTES;
+  /** The batch bytes; between `beginRecord` and `endRecord`, callers append to it. */
+  readonly out: ByteOut;
   private count = 0;
+  private recordStart = 0;
+  private valueLengthAt = 0;
 
   constructor(initialBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(Math.max(initialBytes, 256));
+    this.out = new ByteOut(Math.max(initialBytes, 256));
+    this.out.pos = BATCH_HEADER_BYTES;
   }
 
   /** Records appended so far. */
@@ -156,7 +175,7 @@ export class RecordBatchWriter {
 
   /** Bytes of the batch so far. */
   get byteLength(): number {
-    return this.offset;
+    return this.out.pos;
   }
 
   append(r: WireRecord): void {
@@ -174,9 +193,9 @@ export class RecordBatchWriter {
       }
     }
     size += varintSize(headers);
-    this.ensure(varintSize(size) + size);
-    const buf = this.buf;
-    let o = writeVarint(buf, this.offset, size);
+    this.out.ensure(varintSize(size) + size);
+    const buf = this.out.buf;
+    let o = writeVarint(buf, this.out.pos, size);
     buf[o++] = 0; // attributes
     buf[o++] = 0; // timestamp delta (zigzag 0)
     o = writeVarint(buf, o, i); // offset delta
@@ -196,14 +215,60 @@ export class RecordBatchWriter {
         if (hl > 0) o = writeBytes(buf, o, value, hl);
       }
     }
-    this.offset = o;
+    this.out.pos = o;
     this.count = i + 1;
+  }
+
+  /**
+   * Starts a record with key `key[0, keyLength)`; the value's bytes go to `out` next. The
+   * record's and the value's length fields get two bytes each (a 64..8191-byte record) and
+   * are moved in the rare case they need another width.
+   */
+  beginRecord(key: Uint8Array, keyLength: number): void {
+    const out = this.out;
+    out.ensure(keyLength + 16);
+    const buf = out.buf;
+    this.recordStart = out.pos;
+    let o = out.pos + 2;
+    buf[o++] = 0; // attributes
+    buf[o++] = 0; // timestamp delta
+    o = writeVarint(buf, o, this.count);
+    o = writeVarint(buf, o, keyLength);
+    for (let k = 0; k < keyLength; k++) buf[o++] = key[k]!;
+    this.valueLengthAt = o;
+    out.pos = o + 2;
+  }
+
+  /** Ends the value written since `beginRecord` (`tombstone`: a null value, nothing written). */
+  endValue(tombstone: boolean): void {
+    const start = this.valueLengthAt + 2;
+    const length = tombstone ? -1 : this.out.pos - start;
+    this.placeLength(this.valueLengthAt, start, length);
+  }
+
+  /** Ends the record; its headers section (count, then headers) was written after the value. */
+  endRecord(): void {
+    const start = this.recordStart + 2;
+    this.placeLength(this.recordStart, start, this.out.pos - start);
+    this.count++;
+  }
+
+  /** Writes varint `length` into the two bytes at `at`, moving `[start, pos)` if it needs another width. */
+  private placeLength(at: number, start: number, length: number): void {
+    const width = varintSize(length);
+    if (width !== 2) {
+      const shift = width - 2;
+      this.out.ensure(shift > 0 ? shift : 0);
+      this.out.buf.copyWithin(start + shift, start, this.out.pos);
+      this.out.pos += shift;
+    }
+    writeVarint(this.out.buf, at, length);
   }
 
   /** The finished batch (the writer must not be used afterwards). */
   finish(timestamp = Date.now()): Buffer {
-    const buf = this.buf;
-    const total = this.offset;
+    const buf = this.out.buf;
+    const total = this.out.pos;
     buf.writeBigInt64BE(0n, 0); // base offset (assigned by the broker)
     buf.writeInt32BE(total - 12, 8); // batch length: everything after this field
     buf.writeInt32BE(-1, 12); // partition leader epoch
@@ -218,12 +283,5 @@ export class RecordBatchWriter {
     buf.writeInt32BE(this.count, 57); // record count
     buf.writeUInt32BE(crc32c(buf, 21, total), 17);
     return buf.subarray(0, total);
-  }
-
-  private ensure(extra: number): void {
-    if (this.offset + extra <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.offset + extra));
-    this.buf.copy(next, 0, 0, this.offset);
-    this.buf = next;
   }
 }
