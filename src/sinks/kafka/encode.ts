@@ -12,7 +12,7 @@ import { RecordBatchStreamWriter, type Data, type RecordBatch, type Schema } fro
 import { BatchBuilder, batchInfo, descriptorOf, type BatchInfo, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
 import { batchReaders, cellReader, readRow } from '../../sdk/values.js';
 import { ByteOut } from './byte-out.js';
-import { asciiRange, columnWriters, objectWriter } from './json-bytes.js';
+import { asciiRange, batchColumns, objectWriter } from './json-bytes.js';
 import { HEADERS } from './records.js';
 import type { OutRecord } from './produce.js';
 import type { SenderCall, SizedMessage } from './sender.js';
@@ -48,9 +48,9 @@ class RowRenderer {
     this.info = batchInfo(batch);
     const fields = batch.schema.fields;
     const n = this.info.tableColumnCount;
-    const columns = columnWriters(batch, n);
-    this.writeKey = objectWriter(fields, this.info.primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns);
-    this.writeRow = objectWriter(fields, Array.from({ length: n }, (_, c) => c), columns);
+    const columns = batchColumns(batch, n);
+    this.writeKey = objectWriter(this.info.primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns);
+    this.writeRow = objectWriter(Array.from({ length: n }, (_, c) => c), columns);
   }
 
   key(row: number): void {
