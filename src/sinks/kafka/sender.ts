@@ -20,7 +20,7 @@ import { RecordBatchWriter } from './wire.js';
 /** Settings of {@link OrderedSender}. */
 export interface SenderOptions {
   topic: string;
-  /** Most bytes per produce call. */
+  /** Most bytes of one partition's record batch (a single larger record goes alone). */
   chunkBytes: number;
   /** Bytes queued plus in flight before `enqueue` waits. */
   maxBufferedBytes: number;
@@ -149,7 +149,8 @@ export class OrderedSender {
     let queue = this.partitions.get(partition);
     if (queue === undefined) this.partitions.set(partition, (queue = []));
     const last = queue[queue.length - 1];
-    if (last !== undefined && last.writer.byteLength < this.options.chunkBytes) return last;
+    // Room for another record as large as the largest so far: batches stay within chunkBytes.
+    if (last !== undefined && last.writer.byteLength + last.writer.largestRecord <= this.options.chunkBytes) return last;
     // Sized like this partition's last batch, so a busy partition's buffer need not grow by copying.
     const initial = Math.min(this.options.chunkBytes + (64 << 10), Math.max(64 << 10, (this.lastBatchBytes.get(partition) ?? 0) * 1.25));
     const batch: PendingBatch = { writer: new RecordBatchWriter(initial), firstCall: call };
@@ -180,6 +181,10 @@ export class OrderedSender {
     const now = Date.now();
     let bytes = 0;
     for (const [partition, queue] of this.partitions) {
+      // A record larger than any before it can overflow a batch: it moves to the next one
+      // (brokers reject batches above max.message.bytes, 1 MiB by default).
+      const rest = queue[0]!.writer.splitAt(this.options.chunkBytes);
+      if (rest !== null) queue.splice(1, 0, { writer: rest, firstCall: queue[0]!.firstCall });
       const batch = queue.shift()!.writer.finish(now);
       this.lastBatchBytes.set(partition, batch.length);
       request.set(partition, batch);
@@ -241,6 +246,12 @@ export function asSinkError(error: unknown, topic: string): ConnectorError {
   const what = `${e.name ?? 'Error'}: ${e.message ?? String(error)}`;
   if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') {
     return definite('SINK_FAILED', `Kafka topic ${topic} does not exist (${what})`, { cause: error, hint: `create topic ${topic} (cleanup.policy=compact) before starting` });
+  }
+  if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') {
+    return definite('SINK_FAILED', `Kafka topic ${topic} refused a record batch as too large (${what})`, {
+      cause: error,
+      hint: `lower the sink's chunkBytes below the topic's max.message.bytes, or raise max.message.bytes (topic) and message.max.bytes (broker) above the largest row`,
+    });
   }
   if (e.retriable === true || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError') {
     return transient('CONNECTION_LOST', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });

@@ -31,7 +31,10 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   onTruncate?: 'control-record' | 'fail';
   /** `debezium` format: follow each delete event with a tombstone (default true, as Debezium). */
   tombstonesOnDelete?: boolean;
-  /** Target bytes per produce call (default 1 MiB). */
+  /**
+   * Most bytes of one partition's record batch in a produce call (default 1 MiB, within the
+   * broker's default `max.message.bytes`). A single row larger than this is sent alone.
+   */
   chunkBytes?: number;
   /** Bytes queued plus unacknowledged before `write` waits (default 16 MiB). */
   maxBufferedBytes?: number;

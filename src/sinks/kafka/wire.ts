@@ -122,6 +122,20 @@ function byteLength(value: string | Buffer | null): number {
   return typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : value.length;
 }
 
+/** Reads the zigzag varint at `offset`: its value and the offset after it. */
+export function readVarint(buf: Uint8Array, offset: number): [number, number] {
+  let result = 0;
+  let shift = 0;
+  let o = offset;
+  for (;;) {
+    const b = buf[o++]!;
+    result |= (b & 0x7f) << shift;
+    if ((b & 0x80) === 0) break;
+    shift += 7;
+  }
+  return [(result >>> 1) ^ -(result & 1), o];
+}
+
 function writeBytes(buf: Buffer, offset: number, value: string | Buffer, length: number): number {
   if (typeof value === 'string') buf.write(value, offset, length, 'utf8');
   else value.copy(buf, offset);
@@ -162,6 +176,7 @@ export class RecordBatchWriter {
   private count = 0;
   private recordStart = 0;
   private valueLengthAt = 0;
+  private largest = 0;
 
   constructor(initialBytes = 64 * 1024) {
     this.out = new ByteOut(Math.max(initialBytes, 256));
@@ -194,6 +209,7 @@ export class RecordBatchWriter {
     }
     size += varintSize(headers);
     this.out.ensure(varintSize(size) + size);
+    this.largest = Math.max(this.largest, varintSize(size) + size);
     const buf = this.out.buf;
     let o = writeVarint(buf, this.out.pos, size);
     buf[o++] = 0; // attributes
@@ -251,6 +267,58 @@ export class RecordBatchWriter {
     const start = this.recordStart + 2;
     this.placeLength(this.recordStart, start, this.out.pos - start);
     this.count++;
+    this.largest = Math.max(this.largest, this.out.pos - this.recordStart);
+  }
+
+  /** Bytes of the largest record appended so far. */
+  get largestRecord(): number {
+    return this.largest;
+  }
+
+  /**
+   * Keeps the records that fit in `maxBytes` (at least one) and moves the rest, in order, to
+   * a new writer (null when everything fits). Records are re-encoded with their new offset
+   * deltas; everything else about them is copied as is.
+   */
+  splitAt(maxBytes: number): RecordBatchWriter | null {
+    if (this.out.pos <= maxBytes || this.count <= 1) return null;
+    const buf = this.out.buf;
+    let o = BATCH_HEADER_BYTES;
+    let kept = 0;
+    for (; kept < this.count; kept++) {
+      const [length, after] = readVarint(buf, o);
+      if (kept > 0 && after + length > maxBytes) break;
+      o = after + length;
+    }
+    if (kept === this.count) return null;
+    const rest = new RecordBatchWriter(this.out.pos - o + 64);
+    let r = o;
+    for (let i = kept; i < this.count; i++) {
+      const [length, bodyStart] = readVarint(buf, r);
+      const end = bodyStart + length;
+      const [, afterDelta] = readVarint(buf, bodyStart + 2); // attributes, timestamp delta, offset delta
+      rest.appendBody(buf, bodyStart, afterDelta, end);
+      r = end;
+    }
+    this.out.pos = o;
+    this.count = kept;
+    return rest;
+  }
+
+  /** Appends a record given as its first two bytes `[start, start+2)` and the part after the offset delta `[tail, end)`. */
+  private appendBody(src: Buffer, start: number, tail: number, end: number): void {
+    const i = this.count;
+    const size = 2 + varintSize(i) + (end - tail);
+    this.out.ensure(5 + size);
+    const buf = this.out.buf;
+    let o = writeVarint(buf, this.out.pos, size);
+    buf[o++] = src[start]!;
+    buf[o++] = src[start + 1]!;
+    o = writeVarint(buf, o, i);
+    o += src.copy(buf, o, tail, end);
+    this.out.pos = o;
+    this.count = i + 1;
+    this.largest = Math.max(this.largest, varintSize(size) + size);
   }
 
   /** Writes varint `length` into the two bytes at `at`, moving `[start, pos)` if it needs another width. */
