@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   MISSING_TOAST: 'definite',
   PERMISSION_DENIED: 'definite',
   AUTHENTICATION_FAILED: 'definite',
+  TLS_FAILED: 'definite',
   WAL_LEVEL: 'definite',
   SERVER_VERSION: 'definite',
   QUERY_FAILED: 'definite',

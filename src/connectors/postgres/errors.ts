@@ -10,6 +10,22 @@ interface PgErrorLike {
   routine?: string;
 }
 
+/** Node's TLS verification failures (certificate chain, expiry, host name). */
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+const TLS_HINT =
+  "give the server's CA certificate as ssl: { ca } (or sslrootcert=… in the URL); sslmode=no-verify or ssl: { rejectUnauthorized: false } encrypts without checking who answers";
+
 const NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTCONN', 'EAI_AGAIN']);
 
 /** Maps an error from a `pg` call to a ConnectorError for `table`. */
@@ -20,6 +36,16 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
   const message = `${context}: ${e.message ?? String(error)}`;
   const opts = { table, cause: error };
   if (code === 'ECONNREFUSED') return transient('CONNECTION_REFUSED', message, opts);
+  if (TLS_CODES.has(code) || code.startsWith('ERR_SSL_')) return definite('TLS_FAILED', message, { ...opts, hint: TLS_HINT });
+  if (/server does not support SSL/i.test(e.message ?? '')) {
+    return definite('TLS_FAILED', message, { ...opts, hint: 'the server has ssl = off: enable TLS on the server, or connect without ssl / sslmode' });
+  }
+  if (code === '28000' && /no encryption/i.test(e.message ?? '')) {
+    return definite('AUTHENTICATION_FAILED', message, {
+      ...opts,
+      hint: 'the server accepts only TLS connections here: set ssl: true (or ssl: { ca }) or add sslmode=verify-full to the connection URL',
+    });
+  }
   if (NETWORK_CODES.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e.message ?? '')) {
     return transient('CONNECTION_LOST', message, opts);
   }
