@@ -47,6 +47,13 @@ export class TableWriter {
       this.deleted.add(id.toString());
     }
   }
+
+  /** Empties the table with the harness's `truncate` hook. */
+  async truncate(): Promise<void> {
+    await this.harness.truncate!();
+    for (const key of this.expected.keys()) this.deleted.add(key);
+    this.expected.clear();
+  }
 }
 
 export interface ConsumerOptions {

@@ -54,6 +54,11 @@ export interface TableHarness {
    * Rows written afterwards leave it null. An extension of DESIGN §8; optional.
    */
   addColumn?(name: string): Promise<void>;
+  /**
+   * Empties the table in one upstream statement (`TRUNCATE`), hook for CHG-11. An extension
+   * of DESIGN §8; optional.
+   */
+  truncate?(): Promise<void>;
 }
 
 /** What a connector author hands to the suite (the default export of a target module). */
@@ -145,7 +150,7 @@ export interface ConformanceCheck {
   /** Capabilities the check needs; otherwise it is skipped with a reason naming its counterpart. */
   readonly requires?: CapabilityRequirement;
   /** Optional harness hooks the check needs. */
-  readonly needsHarness?: readonly ('interrupt' | 'addColumn')[];
+  readonly needsHarness?: readonly ('interrupt' | 'addColumn' | 'truncate')[];
   /** Capabilities whose claim this check verifies: failing it contradicts the claim. */
   readonly verifies?: readonly (keyof SourceCapabilities)[];
   /** The check that covers the rule for the other capability value, named in skip reasons. */

@@ -3,7 +3,8 @@
  * the right change type, in order per key, with increasing positions; empty polls return
  * within `maxWaitMs`.
  */
-import { check, describeError, fail, sleep, within } from '../assert.js';
+import { CheckFailure, check, describeError, fail, sleep, within } from '../assert.js';
+import { ConnectorError } from '../../src/sdk/errors.js';
 import { canonicalTestRow, makeRow, makeRows, rowText, sameRow } from '../test-table.js';
 import { catchUp, consumerFor, defineCheck, lingering, NEEDS_CHANGES, writerFor } from './helpers.js';
 
@@ -263,6 +264,40 @@ export const changeChecks = [
       check(inserted.size === 1, `one 6-row transaction was split over ${inserted.size} batches`);
       const updated = new Set(['10', '11', '12'].map((k) => batchOf(k, 'update')));
       check(updated.size === 1, `one 3-row transaction was split over ${updated.size} batches`);
+    },
+  }),
+  defineCheck({
+    id: 'CHG-11',
+    level: 'MUST',
+    category: 'changes',
+    rule: 'After a TRUNCATE the fold converges to the table — through a `truncate` row (all table columns null) or a `delete` row per key — or the source stops with a definite `TABLE_TRUNCATED`; truncated rows never linger, and rows written after it arrive.',
+    method: 'Three snapshot rows, one update, TRUNCATE, then one insert; the fold must equal the one new row. A truncate row with a non-null table column fails.',
+    requires: { changes: ['log', 'poll'], deletes: true },
+    needsHarness: ['truncate'],
+    verifies: ['deletes'],
+    async run(ctx) {
+      const writer = writerFor(ctx);
+      await writer.insert(makeRows(3));
+      const consumer = await consumerFor(ctx);
+      await consumer.drainSnapshot();
+      await writer.update([makeRow(2, 1)]);
+      await writer.truncate();
+      await writer.insert([makeRow(7)]);
+      try {
+        await consumer.converge(writer.expected);
+      } catch (error) {
+        if (error instanceof CheckFailure) throw error;
+        check(ConnectorError.is(error, 'TABLE_TRUNCATED') && error.kind === 'definite', () => `after a TRUNCATE polling rejected with ${describeError(error)}, expected convergence or definite TABLE_TRUNCATED`);
+        ctx.note('the source stops with definite TABLE_TRUNCATED');
+        return;
+      }
+      consumer.assertNoViolations();
+      const truncates = consumer.view.changes.filter((c) => c.changeType === 'truncate');
+      for (const t of truncates) {
+        const values = Object.entries(t.row).filter(([, v]) => v !== null);
+        check(values.length === 0, `a truncate row at ${t.position} carries values: ${values.map(([k]) => k).join(', ')}`);
+      }
+      ctx.note(truncates.length > 0 ? `delivered as ${truncates.length} truncate row(s)` : 'delivered as delete rows');
     },
   }),
 ];

@@ -140,6 +140,14 @@ class DeleteWithoutKey extends DelegatingSource {
   }
 }
 
+class DroppedTruncate extends DelegatingSource {
+  override async pollChanges(opts?: PollOptions) {
+    const batch = await this.inner.pollChanges(opts);
+    if (!batch) return batch;
+    return rewrite(batch, (rows) => rows.filter((r) => r.changeType !== 'truncate'));
+  }
+}
+
 class WrongChangeType extends DelegatingSource {
   override async pollChanges(opts?: PollOptions) {
     const batch = await this.inner.pollChanges(opts);
@@ -291,6 +299,7 @@ export const faults: Fault[] = [
   { name: 'changes-before-snapshot', description: 'pollChanges() before the snapshot returns null', expect: 'LIFE-02', wrap: (s) => new ChangesBeforeSnapshot(s) },
   { name: 'schema-drift', description: 'every second snapshot batch has other field metadata', expect: 'SCH-04', wrap: (s) => new SchemaDrift(s) },
   { name: 'delete-without-key', description: 'delete rows carry null key columns', expect: 'CHG-03', wrap: (s) => new DeleteWithoutKey(s) },
+  { name: 'dropped-truncate', description: 'truncate rows are left out (truncated rows linger)', expect: 'CHG-11', wrap: (s) => new DroppedTruncate(s) },
   { name: 'wrong-change-type', description: 'updates are labelled insert', expect: 'CHG-02', wrap: (s) => new WrongChangeType(s) },
   { name: 'swallowed-errors', description: 'transient errors become empty polls', expect: 'ERR-02', wrap: (s) => new SwallowedErrors(s) },
   { name: 'ignored-abort', description: 'the abort signal is ignored', expect: 'ABRT-01', wrap: (s) => new IgnoredAbort(s) },

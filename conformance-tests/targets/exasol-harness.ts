@@ -110,6 +110,10 @@ export async function exasolHarness(target: ExasolTarget, mode: 'watermark' | 'd
       ++seq;
       await transaction([`DELETE FROM ${qualified} WHERE "id" IN (${ids.join(', ')})`]);
     },
+    async truncate() {
+      ++seq;
+      await transaction([`TRUNCATE TABLE ${qualified}`]);
+    },
     async addColumn(name: string) {
       await transaction([`ALTER TABLE ${qualified} ADD COLUMN "${name.replace(/"/g, '""')}" VARCHAR(2000000)`]);
     },

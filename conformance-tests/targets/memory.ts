@@ -35,6 +35,9 @@ export function memoryHarness(
     async delete(ids: bigint[]) {
       store.delete(ids);
     },
+    async truncate() {
+      store.truncate();
+    },
     async interrupt() {
       store.interrupt();
     },

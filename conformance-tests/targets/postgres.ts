@@ -77,6 +77,9 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}): Promise<Table
       if (ids.length === 0) return;
       await pg.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [ids.map(String)]);
     },
+    async truncate() {
+      await pg.query(`TRUNCATE ${table}`);
+    },
     async addColumn(column) {
       await pg.query(`ALTER TABLE ${table} ADD COLUMN ${column} text`);
     },

@@ -53,6 +53,10 @@ async function setup(): Promise<TableHarness> {
       for (const id of ids) rows.delete(id);
       await publish();
     },
+    async truncate() {
+      rows.clear();
+      await publish();
+    },
     async teardown() {
       await rm(dir, { recursive: true, force: true });
     },

@@ -22,10 +22,10 @@ export function kafkaTarget(broker: () => KafkaTestBroker): ConformanceTarget {
       const sink = new KafkaSink({ brokers: broker().brokers, topic, logLevel: 'nothing', chunkBytes: 64 << 10 });
       const sources: KafkaReferenceTableSource[] = [];
       let seq = 0;
-      const write = async (type: 'insert' | 'update' | 'delete', rows: Array<TestRow | bigint>): Promise<void> => {
+      const write = async (type: 'insert' | 'update' | 'delete' | 'truncate', rows: Array<TestRow | bigint | null>): Promise<void> => {
         const builder = new BatchBuilder(descriptor, 'changes');
         for (const r of rows) {
-          const values = typeof r === 'bigint' ? [r, null, null, null, null, null] : [r.id, r.name, r.amount, r.updated_at, r.active, r.note];
+          const values = r === null ? null : typeof r === 'bigint' ? [r, null, null, null, null, null] : [r.id, r.name, r.amount, r.updated_at, r.active, r.note];
           builder.appendChange(type, values, formatPosition(++seq));
         }
         await sink.write(builder.finish());
@@ -50,6 +50,7 @@ export function kafkaTarget(broker: () => KafkaTestBroker): ConformanceTarget {
         insert: (rows) => write('insert', rows),
         update: (rows) => write('update', rows),
         delete: (ids) => write('delete', ids),
+        truncate: () => write('truncate', [null]),
         async teardown() {
           await Promise.all(sources.map((s) => s.close()));
           await sink.close();
