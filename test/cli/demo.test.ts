@@ -50,7 +50,8 @@ test('demo in a terminal shows the progress view and Ctrl-C commits and exits 0'
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       screen = capture();
-      if (/changes [\d,]+ │ commits \d+/.test(screen)) break;
+      // The first frame can come before any change; wait for one with the change lag.
+      if (/changes [\d,]+ │ commits \d+/.test(screen) && /change lag \d+ ms/.test(screen)) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     assert.match(screen, /snapshot 50,000 rows ✓ │ changes [\d,]+ │ commits \d+/, screen);
