@@ -130,10 +130,72 @@ for (const version of PG_VERSIONS) {
           assert.match(e.message, /location/);
           assert.match(e.message, /point/);
           assert.match(e.message, /with_point/);
+          assert.match(e.hint ?? '', /unknownTypes: 'text'/);
           return true;
         });
       } finally {
         await source.close();
+      }
+    });
+
+    it("unknownTypes: 'text' delivers other types as PostgreSQL's text output, in snapshot and changes", async () => {
+      await pg.query(`CREATE TYPE pair AS (a int, b text)`);
+      await pg.query(`CREATE TABLE exotic (id int4 PRIMARY KEY, tm time, ttz timetz, mo money, ip inet, net cidr, mac macaddr,
+        pt point, rng int4range, tsv tsvector, bits bit(3), ips inet[], pr pair, n int8)`);
+      const values = `'12:34:56.789012', '01:02:03+05:30', 12.34, '10.1.2.3/24', '2001:db8::/32', '08:00:2b:01:02:03',
+        '(1.5,-2)', '[1,10)', 'a fat cat', B'101', ARRAY['::1'::inet, '192.168.0.1'], ROW(1, 'x"y')::pair, 7`;
+      await pg.query(`INSERT INTO exotic VALUES (1, ${values}), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
+      const asText = async (id: number) =>
+        // format('%s') renders with each type's output function, as a client sees the value.
+        (await pg.query<Record<string, string | null>>(
+          `SELECT ${['id', 'tm', 'ttz', 'mo', 'ip', 'net', 'mac', 'pt', 'rng', 'tsv', 'bits', 'ips', 'pr', 'n'].map((c) => `CASE WHEN ${c} IS NULL THEN NULL ELSE format('%s', ${c}) END AS ${c}`).join(', ')} FROM exotic WHERE id = ${id}`,
+        ))[0]!;
+      const expected = (row: Record<string, string | null>) => Object.entries(row).map(([k, v]) => (v === null || k !== 'id' ? v : Number(v)));
+      for (const binaryValues of [true, false]) {
+        const source = sourceFor(pg, 'exotic', { unknownTypes: 'text', binaryValues });
+        try {
+          const batches = await drainSnapshot(source);
+          const fields = batches[0]!.schema.fields;
+          assert.equal(String(fields[1]!.type), 'Utf8');
+          assert.equal(fields[1]!.metadata.get('refstream.source_type'), 'time without time zone');
+          assert.equal(String(fields[13]!.type), 'Int64', 'mapped types keep their mapping');
+          const rows = batches.flatMap(jsonRows).sort((a, b) => (a[0] as number) - (b[0] as number));
+          assert.deepEqual(rows[0], expected(await asText(1)));
+          assert.deepEqual(rows[1], expected(await asText(2)));
+          await pg.query(`INSERT INTO exotic VALUES (${binaryValues ? 3 : 4}, ${values})`);
+          await pg.query(`UPDATE exotic SET ip = '::ffff:1.2.3.4', rng = 'empty', tm = '23:59:59' WHERE id = 1`);
+          const changes = await pollChanges(source, 2);
+          assert.deepEqual(changes[0]!.values, expected(await asText(binaryValues ? 3 : 4)));
+          assert.deepEqual(changes[1]!.values, expected(await asText(1)));
+        } finally {
+          await source.close({ dropSlot: true });
+        }
+      }
+    });
+
+    it("unknownTypes: 'text' and a text-only column added while streaming binary values: a definite error, and a restart reads it", async () => {
+      await pg.query(`CREATE TABLE grows (id int4 PRIMARY KEY, v text)`);
+      await pg.query(`INSERT INTO grows VALUES (1, 'a')`);
+      const source = sourceFor(pg, 'grows', { unknownTypes: 'text' });
+      const slot = (source.config as { slotName: string }).slotName;
+      let checkpoint;
+      try {
+        await drainSnapshot(source);
+        checkpoint = source.checkpoint();
+        await source.commit(checkpoint);
+        await pg.query(`ALTER TABLE grows ADD COLUMN ip inet`);
+        await pg.query(`INSERT INTO grows VALUES (2, 'b', '10.0.0.1')`);
+        await assert.rejects(pollChanges(source, 1), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /\bip\b/.test(e.message) && /restart/.test(e.hint ?? ''));
+      } finally {
+        await source.close();
+      }
+      const again = sourceFor(pg, 'grows', { unknownTypes: 'text', slot, publication: `p_${slot}` });
+      try {
+        await again.restore(checkpoint!);
+        const [row] = await pollChanges(again, 1);
+        assert.deepEqual(row!.values, [2, 'b', '10.0.0.1']);
+      } finally {
+        await again.close({ dropSlot: true });
       }
     });
 

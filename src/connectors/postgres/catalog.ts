@@ -3,7 +3,7 @@
  * privileges, publication and slot state. Every identifier is passed as a bind parameter.
  */
 import { definite } from '../../sdk/errors.js';
-import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo } from './types.js';
+import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo, type UnknownTypes } from './types.js';
 import { displayName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import { mapPgError } from './errors.js';
@@ -184,9 +184,9 @@ export class Catalog {
   }
 
   /** Codecs of the given columns (loads their types first). */
-  async codecs(columns: ColumnSpec[], table: string): Promise<ColumnCodec[]> {
+  async codecs(columns: ColumnSpec[], table: string, unknownTypes: UnknownTypes = 'error'): Promise<ColumnCodec[]> {
     await this.loadTypes(columns.map((c) => c.typeOid));
-    return columns.map((c) => columnCodec(c, table, (oid) => this.types.get(oid)));
+    return columns.map((c) => columnCodec(c, table, (oid) => this.types.get(oid), unknownTypes));
   }
 
   /**

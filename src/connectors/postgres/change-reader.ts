@@ -31,6 +31,8 @@ export interface ChangeReaderOptions {
   catalog: Catalog;
   specs: ColumnSpec[];
   codecs: ColumnCodec[];
+  /** Stream values in text form (the table has, or had when opened, a text-only column). */
+  textValues?: boolean;
   start: ChangePosition;
   /** Highest LSN committed so far (confirmed to the slot). */
   committed: bigint;
@@ -108,11 +110,13 @@ export class ChangeReader {
     const { config, table, catalog } = this.o;
     const conn = await this.o.connect();
     this.conn = conn;
-    // protocol 2 with binary values, or protocol 1 with values in text output format
+    // protocol 2 with binary values, or protocol 1 with values in text output format (also
+    // when a column is read as text only: pgoutput would send it in binary form)
+    const binary = config.binaryValues && this.o.textValues !== true && !this.codecs.some((c) => c.textOnly);
     const options = [
-      `proto_version '${config.binaryValues ? 2 : 1}'`,
+      `proto_version '${binary ? 2 : 1}'`,
       `publication_names ${quoteLiteral(quoteIdent(config.publicationName))}`,
-      ...(config.binaryValues ? [`binary 'true'`] : []),
+      ...(binary ? [`binary 'true'`] : []),
     ].join(', ');
     conn.start(config.slotName, this.o.start.lsn, options);
     // Wait until this connection holds the slot, then check its confirmed position: nobody
@@ -428,7 +432,7 @@ export class ChangeReader {
     for (const c of added) {
       specs.push({ name: c.name, typeOid: c.typeOid, typmod: c.typmod, sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod), nullable: true });
     }
-    const codecs = await this.o.catalog.codecs(specs, t.display);
+    const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
     this.setSchema(specs, codecs);
     return 'ok';
   }

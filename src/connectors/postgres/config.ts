@@ -63,6 +63,7 @@ export const postgresSourceConfigSchema = z
     snapshotParallelism: z.number().int().min(1).max(64).default(1),
     schemaEvolution: z.boolean().default(true),
     binaryValues: z.boolean().default(true),
+    unknownTypes: z.enum(['error', 'text']).default('error'),
     ssl: tlsSchema.optional(),
     statusIntervalMs: z.number().int().min(100).max(60_000).default(1000),
     applicationName: z.string().max(63).default('refstream'),

@@ -12,7 +12,7 @@ import { abortError, definite, type ConnectorError } from '../../sdk/errors.js';
 import { CopyDecoder } from './copy-decoder.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
-import type { ColumnCodec } from './types.js';
+import { snapshotCodec, type ColumnCodec } from './types.js';
 import type { TableInfo } from './catalog.js';
 
 /** A range of heap pages `[start, end)`; `end: null` is open-ended. */
@@ -155,7 +155,14 @@ export class SnapshotReader {
   }
 
   private rangeSql(range: SnapshotRange): string {
-    const cols = this.o.codecs.map((c) => `t.${quoteIdent(c.spec.name)}`).join(', ');
+    // Text-only columns in their output format, as the stream sends them (format() calls the
+    // output function; a ::text cast may differ, e.g. inet's keeps the netmask).
+    const cols = this.o.codecs
+      .map((c) => {
+        const col = `t.${quoteIdent(c.spec.name)}`;
+        return c.textOnly ? `CASE WHEN ${col} IS NULL THEN NULL ELSE format('%s', ${col}) END` : col;
+      })
+      .join(', ');
     const where: string[] = [];
     if (range.after) where.push(`t.ctid > '(${range.after[0]},${range.after[1]})'::tid`);
     else if (range.start > 0) where.push(`t.ctid >= '(${range.start},0)'::tid`);
@@ -175,7 +182,7 @@ export class SnapshotReader {
 
   private async readRange(client: pg.Client, index: number, range: SnapshotRange): Promise<void> {
     const builder = new BatchBuilder(this.o.descriptor, 'snapshot');
-    const decoder = new CopyDecoder(this.o.codecs, true, this.o.table.display);
+    const decoder = new CopyDecoder(this.o.codecs.map(snapshotCodec), true, this.o.table.display);
     // a larger buffer lets the server keep sending while a chunk is decoded
     const stream = client.query(copyStreams.to(this.rangeSql(range), { highWaterMark: 1 << 20 }));
     this.streams.add(stream);

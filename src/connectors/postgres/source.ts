@@ -149,7 +149,7 @@ export class PostgresSource implements ReferenceTableSource {
       });
     }
     this.specs = this.info.columns;
-    this.codecs = await catalog.codecs(this.specs, this.table);
+    this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
   }
 
   private connectReplication = async (): Promise<ReplicationConnection> => {
@@ -329,7 +329,7 @@ export class PostgresSource implements ReferenceTableSource {
 
   private async openChanges(): Promise<void> {
     const specs = this.changeSpecs ?? this.specs!;
-    const codecs = sameSpecs(specs, this.specs!) ? this.codecs! : await this.catalog!.codecs(specs, this.table);
+    const codecs = sameSpecs(specs, this.specs!) ? this.codecs! : await this.catalog!.codecs(specs, this.table, this.config.unknownTypes);
     if (this.restored) await ensureMainSlot(this.catalog!, this.config, this.info!, this.connectReplication, true);
     const reader = new ChangeReader({
       config: this.config,
@@ -337,6 +337,9 @@ export class PostgresSource implements ReferenceTableSource {
       catalog: this.catalog!,
       specs,
       codecs,
+      // The live table may have text-only columns the checkpoint's schema lacks: they arrive
+      // as the stream replays the DDL, and need text mode.
+      textValues: this.codecs!.some((c) => c.textOnly),
       start: this.changeStart!,
       committed: this.committed,
       connect: this.connectReplication,

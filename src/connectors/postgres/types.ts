@@ -72,7 +72,15 @@ export interface ColumnCodec {
   readonly decodeText: BinaryDecoder;
   /** A {@link FAST} kind that hot loops decode inline (0: call `decodeBinary`). */
   readonly fast: number;
+  /**
+   * Delivered as PostgreSQL's text output (`unknownTypes: 'text'`): the snapshot selects it
+   * as text and the stream must send it as text, as it has no binary decoder.
+   */
+  readonly textOnly: boolean;
 }
+
+/** What to do with a type that has no Arrow mapping. */
+export type UnknownTypes = 'error' | 'text';
 
 /** Kinds of columns that the COPY decoder handles inline instead of through a closure. */
 export const FAST = { none: 0, int8: 1, bytes: 2, bool: 3, timestamp: 4, int4: 5 } as const;
@@ -119,20 +127,21 @@ interface Mapping {
   decodeBinary: BinaryDecoder;
   decodeText: BinaryDecoder;
   fast?: number;
+  textOnly?: boolean;
 }
 
 /**
  * Builds the codec of a column. `lookup` returns catalog info for an oid (already loaded).
  * Throws definite `UNSUPPORTED_TYPE` naming table, column and type for anything unmapped.
  */
-export function columnCodec(spec: ColumnSpec, table: string, lookup: (oid: number) => PgTypeInfo | undefined): ColumnCodec {
+export function columnCodec(spec: ColumnSpec, table: string, lookup: (oid: number) => PgTypeInfo | undefined, unknownTypes: UnknownTypes = 'error'): ColumnCodec {
   const fail = (what: string): never => {
     throw definite('UNSUPPORTED_TYPE', `column ${spec.name} of ${table} has type ${spec.sourceType}${what}, which refstream cannot represent in Arrow`, {
       table,
-      hint: `cast it in a view is not possible for CDC; change the column type (e.g. ALTER TABLE ${table} ALTER COLUMN … TYPE text) or exclude the table`,
+      hint: `set unknownTypes: 'text' to receive it as text (PostgreSQL's output format), or change the column type (ALTER TABLE ${table} ALTER COLUMN ${spec.name} TYPE …)`,
     });
   };
-  const ctx: MapContext = { table, column: spec.name, lookup, fail };
+  const ctx: MapContext = { table, column: spec.name, lookup, fail, unknownTypes };
   const mapping = mapType(spec.typeOid, spec.typmod, ctx, 0);
   return {
     spec,
@@ -140,7 +149,18 @@ export function columnCodec(spec: ColumnSpec, table: string, lookup: (oid: numbe
     decodeBinary: mapping.decodeBinary,
     decodeText: mapping.decodeText,
     fast: mapping.fast ?? FAST.none,
+    textOnly: mapping.textOnly === true,
   };
+}
+
+/**
+ * The codec the snapshot uses: text-only columns are selected as their text output, so their
+ * COPY values are text bytes.
+ */
+export function snapshotCodec(codec: ColumnCodec): ColumnCodec {
+  if (!codec.textOnly) return codec;
+  const text = textMapping();
+  return { ...codec, decodeBinary: text.decodeBinary, fast: text.fast ?? FAST.none };
 }
 
 interface MapContext {
@@ -148,6 +168,7 @@ interface MapContext {
   column: string;
   lookup: (oid: number) => PgTypeInfo | undefined;
   fail: (what: string) => never;
+  unknownTypes: UnknownTypes;
 }
 
 function mapType(oid: number, typmod: number, ctx: MapContext, depth: number): Mapping {
@@ -160,9 +181,27 @@ function mapType(oid: number, typmod: number, ctx: MapContext, depth: number): M
   if (info.typtype === 'e') return textMapping();
   if (info.category === 'A' && info.elem) {
     const child = mapType(info.elem, typmod, ctx, depth + 1);
-    return arrayMapping(child, ctx);
+    // An array of text-only elements is delivered whole as its text ('{a,b}').
+    return child.textOnly ? textOnlyMapping(ctx) : arrayMapping(child, ctx);
   }
+  if (ctx.unknownTypes === 'text' && info.typtype !== 'p') return textOnlyMapping(ctx);
   return ctx.fail('');
+}
+
+/** A type delivered as its text output (`unknownTypes: 'text'`); binary values are refused. */
+function textOnlyMapping(ctx: MapContext): Mapping {
+  const text = textMapping();
+  return {
+    type: text.type,
+    textOnly: true,
+    decodeText: text.decodeText,
+    decodeBinary: () => {
+      throw definite('SCHEMA_INCOMPATIBLE', `column ${ctx.column} of ${ctx.table} arrived in binary form, but its type is read as text only`, {
+        table: ctx.table,
+        hint: 'restart the source (the stream then starts in text mode for this table), or set binaryValues: false',
+      });
+    },
+  };
 }
 
 function textMapping(): Mapping {
