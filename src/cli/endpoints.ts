@@ -19,6 +19,8 @@ export interface SourceSettings {
   slot?: string;
   publication?: string;
   snapshotParallelism?: number;
+  /** Postgres: what a column type without an Arrow mapping does. */
+  unknownTypes?: 'error' | 'text';
 }
 
 function parseUrl(flag: string, text: string, example: string): URL {
@@ -42,6 +44,7 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.slot !== undefined ? { slot: settings.slot } : {}),
       ...(settings.publication !== undefined ? { publication: settings.publication } : {}),
       ...(settings.snapshotParallelism !== undefined ? { snapshotParallelism: settings.snapshotParallelism } : {}),
+      ...(settings.unknownTypes !== undefined ? { unknownTypes: settings.unknownTypes } : {}),
     };
     // Validate now, so a bad config fails before any connection and before the run starts.
     resolveConfig(config);

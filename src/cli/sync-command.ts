@@ -24,6 +24,7 @@ const SYNC_OPTIONS: CommandOption[] = [
   { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
   { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
   { flag: '--parallelism <n>', description: 'snapshot connections (ctid ranges, PG ≥ 14)' },
+  { flag: '--unknown-types <error|text>', description: "Postgres column types without an Arrow mapping (time, inet, ranges, …): fail (default) or deliver PostgreSQL's text output" },
   { flag: '--duration <seconds>', description: 'stop (gracefully) after this many seconds' },
   { flag: '--log-format <auto|pretty|json>', description: 'progress on a terminal, JSON lines otherwise (default auto); always on stderr' },
   { flag: '--metrics-port <port>', description: 'serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
@@ -47,6 +48,7 @@ function parseSyncArgs(args: string[], context: CommandContext): SyncConfig {
         slot: { type: 'string' },
         publication: { type: 'string' },
         parallelism: { type: 'string' },
+        'unknown-types': { type: 'string' },
         duration: { type: 'string' },
         'log-format': { type: 'string' },
         'metrics-port': { type: 'string' },
@@ -79,6 +81,7 @@ function parseSyncArgs(args: string[], context: CommandContext): SyncConfig {
   set('slot', values.slot);
   set('publication', values.publication);
   set('snapshotParallelism', int('parallelism', values.parallelism as string | undefined));
+  set('unknownTypes', values['unknown-types']);
   set('durationSeconds', int('duration', values.duration as string | undefined));
   set('logFormat', values['log-format']);
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
@@ -103,6 +106,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
       ...(config.slot !== undefined ? { slot: config.slot } : {}),
       ...(config.publication !== undefined ? { publication: config.publication } : {}),
       ...(config.snapshotParallelism !== undefined ? { snapshotParallelism: config.snapshotParallelism } : {}),
+      ...(config.unknownTypes !== undefined ? { unknownTypes: config.unknownTypes } : {}),
     });
   } catch (error) {
     if (ConnectorError.is(error)) throw new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));

@@ -138,7 +138,7 @@ export function columnCodec(spec: ColumnSpec, table: string, lookup: (oid: numbe
   const fail = (what: string): never => {
     throw definite('UNSUPPORTED_TYPE', `column ${spec.name} of ${table} has type ${spec.sourceType}${what}, which refstream cannot represent in Arrow`, {
       table,
-      hint: `set unknownTypes: 'text' to receive it as text (PostgreSQL's output format), or change the column type (ALTER TABLE ${table} ALTER COLUMN ${spec.name} TYPE …)`,
+      hint: `set unknownTypes: 'text' (CLI: --unknown-types text) to receive it as text (PostgreSQL's output format), or change the column type (ALTER TABLE ${table} ALTER COLUMN ${spec.name} TYPE …)`,
     });
   };
   const ctx: MapContext = { table, column: spec.name, lookup, fail, unknownTypes };
