@@ -11,6 +11,7 @@ import { ArrowIpcSink } from '../sinks/arrow-ipc.js';
 import { JsonlSink } from '../sinks/jsonl.js';
 import { MemorySink } from '../sinks/memory.js';
 import { CliError, EXIT } from './errors.js';
+import { isKafkaUrl, parseKafkaUrl } from './kafka-url.js';
 
 /** Source settings shared by every connector. */
 export interface SourceSettings {
@@ -95,16 +96,14 @@ export async function createSink(spec: string): Promise<Sink> {
   if (spec === 'memory' || spec === 'memory:') return new MemorySink();
   if (spec.startsWith('arrow:')) return new ArrowIpcSink({ output: outputPath('arrow', spec.slice('arrow:'.length)) });
   if (spec.startsWith('jsonl:')) return new JsonlSink({ output: outputPath('jsonl', spec.slice('jsonl:'.length)) });
-  if (spec.startsWith('kafka://')) {
-    const url = parseUrl('--sink', spec, 'kafka://localhost:9092/topic');
-    const topic = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (!topic) throw new CliError(`--sink: ${redactSecrets(spec)} names no topic; use kafka://host:port/topic`, EXIT.badUsage);
-    const format = url.searchParams.get('format') ?? undefined;
+  if (isKafkaUrl(spec)) {
+    const { connection, topic, params } = parseKafkaUrl('--sink', spec);
+    const format = params.get('format') ?? undefined;
     if (format !== undefined && !['json', 'debezium', 'arrow'].includes(format)) {
       throw new CliError(`--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`, EXIT.badUsage);
     }
     const { KafkaSink } = await import('../sinks/kafka/index.js');
-    return new KafkaSink({ brokers: url.host, topic, ...(format ? { format: format as 'json' } : {}) });
+    return new KafkaSink({ ...connection, topic, ...(format ? { format: format as 'json' } : {}) });
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
     const url = parseUrl('--sink', spec, 'postgres://user:password@host/db#schema.table');
@@ -140,12 +139,10 @@ export async function createCheckpointStore(spec: string, table: string): Promis
     const { PostgresCheckpointStore } = await import('../connectors/postgres/index.js');
     return new PostgresCheckpointStore({ connectionString: url.toString(), id: table, ...(storeTable ? { table: storeTable } : {}) });
   }
-  if (spec.startsWith('kafka://')) {
-    const url = parseUrl('--checkpoint', spec, 'kafka://localhost:9092/refstream-checkpoints');
-    const topic = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (!topic) throw new CliError(`--checkpoint: ${redactSecrets(spec)} names no topic; use kafka://host:port/topic`, EXIT.badUsage);
+  if (isKafkaUrl(spec)) {
+    const { connection, topic } = parseKafkaUrl('--checkpoint', spec);
     const { KafkaCheckpointStore } = await import('../sinks/kafka/index.js');
-    return new KafkaCheckpointStore({ brokers: url.host, topic, key: table });
+    return new KafkaCheckpointStore({ ...connection, topic, key: table });
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
     throw new CliError(`--checkpoint: unsupported store ${redactSecrets(spec)}; use a file path, postgres://… or kafka://host:port/topic`, EXIT.badUsage);

@@ -1,0 +1,77 @@
+/**
+ * Kafka URLs of the CLI: `kafka://[user:password@]host:port[,host:port…]/topic[?options]`, or
+ * `kafkas://…` for TLS. A WHATWG URL cannot hold several hosts, so the URL is split by hand.
+ *
+ * Options: `format` (sinks), `tls=true`, `ca=<file>` (PEM, implies TLS), `sasl=plain|scram-sha-256|
+ * scram-sha-512` (default `plain` when credentials are given).
+ */
+import { readFileSync } from 'node:fs';
+import { redactSecrets } from '../sdk/errors.js';
+import type { KafkaConnectionOptions } from '../sinks/kafka/client.js';
+import { CliError, EXIT } from './errors.js';
+
+/** What a Kafka URL says: how to connect, the topic, and its other query parameters. */
+export interface KafkaUrl {
+  connection: KafkaConnectionOptions;
+  topic: string;
+  params: URLSearchParams;
+}
+
+const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** True for the URLs this module reads. */
+export function isKafkaUrl(spec: string): boolean {
+  return /^kafkas?:\/\//i.test(spec);
+}
+
+/** Parses a Kafka URL given to `flag`; errors name the flag and never show the password. */
+export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
+  const shown = redactSecrets(spec);
+  const match = /^(kafkas?):\/\/(?:([^@/?#]*)@)?([^/?#]+)\/([^?#]*)(?:\?([^#]*))?$/i.exec(spec);
+  if (!match) throw new CliError(`${flag}: ${shown} is not a Kafka URL; use kafka://host:port[,host:port]/topic`, EXIT.badUsage);
+  const [, scheme, userinfo, hosts, path, query] = match as unknown as [string, string, string | undefined, string, string, string | undefined];
+  const topic = decodeURIComponent(path);
+  if (!topic) throw new CliError(`${flag}: ${shown} names no topic; use kafka://host:port/topic`, EXIT.badUsage);
+  const brokers = hosts.split(',').map((h) => h.trim());
+  for (const broker of brokers) {
+    if (!/^(\[[0-9a-f:.]+\]|[^:\s[\]]+):\d{1,5}$/i.test(broker)) {
+      throw new CliError(`${flag}: broker "${broker}" in ${shown} is not host:port (list several as host1:9092,host2:9092)`, EXIT.badUsage);
+    }
+  }
+  const params = new URLSearchParams(query ?? '');
+  const connection: KafkaConnectionOptions = { brokers };
+
+  const ca = params.get('ca');
+  const tls = scheme.toLowerCase() === 'kafkas' || params.get('tls') === 'true' || ca !== null;
+  if (params.get('tls') !== null && !['true', 'false'].includes(params.get('tls')!)) {
+    throw new CliError(`${flag}: tls=${params.get('tls')} must be true or false`, EXIT.badUsage);
+  }
+  if (tls) {
+    if (ca !== null) {
+      let pem: string;
+      try {
+        pem = readFileSync(ca, 'utf8');
+      } catch (error) {
+        throw new CliError(`${flag}: cannot read the CA file ${ca} (${(error as NodeJS.ErrnoException).code ?? 'error'}); ca= takes a PEM file path`, EXIT.badUsage);
+      }
+      connection.ssl = { ca: pem };
+    } else connection.ssl = true;
+  }
+
+  const mechanism = params.get('sasl');
+  if (mechanism !== null && !(MECHANISMS as readonly string[]).includes(mechanism)) {
+    throw new CliError(`${flag}: sasl=${mechanism} is not one of ${MECHANISMS.join(', ')}`, EXIT.badUsage);
+  }
+  if (userinfo !== undefined && userinfo !== '') {
+    const colon = userinfo.indexOf(':');
+    if (colon < 0) throw new CliError(`${flag}: ${shown} has a user but no password (kafka://user:password@host:port/topic)`, EXIT.badUsage);
+    connection.sasl = {
+      mechanism: (mechanism ?? 'plain') as (typeof MECHANISMS)[number],
+      username: decodeURIComponent(userinfo.slice(0, colon)),
+      password: decodeURIComponent(userinfo.slice(colon + 1)),
+    };
+  } else if (mechanism !== null) {
+    throw new CliError(`${flag}: sasl=${mechanism} needs credentials: kafka://user:password@host:port/topic`, EXIT.badUsage);
+  }
+  return { connection, topic, params };
+}

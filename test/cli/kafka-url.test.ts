@@ -1,0 +1,74 @@
+/** Kafka URLs of the CLI: several brokers, TLS, SASL; errors name the flag and hide the password. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { main } from '../../src/cli/main.js';
+import { parseKafkaUrl } from '../../src/cli/kafka-url.js';
+import { startKafkaTestBroker, startPostgres } from '../../src/testing/index.js';
+import { kcatRead } from '../kafka/helpers.js';
+
+test('parses brokers, topic, TLS and SASL from the URL', () => {
+  const plain = parseKafkaUrl('--sink', 'kafka://a:9092,b.example:9093,[::1]:9094/orders%2Fv1?format=debezium');
+  assert.deepEqual(plain.connection, { brokers: ['a:9092', 'b.example:9093', '[::1]:9094'] });
+  assert.equal(plain.topic, 'orders/v1');
+  assert.equal(plain.params.get('format'), 'debezium');
+
+  const secure = parseKafkaUrl('--sink', 'kafkas://key:s%40cret@pkc.example:9092/t?sasl=scram-sha-512');
+  assert.deepEqual(secure.connection, { brokers: ['pkc.example:9092'], ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'key', password: 's@cret' } });
+  assert.equal(parseKafkaUrl('--sink', 'kafka://u:p@h:1/t').connection.sasl?.mechanism, 'plain');
+  assert.equal(parseKafkaUrl('--sink', 'kafka://h:1/t?tls=true').connection.ssl, true);
+
+  const dir = mkdtempSync(join(tmpdir(), 'refstream-kafka-url-'));
+  writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
+  assert.deepEqual(parseKafkaUrl('--sink', `kafka://h:1/t?ca=${join(dir, 'ca.pem')}`).connection.ssl, { ca: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n' });
+});
+
+test('bad Kafka URLs are refused naming the flag and the fix, never the password', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['kafka://u:hunter2pw@host/t', /broker "host".*host:port/],
+    ['kafka://u:hunter2pw@h:9092/', /names no topic/],
+    ['kafka://u:hunter2pw@h:9092/t?sasl=md5', /sasl=md5 is not one of plain, scram-sha-256, scram-sha-512/],
+    ['kafka://h:9092/t?sasl=plain', /needs credentials/],
+    ['kafka://u@h:9092/t', /no password/],
+    ['kafka://u:hunter2pw@h:9092/t?ca=/nonexistent/ca.pem', /cannot read the CA file/],
+    ['kafka://u:hunter2pw@h:9092/t?tls=yes', /tls=yes must be true or false/],
+  ];
+  for (const [url, message] of cases) {
+    assert.throws(() => parseKafkaUrl('--checkpoint', url), (e: Error) => {
+      assert.match(e.message, /^--checkpoint: /);
+      assert.match(e.message, message);
+      assert.doesNotMatch(e.message, /hunter2pw/);
+      return true;
+    });
+  }
+});
+
+test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read back with kcat', async () => {
+  const broker = await startKafkaTestBroker({ brokers: 3, topics: ['cli-items:3', 'cli-checkpoints:1'] });
+  const pg = await startPostgres();
+  try {
+    await pg.query(`CREATE TABLE items (id bigint PRIMARY KEY, name text)`);
+    await pg.query(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 30) g`);
+    const stderr = new PassThrough();
+    let err = '';
+    stderr.on('data', (c) => (err += c));
+    const brokers = broker.brokers.join(',');
+    const code = await main(
+      ['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items`, '--checkpoint', `kafka://${brokers}/cli-checkpoints`, '--log-format', 'json'],
+      { stdout: new PassThrough().resume(), stderr, env: {} },
+    );
+    assert.equal(code, 0, err);
+    const records = await kcatRead(broker.bootstrapServers, 'cli-items');
+    const rows = records.filter((r) => r.headers['refstream-control'] === undefined && r.payload !== null);
+    assert.equal(new Set(rows.map((r) => r.key)).size, 30);
+    assert.equal(new Set(rows.map((r) => r.partition)).size, 3, 'records spread over the partitions of all three brokers');
+    const checkpoints = await kcatRead(broker.bootstrapServers, 'cli-checkpoints');
+    assert.ok(checkpoints.length > 0, 'the checkpoint was stored in Kafka');
+  } finally {
+    await pg.stop();
+    await broker.stop();
+  }
+});
