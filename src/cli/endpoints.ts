@@ -102,8 +102,12 @@ export async function createSink(spec: string): Promise<Sink> {
     if (format !== undefined && !['json', 'debezium', 'arrow'].includes(format)) {
       throw new CliError(`--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`, EXIT.badUsage);
     }
+    const compression = params.get('compression') ?? undefined;
+    if (compression !== undefined && !['none', 'gzip'].includes(compression)) {
+      throw new CliError(`--sink: compression=${compression} is not one of none, gzip (kafka://host:port/topic?compression=gzip)`, EXIT.badUsage);
+    }
     const { KafkaSink } = await import('../sinks/kafka/index.js');
-    return new KafkaSink({ ...connection, topic, ...(format ? { format: format as 'json' } : {}) });
+    return new KafkaSink({ ...connection, topic, ...(format ? { format: format as 'json' } : {}), ...(compression ? { compression: compression as 'gzip' } : {}) });
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
     const url = parseUrl('--sink', spec, 'postgres://user:password@host/db#schema.table');

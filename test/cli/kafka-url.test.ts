@@ -57,11 +57,13 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     stderr.on('data', (c) => (err += c));
     const brokers = broker.brokers.join(',');
     const code = await main(
-      ['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items`, '--checkpoint', `kafka://${brokers}/cli-checkpoints`, '--log-format', 'json'],
+      ['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=gzip`, '--checkpoint', `kafka://${brokers}/cli-checkpoints`, '--log-format', 'json'],
       { stdout: new PassThrough().resume(), stderr, env: {} },
     );
     assert.equal(code, 0, err);
     const records = await kcatRead(broker.bootstrapServers, 'cli-items');
+    const bad = await main(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=zip`], { stdout: new PassThrough().resume(), stderr: new PassThrough().resume(), env: {} });
+    assert.equal(bad, 2);
     const rows = records.filter((r) => r.headers['refstream-control'] === undefined && r.payload !== null);
     assert.equal(new Set(rows.map((r) => r.key)).size, 30);
     assert.equal(new Set(rows.map((r) => r.partition)).size, 3, 'records spread over the partitions of all three brokers');

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { Partitioners } from 'kafkajs';
 import { Binary, Date_, DateUnit, Decimal, Field, Float64, Int16, Int32, List, TimeUnit, Timestamp, type Data } from 'apache-arrow';
 import fc from 'fast-check';
-import { RecordBatchWriter, crc32c, keyPartition, murmur2, writeVarint } from '../../src/sinks/kafka/wire.js';
+import { gunzipSync } from 'node:zlib';
+import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, writeVarint } from '../../src/sinks/kafka/wire.js';
 import { ByteOut } from '../../src/sinks/kafka/byte-out.js';
 import { columnWriter } from '../../src/sinks/kafka/json-bytes.js';
 import { jsonEncoder } from '../../src/sinks/kafka/encode.js';
@@ -176,4 +177,17 @@ test('records rendered in place are byte-identical to records appended from stri
     }),
     { numRuns: 200 },
   );
+});
+
+test('gzipRecordBatch keeps the header, compresses the records and re-computes length and CRC', async () => {
+  const writer = new RecordBatchWriter(64);
+  for (let i = 0; i < 50; i++) writer.append({ key: `{"id":"${i}"}`, value: `{"id":"${i}","name":"same text again and again"}`, headers: { 'refstream-op': 'snapshot' } });
+  const plain = writer.finish(1700000000000);
+  const zipped = await gzipRecordBatch(plain);
+  assert.ok(zipped.length < plain.length / 2, `${zipped.length} bytes vs ${plain.length}`);
+  assert.equal(zipped.readInt16BE(21), 1, 'attributes: gzip');
+  assert.equal(zipped.readInt32BE(8), zipped.length - 12, 'batch length');
+  assert.equal(zipped.readUInt32BE(17), crc32c(zipped, 21, zipped.length), 'CRC over attributes..end');
+  assert.deepEqual(zipped.subarray(23, 61), plain.subarray(23, 61), 'offsets, timestamps, producer fields and record count unchanged');
+  assert.deepEqual(gunzipSync(zipped.subarray(61)), plain.subarray(61));
 });

@@ -15,6 +15,7 @@ import { arrowEncoder, debeziumEncoder, jsonEncoder, toIpc, type KafkaValueForma
 import { CONTROL_KEY_PROPERTY, HEADERS, controlKey, type ControlKind } from './records.js';
 import { LeanProducer } from './produce.js';
 import { OrderedSender, asSinkError, type SizedMessage } from './sender.js';
+import { gzipRecordBatch } from './wire.js';
 
 /** Options of {@link KafkaSink}. */
 export interface KafkaSinkOptions extends KafkaConnectionOptions {
@@ -38,6 +39,11 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   chunkBytes?: number;
   /** Bytes queued plus unacknowledged before `write` waits (default 16 MiB). */
   maxBufferedBytes?: number;
+  /**
+   * Record batch compression: `none` (default) or `gzip` (compressed on the thread pool;
+   * every Kafka client reads it). Batches are limited by `chunkBytes` before compression.
+   */
+  compression?: 'none' | 'gzip';
   /** Produce request timeout (default 30 000 ms). */
   timeoutMs?: number;
 }
@@ -51,6 +57,7 @@ const sinkOptionsSchema = connectionOptionsSchema.extend({
   chunkBytes: z.number().int().positive().optional(),
   maxBufferedBytes: z.number().int().positive().optional(),
   timeoutMs: z.number().int().positive().optional(),
+  compression: z.enum(['none', 'gzip']).optional(),
 });
 
 /**
@@ -184,7 +191,8 @@ export class KafkaSink implements Sink {
       const producer = new LeanProducer(this.kafka, { topic, acks: -1, timeoutMs: this.options.timeoutMs ?? 30_000 });
       this.producer = producer;
       this.partitions = await producer.connect();
-      this.sender = new OrderedSender((batches) => producer.sendBatches(batches), {
+      const gzip = this.options.compression === 'gzip';
+      this.sender = new OrderedSender(async (batches) => producer.sendBatches(gzip ? await gzipAll(batches) : batches), {
         topic,
         partitionOf: (record) => producer.partitionOf(record),
         chunkBytes: this.options.chunkBytes ?? 1 << 20,
@@ -205,6 +213,11 @@ export class KafkaSink implements Sink {
       });
     }
   }
+}
+
+async function gzipAll(batches: Map<number, Buffer>): Promise<Map<number, Buffer>> {
+  const entries = await Promise.all([...batches].map(async ([partition, batch]) => [partition, await gzipRecordBatch(batch)] as const));
+  return new Map(entries);
 }
 
 /** True for a control record's key (consumers skip these; the header says the same). */

@@ -4,7 +4,11 @@
  * batches (magic 2, uncompressed). Encoding a batch is one pass into one buffer.
  */
 
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { ByteOut } from './byte-out.js';
+
+const gzipAsync = promisify(gzip);
 
 const M = 0x5bd1e995;
 
@@ -352,4 +356,19 @@ export class RecordBatchWriter {
     buf.writeUInt32BE(crc32c(buf, 21, total), 17);
     return buf.subarray(0, total);
   }
+}
+
+/**
+ * A finished batch with its records gzip-compressed (attributes codec 1), as Kafka stores
+ * compressed batches. Compression runs on libuv's thread pool, off the main thread.
+ */
+export async function gzipRecordBatch(batch: Buffer): Promise<Buffer> {
+  const compressed = await gzipAsync(batch.subarray(BATCH_HEADER_BYTES), { level: 6 });
+  const out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.length);
+  batch.copy(out, 0, 0, BATCH_HEADER_BYTES);
+  compressed.copy(out, BATCH_HEADER_BYTES);
+  out.writeInt32BE(out.length - 12, 8); // batch length
+  out.writeInt16BE(1, 21); // attributes: gzip, create time, not transactional
+  out.writeUInt32BE(crc32c(out, 21, out.length), 17);
+  return out;
 }
