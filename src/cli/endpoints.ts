@@ -35,6 +35,14 @@ function parseUrl(flag: string, text: string, example: string): URL {
 
 /** A factory for the source named by `--source` (the runner calls it again after transient errors). */
 export async function sourceFactory(url: string, settings: SourceSettings): Promise<SourceFactory> {
+  if (isKafkaUrl(url)) {
+    // A topic written by KafkaSink, loaded back (snapshot = the topic up to its end, then changes).
+    const { connection, topic } = parseKafkaUrl('--source', url);
+    const { KafkaReferenceTableSource } = await import('../connectors/kafka/index.js');
+    const config = { ...connection, topic, table: settings.table, ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}) };
+    new KafkaReferenceTableSource(config); // validates (no connection is opened)
+    return () => new KafkaReferenceTableSource(config);
+  }
   const parsed = parseUrl('--source', url, 'postgres://user:password@host:5432/db');
   if (parsed.protocol === 'postgres:' || parsed.protocol === 'postgresql:') {
     const { PostgresSource, resolveConfig } = await import('../connectors/postgres/index.js');
@@ -68,7 +76,7 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
     new ExasolSource(config); // validates (no connection is opened)
     return () => new ExasolSource(config);
   }
-  throw new CliError(`--source: unsupported scheme "${parsed.protocol}"; supported: postgres://, exasol:// (e.g. postgres://user:password@host:5432/db)`, EXIT.badUsage);
+  throw new CliError(`--source: unsupported scheme "${parsed.protocol}"; supported: postgres://, exasol://, kafka:// (e.g. postgres://user:password@host:5432/db)`, EXIT.badUsage);
 }
 
 /** Exasol connection settings from `exasol://user:password@host[..N]:port?tls=false&fingerprint=…&compression=true`. */

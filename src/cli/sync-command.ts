@@ -13,7 +13,7 @@ import { Metrics } from './metrics.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 
 const SYNC_OPTIONS: CommandOption[] = [
-  { flag: '--source <url>', description: 'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR (use ${VAR} in a config file for secrets)' },
+  { flag: '--source <url>', description: 'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic (use ${VAR} in a config file for secrets)' },
   { flag: '--table <schema.table>', description: 'the table to sync (quote parts containing dots: "my.schema".t)' },
   { flag: '--sink <sink>', description: 'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory' },
   { flag: '--checkpoint <store>', description: 'checkpoint store: a file path (default .refstream/<table>.checkpoint.json), postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic)' },

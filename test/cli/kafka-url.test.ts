@@ -1,7 +1,7 @@
 /** Kafka URLs of the CLI: several brokers, TLS, SASL; errors name the flag and hide the password. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -69,6 +69,19 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     assert.equal(new Set(rows.map((r) => r.partition)).size, 3, 'records spread over the partitions of all three brokers');
     const checkpoints = await kcatRead(broker.bootstrapServers, 'cli-checkpoints');
     assert.ok(checkpoints.length > 0, 'the checkpoint was stored in Kafka');
+
+    // And back: the topic as a source, into JSON Lines.
+    const dir = mkdtempSync(join(tmpdir(), 'refstream-kafka-source-'));
+    const out = join(dir, 'items.jsonl');
+    const back = await main(
+      ['snapshot', '--source', `kafka://${brokers}/cli-items`, '--table', 'public.items', '--sink', `jsonl:${out}`, '--checkpoint', join(dir, 'cp.json'), '--log-format', 'json'],
+      { stdout: new PassThrough().resume(), stderr, env: {} },
+    );
+    assert.equal(back, 0, err);
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; row: { id: string; name: string } });
+    const loaded = lines.filter((l) => l.op === 'snapshot').map((l) => l.row).sort((a, b) => Number(a.id) - Number(b.id));
+    const expected = await pg.query<{ id: string; name: string }>('SELECT id::text AS id, name FROM items ORDER BY items.id');
+    assert.deepEqual(loaded, expected);
   } finally {
     await pg.stop();
     await broker.stop();
