@@ -2,7 +2,7 @@
  * KafkaSink throughput against kcat (librdkafka) producing the same keyed payloads to the
  * same broker in the same run.
  *
- *   node --import tsx bench/kafka-sink.ts [rows=200000] [batchRows=10000] [runs=3]
+ *   node --import tsx bench/kafka-sink.ts [rows=200000] [batchRows=10000] [runs=3] [compression=none|gzip]
  *
  * Both write to a 4-partition topic on the Kafka test broker (librdkafka's mock cluster) with
  * acks=all and murmur2 partitioning. The sink's time covers JSON encoding, partitioning,
@@ -10,6 +10,7 @@
  * work) is excluded. kcat's time covers its whole run reading the pre-rendered key/value
  * lines from a file, with the same two headers per record as the sink (constant values of
  * the same size, as kcat's line mode cannot vary them). Runs alternate; medians are reported.
+ * With `gzip`, both compress their record batches (kcat: `-z gzip`).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ const run = promisify(execFile);
 const ROWS = Number(process.argv[2] ?? 200_000);
 const BATCH_ROWS = Number(process.argv[3] ?? 10_000);
 const RUNS = Number(process.argv[4] ?? 3);
+const COMPRESSION = (process.argv[5] ?? 'none') as 'none' | 'gzip';
 
 const table: TableDescriptor = testTableDescriptor('public.customers');
 
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
     const sinkRuns: number[] = [];
     const kcatRuns: number[] = [];
     for (let round = 0; round < RUNS; round++) {
-      const sink = new KafkaSink({ brokers: broker.brokers, topic: 'bench-sink', logLevel: 'error' });
+      const sink = new KafkaSink({ brokers: broker.brokers, topic: 'bench-sink', logLevel: 'error', compression: COMPRESSION });
       await sink.write(input[0]!.slice(0, 1)); // connect outside the timed part
       await sink.flush();
       const t0 = process.hrtime.bigint();
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
 
       const t1 = process.hrtime.bigint();
       // The same two headers per record as the sink writes (constant values of the same size).
-      await run('kcat', ['-P', '-b', broker.bootstrapServers, '-t', 'bench-kcat', '-K', '\t', '-X', 'topic.partitioner=murmur2_random', '-X', 'acks=all', '-H', 'refstream-op=update', '-H', 'refstream-position=0000000000000001/00000000', '-l', file], { maxBuffer: 1 << 20 });
+      await run('kcat', ['-P', '-b', broker.bootstrapServers, '-t', 'bench-kcat', '-K', '\t', '-X', 'topic.partitioner=murmur2_random', '-X', 'acks=all', '-z', COMPRESSION === 'gzip' ? 'gzip' : 'none', '-H', 'refstream-op=update', '-H', 'refstream-position=0000000000000001/00000000', '-l', file], { maxBuffer: 1 << 20 });
       kcatRuns.push(Number(process.hrtime.bigint() - t1) / 1e9);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
     const mb = payloadBytes / 1e6;
     const sinkRate = ROWS / sinkSeconds;
     const kcatRate = ROWS / kcatSeconds;
-    console.log(`rows ${fmt(ROWS)} in batches of ${fmt(BATCH_ROWS)}, keyed JSON payload ${fmt(mb)} MB (avg ${fmt(payloadBytes / ROWS)} B/record)`);
+    console.log(`compression ${COMPRESSION}; rows ${fmt(ROWS)} in batches of ${fmt(BATCH_ROWS)}, keyed JSON payload ${fmt(mb)} MB (avg ${fmt(payloadBytes / ROWS)} B/record)`);
     console.log(`runs: KafkaSink ${sinkRuns.map((x) => x.toFixed(2)).join(', ')} s; kcat ${kcatRuns.map((x) => x.toFixed(2)).join(', ')} s`);
     console.log(`KafkaSink  ${sinkSeconds.toFixed(2)} s  ${fmt(sinkRate)} rows/s  ${fmt(mb / sinkSeconds)} MB/s`);
     console.log(`kcat -P    ${kcatSeconds.toFixed(2)} s  ${fmt(kcatRate)} rows/s  ${fmt(mb / kcatSeconds)} MB/s`);
