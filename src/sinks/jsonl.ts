@@ -1,7 +1,9 @@
-import type { Field, RecordBatch } from 'apache-arrow';
+import type { Data, Field, RecordBatch } from 'apache-arrow';
 import { CHANGE_TYPE_COLUMN, POSITION_COLUMN, batchInfo } from '../sdk/batch.js';
 import type { Sink, SnapshotStartInfo } from '../sdk/sink.js';
-import { batchReaders, toJsonValue } from '../sdk/values.js';
+import { cellReader } from '../sdk/values.js';
+import { ByteOut } from './json/byte-out.js';
+import { asciiRange, batchColumns, objectWriter } from './json/cells.js';
 import { Output, type OutputTarget } from './output.js';
 
 /** Options of {@link JsonlSink}. */
@@ -23,6 +25,18 @@ export interface JsonlRecord {
   position: string | null;
 }
 
+const OP_PREFIX: Record<JsonlRecord['op'], Buffer> = {
+  snapshot: Buffer.from('{"op":"snapshot","key":'),
+  insert: Buffer.from('{"op":"insert","key":'),
+  update: Buffer.from('{"op":"update","key":'),
+  delete: Buffer.from('{"op":"delete","key":'),
+  truncate: Buffer.from('{"op":"truncate","key":'),
+};
+const ROW_PREFIX = Buffer.from(',"row":');
+const POSITION_PREFIX = Buffer.from(',"position":');
+const LINE_END = Buffer.from('}\n');
+const NULL = Buffer.from('null');
+
 /**
  * Writes one JSON object per row: `{"op","key","row","position"}` (DESIGN §5), values
  * rendered losslessly (int64 and decimals as strings, timestamps ISO-8601 with every digit).
@@ -32,6 +46,8 @@ export interface JsonlRecord {
 export class JsonlSink implements Sink {
   readonly name: string;
   private readonly output: Output;
+  /** Lines are rendered here as bytes, straight from the Arrow buffers (see json/cells.ts). */
+  private readonly buffer = new ByteOut(64 * 1024);
 
   constructor(options: JsonlSinkOptions) {
     this.output = new Output(options.output, options.append ?? false);
@@ -46,33 +62,38 @@ export class JsonlSink implements Sink {
   async write(batch: RecordBatch): Promise<void> {
     const info = batchInfo(batch);
     const fields = batch.schema.fields as Field[];
-    const readers = batchReaders(batch);
-    const keyIndexes = info.primaryKey.map((k) => fields.findIndex((f) => f.name === k));
-    const typeIndex = fields.findIndex((f) => f.name === CHANGE_TYPE_COLUMN);
-    const positionIndex = fields.findIndex((f) => f.name === POSITION_COLUMN);
     const n = info.tableColumnCount;
-    let text = '';
+    const columns = batchColumns(batch, n);
+    const writeKey = objectWriter(info.primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns);
+    const writeRow = objectWriter(Array.from({ length: n }, (_, c) => c), columns);
+    const typeIndex = fields.findIndex((f) => f.name === CHANGE_TYPE_COLUMN);
+    const readType = typeIndex >= 0 ? cellReader(batch.data.children[typeIndex] as Data) : null;
+    const positions = typeIndex >= 0 ? asciiRange(batch.data.children[fields.findIndex((f) => f.name === POSITION_COLUMN)] as Data) : null;
+    const out = this.buffer;
+    out.pos = 0;
     for (let i = 0; i < batch.numRows; i++) {
-      const op = (typeIndex >= 0 ? readers[typeIndex]!(i) : 'snapshot') as JsonlRecord['op'];
-      const position = positionIndex >= 0 ? (readers[positionIndex]!(i) as string) : null;
-      let key: Record<string, unknown> | null = null;
-      let row: Record<string, unknown> | null = null;
-      if (op !== 'truncate') {
-        key = {};
-        for (const k of keyIndexes) key[fields[k]!.name] = toJsonValue(fields[k]!, readers[k]!(i));
+      const op = (readType === null ? 'snapshot' : readType(i)) as JsonlRecord['op'];
+      out.bytes(OP_PREFIX[op]);
+      if (op === 'truncate') out.bytes(NULL);
+      else writeKey(i, out);
+      out.bytes(ROW_PREFIX);
+      if (op === 'truncate' || op === 'delete') out.bytes(NULL);
+      else writeRow(i, out);
+      out.bytes(POSITION_PREFIX);
+      if (positions === null) out.bytes(NULL);
+      else {
+        // Positions are ASCII without characters JSON escapes; anything else is escaped.
+        const text = positions.text(i);
+        out.text(/^[\x20-\x7e]*$/.test(text) && !/["\\]/.test(text) ? `"${text}"` : JSON.stringify(text));
       }
-      if (op !== 'truncate' && op !== 'delete') {
-        row = {};
-        for (let c = 0; c < n; c++) row[fields[c]!.name] = toJsonValue(fields[c]!, readers[c]!(i));
-      }
-      const record: JsonlRecord = { op, key, row, position };
-      text += JSON.stringify(record) + '\n';
-      if (text.length > 1 << 20) {
-        await this.output.write(text);
-        text = '';
+      out.bytes(LINE_END);
+      if (out.pos > 1 << 20) {
+        await this.output.write(Buffer.from(out.buf.subarray(0, out.pos)));
+        out.pos = 0;
       }
     }
-    if (text) await this.output.write(text);
+    if (out.pos > 0) await this.output.write(Buffer.from(out.buf.subarray(0, out.pos)));
+    out.pos = 0;
   }
 
   async flush(): Promise<void> {

@@ -6,8 +6,8 @@ import { Binary, Date_, DateUnit, Decimal, Field, Float64, Int16, Int32, List, T
 import fc from 'fast-check';
 import { gunzipSync } from 'node:zlib';
 import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, writeVarint } from '../../src/sinks/kafka/wire.js';
-import { ByteOut } from '../../src/sinks/kafka/byte-out.js';
-import { columnWriter } from '../../src/sinks/kafka/json-bytes.js';
+import { ByteOut } from '../../src/sinks/json/byte-out.js';
+import { columnWriter } from '../../src/sinks/json/cells.js';
 import { jsonEncoder } from '../../src/sinks/kafka/encode.js';
 import type { SizedMessage } from '../../src/sinks/kafka/sender.js';
 import { BatchBuilder, type TableDescriptor } from '../../src/sdk/batch.js';

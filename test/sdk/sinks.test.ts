@@ -10,7 +10,9 @@ import { ArrowIpcSink } from '../../src/sinks/arrow-ipc.js';
 import { MemorySink } from '../../src/sinks/memory.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
 import { sync } from '../../src/sdk/sync.js';
-import { batchInfo } from '../../src/sdk/batch.js';
+import fc from 'fast-check';
+import { BatchBuilder, batchInfo, formatPosition } from '../../src/sdk/batch.js';
+import { batchReaders, toJsonValue } from '../../src/sdk/values.js';
 import { standardDescriptor, standardRow } from '../helpers/tables.js';
 
 async function runOnce(store: MemoryStore, sinks: ConstructorParameters<typeof Object>[0][], changes: () => void) {
@@ -76,4 +78,43 @@ test('Arrow IPC sink writes concatenated streams that keep each batch schema and
   assert.ok(kinds.includes('snapshot') && kinds.includes('changes'), kinds.join());
   assert.deepEqual(table.toJSON(), expected.toJSON());
   assert.equal(table.size, 9);
+});
+
+test('JSON Lines bytes equal JSON.stringify of toJsonValue for any rows, changes, truncates and slices', async () => {
+  const descriptor = standardDescriptor();
+  const dir = await mkdtemp(join(tmpdir(), 'refstream-jsonl-prop-'));
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.constantFrom('insert', 'update', 'delete', 'truncate'), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.string({ unit: 'binary' }), fc.option(fc.string({ unit: 'grapheme' }))), { minLength: 1, maxLength: 25 }),
+      fc.nat(),
+      async (changes, cut) => {
+        const builder = new BatchBuilder(descriptor, 'changes');
+        changes.forEach(([type, id, name, note], i) => {
+          const values = type === 'truncate' ? null : [id, name, '12.50', new Date(Date.UTC(2024, 0, 1) + i * 1001), i % 2 === 0, note];
+          builder.appendChange(type, type === 'delete' ? [id, null, null, null, null, null] : values, formatPosition(i + 1));
+        });
+        const full = builder.finish();
+        const batch = full.slice(cut % full.numRows);
+        const path = join(dir, `out-${++run}.jsonl`);
+        const sink = new JsonlSink({ output: path });
+        await sink.write(batch);
+        await sink.close();
+        // The reference: objects of toJsonValue, serialised by JSON.stringify.
+        const fields = batch.schema.fields;
+        const readers = batchReaders(batch);
+        const info = batchInfo(batch);
+        const n = info.tableColumnCount;
+        let expected = '';
+        for (let i = 0; i < batch.numRows; i++) {
+          const op = readers[n]!(i) as string;
+          const key = op === 'truncate' ? null : Object.fromEntries(info.primaryKey.map((k) => { const c = fields.findIndex((f) => f.name === k); return [k, toJsonValue(fields[c]!, readers[c]!(i))]; }));
+          const row = op === 'truncate' || op === 'delete' ? null : Object.fromEntries(fields.slice(0, n).map((f, c) => [f.name, toJsonValue(f, readers[c]!(i))]));
+          expected += JSON.stringify({ op, key, row, position: readers[n + 1]!(i) }) + '\n';
+        }
+        assert.equal(await readFile(path, 'utf8'), expected);
+      },
+    ),
+    { numRuns: 100 },
+  );
 });

@@ -1,11 +1,11 @@
 /**
- * Renders batch cells as JSON straight into bytes, for the records of refstream topics.
+ * Renders batch cells as JSON straight into bytes, for the Kafka and JSON Lines sinks.
  *
  * The output is exactly `JSON.stringify(toJsonValue(field, cell))` encoded as UTF-8 (tests
  * check this for every type). The common types of reference tables — integers, text,
  * booleans, decimals and timestamps — are written from the Arrow buffers without creating a
  * JS string or BigInt per cell; every other type goes through `toJsonValue`. This is the
- * per-cell work of the Kafka sink, so it decides the sink's throughput.
+ * per-cell work of those sinks, so it decides their throughput.
  *
  * Row indexes address value and offset buffers directly (apache-arrow slices those along
  * with the Data); only validity and boolean bits take the slice offset.
