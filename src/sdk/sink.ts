@@ -28,4 +28,11 @@ export interface Sink {
   /** Makes everything written so far durable. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional: after this sink failed with a transient error (its server went away), drop
+   * what was not flushed and get ready to write again. A sink with `reset` is not detached
+   * on transient errors: the runner backs off, calls `reset`, and replays from the last
+   * committed checkpoint (everything after it was never flushed, so nothing is lost).
+   */
+  reset?(): Promise<void>;
 }

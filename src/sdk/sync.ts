@@ -89,6 +89,8 @@ export interface SyncEvents {
 interface AttachedSink {
   sink: Sink;
   attached: boolean;
+  /** Failed transiently: `reset()` before the next attempt. */
+  needsReset: boolean;
 }
 
 const DEFAULT_COMMIT_ROWS = 50_000;
@@ -121,7 +123,7 @@ export class SyncRun extends EventEmitter<SyncEvents> {
 
   constructor(private readonly options: SyncOptions) {
     super();
-    this.sinks = options.sinks.map((sink) => ({ sink, attached: true }));
+    this.sinks = options.sinks.map((sink) => ({ sink, attached: true, needsReset: false }));
     this.store = options.checkpoints ?? new MemoryCheckpointStore();
     this.done = this.run();
     // The run reports failures through `done`; avoid unhandled-rejection noise when nobody awaits.
@@ -233,6 +235,7 @@ export class SyncRun extends EventEmitter<SyncEvents> {
   }
 
   private async runAttempt(committed: SourceCheckpoint | null): Promise<void> {
+    await this.resetSinks();
     const source = typeof this.options.source === 'function' ? await this.options.source() : this.options.source;
     this.source = source;
     if (committed) await source.restore(committed);
@@ -324,22 +327,45 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     this.options.killPoint?.('after-commit', this.progress);
   }
 
-  /** Runs `op` on every attached sink; a sink that throws is detached, the others continue. */
+  /**
+   * Runs `op` on every attached sink; a sink that throws is detached, the others continue —
+   * except a transient failure of a sink that can `reset`: that fails the attempt, so the
+   * runner backs off and replays from the last checkpoint once the sink is reset.
+   */
   private async forEachSink(op: (sink: Sink) => Promise<void>): Promise<void> {
     const attached = this.sinks.filter((s) => s.attached);
+    let retryable: ConnectorError | null = null;
     await Promise.all(
       attached.map(async (entry) => {
         try {
           await op(entry.sink);
         } catch (error) {
-          this.detach(entry, error);
+          if (ConnectorError.is(error) && error.kind === 'transient' && typeof entry.sink.reset === 'function') {
+            entry.needsReset = true;
+            retryable ??= new ConnectorError(error.code, `sink ${entry.sink.name}: ${error.message}`, { kind: 'transient', cause: error, ...(error.hint ? { hint: error.hint } : {}) });
+          } else this.detach(entry, error);
         }
       }),
     );
+    if (retryable !== null) throw retryable;
     if (this.sinks.length > 0 && this.sinks.every((s) => !s.attached)) {
       throw definite('ALL_SINKS_FAILED', `every sink failed (${this.progress.detachedSinks.join(', ')})`, {
         hint: 'fix the sinks (see the sink-fault events) and restart; the checkpoint was not advanced past the failure',
       });
+    }
+  }
+
+  /** Resets the sinks that failed transiently (a failed reset is retried, or detaches when definite). */
+  private async resetSinks(): Promise<void> {
+    for (const entry of this.sinks) {
+      if (!entry.attached || !entry.needsReset) continue;
+      try {
+        await entry.sink.reset!();
+        entry.needsReset = false;
+      } catch (error) {
+        if (ConnectorError.is(error) && error.kind === 'transient') throw error;
+        this.detach(entry, error);
+      }
     }
   }
 

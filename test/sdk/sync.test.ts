@@ -213,3 +213,69 @@ test('an invalid stored checkpoint stops before any poll with CHECKPOINT_INVALID
     (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && /connector "postgres"/.test((e as Error).message),
   );
 });
+
+/** A sink that holds writes until flush and loses them when its server goes away (as Kafka's). */
+class OutageSink implements Sink {
+  readonly name = 'outage';
+  readonly durable = new ReferenceTable();
+  private pending: RecordBatch[] = [];
+  down = false;
+  resets = 0;
+  async write(batch: RecordBatch): Promise<void> {
+    if (this.down) throw new ConnectorError('CONNECTION_LOST', 'server went away', { kind: 'transient' });
+    this.pending.push(batch);
+  }
+  async flush(): Promise<void> {
+    if (this.down) throw new ConnectorError('CONNECTION_LOST', 'server went away', { kind: 'transient' });
+    for (const b of this.pending) this.durable.apply(b);
+    this.pending = [];
+  }
+  async reset(): Promise<void> {
+    this.resets++;
+    if (this.down) throw new ConnectorError('CONNECTION_REFUSED', 'still away', { kind: 'transient' });
+    this.pending = [];
+  }
+  async close(): Promise<void> {}
+}
+
+test('a sink with reset() failing transiently is retried, not detached: the runner replays from the last checkpoint', async () => {
+  const store = seededStore(30);
+  const sink = new OutageSink();
+  const retries: string[] = [];
+  const run = sync({
+    source: () => new MemorySource(store, { batchRows: 4, maxWaitMs: 5 }),
+    sinks: [sink],
+    checkpoints: new MemoryCheckpointStore(),
+    commitEvery: { rows: 8, ms: 10 },
+    retry: { initialDelayMs: 5, maxDelayMs: 20, maxAttempts: 100 },
+  });
+  run.on('retry', (e) => retries.push(e.error.code));
+  const faults: string[] = [];
+  run.on('sink-fault', (f) => faults.push(f.sink));
+  for (let i = 0; i < 10; i++) mutate(store, i);
+  await new Promise((r) => setTimeout(r, 50));
+  sink.down = true;
+  for (let i = 10; i < 30; i++) mutate(store, i);
+  await new Promise((r) => setTimeout(r, 100));
+  sink.down = false;
+  for (let i = 30; i < 40; i++) mutate(store, i);
+  await new Promise((r) => setTimeout(r, 150));
+  run.stop();
+  await run.done;
+  assert.ok(retries.length > 0 && sink.resets > 0, `retries ${retries.length}, resets ${sink.resets}`);
+  assert.ok(retries.every((c) => c === 'CONNECTION_LOST' || c === 'CONNECTION_REFUSED'), retries.join(','));
+  assert.deepEqual(faults, []);
+  assert.deepEqual(sink.durable.toJSON(), await stateOf(store));
+});
+
+test('a transient failure of a sink without reset() still detaches it', async () => {
+  const store = seededStore(5);
+  const healthy = new MemorySink();
+  const flaky: Sink = { name: 'no-reset', write: async () => { throw new ConnectorError('CONNECTION_LOST', 'gone', { kind: 'transient' }); }, flush: async () => {}, close: async () => {} };
+  const run = sync({ source: () => new MemorySource(store, { maxWaitMs: 5 }), sinks: [healthy, flaky] });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(run.progress.detachedSinks, ['no-reset']);
+  run.stop();
+  await run.done;
+  assert.deepEqual(healthy.table.toJSON(), await stateOf(store));
+});

@@ -153,6 +153,21 @@ export class KafkaSink implements Sink {
     }
   }
 
+  /**
+   * After a transient failure (the cluster went away): drops the unacknowledged records and
+   * the connection; the next write reconnects. The runner replays from its last checkpoint,
+   * which covers everything dropped (it is saved only after `flush`).
+   */
+  async reset(): Promise<void> {
+    if (this.closed) throw definite('CLOSED', `KafkaSink ${this.name} is closed`);
+    const producer = this.producer;
+    this.producer = null;
+    this.sender = null;
+    this.connecting = null;
+    this.tableFields = null; // announce the schema again
+    await producer?.disconnect().catch(() => undefined);
+  }
+
   private truncate(table: string, position: string): SizedMessage[] {
     if ((this.options.onTruncate ?? 'control-record') === 'fail') {
       throw definite('TABLE_TRUNCATED', `table ${table} was truncated and KafkaSink ${this.name} is configured with onTruncate: 'fail'`, {

@@ -40,6 +40,13 @@ export interface KafkaTestBroker {
   readonly brokers: string[];
   /** The launcher's process id. */
   readonly pid: number;
+  /**
+   * Fault hook: takes broker `id` (1-based) offline — its connections are dropped and new
+   * ones refused — until {@link brokerUp}.
+   */
+  brokerDown(id: number): Promise<void>;
+  /** Brings broker `id` back after {@link brokerDown}. */
+  brokerUp(id: number): Promise<void>;
   /** Stops the cluster (its data is lost). Idempotent. */
   stop(): Promise<void>;
 }
@@ -136,11 +143,38 @@ export async function startKafkaTestBroker(options: StartKafkaTestBrokerOptions 
   (child.stdout as unknown as { unref?: () => void }).unref?.();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
 
+  // Answers to fault commands, one line each, in order.
+  const answers: Array<(line: string) => void> = [];
+  let pending = '';
+  child.stdout!.on('data', (chunk: string) => {
+    pending += chunk;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line === bootstrapServers) continue;
+      answers.shift()?.(line);
+    }
+  });
+  const stdout = child.stdout as unknown as { ref?: () => void; unref?: () => void };
+  const command = (text: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      stdout.ref?.(); // an awaited answer keeps the process alive
+      answers.push((line) => {
+        if (answers.length === 0) stdout.unref?.();
+        if (line === 'ok') resolve();
+        else reject(new Error(`mock broker: ${text}: ${line}`));
+      });
+      child.stdin!.write(`${text}\n`);
+    });
+
   let stopping: Promise<void> | null = null;
   return {
     bootstrapServers,
     brokers: bootstrapServers.split(','),
     pid: child.pid!,
+    brokerDown: (id) => command(`down ${id}`),
+    brokerUp: (id) => command(`up ${id}`),
     stop() {
       stopping ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;

@@ -5,7 +5,8 @@
  *   mock-broker <broker-count> [topic:partitions ...]
  *
  * Creates the cluster and the given topics, prints the bootstrap servers as one line on
- * stdout, then runs until stdin reaches EOF (the parent went away) or SIGTERM/SIGINT.
+ * stdout, then runs until stdin reaches EOF (the parent went away) or SIGTERM/SIGINT,
+ * taking broker fault commands on stdin meanwhile.
  * The mock speaks enough of the protocol for producers (incl. idempotent), fetching
  * consumers and offset commits, but has no CreateTopics: topics must be listed here.
  */
@@ -79,11 +80,34 @@ int main(int argc, char **argv) {
   printf("%s\n", rd_kafka_mock_cluster_bootstraps(cluster));
   fflush(stdout);
 
-  char buf[256];
+  /* Fault commands on stdin, one per line: "down <id>" / "up <id>" take a broker offline
+   * (connections dropped, new ones refused) and back; each is answered "ok" on stdout. */
+  char line[256];
+  size_t used = 0;
   while (!stop_requested) {
-    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    ssize_t n = read(STDIN_FILENO, line + used, sizeof line - 1 - used);
     if (n == 0) break;                      /* parent closed stdin */
-    if (n < 0 && errno != EINTR) break;     /* stdin unusable: do not linger */
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;                                /* stdin unusable: do not linger */
+    }
+    used += (size_t)n;
+    line[used] = '\0';
+    char *newline;
+    while ((newline = strchr(line, '\n')) != NULL) {
+      *newline = '\0';
+      int id = 0;
+      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (sscanf(line, "down %d", &id) == 1) err = rd_kafka_mock_broker_set_down(cluster, id);
+      else if (sscanf(line, "up %d", &id) == 1) err = rd_kafka_mock_broker_set_up(cluster, id);
+      else err = RD_KAFKA_RESP_ERR__INVALID_ARG;
+      printf(err ? "error %s\n" : "ok\n", rd_kafka_err2str(err));
+      fflush(stdout);
+      size_t rest = used - (size_t)(newline + 1 - line);
+      memmove(line, newline + 1, rest + 1);
+      used = rest;
+    }
+    if (used >= sizeof line - 1) used = 0; /* an overlong line: drop it */
   }
 
   rd_kafka_mock_cluster_destroy(cluster);
