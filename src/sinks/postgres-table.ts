@@ -32,7 +32,7 @@ const OP_CODES: Record<string, number> = { snapshot: 0, insert: 1, update: 2, de
 export class PostgresTableSink implements Sink {
   readonly name: string;
   private readonly target: QualifiedName;
-  private readonly client: pg.Client;
+  private client: pg.Client;
   private connected = false;
   private inTransaction = false;
   private fields: Field[] | null = null;
@@ -44,8 +44,7 @@ export class PostgresTableSink implements Sink {
     const target = parseQualifiedName(options.table);
     if (!target) throw definite('CONFIG_INVALID', `PostgresTableSink table: "${options.table}" is not "table" or "schema.table"`);
     this.target = target;
-    this.client = new pg.Client({ connectionString: options.connectionString, application_name: 'refstream-sink' });
-    this.client.on('error', () => {});
+    this.client = this.newClient();
     this.name = `postgres:${options.table}`;
   }
 
@@ -102,6 +101,27 @@ export class PostgresTableSink implements Sink {
     await this.client.end().catch(() => {});
   }
 
+  /**
+   * After a transient failure (the server went away): drops the connection and with it the
+   * uncommitted transaction; the next write reconnects. The runner replays from its last
+   * checkpoint, saved only after `flush` committed.
+   */
+  async reset(): Promise<void> {
+    const old = this.client;
+    this.client = this.newClient();
+    this.connected = false;
+    this.inTransaction = false;
+    this.fields = null; // the TEMP staging table went with the session
+    this.staged = 0;
+    await old.end().catch(() => {});
+  }
+
+  private newClient(): pg.Client {
+    const client = new pg.Client({ connectionString: this.options.connectionString, application_name: 'refstream-sink' });
+    client.on('error', () => {});
+    return client;
+  }
+
   private async begin(): Promise<void> {
     if (!this.connected) {
       try {
@@ -155,12 +175,16 @@ export class PostgresTableSink implements Sink {
   }
 
   private async copyIntoStaging(text: string): Promise<void> {
-    const stream = this.client.query(copyFrom(`COPY ${this.stagingName()} FROM STDIN`));
-    await new Promise<void>((resolve, reject) => {
-      stream.on('error', reject);
-      stream.on('finish', () => resolve());
-      stream.end(text);
-    });
+    try {
+      const stream = this.client.query(copyFrom(`COPY ${this.stagingName()} FROM STDIN`));
+      await new Promise<void>((resolve, reject) => {
+        stream.on('error', reject);
+        stream.on('finish', () => resolve());
+        stream.end(text);
+      });
+    } catch (error) {
+      throw this.failure(error);
+    }
   }
 
   private async mergeStaged(): Promise<void> {
@@ -187,10 +211,19 @@ export class PostgresTableSink implements Sink {
     try {
       return await this.client.query(sql, params);
     } catch (error) {
-      const e = error as { code?: string; message: string };
-      const kind = e.code && /^(08|57P|53)/.test(e.code) ? transient : definite;
-      throw kind(e.code === '40001' ? 'SERIALIZATION_CONFLICT' : 'SINK_FAILED', `PostgresTableSink ${this.options.table}: ${e.message}`, { cause: error });
+      throw this.failure(error);
     }
+  }
+
+  /** Connection loss and server shutdown are transient (the runner resets and retries); the rest definite. */
+  private failure(error: unknown) {
+    const e = error as { code?: string; message?: string };
+    const message = `PostgresTableSink ${this.options.table}: ${redactSecrets(e.message ?? String(error))}`;
+    if (e.code === '40001' || e.code === '40P01') return transient('SERIALIZATION_CONFLICT', message, { cause: error });
+    if ((e.code && /^(08|57P|53)/.test(e.code)) || /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(e.code ?? '') || /Connection terminated|not queryable|connection error/i.test(e.message ?? '')) {
+      return transient('CONNECTION_LOST', message, { cause: error });
+    }
+    return definite('SINK_FAILED', message, { cause: error });
   }
 }
 

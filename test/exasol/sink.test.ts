@@ -110,6 +110,24 @@ test('a failing flush rolls back the whole transaction and can be retried', asyn
   }
 });
 
+test('reset() drops unflushed rows and the session; the sink then writes on a new session', async () => {
+  const sink = new ExasolTableSink({ ...connectionConfig(server), schema: 'SINKS', table: 'ITEMS3', createTable: true });
+  try {
+    await sink.write(snapshot([row(1), row(2)]));
+    await sink.flush();
+    await sink.write(changes([['delete', row(1)], ['update', row(2, 1)]]));
+    await sink.reset();
+    await sink.flush();
+    assert.deepEqual(await tableRows('ITEMS3'), expectedRows([row(1), row(2)]), 'the unflushed changes were dropped');
+    // the runner replays them from its checkpoint
+    await sink.write(changes([['delete', row(1)], ['update', row(2, 1)], ['insert', row(3)]]));
+    await sink.flush();
+    assert.deepEqual(await tableRows('ITEMS3'), expectedRows([row(2, 1), row(3)]));
+  } finally {
+    await sink.close();
+  }
+});
+
 test('a missing target without createTable is a definite TABLE_NOT_FOUND', async () => {
   const sink = new ExasolTableSink({ ...connectionConfig(server), schema: 'SINKS', table: 'NOPE' });
   await sink.write(snapshot([row(1)]));

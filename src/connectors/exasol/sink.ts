@@ -138,6 +138,18 @@ export class ExasolTableSink implements Sink {
     }
   }
 
+  /**
+   * After a transient failure: drops what was written since the last flush and the session
+   * (the next flush opens a new one). The runner replays from its last checkpoint.
+   */
+  async reset(): Promise<void> {
+    this.assertOpen();
+    this.pending = { rows: new Map(), truncate: false };
+    this.connection?.destroy();
+    this.connection = undefined;
+    this.prepared = false;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
