@@ -109,6 +109,34 @@ for (const version of PG_VERSIONS) {
       }
     });
 
+    it('without a primary key, REPLICA IDENTITY USING INDEX makes that unique index the key', async () => {
+      const t = uniqueName('ident');
+      await pg.query(`CREATE TABLE ${t} (code text NOT NULL, region int NOT NULL, v text)`);
+      await pg.query(`CREATE UNIQUE INDEX ${t}_key ON ${t} (region, code)`);
+      await pg.query(`ALTER TABLE ${t} REPLICA IDENTITY USING INDEX ${t}_key`);
+      await pg.query(`INSERT INTO ${t} VALUES ('a', 1, 'x'), ('b', 1, 'y')`);
+      const source = sourceFor(pg, t);
+      try {
+        const [batch] = await drainSnapshot(source);
+        assert.deepEqual(JSON.parse(batch!.schema.metadata.get('refstream.primary_key')!), ['region', 'code']);
+        await pg.query(`UPDATE ${t} SET v = 'x2' WHERE code = 'a'`);
+        await pg.query(`UPDATE ${t} SET code = 'c' WHERE code = 'b'`);
+        await pg.query(`DELETE FROM ${t} WHERE code = 'a'`);
+        const changes = await pollChanges(source, 4);
+        assert.deepEqual(
+          changes.map((c) => [c.type, c.values]),
+          [
+            ['update', ['a', 1, 'x2']],
+            ['delete', ['b', 1, null]],
+            ['insert', ['c', 1, 'y']],
+            ['delete', ['a', 1, null]],
+          ],
+        );
+      } finally {
+        await source.close({ dropSlot: true });
+      }
+    });
+
     it('a missing table is TABLE_NOT_FOUND; a table without primary key is NO_PRIMARY_KEY', async () => {
       const missing = sourceFor(pg, 'no_such_table');
       await assert.rejects(missing.pollSnapshot(), isError('TABLE_NOT_FOUND'));
@@ -116,7 +144,7 @@ for (const version of PG_VERSIONS) {
       const t = uniqueName('nopk');
       await pg.query(`CREATE TABLE ${t} (a int)`);
       const nopk = sourceFor(pg, t);
-      await assert.rejects(nopk.pollSnapshot(), isError('NO_PRIMARY_KEY', 'definite', (e) => /PRIMARY KEY/.test(e.hint ?? '')));
+      await assert.rejects(nopk.pollSnapshot(), isError('NO_PRIMARY_KEY', 'definite', (e) => /PRIMARY KEY/.test(e.hint ?? '') && /REPLICA IDENTITY USING INDEX/.test(e.hint ?? '')));
       await nopk.close();
     });
 

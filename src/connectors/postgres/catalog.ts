@@ -119,17 +119,21 @@ export class Catalog {
       });
     }
     const columns = await this.loadColumns(rel.oid);
-    const pk = await this.q<{ attname: string }>(
-      `SELECT a.attname FROM pg_index i
-         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord`,
-      [rel.oid],
-    );
+    // The primary key — or, under REPLICA IDENTITY USING INDEX, that index (unique, NOT NULL
+    // columns): pgoutput identifies deleted and re-keyed rows by it, so it must be the key.
+    const keyOf = (which: 'indisprimary' | 'indisreplident') =>
+      this.q<{ attname: string }>(
+        `SELECT a.attname FROM pg_index i
+           CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = $1 AND i.${which} ORDER BY k.ord`,
+        [rel.oid],
+      );
+    const pk = await keyOf(rel.relreplident === 'i' ? 'indisreplident' : 'indisprimary');
     if (pk.length === 0) {
-      throw definite('NO_PRIMARY_KEY', `table ${display} has no primary key`, {
+      throw definite('NO_PRIMARY_KEY', `table ${display} has no primary key (and no replica identity index)`, {
         table: display,
-        hint: `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (…);`,
+        hint: `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (…); or, with a unique index on NOT NULL columns, ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY USING INDEX <index>;`,
       });
     }
     return { oid: rel.oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages };
