@@ -17,7 +17,7 @@ let broker: KafkaTestBroker;
 before(async () => {
   broker = await startKafkaTestBroker({
     brokers: 3,
-    topics: ['format:3', 'order:3', 'acks:2', 'fold:3', 'debezium:2', 'truncate:2', 'arrow:3', 'kcat-keys:5', 'fail-truncate:1', 'fold-gzip:3'],
+    topics: ['format:3', 'order:3', 'acks:2', 'fold:3', 'debezium:2', 'truncate:2', 'arrow:3', 'kcat-keys:5', 'fail-truncate:1', 'fold-gzip:3', 'idem:3', 'plain:3'],
   });
 });
 after(async () => {
@@ -187,6 +187,23 @@ describe('KafkaSink', () => {
     assert.equal(JSON.parse(state.get('{"id":"5"}')!).name, 'back');
     assert.equal(JSON.parse(state.get('{"id":"8"}')!).amount, '-1.25');
     for (const [key, json] of state) assert.deepEqual(JSON.parse(json), JSON.parse(expected.get(key)!));
+  });
+
+  test('idempotent produce: the sink obtains a producer id and writes every record (and without: plain produce)', async () => {
+    // The test broker hands out producer ids but does not check sequences (unit tests check
+    // the numbering); here: the id is obtained, and every record arrives, with and without.
+    for (const [topic, idempotent] of [['idem', true], ['plain', false]] as const) {
+      const sink = sinkFor(topic, { chunkBytes: 2048, idempotent });
+      await sink.write(snapshotBatch(Array.from({ length: 400 }, (_, i) => row(i))));
+      for (let k = 0; k < 5; k++) await sink.write(changeBatch(Array.from({ length: 30 }, (_, i): Change => ['update', row(i, `v${k}`), k * 100 + i + 1])));
+      await sink.flush();
+      assert.equal(sink.idempotent, idempotent);
+      await sink.close();
+      const records = (await kcatRead(broker.bootstrapServers, topic)).filter((r) => r.headers['refstream-control'] === undefined);
+      assert.equal(records.length, 400 + 150);
+      const state = foldUpsert(records);
+      assert.equal(JSON.parse(state.get('{"id":"3"}')!).name, 'v4');
+    }
   });
 
   test('gzip-compressed batches read back by kcat and by KafkaReferenceTableSource (kafkajs)', async () => {

@@ -6,6 +6,7 @@ import { Binary, Date_, DateUnit, Decimal, Field, Float64, Int16, Int32, List, T
 import fc from 'fast-check';
 import { gunzipSync } from 'node:zlib';
 import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, writeVarint } from '../../src/sinks/kafka/wire.js';
+import { ProducerSequences } from '../../src/sinks/kafka/produce.js';
 import { ByteOut } from '../../src/sinks/json/byte-out.js';
 import { columnWriter } from '../../src/sinks/json/cells.js';
 import { jsonEncoder } from '../../src/sinks/kafka/encode.js';
@@ -190,4 +191,33 @@ test('gzipRecordBatch keeps the header, compresses the records and re-computes l
   assert.equal(zipped.readUInt32BE(17), crc32c(zipped, 21, zipped.length), 'CRC over attributes..end');
   assert.deepEqual(zipped.subarray(23, 61), plain.subarray(23, 61), 'offsets, timestamps, producer fields and record count unchanged');
   assert.deepEqual(gunzipSync(zipped.subarray(61)), plain.subarray(61));
+});
+
+test('idempotent batches: producer id, epoch and per-partition sequences advancing by record count, wrapping at 2^31', () => {
+  const batch = (records: number) => {
+    const w = new RecordBatchWriter(64);
+    for (let i = 0; i < records; i++) w.append({ key: `k${i}`, value: `v${i}`, headers: {} });
+    return w.finish(1);
+  };
+  const producer = new ProducerSequences(123456789012345n, 7);
+  const sent: Array<Map<number, Buffer>> = [];
+  for (const counts of [[3, 5], [2, 0], [4, 1]]) {
+    const request = new Map<number, Buffer>();
+    counts.forEach((n, partition) => n > 0 && request.set(partition, batch(n)));
+    producer.stamp(request);
+    sent.push(request);
+  }
+  const fields = (b: Buffer) => ({ id: b.readBigInt64BE(43), epoch: b.readInt16BE(51), sequence: b.readInt32BE(53), crc: b.readUInt32BE(17) === crc32c(b, 21, b.length) });
+  assert.deepEqual(fields(sent[0]!.get(0)!), { id: 123456789012345n, epoch: 7, sequence: 0, crc: true });
+  assert.deepEqual(fields(sent[0]!.get(1)!), { id: 123456789012345n, epoch: 7, sequence: 0, crc: true });
+  assert.equal(fields(sent[1]!.get(0)!).sequence, 3);
+  assert.equal(fields(sent[2]!.get(0)!).sequence, 5);
+  assert.equal(fields(sent[2]!.get(1)!).sequence, 5);
+  // Near the top of the range the next sequence wraps to 0 + the remainder.
+  const wrapping = new ProducerSequences(1n, 0);
+  (wrapping as unknown as { next: Map<number, number> }).next.set(0, 2 ** 31 - 2);
+  wrapping.stamp(new Map([[0, batch(5)]]));
+  const after = new Map([[0, batch(1)]]);
+  wrapping.stamp(after);
+  assert.equal(after.get(0)!.readInt32BE(53), 3);
 });

@@ -9,7 +9,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { createCluster, type KafkajsBroker, type KafkajsCluster, type RawRequest } from '../../connectors/kafka/fetcher.js';
-import { encodeRecordBatch, keyPartition, type WireRecord } from './wire.js';
+import { encodeRecordBatch, keyPartition, stampProducer, type WireRecord } from './wire.js';
 
 /** A record with an optional explicit partition (else: murmur2 of the key). */
 export interface OutRecord extends WireRecord {
@@ -24,7 +24,17 @@ export interface LeanProducerOptions {
   timeoutMs: number;
   /** Attempts per partition batch for retriable errors (default 8). */
   attempts?: number;
+  /**
+   * Use a producer id and per-partition sequence numbers, so the broker drops a batch that a
+   * retry sends twice (default true; falls back to plain produce when the cluster refuses an
+   * id, e.g. without the IdempotentWrite permission on old clusters).
+   */
+  idempotent?: boolean;
 }
+
+/** Errors that end an idempotent producer's session: a new producer id is needed. */
+const PRODUCER_STATE_LOST = new Set([45, 47, 59]);
+const DUPLICATE_SEQUENCE_NUMBER = 46;
 
 /** Kafka error codes worth retrying (leadership moves, timeouts, replicas catching up). */
 const RETRIABLE = new Set([3, 5, 6, 7, 13, 14, 15, 16, 19, 20, 56, 74, 75]);
@@ -42,6 +52,9 @@ const ERROR_NAMES: Record<number, string> = {
   20: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
   21: 'INVALID_REQUIRED_ACKS',
   29: 'TOPIC_AUTHORIZATION_FAILED',
+  45: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  47: 'INVALID_PRODUCER_EPOCH',
+  59: 'UNKNOWN_PRODUCER_ID',
   87: 'INVALID_RECORD',
 };
 
@@ -56,6 +69,19 @@ export class ProduceError extends Error {
   ) {
     super(`partition ${partition}: ${type} (Kafka error ${code})`);
   }
+
+  /** The broker lost this producer's sequence state: retrying needs a new producer (reset). */
+  get producerStateLost(): boolean {
+    return PRODUCER_STATE_LOST.has(this.code);
+  }
+}
+
+/** InitProducerId v0 for a non-transactional producer. */
+function encodeInitProducerId(): Buffer {
+  const buf = Buffer.allocUnsafe(6);
+  buf.writeInt16BE(-1, 0); // transactional id: null
+  buf.writeInt32BE(60_000, 2); // transaction timeout (unused without transactions)
+  return buf;
 }
 
 interface PartitionResult {
@@ -102,10 +128,35 @@ async function decodeProduceResponse(raw: Buffer): Promise<PartitionResult[]> {
   return out;
 }
 
+/**
+ * An idempotent producer's identity and the next sequence number of each partition: every
+ * batch gets the id, the epoch and its partition's next sequence, which then advances by the
+ * batch's record count (wrapping at 2^31, as the Java client's).
+ */
+export class ProducerSequences {
+  private readonly next = new Map<number, number>();
+
+  constructor(
+    readonly id: bigint,
+    readonly epoch: number,
+  ) {}
+
+  /** Stamps finished batches (one per partition, in send order). */
+  stamp(batches: Map<number, Buffer>): void {
+    for (const [partition, batch] of batches) {
+      const sequence = this.next.get(partition) ?? 0;
+      stampProducer(batch, this.id, this.epoch, sequence);
+      this.next.set(partition, (sequence + batch.readInt32BE(57)) % 2 ** 31);
+    }
+  }
+}
+
 /** Produces to one topic; each `send` is acknowledged as a whole or fails. */
 export class LeanProducer {
   private readonly cluster: KafkajsCluster;
   private partitions = 0;
+  /** The idempotent producer's id, epoch and sequences (null: plain produce). */
+  private producer: ProducerSequences | null = null;
 
   constructor(
     kafka: Kafka,
@@ -120,8 +171,40 @@ export class LeanProducer {
     await this.cluster.addTargetTopic(this.options.topic);
     this.partitions = this.cluster.findTopicPartitionMetadata(this.options.topic).length;
     if (this.partitions === 0) throw new ProduceError(3, 'UNKNOWN_TOPIC_OR_PARTITION', false, -1);
+    if (this.options.idempotent !== false && this.options.acks === -1) {
+      const id = await this.initProducerId();
+      if (id !== null) this.producer = new ProducerSequences(id.id, id.epoch);
+    }
     return this.partitions;
   }
+
+  /** True when batches carry a producer id and sequence numbers. */
+  get idempotent(): boolean {
+    return this.producer !== null;
+  }
+
+  /** A producer id from the cluster, or null when it does not give one (plain produce then). */
+  private async initProducerId(): Promise<{ id: bigint; epoch: number } | null> {
+    try {
+      const leaders = this.cluster.findLeaderForPartitions(this.options.topic, [0]);
+      const nodeId = Object.keys(leaders)[0];
+      if (nodeId === undefined) return null;
+      const broker = await this.cluster.findBroker({ nodeId });
+      const body = encodeInitProducerId();
+      const response = (await broker.connectionPool.send({
+        request: { apiKey: 22, apiVersion: 0, apiName: 'InitProducerId', expectResponse: () => true, encode: async () => ({ buf: body, buffer: body }) },
+        response: {
+          decode: async (raw: Buffer) => ({ errorCode: raw.readInt16BE(4), id: raw.readBigInt64BE(6), epoch: raw.readInt16BE(14) }),
+          parse: async (decoded: unknown) => decoded,
+        },
+        requestTimeout: this.options.timeoutMs + 5000,
+      })) as { errorCode: number; id: bigint; epoch: number };
+      return response.errorCode === 0 ? { id: response.id, epoch: response.epoch } : null;
+    } catch {
+      return null;
+    }
+  }
+
 
   get partitionCount(): number {
     return this.partitions;
@@ -153,6 +236,8 @@ export class LeanProducer {
    * so no partition's records are reordered.
    */
   async sendBatches(batches: Map<number, Buffer>): Promise<void> {
+    // Stamped once: a retry resends the same sequence, which the broker recognises.
+    this.producer?.stamp(batches);
     let pending = new Map(batches);
     const attempts = this.options.attempts ?? 8;
     for (let attempt = 1; pending.size > 0; attempt++) {
@@ -184,7 +269,7 @@ export class LeanProducer {
           };
           const results = (await broker.connectionPool.send(request)) as PartitionResult[];
           for (const r of results) {
-            if (r.errorCode === 0) continue;
+            if (r.errorCode === 0 || r.errorCode === DUPLICATE_SEQUENCE_NUMBER) continue;
             const type = ERROR_NAMES[r.errorCode] ?? `ERROR_${r.errorCode}`;
             const retriable = RETRIABLE.has(r.errorCode);
             failures.push({ partitions: [r.partition], retriable, error: new ProduceError(r.errorCode, type, retriable, r.partition) });

@@ -247,6 +247,11 @@ export function asSinkError(error: unknown, topic: string): ConnectorError {
   if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') {
     return definite('SINK_FAILED', `Kafka topic ${topic} does not exist (${what})`, { cause: error, hint: `create topic ${topic} (cleanup.policy=compact) before starting` });
   }
+  if ((error as { producerStateLost?: boolean }).producerStateLost === true) {
+    // The broker forgot this producer id (expired, or its log was truncated): a new one
+    // after the runner's reset continues safely from the last checkpoint.
+    return transient('SINK_FAILED', `Kafka lost the producer state for topic ${topic} (${what}); the sink needs a new producer id`, { cause: error });
+  }
   if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') {
     return definite('SINK_FAILED', `Kafka topic ${topic} refused a record batch as too large (${what})`, {
       cause: error,

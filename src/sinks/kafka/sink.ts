@@ -44,6 +44,12 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
    * every Kafka client reads it). Batches are limited by `chunkBytes` before compression.
    */
   compression?: 'none' | 'gzip';
+  /**
+   * Idempotent produce (default true): batches carry a producer id and sequence numbers, so
+   * a retried request is never written twice. Falls back to plain produce when the cluster
+   * does not hand out producer ids.
+   */
+  idempotent?: boolean;
   /** Produce request timeout (default 30 000 ms). */
   timeoutMs?: number;
 }
@@ -58,6 +64,7 @@ const sinkOptionsSchema = connectionOptionsSchema.extend({
   maxBufferedBytes: z.number().int().positive().optional(),
   timeoutMs: z.number().int().positive().optional(),
   compression: z.enum(['none', 'gzip']).optional(),
+  idempotent: z.boolean().optional(),
 });
 
 /**
@@ -98,6 +105,11 @@ export class KafkaSink implements Sink {
   /** Bytes written but not yet acknowledged by Kafka (0 right after `flush`). */
   get bufferedBytes(): number {
     return this.sender?.bufferedBytes ?? 0;
+  }
+
+  /** True once connected with a producer id (idempotent produce). */
+  get idempotent(): boolean {
+    return this.producer?.idempotent ?? false;
   }
 
   /** Number of partitions of the topic (known after the first write). */
@@ -203,7 +215,7 @@ export class KafkaSink implements Sink {
   private async connect(): Promise<OrderedSender> {
     const { topic } = this.options;
     try {
-      const producer = new LeanProducer(this.kafka, { topic, acks: -1, timeoutMs: this.options.timeoutMs ?? 30_000 });
+      const producer = new LeanProducer(this.kafka, { topic, acks: -1, timeoutMs: this.options.timeoutMs ?? 30_000, idempotent: this.options.idempotent ?? true });
       this.producer = producer;
       this.partitions = await producer.connect();
       const gzip = this.options.compression === 'gzip';

@@ -372,3 +372,14 @@ export async function gzipRecordBatch(batch: Buffer): Promise<Buffer> {
   out.writeUInt32BE(crc32c(out, 21, out.length), 17);
   return out;
 }
+
+/**
+ * Sets the producer id, epoch and base sequence of a finished (possibly compressed) batch
+ * and re-computes its CRC, which covers those fields.
+ */
+export function stampProducer(batch: Buffer, producerId: bigint, epoch: number, baseSequence: number): void {
+  batch.writeBigInt64BE(producerId, 43);
+  batch.writeInt16BE(epoch, 51);
+  batch.writeInt32BE(baseSequence, 53);
+  batch.writeUInt32BE(crc32c(batch, 21, batch.length), 17);
+}
