@@ -238,6 +238,18 @@ class HidesDeletesClaim extends DelegatingSource {
   }
 }
 
+class EagerSnapshot extends DelegatingSource {
+  private queue: RecordBatch[] | null = null;
+  override async pollSnapshot(opts?: PollOptions) {
+    // reads the whole table on the first poll and hands it out batch by batch
+    if (this.queue === null) {
+      this.queue = [];
+      for (let b = await this.inner.pollSnapshot(opts); b !== null; b = await this.inner.pollSnapshot(opts)) this.queue.push(b);
+    }
+    return this.queue.shift() ?? null;
+  }
+}
+
 class OversizedBatches extends DelegatingSource {
   private buffered: RecordBatch | null = null;
   override async pollSnapshot(opts?: PollOptions) {
@@ -309,5 +321,6 @@ export const faults: Fault[] = [
   { name: 'stale-checkpoint', description: 'checkpoint() lags one change batch behind (duplicates after restore)', expect: 'CKPT-02', wrap: (s) => new StaleCheckpoint(s) },
   { name: 'accepts-foreign-checkpoint', description: 'a checkpoint of another table is accepted', expect: 'CKPT-07', wrap: (s) => new AcceptsForeignCheckpoint(s) },
   { name: 'false-deletes-claim', description: 'declares deletes = false but emits delete rows', expect: 'CHG-03N', capabilities: { deletes: false }, wrap: (s) => new HidesDeletesClaim(s) },
+  { name: 'eager-snapshot', description: 'the first snapshot poll reads the whole table into memory', expect: 'MEM-02', wrap: (s) => new EagerSnapshot(s) },
   { name: 'oversized-batches', description: 'snapshot batches exceed batchRows', expect: 'SNAP-04', wrap: (s) => new OversizedBatches(s) },
 ];
