@@ -3,21 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
+import { runCli as run } from '../helpers/cli.js';
 
 const SECRET = 's3cr3t-pa55';
-
-async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => (out += c));
-  stderr.on('data', (c) => (err += c));
-  const code = await main(args, { stdout, stderr, env });
-  return { code, out, err };
-}
 
 const cases: Array<{ name: string; args: string[]; field: RegExp; code?: number }> = [
   { name: 'missing --source', args: ['sync', '--table', 'public.t', '--sink', 'jsonl:-'], field: /--source: is required/ },

@@ -4,8 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { parseKafkaUrl } from '../../src/cli/kafka-url.js';
 import { startKafkaTestBroker, startPostgres } from '../../src/testing/index.js';
 import { kcatRead } from '../kafka/helpers.js';
@@ -52,18 +51,12 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
   try {
     await pg.query(`CREATE TABLE items (id bigint PRIMARY KEY, name text)`);
     await pg.query(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 30) g`);
-    const stderr = new PassThrough();
-    let err = '';
-    stderr.on('data', (c) => (err += c));
     const brokers = broker.brokers.join(',');
-    const code = await main(
-      ['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=gzip`, '--checkpoint', `kafka://${brokers}/cli-checkpoints`, '--log-format', 'json'],
-      { stdout: new PassThrough().resume(), stderr, env: {} },
-    );
-    assert.equal(code, 0, err);
+    const snapshot = await runCli(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=gzip`, '--checkpoint', `kafka://${brokers}/cli-checkpoints`, '--log-format', 'json']);
+    assert.equal(snapshot.code, 0, snapshot.err);
     const records = await kcatRead(broker.bootstrapServers, 'cli-items');
-    const bad = await main(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=zip`], { stdout: new PassThrough().resume(), stderr: new PassThrough().resume(), env: {} });
-    assert.equal(bad, 2);
+    const bad = await runCli(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=zip`]);
+    assert.equal(bad.code, 2);
     const rows = records.filter((r) => r.headers['refstream-control'] === undefined && r.payload !== null);
     assert.equal(new Set(rows.map((r) => r.key)).size, 30);
     assert.equal(new Set(rows.map((r) => r.partition)).size, 3, 'records spread over the partitions of all three brokers');
@@ -73,11 +66,8 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     // And back: the topic as a source, into JSON Lines.
     const dir = mkdtempSync(join(tmpdir(), 'refstream-kafka-source-'));
     const out = join(dir, 'items.jsonl');
-    const back = await main(
-      ['snapshot', '--source', `kafka://${brokers}/cli-items`, '--table', 'public.items', '--sink', `jsonl:${out}`, '--checkpoint', join(dir, 'cp.json'), '--log-format', 'json'],
-      { stdout: new PassThrough().resume(), stderr, env: {} },
-    );
-    assert.equal(back, 0, err);
+    const back = await runCli(['snapshot', '--source', `kafka://${brokers}/cli-items`, '--table', 'public.items', '--sink', `jsonl:${out}`, '--checkpoint', join(dir, 'cp.json'), '--log-format', 'json']);
+    assert.equal(back.code, 0, back.err);
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; row: { id: string; name: string } });
     const loaded = lines.filter((l) => l.op === 'snapshot').map((l) => l.row).sort((a, b) => Number(a.id) - Number(b.id));
     const expected = await pg.query<{ id: string; name: string }>('SELECT id::text AS id, name FROM items ORDER BY items.id');

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.js';
+import { runCli as cli } from '../helpers/cli.js';
 import { startExasolTestServer, startPostgres, type ExasolTestServer, type TestPostgres } from '../../src/testing/index.js';
 
 let pg: TestPostgres;
@@ -26,16 +25,6 @@ after(async () => {
   await exa?.stop();
   await pg?.stop();
 });
-
-async function cli(args: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let err = '';
-  stderr.on('data', (c) => (err += c));
-  stdout.resume();
-  const code = await main(args, { stdout, stderr, env: {} });
-  return { code, err };
-}
 
 test('snapshot writes every sink once and exits 0; no password reaches the logs', async () => {
   const exasolUrl = `exasol://${exa.user}:${encodeURIComponent(exa.password)}@${exa.host}:${exa.port}?tls=false#SINKS.ITEMS`;

@@ -4,7 +4,6 @@
  * sync process (checkpoint in a file; the Postgres slot and the Exasol target survive).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { ExasolConnection } from '../../src/connectors/exasol/index.js';
 import { startExasolTestServer, startPostgres, type ExasolTestServer, type TestPostgres } from '../../src/testing/index.js';
 import { connect } from './helpers.js';
+import { exited, startSyncFixture, waitFor } from '../helpers/process.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/sync-postgres-to-exasol.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'refstream-exasol-e2e-'));
@@ -39,7 +39,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function startSync(): { child: ChildProcess; commits: () => number } {
+function startSync() {
   const settings = {
     pg: pg.connectionString,
     table: 'public.items',
@@ -48,24 +48,7 @@ function startSync(): { child: ChildProcess; commits: () => number } {
     target: { schema: 'SINKS', table: 'ITEMS' },
     checkpointPath: join(dir, 'checkpoint.json'),
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, JSON.stringify(settings)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let commits = 0;
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    commits += chunk.split('\n').filter((l) => l.startsWith('commit ')).length;
-  });
-  return { child, commits: () => commits };
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+  return startSyncFixture(FIXTURE, [JSON.stringify(settings)]);
 }
 
 /** Canonical rows of the Postgres table: id → [name, amount, µs since epoch, active, note]. */

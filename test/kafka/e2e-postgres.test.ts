@@ -5,10 +5,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startKafkaTestBroker, startPostgres, type KafkaTestBroker, type TestPostgres } from '../../src/testing/index.js';
 import { foldUpsert, kcatRead } from './helpers.js';
+import { exited, startSyncFixture, waitFor } from '../helpers/process.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/sync-postgres-to-kafka.ts', import.meta.url));
 let pg: TestPostgres;
@@ -27,27 +27,8 @@ after(async () => {
   await Promise.all([pg?.stop(), broker?.stop()]);
 });
 
-function startSync(): { child: ChildProcess; commits: () => number } {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, pg.connectionString, 'public.customers', 'e2e_slot', broker.bootstrapServers, 'customers', 'checkpoints'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let commits = 0;
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    commits += chunk.split('\n').filter((l) => l.startsWith('commit ')).length;
-  });
-  return { child, commits: () => commits };
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+function startSync() {
+  return startSyncFixture(FIXTURE, [pg.connectionString, 'public.customers', 'e2e_slot', broker.bootstrapServers, 'customers', 'checkpoints']);
 }
 
 /** The table as the sink renders it: key JSON → value JSON. */

@@ -11,6 +11,7 @@ import { PostgresSource } from '../../src/connectors/postgres/index.js';
 import { KafkaSink } from '../../src/sinks/kafka/index.js';
 import { startKafkaTestBroker, startPostgres, type KafkaTestBroker, type TestPostgres } from '../../src/testing/index.js';
 import { foldUpsert, kcatRead } from './helpers.js';
+import { waitFor } from '../helpers/process.js';
 
 let pg: TestPostgres;
 let broker: KafkaTestBroker;
@@ -46,14 +47,7 @@ test('the broker goes down and comes back: the runner retries through it and the
     (error: unknown) => error,
   );
 
-  const waitFor = async (what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await predicate())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
-  await waitFor('the snapshot', () => run.progress.phase === 'changes' && run.progress.commits > 0);
+  await waitFor(() => run.progress.phase === 'changes' && run.progress.commits > 0, 60_000, 'the snapshot');
 
   let writes = 0;
   const write = async () => {
@@ -78,12 +72,13 @@ test('the broker goes down and comes back: the runner retries through it and the
 
   const expected = await tableState();
   await waitFor(
-    'the topic to fold to the table',
     async () => {
       const state = foldUpsert(await kcatRead(broker.bootstrapServers, 'outage'));
       return state.size === expected.size && [...expected].every(([k, v]) => state.get(k) !== undefined && JSON.stringify(JSON.parse(state.get(k)!)) === v);
     },
     90_000,
+    'the topic to fold to the table',
+    200,
   );
   run.stop();
   assert.equal(await failed, null, 'the run ended without an error');
