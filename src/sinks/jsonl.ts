@@ -3,7 +3,7 @@ import { CHANGE_TYPE_COLUMN, POSITION_COLUMN, batchInfo } from '../sdk/batch.js'
 import type { Sink, SnapshotStartInfo } from '../sdk/sink.js';
 import { cellReader } from '../sdk/values.js';
 import { ByteOut } from './json/byte-out.js';
-import { asciiRange, batchColumns, objectWriter } from './json/cells.js';
+import { columnWriter, keyAndRowWriters } from './json/cells.js';
 import { Output, type OutputTarget } from './output.js';
 
 /** Options of {@link JsonlSink}. */
@@ -62,13 +62,12 @@ export class JsonlSink implements Sink {
   async write(batch: RecordBatch): Promise<void> {
     const info = batchInfo(batch);
     const fields = batch.schema.fields as Field[];
-    const n = info.tableColumnCount;
-    const columns = batchColumns(batch, n);
-    const writeKey = objectWriter(info.primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns);
-    const writeRow = objectWriter(Array.from({ length: n }, (_, c) => c), columns);
+    const { key: writeKey, row: writeRow } = keyAndRowWriters(batch, info.primaryKey, info.tableColumnCount);
     const typeIndex = fields.findIndex((f) => f.name === CHANGE_TYPE_COLUMN);
     const readType = typeIndex >= 0 ? cellReader(batch.data.children[typeIndex] as Data) : null;
-    const positions = typeIndex >= 0 ? asciiRange(batch.data.children[fields.findIndex((f) => f.name === POSITION_COLUMN)] as Data) : null;
+    const positionIndex = fields.findIndex((f) => f.name === POSITION_COLUMN);
+    // `_position` is a Utf8 column: its JSON string comes from the same cell writers.
+    const writePosition = positionIndex >= 0 ? columnWriter(fields[positionIndex]!, batch.data.children[positionIndex] as Data) : null;
     const out = this.buffer;
     out.pos = 0;
     for (let i = 0; i < batch.numRows; i++) {
@@ -80,12 +79,8 @@ export class JsonlSink implements Sink {
       if (op === 'truncate' || op === 'delete') out.bytes(NULL);
       else writeRow(i, out);
       out.bytes(POSITION_PREFIX);
-      if (positions === null) out.bytes(NULL);
-      else {
-        // Positions are ASCII without characters JSON escapes; anything else is escaped.
-        const text = positions.text(i);
-        out.text(/^[\x20-\x7e]*$/.test(text) && !/["\\]/.test(text) ? `"${text}"` : JSON.stringify(text));
-      }
+      if (writePosition === null) out.bytes(NULL);
+      else writePosition(i, out);
       out.bytes(LINE_END);
       if (out.pos > 1 << 20) {
         await this.output.write(Buffer.from(out.buf.subarray(0, out.pos)));

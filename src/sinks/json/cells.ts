@@ -280,7 +280,7 @@ function twoDigits(buf: Buffer, o: number, value: number): number {
 }
 
 /** The columns of a batch prepared for rendering (the first `count`). */
-export function batchColumns(batch: RecordBatch, count: number): Column[] {
+function batchColumns(batch: RecordBatch, count: number): Column[] {
   const out: Column[] = [];
   for (let c = 0; c < count; c++) out.push(new Column(batch.schema.fields[c]!, batch.data.children[c] as Data));
   return out;
@@ -292,8 +292,11 @@ export function columnWriter(field: Field, data: Data): ColumnWriter {
   return (row, out) => writeCell(column, row, out);
 }
 
+/** Writes one row's JSON object. */
+export type ObjectWriter = (row: number, out: ByteOut) => void;
+
 /** Writes a JSON object of the given columns: `{"id":"42","name":"x"}`, in `indexes` order. */
-export function objectWriter(indexes: readonly number[], columns: readonly Column[]): (row: number, out: ByteOut) => void {
+function objectWriter(indexes: readonly number[], columns: readonly Column[]): ObjectWriter {
   const prefixes = indexes.map((c, k) => Buffer.from(`${k > 0 ? ',' : '{'}${JSON.stringify(columns[c]!.field.name)}:`));
   const selected = indexes.map((c) => columns[c]!);
   if (selected.length === 0) return (_row, out) => out.text('{}');
@@ -307,15 +310,12 @@ export function objectWriter(indexes: readonly number[], columns: readonly Colum
   };
 }
 
-/** The `_position` (ASCII) of change rows, copied without decoding. */
-export function asciiRange(data: Data): { bytes: Buffer; start(row: number): number; end(row: number): number; text(row: number): string } {
-  const offsets = data.valueOffsets as Int32Array;
-  const values = data.values as Uint8Array;
-  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+/** Writers of a batch's key object (primary-key columns, in key order) and row object (table columns). */
+export function keyAndRowWriters(batch: RecordBatch, primaryKey: readonly string[], tableColumnCount: number): { key: ObjectWriter; row: ObjectWriter } {
+  const fields = batch.schema.fields;
+  const columns = batchColumns(batch, tableColumnCount);
   return {
-    bytes,
-    start: (row) => offsets[row]!,
-    end: (row) => offsets[row + 1]!,
-    text: (row) => bytes.toString('latin1', offsets[row]!, offsets[row + 1]!),
+    key: objectWriter(primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns),
+    row: objectWriter(Array.from({ length: tableColumnCount }, (_, c) => c), columns),
   };
 }

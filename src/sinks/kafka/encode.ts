@@ -12,7 +12,7 @@ import { RecordBatchStreamWriter, type Data, type RecordBatch, type Schema } fro
 import { BatchBuilder, batchInfo, descriptorOf, type BatchInfo, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
 import { batchReaders, cellReader, readRow } from '../../sdk/values.js';
 import { ByteOut } from '../json/byte-out.js';
-import { asciiRange, batchColumns, objectWriter } from '../json/cells.js';
+import { keyAndRowWriters, type ObjectWriter } from '../json/cells.js';
 import { HEADERS } from './records.js';
 import type { OutRecord } from './produce.js';
 import type { SenderCall, SizedMessage } from './sender.js';
@@ -41,16 +41,14 @@ export interface RowEncoder {
 /** Renders the key and row JSON of a batch's rows into a shared byte buffer. */
 class RowRenderer {
   readonly info: BatchInfo;
-  private readonly writeKey: (row: number, out: ByteOut) => void;
-  private readonly writeRow: (row: number, out: ByteOut) => void;
+  private readonly writeKey: ObjectWriter;
+  private readonly writeRow: ObjectWriter;
 
   constructor(batch: RecordBatch, readonly out: ByteOut) {
     this.info = batchInfo(batch);
-    const fields = batch.schema.fields;
-    const n = this.info.tableColumnCount;
-    const columns = batchColumns(batch, n);
-    this.writeKey = objectWriter(this.info.primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns);
-    this.writeRow = objectWriter(Array.from({ length: n }, (_, c) => c), columns);
+    const writers = keyAndRowWriters(batch, this.info.primaryKey, this.info.tableColumnCount);
+    this.writeKey = writers.key;
+    this.writeRow = writers.row;
   }
 
   key(row: number): void {
@@ -72,6 +70,19 @@ class RowRenderer {
     this.writeRow(row, this.out);
     return this.out.toString();
   }
+}
+
+/** The `_position` (ASCII) of change rows, copied without decoding. */
+function asciiRange(data: Data): { bytes: Buffer; start(row: number): number; end(row: number): number; text(row: number): string } {
+  const offsets = data.valueOffsets as Int32Array;
+  const values = data.values as Uint8Array;
+  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  return {
+    bytes,
+    start: (row) => offsets[row]!,
+    end: (row) => offsets[row + 1]!,
+    text: (row) => bytes.toString('latin1', offsets[row]!, offsets[row + 1]!),
+  };
 }
 
 /** The `_change_type` and `_position` columns of a change batch (null for snapshots). */
