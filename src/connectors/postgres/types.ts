@@ -36,6 +36,7 @@ import type {
 } from '../../sdk/builders.js';
 import { column } from '../../sdk/batch.js';
 import { definite } from '../../sdk/errors.js';
+import { OID } from './oids.js';
 
 /** A row of `pg_type` (what the mapping needs). */
 export interface PgTypeInfo {
@@ -85,29 +86,7 @@ export type UnknownTypes = 'error' | 'text';
 /** Kinds of columns that the COPY decoder handles inline instead of through a closure. */
 export const FAST = { none: 0, int8: 1, bytes: 2, bool: 3, timestamp: 4, int4: 5 } as const;
 
-export const OID = {
-  bool: 16,
-  bytea: 17,
-  char: 18,
-  name: 19,
-  int8: 20,
-  int2: 21,
-  int4: 23,
-  text: 25,
-  oid: 26,
-  json: 114,
-  float4: 700,
-  float8: 701,
-  bpchar: 1042,
-  varchar: 1043,
-  date: 1082,
-  timestamp: 1114,
-  timestamptz: 1184,
-  interval: 1186,
-  numeric: 1700,
-  uuid: 2950,
-  jsonb: 3802,
-} as const;
+export { OID };
 
 /** Microseconds and days between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 const PG_EPOCH_US = 946_684_800_000_000;

@@ -3,6 +3,7 @@
  * the `dataType` object the WebSocket API reports, the `COLUMN_TYPE` text of `EXA_ALL_COLUMNS`,
  * and the reverse mapping for PostgreSQL result columns that carry no Exasol type of their own.
  */
+import { OID } from '../../connectors/postgres/oids.js';
 import type { Token } from './sql-tokens.js';
 
 export type ExasolTypeName =
@@ -249,27 +250,8 @@ export function wireDataType(t: ExasolType, protocolVersion: number): Record<str
   }
 }
 
-/** PostgreSQL type OIDs the mapping needs. */
-export const PgOid = {
-  bool: 16,
-  bytea: 17,
-  name: 19,
-  int8: 20,
-  int2: 21,
-  int4: 23,
-  text: 25,
-  float4: 700,
-  float8: 701,
-  unknown: 705,
-  bpchar: 1042,
-  varchar: 1043,
-  date: 1082,
-  timestamp: 1114,
-  timestamptz: 1184,
-  interval: 1186,
-  numeric: 1700,
-  uuid: 2950,
-} as const;
+/** PostgreSQL type OIDs the mapping needs: the connector's, plus `unknown` (untyped literals). */
+export const PgOid = { ...OID, unknown: 705 } as const;
 
 // PostgreSQL interval typmod: range bit mask in the high 16 bits (MONTH = bit 1, YEAR = bit 2).
 const INTERVAL_YEAR_MONTH_BITS = (1 << 1) | (1 << 2);
