@@ -35,7 +35,8 @@ export function validityReader(data: Data): (i: number) => boolean {
   };
 }
 
-const decoder = new TextDecoder();
+// ignoreBOM: a value that begins with U+FEFF is data, not a byte-order mark to strip.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A fast reader of the cells of one column (`Data` of a RecordBatch child). */
 export function cellReader(data: Data): CellReader {

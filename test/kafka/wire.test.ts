@@ -94,7 +94,7 @@ test('byte-level cell writers produce exactly the lossless JSON of toJsonValue',
       { numRuns: 100 },
     );
   }
-  check(f('name'), ['', 'a"b\\c\n', '😀 ǅ \u0000', '\u007f', 'é', null]);
+  check(f('name'), ['', '\uFEFF', '\uFEFFa', 'a"b\\c\n', '😀 ǅ \u0000', '\u007f', 'é', null]);
   fc.assert(fc.property(fc.array(fc.option(fc.string({ unit: 'binary' }))), (xs) => check(f('name'), xs)), { numRuns: 200 });
   check(f('active'), [true, false, null]);
   const ts = [new Timestamp(TimeUnit.MICROSECOND, 'UTC'), new Timestamp(TimeUnit.NANOSECOND, null), new Timestamp(TimeUnit.MILLISECOND, 'UTC'), new Timestamp(TimeUnit.SECOND, null)];
