@@ -19,6 +19,22 @@ export interface TableInfo {
   columns: ColumnSpec[];
   primaryKey: string[];
   relpages: number;
+  /** A partitioned table: rows live in its leaf partitions, changes are published as the root's. */
+  partitioned: boolean;
+}
+
+/** A partition (leaf or itself partitioned) below a partitioned table. */
+export interface Partition {
+  oid: number;
+  name: QualifiedName;
+  /** A leaf holds rows; other partitions are partitioned again. */
+  leaf: boolean;
+  /** `oid@xmin` of its pg_inherits row: changes when it is detached and attached again. */
+  attachment: string;
+  /** Heap pages, for planning snapshot ranges. */
+  pages: number;
+  /** A foreign table: its rows are elsewhere and its changes are never published. */
+  foreign: boolean;
 }
 
 /** State of a replication slot. */
@@ -106,12 +122,6 @@ export class Catalog {
         hint: 'check the schema and table name; quote mixed-case names like "MySchema"."MyTable"',
       });
     }
-    if (rel.relkind === 'p') {
-      throw definite('CONFIG_INVALID', `table ${display} is partitioned; refstream reads plain tables`, {
-        table: display,
-        hint: 'sync each partition as its own table',
-      });
-    }
     if (!rel.sel) {
       throw definite('PERMISSION_DENIED', `role ${rel.u} may not SELECT from ${display}`, {
         table: display,
@@ -136,7 +146,26 @@ export class Catalog {
         hint: `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (…); or, with a unique index on NOT NULL columns, ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY USING INDEX <index>;`,
       });
     }
-    return { oid: rel.oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages };
+    return { oid: rel.oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages, partitioned: rel.relkind === 'p' };
+  }
+
+  /** Every partition below a partitioned table, at any depth. */
+  async partitions(oid: number): Promise<Partition[]> {
+    const rows = await this.q<{ oid: number; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; pages: string }>(
+      `SELECT c.oid::int AS oid, n.nspname, c.relname, t.isleaf, c.relkind = 'f' AS is_foreign, i.xmin::text AS attached,
+              CASE WHEN c.relkind = 'r' THEN (pg_relation_size(c.oid) / current_setting('block_size')::int)::text ELSE '0' END AS pages
+         FROM pg_partition_tree($1::oid) t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_inherits i ON i.inhrelid = c.oid
+        WHERE t.level > 0 ORDER BY c.oid`,
+      [oid],
+    );
+    return rows.map((r) => ({ oid: r.oid, name: { schema: r.nspname, name: r.relname }, leaf: r.isleaf, attachment: `${r.oid}@${r.attached}`, pages: Number(r.pages), foreign: r.is_foreign }));
+  }
+
+  /** Whether a table holds no row (of its own: `ONLY`). */
+  async isEmpty(name: QualifiedName): Promise<boolean> {
+    const [row] = await this.q<{ empty: boolean }>(`SELECT NOT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)}) AS empty`);
+    return row!.empty;
   }
 
   private async loadColumns(oid: number): Promise<ColumnSpec[]> {
@@ -198,8 +227,9 @@ export class Catalog {
    * allowed). Fails with `PUBLICATION_MISSING` otherwise.
    */
   async ensurePublication(publication: string, table: TableInfo, create: boolean): Promise<void> {
-    const [pub] = await this.q<{ puballtables: boolean; everything: boolean }>(
-      'SELECT puballtables, (pubinsert AND pubupdate AND pubdelete AND pubtruncate) AS everything FROM pg_publication WHERE pubname = $1',
+    const [pub] = await this.q<{ puballtables: boolean; everything: boolean; viaroot: boolean }>(
+      `SELECT puballtables, (pubinsert AND pubupdate AND pubdelete AND pubtruncate) AS everything, pubviaroot AS viaroot
+         FROM pg_publication WHERE pubname = $1`,
       [publication],
     );
     if (pub && !pub.everything) {
@@ -208,12 +238,21 @@ export class Catalog {
         hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = 'insert, update, delete, truncate');`,
       });
     }
+    // Without publish_via_partition_root, changes arrive as the leaf partitions' own, which
+    // this source does not read.
+    if (pub && table.partitioned && !pub.viaroot) {
+      throw definite('CONFIG_INVALID', `publication ${publication} publishes the partitions of ${table.display} as separate tables`, {
+        table: table.display,
+        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true); or configure a publication of its own`,
+      });
+    }
     const includes = async () =>
       (await this.q('SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3', [publication, table.name.schema, table.name.name])).length > 0;
     if (pub && (pub.puballtables || (await includes()))) return;
+    const withRoot = table.partitioned ? ' WITH (publish_via_partition_root = true)' : '';
     const hint = pub
       ? `ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${quoteQualified(table.name)};`
-      : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)};`;
+      : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot};`;
     if (!create) {
       throw definite('PUBLICATION_MISSING', pub ? `publication ${publication} does not publish ${table.display}` : `publication ${publication} does not exist`, {
         table: table.display,
@@ -223,12 +262,12 @@ export class Catalog {
     await this.q(hint, [], 'creating the publication');
   }
 
-  /** Whether the publication still exists and still publishes the table. */
+  /** Whether the publication still exists and still publishes the table (a partitioned one through its root). */
   async publicationPublishes(publication: string, table: TableInfo): Promise<boolean> {
     const rows = await this.q(
-      `SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.puballtables OR EXISTS (
+      `SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.pubviaroot OR NOT $4) AND (p.puballtables OR EXISTS (
          SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3))`,
-      [publication, table.name.schema, table.name.name],
+      [publication, table.name.schema, table.name.name, table.partitioned],
     );
     return rows.length > 0;
   }

@@ -15,6 +15,7 @@ import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER } from './
 import { formatLsn } from './lsn.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
+import { checkPartitions } from './partitions.js';
 
 /**
  * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
@@ -34,6 +35,8 @@ export interface ChangeReaderOptions {
   /** Stream values in text form (the table has, or had when opened, a text-only column). */
   textValues?: boolean;
   start: ChangePosition;
+  /** Recorded partitions of a partitioned table, watched with the catalog (see partitions.ts). */
+  partitions: string[] | null;
   /** Highest LSN committed so far (confirmed to the slot). */
   committed: bigint;
   connect: () => Promise<ReplicationConnection>;
@@ -69,7 +72,10 @@ export class ChangeReader {
   private failure: ConnectorError | null = null;
   private closed = false;
 
+  private watched: string[] | null;
+
   constructor(private readonly o: ChangeReaderOptions) {
+    this.watched = o.partitions;
     this.specs = o.specs;
     this.codecs = o.codecs;
     this.returned = { ...o.start };
@@ -90,6 +96,11 @@ export class ChangeReader {
   /** The current column specs (they change with schema evolution). */
   get columns(): ColumnSpec[] {
     return this.specs;
+  }
+
+  /** Partitions recorded for checkpoints (partitioned tables), else `null`. */
+  get partitions(): string[] | null {
+    return this.watched;
   }
 
   private setSchema(specs: ColumnSpec[], codecs: ColumnCodec[]): void {
@@ -212,9 +223,10 @@ export class ChangeReader {
     if (!(await catalog.publicationPublishes(config.publicationName, table))) {
       throw definite('PUBLICATION_MISSING', `publication ${config.publicationName} no longer publishes ${table.display}`, {
         table: table.display,
-        hint: `CREATE PUBLICATION ${quoteIdent(config.publicationName)} FOR TABLE ${quoteQualified(table.name)}; then delete the checkpoint to take a new snapshot`,
+        hint: `CREATE PUBLICATION ${quoteIdent(config.publicationName)} FOR TABLE ${quoteQualified(table.name)}${table.partitioned ? ' WITH (publish_via_partition_root = true)' : ''}; then delete the checkpoint to take a new snapshot`,
       });
     }
+    if (this.watched) this.watched = await checkPartitions(catalog, table, this.watched);
   }
 
   private isFull(): boolean {

@@ -10,7 +10,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, type TableDescriptor } from '../../sdk/batch.js';
 import { abortError, definite, type ConnectorError } from '../../sdk/errors.js';
 import { CopyDecoder } from './copy-decoder.js';
-import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
+import { quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { mapPgError } from './errors.js';
 import { snapshotCodec, type ColumnCodec } from './types.js';
 import type { TableInfo } from './catalog.js';
@@ -22,6 +22,8 @@ export interface SnapshotRange {
   /** ctid of the last row already delivered in this range, `[block, line]`. */
   after: [number, number] | null;
   done: boolean;
+  /** The leaf partition this range reads (partitioned tables), by oid. */
+  partition?: number;
 }
 
 /** One unit of output: a batch of a range (or `null` batch when the range ended with no rows left). */
@@ -47,6 +49,8 @@ export interface SnapshotReaderOptions {
   descriptor: TableDescriptor;
   codecs: ColumnCodec[];
   ranges: SnapshotRange[];
+  /** Names of the leaf partitions that ranges read (partitioned tables). */
+  leaves: Map<number, QualifiedName>;
   /** Exported snapshot id every worker imports. */
   snapshotId: string;
   /**
@@ -167,7 +171,7 @@ export class SnapshotReader {
     if (range.after) where.push(`t.ctid > '(${range.after[0]},${range.after[1]})'::tid`);
     else if (range.start > 0) where.push(`t.ctid >= '(${range.start},0)'::tid`);
     if (range.end !== null) where.push(`t.ctid < '(${range.end},0)'::tid`);
-    let from = `ONLY ${quoteQualified(this.o.table.name)} AS t`;
+    let from = `ONLY ${quoteQualified(this.relationOf(range))} AS t`;
     if (this.o.onlyVisibleIn) {
       // xmin is a 32-bit xid; widen it to xid8 relative to the current snapshot's next xid
       from += `, (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nx) AS rs`;
@@ -178,6 +182,13 @@ export class SnapshotReader {
     }
     const filter = where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
     return `COPY (SELECT t.ctid, ${cols} FROM ${from}${filter}) TO STDOUT (FORMAT binary)`;
+  }
+
+  private relationOf(range: SnapshotRange): QualifiedName {
+    if (range.partition === undefined) return this.o.table.name;
+    const leaf = this.o.leaves.get(range.partition);
+    if (!leaf) throw definite('INTERNAL', `partition ${range.partition} of ${this.o.table.display} is unknown`, { table: this.o.table.display });
+    return leaf;
   }
 
   private async readRange(client: pg.Client, index: number, range: SnapshotRange): Promise<void> {

@@ -10,13 +10,14 @@ import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint }
 import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import type { TableDescriptor } from '../../sdk/batch.js';
 import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
-import { Catalog, type TableInfo } from './catalog.js';
+import { Catalog, type Partition, type TableInfo } from './catalog.js';
 import { mapPgError } from './errors.js';
 import { displayName } from './identifiers.js';
 import { formatLsn, isLsnText, parseLsn } from './lsn.js';
 import { ReplicationConnection } from './replication-stream.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
 import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
+import { attachments, checkPartitions, checkReadable, leafNames, planPartitionRanges } from './partitions.js';
 import { ChangeReader, type ChangePosition } from './change-reader.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 
@@ -31,8 +32,12 @@ const rangeSchema = z
     end: z.number().int().min(0).nullable(),
     after: z.tuple([z.number().int().min(0), z.number().int().min(0)]).nullable(),
     done: z.boolean(),
+    /** The leaf partition read, by oid (partitioned tables). */
+    partition: z.number().int().min(1).optional(),
   })
   .strict();
+/** Attachments (`oid@xmin`) of a partitioned table's partitions. */
+const partitionsSchema = z.array(z.string().regex(/^\d+@\d+$/)).optional();
 const snapshotPositionSchema = z
   .object({
     slot: z.string(),
@@ -40,9 +45,10 @@ const snapshotPositionSchema = z
     snapshotXids: z.string().regex(/^\d+:\d+:[\d,]*$/).nullable(),
     columns: columnsSchema.nullable(),
     ranges: z.array(rangeSchema).nullable(),
+    partitions: partitionsSchema,
   })
   .strict();
-const changesPositionSchema = z.object({ slot: z.string(), lsn: lsnText, skip: z.number().int().min(0), columns: columnsSchema }).strict();
+const changesPositionSchema = z.object({ slot: z.string(), lsn: lsnText, skip: z.number().int().min(0), columns: columnsSchema, partitions: partitionsSchema }).strict();
 
 type ColumnsJson = z.infer<typeof columnsSchema>;
 
@@ -58,6 +64,8 @@ interface SnapshotState {
   xids: string | null;
   ranges: SnapshotRange[] | null;
   specs: ColumnSpec[] | null;
+  /** Partitions of a partitioned table when the snapshot began (see partitions.ts). */
+  partitions: string[] | null;
 }
 
 /**
@@ -85,11 +93,14 @@ export class PostgresSource implements ReferenceTableSource {
   private specs: ColumnSpec[] | null = null;
   private started: Promise<void> | null = null;
   private phase: 'snapshot' | 'changes' = 'snapshot';
-  private snapshot: SnapshotState = { lsn: null, xids: null, ranges: null, specs: null };
+  private snapshot: SnapshotState = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
   private snapshotReader: SnapshotReader | null = null;
   private snapshotHolder: { close(): Promise<void> } | null = null;
   private changeStart: ChangePosition | null = null;
   private changeSpecs: ColumnSpec[] | null = null;
+  private changePartitions: string[] | null = null;
+  /** Partitions of a partitioned table, as loaded at connect. */
+  private partitionList: Partition[] = [];
   private changes: ChangeReader | null = null;
   private committed = 0n;
   private restored = false;
@@ -150,6 +161,10 @@ export class PostgresSource implements ReferenceTableSource {
     }
     this.specs = this.info.columns;
     this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
+    if (this.info.partitioned) {
+      this.partitionList = await catalog.partitions(this.info.oid);
+      checkReadable(this.info, this.partitionList);
+    }
   }
 
   private connectReplication = async (): Promise<ReplicationConnection> => {
@@ -232,10 +247,12 @@ export class PostgresSource implements ReferenceTableSource {
       const exported = await exportConsistentSnapshot(this.connectReplication, info);
       this.snapshotHolder = exported.conn;
       snapshotId = exported.snapshotId;
-      const pages = await this.relationPages();
       const parallelism = this.config.snapshotParallelism;
+      const count = parallelism === 1 ? 1 : parallelism * 4;
+      const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
+      const partitions = info.partitioned ? attachments(this.partitionList) : null;
       // assigned only once complete: a failed start must not look like a snapshot in progress
-      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges: planRanges(pages, parallelism === 1 ? 1 : parallelism * 4), specs: this.specs };
+      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.specs, partitions };
     } else {
       // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
       // versions the original snapshot saw; the stream still starts at the original point.
@@ -262,6 +279,7 @@ export class PostgresSource implements ReferenceTableSource {
       descriptor: this.descriptor(this.codecs!),
       codecs: this.codecs!,
       ranges: this.snapshot.ranges!,
+      leaves: leafNames(this.partitionList),
       snapshotId,
       // a resumed snapshot skips row versions the original snapshot did not see: the stream delivers them
       onlyVisibleIn: resuming ? this.snapshot.xids : null,
@@ -271,6 +289,18 @@ export class PostgresSource implements ReferenceTableSource {
       connect: this.connectSql,
     });
     this.snapshotReader.start();
+  }
+
+  /**
+   * Checks the partitions against the recorded ones (failing when rows came or went without
+   * change events) and records the current ones.
+   */
+  private async recheckPartitions(): Promise<void> {
+    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? attachments(this.partitionList);
+    const now = await checkPartitions(this.catalog!, this.info!, recorded);
+    this.partitionList = await this.catalog!.partitions(this.info!.oid);
+    if (this.phase === 'snapshot') this.snapshot.partitions = now;
+    else this.changePartitions = now;
   }
 
   private async relationPages(): Promise<number> {
@@ -303,6 +333,7 @@ export class PostgresSource implements ReferenceTableSource {
     this.phase = 'changes';
     this.changeStart = { lsn: this.snapshot.lsn!, skip: 0 };
     this.changeSpecs = this.snapshot.specs ?? this.specs;
+    this.changePartitions = this.snapshot.partitions;
   }
 
   isSnapshotComplete(): boolean {
@@ -340,6 +371,7 @@ export class PostgresSource implements ReferenceTableSource {
       // The live table may have text-only columns the checkpoint's schema lacks: they arrive
       // as the stream replays the DDL, and need text mode.
       textValues: this.codecs!.some((c) => c.textOnly),
+      partitions: this.info!.partitioned ? (this.changePartitions ?? attachments(this.partitionList)) : null,
       start: this.changeStart!,
       committed: this.committed,
       connect: this.connectReplication,
@@ -366,16 +398,19 @@ export class PostgresSource implements ReferenceTableSource {
         snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
         snapshotXids: s.xids,
         columns: s.specs ? specsToJson(s.specs) : null,
-        ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done })) : null,
+        ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
+        ...(s.partitions ? { partitions: [...s.partitions] } : {}),
       });
     }
     const position = this.changes ? this.changes.position : this.changeStart!;
     const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.specs!);
+    const partitions = this.changes ? this.changes.partitions : this.changePartitions;
     return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
       slot,
       lsn: formatLsn(position.lsn),
       skip: position.skip,
       columns: specsToJson(columns),
+      ...(partitions ? { partitions: [...partitions] } : {}),
     });
   }
 
@@ -389,7 +424,13 @@ export class PostgresSource implements ReferenceTableSource {
       const pos = parsePosition(snapshotPositionSchema, cp);
       this.checkSlot(pos.slot);
       if (pos.snapshotLsn !== null && pos.ranges !== null) {
-        this.snapshot = { lsn: parseLsn(pos.snapshotLsn), xids: pos.snapshotXids, ranges: pos.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })), specs: pos.columns ? specsFromJson(pos.columns) : null };
+        this.snapshot = {
+          lsn: parseLsn(pos.snapshotLsn),
+          xids: pos.snapshotXids,
+          ranges: pos.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
+          specs: pos.columns ? specsFromJson(pos.columns) : null,
+          partitions: pos.partitions ?? null,
+        };
       }
     } else {
       const pos = parsePosition(changesPositionSchema, cp);
@@ -397,9 +438,12 @@ export class PostgresSource implements ReferenceTableSource {
       this.phase = 'changes';
       this.changeStart = { lsn: parseLsn(pos.lsn), skip: pos.skip };
       this.changeSpecs = specsFromJson(pos.columns);
+      this.changePartitions = pos.partitions ?? null;
     }
     this.restored = true;
     await this.start();
+    // rows attached or detached while stopped left no change events: fail now, not later
+    if (this.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
   }
 
   private checkSlot(slot: string): void {
