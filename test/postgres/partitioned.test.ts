@@ -9,7 +9,8 @@ import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js'
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
 import type { SourceCheckpoint } from '../../src/sdk/checkpoint.js';
-import { PG_VERSIONS, Fold, diffStates, drainSnapshot, jsonRows, pollChanges, pollQuiet, tableState, uniqueName } from './helpers.js';
+import { PG_VERSIONS, Fold, changeRows, diffStates, drainSnapshot, jsonRows, pollChanges, pollQuiet, tableState, uniqueName } from './helpers.js';
+import type { ChangeRow } from './helpers.js';
 
 const TS = `'2024-05-06 07:08:09.5+00'`;
 const COLUMNS = 'id int8, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL';
@@ -148,6 +149,62 @@ for (const version of PG_VERSIONS) {
         await assert.rejects(pollQuiet(again, 5), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /detached or dropped/.test((e as Error).message));
       } finally {
         await again.close({ dropSlot: true });
+      }
+    });
+
+    /** Polls changes for `ms`, returning them, or the error the source stopped with. */
+    const pollFor = async (source: PostgresSource, ms: number): Promise<{ rows: ChangeRow[]; error: unknown }> => {
+      const rows: ChangeRow[] = [];
+      const deadline = Date.now() + ms;
+      try {
+        while (Date.now() < deadline) {
+          const b = await source.pollChanges();
+          if (b) rows.push(...changeRows(b));
+        }
+        return { rows, error: null };
+      } catch (error) {
+        return { rows, error };
+      }
+    };
+
+    it('a partition truncated on its own stops the source; TRUNCATE of the table and VACUUM FULL do not', async () => {
+      const t = uniqueName('parttrunc');
+      const slot = uniqueName('s');
+      await createPartitioned(t);
+      await insert(t, 1, 2500);
+      const source = make(t, slot);
+      let cp: SourceCheckpoint;
+      try {
+        await drainSnapshot(source);
+        // rewrites keep the rows: new storage, same data
+        await pg.query(`VACUUM FULL ${t}_b0`);
+        await pg.query(`CLUSTER ${t}_a USING ${t}_a_pkey`);
+        let got = await pollFor(source, 1500);
+        assert.equal(got.error, null, String(got.error));
+        // the table's TRUNCATE is published: the new storage of every leaf is explained by it
+        await pg.query(`TRUNCATE ${t}`);
+        await insert(t, 1, 20);
+        got = await pollFor(source, 1500);
+        assert.equal(got.error, null, String(got.error));
+        assert.deepEqual(got.rows.map((r) => r.type), ['truncate', ...Array(20).fill('insert')]);
+        cp = source.checkpoint();
+        // a partition truncated alone leaves no trace in the stream: the source must stop
+        await pg.query(`TRUNCATE ${t}_a`);
+        got = await pollFor(source, 20_000); // returns at the error
+        assert.ok(ConnectorError.is(got.error, 'TABLE_TRUNCATED') && got.error.kind === 'definite', String(got.error));
+        assert.match(got.error.message, /_a of .* was truncated on its own/);
+        assert.match(got.error.hint ?? '', /new snapshot/);
+      } finally {
+        await source.close();
+      }
+      // restarting from the checkpoint before does not miss it either
+      const restarted = make(t, slot);
+      try {
+        await restarted.restore(cp);
+        const got = await pollFor(restarted, 20_000);
+        assert.ok(ConnectorError.is(got.error, 'TABLE_TRUNCATED'), String(got.error));
+      } finally {
+        await restarted.close({ dropSlot: true });
       }
     });
 

@@ -33,6 +33,10 @@ export interface Partition {
   attachment: string;
   /** Heap pages, for planning snapshot ranges. */
   pages: number;
+  /** Its storage: a new one after TRUNCATE, VACUUM FULL, CLUSTER or a rewriting ALTER. */
+  relfilenode: number;
+  /** xmin of its pg_class row: the transaction that last changed it (a TRUNCATE's, for one). */
+  classXmin: number;
   /** A foreign table: its rows are elsewhere and its changes are never published. */
   foreign: boolean;
 }
@@ -151,15 +155,36 @@ export class Catalog {
 
   /** Every partition below a partitioned table, at any depth. */
   async partitions(oid: number): Promise<Partition[]> {
-    const rows = await this.q<{ oid: number; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; pages: string }>(
+    const rows = await this.q<{ oid: number; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; relfilenode: number; xmin: string; pages: string }>(
       `SELECT c.oid::int AS oid, n.nspname, c.relname, t.isleaf, c.relkind = 'f' AS is_foreign, i.xmin::text AS attached,
+              c.relfilenode::int AS relfilenode, c.xmin::text AS xmin,
               CASE WHEN c.relkind = 'r' THEN (pg_relation_size(c.oid) / current_setting('block_size')::int)::text ELSE '0' END AS pages
          FROM pg_partition_tree($1::oid) t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_inherits i ON i.inhrelid = c.oid
         WHERE t.level > 0 ORDER BY c.oid`,
       [oid],
     );
-    return rows.map((r) => ({ oid: r.oid, name: { schema: r.nspname, name: r.relname }, leaf: r.isleaf, attachment: `${r.oid}@${r.attached}`, pages: Number(r.pages), foreign: r.is_foreign }));
+    return rows.map((r) => ({ oid: r.oid, name: { schema: r.nspname, name: r.relname }, leaf: r.isleaf, attachment: `${r.oid}@${r.attached}`,
+      pages: Number(r.pages),
+      relfilenode: r.relfilenode,
+      classXmin: Number(r.xmin),
+      foreign: r.is_foreign,
+    }));
+  }
+
+  /**
+   * Whether a table holds a row version older than transaction `xid` (its rows survived that
+   * transaction: a rewrite keeps them, a TRUNCATE does not).
+   */
+  async hasRowsOlderThan(name: QualifiedName, xid: number): Promise<boolean> {
+    const [row] = await this.q<{ older: boolean }>(`SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > age($1::text::xid)) AS older`, [String(xid)]);
+    return row!.older;
+  }
+
+  /** The server's current WAL write position. */
+  async currentWalLsn(): Promise<bigint> {
+    const [row] = await this.q<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    return parseLsn(row!.lsn);
   }
 
   /** Whether a table holds no row (of its own: `ONLY`). */

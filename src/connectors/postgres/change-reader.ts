@@ -15,7 +15,7 @@ import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER } from './
 import { formatLsn } from './lsn.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
-import { checkPartitions } from './partitions.js';
+import { PartitionWatch } from './partitions.js';
 
 /**
  * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
@@ -72,10 +72,12 @@ export class ChangeReader {
   private failure: ConnectorError | null = null;
   private closed = false;
 
-  private watched: string[] | null;
+  private readonly watch: PartitionWatch | null;
+  /** xid of the open transaction (from its Begin message). */
+  private txnXid = 0;
 
   constructor(private readonly o: ChangeReaderOptions) {
-    this.watched = o.partitions;
+    this.watch = o.partitions ? new PartitionWatch(o.table, o.partitions) : null;
     this.specs = o.specs;
     this.codecs = o.codecs;
     this.returned = { ...o.start };
@@ -100,7 +102,7 @@ export class ChangeReader {
 
   /** Partitions recorded for checkpoints (partitioned tables), else `null`. */
   get partitions(): string[] | null {
-    return this.watched;
+    return this.watch?.state ?? null;
   }
 
   private setSchema(specs: ColumnSpec[], codecs: ColumnCodec[]): void {
@@ -226,7 +228,7 @@ export class ChangeReader {
         hint: `CREATE PUBLICATION ${quoteIdent(config.publicationName)} FOR TABLE ${quoteQualified(table.name)}${table.partitioned ? ' WITH (publish_via_partition_root = true)' : ''}; then delete the checkpoint to take a new snapshot`,
       });
     }
-    if (this.watched) this.watched = await checkPartitions(catalog, table, this.watched);
+    await this.watch?.check(catalog, this.returned.lsn);
   }
 
   private isFull(): boolean {
@@ -257,6 +259,7 @@ export class ChangeReader {
     switch (frame[p]) {
       case 0x42: // B
         this.txnLsn = frame.readBigUInt64BE(p + 1);
+        this.txnXid = frame.readUInt32BE(p + 17);
         this.txnIndex = 0;
         return 'ok';
       case 0x43: {
@@ -316,7 +319,10 @@ export class ChangeReader {
   private onTruncate(frame: Buffer, pos: number): Step {
     const n = frame.readInt32BE(pos);
     for (let i = 0; i < n; i++) {
-      if (frame.readUInt32BE(pos + 5 + 4 * i) === this.o.table.oid) return this.rows(frame, [['truncate', null]]);
+      if (frame.readUInt32BE(pos + 5 + 4 * i) === this.o.table.oid) {
+        this.watch?.truncatedBy(this.txnXid);
+        return this.rows(frame, [['truncate', null]]);
+      }
     }
     return 'ok';
   }

@@ -17,7 +17,7 @@ import { formatLsn, isLsnText, parseLsn } from './lsn.js';
 import { ReplicationConnection } from './replication-stream.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
 import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
-import { attachments, checkPartitions, checkReadable, leafNames, planPartitionRanges } from './partitions.js';
+import { PartitionWatch, RECORDED_PARTITION, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
 import { ChangeReader, type ChangePosition } from './change-reader.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 
@@ -36,8 +36,8 @@ const rangeSchema = z
     partition: z.number().int().min(1).optional(),
   })
   .strict();
-/** Attachments (`oid@xmin`) of a partitioned table's partitions. */
-const partitionsSchema = z.array(z.string().regex(/^\d+@\d+$/)).optional();
+/** A partitioned table's partitions as last seen (see partitions.ts). */
+const partitionsSchema = z.array(z.string().regex(RECORDED_PARTITION, 'must be oid@xmin:relfilenode')).optional();
 const snapshotPositionSchema = z
   .object({
     slot: z.string(),
@@ -250,7 +250,7 @@ export class PostgresSource implements ReferenceTableSource {
       const parallelism = this.config.snapshotParallelism;
       const count = parallelism === 1 ? 1 : parallelism * 4;
       const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
-      const partitions = info.partitioned ? attachments(this.partitionList) : null;
+      const partitions = info.partitioned ? recordPartitions(this.partitionList) : null;
       // assigned only once complete: a failed start must not look like a snapshot in progress
       this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.specs, partitions };
     } else {
@@ -296,8 +296,11 @@ export class PostgresSource implements ReferenceTableSource {
    * change events) and records the current ones.
    */
   private async recheckPartitions(): Promise<void> {
-    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? attachments(this.partitionList);
-    const now = await checkPartitions(this.catalog!, this.info!, recorded);
+    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.partitionList);
+    const watch = new PartitionWatch(this.info!, recorded);
+    // new storage is only noted here: the stream tells whether a TRUNCATE of the table explains it
+    await watch.check(this.catalog!, null);
+    const now = watch.state;
     this.partitionList = await this.catalog!.partitions(this.info!.oid);
     if (this.phase === 'snapshot') this.snapshot.partitions = now;
     else this.changePartitions = now;
@@ -371,7 +374,7 @@ export class PostgresSource implements ReferenceTableSource {
       // The live table may have text-only columns the checkpoint's schema lacks: they arrive
       // as the stream replays the DDL, and need text mode.
       textValues: this.codecs!.some((c) => c.textOnly),
-      partitions: this.info!.partitioned ? (this.changePartitions ?? attachments(this.partitionList)) : null,
+      partitions: this.info!.partitioned ? (this.changePartitions ?? recordPartitions(this.partitionList)) : null,
       start: this.changeStart!,
       committed: this.committed,
       connect: this.connectReplication,
