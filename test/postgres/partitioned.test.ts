@@ -208,6 +208,23 @@ for (const version of PG_VERSIONS) {
       }
     });
 
+    it('a partition truncated on its own while the snapshot is read stops the source once it streams', async () => {
+      const t = uniqueName('partsnaptrunc');
+      await createPartitioned(t);
+      await insert(t, 1, 3000);
+      const source = make(t, uniqueName('s'), { batchRows: 200 });
+      try {
+        assert.ok(await source.pollSnapshot());
+        await pg.query(`TRUNCATE ${t}_rest`);
+        await drainSnapshot(source);
+        const got = await pollFor(source, 20_000);
+        assert.ok(ConnectorError.is(got.error, 'TABLE_TRUNCATED'), String(got.error));
+        assert.match(got.error.message, /_rest of /);
+      } finally {
+        await source.close({ dropSlot: true });
+      }
+    });
+
     it('a publication that publishes the partitions as separate tables is refused with the fix', async () => {
       const t = uniqueName('partpub');
       const slot = uniqueName('s');

@@ -153,18 +153,30 @@ export class Catalog {
     return { oid: rel.oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages, partitioned: rel.relkind === 'p' };
   }
 
-  /** Every partition below a partitioned table, at any depth. */
+  /**
+   * Every partition below a partitioned table, at any depth. Plain catalog reads (not
+   * `pg_partition_tree`), so inside a transaction with an imported snapshot they show the
+   * partitions as of that snapshot.
+   */
   async partitions(oid: number): Promise<Partition[]> {
     const rows = await this.q<{ oid: number; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; relfilenode: number; xmin: string; pages: string }>(
-      `SELECT c.oid::int AS oid, n.nspname, c.relname, t.isleaf, c.relkind = 'f' AS is_foreign, i.xmin::text AS attached,
-              c.relfilenode::int AS relfilenode, c.xmin::text AS xmin,
+      `WITH RECURSIVE tree AS (
+         SELECT i.inhrelid AS relid, i.xmin AS attached FROM pg_inherits i WHERE i.inhparent = $1::oid
+         UNION ALL
+         SELECT i.inhrelid, i.xmin FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid
+       )
+       SELECT c.oid::int AS oid, n.nspname, c.relname, c.relkind <> 'p' AS isleaf, c.relkind = 'f' AS is_foreign,
+              tree.attached::text AS attached, c.relfilenode::int AS relfilenode, c.xmin::text AS xmin,
               CASE WHEN c.relkind = 'r' THEN (pg_relation_size(c.oid) / current_setting('block_size')::int)::text ELSE '0' END AS pages
-         FROM pg_partition_tree($1::oid) t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-         JOIN pg_inherits i ON i.inhrelid = c.oid
-        WHERE t.level > 0 ORDER BY c.oid`,
+         FROM tree JOIN pg_class c ON c.oid = tree.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+        ORDER BY c.oid`,
       [oid],
     );
-    return rows.map((r) => ({ oid: r.oid, name: { schema: r.nspname, name: r.relname }, leaf: r.isleaf, attachment: `${r.oid}@${r.attached}`,
+    return rows.map((r) => ({
+      oid: r.oid,
+      name: { schema: r.nspname, name: r.relname },
+      leaf: r.isleaf,
+      attachment: `${r.oid}@${r.attached}`,
       pages: Number(r.pages),
       relfilenode: r.relfilenode,
       classXmin: Number(r.xmin),

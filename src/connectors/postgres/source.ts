@@ -12,7 +12,7 @@ import type { TableDescriptor } from '../../sdk/batch.js';
 import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 import { Catalog, type Partition, type TableInfo } from './catalog.js';
 import { mapPgError } from './errors.js';
-import { displayName } from './identifiers.js';
+import { displayName, quoteLiteral } from './identifiers.js';
 import { formatLsn, isLsnText, parseLsn } from './lsn.js';
 import { ReplicationConnection } from './replication-stream.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
@@ -247,6 +247,10 @@ export class PostgresSource implements ReferenceTableSource {
       const exported = await exportConsistentSnapshot(this.connectReplication, info);
       this.snapshotHolder = exported.conn;
       snapshotId = exported.snapshotId;
+      if (info.partitioned) {
+        this.partitionList = await this.partitionsAt(snapshotId);
+        checkReadable(info, this.partitionList);
+      }
       const parallelism = this.config.snapshotParallelism;
       const count = parallelism === 1 ? 1 : parallelism * 4;
       const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
@@ -289,6 +293,27 @@ export class PostgresSource implements ReferenceTableSource {
       connect: this.connectSql,
     });
     this.snapshotReader.start();
+  }
+
+  /**
+   * The partitions as of the exported snapshot: the ones the snapshot reads, each with the
+   * storage the stream starts from (a partition truncated a moment later is then noticed).
+   */
+  private async partitionsAt(snapshotId: string): Promise<Partition[]> {
+    const client = await this.connectSql().catch((error: unknown) => {
+      throw mapPgError(error, this.table, 'connecting');
+    });
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
+      const partitions = await new Catalog(client, this.table).partitions(this.info!.oid);
+      await client.query('COMMIT');
+      return partitions;
+    } catch (error) {
+      throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'listing the partitions');
+    } finally {
+      await client.end().catch(() => {});
+    }
   }
 
   /**
