@@ -36,7 +36,10 @@ function valuesOf(rows: TestRow[]): { sql: string; params: unknown[] } {
   return { sql: tuples.join(', '), params };
 }
 
-async function harness(extra: Partial<PostgresSourceConfig> = {}): Promise<TableHarness> {
+/** Layouts of the test table: plain, or hash-partitioned in three (one of them hashed again in two). */
+type Layout = 'plain' | 'partitioned';
+
+async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout = 'plain'): Promise<TableHarness> {
   const pg = await postgres();
   const name = `t${process.pid}_${++tables}`;
   const table = `conformance.${name}`;
@@ -44,9 +47,17 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}): Promise<Table
   const publication = `rsc_${name}`;
   const applicationName = `rsc_${name}`;
   await pg.query('CREATE SCHEMA IF NOT EXISTS conformance');
+  const partitioned = layout === 'partitioned' ? ' PARTITION BY HASH (id)' : '';
   await pg.query(
-    `CREATE TABLE ${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active boolean NOT NULL, note text)`,
+    `CREATE TABLE ${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active boolean NOT NULL, note text)${partitioned}`,
   );
+  if (layout === 'partitioned') {
+    await pg.query(`CREATE TABLE ${table}_p0 PARTITION OF ${table} FOR VALUES WITH (MODULUS 3, REMAINDER 0)`);
+    await pg.query(`CREATE TABLE ${table}_p1 PARTITION OF ${table} FOR VALUES WITH (MODULUS 3, REMAINDER 1) PARTITION BY HASH (id)`);
+    await pg.query(`CREATE TABLE ${table}_p1a PARTITION OF ${table}_p1 FOR VALUES WITH (MODULUS 2, REMAINDER 0)`);
+    await pg.query(`CREATE TABLE ${table}_p1b PARTITION OF ${table}_p1 FOR VALUES WITH (MODULUS 2, REMAINDER 1)`);
+    await pg.query(`CREATE TABLE ${table}_p2 PARTITION OF ${table} FOR VALUES WITH (MODULUS 3, REMAINDER 2)`);
+  }
   return {
     async createSource(options: SourceOptions = {}) {
       return new PostgresSource({
@@ -113,5 +124,12 @@ const postgresTarget: ConformanceTarget = {
 export function postgresTargetWith(name: string, config: Partial<PostgresSourceConfig>): ConformanceTarget {
   return { name, setup: () => harness(config) };
 }
+
+/** The Postgres target on a partitioned table (snapshot per leaf, changes through the root). */
+export const postgresPartitionedTarget: ConformanceTarget = {
+  name: 'postgres (partitioned table)',
+  capabilities: postgresTarget.capabilities,
+  setup: () => harness({ snapshotParallelism: 2 }, 'partitioned'),
+};
 
 export default postgresTarget;
