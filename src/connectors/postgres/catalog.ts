@@ -41,6 +41,12 @@ export interface Partition {
   foreign: boolean;
 }
 
+/** `CREATE PUBLICATION` for the table (a partitioned one published through its root). */
+export function createPublicationSql(publication: string, table: TableInfo): string {
+  const withRoot = table.partitioned ? ' WITH (publish_via_partition_root = true)' : '';
+  return `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
+}
+
 /** State of a replication slot. */
 export interface SlotState {
   plugin: string;
@@ -286,10 +292,7 @@ export class Catalog {
     const includes = async () =>
       (await this.q('SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3', [publication, table.name.schema, table.name.name])).length > 0;
     if (pub && (pub.puballtables || (await includes()))) return;
-    const withRoot = table.partitioned ? ' WITH (publish_via_partition_root = true)' : '';
-    const hint = pub
-      ? `ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${quoteQualified(table.name)};`
-      : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot};`;
+    const hint = pub ? `ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${quoteQualified(table.name)};` : `${createPublicationSql(publication, table)};`;
     if (!create) {
       throw definite('PUBLICATION_MISSING', pub ? `publication ${publication} does not publish ${table.display}` : `publication ${publication} does not exist`, {
         table: table.display,

@@ -7,7 +7,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, formatPosition, type TableDescriptor } from '../../sdk/batch.js';
 import { ConnectorError, definite, transient } from '../../sdk/errors.js';
 import type { ColumnBuilder } from '../../sdk/builders.js';
-import type { Catalog, TableInfo } from './catalog.js';
+import { createPublicationSql, type Catalog, type TableInfo } from './catalog.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { ReplicationConnection } from './replication-stream.js';
@@ -225,7 +225,7 @@ export class ChangeReader {
     if (!(await catalog.publicationPublishes(config.publicationName, table))) {
       throw definite('PUBLICATION_MISSING', `publication ${config.publicationName} no longer publishes ${table.display}`, {
         table: table.display,
-        hint: `CREATE PUBLICATION ${quoteIdent(config.publicationName)} FOR TABLE ${quoteQualified(table.name)}${table.partitioned ? ' WITH (publish_via_partition_root = true)' : ''}; then delete the checkpoint to take a new snapshot`,
+        hint: `${createPublicationSql(config.publicationName, table)}; then delete the checkpoint to take a new snapshot`,
       });
     }
     await this.watch?.check(catalog, this.returned.lsn);

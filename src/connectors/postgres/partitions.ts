@@ -25,7 +25,7 @@ import type { Catalog, Partition, TableInfo } from './catalog.js';
 /** How a partition is recorded in checkpoints: `oid@attachmentXmin:relfilenode`. */
 export const RECORDED_PARTITION = /^(\d+)@(\d+):(\d+)$/;
 
-function record(p: Partition): string {
+function record(p: { attachment: string; relfilenode: number }): string {
   return `${p.attachment}:${p.relfilenode}`;
 }
 
@@ -99,7 +99,7 @@ export class PartitionWatch {
 
   /** The partitions to record in a checkpoint. */
   get state(): string[] {
-    return [...this.recorded.values()].map((r) => `${r.attachment}:${r.relfilenode}`).sort();
+    return [...this.recorded.values()].map(record).sort();
   }
 
   /** The stream delivered a TRUNCATE of the table by transaction `xid`. */
@@ -112,13 +112,14 @@ export class PartitionWatch {
    * Compares the partitions with the recorded ones. `streamedTo` is how far the stream has
    * delivered (`null` before it runs: new storage is then only noted). Fails with a definite
    * `SCHEMA_INCOMPATIBLE` or `TABLE_TRUNCATED` when rows changed without change events.
+   * Returns the partitions it read.
    */
-  async check(catalog: Catalog, streamedTo: bigint | null): Promise<void> {
+  async check(catalog: Catalog, streamedTo: bigint | null): Promise<Partition[]> {
     const now = await catalog.partitions(this.table.oid);
     checkReadable(this.table, now);
     await this.checkAttachments(catalog, now);
     const renewed = now.filter((p) => p.leaf && this.recorded.get(p.oid)!.relfilenode !== p.relfilenode);
-    if (renewed.length === 0) return;
+    if (renewed.length === 0) return now;
     let wal: bigint | null = null;
     for (const p of renewed) {
       const known = this.suspects.get(p.oid);
@@ -126,7 +127,7 @@ export class PartitionWatch {
       wal ??= await catalog.currentWalLsn();
       this.suspects.set(p.oid, { name: p.name, relfilenode: p.relfilenode, xid: p.classXmin, until: wal });
     }
-    if (streamedTo === null) return;
+    if (streamedTo === null) return now;
     for (const [oid, s] of this.suspects) {
       if (!this.truncates.includes(s.xid)) {
         if (streamedTo < s.until) continue; // a TRUNCATE of the table may still come
@@ -140,6 +141,7 @@ export class PartitionWatch {
       this.recorded.get(oid)!.relfilenode = s.relfilenode;
       this.suspects.delete(oid);
     }
+    return now;
   }
 
   private async checkAttachments(catalog: Catalog, now: Partition[]): Promise<void> {

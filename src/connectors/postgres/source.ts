@@ -324,11 +324,9 @@ export class PostgresSource implements ReferenceTableSource {
     const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.partitionList);
     const watch = new PartitionWatch(this.info!, recorded);
     // new storage is only noted here: the stream tells whether a TRUNCATE of the table explains it
-    await watch.check(this.catalog!, null);
-    const now = watch.state;
-    this.partitionList = await this.catalog!.partitions(this.info!.oid);
-    if (this.phase === 'snapshot') this.snapshot.partitions = now;
-    else this.changePartitions = now;
+    this.partitionList = await watch.check(this.catalog!, null);
+    if (this.phase === 'snapshot') this.snapshot.partitions = watch.state;
+    else this.changePartitions = watch.state;
   }
 
   private async relationPages(): Promise<number> {
