@@ -154,6 +154,9 @@ for (const version of PG_VERSIONS) {
       assert.equal((cp.position as { skip: number }).skip, 300);
       await first.commit(cp);
       await first.close();
+      // close() resolves once the server has let go of the slot: a new reader can start at once
+      const [held] = await pg.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      assert.equal(held!.active, false);
       const second = make(t, slot, { batchRows: 100 });
       try {
         await second.restore(cp);

@@ -463,7 +463,26 @@ export class ChangeReader {
     if (this.conn) {
       // a last status update so that the slot reflects every commit
       this.conn.sendStatus(this.committed);
+      const pid = (this.conn.client as unknown as { processID: number }).processID;
       await this.conn.close();
+      await this.slotReleased(pid);
+    }
+  }
+
+  /**
+   * Waits (briefly) until the walsender of `pid` has let go of the slot: it exits a moment after
+   * the connection closes, and a reader started at once would find the slot still in use.
+   */
+  private async slotReleased(pid: number): Promise<void> {
+    const deadline = Date.now() + 2000;
+    try {
+      while (Date.now() < deadline) {
+        const slot = await this.o.catalog.slotActive(this.o.config.slotName);
+        if (slot?.activePid !== pid) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } catch {
+      // the SQL connection is gone too: nothing to wait with
     }
   }
 }
