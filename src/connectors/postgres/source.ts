@@ -496,7 +496,10 @@ export class PostgresSource implements ReferenceTableSource {
     this.changes?.commit(this.committed);
   }
 
-  /** Closes every connection; with `dropSlot` also drops the replication slot. Idempotent. */
+  /**
+   * Closes every connection; with `dropSlot` also drops the replication slot. Idempotent. Resolves
+   * once the server has released the slot (up to 2 s), so a new source can take it at once.
+   */
   async close(options: PostgresCloseOptions = {}): Promise<void> {
     if (this.closed && !options.dropSlot) return;
     this.closed = true;
