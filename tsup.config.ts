@@ -8,7 +8,7 @@ export default defineConfig([
       index: 'src/index.ts',
       postgres: 'src/connectors/postgres/index.ts',
       exasol: 'src/connectors/exasol/index.ts',
-      kafka: 'src/sinks/kafka/index.ts',
+      kafka: 'src/connectors/kafka/index.ts',
       conformance: 'conformance-tests/index.ts',
       testing: 'src/testing/index.ts',
     },

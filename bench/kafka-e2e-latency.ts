@@ -13,7 +13,7 @@ import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
 import { sync } from '../src/sdk/sync.js';
 import { PostgresSource } from '../src/connectors/postgres/index.js';
-import { KafkaSink } from '../src/sinks/kafka/index.js';
+import { KafkaSink } from '../src/connectors/kafka/index.js';
 import { PartitionReader } from '../src/connectors/kafka/fetcher.js';
 import { startKafkaTestBroker, startPostgres } from '../src/testing/index.js';
 

@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, formatPosition, type TableDescriptor } from '../src/sdk/batch.js';
-import { KafkaSink } from '../src/sinks/kafka/index.js';
-import { jsonEncoder } from '../src/sinks/kafka/encode.js';
-import type { SizedMessage } from '../src/sinks/kafka/sender.js';
+import { KafkaSink } from '../src/connectors/kafka/index.js';
+import { jsonEncoder } from '../src/connectors/kafka/encode.js';
+import type { SizedMessage } from '../src/connectors/kafka/sender.js';
 import { startKafkaTestBroker } from '../src/testing/index.js';
 import { testTableDescriptor } from '../conformance-tests/targets/test-table-descriptor.js';
 

@@ -114,7 +114,7 @@ export async function createSink(spec: string): Promise<Sink> {
     if (compression !== undefined && !['none', 'gzip'].includes(compression)) {
       throw new CliError(`--sink: compression=${compression} is not one of none, gzip (kafka://host:port/topic?compression=gzip)`, EXIT.badUsage);
     }
-    const { KafkaSink } = await import('../sinks/kafka/index.js');
+    const { KafkaSink } = await import('../connectors/kafka/index.js');
     return new KafkaSink({ ...connection, topic, ...(format ? { format: format as 'json' } : {}), ...(compression ? { compression: compression as 'gzip' } : {}) });
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
@@ -122,7 +122,7 @@ export async function createSink(spec: string): Promise<Sink> {
     const table = decodeURIComponent(url.hash.replace(/^#/, ''));
     if (!table) throw new CliError('--sink: a postgres sink needs the target table after #, e.g. postgres://user:password@host/db#copy.customers', EXIT.badUsage);
     url.hash = '';
-    const { PostgresTableSink } = await import('../sinks/postgres-table.js');
+    const { PostgresTableSink } = await import('../connectors/postgres/sink.js');
     return new PostgresTableSink({ connectionString: url.toString(), table });
   }
   if (spec.startsWith('exasol://')) {
@@ -153,7 +153,7 @@ export async function createCheckpointStore(spec: string, table: string): Promis
   }
   if (isKafkaUrl(spec)) {
     const { connection, topic } = parseKafkaUrl('--checkpoint', spec);
-    const { KafkaCheckpointStore } = await import('../sinks/kafka/index.js');
+    const { KafkaCheckpointStore } = await import('../connectors/kafka/index.js');
     return new KafkaCheckpointStore({ ...connection, topic, key: table });
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {

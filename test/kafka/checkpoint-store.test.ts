@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
-import { KafkaCheckpointStore } from '../../src/sinks/kafka/index.js';
+import { KafkaCheckpointStore } from '../../src/connectors/kafka/index.js';
 import { makeCheckpoint } from '../../src/sdk/checkpoint.js';
 import { quiet } from './helpers.js';
 

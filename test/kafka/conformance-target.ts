@@ -4,7 +4,7 @@
  * read back by the source.
  */
 import { BatchBuilder, formatPosition } from '../../src/sdk/batch.js';
-import { KafkaReferenceTableSource, KafkaSink } from '../../src/sinks/kafka/index.js';
+import { KafkaReferenceTableSource, KafkaSink } from '../../src/connectors/kafka/index.js';
 import type { KafkaTestBroker } from '../../src/testing/index.js';
 import type { ConformanceTarget, SourceOptions, TableHarness, TestRow } from '../../conformance-tests/types.js';
 import { testTableDescriptor } from '../../conformance-tests/targets/test-table-descriptor.js';

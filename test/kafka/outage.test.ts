@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { sync } from '../../src/sdk/sync.js';
 import { MemoryCheckpointStore } from '../../src/sdk/checkpoint-store.js';
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
-import { KafkaSink } from '../../src/sinks/kafka/index.js';
+import { KafkaSink } from '../../src/connectors/kafka/index.js';
 import { startKafkaTestBroker, startPostgres, type KafkaTestBroker, type TestPostgres } from '../../src/testing/index.js';
 import { foldUpsert, kcatRead } from './helpers.js';
 import { waitFor } from '../helpers/process.js';

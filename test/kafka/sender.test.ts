@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { OrderedSender, type PartitionBatches } from '../../src/sinks/kafka/sender.js';
-import { RecordBatchWriter, readVarint } from '../../src/sinks/kafka/wire.js';
+import { OrderedSender, type PartitionBatches } from '../../src/connectors/kafka/sender.js';
+import { RecordBatchWriter, readVarint } from '../../src/connectors/kafka/wire.js';
 
 /** Decodes a v2 record batch (uncompressed) into its record values, checking offset deltas. */
 function values(batch: Buffer): string[] {

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
 import { Kafka, logLevel } from 'kafkajs';
 import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
-import { KafkaSink, partitionFor } from '../../src/sinks/kafka/index.js';
+import { KafkaSink, partitionFor } from '../../src/connectors/kafka/index.js';
 import { KafkaReferenceTableSource } from '../../src/connectors/kafka/index.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { ReferenceTable } from '../../src/sdk/table.js';

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecordBatch } from 'apache-arrow';
 import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
-import { KafkaReferenceTableSource, KafkaSink, type KafkaSourceOptions } from '../../src/sinks/kafka/index.js';
+import { KafkaReferenceTableSource, KafkaSink, type KafkaSourceOptions } from '../../src/connectors/kafka/index.js';
 import { batchInfo } from '../../src/sdk/batch.js';
 import { makeCheckpoint } from '../../src/sdk/checkpoint.js';
 import { ConnectorError, isAbortError } from '../../src/sdk/errors.js';

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { MemoryStore, MemorySource } from '../../src/sources/memory/index.js';
-import { PostgresTableSink } from '../../src/sinks/postgres-table.js';
+import { PostgresTableSink } from '../../src/connectors/postgres/sink.js';
 import { MemorySink } from '../../src/sinks/memory.js';
 import { sync } from '../../src/sdk/sync.js';
 import { MemoryCheckpointStore } from '../../src/sdk/checkpoint-store.js';

@@ -15,9 +15,9 @@ import { BatchBuilder, descriptorOf, formatPosition, sameTableSchema, snapshotSc
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { ConnectorError, abortError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
-import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from '../../sinks/kafka/client.js';
-import { toIpc } from '../../sinks/kafka/encode.js';
-import { HEADERS } from '../../sinks/kafka/records.js';
+import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
+import { toIpc } from './encode.js';
+import { HEADERS } from './records.js';
 import { descriptorFromIpc, keyRowFromJson, parseJson, rowFromJson } from './decode.js';
 import { PartitionReader, type FetchedRecord } from './fetcher.js';
 

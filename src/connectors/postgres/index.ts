@@ -11,5 +11,5 @@ export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './
 export type { Queryable } from './catalog.js';
 export { quoteIdent, quoteLiteral, parseQualifiedName, type QualifiedName } from './identifiers.js';
 export { formatLsn, parseLsn } from './lsn.js';
-export { PostgresTableSink, pgType } from '../../sinks/postgres-table.js';
-export type { PostgresTableSinkOptions } from '../../sinks/postgres-table.js';
+export { PostgresTableSink, pgType } from './sink.js';
+export type { PostgresTableSinkOptions } from './sink.js';

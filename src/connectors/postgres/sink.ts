@@ -10,11 +10,11 @@
 import type { DataType, Field, RecordBatch } from 'apache-arrow';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { CHANGE_TYPE_COLUMN, METADATA, POSITION_COLUMN, batchInfo, tableFields } from '../sdk/batch.js';
-import { definite, transient, redactSecrets } from '../sdk/errors.js';
-import type { Sink, SnapshotStartInfo } from '../sdk/sink.js';
-import { batchReaders, toJsonValue, type Cell } from '../sdk/values.js';
-import { parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from '../connectors/postgres/identifiers.js';
+import { CHANGE_TYPE_COLUMN, METADATA, POSITION_COLUMN, batchInfo, tableFields } from '../../sdk/batch.js';
+import { definite, transient, redactSecrets } from '../../sdk/errors.js';
+import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
+import { batchReaders, toJsonValue, type Cell } from '../../sdk/values.js';
+import { parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
 
 /** Options of {@link PostgresTableSink}. */
 export interface PostgresTableSinkOptions {

@@ -11,8 +11,8 @@
 import { RecordBatchStreamWriter, type Data, type RecordBatch, type Schema } from 'apache-arrow';
 import { BatchBuilder, batchInfo, descriptorOf, type BatchInfo, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
 import { batchReaders, cellReader, readRow } from '../../sdk/values.js';
-import { ByteOut } from '../json/byte-out.js';
-import { keyAndRowWriters, type ObjectWriter } from '../json/cells.js';
+import { ByteOut } from '../../sinks/json/byte-out.js';
+import { keyAndRowWriters, type ObjectWriter } from '../../sinks/json/cells.js';
 import { HEADERS } from './records.js';
 import type { OutRecord } from './produce.js';
 import type { SenderCall, SizedMessage } from './sender.js';

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseCheckpoint, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import type { CheckpointStore } from '../../sdk/checkpoint-store.js';
 import { definite } from '../../sdk/errors.js';
-import { PartitionReader } from '../../connectors/kafka/fetcher.js';
+import { PartitionReader } from './fetcher.js';
 import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { partitionFor } from './encode.js';
 import { asSinkError } from './sender.js';

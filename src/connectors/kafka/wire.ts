@@ -6,7 +6,7 @@
 
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { ByteOut } from '../json/byte-out.js';
+import { ByteOut } from '../../sinks/json/byte-out.js';
 
 const gzipAsync = promisify(gzip);
 

@@ -8,7 +8,7 @@
  * upsert topic that is harmless (same key, same value, same position).
  */
 import type { Kafka } from 'kafkajs';
-import { createCluster, type KafkajsBroker, type KafkajsCluster, type RawRequest } from '../../connectors/kafka/fetcher.js';
+import { createCluster, type KafkajsBroker, type KafkajsCluster, type RawRequest } from './fetcher.js';
 import { encodeRecordBatch, keyPartition, stampProducer, type WireRecord } from './wire.js';
 
 /** A record with an optional explicit partition (else: murmur2 of the key). */
