@@ -6,7 +6,8 @@
  * @packageDocumentation
  * @module refstream/exasol
  */
-export { ExasolSource, supportsPublicKey } from './source.js';
+export { ExasolSource } from './source.js';
+export { supportsPublicKey } from './tunnel.js';
 export { sourceConfigSchema, connectionSchema, parseDsn } from './config.js';
 export type { ExasolSourceConfig, ExasolConnectionConfig, ResolvedSourceConfig, ExasolHost } from './config.js';
 export { ExasolConnection, SESSION_SETUP, DEFAULT_FETCH_BYTES, normaliseFingerprint } from './connection.js';

@@ -20,9 +20,8 @@ import type { ExasolConnection } from './connection.js';
 import { csvField } from './csv-writer.js';
 import { serveDownload } from './http-exchange.js';
 import { openSession } from './session.js';
-import { supportsPublicKey } from './source.js';
 import { qualified, quoteIdent, quoteString } from './sql.js';
-import { openTunnel } from './tunnel.js';
+import { openTunnel, useTunnelTls } from './tunnel.js';
 
 /** zod schema of {@link ExasolTableSinkConfig}. */
 export const sinkConfigSchema = connectionSchema
@@ -232,7 +231,7 @@ export class ExasolTableSink implements Sink {
 
   /** IMPORT of the pending rows from our process, through one tunnel. */
   private async importRows(connection: ExasolConnection, pending: Pending): Promise<void> {
-    const tls = this.config.tunnelTls === 'on' || (this.config.tunnelTls === 'auto' && supportsPublicKey(connection.session.releaseVersion));
+    const tls = useTunnelTls(this.config.tunnelTls, connection.session.releaseVersion);
     const tunnel = await openTunnel(connection.host, connection.port, { tls });
     try {
       const columns = [...this.fields!.map((f) => quoteIdent(f.name)), OP_COLUMN].join(', ');

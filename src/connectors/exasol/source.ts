@@ -23,7 +23,7 @@ import { DiffStateStore, newRunId, type PendingChange } from './diff-state.js';
 import { openSession } from './session.js';
 import { SnapshotRun } from './snapshot.js';
 import { assertSameColumns, resolveShape, type TableShape } from './table-shape.js';
-import { tunnelCertificate } from './tunnel.js';
+import { tunnelCertificate, useTunnelTls } from './tunnel.js';
 import { pollWatermarkChanges, type WatermarkCursor } from './watermark-mode.js';
 
 const CONNECTOR = 'exasol';
@@ -269,7 +269,7 @@ export class ExasolSource implements ReferenceTableSource {
         nodes = hosts.map((host) => ({ host, port: connection.port }));
         if (this.config.snapshot.maxTunnels) nodes = nodes.slice(0, this.config.snapshot.maxTunnels);
         if (nodes.length === 0) nodes = [{ host: connection.host, port: connection.port }];
-        tunnelTls = this.config.snapshot.tunnelTls === 'on' || (this.config.snapshot.tunnelTls === 'auto' && supportsPublicKey(connection.session.releaseVersion));
+        tunnelTls = useTunnelTls(this.config.snapshot.tunnelTls, connection.session.releaseVersion);
       }
       if (tunnelTls) await tunnelCertificate();
       throwIfAborted(signal);
@@ -433,12 +433,6 @@ export class ExasolSource implements ReferenceTableSource {
     if (this.closed) throw definite('CLOSED', `source of ${this.tableName} is closed`, { table: this.tableName });
     throwIfAborted(signal);
   }
-}
-
-/** `PUBLIC KEY` pinning of tunnel certificates exists from Exasol 8.32. */
-export function supportsPublicKey(releaseVersion: string): boolean {
-  const [major = 0, minor = 0] = releaseVersion.split('.').map(Number);
-  return major > 8 || (major === 8 && minor >= 32);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -2,6 +2,8 @@
  * CSV as Exasol's IMPORT/EXPORT reads and writes it, with the statement's file options:
  * COLUMN SEPARATOR, COLUMN DELIMITER, ROW SEPARATOR, NULL, ENCODING, WITH COLUMN NAMES,
  * DELIMIT, SKIP, TRIM and BOOLEAN. Empty unquoted fields are NULL (Exasol has no empty string).
+ * The connector has its own, narrower CSV code (the fixed options it uses); this one stays
+ * separate because the test server is an independent model of the server, not of refstream.
  */
 
 export interface CsvOptions {
