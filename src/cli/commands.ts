@@ -8,24 +8,9 @@ import { conformanceCommand } from './conformance.js';
 import { snapshotCommand, syncCommand } from './sync-command.js';
 import { demoCommand } from './demo.js';
 
-export interface CommandContext {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-}
+import type { Command } from './command.js';
 
-export interface CommandOption {
-  flag: string;
-  description: string;
-}
-
-export interface Command {
-  name: string;
-  synopsis: string;
-  summary: string;
-  options: CommandOption[];
-  run(args: string[], context: CommandContext): Promise<number>;
-}
+export type { Command, CommandContext, CommandOption } from './command.js';
 
 export const commands: Command[] = [demoCommand, syncCommand, snapshotCommand, conformanceCommand, inspectCommand];
 

@@ -122,7 +122,7 @@ export async function createSink(spec: string): Promise<Sink> {
     const table = decodeURIComponent(url.hash.replace(/^#/, ''));
     if (!table) throw new CliError('--sink: a postgres sink needs the target table after #, e.g. postgres://user:password@host/db#copy.customers', EXIT.badUsage);
     url.hash = '';
-    const { PostgresTableSink } = await import('../connectors/postgres/sink.js');
+    const { PostgresTableSink } = await import('../connectors/postgres/index.js');
     return new PostgresTableSink({ connectionString: url.toString(), table });
   }
   if (spec.startsWith('exasol://')) {

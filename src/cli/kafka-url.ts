@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { redactSecrets } from '../sdk/errors.js';
-import type { KafkaConnectionOptions } from '../connectors/kafka/client.js';
+import type { KafkaConnectionOptions } from '../connectors/kafka/index.js';
 import { CliError, EXIT } from './errors.js';
 
 /** What a Kafka URL says: how to connect, the topic, and its other query parameters. */
