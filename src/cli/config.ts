@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CliError, EXIT } from './errors.js';
+import { configProblems } from '../sdk/config.js';
 
 export const syncConfigSchema = z
   .object({
@@ -78,12 +79,7 @@ export function readConfigFile(explicit: string | undefined, cwd: string, env: N
 export function validateSyncConfig(input: Record<string, unknown>): SyncConfig {
   const parsed = syncConfigSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const key = issue.path.join('.') || '(root)';
-    const flag = FLAG_OF[key.split('.')[0]!] ?? key;
-    const message = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
-    return `${flag}: ${message}`;
-  });
+  const problems = configProblems(parsed.error, (key) => FLAG_OF[key] ?? key);
   throw new CliError(problems.join('; '), EXIT.badUsage);
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { definite } from '../../sdk/errors.js';
+import { parseConfig as parseWithSchema } from '../../sdk/config.js';
 
 /** Connection settings shared by {@link ExasolSource}, {@link ExasolTableSink} and the client. */
 export const connectionSchema = z.object({
@@ -110,12 +111,9 @@ export type ResolvedSourceConfig = z.output<typeof sourceConfigSchema>;
 /** Connection part of a configuration (input form). */
 export type ExasolConnectionConfig = z.input<typeof connectionSchema>;
 
-/** Parses a config, throwing definite CONFIG_INVALID that lists every problem. */
+/** Parses an Exasol source or sink config, throwing definite CONFIG_INVALID that lists every problem. */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-  throw definite('CONFIG_INVALID', `invalid ${what} config: ${problems.join('; ')}`, { hint: 'fix the listed settings (see docs/connectors/exasol.md)' });
+  return parseWithSchema(schema, input, { what: `${what} config`, hint: 'fix the listed settings (see docs/connectors/exasol.md)' });
 }
 
 /** One node address. */

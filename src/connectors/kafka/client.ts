@@ -6,6 +6,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 import { definite, redactSecrets } from '../../sdk/errors.js';
+import { parseConfig as parseWithSchema } from '../../sdk/config.js';
 
 /** How to reach a Kafka cluster. */
 export interface KafkaConnectionOptions {
@@ -41,15 +42,9 @@ export const connectionOptionsSchema = z.object({
   logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).optional(),
 });
 
-/**
- * Validates options with `schema`, listing every problem in one definite `CONFIG_INVALID`
- * (values are never echoed, so a password cannot leak through a validation message).
- */
+/** Validates the options of a Kafka sink, source or store (one definite `CONFIG_INVALID` listing every problem). */
 export function parseConfig<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-  throw definite('CONFIG_INVALID', `invalid ${what} options: ${problems}`, { hint: `see docs/sinks/kafka.md for the ${what} options` });
+  return parseWithSchema(schema, input, { what: `${what} options`, hint: `see docs/sinks/kafka.md for the ${what} options` }) as T;
 }
 
 /** The broker list as an array. */

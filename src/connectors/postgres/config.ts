@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ClientConfig } from 'pg';
 import { definite } from '../../sdk/errors.js';
+import { configProblems } from '../../sdk/config.js';
 import { defaultObjectName, isValidSlotName, parseQualifiedName, type QualifiedName } from './identifiers.js';
 
 /** TLS settings passed to `pg` (a subset of Node's `tls.connect` options). */
@@ -90,7 +91,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   const parsed = postgresSourceConfigSchema.safeParse(input);
   const problems: string[] = [];
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${safeIssueMessage(issue)}`);
+    problems.push(...configProblems(parsed.error));
   }
   const raw = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
   const tableName = typeof raw.table === 'string' ? parseQualifiedName(raw.table) : undefined;
@@ -115,11 +116,6 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     slotName: data.slot ?? defaultObjectName('refstream', tableName),
     publicationName: data.publication ?? defaultObjectName('refstream', tableName),
   };
-}
-
-function safeIssueMessage(issue: z.core.$ZodIssue): string {
-  // zod messages describe expectations, not values; keep them short anyway.
-  return issue.message.slice(0, 200);
 }
 
 /** `pg` client options for a normal (SQL) or replication connection. */
