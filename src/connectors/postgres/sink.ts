@@ -11,7 +11,8 @@ import type { DataType, Field, RecordBatch } from 'apache-arrow';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { CHANGE_TYPE_COLUMN, METADATA, POSITION_COLUMN, batchInfo, tableFields } from '../../sdk/batch.js';
-import { definite, transient, redactSecrets } from '../../sdk/errors.js';
+import { definite } from '../../sdk/errors.js';
+import { mapPgError } from './errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
 import { batchReaders, toJsonValue, type Cell } from '../../sdk/values.js';
 import { parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
@@ -127,7 +128,7 @@ export class PostgresTableSink implements Sink {
       try {
         await this.client.connect();
       } catch (error) {
-        throw transient('CONNECTION_REFUSED', `PostgresTableSink cannot connect: ${redactSecrets((error as Error).message)}`, { cause: error });
+        throw this.failure(error, 'cannot connect');
       }
       this.connected = true;
     }
@@ -215,15 +216,17 @@ export class PostgresTableSink implements Sink {
     }
   }
 
-  /** Connection loss and server shutdown are transient (the runner resets and retries); the rest definite. */
-  private failure(error: unknown) {
-    const e = error as { code?: string; message?: string };
-    const message = `PostgresTableSink ${this.options.table}: ${redactSecrets(e.message ?? String(error))}`;
-    if (e.code === '40001' || e.code === '40P01') return transient('SERIALIZATION_CONFLICT', message, { cause: error });
-    if ((e.code && /^(08|57P|53)/.test(e.code)) || /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(e.code ?? '') || /Connection terminated|not queryable|connection error/i.test(e.message ?? '')) {
-      return transient('CONNECTION_LOST', message, { cause: error });
+  /**
+   * The connector's one classification of PostgreSQL errors (connection loss, shutdown and
+   * serialization conflicts are transient: the runner resets and retries); what it cannot
+   * name more precisely is a definite `SINK_FAILED`.
+   */
+  private failure(error: unknown, doing?: string) {
+    const mapped = mapPgError(error, this.options.table, `PostgresTableSink ${this.options.table}${doing ? ` ${doing}` : ''}`);
+    if (mapped.kind === 'definite' && mapped.code === 'QUERY_FAILED') {
+      return definite('SINK_FAILED', mapped.message, { cause: error, table: this.options.table });
     }
-    return definite('SINK_FAILED', message, { cause: error });
+    return mapped;
   }
 }
 
