@@ -10,7 +10,7 @@ import { definite } from '../../sdk/errors.js';
 import { PartitionReader } from './fetcher.js';
 import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { partitionFor } from './encode.js';
-import { asSinkError } from './sender.js';
+import { asSinkError } from './errors.js';
 
 /** Options of {@link KafkaCheckpointStore}. */
 export interface KafkaCheckpointStoreOptions extends KafkaConnectionOptions {

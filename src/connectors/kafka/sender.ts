@@ -13,9 +13,10 @@
  * watermark records (built by the sink) saying "every record up to this position is now in
  * the topic": readers use them to merge partitions back into stream order.
  */
-import { ConnectorError, definite, transient } from '../../sdk/errors.js';
+import type { ConnectorError } from '../../sdk/errors.js';
 import type { OutRecord } from './produce.js';
 import { RecordBatchWriter } from './wire.js';
+import { asSinkError } from './errors.js';
 
 /** Settings of {@link OrderedSender}. */
 export interface SenderOptions {
@@ -237,29 +238,4 @@ export class OrderedSender {
   private throwIfFailed(): void {
     if (this.failure !== null) throw this.failure;
   }
-}
-
-/** Classifies a kafkajs failure: retriable ones (network, leader moves) are transient. */
-export function asSinkError(error: unknown, topic: string): ConnectorError {
-  if (ConnectorError.is(error)) return error;
-  const e = error as { name?: string; message?: string; retriable?: boolean; type?: string };
-  const what = `${e.name ?? 'Error'}: ${e.message ?? String(error)}`;
-  if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') {
-    return definite('SINK_FAILED', `Kafka topic ${topic} does not exist (${what})`, { cause: error, hint: `create topic ${topic} (cleanup.policy=compact) before starting` });
-  }
-  if ((error as { producerStateLost?: boolean }).producerStateLost === true) {
-    // The broker forgot this producer id (expired, or its log was truncated): a new one
-    // after the runner's reset continues safely from the last checkpoint.
-    return transient('SINK_FAILED', `Kafka lost the producer state for topic ${topic} (${what}); the sink needs a new producer id`, { cause: error });
-  }
-  if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') {
-    return definite('SINK_FAILED', `Kafka topic ${topic} refused a record batch as too large (${what})`, {
-      cause: error,
-      hint: `lower the sink's chunkBytes below the topic's max.message.bytes, or raise max.message.bytes (topic) and message.max.bytes (broker) above the largest row`,
-    });
-  }
-  if (e.retriable === true || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError') {
-    return transient('CONNECTION_LOST', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });
-  }
-  return definite('SINK_FAILED', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });
 }

@@ -14,7 +14,8 @@ import { connectionOptionsSchema, createKafkaClient, describeConnection, parseCo
 import { arrowEncoder, debeziumEncoder, jsonEncoder, toIpc, type KafkaValueFormat, type RowEncoder } from './encode.js';
 import { CONTROL_KEY_PROPERTY, HEADERS, controlKey, type ControlKind } from './records.js';
 import { LeanProducer } from './produce.js';
-import { OrderedSender, asSinkError, type SizedMessage } from './sender.js';
+import { asSinkError } from './errors.js';
+import { OrderedSender, type SizedMessage } from './sender.js';
 import { gzipRecordBatch } from './wire.js';
 
 /** Options of {@link KafkaSink}. */

@@ -13,13 +13,14 @@ import type { Kafka } from 'kafkajs';
 import { z } from 'zod';
 import { BatchBuilder, descriptorOf, formatPosition, sameTableSchema, snapshotSchema, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { ConnectorError, abortError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
+import { abortError, definite, throwIfAborted } from '../../sdk/errors.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { toIpc } from './encode.js';
 import { HEADERS } from './records.js';
 import { descriptorFromIpc, keyRowFromJson, parseJson, rowFromJson } from './decode.js';
 import { PartitionReader, type FetchedRecord } from './fetcher.js';
+import { asSourceError } from './errors.js';
 
 /** Options of {@link KafkaReferenceTableSource}. */
 export interface KafkaSourceOptions extends KafkaConnectionOptions {
@@ -631,18 +632,4 @@ async function asSourceCall<T>(call: () => Promise<T>, topic: string, table: str
   } catch (error) {
     throw asSourceError(error, topic, table);
   }
-}
-
-/** kafkajs failures as ConnectorErrors: network and leadership problems are transient. */
-function asSourceError(error: unknown, topic: string, table: string): ConnectorError {
-  if (ConnectorError.is(error)) return error;
-  const e = error as { name?: string; message?: string; retriable?: boolean; type?: string };
-  const what = `${e.name ?? 'Error'}: ${e.message ?? String(error)}`;
-  if (e.type === 'OFFSET_OUT_OF_RANGE') {
-    return definite('CHECKPOINT_EXPIRED', `reading topic ${topic}: ${what}`, { table, cause: error, hint: 'delete the checkpoint to load the table again' });
-  }
-  if (e.retriable === true || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSRequestTimeoutError') {
-    return transient('CONNECTION_LOST', `reading topic ${topic}: ${what}`, { table, cause: error });
-  }
-  return definite('QUERY_FAILED', `reading topic ${topic}: ${what}`, { table, cause: error });
 }
