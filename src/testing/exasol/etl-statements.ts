@@ -3,7 +3,7 @@
  * what the HTTP transport needs: the source query (already translated to PostgreSQL) or target
  * table, one target per `AT` with its files and optional `PUBLIC KEY` pin, and the CSV options.
  */
-import { significant, matchingParen, quoteIdent, type Token } from './sql-tokens.js';
+import { significant, matchingParen, quoteIdent, wordAt, type Token } from './sql-tokens.js';
 import { identifierName, readTableRef, translateTokens, TranslationError, type TableRef } from './sql-translate.js';
 import { DEFAULT_CSV_OPTIONS, encodingOf, rowSeparatorOf, separatorOf, type CsvOptions } from './csv.js';
 
@@ -88,7 +88,7 @@ function parseTargetsAndOptions(tokens: Token[], start: number): { targets: Tran
   const targets: TransportTarget[] = [];
   const csv: CsvOptions = { ...DEFAULT_CSV_OPTIONS };
   let replace = false;
-  const w = (k: number) => (tokens[k]?.kind === 'word' ? tokens[k].value : undefined);
+  const w = (k: number) => wordAt(tokens, k);
   const str = (k: number): string => {
     if (tokens[k]?.kind !== 'string') throw new TranslationError(`string literal expected near ${tokens[k]?.text ?? 'end of statement'}`);
     return tokens[k].value;

@@ -103,3 +103,9 @@ export function matchingParen(tokens: Token[], open: number): number {
   }
   return -1;
 }
+
+/** The (upper-cased) value of the word token at `index`, or undefined when it is not a word. */
+export function wordAt(tokens: Token[], index: number): string | undefined {
+  const token = tokens[index];
+  return token?.kind === 'word' ? token.value : undefined;
+}

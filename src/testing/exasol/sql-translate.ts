@@ -13,7 +13,7 @@
  * - MERGE's `UPDATE … WHERE c` / `DELETE WHERE c` / `INSERT … WHERE c` become PostgreSQL's
  *   `WHEN [NOT] MATCHED AND c THEN …`, and qualified SET targets lose their qualifier.
  */
-import { tokenize, significant, quoteIdent, quoteLiteral, matchingParen, type Token } from './sql-tokens.js';
+import { tokenize, significant, quoteIdent, quoteLiteral, matchingParen, wordAt, type Token } from './sql-tokens.js';
 import { parseExasolType, postgresTypeOf, type ExasolType } from './exasol-types.js';
 
 /** A table named in a statement; `schema` is undefined when unqualified. */
@@ -100,7 +100,7 @@ export function translateStatement(sqlText: string): TranslatedStatement {
   const tokens = significant(all);
   if (tokens.length === 0) throw new TranslationError('empty statement');
   if (tokens.some((t) => t.text === ';')) throw new TranslationError('only one statement per execute is allowed');
-  const w = (i: number) => (tokens[i]?.kind === 'word' ? tokens[i].value : undefined);
+  const w = (i: number) => wordAt(tokens, i);
 
   if (w(0) === 'OPEN' && w(1) === 'SCHEMA') return { kind: 'openSchema', schema: identifierName(tokens[2]) };
   if (w(0) === 'CLOSE' && w(1) === 'SCHEMA') return { kind: 'closeSchema' };
@@ -152,7 +152,7 @@ export function readTableRef(tokens: Token[], i: number): { ref: TableRef; end: 
 
 /** The tables a statement writes (for LAST_COMMIT tracking). */
 export function writeTargets(tokens: Token[]): TableRef[] {
-  const w = (i: number) => (tokens[i]?.kind === 'word' ? tokens[i].value : undefined);
+  const w = (i: number) => wordAt(tokens, i);
   let at: number | undefined;
   if (w(0) === 'INSERT' && w(1) === 'INTO') at = 2;
   else if (w(0) === 'UPDATE') at = 1;
@@ -255,7 +255,7 @@ function spaceBetween(a: Token | undefined, b: Token): boolean {
 
 /** CREATE [OR REPLACE] TABLE with Exasol column types → PostgreSQL, remembering the types. */
 function translateCreateTable(tokens: Token[]): TranslatedStatement {
-  const w = (i: number) => (tokens[i]?.kind === 'word' ? tokens[i].value : undefined);
+  const w = (i: number) => wordAt(tokens, i);
   const orReplace = w(1) === 'OR';
   let i = orReplace ? 4 : 2;
   const ifNotExists = w(i) === 'IF';
