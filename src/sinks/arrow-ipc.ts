@@ -52,7 +52,7 @@ export class ArrowIpcSink implements Sink {
   private starts = 0;
 
   constructor(options: ArrowIpcSinkOptions) {
-    this.output = new Output(options.output, options.append ?? false, () => this.name);
+    this.output = new Output(options.output, options.append ?? false);
     this.name = `arrow:${this.output.label}`;
   }
 

@@ -59,7 +59,7 @@ export class JsonlSink implements Sink {
   private readonly buffer = new ByteOut(64 * 1024);
 
   constructor(options: JsonlSinkOptions) {
-    this.output = new Output(options.output, options.append ?? false, () => this.name);
+    this.output = new Output(options.output, options.append ?? false);
     this.name = `jsonl:${this.output.label}`;
   }
 

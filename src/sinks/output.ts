@@ -40,8 +40,6 @@ export class Output {
     target: OutputTarget,
     /** A fresh start appends to an existing file instead of replacing it. */
     private readonly append: boolean,
-    /** Names the sink in errors. */
-    private readonly sinkName: () => string,
   ) {
     if (typeof target !== 'string') {
       this.path = null;
@@ -98,7 +96,7 @@ export class Output {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       if (target !== null && target > 0) {
-        throw definite('SINK_STATE_MISMATCH', `sink ${this.sinkName()}: ${path} is missing, but the checkpoint says ${target} bytes of it were committed`, {
+        throw definite('SINK_STATE_MISMATCH', `${path} is missing, but the checkpoint says ${target} bytes of it were committed`, {
           hint: `restore the file, or start over: delete the checkpoint (the next run takes a new snapshot and replaces ${path})`,
         });
       }
@@ -111,14 +109,14 @@ export class Output {
       let resumeAt: number;
       if (target === null) {
         if (info.size > 0 && !this.append) {
-          throw definite('SINK_STATE_MISSING', `sink ${this.sinkName()}: the checkpoint holds no state for ${path} (saved by an older refstream, or before this sink was added), so the ${info.size} bytes in it cannot be resumed exactly`, {
+          throw definite('SINK_STATE_MISSING', `the checkpoint holds no state for ${path} (saved by an older refstream, or before this sink was added), so the ${info.size} bytes in it cannot be resumed exactly`, {
             hint: `start over (delete the checkpoint; the next run takes a new snapshot and replaces ${path}), or move ${path} away to continue into a new file`,
           });
         }
         resumeAt = info.size;
       } else {
         if (info.size < target) {
-          throw definite('SINK_STATE_MISMATCH', `sink ${this.sinkName()}: ${path} has ${info.size} bytes, but the checkpoint says ${target} bytes were committed to it (was it truncated, replaced or rotated?)`, {
+          throw definite('SINK_STATE_MISMATCH', `${path} has ${info.size} bytes, but the checkpoint says ${target} bytes were committed to it (was it truncated, replaced or rotated?)`, {
             hint: `restore the file, or start over: delete the checkpoint (the next run takes a new snapshot and replaces ${path})`,
           });
         }
