@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   SERIALIZATION_CONFLICT: 'transient',
   // sinks and runner
   SINK_FAILED: 'definite',
+  SINK_STATE_MISMATCH: 'definite',
+  SINK_STATE_MISSING: 'definite',
   ALL_SINKS_FAILED: 'definite',
   RETRIES_EXHAUSTED: 'definite',
   INTERNAL: 'definite',

@@ -49,7 +49,7 @@ for (const version of PG_VERSIONS) {
         assert.equal(result.stoppedBy, 'stop');
         const saved = await checkpoints.load();
         const [slot] = await pg.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'runner_slot'`);
-        assert.equal(parseLsn(slot!.lsn), parseLsn((saved!.position as { lsn: string }).lsn), 'the slot is exactly at the committed checkpoint');
+        assert.equal(parseLsn(slot!.lsn), parseLsn((saved!.checkpoint.position as { lsn: string }).lsn), 'the slot is exactly at the committed checkpoint');
       } finally {
         run.stop();
         await run.done.catch(() => {});

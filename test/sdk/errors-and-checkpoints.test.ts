@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectorError, redactSecrets, definite, transient } from '../../src/sdk/errors.js';
 import { makeCheckpoint, parseCheckpoint } from '../../src/sdk/checkpoint.js';
-import { FileCheckpointStore } from '../../src/sdk/checkpoint-store.js';
+import { FileCheckpointStore, storedCheckpoint } from '../../src/sdk/checkpoint-store.js';
 
 test('ConnectorError.is recognises errors from another copy of the module', async () => {
   const other = (await import(`../../src/sdk/errors.ts?copy=${Date.now()}`)) as typeof import('../../src/sdk/errors.js');
@@ -57,9 +57,12 @@ test('FileCheckpointStore saves atomically and reports a corrupt file clearly', 
   const store = new FileCheckpointStore(join(dir, 'nested', 'cp.json'));
   assert.equal(await store.load(), null);
   const cp = makeCheckpoint('memory', 'public.t', 'snapshot', { snapshotSeq: 1, offset: 5 });
-  await store.save(cp);
-  await store.save({ ...cp, position: { snapshotSeq: 1, offset: 6 } });
-  assert.deepEqual((await store.load())?.position, { snapshotSeq: 1, offset: 6 });
+  await store.save(storedCheckpoint(cp));
+  await store.save(storedCheckpoint({ ...cp, position: { snapshotSeq: 1, offset: 6 } }, { 'jsonl:/out/t.jsonl': { bytes: 3 } }));
+  assert.deepEqual(await store.load(), storedCheckpoint({ ...cp, position: { snapshotSeq: 1, offset: 6 } }, { 'jsonl:/out/t.jsonl': { bytes: 3 } }));
+  // A file written before sink states existed loads with no sink state.
+  await writeFile(join(dir, 'nested', 'cp.json'), JSON.stringify({ format: 'refstream-checkpoint', savedAt: new Date().toISOString(), checkpoint: cp }));
+  assert.deepEqual(await store.load(), storedCheckpoint(cp));
   assert.match(await readFile(join(dir, 'nested', 'cp.json'), 'utf8'), /refstream-checkpoint/);
   await writeFile(join(dir, 'nested', 'cp.json'), '{"format":"refstream-checkpoint","checkpoint":{"version":1}');
   await assert.rejects(store.load(), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && /delete .*cp\.json/.test(e.hint ?? ''));

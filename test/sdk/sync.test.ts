@@ -5,7 +5,7 @@ import { MemoryStore, MemorySource } from '../../src/sources/memory/index.js';
 import { MemorySink } from '../../src/sinks/memory.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
 import { sync, type KillPoint } from '../../src/sdk/sync.js';
-import { MemoryCheckpointStore } from '../../src/sdk/checkpoint-store.js';
+import { MemoryCheckpointStore, storedCheckpoint } from '../../src/sdk/checkpoint-store.js';
 import { ConnectorError, definite } from '../../src/sdk/errors.js';
 import type { Sink } from '../../src/sdk/sink.js';
 import type { ReferenceTableSource } from '../../src/sdk/source.js';
@@ -162,14 +162,19 @@ test('a failing sink is detached and reported while the others continue; reconci
     if (broken && ++writes === 2) throw new Error('disk full');
     return originalWrite(batch);
   };
-  const run = sync({ source: () => new MemorySource(store, { batchRows: 5, maxWaitMs: 5 }), sinks: [healthy, flaky], commitEvery: { rows: 5, ms: 5 } });
+  const checkpoints = new MemoryCheckpointStore();
+  const run = sync({ source: () => new MemorySource(store, { batchRows: 5, maxWaitMs: 5 }), sinks: [healthy, flaky], checkpoints, commitEvery: { rows: 5, ms: 5 }, onSinkFault: 'detach' });
   const faults: string[] = [];
   run.on('sink-fault', (f) => faults.push(`${f.sink}:${f.error.code}:${f.error.message}`));
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(faults.length, 1);
   assert.match(faults[0]!, /^flaky:SINK_FAILED:.*disk full/);
   assert.deepEqual(run.progress.detachedSinks, ['flaky']);
+  const commitsWhileDetached = checkpoints.history.length;
   for (let i = 0; i < 10; i++) mutate(store, i);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(checkpoints.history.length, commitsWhileDetached, 'no checkpoint is committed past a detached sink');
+  assert.deepEqual(healthy.table.toJSON(), await stateOf(store), 'the attached sink keeps receiving changes');
   broken = false;
   await run.reconcile(flaky);
   assert.deepEqual(run.progress.detachedSinks, []);
@@ -177,15 +182,37 @@ test('a failing sink is detached and reported while the others continue; reconci
   await new Promise((r) => setTimeout(r, 50));
   run.stop();
   await run.done;
+  assert.ok(checkpoints.history.length > commitsWhileDetached, 'commits resume once the sink is reconciled');
   const expected = await stateOf(store);
   assert.deepEqual(healthy.table.toJSON(), expected);
   assert.deepEqual(flaky.table.toJSON(), expected);
 });
 
-test('every sink failing stops the run with ALL_SINKS_FAILED', async () => {
+test('with onSinkFault detach, every sink failing stops the run with ALL_SINKS_FAILED', async () => {
   const store = seededStore(5);
   const bad: Sink = { name: 'bad', write: async () => { throw new Error('nope'); }, flush: async () => {}, close: async () => {} };
-  await assert.rejects(sync({ source: () => new MemorySource(store), sinks: [bad] }).done, (e: unknown) => ConnectorError.is(e, 'ALL_SINKS_FAILED'));
+  await assert.rejects(sync({ source: () => new MemorySource(store), sinks: [bad], onSinkFault: 'detach' }).done, (e: unknown) => ConnectorError.is(e, 'ALL_SINKS_FAILED'));
+});
+
+test('by default a definite sink failure stops the run naming the sink, and nothing past it is committed', async () => {
+  const store = seededStore(20);
+  const checkpoints = new MemoryCheckpointStore();
+  const healthy = new MemorySink();
+  let writes = 0;
+  const bad: Sink = {
+    name: 'bad',
+    write: async () => {
+      if (++writes === 3) throw definite('MESSAGE_TOO_LARGE', 'record too large');
+    },
+    flush: async () => {},
+    close: async () => {},
+  };
+  const run = sync({ source: () => new MemorySource(store, { batchRows: 4 }), sinks: [healthy, bad], checkpoints, commitEvery: { rows: 4, ms: 1 } });
+  await assert.rejects(run.done, (e: unknown) => ConnectorError.is(e, 'MESSAGE_TOO_LARGE') && /sink bad/.test((e as Error).message));
+  assert.deepEqual(run.progress.detachedSinks, []);
+  // Two batches were written to both sinks and committed; the failing third one never was.
+  assert.equal(checkpoints.history.length, 2);
+  assert.deepEqual((checkpoints.history.at(-1)!.checkpoint.position as { offset: number }).offset, 8);
 });
 
 test('stopAfterSnapshot commits the snapshot and stops; a later run continues with changes only', async () => {
@@ -195,7 +222,7 @@ test('stopAfterSnapshot commits the snapshot and stops; a later run continues wi
   const first = await sync({ source: () => new MemorySource(store, { batchRows: 4 }), sinks: [sink], checkpoints, stopAfterSnapshot: true, closeSinks: false }).done;
   assert.equal(first.stoppedBy, 'snapshot');
   assert.equal(first.snapshotRows, 25);
-  assert.equal(checkpoints.history.at(-1)?.phase, 'changes');
+  assert.equal(checkpoints.history.at(-1)?.checkpoint.phase, 'changes');
   store.update([standardRow(3n, 99)]);
   const second = sync({ source: () => new MemorySource(store, { maxWaitMs: 5 }), sinks: [sink], checkpoints, until: (p) => p.changeRows >= 1 });
   const result = await second.done;
@@ -207,7 +234,7 @@ test('stopAfterSnapshot commits the snapshot and stops; a later run continues wi
 test('an invalid stored checkpoint stops before any poll with CHECKPOINT_INVALID', async () => {
   const store = seededStore(5);
   const checkpoints = new MemoryCheckpointStore();
-  await checkpoints.save({ version: 1, connector: 'postgres', table: 'public.items', phase: 'changes', position: { lsn: '0/1' } });
+  await checkpoints.save(storedCheckpoint({ version: 1, connector: 'postgres', table: 'public.items', phase: 'changes', position: { lsn: '0/1' } }));
   await assert.rejects(
     sync({ source: () => new MemorySource(store), sinks: [new MemorySink()], checkpoints }).done,
     (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && /connector "postgres"/.test((e as Error).message),
@@ -268,14 +295,58 @@ test('a sink with reset() failing transiently is retried, not detached: the runn
   assert.deepEqual(sink.durable.toJSON(), await stateOf(store));
 });
 
-test('a transient failure of a sink without reset() still detaches it', async () => {
+test('with onSinkFault detach, a transient failure of a sink without reset() detaches it', async () => {
   const store = seededStore(5);
   const healthy = new MemorySink();
   const flaky: Sink = { name: 'no-reset', write: async () => { throw new ConnectorError('CONNECTION_LOST', 'gone', { kind: 'transient' }); }, flush: async () => {}, close: async () => {} };
-  const run = sync({ source: () => new MemorySource(store, { maxWaitMs: 5 }), sinks: [healthy, flaky] });
+  const run = sync({ source: () => new MemorySource(store, { maxWaitMs: 5 }), sinks: [healthy, flaky], onSinkFault: 'detach' });
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(run.progress.detachedSinks, ['no-reset']);
   run.stop();
   await run.done;
   assert.deepEqual(healthy.table.toJSON(), await stateOf(store));
+});
+
+test('by default a transient failure of a sink without reset() is retried from the last checkpoint, not detached', async () => {
+  const store = seededStore(12);
+  const healthy = new MemorySink();
+  let failures = 2;
+  const flakyTable = new ReferenceTable();
+  const flaky: Sink = {
+    name: 'no-reset',
+    write: async (batch) => {
+      if (failures > 0) {
+        failures--;
+        throw new ConnectorError('CONNECTION_LOST', 'gone', { kind: 'transient' });
+      }
+      flakyTable.apply(batch);
+    },
+    flush: async () => {},
+    close: async () => {},
+  };
+  const retries: string[] = [];
+  const run = sync({ source: () => new MemorySource(store, { maxWaitMs: 5, batchRows: 4 }), sinks: [healthy, flaky], retry: { initialDelayMs: 1, maxDelayMs: 5 } });
+  run.on('retry', (r) => retries.push(r.error.code));
+  await new Promise((r) => setTimeout(r, 80));
+  run.stop();
+  await run.done;
+  assert.deepEqual(retries, ['CONNECTION_LOST', 'CONNECTION_LOST']);
+  assert.deepEqual(run.progress.detachedSinks, []);
+  assert.deepEqual(flakyTable.toJSON(), await stateOf(store));
+});
+
+test('a stop before the first snapshot batch saves no checkpoint, so the next run sends snapshotStart', async () => {
+  const store = seededStore(5);
+  const checkpoints = new MemoryCheckpointStore();
+  const starts: boolean[] = [];
+  const probe: Sink = { name: 'probe', snapshotStart: async (i) => void starts.push(i.restart), write: async () => {}, flush: async () => {}, close: async () => {} };
+  const first = sync({ source: () => new MemorySource(store), sinks: [probe], checkpoints });
+  first.stop('signal');
+  const result = await first.done;
+  assert.equal(result.snapshotRows, 0);
+  assert.equal(await checkpoints.load(), null, 'no snapshot-phase checkpoint before any row');
+  const second = await sync({ source: () => new MemorySource(store), sinks: [probe], checkpoints, stopAfterSnapshot: true }).done;
+  assert.equal(second.snapshotRows, 5);
+  assert.equal(starts.length, 2, 'each run started the snapshot');
+  assert.equal((await checkpoints.load())!.checkpoint.phase, 'changes');
 });

@@ -4,9 +4,7 @@
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { z } from 'zod';
-import { parseCheckpoint, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import type { CheckpointStore } from '../../sdk/checkpoint-store.js';
-import { definite } from '../../sdk/errors.js';
+import { decodeCheckpointEnvelope, encodeCheckpointEnvelope, type CheckpointStore, type StoredCheckpoint } from '../../sdk/checkpoint-store.js';
 import { PartitionReader } from './fetcher.js';
 import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { partitionFor } from './encode.js';
@@ -25,15 +23,9 @@ const storeOptionsSchema = connectionOptionsSchema.extend({
   key: z.string().min(1),
 });
 
-/** The record value: the checkpoint with when it was saved. */
-interface CheckpointRecord {
-  format: 'refstream-checkpoint';
-  savedAt: string;
-  checkpoint: SourceCheckpoint;
-}
-
 /**
- * A {@link CheckpointStore} in a compacted topic: `save` produces `{key → checkpoint JSON}`
+ * A {@link CheckpointStore} in a compacted topic: `save` produces `{key → envelope JSON}`
+ * (the shared envelope: source checkpoint and sink states)
  * with `acks=-1` and resolves once it is acknowledged; `load` reads the key's partition to its
  * end and takes the last value of the key; `clear` writes a tombstone. Compaction keeps the
  * topic at one record per key.
@@ -50,7 +42,7 @@ export class KafkaCheckpointStore implements CheckpointStore {
     this.kafka = createKafkaClient(this.options);
   }
 
-  async load(): Promise<SourceCheckpoint | null> {
+  async load(): Promise<StoredCheckpoint | null> {
     const reader = await this.connectReader();
     const partition = this.partition!;
     const [start, end] = await Promise.all([reader.offsets([partition], 'start'), reader.offsets([partition], 'end')]);
@@ -66,21 +58,11 @@ export class KafkaCheckpointStore implements CheckpointStore {
       if (records.length === 0) break; // nothing readable up to the end (compacted-away tail)
     }
     if (latest === undefined || latest === null) return null;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(latest.toString('utf8'));
-    } catch (error) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint record ${this.options.key} in topic ${this.options.topic} is not JSON: ${(error as Error).message}`, {
-        hint: 'clear the checkpoint (next start takes a new snapshot)',
-      });
-    }
-    const record = parsed as Partial<CheckpointRecord>;
-    return parseCheckpoint(record?.format === 'refstream-checkpoint' ? record.checkpoint : parsed);
+    return decodeCheckpointEnvelope(latest.toString('utf8'), `checkpoint record ${this.options.key} in topic ${this.options.topic}`, 'clear the checkpoint (next start takes a new snapshot)');
   }
 
-  async save(checkpoint: SourceCheckpoint): Promise<void> {
-    const record: CheckpointRecord = { format: 'refstream-checkpoint', savedAt: new Date().toISOString(), checkpoint };
-    await this.produce(JSON.stringify(record));
+  async save(stored: StoredCheckpoint): Promise<void> {
+    await this.produce(JSON.stringify(encodeCheckpointEnvelope(stored)));
   }
 
   async clear(): Promise<void> {

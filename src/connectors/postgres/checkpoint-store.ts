@@ -3,8 +3,7 @@
  * durable local disk. Each store instance owns one row (keyed by `id`).
  */
 import pg from 'pg';
-import type { CheckpointStore } from '../../sdk/checkpoint-store.js';
-import { parseCheckpoint, type SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { decodeCheckpointEnvelope, encodeCheckpointEnvelope, type CheckpointStore, type StoredCheckpoint } from '../../sdk/checkpoint-store.js';
 import { definite } from '../../sdk/errors.js';
 import { parseQualifiedName, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
@@ -23,7 +22,8 @@ export interface PostgresCheckpointStoreOptions {
 }
 
 /**
- * Stores checkpoints in `(id text primary key, checkpoint jsonb, saved_at timestamptz)`.
+ * Stores checkpoints in `(id text primary key, checkpoint jsonb, saved_at timestamptz)`; the
+ * `checkpoint` column holds the shared envelope (source checkpoint and sink states).
  * `save` is an upsert in autocommit mode, durable once it returns (with `synchronous_commit` on).
  */
 export class PostgresCheckpointStore implements CheckpointStore {
@@ -65,20 +65,20 @@ export class PostgresCheckpointStore implements CheckpointStore {
     return this.client!;
   }
 
-  async load(): Promise<SourceCheckpoint | null> {
+  async load(): Promise<StoredCheckpoint | null> {
     const client = await this.init();
     const { rows } = await client.query(`SELECT checkpoint::text AS cp FROM ${this.tableSql} WHERE id = $1`, [this.options.id]);
     if (rows.length === 0) return null;
-    return parseCheckpoint(rows[0].cp as string);
+    return decodeCheckpointEnvelope(rows[0].cp as string, `checkpoint ${this.options.id} in ${this.tableSql}`, `repair or delete the row with id ${this.options.id} (deleting it starts over with a new snapshot)`);
   }
 
-  async save(checkpoint: SourceCheckpoint): Promise<void> {
+  async save(stored: StoredCheckpoint): Promise<void> {
     const client = await this.init();
     try {
       await client.query(
         `INSERT INTO ${this.tableSql} (id, checkpoint, saved_at) VALUES ($1, $2::jsonb, now())
          ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, saved_at = EXCLUDED.saved_at`,
-        [this.options.id, JSON.stringify(checkpoint)],
+        [this.options.id, JSON.stringify(encodeCheckpointEnvelope(stored))],
       );
     } catch (error) {
       throw mapPgError(error, this.options.id, 'saving the checkpoint');
