@@ -214,7 +214,7 @@ for (const version of PG_VERSIONS) {
         await source.close();
       }
       const otherSlot = make(t, slot);
-      await assert.rejects(otherSlot.restore({ ...good, position: { ...good.position, slot: 'another_slot' } } as SourceCheckpoint), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && e.kind === 'definite');
+      await assert.rejects(otherSlot.restore({ ...good, position: { ...good.position, slot: 'another_slot' } } as unknown as SourceCheckpoint), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && e.kind === 'definite');
       await otherSlot.close();
     });
 
