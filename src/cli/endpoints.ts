@@ -3,8 +3,10 @@
  * flag, shows the URL with its password masked, and says how to fix it.
  */
 import { resolve } from 'node:path';
-import { FileCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
+import { FileCheckpointStore, type CheckpointStore, type StoredCheckpoint } from '../sdk/checkpoint-store.js';
+import type { SourceCheckpoint } from '../sdk/checkpoint.js';
 import { redactSecrets } from '../sdk/errors.js';
+import type { WarningHandler } from '../sdk/warnings.js';
 import type { Sink } from '../sdk/sink.js';
 import type { SourceFactory } from '../sdk/source.js';
 import { ArrowIpcSink } from '../sinks/arrow-ipc.js';
@@ -22,6 +24,12 @@ export interface SourceSettings {
   snapshotParallelism?: number;
   /** Postgres: what a column type without an Arrow mapping does. */
   unknownTypes?: 'error' | 'text';
+  /** Postgres: a one-shot snapshot (no slot, no publication). */
+  snapshotOnly?: boolean;
+  /** Postgres: re-snapshot when the server invalidated the slot, instead of failing. */
+  onSlotInvalidated?: 'error' | 'resnapshot';
+  /** Receives the source's warnings. */
+  onWarning?: WarningHandler;
 }
 
 function parseUrl(flag: string, text: string, example: string): URL {
@@ -54,6 +62,9 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.publication !== undefined ? { publication: settings.publication } : {}),
       ...(settings.snapshotParallelism !== undefined ? { snapshotParallelism: settings.snapshotParallelism } : {}),
       ...(settings.unknownTypes !== undefined ? { unknownTypes: settings.unknownTypes } : {}),
+      ...(settings.snapshotOnly ? { mode: 'snapshot-only' as const } : {}),
+      ...(settings.onSlotInvalidated !== undefined ? { onSlotInvalidated: settings.onSlotInvalidated } : {}),
+      ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
     };
     // Validate now, so a bad config fails before any connection and before the run starts.
     resolveConfig(config);
@@ -142,19 +153,69 @@ function outputPath(kind: string, rest: string): string {
   return rest === '-' ? '-' : resolve(rest);
 }
 
-/** Builds the checkpoint store of `--checkpoint` (a file path, postgres://…[#table], or kafka://host:port/topic). */
-export async function createCheckpointStore(spec: string, table: string): Promise<CheckpointStore> {
+/**
+ * The key of a table's entry in a shared checkpoint store: the table and the source it is read
+ * from (scheme, host, port, database or topic; never credentials or parameters), so the same
+ * table name on two servers gets two entries.
+ */
+export function checkpointKey(sourceUrl: string, table: string): string {
+  const source = sourceUrl
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1')
+    .replace(/[?#].*$/, '')
+    .replace(/^[a-z][a-z0-9+.-]*:/i, (scheme) => scheme.toLowerCase());
+  return `${table}@${source}`;
+}
+
+/**
+ * Reads a table's entry under the key of earlier versions (the table name alone) when its
+ * source-qualified entry does not exist yet; saves always go to the qualified entry. The
+ * checkpoint's own identity then tells whether it belongs to this source.
+ */
+class LegacyKeyFallback implements CheckpointStore {
+  constructor(
+    private readonly primary: CheckpointStore,
+    private readonly legacy: () => CheckpointStore,
+  ) {}
+
+  async load(): Promise<StoredCheckpoint | null> {
+    const checkpoint = await this.primary.load();
+    if (checkpoint !== null) return checkpoint;
+    const legacy = this.legacy();
+    try {
+      return await legacy.load();
+    } finally {
+      await legacy.close?.().catch(() => {});
+    }
+  }
+
+  save(stored: StoredCheckpoint): Promise<void> {
+    return this.primary.save(stored);
+  }
+
+  async close(): Promise<void> {
+    await this.primary.close?.();
+  }
+}
+
+/**
+ * Builds the checkpoint store of `--checkpoint` (a file path, postgres://…[#table], or
+ * kafka://host:port/topic). Entries in the shared stores are keyed by {@link checkpointKey}.
+ */
+export async function createCheckpointStore(spec: string, table: string, sourceUrl: string): Promise<CheckpointStore> {
+  const key = checkpointKey(sourceUrl, table);
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
     const url = parseUrl('--checkpoint', spec, 'postgres://user:password@host/db#refstream_checkpoints');
     const storeTable = decodeURIComponent(url.hash.replace(/^#/, '')) || undefined;
     url.hash = '';
     const { PostgresCheckpointStore } = await import('../connectors/postgres/index.js');
-    return new PostgresCheckpointStore({ connectionString: url.toString(), id: table, ...(storeTable ? { table: storeTable } : {}) });
+    const store = (id: string) => new PostgresCheckpointStore({ connectionString: url.toString(), id, ...(storeTable ? { table: storeTable } : {}) });
+    return new LegacyKeyFallback(store(key), () => store(table));
   }
   if (isKafkaUrl(spec)) {
     const { connection, topic } = parseKafkaUrl('--checkpoint', spec);
     const { KafkaCheckpointStore } = await import('../connectors/kafka/index.js');
-    return new KafkaCheckpointStore({ ...connection, topic, key: table });
+    const store = (id: string) => new KafkaCheckpointStore({ ...connection, topic, key: id });
+    return new LegacyKeyFallback(store(key), () => store(table));
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
     throw new CliError(`--checkpoint: unsupported store ${redactSecrets(spec)}; use a file path, postgres://… or kafka://host:port/topic`, EXIT.badUsage);

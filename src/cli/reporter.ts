@@ -106,7 +106,7 @@ export class Reporter {
 }
 
 function levelOf(event: string): string {
-  return event === 'error' ? 'error' : event === 'retry' || event === 'sink-fault' ? 'warn' : 'info';
+  return event === 'error' ? 'error' : event === 'retry' || event === 'sink-fault' || event === 'warning' ? 'warn' : 'info';
 }
 
 function fmt(n: number): string {

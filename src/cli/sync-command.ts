@@ -2,7 +2,8 @@
  * `refstream sync` and `refstream snapshot`.
  */
 import { parseArgs } from 'node:util';
-import { ConnectorError, toConnectorError } from '../sdk/errors.js';
+import { MemoryCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
+import { ConnectorError, definite, redactSecrets, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
 import { sync, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
@@ -12,17 +13,14 @@ import { CliError, EXIT, firstLine } from './errors.js';
 import { Metrics } from './metrics.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 
-const SYNC_OPTIONS: CommandOption[] = [
+const COMMON_OPTIONS: CommandOption[] = [
   { flag: '--source <url>', description: 'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic (use ${VAR} in a config file for secrets)' },
   { flag: '--table <schema.table>', description: 'the table to sync (quote parts containing dots: "my.schema".t)' },
   { flag: '--sink <sink>', description: 'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory' },
-  { flag: '--checkpoint <store>', description: 'checkpoint store: a file path (default .refstream/<table>.checkpoint.json), postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic)' },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },
   { flag: '--commit-rows <n>', description: 'commit after this many rows (default 50000)' },
   { flag: '--commit-ms <n>', description: 'commit at least this often (default 1000)' },
-  { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
-  { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
   { flag: '--parallelism <n>', description: 'snapshot connections (ctid ranges, PG ≥ 14)' },
   { flag: '--unknown-types <error|text>', description: "Postgres column types without an Arrow mapping (time, inet, ranges, …): fail (default) or deliver PostgreSQL's text output" },
   { flag: '--duration <seconds>', description: 'stop (gracefully) after this many seconds' },
@@ -30,7 +28,31 @@ const SYNC_OPTIONS: CommandOption[] = [
   { flag: '--metrics-port <port>', description: 'serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
 ];
 
-function parseSyncArgs(args: string[], context: CommandContext): SyncConfig {
+const CHECKPOINT_STORES = 'postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic)';
+
+const SYNC_OPTIONS: CommandOption[] = [
+  ...COMMON_OPTIONS.slice(0, 3),
+  { flag: '--checkpoint <store>', description: `checkpoint store: a file path (default .refstream/<table>.checkpoint.json), ${CHECKPOINT_STORES}` },
+  ...COMMON_OPTIONS.slice(3),
+  { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
+  { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
+  { flag: '--resnapshot-on-invalid-slot', description: 'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED' },
+];
+
+const SNAPSHOT_OPTIONS: CommandOption[] = [
+  ...COMMON_OPTIONS.slice(0, 3),
+  { flag: '--checkpoint <store>', description: `write a checkpoint (default: none) so an interrupted snapshot is known to restart; a file path, ${CHECKPOINT_STORES}` },
+  ...COMMON_OPTIONS.slice(3),
+];
+
+interface ParsedArgs {
+  config: SyncConfig;
+  /** `--checkpoint` or `checkpoint` in the config file was given. */
+  checkpointGiven: boolean;
+  resnapshotOnInvalidSlot: boolean;
+}
+
+function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): ParsedArgs {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -52,10 +74,18 @@ function parseSyncArgs(args: string[], context: CommandContext): SyncConfig {
         duration: { type: 'string' },
         'log-format': { type: 'string' },
         'metrics-port': { type: 'string' },
+        'resnapshot-on-invalid-slot': { type: 'boolean' },
       },
     }));
   } catch (error) {
-    throw new CliError(`${firstLine((error as Error).message)} (see refstream sync --help)`, EXIT.badUsage);
+    throw new CliError(`${firstLine((error as Error).message)} (see refstream ${mode} --help)`, EXIT.badUsage);
+  }
+  if (mode === 'snapshot') {
+    for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot']) {
+      if (values[flag] !== undefined) {
+        throw new CliError(`--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`, EXIT.badUsage);
+      }
+    }
   }
   const fromFile = readConfigFile(values.config as string | undefined, process.cwd(), context.env);
   const merged: Record<string, unknown> = { ...fromFile };
@@ -85,26 +115,31 @@ function parseSyncArgs(args: string[], context: CommandContext): SyncConfig {
   set('durationSeconds', int('duration', values.duration as string | undefined));
   set('logFormat', values['log-format']);
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
-  return validateSyncConfig(merged);
+  const config = validateSyncConfig(merged);
+  return { config, checkpointGiven: config.checkpoint !== undefined, resnapshotOnInvalidSlot: values['resnapshot-on-invalid-slot'] === true };
 }
 
 /** Maps a ConnectorError that stopped a run to the CLI exit code. */
 export function exitCodeOf(error: ConnectorError): number {
-  if (error.code === 'CONFIG_INVALID' || error.code === 'CHECKPOINT_INVALID') return EXIT.badUsage;
+  if (error.code === 'CONFIG_INVALID' || error.code === 'CHECKPOINT_INVALID' || error.code === 'CHECKPOINT_MISMATCH') return EXIT.badUsage;
   if (error.code === 'ALL_SINKS_FAILED' || error.code === 'SINK_FAILED') return EXIT.sinkError;
   return EXIT.sourceError;
 }
 
 async function runSync(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<number> {
-  const config = parseSyncArgs(args, context);
+  const { config, checkpointGiven, resnapshotOnInvalidSlot } = parseSyncArgs(mode, args, context);
   const reporter = new Reporter({ format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }), stream: context.stderr });
   let factory;
   try {
     factory = await sourceFactory(config.source, {
       table: config.table,
+      // a one-shot snapshot creates no slot and no publication (a slot in a shared config file is not used)
+      ...(mode === 'snapshot' ? { snapshotOnly: true } : {}),
+      ...(resnapshotOnInvalidSlot ? { onSlotInvalidated: 'resnapshot' as const } : {}),
+      onWarning: (warning) => reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message }),
       ...(config.batchRows !== undefined ? { batchRows: config.batchRows } : {}),
-      ...(config.slot !== undefined ? { slot: config.slot } : {}),
-      ...(config.publication !== undefined ? { publication: config.publication } : {}),
+      ...(config.slot !== undefined && mode === 'sync' ? { slot: config.slot } : {}),
+      ...(config.publication !== undefined && mode === 'sync' ? { publication: config.publication } : {}),
       ...(config.snapshotParallelism !== undefined ? { snapshotParallelism: config.snapshotParallelism } : {}),
       ...(config.unknownTypes !== undefined ? { unknownTypes: config.unknownTypes } : {}),
     });
@@ -112,9 +147,41 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     if (ConnectorError.is(error)) throw new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));
     throw error;
   }
+  // `sync` keeps a default checkpoint to resume from; `snapshot` writes one only when asked
+  const checkpoints: CheckpointStore =
+    mode === 'snapshot' && !checkpointGiven
+      ? new MemoryCheckpointStore()
+      : await createCheckpointStore(config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`, config.table, config.source);
+  if (mode === 'snapshot' && checkpointGiven) {
+    // a checkpoint past its snapshot would make `snapshot` stream changes forever
+    let existing;
+    try {
+      existing = await checkpoints.load();
+    } catch (error) {
+      await checkpoints.close?.().catch(() => {});
+      const failure = toConnectorError(error);
+      reporter.error(failure);
+      return exitCodeOf(failure);
+    }
+    if (existing?.checkpoint.phase === 'changes') {
+      await checkpoints.close?.().catch(() => {});
+      const failure = definite('CHECKPOINT_INVALID', `checkpoint ${redactSecrets(config.checkpoint!)} of ${existing.checkpoint.table} is past its snapshot (phase "changes"); refstream snapshot only takes a snapshot`, {
+        table: config.table,
+        hint: 'to take a new snapshot, delete the checkpoint or pass another --checkpoint (or none); to follow the changes from it, run refstream sync with it',
+      });
+      reporter.error(failure);
+      return exitCodeOf(failure);
+    }
+  }
+
+  // sinks are created once the checkpoint is known to fit: creating one may open its output
   const sinks: Sink[] = [];
-  for (const spec of config.sinks) sinks.push(await createSink(spec));
-  const checkpoints = await createCheckpointStore(config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`, config.table);
+  try {
+    for (const spec of config.sinks) sinks.push(await createSink(spec));
+  } catch (error) {
+    await checkpoints.close?.().catch(() => {});
+    throw error;
+  }
 
   const run: SyncRun = sync({
     source: factory,
@@ -171,8 +238,9 @@ export const syncCommand: Command = {
 
 export const snapshotCommand: Command = {
   name: 'snapshot',
-  synopsis: 'snapshot --source <url> --table <schema.table> --sink <sink> [--sink …] [options]',
-  summary: 'Write a consistent snapshot of the table into the sinks and exit once it is complete and committed.',
-  options: SYNC_OPTIONS,
+  synopsis: 'snapshot --source <url> --table <schema.table> --sink <sink> [--sink …] [--checkpoint <store>] [options]',
+  summary:
+    'Write a consistent snapshot of the table into the sinks and exit once it is complete and committed. Leaves nothing on the server: no replication slot, no publication (Postgres reads one REPEATABLE READ transaction); writes a checkpoint only with --checkpoint.',
+  options: SNAPSHOT_OPTIONS,
   run: (args, context) => runSync('snapshot', args, context),
 };

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'definite',
   CHECKPOINT_INVALID: 'definite',
   CHECKPOINT_EXPIRED: 'definite',
+  /** The checkpoint was taken on another server, database, table, slot or topic. */
+  CHECKPOINT_MISMATCH: 'definite',
   UNSUPPORTED_TYPE: 'definite',
   VALUE_OUT_OF_RANGE: 'definite',
   IDENTIFIER_INVALID: 'definite',

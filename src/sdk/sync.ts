@@ -282,7 +282,8 @@ export class SyncRun extends EventEmitter<SyncEvents> {
 
     if (!source.isSnapshotComplete()) {
       this.progress.phase = 'snapshot';
-      const fromScratch = committed === null || (committed.phase === 'snapshot' && !source.capabilities.midSnapshotResume);
+      const fromScratch =
+        committed === null || source.restartsSnapshot?.() === true || (committed.phase === 'snapshot' && !source.capabilities.midSnapshotResume);
       if (fromScratch) {
         const restart = committed !== null || this.snapshotDelivered;
         await this.forEachSink((s) => s.snapshotStart?.({ restart }) ?? Promise.resolve());

@@ -29,7 +29,7 @@ after(async () => {
 test('snapshot writes every sink once and exits 0; no password reaches the logs', async () => {
   const exasolUrl = `exasol://${exa.user}:${encodeURIComponent(exa.password)}@${exa.host}:${exa.port}?tls=false#SINKS.ITEMS`;
   const { code, err } = await cli([
-    'snapshot', '--source', pg.connectionString, '--table', 'public.items', '--slot', 'cli_snapshot',
+    'snapshot', '--source', pg.connectionString, '--table', 'public.items',
     '--sink', `jsonl:${join(dir, 'items.jsonl')}`, '--sink', `arrow:${join(dir, 'items.arrow')}`,
     '--sink', `${pg.connectionString}#copy.items`, '--sink', exasolUrl,
     '--checkpoint', join(dir, 'snapshot.cp.json'), '--log-format', 'json',

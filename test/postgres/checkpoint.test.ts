@@ -196,7 +196,7 @@ for (const version of PG_VERSIONS) {
       }
     });
 
-    it('rejects checkpoints of another table, connector or slot, and corrupt ones, with CHECKPOINT_INVALID', async () => {
+    it('rejects checkpoints of another table or connector, and corrupt ones, with CHECKPOINT_INVALID (another slot: CHECKPOINT_MISMATCH)', async () => {
       const t = uniqueName('invalid');
       await createTestTable(pg, t);
       const slot = uniqueName('s');
@@ -204,7 +204,6 @@ for (const version of PG_VERSIONS) {
       const cases: unknown[] = [
         { ...good, table: 'public.other' },
         { ...good, connector: 'exasol' },
-        { ...good, position: { ...good.position, slot: 'another_slot' } },
         { ...good, position: { ...good.position, lsn: 'nonsense' } },
         { ...good, version: 99 },
         '{not json',
@@ -215,6 +214,9 @@ for (const version of PG_VERSIONS) {
         await assert.rejects(source.restore(cp as SourceCheckpoint), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && e.kind === 'definite', JSON.stringify(cp));
         await source.close();
       }
+      const otherSlot = make(t, slot);
+      await assert.rejects(otherSlot.restore({ ...good, position: { ...good.position, slot: 'another_slot' } } as unknown as SourceCheckpoint), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && e.kind === 'definite');
+      await otherSlot.close();
     });
 
     it('commit confirms the checkpoint LSN within 2 s, never more; an older checkpoint is then CHECKPOINT_EXPIRED', async () => {

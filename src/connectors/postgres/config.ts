@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { ClientConfig } from 'pg';
 import { definite } from '../../sdk/errors.js';
 import { configProblems } from '../../sdk/config.js';
+import type { WarningHandler } from '../../sdk/warnings.js';
 import { defaultObjectName, isValidSlotName, parseQualifiedName, type QualifiedName } from './identifiers.js';
 
 /** TLS settings passed to `pg` (a subset of Node's `tls.connect` options). */
@@ -70,6 +71,21 @@ export const postgresSourceConfigSchema = z
     applicationName: z.string().max(63).default('refstream'),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     catalogCheckIntervalMs: z.number().int().min(100).max(600_000).default(2000),
+    /**
+     * `'stream'` (default): snapshot, then changes from a replication slot. `'snapshot-only'`:
+     * a one-shot snapshot read in a REPEATABLE READ transaction with an exported snapshot; no
+     * replication slot and no publication is created, so nothing is left on the server, and
+     * `pollChanges` is refused.
+     */
+    mode: z.enum(['stream', 'snapshot-only']).default('stream'),
+    /**
+     * What happens when the server has invalidated the slot (`wal_status = 'lost'`): `'error'`
+     * (default) stops with the definite `SLOT_INVALIDATED`; `'resnapshot'` drops and recreates
+     * the slot and takes a new snapshot (sinks receive `snapshotStart({ restart: true })`).
+     */
+    onSlotInvalidated: z.enum(['error', 'resnapshot']).default('error'),
+    /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */
+    onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
   })
   .strict();
 

@@ -3,54 +3,28 @@
  * snapshot, then the table's changes from a logical replication slot (pgoutput).
  */
 import pg from 'pg';
-import { z } from 'zod';
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
-import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
+import { reportWarning } from '../../sdk/warnings.js';
 import type { TableDescriptor } from '../../sdk/batch.js';
 import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 import { Catalog, type Partition, type TableInfo } from './catalog.js';
 import { mapPgError } from './errors.js';
 import { displayName, quoteLiteral } from './identifiers.js';
-import { formatLsn, isLsnText, parseLsn } from './lsn.js';
+import { formatLsn, parseLsn } from './lsn.js';
 import { ReplicationConnection } from './replication-stream.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
 import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
-import { PartitionWatch, RECORDED_PARTITION, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
+import { PartitionWatch, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
 import { ChangeReader, type ChangePosition } from './change-reader.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
+import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition, type SourceIdentity } from './checkpoint.js';
+import { readIdentity } from './identity.js';
 
 /** Connector id in checkpoints. */
 export const POSTGRES_CONNECTOR = 'postgres';
-
-const lsnText = z.string().refine(isLsnText, 'must be an LSN like 16/B374D848');
-const columnsSchema = z.array(z.tuple([z.string(), z.number().int(), z.number().int(), z.string(), z.boolean()]));
-const rangeSchema = z
-  .object({
-    start: z.number().int().min(0),
-    end: z.number().int().min(0).nullable(),
-    after: z.tuple([z.number().int().min(0), z.number().int().min(0)]).nullable(),
-    done: z.boolean(),
-    /** The leaf partition read, by oid (partitioned tables). */
-    partition: z.number().int().min(1).optional(),
-  })
-  .strict();
-/** A partitioned table's partitions as last seen (see partitions.ts). */
-const partitionsSchema = z.array(z.string().regex(RECORDED_PARTITION, 'must be oid@xmin:relfilenode')).optional();
-const snapshotPositionSchema = z
-  .object({
-    slot: z.string(),
-    snapshotLsn: lsnText.nullable(),
-    snapshotXids: z.string().regex(/^\d+:\d+:[\d,]*$/).nullable(),
-    columns: columnsSchema.nullable(),
-    ranges: z.array(rangeSchema).nullable(),
-    partitions: partitionsSchema,
-  })
-  .strict();
-const changesPositionSchema = z.object({ slot: z.string(), lsn: lsnText, skip: z.number().int().min(0), columns: columnsSchema, partitions: partitionsSchema }).strict();
-
-type ColumnsJson = z.infer<typeof columnsSchema>;
 
 /** Options of {@link PostgresSource.close}. */
 export interface PostgresCloseOptions {
@@ -103,6 +77,10 @@ export class PostgresSource implements ReferenceTableSource {
   private partitionList: Partition[] = [];
   private changes: ChangeReader | null = null;
   private committed = 0n;
+  /** Where this source reads from (read at connect); recorded in every checkpoint. */
+  private identity: SourceIdentity | null = null;
+  /** Set when `restore` discarded its checkpoint because the slot was invalidated. */
+  private restartedSnapshot = false;
   private restored = false;
   private polled = false;
   private busy = false;
@@ -111,14 +89,30 @@ export class PostgresSource implements ReferenceTableSource {
   constructor(config: PostgresSourceConfig) {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
-    this.capabilities = Object.freeze({
-      changes: 'log',
-      deletes: true,
-      exactlyOnce: true,
-      midSnapshotResume: true,
-      transactions: true,
-      schemaEvolution: this.config.schemaEvolution,
-    });
+    this.capabilities = Object.freeze(
+      this.oneShot
+        ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
+        : { changes: 'log', deletes: true, exactlyOnce: true, midSnapshotResume: true, transactions: true, schemaEvolution: this.config.schemaEvolution },
+    );
+  }
+
+  /** A one-shot snapshot (`mode: 'snapshot-only'`): no slot, no publication, no changes. */
+  private get oneShot(): boolean {
+    return this.config.mode === 'snapshot-only';
+  }
+
+  /** The replication slot this source uses, `null` for a one-shot snapshot. */
+  private get slot(): string | null {
+    return this.oneShot ? null : this.config.slotName;
+  }
+
+  /**
+   * True when `restore` discarded its checkpoint and the snapshot starts over (the slot had
+   * been invalidated and `onSlotInvalidated: 'resnapshot'` is set): sinks must replace their
+   * content, so the runner sends `snapshotStart({ restart: true })`.
+   */
+  restartsSnapshot(): boolean {
+    return this.restartedSnapshot;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -150,10 +144,13 @@ export class PostgresSource implements ReferenceTableSource {
     const catalog = new Catalog(sql, this.table);
     this.catalog = catalog;
     await catalog.serverMajor();
-    await catalog.checkWalLevel();
-    await catalog.checkReplicationPrivilege();
+    if (!this.oneShot) {
+      await catalog.checkWalLevel();
+      await catalog.checkReplicationPrivilege();
+    }
     this.info = await catalog.loadTable(this.config.tableName);
-    if (this.info.replicaIdentity === 'n') {
+    this.identity = await readIdentity(sql, this.config, this.table, this.oneShot ? null : this.connectReplication);
+    if (this.info.replicaIdentity === 'n' && !this.oneShot) {
       throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
         table: this.table,
         hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
@@ -241,7 +238,20 @@ export class PostgresSource implements ReferenceTableSource {
     const info = this.info!;
     const resuming = this.snapshot.lsn !== null;
     let snapshotId: string;
-    if (!resuming) {
+    if (this.oneShot) {
+      // no slot and no publication: a REPEATABLE READ transaction exports the snapshot the
+      // workers share, and it ends with its connection, whatever ends the process
+      const exported = await this.exportTransactionSnapshot(true);
+      snapshotId = exported.snapshotId;
+      if (info.partitioned) {
+        this.partitionList = await this.partitionsAt(snapshotId);
+        checkReadable(info, this.partitionList);
+      }
+      const parallelism = this.config.snapshotParallelism;
+      const count = parallelism === 1 ? 1 : parallelism * 4;
+      const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
+      this.snapshot = { lsn: null, xids: exported.xids, ranges, specs: this.specs, partitions: info.partitioned ? recordPartitions(this.partitionList) : null };
+    } else if (!resuming) {
       await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
       await ensureMainSlot(catalog, this.config, info, this.connectReplication, false);
       const exported = await exportConsistentSnapshot(this.connectReplication, info);
@@ -262,15 +272,7 @@ export class PostgresSource implements ReferenceTableSource {
       // versions the original snapshot saw; the stream still starts at the original point.
       await ensureMainSlot(catalog, this.config, info, this.connectReplication, true);
       await this.checkNotExpired(this.snapshot.lsn!);
-      const holder = await this.connectSql();
-      try {
-        await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        snapshotId = (await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
-      } catch (error) {
-        await holder.end().catch(() => {});
-        throw mapPgError(error, this.table, 'exporting the snapshot');
-      }
-      this.snapshotHolder = { close: () => holder.end().catch(() => {}) };
+      snapshotId = (await this.exportTransactionSnapshot(false)).snapshotId;
       if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.specs!)) {
         throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
           table: this.table,
@@ -293,6 +295,27 @@ export class PostgresSource implements ReferenceTableSource {
       connect: this.connectSql,
     });
     this.snapshotReader.start();
+  }
+
+  /**
+   * Opens a READ ONLY REPEATABLE READ transaction on a new connection, exports its snapshot
+   * and keeps the connection as the snapshot holder (closed with the snapshot).
+   */
+  private async exportTransactionSnapshot(withXids: boolean): Promise<{ snapshotId: string; xids: string | null }> {
+    const holder = await this.connectSql().catch((error: unknown) => {
+      throw mapPgError(error, this.table, 'connecting');
+    });
+    try {
+      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const { rows } = await holder.query<{ id: string; xids: string | null }>(
+        `SELECT pg_export_snapshot() AS id, ${withXids ? 'pg_current_snapshot()::text' : 'NULL::text'} AS xids`,
+      );
+      this.snapshotHolder = { close: () => holder.end().catch(() => {}) };
+      return { snapshotId: rows[0]!.id, xids: rows[0]!.xids };
+    } catch (error) {
+      await holder.end().catch(() => {});
+      throw mapPgError(error, this.table, 'exporting the snapshot');
+    }
   }
 
   /**
@@ -357,7 +380,7 @@ export class PostgresSource implements ReferenceTableSource {
   private async endSnapshot(): Promise<void> {
     await this.releaseSnapshot();
     this.phase = 'changes';
-    this.changeStart = { lsn: this.snapshot.lsn!, skip: 0 };
+    this.changeStart = this.oneShot ? null : { lsn: this.snapshot.lsn!, skip: 0 };
     this.changeSpecs = this.snapshot.specs ?? this.specs;
     this.changePartitions = this.snapshot.partitions;
   }
@@ -376,11 +399,26 @@ export class PostgresSource implements ReferenceTableSource {
           hint: 'call pollSnapshot until it returns null first',
         });
       }
+      if (this.oneShot) {
+        throw definite('INVALID_STATE', `the source of ${this.table} takes a one-shot snapshot (mode 'snapshot-only') and has no change stream`, {
+          table: this.table,
+          hint: "use mode 'stream' (refstream sync) to follow the table's changes",
+        });
+      }
       throwIfAborted(opts.signal);
       this.polled = true;
       await this.start();
-      if (!this.changes) await this.openChanges();
-      return this.changes!.poll(opts.signal);
+      try {
+        if (!this.changes) await this.openChanges();
+        return await this.changes!.poll(opts.signal);
+      } catch (error) {
+        // a slot invalidated while streaming: a restart restores the checkpoint, finds the
+        // slot invalidated and re-snapshots (see restore)
+        if (ConnectorError.is(error, 'SLOT_INVALIDATED') && this.config.onSlotInvalidated === 'resnapshot') {
+          throw transient('SLOT_INVALIDATED', `${error.message}; restarting to take a new snapshot`, { table: this.table, cause: error });
+        }
+        throw error;
+      }
     });
   }
 
@@ -416,7 +454,8 @@ export class PostgresSource implements ReferenceTableSource {
   // ---- checkpoints -----------------------------------------------------------------------
 
   checkpoint(): SourceCheckpoint {
-    const slot = this.config.slotName;
+    const slot = this.slot;
+    const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity } } : {};
     if (this.phase === 'snapshot') {
       const s = this.snapshot;
       return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
@@ -426,6 +465,18 @@ export class PostgresSource implements ReferenceTableSource {
         columns: s.specs ? specsToJson(s.specs) : null,
         ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
         ...(s.partitions ? { partitions: [...s.partitions] } : {}),
+        ...source,
+      });
+    }
+    if (this.oneShot) {
+      // records that the one-shot snapshot completed; there is no stream position
+      return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
+        slot: null,
+        lsn: null,
+        skip: 0,
+        columns: specsToJson(this.snapshot.specs ?? this.specs!),
+        ...(this.snapshot.partitions ? { partitions: [...this.snapshot.partitions] } : {}),
+        ...source,
       });
     }
     const position = this.changes ? this.changes.position : this.changeStart!;
@@ -437,46 +488,94 @@ export class PostgresSource implements ReferenceTableSource {
       skip: position.skip,
       columns: specsToJson(columns),
       ...(partitions ? { partitions: [...partitions] } : {}),
+      ...source,
     });
   }
 
+  /**
+   * Positions this fresh source at `checkpoint`. The checkpoint must have been taken on the
+   * same server (`system_identifier`), database, table (oid), slot and publication, else the
+   * definite `CHECKPOINT_MISMATCH` naming both sides; a checkpoint without that identity
+   * (older refstream) is accepted with a `CHECKPOINT_UNIDENTIFIED` warning. An invalidated
+   * slot is `SLOT_INVALIDATED`, or with `onSlotInvalidated: 'resnapshot'` a new snapshot.
+   */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.ensureOpen();
     if (this.polled || this.restored) {
       throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
     }
     const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
+    const pos = cp.phase === 'snapshot' ? parsePosition(snapshotPositionSchema, cp) : parsePosition(changesPositionSchema, cp);
+    if (pos.slot !== null && this.slot !== null) this.checkSlot(pos.slot); // before connecting: no server is needed to tell
+    await this.start();
+    checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.identity! }, this.config.onWarning);
+    if (this.oneShot) {
+      if (cp.phase === 'changes') {
+        throw definite('CHECKPOINT_INVALID', `the checkpoint records a one-shot snapshot of ${this.table} that is already complete`, {
+          table: this.table,
+          hint: 'to take a new snapshot, delete the checkpoint or pass another one (refstream snapshot writes a checkpoint only with --checkpoint)',
+        });
+      }
+      // an interrupted one-shot snapshot cannot be resumed consistently (no stream fills the
+      // gap): it starts over (capabilities.midSnapshotResume is false)
+      this.restored = true;
+      return;
+    }
     if (cp.phase === 'snapshot') {
-      const pos = parsePosition(snapshotPositionSchema, cp);
-      this.checkSlot(pos.slot);
-      if (pos.snapshotLsn !== null && pos.ranges !== null) {
+      const snap = pos as SnapshotPosition;
+      if (snap.snapshotLsn !== null && snap.ranges !== null) {
         this.snapshot = {
-          lsn: parseLsn(pos.snapshotLsn),
-          xids: pos.snapshotXids,
-          ranges: pos.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
-          specs: pos.columns ? specsFromJson(pos.columns) : null,
-          partitions: pos.partitions ?? null,
+          lsn: parseLsn(snap.snapshotLsn),
+          xids: snap.snapshotXids,
+          ranges: snap.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
+          specs: snap.columns ? specsFromJson(snap.columns) : null,
+          partitions: snap.partitions ?? null,
         };
       }
     } else {
-      const pos = parsePosition(changesPositionSchema, cp);
-      this.checkSlot(pos.slot);
+      const changes = pos as ChangesPosition;
+      if (changes.lsn === null) throw definite('CHECKPOINT_INVALID', `the checkpoint of ${this.table} has no stream position`, { table: this.table, hint: 'pass the object returned by source.checkpoint() unchanged' });
       this.phase = 'changes';
-      this.changeStart = { lsn: parseLsn(pos.lsn), skip: pos.skip };
-      this.changeSpecs = specsFromJson(pos.columns);
-      this.changePartitions = pos.partitions ?? null;
+      this.changeStart = { lsn: parseLsn(changes.lsn), skip: changes.skip };
+      this.changeSpecs = specsFromJson(changes.columns);
+      this.changePartitions = changes.partitions ?? null;
     }
     this.restored = true;
-    await this.start();
+    if (this.phase === 'changes' || this.snapshot.lsn !== null) await this.checkSlotValid();
     // rows attached or detached while stopped left no change events: fail now, not later
     if (this.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
   }
 
-  private checkSlot(slot: string): void {
-    if (slot !== this.config.slotName) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint was taken on replication slot ${slot}, this source uses ${this.config.slotName}`, {
+  /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
+  private async checkSlotValid(): Promise<void> {
+    const slot = this.config.slotName;
+    const state = await this.catalog!.slotState(slot);
+    if (!state?.invalid) return;
+    if (this.config.onSlotInvalidated !== 'resnapshot') {
+      throw definite('SLOT_INVALIDATED', `replication slot ${slot} was invalidated by the server (it lost WAL it needed), so the changes since the checkpoint are gone`, {
         table: this.table,
-        hint: 'configure the same slot name, or delete the checkpoint to start over',
+        hint: `take a new snapshot: set onSlotInvalidated: 'resnapshot' (CLI --resnapshot-on-invalid-slot), or SELECT pg_drop_replication_slot(${quoteLiteral(slot)}); and delete the checkpoint; consider raising max_slot_wal_keep_size`,
+      });
+    }
+    reportWarning(this.config.onWarning, {
+      code: 'SLOT_INVALIDATED',
+      table: this.table,
+      message: `replication slot ${slot} was invalidated by the server; dropping it and taking a new snapshot`,
+    });
+    await dropSlot(this.sql!, slot, this.table);
+    this.phase = 'snapshot';
+    this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
+    this.changeStart = null;
+    this.changeSpecs = null;
+    this.changePartitions = null;
+    this.restartedSnapshot = true;
+  }
+
+  private checkSlot(slot: string | null): void {
+    if (slot !== this.slot) {
+      throw definite('CHECKPOINT_MISMATCH', `the checkpoint was taken on ${slot === null ? 'no replication slot (a one-shot snapshot)' : `replication slot ${slot}`}, this source uses ${this.slot === null ? 'none (a one-shot snapshot)' : this.slot}`, {
+        table: this.table,
+        hint: 'configure the same slot name, or delete the checkpoint (or pass another --checkpoint) to start over',
       });
     }
   }
@@ -491,6 +590,7 @@ export class PostgresSource implements ReferenceTableSource {
     if (cp.phase !== 'changes') return; // the snapshot point must stay available until the snapshot completes
     const pos = parsePosition(changesPositionSchema, cp);
     this.checkSlot(pos.slot);
+    if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
     const lsn = parseLsn(pos.lsn);
     if (lsn > this.committed) this.committed = lsn;
     this.changes?.commit(this.committed);
@@ -512,7 +612,7 @@ export class PostgresSource implements ReferenceTableSource {
     // `changes` is kept (closed) so that checkpoint() still reports the last position
     await Promise.allSettled(tasks);
     await this.started?.catch(() => {});
-    if (options.dropSlot) {
+    if (options.dropSlot && !this.oneShot) {
       let sql = this.sql;
       try {
         sql ??= await this.connectSql();
@@ -527,14 +627,6 @@ export class PostgresSource implements ReferenceTableSource {
     await this.sql?.end().catch(() => {});
     this.sql = null;
   }
-}
-
-function specsToJson(specs: ColumnSpec[]): ColumnsJson {
-  return specs.map((s) => [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable]);
-}
-
-function specsFromJson(json: ColumnsJson): ColumnSpec[] {
-  return json.map(([name, typeOid, typmod, sourceType, nullable]) => ({ name, typeOid, typmod, sourceType, nullable }));
 }
 
 function sameSpecs(a: ColumnSpec[], b: ColumnSpec[]): boolean {
