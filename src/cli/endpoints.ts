@@ -4,7 +4,6 @@
  */
 import { resolve } from 'node:path';
 import { FileCheckpointStore, type CheckpointStore, type StoredCheckpoint } from '../sdk/checkpoint-store.js';
-import type { SourceCheckpoint } from '../sdk/checkpoint.js';
 import { redactSecrets } from '../sdk/errors.js';
 import type { WarningHandler } from '../sdk/warnings.js';
 import type { Sink } from '../sdk/sink.js';
