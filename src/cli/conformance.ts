@@ -1,5 +1,5 @@
 import { runConformanceCli } from '../../conformance-tests/cli.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 
 /** `refstream conformance <module>`: runs the conformance suite against a target module. */
 export const conformanceCommand: Command = {

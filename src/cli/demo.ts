@@ -15,7 +15,7 @@ import { toConnectorError } from '../sdk/errors.js';
 import { sync } from '../sdk/sync.js';
 import { ArrowIpcSink } from '../sinks/arrow-ipc.js';
 import { MemorySink } from '../sinks/memory.js';
-import type { Command, CommandContext } from './commands.js';
+import type { Command, CommandContext } from './command.js';
 import { CliError, EXIT, firstLine } from './errors.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConnectorError, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
 import { sync, type SyncRun } from '../sdk/sync.js';
-import type { Command, CommandContext, CommandOption } from './commands.js';
+import type { Command, CommandContext, CommandOption } from './command.js';
 import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
 import { createCheckpointStore, createSink, sourceFactory } from './endpoints.js';
 import { CliError, EXIT, firstLine } from './errors.js';

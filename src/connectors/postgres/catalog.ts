@@ -4,7 +4,7 @@
  */
 import { definite } from '../../sdk/errors.js';
 import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo, type UnknownTypes } from './types.js';
-import { displayName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
+import { displayName, quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import { mapPgError } from './errors.js';
 
@@ -41,11 +41,19 @@ export interface Partition {
   foreign: boolean;
 }
 
-/** `CREATE PUBLICATION` for the table (a partitioned one published through its root). */
-export function createPublicationSql(publication: string, table: TableInfo): string {
+/**
+ * `CREATE PUBLICATION` for the table (a partitioned one published through its root). With
+ * `marked`, also the comment by which `refstream drop` knows refstream created it (hints for
+ * users leave it out: a publication a user creates is theirs).
+ */
+export function createPublicationSql(publication: string, table: TableInfo, marked = false): string {
   const withRoot = table.partitioned ? ' WITH (publish_via_partition_root = true)' : '';
-  return `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
+  const create = `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
+  return marked ? `${create}; COMMENT ON PUBLICATION ${quoteIdent(publication)} IS ${quoteLiteral(`${PUBLICATION_MARKER} for ${table.display}`)}` : create;
 }
+
+/** Start of the comment on publications refstream created. */
+export const PUBLICATION_MARKER = 'created by refstream';
 
 /** State of a replication slot. */
 export interface SlotState {
@@ -299,7 +307,8 @@ export class Catalog {
         hint,
       });
     }
-    await this.q(hint, [], 'creating the publication');
+    // one simple-query message: the publication and its marker are created in one transaction
+    await this.q(pub ? hint : createPublicationSql(publication, table, true), [], 'creating the publication');
   }
 
   /** Whether the publication still exists and still publishes the table (a partitioned one through its root). */

@@ -13,3 +13,18 @@ export { quoteIdent, quoteLiteral, parseQualifiedName, type QualifiedName } from
 export { formatLsn, parseLsn } from './lsn.js';
 export { PostgresTableSink, pgType } from '../../sinks/postgres-table.js';
 export type { PostgresTableSinkOptions } from '../../sinks/postgres-table.js';
+export {
+  readServerStatus,
+  planDrop,
+  dropTableObjects,
+  findIdleSlotsRetaining,
+  isSlotInvalid,
+  defaultNames,
+  PUBLICATION_MARKER,
+  type ServerStatus,
+  type SlotStatus,
+  type PublicationStatus,
+  type StatusFilter,
+  type DropPlan,
+  type DropResult,
+} from './admin.js';
