@@ -54,8 +54,9 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
   const out = (line: string) => context.stdout.write(line + '\n');
   return withPostgres('--source', options.source, 'refstream drop', async (client) => {
     const plan = await planDrop(client, table, { ...(options.slot ? { slot: options.slot } : {}), ...(options.publication ? { publication: options.publication } : {}) });
-    if (!plan.slot && !plan.publication) {
-      out(`nothing to drop for ${plan.table}: no replication slot ${plan.slotName} and no publication ${plan.publicationName}`);
+    if (!plan.slot && !plan.publication?.createdByRefstream) {
+      const publication = plan.publication ? `publication ${plan.publicationName} is kept: refstream did not create it` : `no publication ${plan.publicationName}`;
+      out(`nothing to drop for ${plan.table}: no replication slot ${plan.slotName}, ${publication}`);
       return EXIT.ok;
     }
     if (plan.slot?.active) {
