@@ -7,6 +7,7 @@ import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgT
 import { displayName, quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import { mapPgError } from './errors.js';
+import { emitHeartbeat } from './heartbeat.js';
 
 /** What the source knows about its table. */
 export interface TableInfo {
@@ -345,6 +346,15 @@ export class Catalog {
       confirmedFlush: confirmed ? parseLsn(confirmed) : null,
       invalid: row.wal_status === 'lost' || (row.invalidation_reason !== undefined && row.invalidation_reason !== null),
     };
+  }
+
+  /** Writes a logical heartbeat message when the server's WAL is past `position` (see heartbeat.ts). */
+  async emitHeartbeat(position: string): Promise<boolean> {
+    try {
+      return await emitHeartbeat(this.client, position);
+    } catch (error) {
+      throw mapPgError(error, this.table, 'sending a heartbeat');
+    }
   }
 
   /** Current database name. */
