@@ -29,6 +29,9 @@ export default defineConfig([
   {
     entry: { cli: 'src/cli/main.ts' },
     format: ['esm'],
+    // Each command is its own chunk, imported when it runs: dist/cli.js itself imports only the
+    // registry's few dependencies, so --help and --version load no connector.
+    splitting: true,
     sourcemap: true,
     target: 'node20',
     external: ['fast-check'],

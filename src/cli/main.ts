@@ -1,27 +1,31 @@
 /**
- * The `refstream` command.
+ * The `refstream` command. This module stays small: a command's code is loaded only when that
+ * command runs (see commands.ts).
  */
-import { commands, renderHelp, type CommandContext } from './commands.js';
+import type { CommandContext } from './command.js';
+import { findCommand, renderCommandHelp, renderOverview } from './commands.js';
 import { packageInfo } from './package-info.js';
 import { CliError, EXIT } from './errors.js';
 
 export async function main(argv: string[], context: CommandContext = defaultContext()): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    context.stdout.write(renderHelp(rest[0]));
+    const entry = rest[0] !== undefined ? findCommand(rest[0]) : undefined;
+    context.stdout.write(entry ? renderCommandHelp(await entry.load()) : renderOverview());
     return first === undefined ? EXIT.badUsage : EXIT.ok;
   }
   if (first === '--version' || first === '-v') {
     context.stdout.write(`${packageInfo().version}\n`);
     return EXIT.ok;
   }
-  const command = commands.find((c) => c.name === first);
-  if (!command) {
+  const entry = findCommand(first);
+  if (!entry) {
     context.stderr.write(`refstream: unknown command "${first}". Run \`refstream --help\` for the list of commands.\n`);
     return EXIT.badUsage;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    context.stdout.write(renderHelp(command.name));
+    context.stdout.write(renderCommandHelp(command));
     return EXIT.ok;
   }
   try {

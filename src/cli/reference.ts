@@ -1,8 +1,8 @@
 import { commands } from './commands.js';
 import { EXIT } from './errors.js';
 
-/** docs/cli.md, rendered from the command table so the reference cannot drift from the code. */
-export function renderCliReference(): string {
+/** docs/cli.md, rendered from the command table so the reference cannot drift from the code (loads every command). */
+export async function renderCliReference(): Promise<string> {
   const lines = [
     '# CLI reference',
     '',
@@ -14,7 +14,8 @@ export function renderCliReference(): string {
     '```',
     '',
   ];
-  for (const command of commands) {
+  for (const entry of commands) {
+    const command = await entry.load();
     lines.push(`## refstream ${command.name}`, '', '```', `refstream ${command.synopsis}`, '```', '', command.summary, '');
     if (command.options.length) {
       lines.push('| option | meaning |', '|---|---|');

@@ -4,9 +4,10 @@
  */
 import { definite } from '../../sdk/errors.js';
 import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo, type UnknownTypes } from './types.js';
-import { displayName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
+import { displayName, quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import { mapPgError } from './errors.js';
+import { emitHeartbeat } from './heartbeat.js';
 
 /** What the source knows about its table. */
 export interface TableInfo {
@@ -41,11 +42,19 @@ export interface Partition {
   foreign: boolean;
 }
 
-/** `CREATE PUBLICATION` for the table (a partitioned one published through its root). */
-export function createPublicationSql(publication: string, table: TableInfo): string {
+/**
+ * `CREATE PUBLICATION` for the table (a partitioned one published through its root). With
+ * `marked`, also the comment by which `refstream drop` knows refstream created it (hints for
+ * users leave it out: a publication a user creates is theirs).
+ */
+export function createPublicationSql(publication: string, table: TableInfo, marked = false): string {
   const withRoot = table.partitioned ? ' WITH (publish_via_partition_root = true)' : '';
-  return `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
+  const create = `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
+  return marked ? `${create}; COMMENT ON PUBLICATION ${quoteIdent(publication)} IS ${quoteLiteral(`${PUBLICATION_MARKER} for ${table.display}`)}` : create;
 }
+
+/** Start of the comment on publications refstream created. */
+export const PUBLICATION_MARKER = 'created by refstream';
 
 /** State of a replication slot. */
 export interface SlotState {
@@ -58,9 +67,8 @@ export interface SlotState {
 }
 
 /** A minimal SQL client: what `pg.Client` and `pg.Pool` have in common. */
-export interface Queryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
-}
+export type { Queryable } from './queryable.js';
+import type { Queryable } from './queryable.js';
 
 export class Catalog {
   private readonly types = new Map<number, PgTypeInfo>();
@@ -299,7 +307,8 @@ export class Catalog {
         hint,
       });
     }
-    await this.q(hint, [], 'creating the publication');
+    // one simple-query message: the publication and its marker are created in one transaction
+    await this.q(pub ? hint : createPublicationSql(publication, table, true), [], 'creating the publication');
   }
 
   /** Whether the publication still exists and still publishes the table (a partitioned one through its root). */
@@ -336,6 +345,15 @@ export class Catalog {
       confirmedFlush: confirmed ? parseLsn(confirmed) : null,
       invalid: row.wal_status === 'lost' || (row.invalidation_reason !== undefined && row.invalidation_reason !== null),
     };
+  }
+
+  /** Writes a logical heartbeat message when the server's WAL is past `position` (see heartbeat.ts). */
+  async emitHeartbeat(position: string): Promise<boolean> {
+    try {
+      return await emitHeartbeat(this.client, position);
+    } catch (error) {
+      throw mapPgError(error, this.table, 'sending a heartbeat');
+    }
   }
 
   /** Current database name. */

@@ -16,6 +16,7 @@ import { formatLsn } from './lsn.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
 import { PartitionWatch } from './partitions.js';
+import { IdleTimers } from './heartbeat.js';
 
 /**
  * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
@@ -73,11 +74,14 @@ export class ChangeReader {
   private closed = false;
 
   private readonly watch: PartitionWatch | null;
+  /** When to write a heartbeat while no keepalive moves the position. */
+  private readonly idle: IdleTimers;
   /** xid of the open transaction (from its Begin message). */
   private txnXid = 0;
 
   constructor(private readonly o: ChangeReaderOptions) {
     this.watch = o.partitions ? new PartitionWatch(o.table, o.partitions) : null;
+    this.idle = new IdleTimers(o.config.heartbeatMs);
     this.specs = o.specs;
     this.codecs = o.codecs;
     this.returned = { ...o.start };
@@ -205,6 +209,10 @@ export class ChangeReader {
           await this.checkCatalog();
           continue; // frames may have arrived meanwhile
         }
+        if (this.builder.rows === 0 && this.txnLsn < 0n && this.idle.heartbeatDue()) {
+          await this.heartbeat();
+          continue;
+        }
         await conn.wait(remaining, signal);
         if (this.closed) throw definite('CLOSED', `change stream of ${this.o.table.display} was closed`, { table: this.o.table.display });
       }
@@ -231,6 +239,16 @@ export class ChangeReader {
     await this.watch?.check(catalog, this.returned.lsn);
   }
 
+  /** Writes a heartbeat message (see heartbeat.ts); stops trying when the user may not. */
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.o.catalog.emitHeartbeat(formatLsn(this.returned.lsn));
+    } catch (error) {
+      if (!ConnectorError.is(error, 'PERMISSION_DENIED')) throw error;
+      this.idle.disable();
+    }
+  }
+
   private isFull(): boolean {
     const b = this.builder;
     return b.rows >= this.o.config.batchRows || (b.rows > 0 && b.byteLength >= this.o.config.batchBytes);
@@ -251,6 +269,7 @@ export class ChangeReader {
       if (this.txnLsn < 0n && this.builder.rows === 0 && ka.walEnd > this.returned.lsn && this.skipLsn < 0n) {
         this.returned = { lsn: ka.walEnd, skip: 0 };
         this.pending = { ...this.returned };
+        this.idle.advanced();
       }
       return 'ok';
     }
@@ -269,6 +288,7 @@ export class ChangeReader {
         this.txnLsn = -1n;
         this.pending = { lsn: commitLsn + 1n, skip: 0 };
         if (this.builder.rows === 0) this.returned = { ...this.pending };
+        this.idle.advanced();
         return 'ok';
       }
       case 0x49: // I

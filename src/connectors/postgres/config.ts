@@ -68,6 +68,7 @@ export const postgresSourceConfigSchema = z
     unknownTypes: z.enum(['error', 'text']).default('error'),
     ssl: tlsSchema.optional(),
     statusIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+    heartbeatMs: z.number().int().min(0).max(3_600_000).default(10_000),
     applicationName: z.string().max(63).default('refstream'),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     catalogCheckIntervalMs: z.number().int().min(100).max(600_000).default(2000),

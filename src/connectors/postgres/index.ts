@@ -13,3 +13,20 @@ export { quoteIdent, quoteLiteral, parseQualifiedName, type QualifiedName } from
 export { formatLsn, parseLsn } from './lsn.js';
 export { PostgresTableSink, pgType } from './sink.js';
 export type { PostgresTableSinkOptions } from './sink.js';
+export {
+  readServerStatus,
+  planDrop,
+  dropTableObjects,
+  findIdleSlotsRetaining,
+  isSlotInvalid,
+  defaultNames,
+  PUBLICATION_MARKER,
+  type ServerStatus,
+  type SlotStatus,
+  type PublicationStatus,
+  type StatusFilter,
+  type DropPlan,
+  type DropResult,
+} from './admin.js';
+export { isValidSlotName } from './identifiers.js';
+export { mapPgError } from './errors.js';
