@@ -28,8 +28,9 @@ after(async () => {
 });
 
 /** Runs `refstream snapshot` into `sink`; resolves with the exit code, stdout bytes and stderr. */
+/** `slot` names this run's checkpoint file (a one-shot snapshot uses no replication slot). */
 function snapshot(slot: string, sink: string): Promise<{ code: number | null; out: Buffer; err: string }> {
-  const child = spawn(process.execPath, [builtCli, 'snapshot', '--source', server.connectionString, '--table', 'public.items', '--slot', slot, '--sink', sink, '--checkpoint', join(dir, `${slot}.cp.json`), '--batch-rows', '1000', '--commit-rows', '1000', '--log-format', 'json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [builtCli, 'snapshot', '--source', server.connectionString, '--table', 'public.items', '--sink', sink, '--checkpoint', join(dir, `${slot}.cp.json`), '--batch-rows', '1000', '--commit-rows', '1000', '--log-format', 'json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   let err = '';
   child.stdout.on('data', (c: Buffer) => out.push(c));
