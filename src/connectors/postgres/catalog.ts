@@ -2,7 +2,7 @@
  * Catalog queries on a normal (SQL) connection: server checks, table shape, types,
  * privileges, publication and slot state. Every identifier is passed as a bind parameter.
  */
-import { definite } from '../../sdk/errors.js';
+import { definite, type ConnectorError } from '../../sdk/errors.js';
 import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo, type UnknownTypes } from './types.js';
 import { displayName, quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
@@ -279,50 +279,87 @@ export class Catalog {
 
   /**
    * Makes sure the publication exists and publishes the table (creating or extending it when
-   * allowed). Fails with `PUBLICATION_MISSING` otherwise.
+   * allowed), and publishes all of it (see {@link publicationProblem}). Fails with
+   * `PUBLICATION_MISSING` or `CONFIG_INVALID` otherwise.
    */
   async ensurePublication(publication: string, table: TableInfo, create: boolean): Promise<void> {
+    const problem = await this.publicationProblem(publication, table);
+    if (!problem) return;
+    if (!create || problem.code !== 'PUBLICATION_MISSING') throw problem;
+    const exists = (await this.q('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).length > 0;
+    // one simple-query message: a new publication and its marker comment are created in one transaction
+    await this.q(exists ? problem.hint! : createPublicationSql(publication, table, true), [], 'creating the publication');
+    const after = await this.publicationProblem(publication, table);
+    if (after) throw after;
+  }
+
+  /**
+   * Why the publication does not deliver every change of the table, as the definite error to
+   * raise (its hint is the SQL that fixes it), or `null` when it does:
+   * - `PUBLICATION_MISSING`: it does not exist, or does not include the table;
+   * - `CONFIG_INVALID`: it does not publish inserts, updates, deletes and truncates; it
+   *   publishes a partitioned table's partitions as tables of their own; or (PostgreSQL 15+)
+   *   it has a row filter or a column list for the table. Each of these would silently leave
+   *   rows stale in the sinks.
+   */
+  async publicationProblem(publication: string, table: TableInfo): Promise<ConnectorError | null> {
+    const pubSql = quoteIdent(publication);
+    const tableSql = quoteQualified(table.name);
     const [pub] = await this.q<{ puballtables: boolean; everything: boolean; viaroot: boolean }>(
       `SELECT puballtables, (pubinsert AND pubupdate AND pubdelete AND pubtruncate) AS everything, pubviaroot AS viaroot
          FROM pg_publication WHERE pubname = $1`,
       [publication],
     );
-    if (pub && !pub.everything) {
-      throw definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
+    if (!pub) {
+      return definite('PUBLICATION_MISSING', `publication ${publication} does not exist`, { table: table.display, hint: `${createPublicationSql(publication, table)};` });
+    }
+    if (!pub.everything) {
+      return definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
         table: table.display,
-        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = 'insert, update, delete, truncate');`,
+        hint: `ALTER PUBLICATION ${pubSql} SET (publish = 'insert, update, delete, truncate');`,
       });
     }
     // Without publish_via_partition_root, changes arrive as the leaf partitions' own, which
     // this source does not read.
-    if (pub && table.partitioned && !pub.viaroot) {
-      throw definite('CONFIG_INVALID', `publication ${publication} publishes the partitions of ${table.display} as separate tables`, {
+    if (table.partitioned && !pub.viaroot) {
+      return definite('CONFIG_INVALID', `publication ${publication} publishes the partitions of ${table.display} as separate tables`, {
         table: table.display,
-        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true); or configure a publication of its own`,
+        hint: `ALTER PUBLICATION ${pubSql} SET (publish_via_partition_root = true); or configure a publication of its own`,
       });
     }
-    const includes = async () =>
-      (await this.q('SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3', [publication, table.name.schema, table.name.name])).length > 0;
-    if (pub && (pub.puballtables || (await includes()))) return;
-    const hint = pub ? `ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${quoteQualified(table.name)};` : `${createPublicationSql(publication, table)};`;
-    if (!create) {
-      throw definite('PUBLICATION_MISSING', pub ? `publication ${publication} does not publish ${table.display}` : `publication ${publication} does not exist`, {
-        table: table.display,
-        hint,
-      });
-    }
-    // one simple-query message: the publication and its marker are created in one transaction
-    await this.q(pub ? hint : createPublicationSql(publication, table, true), [], 'creating the publication');
-  }
-
-  /** Whether the publication still exists and still publishes the table (a partitioned one through its root). */
-  async publicationPublishes(publication: string, table: TableInfo): Promise<boolean> {
-    const rows = await this.q(
-      `SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.pubviaroot OR NOT $4) AND (p.puballtables OR EXISTS (
-         SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3))`,
-      [publication, table.name.schema, table.name.name, table.partitioned],
+    const [entry] = await this.q<{ j: { attnames?: string[] | null; rowfilter?: string | null } }>(
+      'SELECT to_jsonb(t) AS j FROM pg_publication_tables t WHERE pubname = $1 AND schemaname = $2 AND tablename = $3',
+      [publication, table.name.schema, table.name.name],
     );
-    return rows.length > 0;
+    if (!entry) {
+      return definite('PUBLICATION_MISSING', `publication ${publication} does not publish ${table.display}`, {
+        table: table.display,
+        hint: `ALTER PUBLICATION ${pubSql} ADD TABLE ${tableSql};`,
+      });
+    }
+    // Row filters and column lists exist from PostgreSQL 15 on (to_jsonb: older servers lack the
+    // columns). A column list is told by pg_publication_rel.prattrs, as attnames also lacks the
+    // columns dropped from the table since.
+    const [rel] = await this.q<{ cols: boolean }>(
+      `SELECT coalesce(to_jsonb(r) -> 'prattrs', 'null'::jsonb) <> 'null'::jsonb AS cols
+         FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = $1 AND r.prrelid = $2::oid`,
+      [publication, String(table.oid)],
+    );
+    const republish = `ALTER PUBLICATION ${pubSql} DROP TABLE ${tableSql}; ALTER PUBLICATION ${pubSql} ADD TABLE ${tableSql};`;
+    if (entry.j.rowfilter != null) {
+      return definite('CONFIG_INVALID', `publication ${publication} has a row filter for ${table.display} (WHERE ${entry.j.rowfilter}): changes of the other rows would never arrive`, {
+        table: table.display,
+        hint: `${republish} (publishes it without a row filter), or configure a publication of its own`,
+      });
+    }
+    if (rel?.cols) {
+      const published = Array.isArray(entry.j.attnames) ? ` (${entry.j.attnames.join(', ')})` : '';
+      return definite('CONFIG_INVALID', `publication ${publication} has a column list for ${table.display}${published}: the other columns would never be updated`, {
+        table: table.display,
+        hint: `${republish} (publishes every column), or configure a publication of its own`,
+      });
+    }
+    return null;
   }
 
   /** The slot's state, or `null` when it does not exist. */
