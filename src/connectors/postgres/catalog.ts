@@ -2,12 +2,15 @@
  * Catalog queries on a normal (SQL) connection: server checks, table shape, types,
  * privileges, publication and slot state. Every identifier is passed as a bind parameter.
  */
-import { definite } from '../../sdk/errors.js';
+import { definite, type ConnectorError } from '../../sdk/errors.js';
 import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo, type UnknownTypes } from './types.js';
 import { displayName, quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import { mapPgError } from './errors.js';
 import { emitHeartbeat } from './heartbeat.js';
+
+// OIDs are unsigned 32-bit: they are read as text and parsed (an ::int cast turns those past
+// 2^31 negative, and they would never match the unsigned OIDs of the replication stream).
 
 /** What the source knows about its table. */
 export interface TableInfo {
@@ -127,8 +130,8 @@ export class Catalog {
   /** Loads the table's oid, columns, primary key and replica identity. */
   async loadTable(name: QualifiedName): Promise<TableInfo> {
     const display = displayName(name);
-    const [rel] = await this.q<{ oid: number; relkind: string; relreplident: string; relpages: number; sel: boolean; u: string }>(
-      `SELECT c.oid::int AS oid, c.relkind, c.relreplident, c.relpages::int AS relpages,
+    const [rel] = await this.q<{ oid: string; relkind: string; relreplident: string; relpages: number; sel: boolean; u: string }>(
+      `SELECT c.oid::text AS oid, c.relkind, c.relreplident, c.relpages::int AS relpages,
               has_table_privilege(c.oid, 'SELECT') AS sel, current_user AS u
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
@@ -146,7 +149,8 @@ export class Catalog {
         hint: `GRANT SELECT ON ${quoteQualified(name)} TO ${quoteIdent(rel.u)};`,
       });
     }
-    const columns = await this.loadColumns(rel.oid);
+    const oid = Number(rel.oid);
+    const columns = await this.loadColumns(oid);
     // The primary key — or, under REPLICA IDENTITY USING INDEX, that index (unique, NOT NULL
     // columns): pgoutput identifies deleted and re-keyed rows by it, so it must be the key.
     const keyOf = (which: 'indisprimary' | 'indisreplident') =>
@@ -155,7 +159,7 @@ export class Catalog {
            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
           WHERE i.indrelid = $1 AND i.${which} ORDER BY k.ord`,
-        [rel.oid],
+        [oid],
       );
     const pk = await keyOf(rel.relreplident === 'i' ? 'indisreplident' : 'indisprimary');
     if (pk.length === 0) {
@@ -164,7 +168,7 @@ export class Catalog {
         hint: `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (…); or, with a unique index on NOT NULL columns, ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY USING INDEX <index>;`,
       });
     }
-    return { oid: rel.oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages, partitioned: rel.relkind === 'p' };
+    return { oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages, partitioned: rel.relkind === 'p' };
   }
 
   /**
@@ -173,26 +177,26 @@ export class Catalog {
    * partitions as of that snapshot.
    */
   async partitions(oid: number): Promise<Partition[]> {
-    const rows = await this.q<{ oid: number; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; relfilenode: number; xmin: string; pages: string }>(
+    const rows = await this.q<{ oid: string; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; relfilenode: string; xmin: string; pages: string }>(
       `WITH RECURSIVE tree AS (
          SELECT i.inhrelid AS relid, i.xmin AS attached FROM pg_inherits i WHERE i.inhparent = $1::oid
          UNION ALL
          SELECT i.inhrelid, i.xmin FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid
        )
-       SELECT c.oid::int AS oid, n.nspname, c.relname, c.relkind <> 'p' AS isleaf, c.relkind = 'f' AS is_foreign,
-              tree.attached::text AS attached, c.relfilenode::int AS relfilenode, c.xmin::text AS xmin,
+       SELECT c.oid::text AS oid, n.nspname, c.relname, c.relkind <> 'p' AS isleaf, c.relkind = 'f' AS is_foreign,
+              tree.attached::text AS attached, c.relfilenode::text AS relfilenode, c.xmin::text AS xmin,
               CASE WHEN c.relkind = 'r' THEN (pg_relation_size(c.oid) / current_setting('block_size')::int)::text ELSE '0' END AS pages
          FROM tree JOIN pg_class c ON c.oid = tree.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-        ORDER BY c.oid`,
+        ORDER BY c.oid::int8`,
       [oid],
     );
     return rows.map((r) => ({
-      oid: r.oid,
+      oid: Number(r.oid),
       name: { schema: r.nspname, name: r.relname },
       leaf: r.isleaf,
       attachment: `${r.oid}@${r.attached}`,
       pages: Number(r.pages),
-      relfilenode: r.relfilenode,
+      relfilenode: Number(r.relfilenode),
       classXmin: Number(r.xmin),
       foreign: r.is_foreign,
     }));
@@ -220,12 +224,12 @@ export class Catalog {
   }
 
   private async loadColumns(oid: number): Promise<ColumnSpec[]> {
-    const rows = await this.q<{ attname: string; atttypid: number; atttypmod: number; attnotnull: boolean; st: string }>(
-      `SELECT attname, atttypid::int AS atttypid, atttypmod, attnotnull, format_type(atttypid, atttypmod) AS st
+    const rows = await this.q<{ attname: string; atttypid: string; atttypmod: number; attnotnull: boolean; st: string }>(
+      `SELECT attname, atttypid::text AS atttypid, atttypmod, attnotnull, format_type(atttypid, atttypmod) AS st
          FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
       [oid],
     );
-    return rows.map((r) => ({ name: r.attname, typeOid: r.atttypid, typmod: r.atttypmod, sourceType: r.st, nullable: !r.attnotnull }));
+    return rows.map((r) => ({ name: r.attname, typeOid: Number(r.atttypid), typmod: r.atttypmod, sourceType: r.st, nullable: !r.attnotnull }));
   }
 
   /** Whether `name` is still a table with this oid (false once dropped). */
@@ -238,16 +242,16 @@ export class Catalog {
   async loadTypes(oids: number[]): Promise<void> {
     let pending = oids.filter((o) => !this.types.has(o));
     while (pending.length > 0) {
-      const rows = await this.q<{ oid: number; typname: string; nspname: string; typtype: string; typbasetype: number; typtypmod: number; typelem: number; typcategory: string }>(
-        `SELECT t.oid::int AS oid, t.typname, n.nspname, t.typtype, t.typbasetype::int AS typbasetype, t.typtypmod,
-                t.typelem::int AS typelem, t.typcategory
+      const rows = await this.q<{ oid: string; typname: string; nspname: string; typtype: string; typbasetype: string; typtypmod: number; typelem: string; typcategory: string }>(
+        `SELECT t.oid::text AS oid, t.typname, n.nspname, t.typtype, t.typbasetype::text AS typbasetype, t.typtypmod,
+                t.typelem::text AS typelem, t.typcategory
            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ANY($1::oid[])`,
         [pending],
       );
       const next: number[] = [];
       for (const r of rows) {
-        const info: PgTypeInfo = { oid: r.oid, name: r.typname, schema: r.nspname, typtype: r.typtype, baseType: r.typbasetype, baseTypmod: r.typtypmod, elem: r.typelem, category: r.typcategory };
-        this.types.set(r.oid, info);
+        const info: PgTypeInfo = { oid: Number(r.oid), name: r.typname, schema: r.nspname, typtype: r.typtype, baseType: Number(r.typbasetype), baseTypmod: r.typtypmod, elem: Number(r.typelem), category: r.typcategory };
+        this.types.set(info.oid, info);
         for (const d of dependentOids(info)) if (!this.types.has(d)) next.push(d);
       }
       for (const o of pending) if (!this.types.has(o)) this.types.set(o, { oid: o, name: `oid ${o}`, schema: '', typtype: '?', baseType: 0, baseTypmod: -1, elem: 0, category: '' });
@@ -275,50 +279,87 @@ export class Catalog {
 
   /**
    * Makes sure the publication exists and publishes the table (creating or extending it when
-   * allowed). Fails with `PUBLICATION_MISSING` otherwise.
+   * allowed), and publishes all of it (see {@link publicationProblem}). Fails with
+   * `PUBLICATION_MISSING` or `CONFIG_INVALID` otherwise.
    */
   async ensurePublication(publication: string, table: TableInfo, create: boolean): Promise<void> {
+    const problem = await this.publicationProblem(publication, table);
+    if (!problem) return;
+    if (!create || problem.code !== 'PUBLICATION_MISSING') throw problem;
+    const exists = (await this.q('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).length > 0;
+    // one simple-query message: a new publication and its marker comment are created in one transaction
+    await this.q(exists ? problem.hint! : createPublicationSql(publication, table, true), [], 'creating the publication');
+    const after = await this.publicationProblem(publication, table);
+    if (after) throw after;
+  }
+
+  /**
+   * Why the publication does not deliver every change of the table, as the definite error to
+   * raise (its hint is the SQL that fixes it), or `null` when it does:
+   * - `PUBLICATION_MISSING`: it does not exist, or does not include the table;
+   * - `CONFIG_INVALID`: it does not publish inserts, updates, deletes and truncates; it
+   *   publishes a partitioned table's partitions as tables of their own; or (PostgreSQL 15+)
+   *   it has a row filter or a column list for the table. Each of these would silently leave
+   *   rows stale in the sinks.
+   */
+  async publicationProblem(publication: string, table: TableInfo): Promise<ConnectorError | null> {
+    const pubSql = quoteIdent(publication);
+    const tableSql = quoteQualified(table.name);
     const [pub] = await this.q<{ puballtables: boolean; everything: boolean; viaroot: boolean }>(
       `SELECT puballtables, (pubinsert AND pubupdate AND pubdelete AND pubtruncate) AS everything, pubviaroot AS viaroot
          FROM pg_publication WHERE pubname = $1`,
       [publication],
     );
-    if (pub && !pub.everything) {
-      throw definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
+    if (!pub) {
+      return definite('PUBLICATION_MISSING', `publication ${publication} does not exist`, { table: table.display, hint: `${createPublicationSql(publication, table)};` });
+    }
+    if (!pub.everything) {
+      return definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
         table: table.display,
-        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = 'insert, update, delete, truncate');`,
+        hint: `ALTER PUBLICATION ${pubSql} SET (publish = 'insert, update, delete, truncate');`,
       });
     }
     // Without publish_via_partition_root, changes arrive as the leaf partitions' own, which
     // this source does not read.
-    if (pub && table.partitioned && !pub.viaroot) {
-      throw definite('CONFIG_INVALID', `publication ${publication} publishes the partitions of ${table.display} as separate tables`, {
+    if (table.partitioned && !pub.viaroot) {
+      return definite('CONFIG_INVALID', `publication ${publication} publishes the partitions of ${table.display} as separate tables`, {
         table: table.display,
-        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true); or configure a publication of its own`,
+        hint: `ALTER PUBLICATION ${pubSql} SET (publish_via_partition_root = true); or configure a publication of its own`,
       });
     }
-    const includes = async () =>
-      (await this.q('SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3', [publication, table.name.schema, table.name.name])).length > 0;
-    if (pub && (pub.puballtables || (await includes()))) return;
-    const hint = pub ? `ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${quoteQualified(table.name)};` : `${createPublicationSql(publication, table)};`;
-    if (!create) {
-      throw definite('PUBLICATION_MISSING', pub ? `publication ${publication} does not publish ${table.display}` : `publication ${publication} does not exist`, {
-        table: table.display,
-        hint,
-      });
-    }
-    // one simple-query message: the publication and its marker are created in one transaction
-    await this.q(pub ? hint : createPublicationSql(publication, table, true), [], 'creating the publication');
-  }
-
-  /** Whether the publication still exists and still publishes the table (a partitioned one through its root). */
-  async publicationPublishes(publication: string, table: TableInfo): Promise<boolean> {
-    const rows = await this.q(
-      `SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.pubviaroot OR NOT $4) AND (p.puballtables OR EXISTS (
-         SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3))`,
-      [publication, table.name.schema, table.name.name, table.partitioned],
+    const [entry] = await this.q<{ j: { attnames?: string[] | null; rowfilter?: string | null } }>(
+      'SELECT to_jsonb(t) AS j FROM pg_publication_tables t WHERE pubname = $1 AND schemaname = $2 AND tablename = $3',
+      [publication, table.name.schema, table.name.name],
     );
-    return rows.length > 0;
+    if (!entry) {
+      return definite('PUBLICATION_MISSING', `publication ${publication} does not publish ${table.display}`, {
+        table: table.display,
+        hint: `ALTER PUBLICATION ${pubSql} ADD TABLE ${tableSql};`,
+      });
+    }
+    // Row filters and column lists exist from PostgreSQL 15 on (to_jsonb: older servers lack the
+    // columns). A column list is told by pg_publication_rel.prattrs, as attnames also lacks the
+    // columns dropped from the table since.
+    const [rel] = await this.q<{ cols: boolean }>(
+      `SELECT coalesce(to_jsonb(r) -> 'prattrs', 'null'::jsonb) <> 'null'::jsonb AS cols
+         FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = $1 AND r.prrelid = $2::oid`,
+      [publication, String(table.oid)],
+    );
+    const republish = `ALTER PUBLICATION ${pubSql} DROP TABLE ${tableSql}; ALTER PUBLICATION ${pubSql} ADD TABLE ${tableSql};`;
+    if (entry.j.rowfilter != null) {
+      return definite('CONFIG_INVALID', `publication ${publication} has a row filter for ${table.display} (WHERE ${entry.j.rowfilter}): changes of the other rows would never arrive`, {
+        table: table.display,
+        hint: `${republish} (publishes it without a row filter), or configure a publication of its own`,
+      });
+    }
+    if (rel?.cols) {
+      const published = Array.isArray(entry.j.attnames) ? ` (${entry.j.attnames.join(', ')})` : '';
+      return definite('CONFIG_INVALID', `publication ${publication} has a column list for ${table.display}${published}: the other columns would never be updated`, {
+        table: table.display,
+        hint: `${republish} (publishes every column), or configure a publication of its own`,
+      });
+    }
+    return null;
   }
 
   /** The slot's state, or `null` when it does not exist. */

@@ -125,6 +125,7 @@ export class ChangeReader {
   /** Connects, starts streaming at the start position and verifies the slot did not move past it. */
   async open(): Promise<void> {
     const { config, table, catalog } = this.o;
+    await this.checkTableAndPublication();
     const conn = await this.o.connect();
     this.conn = conn;
     // protocol 2 with binary values, or protocol 1 with values in text output format (also
@@ -223,20 +224,39 @@ export class ChangeReader {
     }
   }
 
-  /** Detects a dropped table or publication (pgoutput sends nothing for DROP). */
+  /** Detects a dropped table, a dropped or altered publication, changed partitions (pgoutput sends nothing for these). */
   private async checkCatalog(): Promise<void> {
     this.lastCatalogCheck = Date.now();
-    const { catalog, table, config } = this.o;
+    await this.checkTableAndPublication();
+    await this.watch?.check(this.o.catalog, this.returned.lsn);
+  }
+
+  private async checkTableAndPublication(): Promise<void> {
+    const { catalog, table } = this.o;
     if (!(await catalog.tableExists(table.oid))) {
       throw definite('TABLE_DROPPED', `table ${table.display} was dropped`, { table: table.display, hint: 'recreate the table, delete the checkpoint and start over' });
     }
-    if (!(await catalog.publicationPublishes(config.publicationName, table))) {
+    await this.checkPublication();
+  }
+
+  /**
+   * Fails unless the publication still delivers every change of the table (it may have been
+   * dropped or altered: a row filter, column list or fewer publish flags drop changes silently).
+   */
+  private async checkPublication(): Promise<void> {
+    const { catalog, table, config } = this.o;
+    const problem = await catalog.publicationProblem(config.publicationName, table);
+    if (!problem) return;
+    if (problem.code === 'PUBLICATION_MISSING') {
       throw definite('PUBLICATION_MISSING', `publication ${config.publicationName} no longer publishes ${table.display}`, {
         table: table.display,
         hint: `${createPublicationSql(config.publicationName, table)}; then delete the checkpoint to take a new snapshot`,
       });
     }
-    await this.watch?.check(catalog, this.returned.lsn);
+    throw definite(problem.code, `${problem.message}; changes may have been missed since it changed`, {
+      table: table.display,
+      hint: `${problem.hint}; then delete the checkpoint to take a new snapshot`,
+    });
   }
 
   /** Writes a heartbeat message (see heartbeat.ts); stops trying when the user may not. */

@@ -57,6 +57,12 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
   if (code === '28P01' || code === '28000') {
     return definite('AUTHENTICATION_FAILED', message, { ...opts, hint: 'check user and password, and pg_hba.conf (replication connections need a "replication" entry)' });
   }
+  if (code === '42501' && /row-level security/i.test(e.message ?? '')) {
+    return definite('PERMISSION_DENIED', message, {
+      ...opts,
+      hint: `row-level security would hide rows of ${table} from the snapshot: ALTER ROLE <user> BYPASSRLS; or sync as the table owner (without FORCE ROW LEVEL SECURITY)`,
+    });
+  }
   if (code === '42501') {
     return definite('PERMISSION_DENIED', message, { ...opts, hint: `GRANT SELECT ON ${table} TO <user>; ALTER ROLE <user> WITH REPLICATION;` });
   }

@@ -139,6 +139,12 @@ export class SnapshotReader {
     try {
       client = await this.o.connect();
       this.clients.add(client);
+      // A synchronized scan starts wherever a concurrent scan of the table is and wraps around;
+      // checkpoints record "rows up to this ctid are delivered", so scans must run in ctid order.
+      await client.query('SET synchronize_seqscans = off');
+      // Row-level security would silently filter the snapshot while the stream publishes every
+      // row: with it off, PostgreSQL raises an error instead (as pg_dump does).
+      await client.query('SET row_security = off');
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.o.snapshotId)}`);
       while (!this.closed && this.next < this.o.ranges.length) {
