@@ -28,7 +28,8 @@ export const commands: readonly CommandEntry[] = [
   },
   {
     name: 'snapshot',
-    summary: 'Write a consistent snapshot of the table into the sinks and exit once it is complete and committed.',
+    summary:
+      'Write a consistent snapshot of the table into the sinks and exit once it is complete and committed. Leaves nothing on the server: no replication slot, no publication (Postgres reads one REPEATABLE READ transaction); writes a checkpoint only with --checkpoint.',
     load: async () => (await import('./sync-command.js')).snapshotCommand,
   },
   {

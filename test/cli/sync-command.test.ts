@@ -86,11 +86,11 @@ test('an Exasol source syncs through the CLI (diff mode)', async () => {
 test('--unknown-types text delivers an inet column as text; without it the run stops with UNSUPPORTED_TYPE and its hint', async () => {
   await pg.query(`CREATE TABLE public.hosts (id int PRIMARY KEY, addr inet)`);
   await pg.query(`INSERT INTO public.hosts VALUES (1, '10.1.2.3/24'), (2, NULL)`);
-  const refused = await cli(['snapshot', '--source', pg.connectionString, '--table', 'public.hosts', '--slot', 'cli_hosts_a', '--sink', `jsonl:${join(dir, 'hosts-a.jsonl')}`, '--checkpoint', join(dir, 'hosts-a.cp.json'), '--log-format', 'json']);
+  const refused = await cli(['snapshot', '--source', pg.connectionString, '--table', 'public.hosts', '--sink', `jsonl:${join(dir, 'hosts-a.jsonl')}`, '--checkpoint', join(dir, 'hosts-a.cp.json'), '--log-format', 'json']);
   assert.equal(refused.code, 3, refused.err);
   assert.match(refused.err, /UNSUPPORTED_TYPE/);
   assert.match(refused.err, /--unknown-types|unknownTypes/);
-  const { code, err } = await cli(['snapshot', '--source', pg.connectionString, '--table', 'public.hosts', '--slot', 'cli_hosts_b', '--unknown-types', 'text', '--sink', `jsonl:${join(dir, 'hosts-b.jsonl')}`, '--checkpoint', join(dir, 'hosts-b.cp.json'), '--log-format', 'json']);
+  const { code, err } = await cli(['snapshot', '--source', pg.connectionString, '--table', 'public.hosts', '--unknown-types', 'text', '--sink', `jsonl:${join(dir, 'hosts-b.jsonl')}`, '--checkpoint', join(dir, 'hosts-b.cp.json'), '--log-format', 'json']);
   assert.equal(code, 0, err);
   const rows = readFileSync(join(dir, 'hosts-b.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; row: { id: number; addr: string | null } });
   const snapshot = rows.filter((r) => r.op === 'snapshot').map((r) => r.row);
