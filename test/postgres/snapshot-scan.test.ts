@@ -62,4 +62,30 @@ describe(`postgres ${version}: snapshot scans under synchronized seq scans`, () 
     assert.equal(new Set(ids).size, ids.length, 'no row twice');
     assert.equal(ids.length, 20000, 'every row delivered');
   });
+
+  it('the COPY decoder refuses a scan whose ctids go back (it would resume past unread rows)', async () => {
+    const t = uniqueName('ctidorder');
+    await server.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY)`);
+    await server.query(`INSERT INTO ${t} SELECT generate_series(1, 50)`);
+    const client = new pg.Client({ connectionString: server.connectionString });
+    await client.connect();
+    try {
+      const catalog = new Catalog(client, t);
+      const table = await catalog.loadTable({ schema: 'public', name: t });
+      const codecs = await catalog.codecs(table.columns, table.display);
+      const decode = async (order: string) => {
+        const decoder = new CopyDecoder(codecs, true, table.display);
+        const builder = new BatchBuilder({ table: table.display, primaryKey: ['id'], fields: codecs.map((c) => c.field) }, 'snapshot');
+        for await (const chunk of client.query(copyStreams.to(`COPY (SELECT ctid, id FROM ${t} ORDER BY id ${order}) TO STDOUT (FORMAT binary)`)) as AsyncIterable<Buffer>) {
+          decoder.feed(chunk);
+          decoder.decode(builder, 1_000_000, 1 << 30);
+        }
+        return builder.rows;
+      };
+      assert.equal(await decode('ASC'), 50);
+      await assert.rejects(decode('DESC'), (e: unknown) => ConnectorError.is(e, 'INTERNAL') && /went back from ctid/.test((e as Error).message));
+    } finally {
+      await client.end();
+    }
+  });
 });

@@ -167,8 +167,14 @@ export class CopyDecoder {
       }
       p = pos + 2;
       if (this.withCtid) {
-        this.lastBlock = view.getUint32(p + 4);
-        this.lastOffset = view.getUint16(p + 8);
+        const block = view.getUint32(p + 4);
+        const offset = view.getUint16(p + 8);
+        // resume points are "after this ctid": a scan that went back would lose rows on resume
+        if (block < this.lastBlock || (block === this.lastBlock && offset <= this.lastOffset)) {
+          throw definite('INTERNAL', `snapshot scan of ${this.table} went back from ctid (${this.lastBlock},${this.lastOffset}) to (${block},${offset})`, { table: this.table });
+        }
+        this.lastBlock = block;
+        this.lastOffset = offset;
         p += 10;
       }
       for (let c = 0; c < ncols; c++) {
