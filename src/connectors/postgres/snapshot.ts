@@ -142,6 +142,8 @@ export class SnapshotReader {
       // A synchronized scan starts wherever a concurrent scan of the table is and wraps around;
       // checkpoints record "rows up to this ctid are delivered", so scans must run in ctid order.
       await client.query('SET synchronize_seqscans = off');
+      // A parallel plan (COPY of a query may use one) interleaves the workers' rows out of ctid order.
+      await client.query('SET max_parallel_workers_per_gather = 0');
       // Row-level security would silently filter the snapshot while the stream publishes every
       // row: with it off, PostgreSQL raises an error instead (as pg_dump does).
       await client.query('SET row_security = off');
