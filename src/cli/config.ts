@@ -29,6 +29,7 @@ export const syncConfigSchema = z
     logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
     metricsPort: z.number().int().min(0).max(65535).optional(),
     durationSeconds: z.number().positive().optional(),
+    warnRetainedBytes: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -97,4 +98,5 @@ const FLAG_OF: Record<string, string> = {
   logFormat: '--log-format',
   metricsPort: '--metrics-port',
   durationSeconds: '--duration',
+  warnRetainedBytes: '--warn-retained-bytes',
 };

@@ -29,6 +29,8 @@ export interface SourceSettings {
   onSlotInvalidated?: 'error' | 'resnapshot';
   /** Receives the source's warnings. */
   onWarning?: WarningHandler;
+  /** Postgres: warn at start about other idle refstream slots retaining more WAL than this (0: off). */
+  warnRetainedBytes?: number;
 }
 
 function parseUrl(flag: string, text: string, example: string): URL {
@@ -64,10 +66,17 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.snapshotOnly ? { mode: 'snapshot-only' as const } : {}),
       ...(settings.onSlotInvalidated !== undefined ? { onSlotInvalidated: settings.onSlotInvalidated } : {}),
       ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
+      ...(settings.warnRetainedBytes !== undefined ? { warnRetainedBytes: settings.warnRetainedBytes } : {}),
     };
     // Validate now, so a bad config fails before any connection and before the run starts.
     resolveConfig(config);
-    return () => new PostgresSource(config);
+    // the idle-slot warning is for the start, not for every reconnect after a transient error
+    let started = false;
+    return () => {
+      const source = new PostgresSource(started ? { ...config, warnRetainedBytes: 0 } : config);
+      started = true;
+      return source;
+    };
   }
   if (parsed.protocol === 'exasol:') {
     const { ExasolSource } = await import('../connectors/exasol/index.js');

@@ -36,6 +36,7 @@ const SYNC_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(3),
   { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
   { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
+  { flag: '--warn-retained-bytes <n>', description: 'Postgres: at start, warn about each other inactive refstream slot retaining more WAL than this (default 1073741824 = 1 GiB; 0: no warning)' },
   { flag: '--resnapshot-on-invalid-slot', description: 'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED' },
 ];
 
@@ -75,13 +76,14 @@ function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: Comma
         'log-format': { type: 'string' },
         'metrics-port': { type: 'string' },
         'resnapshot-on-invalid-slot': { type: 'boolean' },
+        'warn-retained-bytes': { type: 'string' },
       },
     }));
   } catch (error) {
     throw new CliError(`${firstLine((error as Error).message)} (see refstream ${mode} --help)`, EXIT.badUsage);
   }
   if (mode === 'snapshot') {
-    for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot']) {
+    for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot', 'warn-retained-bytes']) {
       if (values[flag] !== undefined) {
         throw new CliError(`--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`, EXIT.badUsage);
       }
@@ -115,6 +117,7 @@ function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: Comma
   set('durationSeconds', int('duration', values.duration as string | undefined));
   set('logFormat', values['log-format']);
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
+  set('warnRetainedBytes', int('warn-retained-bytes', values['warn-retained-bytes'] as string | undefined));
   const config = validateSyncConfig(merged);
   return { config, checkpointGiven: config.checkpoint !== undefined, resnapshotOnInvalidSlot: values['resnapshot-on-invalid-slot'] === true };
 }
@@ -142,6 +145,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
       ...(config.publication !== undefined && mode === 'sync' ? { publication: config.publication } : {}),
       ...(config.snapshotParallelism !== undefined ? { snapshotParallelism: config.snapshotParallelism } : {}),
       ...(config.unknownTypes !== undefined ? { unknownTypes: config.unknownTypes } : {}),
+      ...(config.warnRetainedBytes !== undefined && mode === 'sync' ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
     });
   } catch (error) {
     if (ConnectorError.is(error)) throw new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));

@@ -69,6 +69,11 @@ export const postgresSourceConfigSchema = z
     ssl: tlsSchema.optional(),
     statusIntervalMs: z.number().int().min(100).max(60_000).default(1000),
     heartbeatMs: z.number().int().min(0).max(3_600_000).default(10_000),
+    /**
+     * At start (stream mode), warn (`IDLE_SLOT_RETAINS_WAL`) about each other inactive refstream
+     * slot on the server retaining more than this many bytes of WAL; 0 turns the check off.
+     */
+    warnRetainedBytes: z.number().int().min(0).default(1 << 30),
     applicationName: z.string().max(63).default('refstream'),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     catalogCheckIntervalMs: z.number().int().min(100).max(600_000).default(2000),

@@ -22,6 +22,7 @@ import { ChangeReader, type ChangePosition } from './change-reader.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition, type SourceIdentity } from './checkpoint.js';
 import { readIdentity } from './identity.js';
+import { warnAboutIdleSlots } from './idle-slot-warning.js';
 
 /** Connector id in checkpoints. */
 export const POSTGRES_CONNECTOR = 'postgres';
@@ -150,6 +151,7 @@ export class PostgresSource implements ReferenceTableSource {
     }
     this.info = await catalog.loadTable(this.config.tableName);
     this.identity = await readIdentity(sql, this.config, this.table, this.oneShot ? null : this.connectReplication);
+    if (!this.oneShot) await warnAboutIdleSlots(sql, this.table, this.slot!, this.config.warnRetainedBytes, this.config.onWarning);
     if (this.info.replicaIdentity === 'n' && !this.oneShot) {
       throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
         table: this.table,
