@@ -160,19 +160,20 @@ describe('KafkaReferenceTableSource', () => {
     await sink.close();
   });
 
-  test('contract: INVALID_STATE before the snapshot, CHECKPOINT_INVALID for foreign checkpoints, CLOSED after close', async () => {
+  test('contract: INVALID_STATE before the snapshot, CHECKPOINT_INVALID for foreign checkpoints, CHECKPOINT_MISMATCH for another topic, CLOSED after close', async () => {
     const source = sourceFor('life');
     await assert.rejects(source.pollChanges(), (e) => ConnectorError.is(e, 'INVALID_STATE') && e.kind === 'definite');
     const foreign = [
       makeCheckpoint('postgres', 'public.customers', 'changes', { lsn: '0/1' }),
       makeCheckpoint('kafka', 'public.other', 'changes', null),
       makeCheckpoint('kafka', 'public.customers', 'changes', { topic: 'life', offsets: { 0: 'x' }, high: {}, frontier: {}, truncatedAt: null, schema: null }),
-      makeCheckpoint('kafka', 'public.customers', 'changes', { topic: 'other', offsets: {}, high: {}, frontier: {}, truncatedAt: null, schema: null }),
       { version: 99 } as never,
     ];
     for (const cp of foreign) {
       await assert.rejects(sourceFor('life').restore(cp), (e) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && e.kind === 'definite', JSON.stringify(cp));
     }
+    const otherTopic = makeCheckpoint('kafka', 'public.customers', 'changes', { topic: 'other', offsets: {}, high: {}, frontier: {}, truncatedAt: null, schema: null });
+    await assert.rejects(sourceFor('life').restore(otherTopic), (e) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && e.kind === 'definite' && /checkpoint: topic other; connected: topic life/.test(e.message));
     assert.equal(await source.pollSnapshot(), null, 'empty topic: empty snapshot');
     assert.equal(await source.pollSnapshot(), null);
     assert.equal(await source.pollChanges(), null);

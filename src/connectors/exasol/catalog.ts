@@ -84,3 +84,17 @@ export async function tableRowCount(connection: ExasolConnection, schema: string
   const value = rows[0]?.TABLE_ROW_COUNT;
   return value === undefined || value === null ? null : Number(value);
 }
+
+/**
+ * `OBJECT_ID` of the table or view (`EXA_ALL_OBJECTS`) as text: a table dropped and re-created under
+ * the same name gets a new one. Null when the catalog does not list the table.
+ */
+export async function tableObjectId(connection: ExasolConnection, schema: string, table: string, signal?: AbortSignal): Promise<string | null> {
+  const rows = await queryObjects(
+    connection,
+    `SELECT OBJECT_ID FROM EXA_ALL_OBJECTS WHERE ROOT_NAME = ${quoteString(schema)} AND OBJECT_NAME = ${quoteString(table)} AND OBJECT_TYPE IN ('TABLE', 'VIEW')`,
+    signal,
+  );
+  const value = rows[0]?.OBJECT_ID;
+  return value === undefined || value === null ? null : String(value);
+}

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { definite } from '../../sdk/errors.js';
 import { parseConfig as parseWithSchema } from '../../sdk/config.js';
+import type { WarningHandler } from '../../sdk/warnings.js';
 
 /** Connection settings shared by {@link ExasolSource}, {@link ExasolTableSink} and the client. */
 export const connectionSchema = z.object({
@@ -95,6 +96,8 @@ export const sourceConfigSchema = connectionSchema
     pollIntervalMs: z.number().int().positive().default(25),
     /** Byte budget of one `fetch`. */
     fetchBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** Receives warnings such as `CHECKPOINT_UNIDENTIFIED` (default: Node process warnings on stderr). */
+    onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

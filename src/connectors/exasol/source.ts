@@ -12,13 +12,14 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { z } from 'zod';
-import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { abortError, ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { lastCommit, loadTable, tableRowCount } from './catalog.js';
 import { parseConfig, sourceConfigSchema, type ExasolSourceConfig, type ResolvedSourceConfig } from './config.js';
 import type { ExasolConnection } from './connection.js';
 import { computeDiff, diffChangeBatch } from './diff-mode.js';
+import { checkIdentity, identitySchema, readIdentity, type ExasolIdentity } from './identity.js';
 import { DiffStateStore, newRunId, type PendingChange } from './diff-state.js';
 import { openSession } from './session.js';
 import { SnapshotRun } from './snapshot.js';
@@ -35,6 +36,8 @@ const watermarkPosition = z
     wm: z.string().nullable(),
     key: z.array(z.string()).nullable(),
     ordinal: z.number().int().nonnegative(),
+    /** Where the checkpoint was taken; absent in checkpoints of older refstream versions. */
+    source: identitySchema.optional(),
   })
   .strict();
 const diffPosition = z
@@ -45,9 +48,10 @@ const diffPosition = z
     state: z.string().regex(/^[0-9a-f]{64}$/),
     epoch: z.number().int().nonnegative(),
     delivered: z.number().int().nonnegative(),
+    source: identitySchema.optional(),
   })
   .strict();
-const snapshotPosition = z.object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional() }).strict();
+const snapshotPosition = z.object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional(), source: identitySchema.optional() }).strict();
 
 type DiffCursor = { run: string; state: string; epoch: number; delivered: number; changes: PendingChange[]; hashes: Map<string, string> };
 
@@ -67,6 +71,7 @@ export class ExasolSource implements ReferenceTableSource {
   private readonly diffStore: DiffStateStore | undefined;
   private connection: ExasolConnection | undefined;
   private shape: TableShape | undefined;
+  private identity: ExasolIdentity | undefined;
   private phase: Phase = { kind: 'idle' };
   private watermark: WatermarkCursor = { wm: null, key: null, ordinal: 0 };
   private diff: DiffCursor | undefined;
@@ -154,19 +159,28 @@ export class ExasolSource implements ReferenceTableSource {
     }
   }
 
+  /** The position, and where it was taken (see docs/connectors/exasol.md, "Checkpoints"). */
   checkpoint(): SourceCheckpoint {
     const signature = this.shape?.signature;
+    const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity, hosts: [...this.identity.hosts] } } : {};
     if (this.phase.kind !== 'changes') {
-      return makeCheckpoint(CONNECTOR, this.tableName, 'snapshot', { mode: this.config.mode, ...(signature ? { signature } : {}) });
+      return makeCheckpoint(CONNECTOR, this.tableName, 'snapshot', { mode: this.config.mode, ...(signature ? { signature } : {}), ...source });
     }
     if (this.config.mode === 'diff') {
       const d = this.diff!;
-      return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'diff', signature: signature!, run: d.run, state: d.state, epoch: d.epoch, delivered: d.delivered });
+      return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'diff', signature: signature!, run: d.run, state: d.state, epoch: d.epoch, delivered: d.delivered, ...source });
     }
     const w = this.watermark;
-    return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'watermark', signature: signature!, wm: w.wm, key: w.key, ordinal: w.ordinal });
+    return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'watermark', signature: signature!, wm: w.wm, key: w.key, ordinal: w.ordinal, ...source });
   }
 
+  /**
+   * Positions this fresh source at `checkpoint`. A checkpoint taken on other hosts, another
+   * database, schema or table (or a re-created table) is the definite `CHECKPOINT_MISMATCH`
+   * naming both sides; one without that identity (older refstream) resumes with a
+   * `CHECKPOINT_UNIDENTIFIED` warning. A snapshot-phase checkpoint resumes nothing (the
+   * snapshot restarts): it is checked when it has an identity, and not warned about otherwise.
+   */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.assertUsable();
     if (this.started) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.tableName });
@@ -174,6 +188,10 @@ export class ExasolSource implements ReferenceTableSource {
     if (cp.phase === 'snapshot') {
       const p = parsePosition(snapshotPosition, cp);
       this.assertMode(p.mode);
+      if (p.source !== undefined) {
+        await this.open();
+        this.checkIdentity(p.source, false);
+      }
       return; // the snapshot restarts (midSnapshotResume: false)
     }
     const mode = (cp.position as { mode?: unknown } | null)?.mode;
@@ -184,10 +202,12 @@ export class ExasolSource implements ReferenceTableSource {
     await this.open();
     if (mode === 'watermark') {
       const p = parsePosition(watermarkPosition, cp);
+      this.checkIdentity(p.source, true);
       this.assertSignature(p.signature);
       this.watermark = { wm: p.wm, key: p.key, ordinal: p.ordinal };
     } else {
       const p = parsePosition(diffPosition, cp);
+      this.checkIdentity(p.source, true);
       this.assertSignature(p.signature);
       const epoch = await this.diffStore!.read(p.state, this.tableName, p.run, p.epoch);
       if (epoch.epoch !== p.epoch || epoch.run !== p.run || p.delivered > epoch.changes.length) {
@@ -235,7 +255,9 @@ export class ExasolSource implements ReferenceTableSource {
       }
       this.connection = connection;
       const catalog = await loadTable(connection, this.config.schema, this.config.table, signal);
+      const identity = await readIdentity(connection, this.config, signal);
       this.shape = resolveShape(this.config, catalog);
+      this.identity = identity;
     })();
     try {
       await this.opening;
@@ -418,6 +440,10 @@ export class ExasolSource implements ReferenceTableSource {
         hint: 'use the same mode as the run that wrote the checkpoint, or delete the checkpoint to start over',
       });
     }
+  }
+
+  private checkIdentity(recorded: ExasolIdentity | undefined, warn: boolean): void {
+    checkIdentity(recorded, this.identity!, this.tableName, { warn, onWarning: this.config.onWarning });
   }
 
   private assertSignature(signature: string): void {

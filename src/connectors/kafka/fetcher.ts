@@ -48,6 +48,8 @@ export interface KafkajsCluster {
   disconnect(): Promise<void>;
   addTargetTopic(topic: string): Promise<void>;
   refreshMetadata(): Promise<void>;
+  /** Metadata v2+ carries the cluster id (null from older brokers). */
+  metadata(args: { topics: string[] }): Promise<{ clusterId?: string | null }>;
   findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(args: { nodeId: string }): Promise<KafkajsBroker>;
@@ -91,6 +93,12 @@ export class PartitionReader {
     const ids = this.cluster.findTopicPartitionMetadata(this.topic).map((p) => p.partitionId).sort((a, b) => a - b);
     if (ids.length === 0) throw definite('TABLE_NOT_FOUND', `Kafka topic ${this.topic} does not exist or has no partitions`, { hint: `create topic ${this.topic} or check the name` });
     return ids;
+  }
+
+  /** The cluster's id from the Metadata response, or null when the broker reports none (Kafka < 0.10.1). */
+  async clusterId(): Promise<string | null> {
+    const metadata = await this.cluster.metadata({ topics: [this.topic] });
+    return typeof metadata.clusterId === 'string' && metadata.clusterId !== '' ? metadata.clusterId : null;
   }
 
   /** The end offsets (last stable offsets) of the given partitions, or their start offsets. */

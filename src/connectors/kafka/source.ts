@@ -13,14 +13,29 @@ import type { Kafka } from 'kafkajs';
 import { z } from 'zod';
 import { BatchBuilder, descriptorOf, formatPosition, sameTableSchema, snapshotSchema, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { abortError, definite, throwIfAborted } from '../../sdk/errors.js';
+import { definite, throwIfAborted } from '../../sdk/errors.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
-import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
+import type { WarningHandler } from '../../sdk/warnings.js';
+import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { toIpc } from './encode.js';
 import { HEADERS } from './records.js';
 import { descriptorFromIpc, keyRowFromJson, parseJson, rowFromJson } from './decode.js';
 import { PartitionReader, type FetchedRecord } from './fetcher.js';
 import { asSourceError } from './errors.js';
+import { PollScheduler, type PollResult } from './poll-scheduler.js';
+import {
+  assertSameTopic,
+  changePositionSchema,
+  checkIdentity,
+  cloneState,
+  decodeStreamState,
+  emptyState,
+  encodeChangePosition,
+  encodeSnapshotPosition,
+  snapshotPositionSchema,
+  type KafkaSourceIdentity,
+  type StreamState,
+} from './source-checkpoint.js';
 
 /** Options of {@link KafkaReferenceTableSource}. */
 export interface KafkaSourceOptions extends KafkaConnectionOptions {
@@ -46,6 +61,8 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
    * records: changes then keep per-key order only.
    */
   globalOrder?: boolean;
+  /** Receives warnings such as `CHECKPOINT_UNIDENTIFIED` (default: Node process warnings on stderr). */
+  onWarning?: WarningHandler;
 }
 
 const optionsSchema = connectionOptionsSchema.extend({
@@ -56,41 +73,10 @@ const optionsSchema = connectionOptionsSchema.extend({
   batchBytes: z.number().int().positive().optional(),
   maxWaitMs: z.number().int().nonnegative().optional(),
   globalOrder: z.boolean().optional(),
+  onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
 });
 
 const CONNECTOR = 'kafka';
-
-/** The change-phase position stored in checkpoints. */
-const positionSchema = z
-  .object({
-    topic: z.string(),
-    /** Next offset to read, per partition (decimal strings). */
-    offsets: z.record(z.string(), z.string().regex(/^\d+$/)),
-    /** Highest `refstream-position` seen per partition (replays at or below are dropped). */
-    high: z.record(z.string(), z.string()),
-    /** Highest watermark read per partition (the partition holds nothing older unread). */
-    frontier: z.record(z.string(), z.string()),
-    /** Position of the last truncate applied. */
-    truncatedAt: z.string().nullable(),
-    /** The table schema as a base64 Arrow IPC stream (so a restore needs no schema record). */
-    schema: z.string().nullable(),
-  })
-  .strict();
-type ChangePosition = z.infer<typeof positionSchema>;
-
-/** A poll job's outcome; `apply` advances the checkpoint when the batch is handed out. */
-interface PollResult {
-  batch: RecordBatch | null;
-  apply: () => void;
-}
-
-/** Stream state after a batch: what a checkpoint taken after it restores. */
-interface StreamState {
-  offsets: Map<number, bigint>;
-  high: Map<number, string>;
-  frontier: Map<number, string>;
-  truncatedAt: string | null;
-}
 
 /** The snapshot's second pass: what to read, where it is, and which record wins per key. */
 interface SnapshotPlan {
@@ -147,11 +133,16 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private ahead: StreamState = emptyState();
   /** The snapshot being read (second pass), once the first pass is done. */
   private snapshotPlan: SnapshotPlan | null = null;
-  /** Resolves when the poll in progress is done (polls are serialised). */
-  private turn: Promise<void> = Promise.resolve();
-  /** A poll whose caller gave up (abort): its result is handed to the next poll of that kind. */
-  private abandoned: { kind: 'snapshot' | 'changes'; work: Promise<PollResult> } | null = null;
+  private readonly polls = new PollScheduler(
+    () => this.closed,
+    () => this.throwIfClosed(),
+  );
   private emittedData = false;
+  /** The connected cluster and topic (known once connected). */
+  private identity: KafkaSourceIdentity | null = null;
+  private restored = false;
+  /** The identity a restored checkpoint recorded, until it is checked (when connecting). */
+  private restoredFrom: { source: KafkaSourceIdentity | undefined; resumes: boolean } | null = null;
 
   constructor(options: KafkaSourceOptions) {
     this.options = parseConfig(optionsSchema, options, 'KafkaReferenceTableSource') as KafkaSourceOptions;
@@ -181,39 +172,43 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     return this.run('changes', () => this.nextChangeBatch(opts.signal), opts.signal);
   }
 
+  /** The position, and where it was taken (see docs/sinks/kafka.md, "Checkpoints"). */
   checkpoint(): SourceCheckpoint {
-    if (!this.snapshotDone) return makeCheckpoint(CONNECTOR, this.table, 'snapshot', null);
-    const position: ChangePosition = {
-      topic: this.options.topic,
-      offsets: Object.fromEntries([...this.committed.offsets].map(([p, o]) => [String(p), o.toString()])),
-      high: Object.fromEntries([...this.committed.high].map(([p, h]) => [String(p), h])),
-      frontier: Object.fromEntries([...this.committed.frontier].map(([p, h]) => [String(p), h])),
-      truncatedAt: this.committed.truncatedAt,
-      schema: this.descriptor === null ? null : this.schemaText(),
-    };
-    return makeCheckpoint(CONNECTOR, this.table, 'changes', position);
+    if (!this.snapshotDone) return makeCheckpoint(CONNECTOR, this.table, 'snapshot', encodeSnapshotPosition(this.identity));
+    const schema = this.descriptor === null ? null : this.schemaText();
+    return makeCheckpoint(CONNECTOR, this.table, 'changes', encodeChangePosition(this.options.topic, this.committed, schema, this.identity));
   }
 
+  /**
+   * Positions this fresh source at `checkpoint` and connects. A checkpoint of another cluster
+   * or topic is the definite `CHECKPOINT_MISMATCH` naming both sides; one without identity
+   * (older refstream) resumes with a `CHECKPOINT_UNIDENTIFIED` warning. A snapshot-phase
+   * checkpoint resumes nothing (the snapshot restarts): it is checked when it has an identity.
+   */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.throwIfClosed();
-    if (this.polled) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.table });
+    if (this.polled || this.restored) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.table });
     const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table: this.table });
-    if (cp.phase === 'snapshot') return; // the snapshot restarts (no mid-snapshot resume)
-    const position = parsePosition(positionSchema, cp);
-    if (position.topic !== this.options.topic) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint belongs to topic ${position.topic}, not ${this.options.topic}`, { table: this.table, hint: 'use one checkpoint per topic' });
+    if (cp.phase === 'snapshot') {
+      const position = parsePosition(snapshotPositionSchema, cp);
+      this.restored = true;
+      if (position === null) return; // the snapshot restarts (no mid-snapshot resume)
+      assertSameTopic(position.source.topic, this.options.topic, this.table);
+      this.restoredFrom = { source: position.source, resumes: false };
+      await this.connect();
+      return;
     }
-    const state: StreamState = {
-      offsets: new Map(Object.entries(position.offsets).map(([p, o]) => [Number(p), BigInt(o)])),
-      high: new Map(Object.entries(position.high).map(([p, h]) => [Number(p), h])),
-      frontier: new Map(Object.entries(position.frontier).map(([p, h]) => [Number(p), h])),
-      truncatedAt: position.truncatedAt,
-    };
+    const position = parsePosition(changePositionSchema, cp);
+    assertSameTopic(position.topic, this.options.topic, this.table);
+    const state = decodeStreamState(position);
+    this.restored = true;
     if (this.descriptor === null && position.schema !== null) this.descriptor = descriptorFromIpc(Buffer.from(position.schema, 'base64'));
     this.committed = state;
     this.ahead = cloneState(state);
     this.phase = 'changes';
     this.snapshotDone = true;
+    this.restoredFrom = { source: position.source, resumes: true };
+    await this.connect();
   }
 
   async close(): Promise<void> {
@@ -226,54 +221,10 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
 
   // ---- polling machinery ----
 
-  /**
-   * Runs one poll job. Polls are serialised (a concurrent poll waits its turn, so batches
-   * are never interleaved or delivered twice). An aborted poll rejects at once; if its job
-   * was already running, the job finishes in the background and its batch is returned by
-   * the next poll of the same kind, so aborting never loses or skips data.
-   */
-  private async run(kind: 'snapshot' | 'changes', job: () => Promise<PollResult>, signal?: AbortSignal): Promise<RecordBatch | null> {
+  private run(kind: 'snapshot' | 'changes', job: () => Promise<PollResult>, signal?: AbortSignal): Promise<RecordBatch | null> {
     throwIfAborted(signal);
     this.polled = true;
-    const previous = this.turn;
-    let release!: () => void;
-    this.turn = new Promise<void>((resolve) => (release = resolve));
-    try {
-      await raceAbort(previous, signal);
-    } catch (error) {
-      void previous.then(release); // keep the order for polls queued behind this one
-      throw error;
-    }
-    let work: Promise<PollResult>;
-    if (this.abandoned !== null && this.abandoned.kind === kind) {
-      work = this.abandoned.work;
-      this.abandoned = null;
-    } else {
-      try {
-        this.throwIfClosed();
-      } catch (error) {
-        release();
-        throw error;
-      }
-      work = job();
-    }
-    try {
-      await raceAbort(work, signal);
-    } catch (error) {
-      if (signal?.aborted && !this.closed) {
-        this.abandoned = { kind, work };
-        void work.then(release, release);
-        work.catch(() => undefined);
-        throw error;
-      }
-      release();
-      throw error;
-    }
-    release();
-    const result = await work;
-    this.throwIfClosed();
-    result.apply(); // only now does checkpoint() move past this batch
-    return result.batch;
+    return this.polls.run(kind, job, signal);
   }
 
   private throwIfClosed(): void {
@@ -286,6 +237,8 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     try {
       await reader.connect();
       const partitions = reader.partitions();
+      this.identity = { clusterId: await reader.clusterId(), topic: this.options.topic };
+      this.checkRestoredIdentity(this.identity);
       const start = await reader.offsets(partitions, 'start');
       for (const p of partitions) {
         if (!this.ahead.offsets.has(p)) {
@@ -308,6 +261,14 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     }
     this.reader = reader;
     return reader;
+  }
+
+  /** Once per restore, before the checkpoint's offsets are looked at. */
+  private checkRestoredIdentity(identity: KafkaSourceIdentity): void {
+    const restored = this.restoredFrom;
+    if (restored === null) return;
+    checkIdentity(restored.source, { table: this.table, identity, brokers: describeConnection(this.options) }, { warn: restored.resumes, onWarning: this.options.onWarning });
+    this.restoredFrom = null;
   }
 
   // ---- snapshot ----
@@ -571,34 +532,6 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private schemaText(): string {
     return toIpc([], snapshotSchema(this.descriptor!)).toString('base64');
   }
-}
-
-function emptyState(): StreamState {
-  return { offsets: new Map(), high: new Map(), frontier: new Map(), truncatedAt: null };
-}
-
-/** Settles like `promise`, or rejects with an AbortError as soon as `signal` fires. */
-function raceAbort<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function cloneState(s: StreamState): StreamState {
-  return { offsets: new Map(s.offsets), high: new Map(s.high), frontier: new Map(s.frontier), truncatedAt: s.truncatedAt };
 }
 
 /** A replay (at or below the partition's highest position) or a change the last truncate superseded. */
