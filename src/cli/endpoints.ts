@@ -48,7 +48,13 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
     // A topic written by KafkaSink, loaded back (snapshot = the topic up to its end, then changes).
     const { connection, topic } = parseKafkaUrl('--source', url);
     const { KafkaReferenceTableSource } = await import('../connectors/kafka/index.js');
-    const config = { ...connection, topic, table: settings.table, ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}) };
+    const config = {
+      ...connection,
+      topic,
+      table: settings.table,
+      ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}),
+      ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
+    };
     new KafkaReferenceTableSource(config); // validates (no connection is opened)
     return () => new KafkaReferenceTableSource(config);
   }
@@ -91,6 +97,7 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(mode === 'watermark' ? { watermark: { column: params.get('watermark') ?? '' } } : {}),
       ...(mode === 'diff' ? { diff: { stateDir: resolve(params.get('stateDir') ?? `.refstream/exasol-state`) } } : {}),
       ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}),
+      ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
     };
     new ExasolSource(config); // validates (no connection is opened)
     return () => new ExasolSource(config);
