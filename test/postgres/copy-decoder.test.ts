@@ -1,6 +1,9 @@
 /**
- * The binary COPY decoder is independent of how the socket splits the stream: rows cut at any
- * byte boundary decode to the same batch, and batch limits cut batches between rows.
+ * The binary COPY decoder reads the protocol bytes as the socket delivers them (CopyOut): it is
+ * independent of how the socket splits the stream (rows and message headers cut at any byte
+ * boundary decode to the same batch), batch limits cut batches between rows, notices the server
+ * sends during a COPY are skipped, and a COPY that fails midway raises the server's error and
+ * leaves the connection usable.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +14,7 @@ import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js'
 import { BatchBuilder } from '../../src/sdk/batch.js';
 import { Catalog } from '../../src/connectors/postgres/catalog.js';
 import { CopyDecoder } from '../../src/connectors/postgres/copy-decoder.js';
+import { CopyOut } from '../../src/connectors/postgres/copy-out.js';
 import { numericToText, type ColumnCodec } from '../../src/connectors/postgres/types.js';
 import { PG_VERSIONS, jsonRows } from './helpers.js';
 
@@ -32,11 +36,14 @@ for (const version of PG_VERSIONS) {
       const catalog = new Catalog(client, 'public.mixed');
       const table = await catalog.loadTable({ schema: 'public', name: 'mixed' });
       codecs = await catalog.codecs(table.columns, table.display);
-      const chunks: Buffer[] = [];
-      const stream = client.query(copyStreams.to(`COPY (SELECT ctid, * FROM mixed) TO STDOUT (FORMAT binary)`));
-      for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-      raw = Buffer.concat(chunks);
+      raw = await copyOut(`COPY (SELECT ctid, * FROM mixed) TO STDOUT (FORMAT binary)`);
     });
+
+    const copyOut = async (sql: string): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of client.query(new CopyOut(sql)) as AsyncIterable<Buffer>) chunks.push(chunk);
+      return Buffer.concat(chunks);
+    };
     after(async () => {
       await client.end();
       await server.stop();
@@ -80,6 +87,25 @@ for (const version of PG_VERSIONS) {
       const batches = decodeAll([raw.subarray(0, 1000), raw.subarray(1000)], 64);
       assert.deepEqual(batches.map((b) => b.length), [64, 64, 64, 64, 44]);
       assert.deepEqual(batches.flat().map((r) => r[0]), Array.from({ length: 300 }, (_, i) => String(i + 1)));
+    });
+
+    it('skips the notices a server sends during a COPY', async () => {
+      await client.query(`CREATE OR REPLACE FUNCTION noisy(i int8) RETURNS int8 LANGUAGE plpgsql AS $$ BEGIN IF i % 100 = 0 THEN RAISE NOTICE 'row %', i; END IF; RETURN i; END $$`);
+      const framed = await copyOut(`COPY (SELECT ctid, id, t, n, ts, b, a, u, f FROM mixed WHERE noisy(id) = id) TO STDOUT (FORMAT binary)`);
+      assert.ok(framed.includes(Buffer.from('row 100')), 'the notices are in the stream');
+      const rows = decodeAll([framed]).flat();
+      assert.equal(rows.length, 300);
+      assert.deepEqual(rows, decodeAll([raw]).flat());
+    });
+
+    it('raises the error of a COPY that fails midway, and the connection goes on', async () => {
+      await assert.rejects(
+        copyOut(`COPY (SELECT ctid, id, CASE WHEN id = 250 THEN (1 / (id - 250))::text ELSE t END, n, ts, b, a, u, f FROM mixed ORDER BY id) TO STDOUT (FORMAT binary)`),
+        (e: unknown) => (e as { code?: string }).code === '22012',
+      );
+      const { rows } = await client.query('SELECT count(*)::int AS n FROM mixed');
+      assert.equal(rows[0].n, 300);
+      assert.equal((await copyOut(`COPY (SELECT ctid, * FROM mixed) TO STDOUT (FORMAT binary)`)).length, raw.length);
     });
 
     it('renders unconstrained numerics exactly as PostgreSQL prints them', async () => {

@@ -6,12 +6,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import copyStreams from 'pg-copy-streams';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { BatchBuilder } from '../../src/sdk/batch.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { Catalog } from '../../src/connectors/postgres/catalog.js';
 import { CopyDecoder } from '../../src/connectors/postgres/copy-decoder.js';
+import { CopyOut } from '../../src/connectors/postgres/copy-out.js';
 import { PG_VERSIONS, drainSnapshot, jsonRows, sourceFor, uniqueName } from './helpers.js';
 
 const version = PG_VERSIONS[0]!;
@@ -76,7 +76,7 @@ describe(`postgres ${version}: snapshot scans under synchronized seq scans`, () 
       const decode = async (order: string) => {
         const decoder = new CopyDecoder(codecs, true, table.display);
         const builder = new BatchBuilder({ table: table.display, primaryKey: ['id'], fields: codecs.map((c) => c.field) }, 'snapshot');
-        for await (const chunk of client.query(copyStreams.to(`COPY (SELECT ctid, id FROM ${t} ORDER BY id ${order}) TO STDOUT (FORMAT binary)`)) as AsyncIterable<Buffer>) {
+        for await (const chunk of client.query(new CopyOut(`COPY (SELECT ctid, id FROM ${t} ORDER BY id ${order}) TO STDOUT (FORMAT binary)`)) as AsyncIterable<Buffer>) {
           decoder.feed(chunk);
           decoder.decode(builder, 1_000_000, 1 << 30);
         }

@@ -5,11 +5,11 @@
  * batch is not taken, so memory stays bounded by parallelism × batch size.
  */
 import pg from 'pg';
-import copyStreams from 'pg-copy-streams';
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, type TableDescriptor } from '../../sdk/batch.js';
 import { abortError, definite, type ConnectorError } from '../../sdk/errors.js';
 import { CopyDecoder } from './copy-decoder.js';
+import { CopyOut } from './copy-out.js';
 import { quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { mapPgError } from './errors.js';
 import { snapshotCodec, type ColumnCodec } from './types.js';
@@ -203,7 +203,7 @@ export class SnapshotReader {
     const builder = new BatchBuilder(this.o.descriptor, 'snapshot');
     const decoder = new CopyDecoder(this.o.codecs.map(snapshotCodec), true, this.o.table.display);
     // a larger buffer lets the server keep sending while a chunk is decoded
-    const stream = client.query(copyStreams.to(this.rangeSql(range), { highWaterMark: 1 << 20 }));
+    const stream = client.query(new CopyOut(this.rangeSql(range), { highWaterMark: 1 << 20 }));
     this.streams.add(stream);
     const emit = async (done: boolean) => {
       const after: [number, number] | null = decoder.lastBlock >= 0 ? [decoder.lastBlock, decoder.lastOffset] : range.after;
