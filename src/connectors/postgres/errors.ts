@@ -50,6 +50,8 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
       hint: 'the server accepts only TLS connections here: set ssl: true (or ssl: { ca }) or add sslmode=verify-full to the connection URL',
     });
   }
+  // pg's connectionTimeoutMillis: the host did not answer in time
+  if (/^timeout expired$/i.test(e.message ?? '')) return transient('TIMEOUT', message, { ...opts, hint: 'the server did not answer in time: check that the host is reachable (firewall, DNS)' });
   if (NETWORK_CODES.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e.message ?? '')) {
     return transient('CONNECTION_LOST', message, opts);
   }
