@@ -49,7 +49,8 @@ describe('PostgresCheckpointStore', () => {
       sinks: [new MemorySink(new ReferenceTable())],
       checkpoints,
       commitEvery: { ms: 100 },
-      retry: { initialDelayMs: 50, maxDelayMs: 500 },
+      // a slow restart must not use up the retry budget (10 attempts without a commit)
+      retry: { initialDelayMs: 100, maxDelayMs: 2000 },
     });
     try {
       await eventually(async () => run.progress.phase === 'changes' && run.progress.commits > 0, 15_000, 'the snapshot to be committed');
