@@ -27,8 +27,15 @@ export function isKafkaUrl(spec: string): boolean {
 /** Parses a Kafka URL given to `flag`; errors name the flag and never show the password. */
 export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
   const shown = redactSecrets(spec);
-  const match = /^(kafkas?):\/\/(?:([^@/?#]*)@)?([^/?#]+)\/([^?#]*)(?:\?([^#]*))?$/i.exec(spec);
-  if (!match) throw new CliError(`${flag}: ${shown} is not a Kafka URL; use kafka://host:port[,host:port]/topic`, EXIT.badUsage);
+  // The credentials end at the last `@` before the first `/` or `?`: a password may hold `@`,
+  // `#` and `:` unencoded, and then none of it must end up in a broker name.
+  const match = /^(kafkas?):\/\/(?:([^/?]*)@)?([^@/?#]+)\/([^@?#]*)(?:\?([^#]*))?$/i.exec(spec);
+  if (!match) {
+    throw new CliError(
+      `${flag}: ${shown} is not a Kafka URL; use kafka://host:port[,host:port]/topic, with credentials as user:password@ before the hosts (percent-encode / and ? in them, e.g. / as %2F)`,
+      EXIT.badUsage,
+    );
+  }
   const [, scheme, userinfo, hosts, path, query] = match as unknown as [string, string, string | undefined, string, string, string | undefined];
   const topic = decodeURIComponent(path);
   if (!topic) throw new CliError(`${flag}: ${shown} names no topic; use kafka://host:port/topic`, EXIT.badUsage);
@@ -65,10 +72,17 @@ export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
   if (userinfo !== undefined && userinfo !== '') {
     const colon = userinfo.indexOf(':');
     if (colon < 0) throw new CliError(`${flag}: ${shown} has a user but no password (kafka://user:password@host:port/topic)`, EXIT.badUsage);
+    const decode = (part: string, what: string) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        throw new CliError(`${flag}: the ${what} in ${shown} has a % not followed by two hex digits; write % as %25`, EXIT.badUsage);
+      }
+    };
     connection.sasl = {
       mechanism: (mechanism ?? 'plain') as (typeof MECHANISMS)[number],
-      username: decodeURIComponent(userinfo.slice(0, colon)),
-      password: decodeURIComponent(userinfo.slice(colon + 1)),
+      username: decode(userinfo.slice(0, colon), 'user'),
+      password: decode(userinfo.slice(colon + 1), 'password'),
     };
   } else if (mechanism !== null) {
     throw new CliError(`${flag}: sasl=${mechanism} needs credentials: kafka://user:password@host:port/topic`, EXIT.badUsage);

@@ -6,6 +6,7 @@ import type { CommandContext } from './command.js';
 import { findCommand, renderCommandHelp, renderOverview } from './commands.js';
 import { packageInfo } from './package-info.js';
 import { CliError, EXIT } from './errors.js';
+import { ConnectorError } from '../sdk/errors.js';
 
 export async function main(argv: string[], context: CommandContext = defaultContext()): Promise<number> {
   const [first, ...rest] = argv;
@@ -34,6 +35,11 @@ export async function main(argv: string[], context: CommandContext = defaultCont
     if (error instanceof CliError) {
       context.stderr.write(`refstream ${command.name}: ${error.message}\n`);
       return error.exitCode;
+    }
+    // bad options a constructor rejected (a sink, a store) are usage errors, not internal ones
+    if (ConnectorError.is(error, 'CONFIG_INVALID')) {
+      context.stderr.write(`refstream ${command.name}: ${error.message}${error.hint ? ` — ${error.hint}` : ''}\n`);
+      return EXIT.badUsage;
     }
     throw error;
   }

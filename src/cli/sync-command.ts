@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { MemoryCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
 import { ConnectorError, definite, redactSecrets, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
-import { sync, type SyncRun } from '../sdk/sync.js';
+import { sync, type SyncProgress, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
 import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
 import { createCheckpointStore, createSink, sourceFactory } from './endpoints.js';
@@ -148,27 +148,46 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
       ...(config.warnRetainedBytes !== undefined && mode === 'sync' ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
     });
   } catch (error) {
-    if (ConnectorError.is(error)) throw new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));
-    throw error;
+    throw asCliError(error);
   }
-  // `sync` keeps a default checkpoint to resume from; `snapshot` writes one only when asked
-  const checkpoints: CheckpointStore =
-    mode === 'snapshot' && !checkpointGiven
-      ? new MemoryCheckpointStore()
-      : await createCheckpointStore(config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`, config.table, config.source);
+  // listening first: a port in use stops the command before anything is opened or started
+  let run: SyncRun | undefined;
+  const metrics = new Metrics(config.table, () => run?.progress ?? NOT_STARTED);
+  if (config.metricsPort !== undefined) {
+    let port: number;
+    try {
+      port = await metrics.listen(config.metricsPort);
+    } catch (error) {
+      await metrics.close();
+      throw metricsListenError(config.metricsPort, error);
+    }
+    reporter.event('metrics', { url: `http://127.0.0.1:${port}/metrics` });
+  }
+  let checkpoints: CheckpointStore;
+  const sinks: Sink[] = [];
+  try {
+    // `sync` keeps a default checkpoint to resume from; `snapshot` writes one only when asked
+    checkpoints =
+      mode === 'snapshot' && !checkpointGiven
+        ? new MemoryCheckpointStore()
+        : await createCheckpointStore(config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`, config.table, config.source);
+  } catch (error) {
+    await metrics.close();
+    throw asCliError(error);
+  }
   if (mode === 'snapshot' && checkpointGiven) {
     // a checkpoint past its snapshot would make `snapshot` stream changes forever
     let existing;
     try {
       existing = await checkpoints.load();
     } catch (error) {
-      await checkpoints.close?.().catch(() => {});
+      await closeAll(checkpoints, sinks, metrics);
       const failure = toConnectorError(error);
       reporter.error(failure);
       return exitCodeOf(failure);
     }
     if (existing?.checkpoint.phase === 'changes') {
-      await checkpoints.close?.().catch(() => {});
+      await closeAll(checkpoints, sinks, metrics);
       const failure = definite('CHECKPOINT_INVALID', `checkpoint ${redactSecrets(config.checkpoint!)} of ${existing.checkpoint.table} is past its snapshot (phase "changes"); refstream snapshot only takes a snapshot`, {
         table: config.table,
         hint: 'to take a new snapshot, delete the checkpoint or pass another --checkpoint (or none); to follow the changes from it, run refstream sync with it',
@@ -179,15 +198,14 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
   }
 
   // sinks are created once the checkpoint is known to fit: creating one may open its output
-  const sinks: Sink[] = [];
   try {
     for (const spec of config.sinks) sinks.push(await createSink(spec));
   } catch (error) {
-    await checkpoints.close?.().catch(() => {});
-    throw error;
+    await closeAll(checkpoints, sinks, metrics);
+    throw asCliError(error);
   }
 
-  const run: SyncRun = sync({
+  run = sync({
     source: factory,
     sinks,
     checkpoints,
@@ -195,11 +213,6 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     stopAfterSnapshot: mode === 'snapshot',
     handleSignals: true,
   });
-  const metrics = new Metrics(config.table, () => run.progress);
-  if (config.metricsPort !== undefined) {
-    const port = await metrics.listen(config.metricsPort);
-    reporter.event('metrics', { url: `http://127.0.0.1:${port}/metrics` });
-  }
   run.on('snapshot-complete', ({ rows }) => reporter.event('snapshot-complete', { rows }));
   run.on('commit', ({ rows }) => reporter.event('commit', { rows }));
   run.on('retry', ({ attempt, delayMs, error }) => {
@@ -230,6 +243,29 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     await metrics.close();
     await checkpoints.close?.().catch(() => {});
   }
+}
+
+/** Progress reported by the metrics endpoint before the run has started. */
+const NOT_STARTED: SyncProgress = { phase: 'starting', snapshotRows: 0, changeRows: 0, batches: 0, commits: 0, retries: 0, lastCheckpoint: null, lastCommitAt: null, detachedSinks: [] };
+
+/** A bad sink or checkpoint-store option (CONFIG_INVALID from a constructor) is a usage error, not an internal one. */
+function asCliError(error: unknown): unknown {
+  if (ConnectorError.is(error)) return new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));
+  return error;
+}
+
+function metricsListenError(port: number, error: unknown): CliError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'no permission to listen on it' : `cannot listen (${code ?? (error as Error).message})`;
+  return new CliError(`--metrics-port ${port}: ${why} on 127.0.0.1; choose another port (nothing was started)`, EXIT.badUsage);
+}
+
+/** Closes what a start that did not get to run has opened, ignoring errors (the first one is reported). */
+async function closeAll(checkpoints: CheckpointStore, sinks: Sink[], metrics: Metrics): Promise<void> {
+  for (const sink of sinks) await sink.close().catch(() => {});
+  await checkpoints.close?.().catch(() => {});
+  await metrics.close();
 }
 
 export const syncCommand: Command = {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli as run } from '../helpers/cli.js';
+import { ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 
 const SECRET = 's3cr3t-pa55';
 
@@ -60,3 +61,21 @@ test('an unreachable database fails fast with exit 3, its code and hint, and no 
   assert.match(err, /at startup/);
   assert.ok(!err.includes(SECRET));
 });
+
+// Options that the sink or checkpoint-store constructors reject (CONFIG_INVALID) are usage
+// errors of the built command: exit 2 with the reason, not exit 70 "internal".
+const constructorCases: Array<{ name: string; args: string[]; field: RegExp }> = [
+  { name: 'Kafka sink topic with a space', args: ['--sink', 'kafka://h:9092/bad topic'], field: /topic/i },
+  { name: 'Kafka checkpoint topic with a space', args: ['--sink', 'jsonl:-', '--checkpoint', 'kafka://h:9092/bad topic'], field: /topic/i },
+];
+for (const c of constructorCases) {
+  test(`the built CLI exits 2 when a constructor rejects an option (${c.name})`, async () => {
+    ensureBuiltCli();
+    const dir = mkdtempSync(join(tmpdir(), 'refstream-ctor-'));
+    const { code, err } = await runBuiltCli(['sync', '--source', `postgres://app:${SECRET}@127.0.0.1:1/x`, '--table', 'public.t', ...c.args], { cwd: dir });
+    assert.equal(code, 2, err);
+    assert.match(err, c.field);
+    assert.doesNotMatch(err, /^refstream: /m, 'reported by the command, not as an internal error');
+    assert.ok(!err.includes(SECRET), `password leaked: ${err}`);
+  });
+}

@@ -77,3 +77,43 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     await broker.stop();
   }
 });
+
+test('unencoded @ # : in a Kafka password are parsed as the password and never shown', () => {
+  const hash = parseKafkaUrl('--sink', 'kafka://u:hun#ter2pw@h:9092/t');
+  assert.deepEqual(hash.connection, { brokers: ['h:9092'], sasl: { mechanism: 'plain', username: 'u', password: 'hun#ter2pw' } });
+  const at = parseKafkaUrl('--sink', 'kafka://app:hunter@2pw@h:9092,g:9093/t');
+  assert.deepEqual(at.connection.brokers, ['h:9092', 'g:9093']);
+  assert.equal(at.connection.sasl?.password, 'hunter@2pw');
+  // an @ in the query is not taken for the end of credentials
+  assert.throws(() => parseKafkaUrl('--sink', 'kafka://h:9092/t?ca=/nonexistent@x/ca.pem'), /cannot read the CA file \/nonexistent@x\/ca\.pem/);
+  // / and ? must be percent-encoded; the refusal still hides the password
+  for (const url of ['kafka://u:hun/ter2pw@h:9092/t', 'kafka://u:hun?ter2pw@h:9092/t', 'kafka://u:hunter2pw%zz@h:9092/t', 'kafka://u:hunter2pw@@bad host/t']) {
+    assert.throws(() => parseKafkaUrl('--sink', url), (e: Error) => {
+      assert.match(e.message, /^--sink: /);
+      assert.doesNotMatch(e.message, /hunter|ter2pw/, e.message);
+      return true;
+    });
+  }
+});
+
+test('SASL/PLAIN without TLS warns once that the password travels unencrypted; TLS or SCRAM does not', async () => {
+  const { createKafkaClient } = await import('../../src/connectors/kafka/client.js');
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    const sasl = (mechanism: 'plain' | 'scram-sha-256') => ({ mechanism, username: 'u', password: 'hunter2pw' });
+    createKafkaClient({ brokers: ['plain-a:9092'], sasl: sasl('plain') });
+    createKafkaClient({ brokers: ['plain-a:9092'], sasl: sasl('plain') });
+    createKafkaClient({ brokers: ['tls-b:9092'], sasl: sasl('plain'), ssl: true });
+    createKafkaClient({ brokers: ['scram-c:9092'], sasl: sasl('scram-sha-256') });
+    createKafkaClient({ brokers: ['anon-d:9092'] });
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  const ours = warnings.filter((w) => (w as { code?: string }).code === 'KAFKA_PLAINTEXT_PASSWORD');
+  assert.equal(ours.length, 1, ours.map((w) => w.message).join('\n'));
+  assert.match(ours[0]!.message, /plain-a:9092: SASL\/PLAIN without TLS sends the password unencrypted; use kafkas:\/\//);
+  assert.doesNotMatch(ours[0]!.message, /hunter2pw/);
+});

@@ -12,7 +12,7 @@ import { mapPgError } from '../../src/connectors/postgres/errors.js';
 import { PostgresTableSink } from '../../src/connectors/postgres/index.js';
 import { MemorySource, MemoryStore } from '../../src/sources/memory/index.js';
 import { standardDescriptor, standardRow } from '../helpers/tables.js';
-import { uniqueName } from './helpers.js';
+import { sourceFor, uniqueName } from './helpers.js';
 
 /** The error a callback rejects with (fails when it resolves). */
 async function errorOf(run: () => Promise<unknown>): Promise<unknown> {
@@ -177,5 +177,58 @@ describe('Postgres error classification against a real server', () => {
     await wrong.close().catch(() => {});
     assert.ok(ConnectorError.is(failed));
     assert.equal(failed.kind, 'definite', failed.message);
+  });
+});
+
+describe('no free replication slot', () => {
+  let server: TestPostgres;
+  before(async () => {
+    server = await startPostgres({ settings: { max_replication_slots: 2 } });
+    await server.query(`CREATE TABLE slotted (id int8 PRIMARY KEY, v text)`);
+    await server.query(`INSERT INTO slotted VALUES (1, 'a')`);
+  });
+  after(() => server?.stop());
+
+  const slotNames = async () => (await server.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots ORDER BY 1')).map((r) => r.slot_name);
+
+  it('the server error (SQLSTATE 53400) is definite CONFIG_INVALID naming max_replication_slots', async () => {
+    await server.query(`SELECT pg_create_logical_replication_slot('filler_a', 'pgoutput')`);
+    await server.query(`SELECT pg_create_logical_replication_slot('filler_b', 'pgoutput')`);
+    try {
+      const raw = await errorOf(() => server.query(`SELECT pg_create_logical_replication_slot('one_too_many', 'pgoutput')`));
+      assert.equal((raw as { code?: string }).code, '53400', String(raw));
+      const mapped = mapPgError(raw, 'public.slotted', 'creating the replication slot');
+      assert.equal(mapped.code, 'CONFIG_INVALID', mapped.message);
+      assert.equal(mapped.kind, 'definite');
+      assert.match(mapped.hint ?? '', /max_replication_slots/);
+    } finally {
+      await server.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots`);
+    }
+  });
+
+  it('a source that cannot also get its temporary snapshot slot stops with CONFIG_INVALID and leaves no slot behind', async () => {
+    await server.query(`SELECT pg_create_logical_replication_slot('filler_a', 'pgoutput')`);
+    const source = sourceFor(server, 'public.slotted');
+    try {
+      const failure = await errorOf(() => source.pollSnapshot());
+      assert.ok(ConnectorError.is(failure), String(failure));
+      assert.equal(failure.code, 'CONFIG_INVALID', failure.message);
+      assert.equal(failure.kind, 'definite');
+      assert.match(failure.hint ?? '', /max_replication_slots/);
+      assert.deepEqual(await slotNames(), ['filler_a']);
+    } finally {
+      await source.close().catch(() => {});
+      await server.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots`);
+    }
+  });
+
+  it('with room for both slots the same source starts (the check counts correctly)', async () => {
+    const source = sourceFor(server, 'public.slotted');
+    try {
+      assert.ok(await source.pollSnapshot());
+    } finally {
+      await source.close({ dropSlot: true }).catch(() => {});
+    }
+    assert.deepEqual(await slotNames(), []);
   });
 });

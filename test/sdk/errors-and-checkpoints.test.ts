@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,41 @@ test('secrets are removed from error messages and hints', () => {
   assert.match(e.message, /postgres:\/\/app:\*\*\*@db/);
   assert.equal(redactSecrets('nothing to hide'), 'nothing to hide');
   assert.ok(!JSON.stringify(e).includes('hunter2'));
+});
+
+test('URL passwords with an empty user or unencoded @ # : are redacted up to the last @ before the host', () => {
+  assert.equal(redactSecrets('cannot reach postgres://:s3cret@db/x'), 'cannot reach postgres://:***@db/x');
+  assert.equal(redactSecrets('cannot reach postgres://app:p@ss@db/x now'), 'cannot reach postgres://app:***@db/x now');
+  assert.equal(redactSecrets('kafka://u:p#w@h:9092/t'), 'kafka://u:***@h:9092/t');
+  assert.equal(redactSecrets('postgres://app@db/x'), 'postgres://app@db/x', 'a user without a password stays');
+});
+
+// Passwords as users type them into URLs: any printable characters but white space, including
+// the URL delimiters @ # / ? : (white space would end the URL in free text).
+const urlPart = (minLength: number) =>
+  fc.string({ unit: fc.constantFrom(...Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i))), minLength, maxLength: 16 });
+
+test('property: a password in a postgres:// or kafka:// URL inside a message never survives redaction', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom('postgres', 'postgresql', 'kafka', 'kafkas'),
+      urlPart(0),
+      urlPart(3),
+      fc.constantFrom('db', 'db.example:5432', 'h1:9092,h2:9092', '[::1]:9092'),
+      fc.constantFrom('/x', '/orders?tls=true', '/app#public.t', ''),
+      fc.constantFrom('', 'failed: ', 'sink '),
+      fc.constantFrom('', ' (retrying)', ', then kafka://other:9092/t'),
+      (scheme, user, password, host, rest, prefix, suffix) => {
+        const message = `${prefix}${scheme}://${user}:${password}@${host}${rest}${suffix}`;
+        // only meaningful when the password shows nowhere else in the message
+        fc.pre(!`${prefix}${scheme}://${user}:***@${host}${rest}${suffix}`.includes(password));
+        const redacted = redactSecrets(message);
+        assert.ok(!redacted.includes(password), `${JSON.stringify(message)} -> ${JSON.stringify(redacted)}`);
+        assert.ok(redacted.includes(`${host}${rest}`), `the host stays readable: ${redacted}`);
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });
 
 test('bad checkpoints are rejected with CHECKPOINT_INVALID naming the problem', () => {

@@ -69,8 +69,26 @@ function redactingLogCreator() {
   };
 }
 
+const warnedPlaintext = new Set<string>();
+
+/**
+ * SASL/PLAIN sends the password as it is: without TLS anyone on the path can read it. Warned
+ * once per process and cluster, as a Node process warning (`process.on('warning')`).
+ */
+function warnPlainOverPlaintext(options: KafkaConnectionOptions): void {
+  if (options.sasl?.mechanism !== 'plain' || (options.ssl !== undefined && options.ssl !== false)) return;
+  const brokers = describeConnection(options);
+  if (warnedPlaintext.has(brokers)) return;
+  warnedPlaintext.add(brokers);
+  process.emitWarning(
+    `Kafka ${brokers}: SASL/PLAIN without TLS sends the password unencrypted; use kafkas:// (or tls=true / ssl), or sasl=scram-sha-256|scram-sha-512`,
+    { type: 'RefstreamWarning', code: 'KAFKA_PLAINTEXT_PASSWORD' },
+  );
+}
+
 /** Builds a kafkajs client from validated connection options. */
 export function createKafkaClient(options: KafkaConnectionOptions): Kafka {
+  warnPlainOverPlaintext(options);
   return new Kafka({
     brokers: brokerList(options.brokers),
     clientId: options.clientId ?? 'refstream',

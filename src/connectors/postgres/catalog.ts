@@ -278,17 +278,25 @@ export class Catalog {
   }
 
   /**
-   * Makes sure the publication exists and publishes the table (creating or extending it when
-   * allowed), and publishes all of it (see {@link publicationProblem}). Fails with
-   * `PUBLICATION_MISSING` or `CONFIG_INVALID` otherwise.
+   * Makes sure the publication exists and publishes the table (creating it, or adding the table
+   * to one refstream created, when allowed), and publishes all of it (see
+   * {@link publicationProblem}). A publication without refstream's marker comment is never
+   * altered. Fails with `PUBLICATION_MISSING` or `CONFIG_INVALID` otherwise.
    */
   async ensurePublication(publication: string, table: TableInfo, create: boolean): Promise<void> {
     const problem = await this.publicationProblem(publication, table);
     if (!problem) return;
     if (!create || problem.code !== 'PUBLICATION_MISSING') throw problem;
-    const exists = (await this.q('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication])).length > 0;
+    const [existing] = await this.q<{ comment: string | null }>(`SELECT obj_description(oid, 'pg_publication') AS comment FROM pg_publication WHERE pubname = $1`, [publication]);
+    if (existing && !(existing.comment ?? '').startsWith(PUBLICATION_MARKER)) {
+      // a publication of someone else's (a subscriber's): adding a table would break its apply worker
+      throw definite('PUBLICATION_MISSING', `publication ${publication} does not publish ${table.display}, and refstream did not create it, so refstream does not change it`, {
+        table: table.display,
+        hint: `if no subscriber of ${publication} minds the extra table: ${problem.hint!} otherwise choose a publication name of its own (publication option, --publication) or leave it out for the default`,
+      });
+    }
     // one simple-query message: a new publication and its marker comment are created in one transaction
-    await this.q(exists ? problem.hint! : createPublicationSql(publication, table, true), [], 'creating the publication');
+    await this.q(existing ? problem.hint! : createPublicationSql(publication, table, true), [], 'creating the publication');
     const after = await this.publicationProblem(publication, table);
     if (after) throw after;
   }

@@ -26,6 +26,10 @@ const TLS_CODES = new Set([
 const TLS_HINT =
   "give the server's CA certificate as ssl: { ca } (or sslrootcert=… in the URL); sslmode=no-verify or ssl: { rejectUnauthorized: false } encrypts without checking who answers";
 
+/** Advice when the server has no free replication slot. */
+export const SLOTS_HINT =
+  'the server has no free replication slot: refstream needs one per synced table plus one more while a snapshot starts; raise max_replication_slots (needs a restart) or drop unused slots (SELECT slot_name, active FROM pg_replication_slots)';
+
 const NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTCONN', 'EAI_AGAIN']);
 
 /** Maps an error from a `pg` call to a ConnectorError for `table`. */
@@ -46,12 +50,16 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
       hint: 'the server accepts only TLS connections here: set ssl: true (or ssl: { ca }) or add sslmode=verify-full to the connection URL',
     });
   }
+  // pg's connectionTimeoutMillis: the host did not answer in time
+  if (/^timeout expired$/i.test(e.message ?? '')) return transient('TIMEOUT', message, { ...opts, hint: 'the server did not answer in time: check that the host is reachable (firewall, DNS)' });
   if (NETWORK_CODES.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e.message ?? '')) {
     return transient('CONNECTION_LOST', message, opts);
   }
   if (code === '57P01' || code === '57P02' || code === '57P03') return transient('SERVER_SHUTDOWN', message, opts);
   if (code.startsWith('08')) return transient('CONNECTION_LOST', message, opts);
-  if (code === '53300' || code === '53400') return transient('CONNECTION_REFUSED', message, opts);
+  if (code === '53300') return transient('CONNECTION_REFUSED', message, opts);
+  // "all replication slots are in use": waiting does not free one, so retrying only pins WAL
+  if (code === '53400') return definite('CONFIG_INVALID', message, { ...opts, hint: SLOTS_HINT });
   if (code === '40001' || code === '40P01') return transient('SERIALIZATION_CONFLICT', message, opts);
   if (code === '57014' || code === '55P03') return transient('TIMEOUT', message, opts);
   if (code === '28P01' || code === '28000') {

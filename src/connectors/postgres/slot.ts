@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { definite } from '../../sdk/errors.js';
 import type { Catalog, TableInfo } from './catalog.js';
 import type { ResolvedConfig } from './config.js';
-import { mapPgError } from './errors.js';
+import { mapPgError, SLOTS_HINT } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import type { ReplicationConnection } from './replication-stream.js';
@@ -35,10 +35,22 @@ export async function ensureMainSlot(
     }
     const conn = await connect();
     try {
-      await conn.query(`CREATE_REPLICATION_SLOT ${config.slotName} LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
-    } catch (error) {
-      // another reader created it concurrently: fine
-      if ((error as { code?: string }).code !== '42710') throw mapPgError(error, table.display, 'creating the replication slot');
+      // the snapshot needs a temporary slot besides the main one: without room for both, the
+      // main slot would be left behind pinning WAL when the temporary one fails
+      await requireFreeSlots(conn, 2, table);
+      try {
+        await conn.query(`CREATE_REPLICATION_SLOT ${config.slotName} LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
+      } catch (error) {
+        // another reader created it concurrently: fine
+        if ((error as { code?: string }).code !== '42710') throw mapPgError(error, table.display, 'creating the replication slot');
+        return;
+      }
+      try {
+        await requireFreeSlots(conn, 1, table); // another client took the last one meanwhile
+      } catch (error) {
+        await conn.query(`DROP_REPLICATION_SLOT ${config.slotName}`).catch(() => {});
+        throw error;
+      }
     } finally {
       await conn.close();
     }
@@ -55,6 +67,25 @@ export async function ensureMainSlot(
     throw definite('SLOT_INVALIDATED', `replication slot ${config.slotName} was invalidated (it lost WAL it needed)`, {
       table: table.display,
       hint: `SELECT pg_drop_replication_slot(${quoteLiteral(config.slotName)}); then delete the checkpoint to take a new snapshot; consider raising max_slot_wal_keep_size`,
+    });
+  }
+}
+
+/** Fails with definite CONFIG_INVALID unless `needed` more replication slots fit on the server. */
+async function requireFreeSlots(conn: ReplicationConnection, needed: number, table: TableInfo): Promise<void> {
+  let free: number;
+  try {
+    const [row] = await conn.query<{ free: string }>(
+      `SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free`,
+    );
+    free = Number(row!.free);
+  } catch (error) {
+    throw mapPgError(error, table.display, 'counting free replication slots');
+  }
+  if (free < needed) {
+    throw definite('CONFIG_INVALID', `the server has ${Math.max(free, 0)} free replication slot${free === 1 ? '' : 's'}; starting ${table.display} needs ${needed}`, {
+      table: table.display,
+      hint: SLOTS_HINT,
     });
   }
 }
