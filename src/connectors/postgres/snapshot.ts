@@ -58,6 +58,12 @@ export interface SnapshotReaderOptions {
    * snapshot (`pg_current_snapshot()` text). Newer versions reach the reader through the stream.
    */
   onlyVisibleIn?: string | null;
+  /**
+   * Whether an interrupted read resumes after the last row delivered: rows then carry their
+   * ctid. Without it, a range that covers a whole table is read with the table form of COPY,
+   * which PostgreSQL serves about a third faster than a query.
+   */
+  resumable: boolean;
   parallelism: number;
   batchRows: number;
   batchBytes: number;
@@ -166,6 +172,18 @@ export class SnapshotReader {
     }
   }
 
+  /**
+   * `COPY table (columns) TO STDOUT` when nothing needs the query form: no resume point (ctid),
+   * no page bounds, no visibility filter, no column read in its text form. Like `ONLY`, the
+   * table form reads no child tables.
+   */
+  private plainCopySql(range: SnapshotRange): string | null {
+    if (this.o.resumable || range.after !== null || range.start > 0 || range.end !== null || this.o.onlyVisibleIn) return null;
+    if (this.o.codecs.some((c) => c.textOnly)) return null;
+    const cols = this.o.codecs.map((c) => quoteIdent(c.spec.name)).join(', ');
+    return `COPY ${quoteQualified(this.relationOf(range))} (${cols}) TO STDOUT (FORMAT binary)`;
+  }
+
   private rangeSql(range: SnapshotRange): string {
     // Text-only columns in their output format, as the stream sends them (format() calls the
     // output function; a ::text cast may differ, e.g. inet's keeps the netmask).
@@ -201,9 +219,10 @@ export class SnapshotReader {
 
   private async readRange(client: pg.Client, index: number, range: SnapshotRange): Promise<void> {
     const builder = new BatchBuilder(this.o.descriptor, 'snapshot');
-    const decoder = new CopyDecoder(this.o.codecs.map(snapshotCodec), true, this.o.table.display);
+    const plain = this.plainCopySql(range);
+    const decoder = new CopyDecoder(this.o.codecs.map(snapshotCodec), plain === null, this.o.table.display);
     // a larger buffer lets the server keep sending while a chunk is decoded
-    const stream = client.query(new CopyOut(this.rangeSql(range), { highWaterMark: 1 << 20 }));
+    const stream = client.query(new CopyOut(plain ?? this.rangeSql(range), { highWaterMark: 1 << 20 }));
     this.streams.add(stream);
     const emit = async (done: boolean) => {
       const after: [number, number] | null = decoder.lastBlock >= 0 ? [decoder.lastBlock, decoder.lastOffset] : range.after;

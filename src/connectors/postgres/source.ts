@@ -291,6 +291,8 @@ export class PostgresSource implements ReferenceTableSource {
       snapshotId,
       // a resumed snapshot skips row versions the original snapshot did not see: the stream delivers them
       onlyVisibleIn: resuming ? this.snapshot.xids : null,
+      // a one-shot snapshot never resumes mid-way (its exported snapshot ends with the process)
+      resumable: !this.oneShot,
       parallelism: this.config.snapshotParallelism,
       batchRows: this.config.batchRows,
       batchBytes: this.config.batchBytes,

@@ -307,8 +307,9 @@ function numberFromText(buf: Buffer, off: number, len: number, b: ColumnBuilder)
 
 export function decodeTimestamp(buf: Buffer, off: number, _len: number, b: ColumnBuilder): void {
   const builder = b as TimestampColumnBuilder;
-  const hi = buf.readInt32BE(off);
-  const lo = buf.readUInt32BE(off + 4);
+  // byte arithmetic: Buffer.read*BE validate their arguments on every call
+  const hi = (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+  const lo = ((buf[off + 4]! << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
   if (hi > -0x100000 && hi < 0x100000) {
     // |µs| < 2^52: exact in a double, no BigInt on the hot path
     builder.appendSafeInteger(hi * TWO_32 + lo + PG_EPOCH_US);
@@ -352,16 +353,17 @@ function mapNumeric(typmod: number, ctx: MapContext): Mapping {
     type: new Decimal(scale, precision, 128),
     decodeBinary: (buf, off, _len, b) => {
       const builder = b as Decimal128ColumnBuilder;
-      const ndigits = buf.readInt16BE(off);
-      const weight = buf.readInt16BE(off + 2);
-      const sign = buf.readUInt16BE(off + 4);
+      // byte arithmetic: Buffer.read*BE validate their arguments on every call
+      const ndigits = (((buf[off]! << 24) >> 16) | buf[off + 1]!);
+      const weight = (((buf[off + 2]! << 24) >> 16) | buf[off + 3]!);
+      const sign = (buf[off + 4]! << 8) | buf[off + 5]!;
       if (sign === NUMERIC_NAN) notRepresentable('NaN');
       if (sign === NUMERIC_PINF || sign === NUMERIC_NINF) notRepresentable('Infinity');
       // value = Σ digit[i] · 10000^(weight − i); unscaled = value · 10^scale
       const exp10 = scale - 4 * (ndigits - 1 - weight);
       if (ndigits <= 3 && exp10 >= -15 && exp10 <= 15) {
         let acc = 0;
-        for (let i = 0; i < ndigits; i++) acc = acc * 10000 + buf.readUInt16BE(off + 8 + 2 * i);
+        for (let i = 0, q = off + 8; i < ndigits; i++, q += 2) acc = acc * 10000 + ((buf[q]! << 8) | buf[q + 1]!);
         const unscaled = exp10 >= 0 ? acc * POW10[exp10]! : acc / POW10[-exp10]!;
         if (Number.isSafeInteger(unscaled)) {
           builder.appendUnscaledSafe(sign === NUMERIC_NEG ? -unscaled : unscaled);
