@@ -13,6 +13,9 @@ import type { Writable } from 'node:stream';
 import type { JsonValue } from '../sdk/checkpoint.js';
 import { definite } from '../sdk/errors.js';
 
+/** How much a file output buffers before a write waits for the disk. */
+const WRITE_BUFFER_BYTES = 16 << 20;
+
 /** A destination of bytes: a file path, `-` for stdout, or any Writable. */
 export type OutputTarget = string | Writable;
 
@@ -186,7 +189,9 @@ export class Output {
   private attach(handle: FileHandle, regular: boolean, base: number): Opened {
     // Positional writes on a regular file (so a resumed stream writes at its committed length);
     // pipes and devices cannot seek.
-    const stream = createWriteStream(this.path!, { fd: handle, ...(regular ? { start: base } : {}), autoClose: true });
+    // A buffer of a few batches: with the default 16 KiB every batch waited for the disk in
+    // small steps, and the source stood still meanwhile.
+    const stream = createWriteStream(this.path!, { fd: handle, ...(regular ? { start: base } : {}), autoClose: true, highWaterMark: WRITE_BUFFER_BYTES });
     stream.on('error', (error) => (this.failure ??= error));
     this.opened = { stream, handle, regular, base };
     this.opening = Promise.resolve(this.opened);
