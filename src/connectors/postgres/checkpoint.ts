@@ -55,6 +55,8 @@ export const snapshotPositionSchema = z
     columns: columnsSchema.nullable(),
     ranges: z.array(rangeSchema).nullable(),
     partitions: partitionsSchema,
+    /** The table's relfilenode when the snapshot began (plain tables): a rewrite since makes the ctids meaningless. */
+    relfilenode: z.number().int().min(0).optional(),
     /** Absent in checkpoints of refstream versions that did not record it. */
     source: identitySchema.optional(),
   })
