@@ -172,6 +172,22 @@ export class Catalog {
   }
 
   /**
+   * The table's key as it is now: the primary key, or under REPLICA IDENTITY USING INDEX that
+   * index's columns (as {@link loadTable} chooses it); empty when there is none.
+   */
+  async currentKey(oid: number): Promise<string[]> {
+    const rows = await this.q<{ attname: string }>(
+      `SELECT a.attname FROM pg_class c
+         JOIN pg_index i ON i.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+        WHERE c.oid = $1 ORDER BY k.ord`,
+      [oid],
+    );
+    return rows.map((r) => r.attname);
+  }
+
+  /**
    * Every partition below a partitioned table, at any depth. Plain catalog reads (not
    * `pg_partition_tree`), so inside a transaction with an imported snapshot they show the
    * partitions as of that snapshot.

@@ -11,7 +11,7 @@ import { createPublicationSql, type Catalog, type TableInfo } from './catalog.js
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { ReplicationConnection } from './replication-stream.js';
-import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER } from './pgoutput.js';
+import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER, type RelationMessage } from './pgoutput.js';
 import { formatLsn } from './lsn.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
@@ -421,6 +421,7 @@ export class ChangeReader {
         col.appendNull();
         continue;
       }
+      if (keysOnly && tuple.kinds[c] === KIND.null) throw this.nullKey(c);
       let src = tuple;
       let kind = tuple.kinds[c];
       if (kind === KIND.unchanged) {
@@ -443,6 +444,15 @@ export class ChangeReader {
     if (kind === KIND.binary) this.codecs[c]!.decodeBinary(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
     else if (kind === KIND.text) this.codecs[c]!.decodeText(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
     else col.appendNull();
+  }
+
+  /** Key columns are NOT NULL: a null one in an old-key tuple means the identity no longer covers it. */
+  private nullKey(c: number): ConnectorError {
+    const t = this.o.table;
+    return definite('SCHEMA_INCOMPATIBLE', `a delete of ${t.display} arrived without key column ${this.specs[c]!.name} (the replica identity no longer includes it)`, {
+      table: t.display,
+      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+    });
   }
 
   private missingToast(c: number): ConnectorError {
@@ -477,6 +487,7 @@ export class ChangeReader {
         });
       }
     }
+    await this.checkKey(rel);
     if (rel.columns.length === current.length) return 'ok';
     const added = rel.columns.slice(current.length);
     if (!this.o.config.schemaEvolution) {
@@ -493,6 +504,31 @@ export class ChangeReader {
     const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
     this.setSchema(specs, codecs);
     return 'ok';
+  }
+
+  /**
+   * Fails unless deletes and key changes still identify rows by the key the rows are delivered
+   * with. pgoutput's old-key tuple carries the replica identity's columns: after a replica
+   * identity or primary key change the key in use would arrive as null and deletes would be lost.
+   */
+  private async checkKey(rel: RelationMessage): Promise<void> {
+    const t = this.o.table;
+    const inUse = new Set(t.primaryKey);
+    let now: string[];
+    let what: string;
+    if (rel.replicaIdentity === 'f') {
+      // FULL flags every column: the key is whatever the catalog says it is now
+      now = await this.o.catalog.currentKey(t.oid);
+      what = now.length === 0 ? 'REPLICA IDENTITY FULL without a primary key' : `REPLICA IDENTITY FULL with primary key (${now.join(', ')})`;
+    } else {
+      now = rel.columns.filter((c) => (c.flags & 1) !== 0).map((c) => c.name);
+      what = rel.replicaIdentity === 'n' ? 'REPLICA IDENTITY NOTHING' : now.length === 0 ? 'no replica identity' : `replica identity (${now.join(', ')})`;
+    }
+    if (now.length === inUse.size && now.every((k) => inUse.has(k))) return;
+    throw definite('SCHEMA_INCOMPATIBLE', `the key of ${t.display} changed while streaming: its rows are keyed on (${t.primaryKey.join(', ')}), the table now has ${what}, so deletes would no longer name the delivered rows`, {
+      table: t.display,
+      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+    });
   }
 
   /** Stops streaming and closes the connection. */

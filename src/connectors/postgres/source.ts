@@ -475,6 +475,7 @@ export class PostgresSource implements ReferenceTableSource {
   checkpoint(): SourceCheckpoint {
     const slot = this.slot;
     const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity } } : {};
+    const key: { key?: JsonValue } = this.info ? { key: [...this.info.primaryKey] } : {};
     if (this.phase === 'snapshot') {
       const s = this.snapshot;
       return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
@@ -485,6 +486,7 @@ export class PostgresSource implements ReferenceTableSource {
         ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
         ...(s.partitions ? { partitions: [...s.partitions] } : {}),
         ...(s.relfilenode !== undefined ? { relfilenode: s.relfilenode } : {}),
+        ...key,
         ...source,
       });
     }
@@ -496,6 +498,7 @@ export class PostgresSource implements ReferenceTableSource {
         skip: 0,
         columns: specsToJson(this.snapshot.specs ?? this.specs!),
         ...(this.snapshot.partitions ? { partitions: [...this.snapshot.partitions] } : {}),
+        ...key,
         ...source,
       });
     }
@@ -508,6 +511,7 @@ export class PostgresSource implements ReferenceTableSource {
       skip: position.skip,
       columns: specsToJson(columns),
       ...(partitions ? { partitions: [...partitions] } : {}),
+      ...key,
       ...source,
     });
   }
@@ -568,8 +572,22 @@ export class PostgresSource implements ReferenceTableSource {
       this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
       this.restartedSnapshot = true;
     }
+    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.lsn !== null)) this.checkKey(pos.key);
     // rows attached or detached while stopped left no change events: fail now, not later
     if (this.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
+  }
+
+  /**
+   * The rows delivered so far are keyed on the recorded key columns: resuming under another key
+   * (a primary key or replica identity changed while stopped) would mis-key every later change.
+   */
+  private checkKey(recorded: string[] | undefined): void {
+    const now = this.info!.primaryKey;
+    if (recorded === undefined || sameKey(recorded, now)) return;
+    throw definite('SCHEMA_INCOMPATIBLE', `the key of ${this.table} changed since the checkpoint: rows were delivered keyed on (${recorded.join(', ')}), the table is now keyed on (${now.join(', ')})`, {
+      table: this.table,
+      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+    });
   }
 
   /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
@@ -653,6 +671,10 @@ export class PostgresSource implements ReferenceTableSource {
     await this.sql?.end().catch(() => {});
     this.sql = null;
   }
+}
+
+function sameKey(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
 function sameSpecs(a: ColumnSpec[], b: ColumnSpec[]): boolean {
