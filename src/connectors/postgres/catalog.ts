@@ -227,6 +227,32 @@ export class Catalog {
     return row!.older;
   }
 
+  /**
+   * Of the columns `names` just added to the table, those that gave rows already in it a value
+   * without writing any change event: a fast default (`atthasmissing`: a constant stored in the
+   * catalog, shown for every older row), or a rewrite that filled the rows (a volatile default,
+   * an identity or generated column: the rewritten rows carry the xmin of the transaction that
+   * added the column). A default set later (`SET DEFAULT`) fills no existing row and is not
+   * reported; nor is a fast default when no row older than the column is left (the stream
+   * deletes the others).
+   */
+  async addedColumnsWithValues(table: TableInfo, names: string[]): Promise<string[]> {
+    const rows = await this.q<{ attname: string; atthasmissing: boolean; xmin: string }>(
+      `SELECT attname, atthasmissing, xmin::text AS xmin FROM pg_attribute
+        WHERE attrelid = $1 AND attname = ANY($2::text[]) AND NOT attisdropped ORDER BY attnum`,
+      [table.oid, names],
+    );
+    const from = `${table.partitioned ? '' : 'ONLY '}${quoteQualified(table.name)}`;
+    const out: string[] = [];
+    for (const r of rows) {
+      // older rows show the missing value; rewritten rows carry the adding transaction's xmin
+      const where = r.atthasmissing ? 'age(xmin) > age($1::text::xid)' : 'xmin = $1::text::xid';
+      const [row] = await this.q<{ filled: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${from} WHERE ${where}) AS filled`, [r.xmin]);
+      if (row!.filled) out.push(r.attname);
+    }
+    return out;
+  }
+
   /** The server's current WAL write position. */
   async currentWalLsn(): Promise<bigint> {
     const [row] = await this.q<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');

@@ -497,6 +497,18 @@ export class ChangeReader {
       });
     }
     if (this.builder.rows > 0) return 'full';
+    // PostgreSQL writes no change for the rows a DEFAULT fills in: they would stay null downstream
+    const filled = await this.o.catalog.addedColumnsWithValues(t, added.map((c) => c.name));
+    if (filled.length > 0) {
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `column ${filled.join(', ')} was added to ${t.display} with a default (or as an identity or generated column): the rows already in the table got a value without any change event, so they would stay null downstream`,
+        {
+          table: t.display,
+          hint: 'delete the checkpoint to take a new snapshot; to evolve without one, add the column without a default, fill it with UPDATE, and SET DEFAULT in a later transaction',
+        },
+      );
+    }
     const specs = [...current];
     for (const c of added) {
       specs.push({ name: c.name, typeOid: c.typeOid, typmod: c.typmod, sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod), nullable: true });
