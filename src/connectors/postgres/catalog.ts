@@ -173,18 +173,19 @@ export class Catalog {
 
   /**
    * The table's key as it is now: the primary key, or under REPLICA IDENTITY USING INDEX that
-   * index's columns (as {@link loadTable} chooses it); empty when there is none.
+   * index's columns (as {@link loadTable} chooses it; `columns` empty when there is none), and
+   * whether its uniqueness is checked per row (`immediate`; false for a DEFERRABLE key).
    */
-  async currentKey(oid: number): Promise<string[]> {
-    const rows = await this.q<{ attname: string }>(
-      `SELECT a.attname FROM pg_class c
+  async currentKey(oid: number): Promise<{ columns: string[]; immediate: boolean }> {
+    const rows = await this.q<{ attname: string; immediate: boolean }>(
+      `SELECT a.attname, i.indimmediate AS immediate FROM pg_class c
          JOIN pg_index i ON i.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END
          CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
         WHERE c.oid = $1 ORDER BY k.ord`,
       [oid],
     );
-    return rows.map((r) => r.attname);
+    return { columns: rows.map((r) => r.attname), immediate: rows.every((r) => r.immediate) };
   }
 
   /**

@@ -530,7 +530,9 @@ export class ChangeReader {
     let what: string;
     if (rel.replicaIdentity === 'f') {
       // FULL flags every column: the key is whatever the catalog says it is now
-      now = await this.o.catalog.currentKey(t.oid);
+      const key = await this.o.catalog.currentKey(t.oid);
+      if (!key.immediate) throw deferrableKey(t);
+      now = key.columns;
       what = now.length === 0 ? 'REPLICA IDENTITY FULL without a primary key' : `REPLICA IDENTITY FULL with primary key (${now.join(', ')})`;
     } else {
       now = rel.columns.filter((c) => (c.flags & 1) !== 0).map((c) => c.name);
@@ -573,6 +575,18 @@ export class ChangeReader {
       // the SQL connection is gone too: nothing to wait with
     }
   }
+}
+
+/**
+ * A DEFERRABLE key may be shared by two rows inside a transaction: `UPDATE t SET id = id + 1`
+ * decodes as 1→2, 2→3, 3→4, and the delete + insert per key change would fold to {4}, not
+ * {2, 3, 4}. An immediate key is unique after every row, so that order is always right.
+ */
+export function deferrableKey(t: TableInfo): ConnectorError {
+  return definite('SCHEMA_INCOMPATIBLE', `the primary key of ${t.display} is DEFERRABLE: within a transaction two rows may hold one key, and key changes could not be delivered row by row in a correct order`, {
+    table: t.display,
+    hint: `re-create it without DEFERRABLE: ALTER TABLE ${quoteQualified(t.name)} DROP CONSTRAINT <pkey>, ADD PRIMARY KEY (${t.primaryKey.map(quoteIdent).join(', ')}); then delete the checkpoint, if there is one, to take a new snapshot`,
+  });
 }
 
 const CHANGE_INDEX = { insert: 0, update: 1, delete: 2, truncate: 3 } as const;

@@ -18,7 +18,7 @@ import { ReplicationConnection } from './replication-stream.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
 import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
 import { PartitionWatch, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
-import { ChangeReader, type ChangePosition } from './change-reader.js';
+import { ChangeReader, deferrableKey, type ChangePosition } from './change-reader.js';
 import { filenodes, storageRewritten } from './snapshot-storage.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition, type SourceIdentity } from './checkpoint.js';
@@ -160,6 +160,7 @@ export class PostgresSource implements ReferenceTableSource {
         hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
       });
     }
+    if (!this.oneShot && !(await catalog.currentKey(this.info.oid)).immediate) throw deferrableKey(this.info);
     this.specs = this.info.columns;
     this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
     if (this.info.partitioned) {
