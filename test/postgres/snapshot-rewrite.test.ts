@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { sync } from '../../src/sdk/sync.js';
+import { ConnectorError } from '../../src/sdk/errors.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
 import { MemorySink } from '../../src/sinks/memory.js';
 import type { RecordBatch } from 'apache-arrow';
@@ -14,10 +15,9 @@ import { storedCheckpoint, type CheckpointStore, type StoredCheckpoint } from '.
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
 import { PG_VERSIONS, drainSnapshot, jsonRows, uniqueName } from './helpers.js';
 
-const version = PG_VERSIONS[0]!;
 const ROWS = 3000;
 
-describe(`postgres ${version}: snapshot resume after a table rewrite`, () => {
+for (const version of PG_VERSIONS) describe(`postgres ${version}: snapshot resume after a table rewrite`, () => {
   let pg: TestPostgres;
   before(async () => {
     pg = await startPostgres({ version });
@@ -72,6 +72,33 @@ describe(`postgres ${version}: snapshot resume after a table rewrite`, () => {
       assert.equal(ids.length + firstIds.length, ROWS);
     } finally {
       await second.close({ dropSlot: true });
+    }
+  });
+
+  it('a rewrite between restore and the first poll fails the attempt with the transient TABLE_REWRITTEN; the retry starts over', async () => {
+    const t = uniqueName('rewritelate');
+    await pg.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY, v text NOT NULL)`);
+    await pg.query(`INSERT INTO ${t} SELECT g, repeat('v', 50) FROM generate_series(1, ${ROWS}) g`);
+    await pg.query(`UPDATE ${t} SET v = v`);
+    const slot = uniqueName('s');
+    const { cp } = await interrupted(t, slot);
+    const second = make(t, slot);
+    try {
+      await second.restore(cp);
+      assert.equal(second.restartsSnapshot(), false, 'no rewrite yet when restored');
+      await pg.query(`VACUUM FULL ${t}`);
+      await assert.rejects(second.pollSnapshot(), (e: unknown) => ConnectorError.is(e, 'TABLE_REWRITTEN') && e.kind === 'transient');
+    } finally {
+      await second.close();
+    }
+    const third = make(t, slot);
+    try {
+      await third.restore(cp);
+      assert.equal(third.restartsSnapshot(), true);
+      const ids = (await drainSnapshot(third)).flatMap(jsonRows).map((r) => r[0] as string);
+      assert.equal(new Set(ids).size, ROWS);
+    } finally {
+      await third.close({ dropSlot: true });
     }
   });
 
