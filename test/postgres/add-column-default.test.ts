@@ -42,6 +42,22 @@ for (const version of PG_VERSIONS) {
       }
     });
 
+    it('a constant default on a partitioned table (kept in the leaves) is SCHEMA_INCOMPATIBLE', async () => {
+      const t = uniqueName('fastdefpart');
+      await pg.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY, v int4) PARTITION BY RANGE (id)`);
+      await pg.query(`CREATE TABLE ${t}_a PARTITION OF ${t} FOR VALUES FROM (0) TO (100)`);
+      await pg.query(`INSERT INTO ${t} SELECT g, g FROM generate_series(1, 5) g`);
+      const source = sourceFor(pg, t);
+      try {
+        await drainSnapshot(source);
+        await pg.query(`ALTER TABLE ${t} ADD COLUMN active bool NOT NULL DEFAULT true`);
+        await pg.query(`UPDATE ${t} SET v = 100 WHERE id = 1`);
+        await assert.rejects(pollChanges(source, 1), filledBy('active'));
+      } finally {
+        await source.close({ dropSlot: true });
+      }
+    });
+
     it('a volatile default (table rewrite) is SCHEMA_INCOMPATIBLE', async () => {
       const t = await table('voldef');
       const source = sourceFor(pg, t);

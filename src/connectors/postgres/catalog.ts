@@ -238,9 +238,14 @@ export class Catalog {
    * deletes the others).
    */
   async addedColumnsWithValues(table: TableInfo, names: string[]): Promise<string[]> {
+    // a partitioned table keeps a fast default in its leaves' attributes, not its own
     const rows = await this.q<{ attname: string; atthasmissing: boolean; xmin: string }>(
-      `SELECT attname, atthasmissing, xmin::text AS xmin FROM pg_attribute
-        WHERE attrelid = $1 AND attname = ANY($2::text[]) AND NOT attisdropped ORDER BY attnum`,
+      `SELECT r.attname, r.xmin::text AS xmin,
+              EXISTS (SELECT 1 FROM pg_attribute l
+                       WHERE l.attname = r.attname AND l.atthasmissing AND NOT l.attisdropped
+                         AND (l.attrelid = $1 OR l.attrelid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))) AS atthasmissing
+         FROM pg_attribute r
+        WHERE r.attrelid = $1 AND r.attname = ANY($2::text[]) AND NOT r.attisdropped ORDER BY r.attnum`,
       [table.oid, names],
     );
     const from = `${table.partitioned ? '' : 'ONLY '}${quoteQualified(table.name)}`;
