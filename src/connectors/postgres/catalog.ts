@@ -172,6 +172,23 @@ export class Catalog {
   }
 
   /**
+   * The table's key as it is now: the primary key, or under REPLICA IDENTITY USING INDEX that
+   * index's columns (as {@link loadTable} chooses it; `columns` empty when there is none), and
+   * whether its uniqueness is checked per row (`immediate`; false for a DEFERRABLE key).
+   */
+  async currentKey(oid: number): Promise<{ columns: string[]; immediate: boolean }> {
+    const rows = await this.q<{ attname: string; immediate: boolean }>(
+      `SELECT a.attname, i.indimmediate AS immediate FROM pg_class c
+         JOIN pg_index i ON i.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+        WHERE c.oid = $1 ORDER BY k.ord`,
+      [oid],
+    );
+    return { columns: rows.map((r) => r.attname), immediate: rows.every((r) => r.immediate) };
+  }
+
+  /**
    * Every partition below a partitioned table, at any depth. Plain catalog reads (not
    * `pg_partition_tree`), so inside a transaction with an imported snapshot they show the
    * partitions as of that snapshot.
@@ -209,6 +226,37 @@ export class Catalog {
   async hasRowsOlderThan(name: QualifiedName, xid: number): Promise<boolean> {
     const [row] = await this.q<{ older: boolean }>(`SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > age($1::text::xid)) AS older`, [String(xid)]);
     return row!.older;
+  }
+
+  /**
+   * Of the columns `names` just added to the table, those that gave rows already in it a value
+   * without writing any change event: a fast default (`atthasmissing`: a constant stored in the
+   * catalog, shown for every older row), or a rewrite that filled the rows (a volatile default,
+   * an identity or generated column: the rewritten rows carry the xmin of the transaction that
+   * added the column). A default set later (`SET DEFAULT`) fills no existing row and is not
+   * reported; nor is a fast default when no row older than the column is left (the stream
+   * deletes the others).
+   */
+  async addedColumnsWithValues(table: TableInfo, names: string[]): Promise<string[]> {
+    // a partitioned table keeps a fast default in its leaves' attributes, not its own
+    const rows = await this.q<{ attname: string; atthasmissing: boolean; xmin: string }>(
+      `SELECT r.attname, r.xmin::text AS xmin,
+              EXISTS (SELECT 1 FROM pg_attribute l
+                       WHERE l.attname = r.attname AND l.atthasmissing AND NOT l.attisdropped
+                         AND (l.attrelid = $1 OR l.attrelid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))) AS atthasmissing
+         FROM pg_attribute r
+        WHERE r.attrelid = $1 AND r.attname = ANY($2::text[]) AND NOT r.attisdropped ORDER BY r.attnum`,
+      [table.oid, names],
+    );
+    const from = `${table.partitioned ? '' : 'ONLY '}${quoteQualified(table.name)}`;
+    const out: string[] = [];
+    for (const r of rows) {
+      // older rows show the missing value; rewritten rows carry the adding transaction's xmin
+      const where = r.atthasmissing ? 'age(xmin) > age($1::text::xid)' : 'xmin = $1::text::xid';
+      const [row] = await this.q<{ filled: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${from} WHERE ${where}) AS filled`, [r.xmin]);
+      if (row!.filled) out.push(r.attname);
+    }
+    return out;
   }
 
   /** The server's current WAL write position. */

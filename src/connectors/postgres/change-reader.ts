@@ -11,7 +11,7 @@ import { createPublicationSql, type Catalog, type TableInfo } from './catalog.js
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { ReplicationConnection } from './replication-stream.js';
-import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER } from './pgoutput.js';
+import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER, type RelationMessage } from './pgoutput.js';
 import { formatLsn } from './lsn.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
@@ -421,6 +421,7 @@ export class ChangeReader {
         col.appendNull();
         continue;
       }
+      if (keysOnly && tuple.kinds[c] === KIND.null) throw this.nullKey(c);
       let src = tuple;
       let kind = tuple.kinds[c];
       if (kind === KIND.unchanged) {
@@ -443,6 +444,15 @@ export class ChangeReader {
     if (kind === KIND.binary) this.codecs[c]!.decodeBinary(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
     else if (kind === KIND.text) this.codecs[c]!.decodeText(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
     else col.appendNull();
+  }
+
+  /** Key columns are NOT NULL: a null one in an old-key tuple means the identity no longer covers it. */
+  private nullKey(c: number): ConnectorError {
+    const t = this.o.table;
+    return definite('SCHEMA_INCOMPATIBLE', `a delete of ${t.display} arrived without key column ${this.specs[c]!.name} (the replica identity no longer includes it)`, {
+      table: t.display,
+      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+    });
   }
 
   private missingToast(c: number): ConnectorError {
@@ -477,6 +487,7 @@ export class ChangeReader {
         });
       }
     }
+    await this.checkKey(rel);
     if (rel.columns.length === current.length) return 'ok';
     const added = rel.columns.slice(current.length);
     if (!this.o.config.schemaEvolution) {
@@ -486,6 +497,18 @@ export class ChangeReader {
       });
     }
     if (this.builder.rows > 0) return 'full';
+    // PostgreSQL writes no change for the rows a DEFAULT fills in: they would stay null downstream
+    const filled = await this.o.catalog.addedColumnsWithValues(t, added.map((c) => c.name));
+    if (filled.length > 0) {
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `column ${filled.join(', ')} was added to ${t.display} with a default (or as an identity or generated column): the rows already in the table got a value without any change event, so they would stay null downstream`,
+        {
+          table: t.display,
+          hint: 'delete the checkpoint to take a new snapshot; to evolve without one, add the column without a default, fill it with UPDATE, and SET DEFAULT in a later transaction',
+        },
+      );
+    }
     const specs = [...current];
     for (const c of added) {
       specs.push({ name: c.name, typeOid: c.typeOid, typmod: c.typmod, sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod), nullable: true });
@@ -493,6 +516,33 @@ export class ChangeReader {
     const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
     this.setSchema(specs, codecs);
     return 'ok';
+  }
+
+  /**
+   * Fails unless deletes and key changes still identify rows by the key the rows are delivered
+   * with. pgoutput's old-key tuple carries the replica identity's columns: after a replica
+   * identity or primary key change the key in use would arrive as null and deletes would be lost.
+   */
+  private async checkKey(rel: RelationMessage): Promise<void> {
+    const t = this.o.table;
+    const inUse = new Set(t.primaryKey);
+    let now: string[];
+    let what: string;
+    if (rel.replicaIdentity === 'f') {
+      // FULL flags every column: the key is whatever the catalog says it is now
+      const key = await this.o.catalog.currentKey(t.oid);
+      if (!key.immediate) throw deferrableKey(t);
+      now = key.columns;
+      what = now.length === 0 ? 'REPLICA IDENTITY FULL without a primary key' : `REPLICA IDENTITY FULL with primary key (${now.join(', ')})`;
+    } else {
+      now = rel.columns.filter((c) => (c.flags & 1) !== 0).map((c) => c.name);
+      what = rel.replicaIdentity === 'n' ? 'REPLICA IDENTITY NOTHING' : now.length === 0 ? 'no replica identity' : `replica identity (${now.join(', ')})`;
+    }
+    if (now.length === inUse.size && now.every((k) => inUse.has(k))) return;
+    throw definite('SCHEMA_INCOMPATIBLE', `the key of ${t.display} changed while streaming: its rows are keyed on (${t.primaryKey.join(', ')}), the table now has ${what}, so deletes would no longer name the delivered rows`, {
+      table: t.display,
+      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+    });
   }
 
   /** Stops streaming and closes the connection. */
@@ -525,6 +575,18 @@ export class ChangeReader {
       // the SQL connection is gone too: nothing to wait with
     }
   }
+}
+
+/**
+ * A DEFERRABLE key may be shared by two rows inside a transaction: `UPDATE t SET id = id + 1`
+ * decodes as 1→2, 2→3, 3→4, and the delete + insert per key change would fold to {4}, not
+ * {2, 3, 4}. An immediate key is unique after every row, so that order is always right.
+ */
+export function deferrableKey(t: TableInfo): ConnectorError {
+  return definite('SCHEMA_INCOMPATIBLE', `the primary key of ${t.display} is DEFERRABLE: within a transaction two rows may hold one key, and key changes could not be delivered row by row in a correct order`, {
+    table: t.display,
+    hint: `re-create it without DEFERRABLE: ALTER TABLE ${quoteQualified(t.name)} DROP CONSTRAINT <pkey>, ADD PRIMARY KEY (${t.primaryKey.map(quoteIdent).join(', ')}); then delete the checkpoint, if there is one, to take a new snapshot`,
+  });
 }
 
 const CHANGE_INDEX = { insert: 0, update: 1, delete: 2, truncate: 3 } as const;

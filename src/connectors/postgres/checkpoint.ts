@@ -46,6 +46,13 @@ const rangeSchema = z
 /** A partitioned table's partitions as last seen (see partitions.ts). */
 const partitionsSchema = z.array(z.string().regex(RECORDED_PARTITION, 'must be oid@xmin:relfilenode')).optional();
 
+/**
+ * The key columns the delivered rows are keyed on (primary key, or the replica identity index):
+ * sinks fold by them, so a resume under another key would mis-key every later change. Absent in
+ * checkpoints of refstream versions that did not record it.
+ */
+const keySchema = z.array(z.string()).min(1).optional();
+
 /** Position of a checkpoint taken during the snapshot. `slot` is `null` for a one-shot snapshot. */
 export const snapshotPositionSchema = z
   .object({
@@ -55,6 +62,9 @@ export const snapshotPositionSchema = z
     columns: columnsSchema.nullable(),
     ranges: z.array(rangeSchema).nullable(),
     partitions: partitionsSchema,
+    key: keySchema,
+    /** The table's relfilenode when the snapshot began (plain tables): a rewrite since makes the ctids meaningless. */
+    relfilenode: z.number().int().min(0).optional(),
     /** Absent in checkpoints of refstream versions that did not record it. */
     source: identitySchema.optional(),
   })
@@ -71,6 +81,7 @@ export const changesPositionSchema = z
     skip: z.number().int().min(0),
     columns: columnsSchema,
     partitions: partitionsSchema,
+    key: keySchema,
     source: identitySchema.optional(),
   })
   .strict();

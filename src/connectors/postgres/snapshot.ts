@@ -199,11 +199,15 @@ export class SnapshotReader {
     if (range.end !== null) where.push(`t.ctid < '(${range.end},0)'::tid`);
     let from = `ONLY ${quoteQualified(this.relationOf(range))} AS t`;
     if (this.o.onlyVisibleIn) {
-      // xmin is a 32-bit xid; widen it to xid8 relative to the current snapshot's next xid
+      // xmin is a 32-bit xid; widen it to xid8 relative to the current snapshot's next xid.
+      // That is exact only before the first wraparound: later, a frozen row keeps the raw xmin
+      // of an earlier epoch and may widen to an xid after the original snapshot. Such rows
+      // cannot be told from rows changed since, so past 2^32 xids every row is delivered: the
+      // ones changed since arrive again from the stream, and folding by key converges.
       from += `, (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS nx) AS rs`;
       const wide = `(((rs.nx >> 32) << 32) | t.xmin::text::bigint)`;
       where.push(
-        `pg_visible_in_snapshot((CASE WHEN ${wide} > rs.nx THEN ${wide} - 4294967296 ELSE ${wide} END)::text::xid8, ${quoteLiteral(this.o.onlyVisibleIn)}::pg_snapshot)`,
+        `(rs.nx >= 4294967296 OR pg_visible_in_snapshot((CASE WHEN ${wide} > rs.nx THEN ${wide} - 4294967296 ELSE ${wide} END)::text::xid8, ${quoteLiteral(this.o.onlyVisibleIn)}::pg_snapshot))`,
       );
     }
     const filter = where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';

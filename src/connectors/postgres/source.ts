@@ -12,13 +12,14 @@ import type { TableDescriptor } from '../../sdk/batch.js';
 import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 import { Catalog, type Partition, type TableInfo } from './catalog.js';
 import { mapPgError } from './errors.js';
-import { displayName, quoteLiteral } from './identifiers.js';
+import { displayName, quoteLiteral, quoteQualified } from './identifiers.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import { ReplicationConnection } from './replication-stream.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
 import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
 import { PartitionWatch, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
-import { ChangeReader, type ChangePosition } from './change-reader.js';
+import { ChangeReader, deferrableKey, type ChangePosition } from './change-reader.js';
+import { filenodes, storageRewritten } from './snapshot-storage.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition, type SourceIdentity } from './checkpoint.js';
 import { readIdentity } from './identity.js';
@@ -41,6 +42,8 @@ interface SnapshotState {
   specs: ColumnSpec[] | null;
   /** Partitions of a partitioned table when the snapshot began (see partitions.ts). */
   partitions: string[] | null;
+  /** The table's storage when the snapshot began (plain tables; see snapshot-storage.ts). */
+  relfilenode?: number | undefined;
 }
 
 /**
@@ -80,7 +83,7 @@ export class PostgresSource implements ReferenceTableSource {
   private committed = 0n;
   /** Where this source reads from (read at connect); recorded in every checkpoint. */
   private identity: SourceIdentity | null = null;
-  /** Set when `restore` discarded its checkpoint because the slot was invalidated. */
+  /** Set when `restore` discarded its checkpoint (the slot was invalidated, or the table rewritten mid-snapshot). */
   private restartedSnapshot = false;
   private restored = false;
   private polled = false;
@@ -108,9 +111,10 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   /**
-   * True when `restore` discarded its checkpoint and the snapshot starts over (the slot had
-   * been invalidated and `onSlotInvalidated: 'resnapshot'` is set): sinks must replace their
-   * content, so the runner sends `snapshotStart({ restart: true })`.
+   * True when `restore` discarded its checkpoint and the snapshot starts over: the slot had
+   * been invalidated (with `onSlotInvalidated: 'resnapshot'`), or the table was rewritten
+   * (VACUUM FULL, CLUSTER, …) while its snapshot was interrupted, so the recorded ctids mean
+   * nothing. Sinks must replace their content, so the runner sends `snapshotStart({ restart: true })`.
    */
   restartsSnapshot(): boolean {
     return this.restartedSnapshot;
@@ -158,6 +162,7 @@ export class PostgresSource implements ReferenceTableSource {
         hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
       });
     }
+    if (!this.oneShot && !(await catalog.currentKey(this.info.oid)).immediate) throw deferrableKey(this.info);
     this.specs = this.info.columns;
     this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
     if (this.info.partitioned) {
@@ -267,14 +272,29 @@ export class PostgresSource implements ReferenceTableSource {
       const count = parallelism === 1 ? 1 : parallelism * 4;
       const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
       const partitions = info.partitioned ? recordPartitions(this.partitionList) : null;
+      const relfilenode = info.partitioned ? undefined : (await filenodes(this.sql!, [info.oid], this.table)).get(info.oid);
       // assigned only once complete: a failed start must not look like a snapshot in progress
-      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.specs, partitions };
+      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.specs, partitions, relfilenode };
     } else {
       // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
       // versions the original snapshot saw; the stream still starts at the original point.
       await ensureMainSlot(catalog, this.config, info, this.connectReplication, true);
       await this.checkNotExpired(this.snapshot.lsn!);
-      snapshotId = (await this.exportTransactionSnapshot(false)).snapshotId;
+      const exported = await this.exportTransactionSnapshot(false);
+      snapshotId = exported.snapshotId;
+      // Held until the snapshot is read: no rewrite can come between this check and the scans.
+      // One since restore() checked is retried, and the retry's restore() starts over.
+      try {
+        await exported.holder.query(`LOCK TABLE ${quoteQualified(info.name)} IN ACCESS SHARE MODE`);
+      } catch (error) {
+        throw mapPgError(error, this.table, 'locking the table');
+      }
+      if (await storageRewritten(exported.holder, info, this.snapshot)) {
+        throw transient('TABLE_REWRITTEN', `${this.table} was rewritten (VACUUM FULL, CLUSTER, …) while its snapshot was being resumed`, {
+          table: this.table,
+          hint: 'retried: the retry starts the snapshot over',
+        });
+      }
       if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.specs!)) {
         throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
           table: this.table,
@@ -305,7 +325,7 @@ export class PostgresSource implements ReferenceTableSource {
    * Opens a READ ONLY REPEATABLE READ transaction on a new connection, exports its snapshot
    * and keeps the connection as the snapshot holder (closed with the snapshot).
    */
-  private async exportTransactionSnapshot(withXids: boolean): Promise<{ snapshotId: string; xids: string | null }> {
+  private async exportTransactionSnapshot(withXids: boolean): Promise<{ snapshotId: string; xids: string | null; holder: pg.Client }> {
     const holder = await this.connectSql().catch((error: unknown) => {
       throw mapPgError(error, this.table, 'connecting');
     });
@@ -315,7 +335,7 @@ export class PostgresSource implements ReferenceTableSource {
         `SELECT pg_export_snapshot() AS id, ${withXids ? 'pg_current_snapshot()::text' : 'NULL::text'} AS xids`,
       );
       this.snapshotHolder = { close: () => holder.end().catch(() => {}) };
-      return { snapshotId: rows[0]!.id, xids: rows[0]!.xids };
+      return { snapshotId: rows[0]!.id, xids: rows[0]!.xids, holder };
     } catch (error) {
       await holder.end().catch(() => {});
       throw mapPgError(error, this.table, 'exporting the snapshot');
@@ -460,6 +480,7 @@ export class PostgresSource implements ReferenceTableSource {
   checkpoint(): SourceCheckpoint {
     const slot = this.slot;
     const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity } } : {};
+    const key: { key?: JsonValue } = this.info ? { key: [...this.info.primaryKey] } : {};
     if (this.phase === 'snapshot') {
       const s = this.snapshot;
       return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
@@ -469,6 +490,8 @@ export class PostgresSource implements ReferenceTableSource {
         columns: s.specs ? specsToJson(s.specs) : null,
         ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
         ...(s.partitions ? { partitions: [...s.partitions] } : {}),
+        ...(s.relfilenode !== undefined ? { relfilenode: s.relfilenode } : {}),
+        ...key,
         ...source,
       });
     }
@@ -480,6 +503,7 @@ export class PostgresSource implements ReferenceTableSource {
         skip: 0,
         columns: specsToJson(this.snapshot.specs ?? this.specs!),
         ...(this.snapshot.partitions ? { partitions: [...this.snapshot.partitions] } : {}),
+        ...key,
         ...source,
       });
     }
@@ -492,6 +516,7 @@ export class PostgresSource implements ReferenceTableSource {
       skip: position.skip,
       columns: specsToJson(columns),
       ...(partitions ? { partitions: [...partitions] } : {}),
+      ...key,
       ...source,
     });
   }
@@ -534,6 +559,7 @@ export class PostgresSource implements ReferenceTableSource {
           ranges: snap.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
           specs: snap.columns ? specsFromJson(snap.columns) : null,
           partitions: snap.partitions ?? null,
+          relfilenode: snap.relfilenode,
         };
       }
     } else {
@@ -546,8 +572,27 @@ export class PostgresSource implements ReferenceTableSource {
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.lsn !== null) await this.checkSlotValid();
+    if (this.phase === 'snapshot' && this.snapshot.lsn !== null && (await storageRewritten(this.sql!, this.info!, this.snapshot))) {
+      // the recorded ctids point into storage that is gone: take a new snapshot
+      this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
+      this.restartedSnapshot = true;
+    }
+    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.lsn !== null)) this.checkKey(pos.key);
     // rows attached or detached while stopped left no change events: fail now, not later
     if (this.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
+  }
+
+  /**
+   * The rows delivered so far are keyed on the recorded key columns: resuming under another key
+   * (a primary key or replica identity changed while stopped) would mis-key every later change.
+   */
+  private checkKey(recorded: string[] | undefined): void {
+    const now = this.info!.primaryKey;
+    if (recorded === undefined || sameKey(recorded, now)) return;
+    throw definite('SCHEMA_INCOMPATIBLE', `the key of ${this.table} changed since the checkpoint: rows were delivered keyed on (${recorded.join(', ')}), the table is now keyed on (${now.join(', ')})`, {
+      table: this.table,
+      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+    });
   }
 
   /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
@@ -631,6 +676,10 @@ export class PostgresSource implements ReferenceTableSource {
     await this.sql?.end().catch(() => {});
     this.sql = null;
   }
+}
+
+function sameKey(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
 function sameSpecs(a: ColumnSpec[], b: ColumnSpec[]): boolean {
