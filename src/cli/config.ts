@@ -5,7 +5,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CliError, EXIT } from './errors.js';
 import { configProblems } from '../sdk/config.js';
@@ -55,7 +54,7 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''
 }
 
 /** Reads the config file named by `--config`, or the first refstream.config.* in `cwd`. */
-export function readConfigFile(explicit: string | undefined, cwd: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
+export async function readConfigFile(explicit: string | undefined, cwd: string, env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
   const path = explicit ? resolve(cwd, explicit) : CONFIG_FILES.map((f) => resolve(cwd, f)).find((p) => existsSync(p));
   if (!path) return {};
   let text: string;
@@ -66,7 +65,8 @@ export function readConfigFile(explicit: string | undefined, cwd: string, env: N
   }
   let parsed: unknown;
   try {
-    parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    // the YAML parser is loaded only for YAML files (it costs start-up time)
+    parsed = path.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text);
   } catch (error) {
     throw new CliError(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`, EXIT.badUsage);
   }

@@ -53,7 +53,7 @@ interface ParsedArgs {
   resnapshotOnInvalidSlot: boolean;
 }
 
-function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): ParsedArgs {
+async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<ParsedArgs> {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -89,7 +89,7 @@ function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: Comma
       }
     }
   }
-  const fromFile = readConfigFile(values.config as string | undefined, process.cwd(), context.env);
+  const fromFile = await readConfigFile(values.config as string | undefined, process.cwd(), context.env);
   const merged: Record<string, unknown> = { ...fromFile };
   const int = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
@@ -130,7 +130,7 @@ export function exitCodeOf(error: ConnectorError): number {
 }
 
 async function runSync(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<number> {
-  const { config, checkpointGiven, resnapshotOnInvalidSlot } = parseSyncArgs(mode, args, context);
+  const { config, checkpointGiven, resnapshotOnInvalidSlot } = await parseSyncArgs(mode, args, context);
   const reporter = new Reporter({ format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }), stream: context.stderr });
   let factory;
   try {
