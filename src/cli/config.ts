@@ -29,6 +29,7 @@ export const syncConfigSchema = z
     metricsPort: z.number().int().min(0).max(65535).optional(),
     durationSeconds: z.number().positive().optional(),
     warnRetainedBytes: z.number().int().min(0).optional(),
+    retryForSeconds: z.number().positive().optional(),
   })
   .strict();
 
@@ -99,4 +100,5 @@ const FLAG_OF: Record<string, string> = {
   metricsPort: '--metrics-port',
   durationSeconds: '--duration',
   warnRetainedBytes: '--warn-retained-bytes',
+  retryForSeconds: '--retry-for',
 };

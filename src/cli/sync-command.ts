@@ -24,6 +24,7 @@ const COMMON_OPTIONS: CommandOption[] = [
   { flag: '--parallelism <n>', description: 'snapshot connections (ctid ranges, PG ≥ 14)' },
   { flag: '--unknown-types <error|text>', description: "Postgres column types without an Arrow mapping (time, inet, ranges, …): fail (default) or deliver PostgreSQL's text output" },
   { flag: '--duration <seconds>', description: 'stop (gracefully) after this many seconds' },
+  { flag: '--retry-for <seconds>', description: 'keep reconnecting after a transient error (server restart, failover, network) for this long without a commit before giving up with RETRIES_EXHAUSTED (default 300; at startup: 3 attempts)' },
   { flag: '--log-format <auto|pretty|json>', description: 'progress on a terminal, JSON lines otherwise (default auto); always on stderr' },
   { flag: '--metrics-port <port>', description: 'serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
 ];
@@ -73,6 +74,7 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
         parallelism: { type: 'string' },
         'unknown-types': { type: 'string' },
         duration: { type: 'string' },
+        'retry-for': { type: 'string' },
         'log-format': { type: 'string' },
         'metrics-port': { type: 'string' },
         'resnapshot-on-invalid-slot': { type: 'boolean' },
@@ -115,6 +117,7 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   set('snapshotParallelism', int('parallelism', values.parallelism as string | undefined));
   set('unknownTypes', values['unknown-types']);
   set('durationSeconds', int('duration', values.duration as string | undefined));
+  set('retryForSeconds', int('retry-for', values['retry-for'] as string | undefined));
   set('logFormat', values['log-format']);
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
   set('warnRetainedBytes', int('warn-retained-bytes', values['warn-retained-bytes'] as string | undefined));
@@ -211,6 +214,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     checkpoints,
     ...(config.commitEvery ? { commitEvery: config.commitEvery } : {}),
     stopAfterSnapshot: mode === 'snapshot',
+    ...(config.retryForSeconds !== undefined ? { retry: { giveUpAfterMs: config.retryForSeconds * 1000 } } : {}),
     handleSignals: true,
   });
   run.on('snapshot-complete', ({ rows }) => reporter.event('snapshot-complete', { rows }));

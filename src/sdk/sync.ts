@@ -43,11 +43,14 @@ export interface SyncOptions {
   /** Commit when this many rows were delivered or this much time passed (default 50,000 rows / 1,000 ms). */
   commitEvery?: { rows?: number; ms?: number };
   /**
-   * Reconnect policy for transient errors (jittered exponential backoff). Until the source has
-   * answered a first poll, only `startupAttempts` are made, so a wrong host or a server that is
-   * down fails fast instead of retrying for minutes.
+   * Reconnect policy for transient errors (jittered exponential backoff, `initialDelayMs` 200
+   * doubling to `maxDelayMs` 30,000). Until the source has answered a first poll, only
+   * `startupAttempts` (3) are made, so a wrong host or a server that is down fails fast. After
+   * that the runner keeps trying for `giveUpAfterMs` (default 5 minutes, longer than a managed
+   * database's failover or restart) since the first failure without a commit in between, and
+   * at most `maxAttempts` times (default: no count limit).
    */
-  retry?: { maxAttempts?: number; startupAttempts?: number; initialDelayMs?: number; maxDelayMs?: number };
+  retry?: { maxAttempts?: number; startupAttempts?: number; initialDelayMs?: number; maxDelayMs?: number; giveUpAfterMs?: number };
   /** Stop once the snapshot is complete and committed (one-shot snapshot). */
   stopAfterSnapshot?: boolean;
   /** Stop (after committing) once this returns true; checked after every poll. */
@@ -214,8 +217,10 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     this.checkSinkNames();
     this.committed = await this.store.load();
     this.progress.lastCheckpoint = this.committed?.checkpoint ?? null;
-    const retry = { maxAttempts: 10, startupAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000, ...this.options.retry };
+    const retry = { maxAttempts: Number.POSITIVE_INFINITY, startupAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000, giveUpAfterMs: 300_000, ...this.options.retry };
     let attempt = 0;
+    /** When the current run of failures (no commit in between) began. */
+    let failingSince = 0;
     for (;;) {
       const commitsBefore = this.progress.commits;
       try {
@@ -233,11 +238,16 @@ export class SyncRun extends EventEmitter<SyncEvents> {
             ...(failure.table !== undefined ? { table: failure.table } : {}),
           });
         }
-        if (this.progress.commits > commitsBefore) attempt = 0;
+        if (this.progress.commits > commitsBefore || attempt === 0) {
+          attempt = 0;
+          failingSince = Date.now();
+        }
         attempt++;
-        const limit = this.everPolled ? retry.maxAttempts : retry.startupAttempts;
-        if (attempt > limit) {
-          throw definite('RETRIES_EXHAUSTED', `gave up after ${limit} reconnect attempts${this.everPolled ? '' : ' at startup'}: ${failure.message}`, {
+        const elapsedMs = Date.now() - failingSince;
+        const exhausted = this.everPolled ? attempt > retry.maxAttempts || (attempt > 1 && elapsedMs >= retry.giveUpAfterMs) : attempt > retry.startupAttempts;
+        if (exhausted) {
+          const what = this.everPolled ? `${attempt - 1} reconnect attempts over ${Math.round(elapsedMs / 1000)} s` : `${retry.startupAttempts} reconnect attempts at startup`;
+          throw definite('RETRIES_EXHAUSTED', `gave up after ${what}: ${failure.message}`, {
             cause: failure,
             hint: 'check that the upstream server is reachable, then restart',
             ...(failure.table !== undefined ? { table: failure.table } : {}),

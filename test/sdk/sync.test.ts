@@ -350,3 +350,54 @@ test('a stop before the first snapshot batch saves no checkpoint, so the next ru
   assert.equal(starts.length, 2, 'each run started the snapshot');
   assert.equal((await checkpoints.load())!.checkpoint.phase, 'changes');
 });
+
+test('once streaming, a transient outage is retried for giveUpAfterMs (not a fixed count), then RETRIES_EXHAUSTED says how long', async () => {
+  const store = seededStore(10);
+  const sink = new OutageSink();
+  let attempts = 0;
+  const run = sync({
+    source: () => new MemorySource(store, { batchRows: 4, maxWaitMs: 5 }),
+    sinks: [sink],
+    checkpoints: new MemoryCheckpointStore(),
+    commitEvery: { rows: 4, ms: 10 },
+    retry: { initialDelayMs: 2, maxDelayMs: 4, giveUpAfterMs: 400 },
+  });
+  run.on('retry', () => attempts++);
+  await new Promise((r) => setTimeout(r, 60));
+  const downAt = Date.now();
+  sink.down = true;
+  mutate(store, 1);
+  const error = await run.done.then(() => null, (e: unknown) => e);
+  const elapsed = Date.now() - downAt;
+  assert.ok(ConnectorError.is(error, 'RETRIES_EXHAUSTED'), String(error));
+  assert.match((error as Error).message, /reconnect attempts over \d+ s/);
+  assert.ok(attempts > 10, `kept retrying past the old limit of 10 attempts (${attempts})`);
+  assert.ok(elapsed >= 400 && elapsed < 3000, `gave up after ${elapsed} ms`);
+});
+
+test('a commit between failures starts the retry budget over', async () => {
+  const store = seededStore(10);
+  const sink = new OutageSink();
+  let attempts = 0;
+  const run = sync({
+    source: () => new MemorySource(store, { batchRows: 4, maxWaitMs: 5 }),
+    sinks: [sink],
+    checkpoints: new MemoryCheckpointStore(),
+    commitEvery: { rows: 1, ms: 5 },
+    retry: { initialDelayMs: 2, maxDelayMs: 4, giveUpAfterMs: 150 },
+  });
+  run.on('retry', () => attempts++);
+  await new Promise((r) => setTimeout(r, 40));
+  // three outages of 100 ms each, 300 ms in all, with commits in between: never exhausted
+  for (let i = 0; i < 3; i++) {
+    sink.down = true;
+    mutate(store, i);
+    await new Promise((r) => setTimeout(r, 100));
+    sink.down = false;
+    await new Promise((r) => setTimeout(r, 60));
+  }
+  run.stop();
+  await run.done;
+  assert.ok(attempts > 3, `${attempts} retries`);
+  assert.deepEqual(sink.durable.toJSON(), await stateOf(store));
+});
