@@ -55,9 +55,9 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''
 }
 
 /** Reads the config file named by `--config`, or the first refstream.config.* in `cwd`. */
-export async function readConfigFile(explicit: string | undefined, cwd: string, env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+export async function readConfigFile(explicit: string | undefined, cwd: string, env: NodeJS.ProcessEnv): Promise<{ path: string | null; values: Record<string, unknown> }> {
   const path = explicit ? resolve(cwd, explicit) : CONFIG_FILES.map((f) => resolve(cwd, f)).find((p) => existsSync(p));
-  if (!path) return {};
+  if (!path) return { path: null, values: {} };
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -74,7 +74,7 @@ export async function readConfigFile(explicit: string | undefined, cwd: string, 
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new CliError(`${path}: must be an object with keys such as source, table, sinks`, EXIT.badUsage);
   }
-  return interpolateEnv(parsed, env) as Record<string, unknown>;
+  return { path, values: interpolateEnv(parsed, env) as Record<string, unknown> };
 }
 
 /** Validates the merged config; every problem is listed, values are never echoed. */

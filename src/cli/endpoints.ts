@@ -42,8 +42,11 @@ function parseUrl(flag: string, text: string, example: string): URL {
   }
 }
 
+/** A source factory with the names it resolved, for the `start` event. */
+export type DescribedFactory = SourceFactory & { readonly details?: Readonly<Record<string, string>> };
+
 /** A factory for the source named by `--source` (the runner calls it again after transient errors). */
-export async function sourceFactory(url: string, settings: SourceSettings): Promise<SourceFactory> {
+export async function sourceFactory(url: string, settings: SourceSettings): Promise<DescribedFactory> {
   if (isKafkaUrl(url)) {
     // A topic written by KafkaSink, loaded back (snapshot = the topic up to its end, then changes).
     const { connection, topic } = parseKafkaUrl('--source', url);
@@ -75,14 +78,16 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.warnRetainedBytes !== undefined ? { warnRetainedBytes: settings.warnRetainedBytes } : {}),
     };
     // Validate now, so a bad config fails before any connection and before the run starts.
-    resolveConfig(config);
+    const resolved = resolveConfig(config);
     // the idle-slot warning is for the start, not for every reconnect after a transient error
     let started = false;
-    return () => {
+    const factory = () => {
       const source = new PostgresSource(started ? { ...config, warnRetainedBytes: 0 } : config);
       started = true;
       return source;
     };
+    const details: Record<string, string> = settings.snapshotOnly ? {} : { slot: resolved.slotName, publication: resolved.publicationName };
+    return Object.assign(factory, { details });
   }
   if (parsed.protocol === 'exasol:') {
     const { ExasolSource } = await import('../connectors/exasol/index.js');

@@ -49,6 +49,8 @@ const SNAPSHOT_OPTIONS: CommandOption[] = [
 
 interface ParsedArgs {
   config: SyncConfig;
+  /** The config file that was read (named by --config, or found in the working directory). */
+  configFile: string | null;
   /** `--checkpoint` or `checkpoint` in the config file was given. */
   checkpointGiven: boolean;
   resnapshotOnInvalidSlot: boolean;
@@ -91,8 +93,8 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
       }
     }
   }
-  const fromFile = await readConfigFile(values.config as string | undefined, process.cwd(), context.env);
-  const merged: Record<string, unknown> = { ...fromFile };
+  const configFile = await readConfigFile(values.config as string | undefined, process.cwd(), context.env);
+  const merged: Record<string, unknown> = { ...configFile.values };
   const int = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -122,7 +124,7 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
   set('warnRetainedBytes', int('warn-retained-bytes', values['warn-retained-bytes'] as string | undefined));
   const config = validateSyncConfig(merged);
-  return { config, checkpointGiven: config.checkpoint !== undefined, resnapshotOnInvalidSlot: values['resnapshot-on-invalid-slot'] === true };
+  return { config, configFile: configFile.path, checkpointGiven: config.checkpoint !== undefined, resnapshotOnInvalidSlot: values['resnapshot-on-invalid-slot'] === true };
 }
 
 /** Maps a ConnectorError that stopped a run to the CLI exit code. */
@@ -133,7 +135,7 @@ export function exitCodeOf(error: ConnectorError): number {
 }
 
 async function runSync(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<number> {
-  const { config, checkpointGiven, resnapshotOnInvalidSlot } = await parseSyncArgs(mode, args, context);
+  const { config, configFile, checkpointGiven, resnapshotOnInvalidSlot } = await parseSyncArgs(mode, args, context);
   const reporter = new Reporter({ format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }), stream: context.stderr });
   let factory;
   try {
@@ -166,14 +168,15 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     }
     reporter.event('metrics', { url: `http://127.0.0.1:${port}/metrics` });
   }
+  // `sync` keeps a default checkpoint to resume from; `snapshot` writes one only when asked
+  const checkpointSpec = mode === 'snapshot' && !checkpointGiven ? null : (config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`);
   let checkpoints: CheckpointStore;
   const sinks: Sink[] = [];
   try {
-    // `sync` keeps a default checkpoint to resume from; `snapshot` writes one only when asked
     checkpoints =
-      mode === 'snapshot' && !checkpointGiven
+      checkpointSpec === null
         ? new MemoryCheckpointStore()
-        : await createCheckpointStore(config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`, config.table, config.source);
+        : await createCheckpointStore(checkpointSpec, config.table, config.source);
   } catch (error) {
     await metrics.close();
     throw asCliError(error);
@@ -229,7 +232,17 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     reporter.event('sink-fault', { sink, code: error.code, message: error.message });
   });
   const timer = config.durationSeconds !== undefined ? setTimeout(() => run.stop(), config.durationSeconds * 1000) : null;
-  reporter.event('start', { mode, table: config.table, sinks: sinks.map((s) => s.name) });
+  // what this run resumes from and where it stands, so a config file found in the working
+  // directory (or a default checkpoint) never acts unnoticed
+  reporter.event('start', {
+    mode,
+    table: config.table,
+    source: redactSecrets(config.source),
+    ...(factory.details ?? {}),
+    checkpoint: checkpointSpec === null ? 'none' : redactSecrets(checkpointSpec),
+    ...(configFile !== null ? { configFile } : {}),
+    sinks: sinks.map((s) => s.name),
+  });
   reporter.start(() => run.progress);
   try {
     const result = await run.done;

@@ -4,10 +4,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli as cli } from '../helpers/cli.js';
+import { ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 import { startExasolTestServer, startPostgres, type ExasolTestServer, type TestPostgres } from '../../src/testing/index.js';
 
 let pg: TestPostgres;
@@ -73,6 +74,22 @@ test('sync streams changes until --duration, then resumes from the checkpoint wi
   const secondLines = readFileSync(`${out}.2`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; key: { id: string } });
   assert.equal(secondLines.filter((l) => l.op === 'snapshot').length, 0, 'resumed from the checkpoint: no second snapshot');
   assert.deepEqual(secondLines.filter((l) => l.op === 'delete').map((l) => l.key.id), ['50']);
+});
+
+test('the start event names the config file found in the working directory, the slot, publication and checkpoint in use, without the password', async () => {
+  ensureBuiltCli();
+  const work = mkdtempSync(join(tmpdir(), 'refstream-cli-cwd-'));
+  writeFileSync(join(work, 'refstream.config.json'), JSON.stringify({ slot: 'from_config_file', commitEvery: { ms: 100 } }));
+  const { code, err } = await runBuiltCli(['sync', '--source', pg.connectionString, '--table', 'public.items', '--sink', 'memory', '--duration', '2', '--log-format', 'json'], { cwd: work });
+  assert.equal(code, 0, err);
+  const start = err.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e['event'] === 'start')!;
+  assert.equal(start['configFile'], join(work, 'refstream.config.json'));
+  assert.equal(start['slot'], 'from_config_file');
+  assert.equal(start['publication'], 'refstream_public_items');
+  assert.equal(start['checkpoint'], '.refstream/public.items.checkpoint.json');
+  assert.match(String(start['source']), /^postgres:\/\/postgres:\*\*\*@/);
+  assert.ok(!err.includes('pg-Secret-1'));
+  await pg.query(`SELECT pg_drop_replication_slot('from_config_file')`);
 });
 
 test('an Exasol source syncs through the CLI (diff mode)', async () => {
