@@ -2,6 +2,7 @@
  * The `refstream` command. This module stays small: a command's code is loaded only when that
  * command runs (see commands.ts).
  */
+import nodeModule from 'node:module';
 import type { CommandContext } from './command.js';
 import { findCommand, renderCommandHelp, renderOverview } from './commands.js';
 import { packageInfo } from './package-info.js';
@@ -51,6 +52,9 @@ function defaultContext(): CommandContext {
 
 const isEntry = process.argv[1] !== undefined && /(?:^|[\\/])(cli\.(?:js|cjs|mjs)|main\.ts|refstream)$/.test(process.argv[1]);
 if (isEntry) {
+  // Node ≥ 22.1 keeps compiled code of the modules a command loads (apache-arrow, pg, …) on
+  // disk, which cuts the start-up of every later run; older Node versions have no such cache.
+  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
