@@ -41,6 +41,22 @@ for (const { type, arb } of cases) {
       { numRuns: 60 },
     );
   });
+
+  test(`one builder, batch after batch (buffers reused): ${type()}`, () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.option(arb, { nil: null, freq: 4 }), { maxLength: 300 }), { minLength: 2, maxLength: 4 }), (batches) => {
+        const builder = builderFor(type());
+        for (const values of batches) {
+          for (const v of values) builder.appendValue(v);
+          const data = builder.finish();
+          assert.equal(data.length, values.length);
+          const read = cellReader(data);
+          for (let i = 0; i < values.length; i++) assert.deepEqual(read(i), values[i]);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
 }
 
 test('Decimal128 builder is exact for every value of precision 38, through IPC', () => {

@@ -30,7 +30,8 @@ export class BoolColumnBuilder extends ColumnBuilder<Bool> {
   finish(): Data<Bool> {
     const data = this.bits.slice(0, (this.length + 7) >> 3);
     const v = this.takeValidity();
-    this.bits = new Uint8Array(128);
+    // the next batch reuses the grown buffer; append only sets bits, so clear the used ones
+    this.bits.fill(0, 0, data.length);
     return makeData({ type: this.type, data, ...v });
   }
 }

@@ -65,7 +65,7 @@ export class Decimal128ColumnBuilder extends ColumnBuilder<Decimal> {
   finish(): Data<Decimal> {
     const data = this.words.slice(0, this.length * 4);
     const v = this.takeValidity();
-    this.words = new Uint32Array(4096);
+    // the next batch reuses the grown buffer (every slot is written before it is read)
     return makeData({ type: this.type, data, ...v });
   }
 }

@@ -38,7 +38,7 @@ class FixedWidthBuilder<T extends DataType> extends ColumnBuilder<T> {
   finish(): Data<T> {
     const values = this.values.slice(0, this.length);
     const v = this.takeValidity();
-    this.values = this.make(1024);
+    // the next batch reuses the grown buffer (every slot is written before it is read)
     return makeData({ type: this.type as never, data: values, ...v } as never) as unknown as Data<T>;
   }
 }

@@ -68,8 +68,7 @@ class VarBytesBuilder<T extends Utf8 | Binary> extends ColumnBuilder<T> {
     const valueOffsets = this.offsets.slice(0, this.length + 1);
     const data = this.bytes.slice(0, this.end);
     const v = this.takeValidity();
-    this.offsets = new Int32Array(1025);
-    this.bytes = new Uint8Array(16 * 1024);
+    // the next batch reuses the grown buffers (offsets[0] stays 0; bytes are written before read)
     this.end = 0;
     return makeData({ type: this.type as never, valueOffsets, data, ...v }) as unknown as Data<T>;
   }

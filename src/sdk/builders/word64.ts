@@ -62,7 +62,7 @@ class Word64Builder<T extends DataType> extends ColumnBuilder<T> {
   finish(): Data<T> {
     const values = new BigInt64Array(this.words.buffer.slice(0, this.length * 8));
     const v = this.takeValidity();
-    this.words = new Int32Array(2048);
+    // the next batch reuses the grown buffer (every slot is written before it is read)
     return makeData({ type: this.type as never, data: values, ...v } as never) as unknown as Data<T>;
   }
 }
