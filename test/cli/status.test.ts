@@ -1,7 +1,8 @@
 /**
  * `refstream status` through the built CLI against a real PostgreSQL: a slot held by a running
  * `refstream sync` process, the same slot after the sync stopped, and a slot the server
- * invalidated (small max_slot_wal_keep_size, WAL generated past it).
+ * invalidated (small max_slot_wal_keep_size, WAL generated past it), which `refstream drop`
+ * then removes.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,6 +106,11 @@ test('status reports a slot the server invalidated (max_slot_wal_keep_size) as l
   else assert.equal(slot.invalidationReason, null);
   const human = await runBuiltCli(['status', '--source', pg.connectionString]);
   assert.match(human.out, /! refstream_public_churn is invalidated.*take a new snapshot/);
+  // drop removes an invalidated slot like any other inactive one
+  const drop = await runBuiltCli(['drop', '--source', pg.connectionString, '--table', 'public.churn', '--yes']);
+  assert.equal(drop.code, 0, drop.err);
+  assert.equal((await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'refstream_public_churn'")).length, 0);
+  assert.equal((await statusJson()).slots.some((s) => s.slot === 'refstream_public_churn'), false);
 });
 
 test('status names a bad --source and exits with the usage code; an unreachable server exits 3', async () => {
