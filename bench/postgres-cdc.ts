@@ -1,7 +1,7 @@
 /**
  * Change-stream benchmarks.
  *
- * 1. Decode throughput: the same committed workload (inserts, updates, deletes on the DESIGN
+ * 1. Decode throughput: the same committed workload (inserts, updates, deletes on the standard
  *    test table) read from two slots — PostgresSource (pgoutput binary → Arrow batches) and
  *    `pg_recvlogical` writing the raw pgoutput stream to /dev/null.
  * 2. Commit-to-batch latency at about 1k and 10k single-row transactions per second

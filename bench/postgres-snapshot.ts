@@ -32,7 +32,7 @@ const mrows = (n: number, ms: number) => `${(n / ms / 1000).toFixed(2)} M rows/s
 const pg = await startBenchServer();
 try {
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`);
-  console.log(`PostgreSQL ${pg.version}; DESIGN test-table shape (id int8 pk, name text, amount numeric(12,2), updated_at timestamptz, active bool, note text null)`);
+  console.log(`PostgreSQL ${pg.version}; standard test-table shape (id int8 pk, name text, amount numeric(12,2), updated_at timestamptz, active bool, note text null)`);
   await createBenchTable(pg, 't', rows);
   const psqlArgs = [pg.connectionString, '-c', 'COPY t TO STDOUT (FORMAT binary)'];
   await runToNull(PSQL, psqlArgs); // warm the server cache

@@ -1,6 +1,6 @@
 /**
  * ABRT: an `AbortSignal` aborts a poll promptly with an `AbortError`, and the source stays
- * usable without losing anything (DESIGN §2 rule 7).
+ * usable without losing anything (the contract's abort rule, docs/concepts.md).
  */
 import { check, expectAbortError, within } from '../assert.js';
 import { makeRow, makeRows } from '../test-table.js';

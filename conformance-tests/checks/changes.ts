@@ -1,5 +1,5 @@
 /**
- * CHG: the change stream (DESIGN §2 rule 2, §3): inserts, updates and deletes arrive with
+ * CHG: the change stream (docs/concepts.md): inserts, updates and deletes arrive with
  * the right change type, in order per key, with increasing positions; empty polls return
  * within `maxWaitMs`.
  */

@@ -1,5 +1,5 @@
 /**
- * CKPT: checkpoints (DESIGN §2 rules 3–5): plain versioned JSON; restoring the latest or an
+ * CKPT: checkpoints (docs/concepts.md#checkpoints): plain versioned JSON; restoring the latest or an
  * older one resumes without loss (and without duplicates under `exactlyOnce`); mid-snapshot
  * checkpoints resume or restart as declared; bad checkpoints are rejected.
  */

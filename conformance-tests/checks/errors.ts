@@ -1,5 +1,5 @@
 /**
- * ERR: failures are typed (DESIGN §4): a ConnectorError with a kind and a stable code; a
+ * ERR: failures are typed (docs/concepts.md#errors): a ConnectorError with a kind and a stable code; a
  * severed connection surfaces as a transient error (never as an empty poll) and a restore
  * from the last checkpoint recovers.
  */

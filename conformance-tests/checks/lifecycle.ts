@@ -1,5 +1,5 @@
 /**
- * LIFE: the order of calls (DESIGN §2 rules 1, 2, 6): snapshot, then changes; illegal calls
+ * LIFE: the order of calls (docs/concepts.md#snapshot-then-changes): snapshot, then changes; illegal calls
  * rejected; `close()` idempotent, final, and leaving nothing behind.
  */
 import { ConnectorError } from '../../src/sdk/errors.js';

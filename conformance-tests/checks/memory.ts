@@ -1,6 +1,6 @@
 /**
  * MEM: batches are bounded by `batchRows`, and memory by the batch size rather than the
- * table size (DESIGN §3).
+ * table size (docs/concepts.md#batch-conventions).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';

@@ -1,5 +1,5 @@
 /**
- * PROP: the central invariant (DESIGN §8): snapshot plus changes, folded, equal the table
+ * PROP: the central invariant (docs/conformance.md): snapshot plus changes, folded, equal the table
  * across crashes and restores from any committed checkpoint, with batch size 1 and with
  * large batches.
  */

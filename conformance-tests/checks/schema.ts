@@ -1,5 +1,5 @@
 /**
- * SCH: batch schemas follow DESIGN §3: refstream metadata, the test table's columns and
+ * SCH: batch schemas follow the batch conventions (docs/concepts.md#batch-conventions): refstream metadata, the test table's columns and
  * Arrow types, the change columns, and one stable schema per stream.
  */
 import { TimeUnit, type DataType, type Field, type Schema } from 'apache-arrow';

@@ -27,7 +27,7 @@ export interface PollOptions {
 }
 
 /**
- * The contract every refstream connector implements (DESIGN §2).
+ * The contract every refstream connector implements (see docs/concepts.md).
  *
  * Lifecycle: `restore` (optional, on a fresh instance) → `pollSnapshot` until `null` →
  * `pollChanges` forever → `close`. `checkpoint()` may be taken between any two polls;

@@ -60,7 +60,7 @@ for (const version of PG_VERSIONS) {
       }
     });
 
-    it('change batches carry the metadata and change columns of DESIGN §3', async () => {
+    it('change batches carry the metadata and change columns of the batch conventions', async () => {
       const t = uniqueName('meta');
       await createTestTable(pg, t);
       const source = sourceFor(pg, t);

@@ -78,7 +78,7 @@ export function sourceFor(pg: TestPostgres, table: string, extra: Partial<Postgr
   return new PostgresSource({ connectionString: pg.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 200, ...extra });
 }
 
-/** Creates the DESIGN test table shape. */
+/** Creates the standard test table shape. */
 export async function createTestTable(pg: TestPostgres, name: string): Promise<void> {
   await pg.query(`CREATE TABLE ${name} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`);
 }

@@ -1,7 +1,7 @@
 /**
  * MemorySource: the reference implementation of the source contract, over a
  * {@link MemoryStore}. Connector authors can read it as a template: every rule of
- * DESIGN §2 appears here in its simplest form.
+ * the source contract (docs/concepts.md) appears here in its simplest form.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { z } from 'zod';
