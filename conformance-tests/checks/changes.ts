@@ -3,7 +3,7 @@
  * the right change type, in order per key, with increasing positions; empty polls return
  * within `maxWaitMs`.
  */
-import { CheckFailure, check, describeError, fail, sleep, within } from '../assert.js';
+import { CheckFailure, check, describeError, fail, within } from '../assert.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { canonicalTestRow, makeRow, makeRows, rowText, sameRow } from '../test-table.js';
 import { catchUp, consumerFor, defineCheck, lingering, NEEDS_CHANGES, writerFor } from './helpers.js';

@@ -130,7 +130,7 @@ export const schemaChecks = [
         check(type.name === CHANGE_TYPE_COLUMN && position.name === POSITION_COLUMN, `the last columns are ${type.name}, ${position.name}; expected ${CHANGE_TYPE_COLUMN}, ${POSITION_COLUMN}`);
         const t = type.type as AnyType & { indices?: AnyType; dictionary?: DataType };
         check(t.typeId === -1 && t.indices?.bitWidth === 8 && t.dictionary?.typeId === 5, `${CHANGE_TYPE_COLUMN} is ${String(type.type)}, expected Dictionary<Int8, Utf8>`);
-        check(position.type.typeId === 5, `${POSITION_COLUMN} is ${String(position.type)}, expected Utf8`);
+        check((position.type as DataType).typeId === 5, `${POSITION_COLUMN} is ${String(position.type)}, expected Utf8`);
         for (const row of b.rows) {
           check((CHANGE_TYPES as readonly string[]).includes(row.changeType ?? ''), `a change row has _change_type ${JSON.stringify(row.changeType)}`);
           check(typeof row.position === 'string' && row.position.length > 0, `a change row (key ${row.key}) has no _position`);
@@ -198,7 +198,7 @@ export const schemaChecks = [
       check(sameTableSchema(after.slice(0, before.length), before), 'the existing columns changed when a column was added');
       const added = after[before.length];
       check(after.length === before.length + 1 && added?.name === ADDED_COLUMN, `table columns after the DDL are ${after.map((f) => f.name).join(', ')}, expected the old ones plus ${ADDED_COLUMN}`);
-      check(added.nullable && added.type.typeId === 5, `${ADDED_COLUMN} arrived as ${String(added.type)} (nullable ${added.nullable}), expected nullable Utf8`);
+      check(added.nullable && (added.type as DataType).typeId === 5, `${ADDED_COLUMN} arrived as ${String(added.type)} (nullable ${added.nullable}), expected nullable Utf8`);
     },
   }),
   defineCheck({

@@ -140,7 +140,7 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     await admin.query(CREATE_TABLE);
     await admin.query(SEED, [options.rows]);
     await admin.query('ANALYZE public.customers');
-    const reltuples = Number((await admin.query(`SELECT reltuples FROM pg_class WHERE oid = 'public.customers'::regclass`)).rows[0].reltuples);
+    const reltuples = Number((await admin.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'public.customers'::regclass`)).rows[0].reltuples);
     reporter.event('demo', { step: 'seeded', table: TABLE, rows: options.rows, server: `PostgreSQL ${server.version} on port ${server.port}` });
 
     // Background writer: one transaction every 50 ms at the requested change rate.
@@ -158,7 +158,7 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
         const deletes = Math.round(n * 0.1);
         const updates = Math.max(0, n - inserts - deletes);
         writerClient
-          .query(WRITE, [nextId, updates, inserts, deletes])
+          .query<{ changed: string }>(WRITE, [nextId, updates, inserts, deletes])
           .then((r) => {
             nextId += inserts;
             written += Number(r.rows[0].changed);
@@ -180,7 +180,7 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     let walRetained: string | undefined;
     monitor = setInterval(() => {
       admin
-        .query(`SELECT pg_current_wal_lsn() - restart_lsn AS retained FROM pg_replication_slots WHERE slot_name = $1`, [SLOT])
+        .query<{ retained: string }>(`SELECT pg_current_wal_lsn() - restart_lsn AS retained FROM pg_replication_slots WHERE slot_name = $1`, [SLOT])
         .then((r) => (walRetained = r.rows[0] ? formatBytes(Number(r.rows[0].retained)) : undefined))
         .catch(() => {});
     }, 1000);
@@ -228,7 +228,7 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     if (outcome !== 'ended') {
       const deadline = Date.now() + 20_000;
       for (;;) {
-        expectedRows = (await admin.query(VERIFY)).rows;
+        expectedRows = (await admin.query<Record<string, unknown>>(VERIFY)).rows;
         verified = sameRows(memory.table.toJSON(), expectedRows);
         if (verified || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 200));

@@ -329,11 +329,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     get pid() {
       return child.pid ?? -1;
     },
-    async query(sql, params) {
+    async query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
       const client = new pg.Client({ connectionString });
       await client.connect();
       try {
-        const result = await client.query(sql, params);
+        const result = await client.query<T>(sql, params);
         return result.rows;
       } finally {
         await client.end();

@@ -149,7 +149,12 @@ for (const version of PG_VERSIONS) {
       const positions: string[] = [];
       while (seen.length < 300) {
         const b = await first.pollChanges();
-        if (b) for (const r of changeRows(b)) (seen.push(r.values[0] as string), positions.push(r.position));
+        if (b) {
+          for (const r of changeRows(b)) {
+            seen.push(r.values[0] as string);
+            positions.push(r.position);
+          }
+        }
       }
       const cp = first.checkpoint();
       assert.equal((cp.position as { skip: number }).skip, 300);
@@ -161,7 +166,10 @@ for (const version of PG_VERSIONS) {
       const second = make(t, slot, { batchRows: 100 });
       try {
         await second.restore(cp);
-        for (const r of await pollChanges(second, 701)) (seen.push(r.values[0] as string), positions.push(r.position));
+        for (const r of await pollChanges(second, 701)) {
+          seen.push(r.values[0] as string);
+          positions.push(r.position);
+        }
         assert.deepEqual(seen, [...Array.from({ length: 1000 }, (_, i) => String(i + 1)), '5000']);
         assert.deepEqual([...positions].sort(), positions);
         assert.equal(new Set(positions).size, positions.length);

@@ -127,9 +127,9 @@ export class PostgresCheckpointStore implements CheckpointStore {
   }
 
   async load(): Promise<StoredCheckpoint | null> {
-    const rows = await this.run('loading the checkpoint', async (client) => (await client.query(`SELECT checkpoint::text AS cp FROM ${this.tableSql} WHERE id = $1`, [this.options.id])).rows);
+    const rows = await this.run('loading the checkpoint', async (client) => (await client.query(`SELECT checkpoint::text AS cp FROM ${this.tableSql} WHERE id = $1`, [this.options.id])).rows as { cp: string }[]);
     if (rows.length === 0) return null;
-    return decodeCheckpointEnvelope(rows[0].cp as string, `checkpoint ${this.options.id} in ${this.tableSql}`, `repair or delete the row with id ${this.options.id} (deleting it starts over with a new snapshot)`);
+    return decodeCheckpointEnvelope(rows[0]!.cp, `checkpoint ${this.options.id} in ${this.tableSql}`, `repair or delete the row with id ${this.options.id} (deleting it starts over with a new snapshot)`);
   }
 
   async save(stored: StoredCheckpoint): Promise<void> {

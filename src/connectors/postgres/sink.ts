@@ -144,7 +144,7 @@ export class PostgresTableSink implements Sink {
 
   private async targetExists(): Promise<boolean> {
     const r = await this.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [quoteQualified(this.target)]);
-    return r.rows[0].present === true;
+    return (r.rows[0] as { present: boolean }).present === true;
   }
 
   private async adoptSchema(fields: Field[], primaryKey: string[]): Promise<void> {

@@ -8,7 +8,7 @@ import { Int64ColumnBuilder, TimestampColumnBuilder } from './word64.js';
 import { BoolColumnBuilder } from './bool.js';
 import { Utf8ColumnBuilder, BinaryColumnBuilder, FixedSizeBinaryColumnBuilder } from './var-bytes.js';
 import { Decimal128ColumnBuilder } from './decimal.js';
-import { FixedDictionaryColumnBuilder, ListColumnBuilder } from './nested.js';
+import { ListColumnBuilder } from './nested.js';
 import { IntervalMonthDayNanoColumnBuilder } from './interval.js';
 
 /**
@@ -56,7 +56,7 @@ export function builderFor(type: DataType): ColumnBuilder {
     case -1: {
       const dict = type as unknown as Dictionary;
       const keys = dict.indices;
-      if (keys.bitWidth === 8 && dict.dictionary.typeId === 5) {
+      if (keys.bitWidth === 8 && (dict.dictionary as DataType).typeId === 5) {
         throw new TypeError('dictionary columns need their value list: use FixedDictionaryColumnBuilder');
       }
       break;

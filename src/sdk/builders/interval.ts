@@ -1,7 +1,7 @@
 /**
  * Interval(MonthDayNano) values.
  */
-import { Int32, Int64, makeData, type Data, Interval, IntervalUnit } from 'apache-arrow';
+import { makeData, type Data, Interval, IntervalUnit } from 'apache-arrow';
 import { grow, ColumnBuilder } from './column-builder.js';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Byte values: variable-length (Utf8, Binary: offsets plus data) and fixed-size (uuid).
  */
-import { Binary, FixedSizeBinary, Int32, Utf8, makeData, type Data } from 'apache-arrow';
+import { Binary, FixedSizeBinary, Utf8, makeData, type Data } from 'apache-arrow';
 import { encoder, grow, ColumnBuilder } from './column-builder.js';
 
 /** Variable-length bytes (Utf8 and Binary): Int32 offsets plus one data buffer. */

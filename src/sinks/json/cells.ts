@@ -12,7 +12,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { TimeUnit, type Data, type DataType, type Field, type RecordBatch } from 'apache-arrow';
-import { cellReader, formatDate, toJsonValue, validityReader } from '../../sdk/values.js';
+import { cellReader, formatDate, toJsonValue } from '../../sdk/values.js';
 import { ByteOut } from './byte-out.js';
 
 /** Writes the JSON of one cell (the row of a column) to `out`. */

@@ -86,11 +86,10 @@ export function parseCsv(data: Buffer, options: CsvOptions): (string | null)[][]
   let wasQuoted = false;
   let i = 0;
   const endField = () => {
-    let value = wasQuoted ? field : trimField(field, options.trim);
+    const value = wasQuoted ? field : trimField(field, options.trim);
     row.push(!wasQuoted && (value === '' || value === options.nullValue) ? null : value === '' ? null : value);
     field = '';
     wasQuoted = false;
-    value = '';
   };
   const endRow = () => {
     endField();

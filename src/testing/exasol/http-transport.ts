@@ -256,7 +256,7 @@ async function upgradeToTls(socket: Socket, url: string, pin: string | undefined
   const secure = await new Promise<TLSSocket>((resolve, reject) => {
     // Exasol ignores certificate validity for file connections; only the key pin counts.
     const s = tlsConnect({ socket, rejectUnauthorized: false }, () => resolve(s));
-    s.once('error', (error) => reject(etlError('5105', 'writing to', url, 0, `SSL handshake failed: ${error.message}`)));
+    s.once('error', (error) => reject(etlError('5105', 'writing to', url, 0, `SSL handshake failed: ${(error as Error).message}`)));
   });
   if (pin !== undefined) {
     const raw = secure.getPeerCertificate().raw;
