@@ -351,18 +351,24 @@ test('a stop before the first snapshot batch saves no checkpoint, so the next ru
   assert.equal((await checkpoints.load())!.checkpoint.phase, 'changes');
 });
 
-test('once streaming, a transient outage is retried for giveUpAfterMs (not a fixed count), then RETRIES_EXHAUSTED says how long', async () => {
+/** A run into an OutageSink with fast retries that give up after `giveUpAfterMs`; counts its retries. */
+function outageRun(giveUpAfterMs: number, commitRows: number) {
   const store = seededStore(10);
   const sink = new OutageSink();
-  let attempts = 0;
+  const counted = { attempts: 0 };
   const run = sync({
     source: () => new MemorySource(store, { batchRows: 4, maxWaitMs: 5 }),
     sinks: [sink],
     checkpoints: new MemoryCheckpointStore(),
-    commitEvery: { rows: 4, ms: 10 },
-    retry: { initialDelayMs: 2, maxDelayMs: 4, giveUpAfterMs: 400 },
+    commitEvery: { rows: commitRows, ms: 5 },
+    retry: { initialDelayMs: 2, maxDelayMs: 4, giveUpAfterMs },
   });
-  run.on('retry', () => attempts++);
+  run.on('retry', () => counted.attempts++);
+  return { store, sink, run, counted };
+}
+
+test('once streaming, a transient outage is retried for giveUpAfterMs (not a fixed count), then RETRIES_EXHAUSTED says how long', async () => {
+  const { store, sink, run, counted } = outageRun(400, 4);
   await new Promise((r) => setTimeout(r, 60));
   const downAt = Date.now();
   sink.down = true;
@@ -371,22 +377,12 @@ test('once streaming, a transient outage is retried for giveUpAfterMs (not a fix
   const elapsed = Date.now() - downAt;
   assert.ok(ConnectorError.is(error, 'RETRIES_EXHAUSTED'), String(error));
   assert.match((error as Error).message, /reconnect attempts over \d+ s/);
-  assert.ok(attempts > 10, `kept retrying past the old limit of 10 attempts (${attempts})`);
+  assert.ok(counted.attempts > 10, `kept retrying past the old limit of 10 attempts (${counted.attempts})`);
   assert.ok(elapsed >= 400 && elapsed < 3000, `gave up after ${elapsed} ms`);
 });
 
 test('a commit between failures starts the retry budget over', async () => {
-  const store = seededStore(10);
-  const sink = new OutageSink();
-  let attempts = 0;
-  const run = sync({
-    source: () => new MemorySource(store, { batchRows: 4, maxWaitMs: 5 }),
-    sinks: [sink],
-    checkpoints: new MemoryCheckpointStore(),
-    commitEvery: { rows: 1, ms: 5 },
-    retry: { initialDelayMs: 2, maxDelayMs: 4, giveUpAfterMs: 150 },
-  });
-  run.on('retry', () => attempts++);
+  const { store, sink, run, counted } = outageRun(150, 1);
   await new Promise((r) => setTimeout(r, 40));
   // three outages of 100 ms each, 300 ms in all, with commits in between: never exhausted
   for (let i = 0; i < 3; i++) {
@@ -398,6 +394,6 @@ test('a commit between failures starts the retry budget over', async () => {
   }
   run.stop();
   await run.done;
-  assert.ok(attempts > 3, `${attempts} retries`);
+  assert.ok(counted.attempts > 3, `${counted.attempts} retries`);
   assert.deepEqual(sink.durable.toJSON(), await stateOf(store));
 });
