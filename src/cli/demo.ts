@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { FileCheckpointStore } from '../sdk/checkpoint-store.js';
 import { toConnectorError } from '../sdk/errors.js';
@@ -16,7 +15,8 @@ import { sync } from '../sdk/sync.js';
 import { ArrowIpcSink } from '../sinks/arrow-ipc.js';
 import { MemorySink } from '../sinks/memory.js';
 import type { Command, CommandContext } from './command.js';
-import { CliError, EXIT, firstLine } from './errors.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 
 const TABLE = 'public.customers';
@@ -85,22 +85,14 @@ interface DemoOptions {
 }
 
 function parseDemoArgs(args: string[]): DemoOptions {
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        rows: { type: 'string' },
-        rate: { type: 'string' },
-        duration: { type: 'string' },
-        out: { type: 'string' },
-        'log-format': { type: 'string' },
-        'pg-version': { type: 'string' },
-      },
-    }) as { values: Record<string, string | undefined> });
-  } catch (error) {
-    throw new CliError(`${firstLine((error as Error).message)} (see refstream demo --help)`, EXIT.badUsage);
-  }
+  const values = parseFlags('demo', args, {
+    rows: { type: 'string' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    out: { type: 'string' },
+    'log-format': { type: 'string' },
+    'pg-version': { type: 'string' },
+  });
   const num = (flag: string, text: string | undefined, fallback: number | undefined, min: number): number | undefined => {
     if (text === undefined) return fallback;
     const n = Number(text);

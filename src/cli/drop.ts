@@ -2,10 +2,10 @@
  * `refstream drop`: removes the replication slot and the publication refstream created for a
  * table, so the server stops keeping WAL for a sync that will not run again.
  */
-import { parseArgs } from 'node:util';
 import type { DropPlan } from '../connectors/postgres/index.js';
 import type { Command, CommandContext } from './command.js';
-import { CliError, EXIT, firstLine } from './errors.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
 
 interface DropArgs {
   source: string;
@@ -16,22 +16,13 @@ interface DropArgs {
 }
 
 function parseDropArgs(args: string[]): DropArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      allowPositionals: false,
-      options: {
-        source: { type: 'string' },
-        table: { type: 'string' },
-        slot: { type: 'string' },
-        publication: { type: 'string' },
-        yes: { type: 'boolean', short: 'y', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new CliError(`${firstLine((error as Error).message)} (see refstream drop --help)`, EXIT.badUsage);
-  }
+  const values = parseFlags('drop', args, {
+    source: { type: 'string' },
+    table: { type: 'string' },
+    slot: { type: 'string' },
+    publication: { type: 'string' },
+    yes: { type: 'boolean', short: 'y', default: false },
+  });
   if (!values.source) throw new CliError('--source is required: a postgres:// URL of the server (see refstream drop --help)', EXIT.badUsage);
   if (!values.table) throw new CliError('--table is required: the table whose slot and publication to drop (schema.table)', EXIT.badUsage);
   return {

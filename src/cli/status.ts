@@ -2,10 +2,10 @@
  * `refstream status`: refstream's replication slots and publications on one PostgreSQL server,
  * as a table for people or as JSON for scripts (field names documented in docs/operations.md).
  */
-import { parseArgs } from 'node:util';
 import type { PublicationStatus, ServerStatus, SlotStatus } from '../connectors/postgres/index.js';
 import type { Command, CommandContext } from './command.js';
-import { CliError, EXIT, firstLine } from './errors.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
 
 /** The checkpoint given with `--checkpoint`, set beside the slot it belongs to. */
 export interface CheckpointBeside {
@@ -35,32 +35,23 @@ interface StatusArgs {
 }
 
 function parseStatusArgs(args: string[]): StatusArgs {
-  try {
-    const { values } = parseArgs({
-      args,
-      allowPositionals: false,
-      options: {
-        source: { type: 'string' },
-        table: { type: 'string' },
-        slot: { type: 'string', multiple: true },
-        publication: { type: 'string', multiple: true },
-        checkpoint: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    });
-    if (!values.source) throw new CliError('--source is required: a postgres:// URL of the server to look at (see refstream status --help)', EXIT.badUsage);
-    return {
-      source: values.source,
-      ...(values.table !== undefined ? { table: values.table } : {}),
-      slots: values.slot ?? [],
-      publications: values.publication ?? [],
-      ...(values.checkpoint !== undefined ? { checkpoint: values.checkpoint } : {}),
-      json: values.json === true,
-    };
-  } catch (error) {
-    if (error instanceof CliError) throw error;
-    throw new CliError(`${firstLine((error as Error).message)} (see refstream status --help)`, EXIT.badUsage);
-  }
+  const values = parseFlags('status', args, {
+    source: { type: 'string' },
+    table: { type: 'string' },
+    slot: { type: 'string', multiple: true },
+    publication: { type: 'string', multiple: true },
+    checkpoint: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (!values.source) throw new CliError('--source is required: a postgres:// URL of the server to look at (see refstream status --help)', EXIT.badUsage);
+  return {
+    source: values.source,
+    ...(values.table !== undefined ? { table: values.table } : {}),
+    slots: values.slot ?? [],
+    publications: values.publication ?? [],
+    ...(values.checkpoint !== undefined ? { checkpoint: values.checkpoint } : {}),
+    json: values.json === true,
+  };
 }
 
 async function runStatus(args: string[], context: CommandContext): Promise<number> {

@@ -1,7 +1,6 @@
 /**
  * `refstream sync` and `refstream snapshot`.
  */
-import { parseArgs } from 'node:util';
 import { MemoryCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
 import { ConnectorError, definite, redactSecrets, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
@@ -9,7 +8,8 @@ import { sync, type SyncProgress, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
 import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
 import { createCheckpointStore, createSink, sourceFactory } from './endpoints.js';
-import { CliError, EXIT, firstLine } from './errors.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
 import { Metrics } from './metrics.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 
@@ -57,35 +57,26 @@ interface ParsedArgs {
 }
 
 async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<ParsedArgs> {
-  let values: Record<string, string | string[] | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      allowPositionals: false,
-      options: {
-        source: { type: 'string' },
-        table: { type: 'string' },
-        sink: { type: 'string', multiple: true },
-        checkpoint: { type: 'string' },
-        config: { type: 'string' },
-        'batch-rows': { type: 'string' },
-        'commit-rows': { type: 'string' },
-        'commit-ms': { type: 'string' },
-        slot: { type: 'string' },
-        publication: { type: 'string' },
-        parallelism: { type: 'string' },
-        'unknown-types': { type: 'string' },
-        duration: { type: 'string' },
-        'retry-for': { type: 'string' },
-        'log-format': { type: 'string' },
-        'metrics-port': { type: 'string' },
-        'resnapshot-on-invalid-slot': { type: 'boolean' },
-        'warn-retained-bytes': { type: 'string' },
-      },
-    }));
-  } catch (error) {
-    throw new CliError(`${firstLine((error as Error).message)} (see refstream ${mode} --help)`, EXIT.badUsage);
-  }
+  const values: Record<string, string | string[] | boolean | undefined> = parseFlags(mode, args, {
+    source: { type: 'string' },
+    table: { type: 'string' },
+    sink: { type: 'string', multiple: true },
+    checkpoint: { type: 'string' },
+    config: { type: 'string' },
+    'batch-rows': { type: 'string' },
+    'commit-rows': { type: 'string' },
+    'commit-ms': { type: 'string' },
+    slot: { type: 'string' },
+    publication: { type: 'string' },
+    parallelism: { type: 'string' },
+    'unknown-types': { type: 'string' },
+    duration: { type: 'string' },
+    'retry-for': { type: 'string' },
+    'log-format': { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'resnapshot-on-invalid-slot': { type: 'boolean' },
+    'warn-retained-bytes': { type: 'string' },
+  });
   if (mode === 'snapshot') {
     for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot', 'warn-retained-bytes']) {
       if (values[flag] !== undefined) {
