@@ -24,7 +24,10 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   topic: string;
   /** Value format (default `json`, the upsert format). */
   format?: KafkaValueFormat;
-  /** Write control records (schema, snapshot-start, snapshot-complete, truncate). Default true. */
+  /**
+   * Write control records (schema, snapshot-start, snapshot-complete, watermark). Default true.
+   * Truncates are written either way. See docs/sinks/kafka.md, "Control records".
+   */
   controlRecords?: boolean;
   /**
    * What a `truncate` change becomes: `control-record` (default; consumers that understand it
