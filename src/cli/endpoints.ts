@@ -49,10 +49,11 @@ export type DescribedFactory = SourceFactory & { readonly details?: Readonly<Rec
 export async function sourceFactory(url: string, settings: SourceSettings): Promise<DescribedFactory> {
   if (isKafkaUrl(url)) {
     // A topic written by KafkaSink, loaded back (snapshot = the topic up to its end, then changes).
-    const { connection, topic } = parseKafkaUrl('--source', url);
+    const { connection, topic, options } = parseKafkaUrl('--source', url);
     const { KafkaReferenceTableSource } = await import('../connectors/kafka/index.js');
     const config = {
       ...connection,
+      ...options,
       topic,
       table: settings.table,
       ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}),
@@ -136,7 +137,7 @@ export async function createSink(spec: string): Promise<Sink> {
   if (spec.startsWith('arrow:')) return new ArrowIpcSink({ output: outputPath('arrow', spec.slice('arrow:'.length)) });
   if (spec.startsWith('jsonl:')) return new JsonlSink({ output: outputPath('jsonl', spec.slice('jsonl:'.length)) });
   if (isKafkaUrl(spec)) {
-    const { connection, topic, params } = parseKafkaUrl('--sink', spec);
+    const { connection, topic, params, options } = parseKafkaUrl('--sink', spec);
     const format = params.get('format') ?? undefined;
     if (format !== undefined && !['json', 'debezium', 'arrow'].includes(format)) {
       throw new CliError(`--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`, EXIT.badUsage);
@@ -146,7 +147,7 @@ export async function createSink(spec: string): Promise<Sink> {
       throw new CliError(`--sink: compression=${compression} is not one of none, gzip (kafka://host:port/topic?compression=gzip)`, EXIT.badUsage);
     }
     const { KafkaSink } = await import('../connectors/kafka/index.js');
-    return new KafkaSink({ ...connection, topic, ...(format ? { format: format as 'json' } : {}), ...(compression ? { compression: compression as 'gzip' } : {}) });
+    return new KafkaSink({ ...connection, ...options, topic, ...(format ? { format: format as 'json' } : {}), ...(compression ? { compression: compression as 'gzip' } : {}) });
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
     const url = parseUrl('--sink', spec, 'postgres://user:password@host/db#schema.table');

@@ -2,22 +2,74 @@
  * Kafka URLs of the CLI: `kafka://[user:password@]host:port[,host:port…]/topic[?options]`, or
  * `kafkas://…` for TLS. A WHATWG URL cannot hold several hosts, so the URL is split by hand.
  *
- * Options: `format` (sinks), `tls=true`, `ca=<file>` (PEM, implies TLS), `sasl=plain|scram-sha-256|
- * scram-sha-512` (default `plain` when credentials are given).
+ * Options of every Kafka URL: `tls=true`, `ca=<file>` (PEM, implies TLS), `sasl=plain|
+ * scram-sha-256|scram-sha-512` (default `plain` when credentials are given). Sinks also take
+ * `format`, `compression`, `onTruncate`, `controlRecords` and `idempotent`; sources take
+ * `globalOrder`. Any other parameter is a usage error naming the accepted ones (a misspelt
+ * `onTruncate=fail` must not be ignored).
  */
 import { readFileSync } from 'node:fs';
 import { redactSecrets } from '../sdk/errors.js';
-import type { KafkaConnectionOptions } from '../connectors/kafka/index.js';
+import type { KafkaConnectionOptions, KafkaSinkOptions, KafkaSourceOptions } from '../connectors/kafka/index.js';
 import { CliError, EXIT } from './errors.js';
 
-/** What a Kafka URL says: how to connect, the topic, and its other query parameters. */
+/** The sink and source options a Kafka URL can set (only those of its flag's role are set). */
+export type KafkaUrlOptions = Pick<KafkaSinkOptions, 'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent'> & Pick<KafkaSourceOptions, 'globalOrder'>;
+
+/** What a Kafka URL says: how to connect, the topic, its options, and all its query parameters. */
 export interface KafkaUrl {
   connection: KafkaConnectionOptions;
   topic: string;
+  /** The role's options given in the URL, validated. */
+  options: KafkaUrlOptions;
   params: URLSearchParams;
 }
 
 const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** A URL parameter: its allowed values (`boolean`: true or false). */
+type ParamValues = readonly string[] | 'boolean';
+
+/** Read by {@link parseKafkaUrl} itself, for every role. */
+const CONNECTION_PARAMS = ['tls', 'ca', 'sasl'];
+
+/** Per flag: what the URL names, and the options it takes. */
+const ROLE_PARAMS: Record<string, { what: string; params: Partial<Record<keyof KafkaUrlOptions, ParamValues>> }> = {
+  '--sink': {
+    what: 'sink',
+    params: { format: ['json', 'debezium', 'arrow'], compression: ['none', 'gzip'], onTruncate: ['control-record', 'fail'], controlRecords: 'boolean', idempotent: 'boolean' },
+  },
+  '--source': { what: 'source', params: { globalOrder: 'boolean' } },
+  '--checkpoint': { what: 'checkpoint', params: {} },
+};
+
+/**
+ * The role's options from `params`; unknown or repeated parameters and bad values are usage
+ * errors. Parameter values are not echoed for unknown names (a misplaced one may be a secret).
+ */
+function roleOptions(flag: string, params: URLSearchParams): KafkaUrlOptions {
+  const role = ROLE_PARAMS[flag] ?? { what: '', params: {} };
+  const accepted = [...Object.keys(role.params), ...CONNECTION_PARAMS];
+  const seen = new Set<string>();
+  const options: Record<string, string | boolean> = {};
+  for (const [name, value] of params) {
+    if (!accepted.includes(name)) {
+      throw new CliError(`${flag}: unknown parameter "${name}" in the Kafka ${role.what ? `${role.what} ` : ''}URL; accepted: ${accepted.join(', ')}`, EXIT.badUsage);
+    }
+    if (seen.has(name)) throw new CliError(`${flag}: parameter "${name}" is given twice in the Kafka URL`, EXIT.badUsage);
+    seen.add(name);
+    const values = role.params[name as keyof KafkaUrlOptions];
+    if (values === undefined) continue; // a connection parameter, read below
+    if (values === 'boolean') {
+      if (value !== 'true' && value !== 'false') throw new CliError(`${flag}: ${name}=${value} must be true or false`, EXIT.badUsage);
+      options[name] = value === 'true';
+    } else {
+      if (!values.includes(value)) throw new CliError(`${flag}: ${name}=${value} is not one of ${values.join(', ')}`, EXIT.badUsage);
+      options[name] = value;
+    }
+  }
+  return options as KafkaUrlOptions;
+}
 
 /** True for the URLs this module reads. */
 export function isKafkaUrl(spec: string): boolean {
@@ -46,6 +98,7 @@ export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
     }
   }
   const params = new URLSearchParams(query ?? '');
+  const options = roleOptions(flag, params);
   const connection: KafkaConnectionOptions = { brokers };
 
   const ca = params.get('ca');
@@ -87,5 +140,5 @@ export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
   } else if (mechanism !== null) {
     throw new CliError(`${flag}: sasl=${mechanism} needs credentials: kafka://user:password@host:port/topic`, EXIT.badUsage);
   }
-  return { connection, topic, params };
+  return { connection, topic, options, params };
 }

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { parseKafkaUrl } from '../../src/cli/kafka-url.js';
 import { startKafkaTestBroker, startPostgres } from '../../src/testing/index.js';
-import { kcatRead } from '../kafka/helpers.js';
+import { changeBatch, kcatRead } from '../kafka/helpers.js';
+import { createSink } from '../../src/cli/endpoints.js';
+import { ConnectorError } from '../../src/sdk/errors.js';
+import { ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 
 test('parses brokers, topic, TLS and SASL from the URL', () => {
   const plain = parseKafkaUrl('--sink', 'kafka://a:9092,b.example:9093,[::1]:9094/orders%2Fv1?format=debezium');
@@ -45,8 +48,51 @@ test('bad Kafka URLs are refused naming the flag and the fix, never the password
   }
 });
 
+test('unknown URL parameters are refused naming the parameter and the accepted ones, per flag', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['--sink', 'kafka://u:hunter2pw@h:9092/t?onTruncat=fail', /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl$/],
+    ['--source', 'kafka://h:9092/t?format=json', /^--source: unknown parameter "format" in the Kafka source URL; accepted: globalOrder, tls, ca, sasl$/],
+    ['--checkpoint', 'kafka://h:9092/t?compression=gzip', /^--checkpoint: unknown parameter "compression" in the Kafka checkpoint URL; accepted: tls, ca, sasl$/],
+    ['--sink', 'kafka://h:9092/t?password=hunter2pw', /unknown parameter "password"/],
+    ['--sink', 'kafka://h:9092/t?format=json&format=arrow', /^--sink: parameter "format" is given twice/],
+    ['--sink', 'kafka://h:9092/t?onTruncate=drop', /^--sink: onTruncate=drop is not one of control-record, fail$/],
+    ['--sink', 'kafka://h:9092/t?controlRecords=no', /^--sink: controlRecords=no must be true or false$/],
+    ['--sink', 'kafka://h:9092/t?idempotent=1', /^--sink: idempotent=1 must be true or false$/],
+    ['--sink', 'kafka://h:9092/t?compression=zip', /^--sink: compression=zip is not one of none, gzip$/],
+    ['--source', 'kafka://h:9092/t?globalOrder=maybe', /^--source: globalOrder=maybe must be true or false$/],
+  ];
+  for (const [flag, url, message] of cases) {
+    assert.throws(() => parseKafkaUrl(flag, url), (e: Error & { exitCode?: number }) => {
+      assert.match(e.message, message);
+      assert.doesNotMatch(e.message, /hunter2pw/);
+      return true;
+    }, url);
+  }
+});
+
+test('sink URLs set format, compression, onTruncate, controlRecords and idempotent; source URLs globalOrder', () => {
+  assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t?format=debezium&compression=gzip&onTruncate=fail&controlRecords=false&idempotent=false&tls=true').options, {
+    format: 'debezium',
+    compression: 'gzip',
+    onTruncate: 'fail',
+    controlRecords: false,
+    idempotent: false,
+  });
+  assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t').options, {});
+  assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?globalOrder=false').options, { globalOrder: false });
+  assert.deepEqual(parseKafkaUrl('--checkpoint', 'kafka://u:p@h:9092/t?sasl=plain').options, {});
+});
+
+test('the built CLI refuses a misspelt Kafka URL parameter with a usage error (exit 2)', async () => {
+  ensureBuiltCli();
+  const result = await runBuiltCli(['snapshot', '--source', 'postgres://u:hunter2pw@127.0.0.1:1/db', '--table', 'public.items', '--sink', 'kafka://127.0.0.1:1/items?onTruncat=fail']);
+  assert.equal(result.code, 2, result.err);
+  assert.match(result.err, /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl/);
+  assert.doesNotMatch(result.err, /hunter2pw/);
+});
+
 test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read back with kcat', async () => {
-  const broker = await startKafkaTestBroker({ brokers: 3, topics: ['cli-items:3', 'cli-checkpoints:1'] });
+  const broker = await startKafkaTestBroker({ brokers: 3, topics: ['cli-items:3', 'cli-checkpoints:1', 'cli-plain:3', 'cli-trunc:1'] });
   const pg = await startPostgres();
   try {
     await pg.query(`CREATE TABLE items (id bigint PRIMARY KEY, name text)`);
@@ -57,6 +103,15 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     const records = await kcatRead(broker.bootstrapServers, 'cli-items');
     const bad = await runCli(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=zip`]);
     assert.equal(bad.code, 2);
+    // URL parameters reach the sink: no control records, and a truncate fails the sink.
+    const plain = await runCli(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-plain?controlRecords=false&idempotent=false`]);
+    assert.equal(plain.code, 0, plain.err);
+    const plainRecords = await kcatRead(broker.bootstrapServers, 'cli-plain');
+    assert.equal(plainRecords.length, 30);
+    assert.ok(plainRecords.every((r) => r.headers['refstream-control'] === undefined));
+    const failing = await createSink(`kafka://${brokers}/cli-trunc?onTruncate=fail`);
+    await assert.rejects(failing.write(changeBatch([['truncate', null, 1]])), (e) => ConnectorError.is(e, 'TABLE_TRUNCATED'));
+    await failing.close();
     const rows = records.filter((r) => r.headers['refstream-control'] === undefined && r.payload !== null);
     assert.equal(new Set(rows.map((r) => r.key)).size, 30);
     assert.equal(new Set(rows.map((r) => r.partition)).size, 3, 'records spread over the partitions of all three brokers');
@@ -66,7 +121,7 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     // And back: the topic as a source, into JSON Lines.
     const dir = mkdtempSync(join(tmpdir(), 'refstream-kafka-source-'));
     const out = join(dir, 'items.jsonl');
-    const back = await runCli(['snapshot', '--source', `kafka://${brokers}/cli-items`, '--table', 'public.items', '--sink', `jsonl:${out}`, '--checkpoint', join(dir, 'cp.json'), '--log-format', 'json']);
+    const back = await runCli(['snapshot', '--source', `kafka://${brokers}/cli-items?globalOrder=true`, '--table', 'public.items', '--sink', `jsonl:${out}`, '--checkpoint', join(dir, 'cp.json'), '--log-format', 'json']);
     assert.equal(back.code, 0, back.err);
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; row: { id: string; name: string } });
     const loaded = lines.filter((l) => l.op === 'snapshot').map((l) => l.row).sort((a, b) => Number(a.id) - Number(b.id));

@@ -106,3 +106,40 @@ test('splitAt keeps the records that fit and re-encodes the rest byte-identicall
     { numRuns: 300 },
   );
 });
+
+test('watermarks: one per partition per flush that follows positioned records, sent after everything else is acknowledged', async () => {
+  const calls: Array<Map<number, string[]>> = [];
+  const sender = new OrderedSender(
+    async (batches: PartitionBatches) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      calls.push(new Map([...batches].map(([p, b]) => [p, values(b)])));
+    },
+    {
+      topic: 't',
+      chunkBytes: 256,
+      maxBufferedBytes: 1 << 20,
+      partitionOf: (r) => r.partition!,
+      watermark: (position) => [0, 1, 2].map((partition) => ({ message: { key: 'w', value: `watermark ${position}`, partition, headers: {} } })),
+    },
+  );
+  let seq = 0;
+  const write = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      seq++;
+      await sender.enqueue([{ message: { key: 'k', value: `row ${seq}`.padEnd(40, '.'), partition: seq % 3, headers: {} }, position: String(seq).padStart(4, '0') }]);
+    }
+  };
+  await write(30);
+  await sender.flush();
+  await sender.flush(); // nothing new: no watermark
+  await write(30);
+  await sender.flush();
+  const watermarks = calls.flatMap((c) => [...c].flatMap(([p, vs]) => vs.filter((v) => v.startsWith('watermark')).map((v) => `${p} ${v}`)));
+  assert.deepEqual(watermarks, ['0 watermark 0030', '1 watermark 0030', '2 watermark 0030', '0 watermark 0060', '1 watermark 0060', '2 watermark 0060']);
+  assert.ok(calls.length > 4, `the rows took several produce calls (${calls.length})`);
+  // A watermark call carries nothing else: every row it covers was acknowledged before.
+  for (const c of calls) {
+    const all = [...c.values()].flat();
+    if (all.some((v) => v.startsWith('watermark'))) assert.ok(all.every((v) => v.startsWith('watermark')));
+  }
+});

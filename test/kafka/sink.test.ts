@@ -5,8 +5,9 @@ import { promisify } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
 import { Kafka, logLevel } from 'kafkajs';
 import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
-import { KafkaSink, partitionFor } from '../../src/connectors/kafka/index.js';
+import { KafkaSink, isControlKey, partitionFor } from '../../src/connectors/kafka/index.js';
 import { KafkaReferenceTableSource } from '../../src/connectors/kafka/index.js';
+import { formatPosition } from '../../src/sdk/batch.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
 import { changeBatch, foldUpsert, kcatRead, quiet, row, snapshotBatch, type Change } from './helpers.js';
@@ -17,7 +18,7 @@ let broker: KafkaTestBroker;
 before(async () => {
   broker = await startKafkaTestBroker({
     brokers: 3,
-    topics: ['format:3', 'order:3', 'acks:2', 'fold:3', 'debezium:2', 'truncate:2', 'arrow:3', 'kcat-keys:5', 'fail-truncate:1', 'fold-gzip:3', 'idem:3', 'plain:3'],
+    topics: ['format:3', 'order:3', 'acks:2', 'fold:3', 'debezium:2', 'truncate:2', 'arrow:3', 'kcat-keys:5', 'fail-truncate:1', 'fold-gzip:3', 'idem:3', 'plain:3', 'watermarks:3', 'lenient:3'],
   });
 });
 after(async () => {
@@ -71,16 +72,21 @@ describe('KafkaSink', () => {
     assert.equal(del.headers['refstream-op'], 'delete');
     assert.equal(del.headers['refstream-position'], '000000000000000c/00000000');
 
-    // Control records: in every partition, tombstones with a non-row key, recognised by header.
-    for (const kind of ['snapshot-start', 'schema', 'snapshot-complete']) {
+    // Control records: in every partition, keyed by a JSON array (never a row key), recognised
+    // by header; the markers compaction must keep carry a value, the others are tombstones.
+    for (const kind of ['snapshot-start', 'schema', 'snapshot-complete', 'watermark']) {
       const controls = records.filter((r) => r.headers['refstream-control'] === kind);
       assert.deepEqual(controls.map((c) => c.partition).sort(), [0, 1, 2], kind);
       for (const c of controls) {
-        assert.equal(c.payload, null);
-        assert.equal(c.key, `{"__refstream_control":"${kind}"}`);
+        assert.equal(c.key, `["__refstream_control","${kind}"]`);
+        assert.ok(isControlKey(c.key));
+        if (kind === 'snapshot-start' || kind === 'schema') assert.equal(JSON.parse(c.payload!)['refstream-control'], kind);
+        else assert.equal(c.payload, null, kind);
         if (kind !== 'snapshot-start') assert.equal(c.headers['refstream-table'], 'public.customers');
       }
     }
+    assert.ok(isControlKey('{"__refstream_control":"truncate"}'), 'the previous key format is still recognised');
+    assert.ok(!isControlKey('{"id":"1"}'));
     // Per partition: snapshot-start, schema, snapshot rows, snapshot-complete, changes.
     for (let p = 0; p < 3; p++) {
       const kinds = records.filter((r) => r.partition === p).map((r) => r.headers['refstream-control'] ?? r.headers['refstream-op']);
@@ -116,6 +122,60 @@ describe('KafkaSink', () => {
       lastPosition.set(key, pos);
     }
     assert.equal(new Set(partitionOf.values()).size, 3, 'keys spread over all partitions');
+  });
+
+  test('watermarks: one per partition per flush, at the highest position flushed, however many produce calls', async () => {
+    const sink = sinkFor('watermarks', { chunkBytes: 1024 });
+    let seq = 1;
+    const flushedAt: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      for (let b = 0; b < 15; b++) await sink.write(changeBatch(Array.from({ length: 20 }, (_, i): Change => ['update', row(i, `r${round}b${b}`), seq++])));
+      await sink.flush();
+      flushedAt.push(formatPosition(seq - 1));
+    }
+    await sink.close();
+    const records = await kcatRead(broker.bootstrapServers, 'watermarks');
+    const watermarks = records.filter((r) => r.headers['refstream-control'] === 'watermark');
+    // Per partition, one watermark per flush, saying exactly what that flush made durable.
+    for (let p = 0; p < 3; p++) {
+      assert.deepEqual(watermarks.filter((w) => w.partition === p).map((w) => w.headers['refstream-position']), flushedAt, `partition ${p}`);
+    }
+    assert.equal(records.filter((r) => r.headers['refstream-control'] === undefined).length, 600);
+  });
+
+  test('control records never bind to a row key: a lenient typed-key consumer (Jackson `record Key(long id)`) keeps row 0', async () => {
+    const sink = sinkFor('lenient');
+    await sink.snapshotStart({ restart: false });
+    await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i))));
+    await sink.snapshotComplete();
+    await sink.write(changeBatch([['update', row(1, 'one'), 1], ['delete', 2, 2]]));
+    await sink.flush();
+    await sink.snapshotStart({ restart: true });
+    await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i))));
+    await sink.snapshotComplete();
+    await sink.close();
+    const records = await kcatRead(broker.bootstrapServers, 'lenient');
+    // As Jackson with FAIL_ON_UNKNOWN_PROPERTIES=false binds a key to `record Key(long id)`:
+    // an object binds (a missing `id` becomes 0); anything else fails to deserialise (skipped).
+    const state = new Map<bigint, string>();
+    let unreadable = 0;
+    for (const r of records) {
+      const key = JSON.parse(r.key!) as unknown;
+      if (typeof key !== 'object' || key === null || Array.isArray(key)) {
+        unreadable++;
+        continue;
+      }
+      const raw = (key as { id?: string | number }).id;
+      const id = raw === undefined ? 0n : BigInt(raw);
+      if (r.payload === null) state.delete(id);
+      else state.set(id, r.payload);
+    }
+    const controls = records.filter((r) => r.headers['refstream-control'] !== undefined);
+    assert.ok(controls.length >= 5 * 3, 'control records were written');
+    assert.equal(unreadable, controls.length, 'exactly the control records are unreadable as row keys');
+    for (const c of controls) assert.ok(Array.isArray(JSON.parse(c.key!)), c.key!);
+    assert.deepEqual([...state.keys()].sort((a, b) => Number(a - b)), [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]);
+    assert.equal(JSON.parse(state.get(0n)!).id, '0', 'row 0 survives every control record');
   });
 
   test('partitioning agrees with a librdkafka producer using murmur2', async () => {
@@ -264,7 +324,7 @@ describe('KafkaSink', () => {
     assert.deepEqual(truncates.map((t) => t.partition).sort(), [0, 1]);
     for (const t of truncates) {
       assert.equal(t.headers['refstream-position'], '0000000000000002/00000000');
-      assert.equal(t.payload, null);
+      assert.deepEqual(JSON.parse(t.payload!), { 'refstream-control': 'truncate', 'refstream-table': 'public.customers', 'refstream-position': '0000000000000002/00000000', 'refstream-marker': '0000000000000002/00000000' });
     }
     const p1 = partitionFor('truncate', '{"id":"1"}', 2);
     const inP1 = records.filter((r) => r.partition === p1).map((r) => r.headers['refstream-control'] ?? r.key);

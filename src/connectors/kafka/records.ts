@@ -30,10 +30,28 @@ export const HEADERS = {
 /** Kinds of control records. */
 export type ControlKind = 'schema' | 'snapshot-start' | 'snapshot-complete' | 'truncate' | 'watermark';
 
-/** The JSON property that marks a control record's key. */
+/** The marker that identifies a control record's key (and, in the previous format, its JSON property). */
 export const CONTROL_KEY_PROPERTY = '__refstream_control';
 
-/** Key of a control record of `kind`: no primary-key column, so it never collides with a row. */
+/**
+ * Key of a control record of `kind`: a JSON array, `["__refstream_control","truncate"]`.
+ * No primary-key object has this shape, and no key class with named fields binds to an
+ * array, so a lenient deserialiser cannot read it as a row key (an object key without the
+ * key columns would bind as `id = 0` to `record Key(long id)`). One key per kind, so log
+ * compaction keeps the latest record of each kind in every partition.
+ */
 export function controlKey(kind: ControlKind): string {
+  return `["${CONTROL_KEY_PROPERTY}","${kind}"]`;
+}
+
+/** The control key of the previous record format, a JSON object: `{"__refstream_control":"truncate"}` (still read). */
+export function legacyControlKey(kind: ControlKind): string {
   return `{"${CONTROL_KEY_PROPERTY}":"${kind}"}`;
 }
+
+/**
+ * Control records that are not tombstones in the `json` format, so that compaction keeps the
+ * latest of each per partition: the markers that clear a partition (rows at lower offsets
+ * are gone) and the schema that types the rows.
+ */
+export const KEPT_CONTROL_KINDS: ReadonlySet<ControlKind> = new Set<ControlKind>(['schema', 'snapshot-start', 'truncate']);

@@ -9,9 +9,12 @@
  * `enqueue` waits while more than `maxBufferedBytes` are queued or in flight, so memory stays
  * bounded however fast batches arrive.
  *
- * After each acknowledged call that carried positioned records, the sender writes
- * watermark records (built by the sink) saying "every record up to this position is now in
- * the topic": readers use them to merge partitions back into stream order.
+ * At each `flush`, once everything queued is acknowledged, the sender writes watermark
+ * records (built by the sink, one per partition) saying "every record up to this position is
+ * now in the topic": readers use them to merge partitions back into stream order. Once per
+ * flush rather than after every produce call: a flush is when the runner commits (every
+ * second by default), which bounds what a reader waits for, and a busy writer no longer sends
+ * a record to every partition per call (nor an extra produce call for them).
  */
 import type { ConnectorError } from '../../sdk/errors.js';
 import type { OutRecord } from './produce.js';
@@ -27,7 +30,7 @@ export interface SenderOptions {
   maxBufferedBytes: number;
   /** The partition of a record without an explicit one. */
   partitionOf: (record: OutRecord) => number;
-  /** Watermark records for `position` (written once everything up to it is acknowledged). */
+  /** Watermark records for `position` (written at `flush`, once everything up to it is acknowledged). */
   watermark?: (position: string) => SizedMessage[];
 }
 
@@ -71,6 +74,8 @@ export class OrderedSender {
   /** Highest position acknowledged (with everything before it), and the highest announced by a watermark. */
   private ackedPosition: string | null = null;
   private announcedPosition: string | null = null;
+  /** A flush is waiting: write a watermark once everything queued is acknowledged. */
+  private watermarkWanted = false;
   private waiters: Array<() => void> = [];
 
   constructor(
@@ -140,8 +145,13 @@ export class OrderedSender {
 
   /** Resolves when everything queued (and its watermark) is acknowledged. */
   async flush(): Promise<void> {
-    this.pump();
-    while (this.failure === null && (this.sending || this.partitions.size > 0 || this.watermarkDue())) await this.nextEvent();
+    this.watermarkWanted = true;
+    try {
+      this.pump();
+      while (this.failure === null && (this.sending || this.partitions.size > 0 || this.watermarkDue())) await this.nextEvent();
+    } finally {
+      this.watermarkWanted = false;
+    }
     this.throwIfFailed();
   }
 
@@ -159,20 +169,20 @@ export class OrderedSender {
     return batch;
   }
 
+  /** A flush waits for a watermark: positions were acknowledged since the last one. */
   private watermarkDue(): boolean {
-    return this.options.watermark !== undefined && this.ackedPosition !== null && this.ackedPosition !== this.announcedPosition;
+    return this.watermarkWanted && this.options.watermark !== undefined && this.ackedPosition !== null && this.ackedPosition !== this.announcedPosition;
   }
 
   /** Starts the next produce call unless one is in flight: the head batch of every partition. */
   private pump(): void {
     if (this.sending || this.failure !== null) return;
-    if (this.watermarkDue()) {
-      // Appended to each partition's next batch: everything up to the position precedes it.
+    // Only once nothing else is queued, so one watermark covers everything the flush waits for.
+    if (this.partitions.size === 0 && this.watermarkDue()) {
       for (const w of this.options.watermark!(this.ackedPosition!)) {
         const partition = w.message.partition!;
         let queue = this.partitions.get(partition);
-        if (queue === undefined) this.partitions.set(partition, (queue = []));
-        if (queue.length === 0) queue.push({ writer: new RecordBatchWriter(256), firstCall: this.calls + 1 });
+        if (queue === undefined) this.partitions.set(partition, (queue = [{ writer: new RecordBatchWriter(256), firstCall: this.calls + 1 }]));
         queue[0]!.writer.append(w.message);
       }
       this.announcedPosition = this.ackedPosition;

@@ -12,7 +12,7 @@ import { ConnectorError, definite } from '../../sdk/errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
 import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { arrowEncoder, debeziumEncoder, jsonEncoder, toIpc, type KafkaValueFormat, type RowEncoder } from './encode.js';
-import { CONTROL_KEY_PROPERTY, HEADERS, controlKey, type ControlKind } from './records.js';
+import { CONTROL_KEY_PROPERTY, HEADERS, KEPT_CONTROL_KINDS, controlKey, type ControlKind } from './records.js';
 import { LeanProducer } from './produce.js';
 import { asSinkError } from './errors.js';
 import { OrderedSender, type SizedMessage } from './sender.js';
@@ -24,7 +24,10 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   topic: string;
   /** Value format (default `json`, the upsert format). */
   format?: KafkaValueFormat;
-  /** Write control records (schema, snapshot-start, snapshot-complete, truncate). Default true. */
+  /**
+   * Write control records (schema, snapshot-start, snapshot-complete, watermark). Default true.
+   * Truncates are written either way. See docs/sinks/kafka.md, "Control records".
+   */
   controlRecords?: boolean;
   /**
    * What a `truncate` change becomes: `control-record` (default; consumers that understand it
@@ -192,18 +195,25 @@ export class KafkaSink implements Sink {
   }
 
   /**
-   * A control record in every partition: a tombstone (so upsert consumers see a no-op
-   * delete) whose key has no primary-key column and whose `refstream-control` header says
-   * what it is. `force` writes it even when control records are disabled (truncates).
+   * A control record in every partition, keyed by a JSON array that no row key equals or
+   * binds to, with a `refstream-control` header saying what it is. In the `json` format the
+   * markers compaction must keep (schema, snapshot-start, truncate) carry a small JSON value;
+   * the others are tombstones. `force` writes it even when control records are disabled
+   * (truncates). See docs/sinks/kafka.md, "Control records".
    */
   private control(kind: ControlKind, table: string, headers: Record<string, string | Buffer> = {}, force = false): SizedMessage[] {
     if (this.options.controlRecords === false && !force) return [];
     const key = controlKey(kind);
+    const all: Record<string, string | Buffer> = { [HEADERS.control]: kind, ...(table !== '' ? { [HEADERS.table]: table } : {}), ...headers };
+    const value = this.keepsMarkers && KEPT_CONTROL_KINDS.has(kind) ? markerValue(all) : null;
     const out: SizedMessage[] = [];
-    for (let partition = 0; partition < this.partitions; partition++) {
-      out.push({ message: { key, value: null, partition, headers: { [HEADERS.control]: kind, ...(table !== '' ? { [HEADERS.table]: table } : {}), ...headers } } });
-    }
+    for (let partition = 0; partition < this.partitions; partition++) out.push({ message: { key, value, partition, headers: all } });
     return out;
+  }
+
+  /** The `json` format keeps markers as records compaction keeps (the reverse source reads it). */
+  private get keepsMarkers(): boolean {
+    return (this.options.format ?? 'json') === 'json';
   }
 
   private ready(): Promise<OrderedSender> {
@@ -248,10 +258,17 @@ async function gzipAll(batches: Map<number, Buffer>): Promise<Map<number, Buffer
   return new Map(entries);
 }
 
-/** True for a control record's key (consumers skip these; the header says the same). */
+/** The value of a kept marker: its text headers as a JSON object (binary ones, the schema, stay in headers). */
+function markerValue(headers: Record<string, string | Buffer>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(headers).filter(([, v]) => typeof v === 'string')));
+}
+
+/**
+ * True for a control record's key, in the current format (`["__refstream_control",…]`) or the
+ * previous one (`{"__refstream_control":…}`). Consumers skip these; the header says the same.
+ */
 export function isControlKey(key: Buffer | string | null): boolean {
   if (key === null) return false;
   const text = typeof key === 'string' ? key : key.toString('utf8');
-  return text.startsWith(`{"${CONTROL_KEY_PROPERTY}"`);
+  return text.startsWith(`["${CONTROL_KEY_PROPERTY}"`) || text.startsWith(`{"${CONTROL_KEY_PROPERTY}"`);
 }
-

@@ -44,9 +44,9 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   /** Table name used in checkpoints (default: the topic name). */
   table?: string;
   /**
-   * The table schema, when the topic's `schema` control records may be gone (they are
-   * tombstones, which compaction removes after `delete.retention.ms`). An Arrow schema with
-   * refstream metadata, or a descriptor.
+   * The table schema, when the topic has no `schema` control record: written with
+   * `controlRecords: false`, or compacted after `delete.retention.ms` in the previous record
+   * format (where they were tombstones). An Arrow schema with refstream metadata, or a descriptor.
    */
   schema?: Schema | TableDescriptor;
   /** Most rows per batch (default 10 000). */
@@ -354,6 +354,12 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     return { partitions, targets, cursor, winners, end: cloneState(state) };
   }
 
+  /**
+   * Folds one record in offset order. A `snapshot-start` or `truncate` marker drops every
+   * row of its partition at a lower offset: compaction keeps the latest marker of each kind
+   * (they are not tombstones) while older rows of other keys survive, and those must stay gone.
+   * Markers of the previous format (tombstones keyed by a JSON object) are read the same way.
+   */
   private foldRecord(r: FetchedRecord, winners: Map<string, bigint>, state: StreamState): void {
     const control = r.headers[HEADERS.control]?.toString('utf8');
     if (control !== undefined) {
@@ -523,7 +529,7 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     if (this.descriptor === null) {
       throw definite('SCHEMA_INCOMPATIBLE', `topic ${this.options.topic} has rows but no schema record was read`, {
         table: this.table,
-        hint: 'pass the table schema as the `schema` option (schema records are tombstones that compaction removes)',
+        hint: 'pass the table schema as the `schema` option (topics written with controlRecords: false have no schema record; in the previous record format compaction removed them)',
       });
     }
     return this.descriptor;
