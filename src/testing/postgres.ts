@@ -37,7 +37,7 @@ export interface StartPostgresOptions {
    * Sets the cluster's next OID before the first start (`pg_resetwal -o`), e.g. past 2^31 to
    * test unsigned OID handling. Needs a `pg_resetwal` of the same major version: next to the
    * server binaries, or the distribution's (`/usr/lib/postgresql/<major>/bin`). See
-   * {@link findPgResetwal}.
+   * `findPgResetwal`.
    */
   oidStart?: number;
 }

@@ -5,7 +5,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 import { z } from 'zod';
-import { definite, redactSecrets } from '../../sdk/errors.js';
+import { redactSecrets } from '../../sdk/errors.js';
 import { parseConfig as parseWithSchema } from '../../sdk/config.js';
 
 /** How to reach a Kafka cluster. */

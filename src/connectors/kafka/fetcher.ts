@@ -65,7 +65,7 @@ export function createCluster(kafka: Kafka): KafkajsCluster {
   if (typeof create !== 'function') {
     throw definite('INTERNAL', 'this kafkajs version does not expose its cluster factory (refstream supports kafkajs 2.2)');
   }
-  return create({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel: READ_COMMITTED }) as KafkajsCluster;
+  return (create as (options: Record<string, unknown>) => unknown)({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel: READ_COMMITTED }) as KafkajsCluster;
 }
 
 /** Reads partitions of one topic at offsets the caller keeps. */
