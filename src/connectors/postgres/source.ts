@@ -7,6 +7,7 @@ import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
+import { PollGate } from '../../sdk/poll-gate.js';
 import { reportWarning } from '../../sdk/warnings.js';
 import type { TableDescriptor } from '../../sdk/batch.js';
 import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
@@ -87,12 +88,14 @@ export class PostgresSource implements ReferenceTableSource {
   private restartedSnapshot = false;
   private restored = false;
   private polled = false;
-  private busy = false;
   private closed = false;
+  /** One poll at a time: a concurrent poll is rejected with BUSY. */
+  private readonly gate: PollGate;
 
   constructor(config: PostgresSourceConfig) {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
+    this.gate = new PollGate(this.table);
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
@@ -190,20 +193,18 @@ export class PostgresSource implements ReferenceTableSource {
     return { table: this.table, primaryKey: this.info!.primaryKey, fields: codecs.map((c) => c.field) };
   }
 
-  /** Runs `fn` as the only operation in flight (polls must not overlap). */
+  /** Runs `fn` as the only poll in flight (see {@link PollGate}) on an open source. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.ensureOpen();
-    if (this.busy) throw definite('BUSY', `another poll of ${this.table} is still running`, { table: this.table });
-    this.busy = true;
-    try {
-      return await fn();
-    } catch (error) {
-      // a poll interrupted by close() reports CLOSED, not the connection errors close caused
-      if (this.closed && (error as Error)?.name !== 'AbortError') throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
-      throw error;
-    } finally {
-      this.busy = false;
-    }
+    return this.gate.run(async () => {
+      try {
+        return await fn();
+      } catch (error) {
+        // a poll interrupted by close() reports CLOSED, not the connection errors close caused
+        if (this.closed && (error as Error)?.name !== 'AbortError') throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
+        throw error;
+      }
+    });
   }
 
   // ---- snapshot --------------------------------------------------------------------------
