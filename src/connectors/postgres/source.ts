@@ -10,21 +10,19 @@ import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/e
 import { PollGate } from '../../sdk/poll-gate.js';
 import { reportWarning } from '../../sdk/warnings.js';
 import type { TableDescriptor } from '../../sdk/batch.js';
-import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
-import { Catalog, type Partition, type TableInfo } from './catalog.js';
+import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
+import { Catalog, type Partition } from './catalog.js';
 import { mapPgError } from './errors.js';
 import { displayName, quoteLiteral, quoteQualified } from './identifiers.js';
 import { formatLsn, parseLsn } from './lsn.js';
-import { ReplicationConnection } from './replication-stream.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
 import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
 import { PartitionWatch, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
-import { ChangeReader, deferrableKey, type ChangePosition } from './change-reader.js';
+import { ChangeReader, type ChangePosition } from './change-reader.js';
 import { filenodes, storageRewritten } from './snapshot-storage.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
-import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition, type SourceIdentity } from './checkpoint.js';
-import { readIdentity } from './identity.js';
-import { warnAboutIdleSlots } from './idle-slot-warning.js';
+import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition } from './checkpoint.js';
+import { TableSession } from './table-session.js';
 
 /** Connector id in checkpoints. */
 export const POSTGRES_CONNECTOR = 'postgres';
@@ -65,11 +63,8 @@ export class PostgresSource implements ReferenceTableSource {
   /** Qualified table name used in metadata, checkpoints and errors. */
   readonly table: string;
 
-  private sql: pg.Client | null = null;
-  private catalog: Catalog | null = null;
-  private info: TableInfo | null = null;
-  private codecs: ColumnCodec[] | null = null;
-  private specs: ColumnSpec[] | null = null;
+  /** The SQL connection and what connecting read about the table. */
+  private readonly session: TableSession;
   private started: Promise<void> | null = null;
   private phase: 'snapshot' | 'changes' = 'snapshot';
   private snapshot: SnapshotState = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
@@ -78,12 +73,8 @@ export class PostgresSource implements ReferenceTableSource {
   private changeStart: ChangePosition | null = null;
   private changeSpecs: ColumnSpec[] | null = null;
   private changePartitions: string[] | null = null;
-  /** Partitions of a partitioned table, as loaded at connect. */
-  private partitionList: Partition[] = [];
   private changes: ChangeReader | null = null;
   private committed = 0n;
-  /** Where this source reads from (read at connect); recorded in every checkpoint. */
-  private identity: SourceIdentity | null = null;
   /** Set when `restore` discarded its checkpoint (the slot was invalidated, or the table rewritten mid-snapshot). */
   private restartedSnapshot = false;
   private restored = false;
@@ -96,6 +87,7 @@ export class PostgresSource implements ReferenceTableSource {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
     this.gate = new PollGate(this.table);
+    this.session = new TableSession(this.config, this.table, this.slot);
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
@@ -130,7 +122,7 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   private async start(): Promise<void> {
-    this.started ??= this.connect();
+    this.started ??= this.session.connect();
     try {
       await this.started;
     } catch (error) {
@@ -139,58 +131,8 @@ export class PostgresSource implements ReferenceTableSource {
     }
   }
 
-  private async connect(): Promise<void> {
-    const sql = new pg.Client(clientConfig(this.config, false));
-    sql.on('error', () => {}); // surfaced by the next query
-    try {
-      await sql.connect();
-    } catch (error) {
-      await sql.end().catch(() => {});
-      throw mapPgError(error, this.table, 'connecting');
-    }
-    this.sql = sql;
-    const catalog = new Catalog(sql, this.table);
-    this.catalog = catalog;
-    await catalog.serverMajor();
-    if (!this.oneShot) {
-      await catalog.checkWalLevel();
-      await catalog.checkReplicationPrivilege();
-    }
-    this.info = await catalog.loadTable(this.config.tableName);
-    this.identity = await readIdentity(sql, this.config, this.table, this.oneShot ? null : this.connectReplication);
-    if (!this.oneShot) await warnAboutIdleSlots(sql, this.table, this.slot!, this.config.warnRetainedBytes, this.config.onWarning);
-    if (this.info.replicaIdentity === 'n' && !this.oneShot) {
-      throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
-        table: this.table,
-        hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
-      });
-    }
-    if (!this.oneShot && !(await catalog.currentKey(this.info.oid)).immediate) throw deferrableKey(this.info);
-    this.specs = this.info.columns;
-    this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
-    if (this.info.partitioned) {
-      this.partitionList = await catalog.partitions(this.info.oid);
-      checkReadable(this.info, this.partitionList);
-    }
-  }
-
-  private connectReplication = async (): Promise<ReplicationConnection> => {
-    try {
-      return await ReplicationConnection.connect(clientConfig(this.config, true));
-    } catch (error) {
-      throw mapPgError(error, this.table, 'opening a replication connection');
-    }
-  };
-
-  private connectSql = async (): Promise<pg.Client> => {
-    const client = new pg.Client(clientConfig(this.config, false));
-    client.on('error', () => {});
-    await client.connect();
-    return client;
-  };
-
   private descriptor(codecs: ColumnCodec[]): TableDescriptor {
-    return { table: this.table, primaryKey: this.info!.primaryKey, fields: codecs.map((c) => c.field) };
+    return { table: this.table, primaryKey: this.session.info!.primaryKey, fields: codecs.map((c) => c.field) };
   }
 
   /** Runs `fn` as the only poll in flight (see {@link PollGate}) on an open source. */
@@ -242,8 +184,8 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   private async beginSnapshot(): Promise<void> {
-    const catalog = this.catalog!;
-    const info = this.info!;
+    const catalog = this.session.catalog!;
+    const info = this.session.info!;
     const resuming = this.snapshot.lsn !== null;
     let snapshotId: string;
     if (this.oneShot) {
@@ -252,34 +194,34 @@ export class PostgresSource implements ReferenceTableSource {
       const exported = await this.exportTransactionSnapshot(true);
       snapshotId = exported.snapshotId;
       if (info.partitioned) {
-        this.partitionList = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.partitionList);
+        this.session.partitions = await this.partitionsAt(snapshotId);
+        checkReadable(info, this.session.partitions);
       }
       const parallelism = this.config.snapshotParallelism;
       const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
-      this.snapshot = { lsn: null, xids: exported.xids, ranges, specs: this.specs, partitions: info.partitioned ? recordPartitions(this.partitionList) : null };
+      const ranges = info.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
+      this.snapshot = { lsn: null, xids: exported.xids, ranges, specs: this.session.specs, partitions: info.partitioned ? recordPartitions(this.session.partitions) : null };
     } else if (!resuming) {
       await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
-      await ensureMainSlot(catalog, this.config, info, this.connectReplication, false);
-      const exported = await exportConsistentSnapshot(this.connectReplication, info);
+      await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, false);
+      const exported = await exportConsistentSnapshot(this.session.connectReplication, info);
       this.snapshotHolder = exported.conn;
       snapshotId = exported.snapshotId;
       if (info.partitioned) {
-        this.partitionList = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.partitionList);
+        this.session.partitions = await this.partitionsAt(snapshotId);
+        checkReadable(info, this.session.partitions);
       }
       const parallelism = this.config.snapshotParallelism;
       const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
-      const partitions = info.partitioned ? recordPartitions(this.partitionList) : null;
-      const relfilenode = info.partitioned ? undefined : (await filenodes(this.sql!, [info.oid], this.table)).get(info.oid);
+      const ranges = info.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
+      const partitions = info.partitioned ? recordPartitions(this.session.partitions) : null;
+      const relfilenode = info.partitioned ? undefined : (await filenodes(this.session.sql!, [info.oid], this.table)).get(info.oid);
       // assigned only once complete: a failed start must not look like a snapshot in progress
-      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.specs, partitions, relfilenode };
+      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.session.specs, partitions, relfilenode };
     } else {
       // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
       // versions the original snapshot saw; the stream still starts at the original point.
-      await ensureMainSlot(catalog, this.config, info, this.connectReplication, true);
+      await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, true);
       await this.checkNotExpired(this.snapshot.lsn!);
       const exported = await this.exportTransactionSnapshot(false);
       snapshotId = exported.snapshotId;
@@ -296,7 +238,7 @@ export class PostgresSource implements ReferenceTableSource {
           hint: 'retried: the retry starts the snapshot over',
         });
       }
-      if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.specs!)) {
+      if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.session.specs!)) {
         throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
           table: this.table,
           hint: 'delete the checkpoint to take a new snapshot',
@@ -305,10 +247,10 @@ export class PostgresSource implements ReferenceTableSource {
     }
     this.snapshotReader = new SnapshotReader({
       table: info,
-      descriptor: this.descriptor(this.codecs!),
-      codecs: this.codecs!,
+      descriptor: this.descriptor(this.session.codecs!),
+      codecs: this.session.codecs!,
       ranges: this.snapshot.ranges!,
-      leaves: leafNames(this.partitionList),
+      leaves: leafNames(this.session.partitions),
       snapshotId,
       // a resumed snapshot skips row versions the original snapshot did not see: the stream delivers them
       onlyVisibleIn: resuming ? this.snapshot.xids : null,
@@ -317,7 +259,7 @@ export class PostgresSource implements ReferenceTableSource {
       parallelism: this.config.snapshotParallelism,
       batchRows: this.config.batchRows,
       batchBytes: this.config.batchBytes,
-      connect: this.connectSql,
+      connect: this.session.connectSql,
     });
     this.snapshotReader.start();
   }
@@ -327,7 +269,7 @@ export class PostgresSource implements ReferenceTableSource {
    * and keeps the connection as the snapshot holder (closed with the snapshot).
    */
   private async exportTransactionSnapshot(withXids: boolean): Promise<{ snapshotId: string; xids: string | null; holder: pg.Client }> {
-    const holder = await this.connectSql().catch((error: unknown) => {
+    const holder = await this.session.connectSql().catch((error: unknown) => {
       throw mapPgError(error, this.table, 'connecting');
     });
     try {
@@ -348,13 +290,13 @@ export class PostgresSource implements ReferenceTableSource {
    * storage the stream starts from (a partition truncated a moment later is then noticed).
    */
   private async partitionsAt(snapshotId: string): Promise<Partition[]> {
-    const client = await this.connectSql().catch((error: unknown) => {
+    const client = await this.session.connectSql().catch((error: unknown) => {
       throw mapPgError(error, this.table, 'connecting');
     });
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
-      const partitions = await new Catalog(client, this.table).partitions(this.info!.oid);
+      const partitions = await new Catalog(client, this.table).partitions(this.session.info!.oid);
       await client.query('COMMIT');
       return partitions;
     } catch (error) {
@@ -369,24 +311,24 @@ export class PostgresSource implements ReferenceTableSource {
    * change events) and records the current ones.
    */
   private async recheckPartitions(): Promise<void> {
-    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.partitionList);
-    const watch = new PartitionWatch(this.info!, recorded);
+    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.session.partitions);
+    const watch = new PartitionWatch(this.session.info!, recorded);
     // new storage is only noted here: the stream tells whether a TRUNCATE of the table explains it
-    this.partitionList = await watch.check(this.catalog!, null);
+    this.session.partitions = await watch.check(this.session.catalog!, null);
     if (this.phase === 'snapshot') this.snapshot.partitions = watch.state;
     else this.changePartitions = watch.state;
   }
 
   private async relationPages(): Promise<number> {
-    const res = await this.sql!.query<{ pages: string }>(
+    const res = await this.session.sql!.query<{ pages: string }>(
       `SELECT (pg_relation_size($1::oid) / current_setting('block_size')::int)::text AS pages`,
-      [this.info!.oid],
+      [this.session.info!.oid],
     );
     return Number(res.rows[0]!.pages);
   }
 
   private async checkNotExpired(lsn: bigint): Promise<void> {
-    const state = await this.catalog!.slotState(this.config.slotName);
+    const state = await this.session.catalog!.slotState(this.config.slotName);
     if (state?.confirmedFlush != null && state.confirmedFlush > lsn) {
       throw definite('CHECKPOINT_EXPIRED', `replication slot ${this.config.slotName} is at ${formatLsn(state.confirmedFlush)}, past the checkpoint's ${formatLsn(lsn)}`, {
         table: this.table,
@@ -406,7 +348,7 @@ export class PostgresSource implements ReferenceTableSource {
     await this.releaseSnapshot();
     this.phase = 'changes';
     this.changeStart = this.oneShot ? null : { lsn: this.snapshot.lsn!, skip: 0 };
-    this.changeSpecs = this.snapshot.specs ?? this.specs;
+    this.changeSpecs = this.snapshot.specs ?? this.session.specs;
     this.changePartitions = this.snapshot.partitions;
   }
 
@@ -448,22 +390,22 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   private async openChanges(): Promise<void> {
-    const specs = this.changeSpecs ?? this.specs!;
-    const codecs = sameSpecs(specs, this.specs!) ? this.codecs! : await this.catalog!.codecs(specs, this.table, this.config.unknownTypes);
-    if (this.restored) await ensureMainSlot(this.catalog!, this.config, this.info!, this.connectReplication, true);
+    const specs = this.changeSpecs ?? this.session.specs!;
+    const codecs = sameSpecs(specs, this.session.specs!) ? this.session.codecs! : await this.session.catalog!.codecs(specs, this.table, this.config.unknownTypes);
+    if (this.restored) await ensureMainSlot(this.session.catalog!, this.config, this.session.info!, this.session.connectReplication, true);
     const reader = new ChangeReader({
       config: this.config,
-      table: this.info!,
-      catalog: this.catalog!,
+      table: this.session.info!,
+      catalog: this.session.catalog!,
       specs,
       codecs,
       // The live table may have text-only columns the checkpoint's schema lacks: they arrive
       // as the stream replays the DDL, and need text mode.
-      textValues: this.codecs!.some((c) => c.textOnly),
-      partitions: this.info!.partitioned ? (this.changePartitions ?? recordPartitions(this.partitionList)) : null,
+      textValues: this.session.codecs!.some((c) => c.textOnly),
+      partitions: this.session.info!.partitioned ? (this.changePartitions ?? recordPartitions(this.session.partitions)) : null,
       start: this.changeStart!,
       committed: this.committed,
-      connect: this.connectReplication,
+      connect: this.session.connectReplication,
     });
     this.changes = reader;
     try {
@@ -480,8 +422,8 @@ export class PostgresSource implements ReferenceTableSource {
 
   checkpoint(): SourceCheckpoint {
     const slot = this.slot;
-    const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity } } : {};
-    const key: { key?: JsonValue } = this.info ? { key: [...this.info.primaryKey] } : {};
+    const source: { source?: JsonValue } = this.session.identity ? { source: { ...this.session.identity } } : {};
+    const key: { key?: JsonValue } = this.session.info ? { key: [...this.session.info.primaryKey] } : {};
     if (this.phase === 'snapshot') {
       const s = this.snapshot;
       return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
@@ -502,14 +444,14 @@ export class PostgresSource implements ReferenceTableSource {
         slot: null,
         lsn: null,
         skip: 0,
-        columns: specsToJson(this.snapshot.specs ?? this.specs!),
+        columns: specsToJson(this.snapshot.specs ?? this.session.specs!),
         ...(this.snapshot.partitions ? { partitions: [...this.snapshot.partitions] } : {}),
         ...key,
         ...source,
       });
     }
     const position = this.changes ? this.changes.position : this.changeStart!;
-    const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.specs!);
+    const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.session.specs!);
     const partitions = this.changes ? this.changes.partitions : this.changePartitions;
     return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
       slot,
@@ -538,7 +480,7 @@ export class PostgresSource implements ReferenceTableSource {
     const pos = cp.phase === 'snapshot' ? parsePosition(snapshotPositionSchema, cp) : parsePosition(changesPositionSchema, cp);
     if (pos.slot !== null && this.slot !== null) this.checkSlot(pos.slot); // before connecting: no server is needed to tell
     await this.start();
-    checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.identity! }, this.config.onWarning);
+    checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.session.identity! }, this.config.onWarning);
     if (this.oneShot) {
       if (cp.phase === 'changes') {
         throw definite('CHECKPOINT_INVALID', `the checkpoint records a one-shot snapshot of ${this.table} that is already complete`, {
@@ -573,14 +515,14 @@ export class PostgresSource implements ReferenceTableSource {
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.lsn !== null) await this.checkSlotValid();
-    if (this.phase === 'snapshot' && this.snapshot.lsn !== null && (await storageRewritten(this.sql!, this.info!, this.snapshot))) {
+    if (this.phase === 'snapshot' && this.snapshot.lsn !== null && (await storageRewritten(this.session.sql!, this.session.info!, this.snapshot))) {
       // the recorded ctids point into storage that is gone: take a new snapshot
       this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
       this.restartedSnapshot = true;
     }
     if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.lsn !== null)) this.checkKey(pos.key);
     // rows attached or detached while stopped left no change events: fail now, not later
-    if (this.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
+    if (this.session.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
   }
 
   /**
@@ -588,7 +530,7 @@ export class PostgresSource implements ReferenceTableSource {
    * (a primary key or replica identity changed while stopped) would mis-key every later change.
    */
   private checkKey(recorded: string[] | undefined): void {
-    const now = this.info!.primaryKey;
+    const now = this.session.info!.primaryKey;
     if (recorded === undefined || sameKey(recorded, now)) return;
     throw definite('SCHEMA_INCOMPATIBLE', `the key of ${this.table} changed since the checkpoint: rows were delivered keyed on (${recorded.join(', ')}), the table is now keyed on (${now.join(', ')})`, {
       table: this.table,
@@ -599,7 +541,7 @@ export class PostgresSource implements ReferenceTableSource {
   /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
   private async checkSlotValid(): Promise<void> {
     const slot = this.config.slotName;
-    const state = await this.catalog!.slotState(slot);
+    const state = await this.session.catalog!.slotState(slot);
     if (!state?.invalid) return;
     if (this.config.onSlotInvalidated !== 'resnapshot') {
       throw definite('SLOT_INVALIDATED', `replication slot ${slot} was invalidated by the server (it lost WAL it needed), so the changes since the checkpoint are gone`, {
@@ -612,7 +554,7 @@ export class PostgresSource implements ReferenceTableSource {
       table: this.table,
       message: `replication slot ${slot} was invalidated by the server; dropping it and taking a new snapshot`,
     });
-    await dropSlot(this.sql!, slot, this.table);
+    await dropSlot(this.session.sql!, slot, this.table);
     this.phase = 'snapshot';
     this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
     this.changeStart = null;
@@ -663,19 +605,17 @@ export class PostgresSource implements ReferenceTableSource {
     await Promise.allSettled(tasks);
     await this.started?.catch(() => {});
     if (options.dropSlot && !this.oneShot) {
-      let sql = this.sql;
+      let sql = this.session.sql;
       try {
-        sql ??= await this.connectSql();
-        this.sql = sql;
+        sql ??= await this.session.connectSql();
+        this.session.sql = sql;
         await dropSlot(sql, this.config.slotName, this.table);
       } catch (error) {
-        await this.sql?.end().catch(() => {});
-        this.sql = null;
+        await this.session.end();
         throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'dropping the slot');
       }
     }
-    await this.sql?.end().catch(() => {});
-    this.sql = null;
+    await this.session.end();
   }
 }
 
