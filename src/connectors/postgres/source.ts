@@ -8,7 +8,6 @@ import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../.
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
-import { reportWarning } from '../../sdk/warnings.js';
 import type { TableDescriptor } from '../../sdk/batch.js';
 import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 import { Catalog, type Partition } from './catalog.js';
@@ -17,12 +16,13 @@ import { displayName, quoteLiteral, quoteQualified } from './identifiers.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
 import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
-import { PartitionWatch, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
+import { checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
 import { ChangeReader, type ChangePosition } from './change-reader.js';
 import { filenodes, storageRewritten } from './snapshot-storage.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition } from './checkpoint.js';
 import { TableSession } from './table-session.js';
+import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions, sameSpecs } from './restore-checks.js';
 
 /** Connector id in checkpoints. */
 export const POSTGRES_CONNECTOR = 'postgres';
@@ -306,17 +306,13 @@ export class PostgresSource implements ReferenceTableSource {
     }
   }
 
-  /**
-   * Checks the partitions against the recorded ones (failing when rows came or went without
-   * change events) and records the current ones.
-   */
+  /** Rows attached or detached while stopped left no change events: fail now, not later. */
   private async recheckPartitions(): Promise<void> {
     const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.session.partitions);
-    const watch = new PartitionWatch(this.session.info!, recorded);
-    // new storage is only noted here: the stream tells whether a TRUNCATE of the table explains it
-    this.session.partitions = await watch.check(this.session.catalog!, null);
-    if (this.phase === 'snapshot') this.snapshot.partitions = watch.state;
-    else this.changePartitions = watch.state;
+    const now = await recheckPartitions(this.session.info!, this.session.catalog!, recorded);
+    this.session.partitions = now.partitions;
+    if (this.phase === 'snapshot') this.snapshot.partitions = now.recorded;
+    else this.changePartitions = now.recorded;
   }
 
   private async relationPages(): Promise<number> {
@@ -478,7 +474,7 @@ export class PostgresSource implements ReferenceTableSource {
     }
     const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
     const pos = cp.phase === 'snapshot' ? parsePosition(snapshotPositionSchema, cp) : parsePosition(changesPositionSchema, cp);
-    if (pos.slot !== null && this.slot !== null) this.checkSlot(pos.slot); // before connecting: no server is needed to tell
+    if (pos.slot !== null && this.slot !== null) checkSlotMatches(pos.slot, this.slot, this.table); // before connecting: no server is needed to tell
     await this.start();
     checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.session.identity! }, this.config.onWarning);
     if (this.oneShot) {
@@ -520,56 +516,19 @@ export class PostgresSource implements ReferenceTableSource {
       this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
       this.restartedSnapshot = true;
     }
-    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.lsn !== null)) this.checkKey(pos.key);
-    // rows attached or detached while stopped left no change events: fail now, not later
+    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.lsn !== null)) checkKeyUnchanged(pos.key, this.session.info!.primaryKey, this.table);
     if (this.session.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
-  }
-
-  /**
-   * The rows delivered so far are keyed on the recorded key columns: resuming under another key
-   * (a primary key or replica identity changed while stopped) would mis-key every later change.
-   */
-  private checkKey(recorded: string[] | undefined): void {
-    const now = this.session.info!.primaryKey;
-    if (recorded === undefined || sameKey(recorded, now)) return;
-    throw definite('SCHEMA_INCOMPATIBLE', `the key of ${this.table} changed since the checkpoint: rows were delivered keyed on (${recorded.join(', ')}), the table is now keyed on (${now.join(', ')})`, {
-      table: this.table,
-      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
-    });
   }
 
   /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
   private async checkSlotValid(): Promise<void> {
-    const slot = this.config.slotName;
-    const state = await this.session.catalog!.slotState(slot);
-    if (!state?.invalid) return;
-    if (this.config.onSlotInvalidated !== 'resnapshot') {
-      throw definite('SLOT_INVALIDATED', `replication slot ${slot} was invalidated by the server (it lost WAL it needed), so the changes since the checkpoint are gone`, {
-        table: this.table,
-        hint: `take a new snapshot: set onSlotInvalidated: 'resnapshot' (CLI --resnapshot-on-invalid-slot), or SELECT pg_drop_replication_slot(${quoteLiteral(slot)}); and delete the checkpoint; consider raising max_slot_wal_keep_size`,
-      });
-    }
-    reportWarning(this.config.onWarning, {
-      code: 'SLOT_INVALIDATED',
-      table: this.table,
-      message: `replication slot ${slot} was invalidated by the server; dropping it and taking a new snapshot`,
-    });
-    await dropSlot(this.session.sql!, slot, this.table);
+    if (!(await droppedInvalidatedSlot(this.session.catalog!, this.session.sql!, this.config, this.table))) return;
     this.phase = 'snapshot';
     this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
     this.changeStart = null;
     this.changeSpecs = null;
     this.changePartitions = null;
     this.restartedSnapshot = true;
-  }
-
-  private checkSlot(slot: string | null): void {
-    if (slot !== this.slot) {
-      throw definite('CHECKPOINT_MISMATCH', `the checkpoint was taken on ${slot === null ? 'no replication slot (a one-shot snapshot)' : `replication slot ${slot}`}, this source uses ${this.slot === null ? 'none (a one-shot snapshot)' : this.slot}`, {
-        table: this.table,
-        hint: 'configure the same slot name, or delete the checkpoint (or pass another --checkpoint) to start over',
-      });
-    }
   }
 
   /**
@@ -581,7 +540,7 @@ export class PostgresSource implements ReferenceTableSource {
     const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
     if (cp.phase !== 'changes') return; // the snapshot point must stay available until the snapshot completes
     const pos = parsePosition(changesPositionSchema, cp);
-    this.checkSlot(pos.slot);
+    checkSlotMatches(pos.slot, this.slot, this.table);
     if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
     const lsn = parseLsn(pos.lsn);
     if (lsn > this.committed) this.committed = lsn;
@@ -617,12 +576,4 @@ export class PostgresSource implements ReferenceTableSource {
     }
     await this.session.end();
   }
-}
-
-function sameKey(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((k, i) => k === b[i]);
-}
-
-function sameSpecs(a: ColumnSpec[], b: ColumnSpec[]): boolean {
-  return a.length === b.length && a.every((s, i) => s.name === b[i]!.name && s.typeOid === b[i]!.typeOid && s.typmod === b[i]!.typmod);
 }
