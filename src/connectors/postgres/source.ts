@@ -2,26 +2,23 @@
  * `PostgresSource`: a ReferenceTableSource over a PostgreSQL table — a consistent COPY
  * snapshot, then the table's changes from a logical replication slot (pgoutput).
  */
-import pg from 'pg';
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
-import type { TableDescriptor } from '../../sdk/batch.js';
 import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
-import { Catalog, type Partition } from './catalog.js';
 import { mapPgError } from './errors.js';
-import { displayName, quoteLiteral, quoteQualified } from './identifiers.js';
+import { displayName } from './identifiers.js';
 import { formatLsn, parseLsn } from './lsn.js';
-import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
-import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
-import { checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
+import { dropSlot, ensureMainSlot } from './slot.js';
+import { recordPartitions } from './partitions.js';
 import { ChangeReader, type ChangePosition } from './change-reader.js';
-import { filenodes, storageRewritten } from './snapshot-storage.js';
-import type { ColumnCodec, ColumnSpec } from './types.js';
+import { storageRewritten } from './snapshot-storage.js';
+import type { ColumnSpec } from './types.js';
 import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition } from './checkpoint.js';
 import { TableSession } from './table-session.js';
+import { noSnapshot, SnapshotPhase } from './snapshot-phase.js';
 import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions, sameSpecs } from './restore-checks.js';
 
 /** Connector id in checkpoints. */
@@ -31,18 +28,6 @@ export const POSTGRES_CONNECTOR = 'postgres';
 export interface PostgresCloseOptions {
   /** Also drop the replication slot (for throwaway use; the next start takes a new snapshot). */
   dropSlot?: boolean;
-}
-
-interface SnapshotState {
-  lsn: bigint | null;
-  /** `pg_current_snapshot()` of the original snapshot (`xmin:xmax:xip,…`), to recognise rows changed after it. */
-  xids: string | null;
-  ranges: SnapshotRange[] | null;
-  specs: ColumnSpec[] | null;
-  /** Partitions of a partitioned table when the snapshot began (see partitions.ts). */
-  partitions: string[] | null;
-  /** The table's storage when the snapshot began (plain tables; see snapshot-storage.ts). */
-  relfilenode?: number | undefined;
 }
 
 /**
@@ -67,9 +52,8 @@ export class PostgresSource implements ReferenceTableSource {
   private readonly session: TableSession;
   private started: Promise<void> | null = null;
   private phase: 'snapshot' | 'changes' = 'snapshot';
-  private snapshot: SnapshotState = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
-  private snapshotReader: SnapshotReader | null = null;
-  private snapshotHolder: { close(): Promise<void> } | null = null;
+  /** The snapshot and its progress. */
+  private readonly snapshot: SnapshotPhase;
   private changeStart: ChangePosition | null = null;
   private changeSpecs: ColumnSpec[] | null = null;
   private changePartitions: string[] | null = null;
@@ -88,6 +72,7 @@ export class PostgresSource implements ReferenceTableSource {
     this.table = displayName(this.config.tableName);
     this.gate = new PollGate(this.table);
     this.session = new TableSession(this.config, this.table, this.slot);
+    this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot);
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
@@ -131,10 +116,6 @@ export class PostgresSource implements ReferenceTableSource {
     }
   }
 
-  private descriptor(codecs: ColumnCodec[]): TableDescriptor {
-    return { table: this.table, primaryKey: this.session.info!.primaryKey, fields: codecs.map((c) => c.field) };
-  }
-
   /** Runs `fn` as the only poll in flight (see {@link PollGate}) on an open source. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.ensureOpen();
@@ -157,195 +138,36 @@ export class PostgresSource implements ReferenceTableSource {
       this.polled = true;
       if (this.phase === 'changes') return null;
       await this.start();
-      if (!this.snapshotReader) {
+      if (!this.snapshot.reading) {
         try {
-          await this.beginSnapshot();
+          await this.snapshot.begin();
         } catch (error) {
-          await this.releaseSnapshot();
+          await this.snapshot.release();
           throw error;
         }
-        if (this.closed) await this.releaseSnapshot(); // close() ran while connecting
+        if (this.closed) await this.snapshot.release(); // close() ran while connecting
       }
-      for (;;) {
-        const item = await this.snapshotReader!.take(opts.signal);
-        if (item === null) {
-          if (!this.snapshot.ranges!.every((r) => r.done)) {
-            throw definite('INTERNAL', `the snapshot of ${this.table} ended before every range was read`, { table: this.table });
-          }
-          await this.endSnapshot();
-          return null;
-        }
-        const range = this.snapshot.ranges![item.range]!;
-        range.after = item.after;
-        range.done = item.done;
-        if (item.batch) return item.batch;
-      }
+      const batch = await this.snapshot.next(opts.signal);
+      if (batch === null) this.endSnapshot();
+      return batch;
     });
-  }
-
-  private async beginSnapshot(): Promise<void> {
-    const catalog = this.session.catalog!;
-    const info = this.session.info!;
-    const resuming = this.snapshot.lsn !== null;
-    let snapshotId: string;
-    if (this.oneShot) {
-      // no slot and no publication: a REPEATABLE READ transaction exports the snapshot the
-      // workers share, and it ends with its connection, whatever ends the process
-      const exported = await this.exportTransactionSnapshot(true);
-      snapshotId = exported.snapshotId;
-      if (info.partitioned) {
-        this.session.partitions = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.session.partitions);
-      }
-      const parallelism = this.config.snapshotParallelism;
-      const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
-      this.snapshot = { lsn: null, xids: exported.xids, ranges, specs: this.session.specs, partitions: info.partitioned ? recordPartitions(this.session.partitions) : null };
-    } else if (!resuming) {
-      await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
-      await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, false);
-      const exported = await exportConsistentSnapshot(this.session.connectReplication, info);
-      this.snapshotHolder = exported.conn;
-      snapshotId = exported.snapshotId;
-      if (info.partitioned) {
-        this.session.partitions = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.session.partitions);
-      }
-      const parallelism = this.config.snapshotParallelism;
-      const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
-      const partitions = info.partitioned ? recordPartitions(this.session.partitions) : null;
-      const relfilenode = info.partitioned ? undefined : (await filenodes(this.session.sql!, [info.oid], this.table)).get(info.oid);
-      // assigned only once complete: a failed start must not look like a snapshot in progress
-      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.session.specs, partitions, relfilenode };
-    } else {
-      // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
-      // versions the original snapshot saw; the stream still starts at the original point.
-      await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, true);
-      await this.checkNotExpired(this.snapshot.lsn!);
-      const exported = await this.exportTransactionSnapshot(false);
-      snapshotId = exported.snapshotId;
-      // Held until the snapshot is read: no rewrite can come between this check and the scans.
-      // One since restore() checked is retried, and the retry's restore() starts over.
-      try {
-        await exported.holder.query(`LOCK TABLE ${quoteQualified(info.name)} IN ACCESS SHARE MODE`);
-      } catch (error) {
-        throw mapPgError(error, this.table, 'locking the table');
-      }
-      if (await storageRewritten(exported.holder, info, this.snapshot)) {
-        throw transient('TABLE_REWRITTEN', `${this.table} was rewritten (VACUUM FULL, CLUSTER, …) while its snapshot was being resumed`, {
-          table: this.table,
-          hint: 'retried: the retry starts the snapshot over',
-        });
-      }
-      if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.session.specs!)) {
-        throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
-          table: this.table,
-          hint: 'delete the checkpoint to take a new snapshot',
-        });
-      }
-    }
-    this.snapshotReader = new SnapshotReader({
-      table: info,
-      descriptor: this.descriptor(this.session.codecs!),
-      codecs: this.session.codecs!,
-      ranges: this.snapshot.ranges!,
-      leaves: leafNames(this.session.partitions),
-      snapshotId,
-      // a resumed snapshot skips row versions the original snapshot did not see: the stream delivers them
-      onlyVisibleIn: resuming ? this.snapshot.xids : null,
-      // a one-shot snapshot never resumes mid-way (its exported snapshot ends with the process)
-      resumable: !this.oneShot,
-      parallelism: this.config.snapshotParallelism,
-      batchRows: this.config.batchRows,
-      batchBytes: this.config.batchBytes,
-      connect: this.session.connectSql,
-    });
-    this.snapshotReader.start();
-  }
-
-  /**
-   * Opens a READ ONLY REPEATABLE READ transaction on a new connection, exports its snapshot
-   * and keeps the connection as the snapshot holder (closed with the snapshot).
-   */
-  private async exportTransactionSnapshot(withXids: boolean): Promise<{ snapshotId: string; xids: string | null; holder: pg.Client }> {
-    const holder = await this.session.connectSql().catch((error: unknown) => {
-      throw mapPgError(error, this.table, 'connecting');
-    });
-    try {
-      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const { rows } = await holder.query<{ id: string; xids: string | null }>(
-        `SELECT pg_export_snapshot() AS id, ${withXids ? 'pg_current_snapshot()::text' : 'NULL::text'} AS xids`,
-      );
-      this.snapshotHolder = { close: () => holder.end().catch(() => {}) };
-      return { snapshotId: rows[0]!.id, xids: rows[0]!.xids, holder };
-    } catch (error) {
-      await holder.end().catch(() => {});
-      throw mapPgError(error, this.table, 'exporting the snapshot');
-    }
-  }
-
-  /**
-   * The partitions as of the exported snapshot: the ones the snapshot reads, each with the
-   * storage the stream starts from (a partition truncated a moment later is then noticed).
-   */
-  private async partitionsAt(snapshotId: string): Promise<Partition[]> {
-    const client = await this.session.connectSql().catch((error: unknown) => {
-      throw mapPgError(error, this.table, 'connecting');
-    });
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
-      const partitions = await new Catalog(client, this.table).partitions(this.session.info!.oid);
-      await client.query('COMMIT');
-      return partitions;
-    } catch (error) {
-      throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'listing the partitions');
-    } finally {
-      await client.end().catch(() => {});
-    }
   }
 
   /** Rows attached or detached while stopped left no change events: fail now, not later. */
   private async recheckPartitions(): Promise<void> {
-    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.session.partitions);
+    const recorded = (this.phase === 'snapshot' ? this.snapshot.state.partitions : this.changePartitions) ?? recordPartitions(this.session.partitions);
     const now = await recheckPartitions(this.session.info!, this.session.catalog!, recorded);
     this.session.partitions = now.partitions;
-    if (this.phase === 'snapshot') this.snapshot.partitions = now.recorded;
+    if (this.phase === 'snapshot') this.snapshot.state.partitions = now.recorded;
     else this.changePartitions = now.recorded;
   }
 
-  private async relationPages(): Promise<number> {
-    const res = await this.session.sql!.query<{ pages: string }>(
-      `SELECT (pg_relation_size($1::oid) / current_setting('block_size')::int)::text AS pages`,
-      [this.session.info!.oid],
-    );
-    return Number(res.rows[0]!.pages);
-  }
-
-  private async checkNotExpired(lsn: bigint): Promise<void> {
-    const state = await this.session.catalog!.slotState(this.config.slotName);
-    if (state?.confirmedFlush != null && state.confirmedFlush > lsn) {
-      throw definite('CHECKPOINT_EXPIRED', `replication slot ${this.config.slotName} is at ${formatLsn(state.confirmedFlush)}, past the checkpoint's ${formatLsn(lsn)}`, {
-        table: this.table,
-        hint: 'delete the checkpoint to take a new snapshot',
-      });
-    }
-  }
-
-  private async releaseSnapshot(): Promise<void> {
-    await this.snapshotReader?.close();
-    this.snapshotReader = null;
-    await this.snapshotHolder?.close();
-    this.snapshotHolder = null;
-  }
-
-  private async endSnapshot(): Promise<void> {
-    await this.releaseSnapshot();
+  /** Switches to the change phase, which starts where the (released) snapshot was taken. */
+  private endSnapshot(): void {
     this.phase = 'changes';
-    this.changeStart = this.oneShot ? null : { lsn: this.snapshot.lsn!, skip: 0 };
-    this.changeSpecs = this.snapshot.specs ?? this.session.specs;
-    this.changePartitions = this.snapshot.partitions;
+    this.changeStart = this.oneShot ? null : { lsn: this.snapshot.state.lsn!, skip: 0 };
+    this.changeSpecs = this.snapshot.state.specs ?? this.session.specs;
+    this.changePartitions = this.snapshot.state.partitions;
   }
 
   isSnapshotComplete(): boolean {
@@ -421,7 +243,7 @@ export class PostgresSource implements ReferenceTableSource {
     const source: { source?: JsonValue } = this.session.identity ? { source: { ...this.session.identity } } : {};
     const key: { key?: JsonValue } = this.session.info ? { key: [...this.session.info.primaryKey] } : {};
     if (this.phase === 'snapshot') {
-      const s = this.snapshot;
+      const s = this.snapshot.state;
       return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
         slot,
         snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
@@ -440,8 +262,8 @@ export class PostgresSource implements ReferenceTableSource {
         slot: null,
         lsn: null,
         skip: 0,
-        columns: specsToJson(this.snapshot.specs ?? this.session.specs!),
-        ...(this.snapshot.partitions ? { partitions: [...this.snapshot.partitions] } : {}),
+        columns: specsToJson(this.snapshot.state.specs ?? this.session.specs!),
+        ...(this.snapshot.state.partitions ? { partitions: [...this.snapshot.state.partitions] } : {}),
         ...key,
         ...source,
       });
@@ -492,7 +314,7 @@ export class PostgresSource implements ReferenceTableSource {
     if (cp.phase === 'snapshot') {
       const snap = pos as SnapshotPosition;
       if (snap.snapshotLsn !== null && snap.ranges !== null) {
-        this.snapshot = {
+        this.snapshot.state = {
           lsn: parseLsn(snap.snapshotLsn),
           xids: snap.snapshotXids,
           ranges: snap.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
@@ -510,21 +332,21 @@ export class PostgresSource implements ReferenceTableSource {
       this.changePartitions = changes.partitions ?? null;
     }
     this.restored = true;
-    if (this.phase === 'changes' || this.snapshot.lsn !== null) await this.checkSlotValid();
-    if (this.phase === 'snapshot' && this.snapshot.lsn !== null && (await storageRewritten(this.session.sql!, this.session.info!, this.snapshot))) {
+    if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
+    if (this.phase === 'snapshot' && this.snapshot.state.lsn !== null && (await storageRewritten(this.session.sql!, this.session.info!, this.snapshot.state))) {
       // the recorded ctids point into storage that is gone: take a new snapshot
-      this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
+      this.snapshot.state = noSnapshot();
       this.restartedSnapshot = true;
     }
-    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.lsn !== null)) checkKeyUnchanged(pos.key, this.session.info!.primaryKey, this.table);
-    if (this.session.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
+    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.state.lsn !== null)) checkKeyUnchanged(pos.key, this.session.info!.primaryKey, this.table);
+    if (this.session.info!.partitioned && (this.phase === 'changes' || this.snapshot.state.lsn !== null)) await this.recheckPartitions();
   }
 
   /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
   private async checkSlotValid(): Promise<void> {
     if (!(await droppedInvalidatedSlot(this.session.catalog!, this.session.sql!, this.config, this.table))) return;
     this.phase = 'snapshot';
-    this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
+    this.snapshot.state = noSnapshot();
     this.changeStart = null;
     this.changeSpecs = null;
     this.changePartitions = null;
@@ -555,11 +377,8 @@ export class PostgresSource implements ReferenceTableSource {
     if (this.closed && !options.dropSlot) return;
     this.closed = true;
     const tasks: Promise<unknown>[] = [];
-    if (this.snapshotReader) tasks.push(this.snapshotReader.close());
-    if (this.snapshotHolder) tasks.push(this.snapshotHolder.close());
+    tasks.push(...this.snapshot.closeAll());
     if (this.changes) tasks.push(this.changes.close());
-    this.snapshotReader = null;
-    this.snapshotHolder = null;
     // `changes` is kept (closed) so that checkpoint() still reports the last position
     await Promise.allSettled(tasks);
     await this.started?.catch(() => {});
