@@ -4,25 +4,25 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
-import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
+import type { SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
 import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 import { mapPgError } from './errors.js';
 import { displayName } from './identifiers.js';
-import { formatLsn, parseLsn } from './lsn.js';
+import { parseLsn } from './lsn.js';
 import { dropSlot, ensureMainSlot } from './slot.js';
 import { recordPartitions } from './partitions.js';
 import { ChangeReader, type ChangePosition } from './change-reader.js';
 import { storageRewritten } from './snapshot-storage.js';
 import type { ColumnSpec } from './types.js';
-import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition } from './checkpoint.js';
+import { checkIdentity } from './checkpoint.js';
 import { TableSession } from './table-session.js';
 import { noSnapshot, SnapshotPhase } from './snapshot-phase.js';
+import { changesCheckpoint, changeStartOf, completedOneShotCheckpoint, readCheckpoint, snapshotCheckpoint, snapshotStateOf } from './source-checkpoint.js';
 import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions, sameSpecs } from './restore-checks.js';
 
-/** Connector id in checkpoints. */
-export const POSTGRES_CONNECTOR = 'postgres';
+export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
 
 /** Options of {@link PostgresSource.close}. */
 export interface PostgresCloseOptions {
@@ -239,47 +239,13 @@ export class PostgresSource implements ReferenceTableSource {
   // ---- checkpoints -----------------------------------------------------------------------
 
   checkpoint(): SourceCheckpoint {
-    const slot = this.slot;
-    const source: { source?: JsonValue } = this.session.identity ? { source: { ...this.session.identity } } : {};
-    const key: { key?: JsonValue } = this.session.info ? { key: [...this.session.info.primaryKey] } : {};
-    if (this.phase === 'snapshot') {
-      const s = this.snapshot.state;
-      return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
-        slot,
-        snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
-        snapshotXids: s.xids,
-        columns: s.specs ? specsToJson(s.specs) : null,
-        ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
-        ...(s.partitions ? { partitions: [...s.partitions] } : {}),
-        ...(s.relfilenode !== undefined ? { relfilenode: s.relfilenode } : {}),
-        ...key,
-        ...source,
-      });
-    }
-    if (this.oneShot) {
-      // records that the one-shot snapshot completed; there is no stream position
-      return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
-        slot: null,
-        lsn: null,
-        skip: 0,
-        columns: specsToJson(this.snapshot.state.specs ?? this.session.specs!),
-        ...(this.snapshot.state.partitions ? { partitions: [...this.snapshot.state.partitions] } : {}),
-        ...key,
-        ...source,
-      });
-    }
+    const ctx = { table: this.table, slot: this.slot, key: this.session.info?.primaryKey ?? null, identity: this.session.identity };
+    if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
+    if (this.oneShot) return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
     const position = this.changes ? this.changes.position : this.changeStart!;
     const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.session.specs!);
     const partitions = this.changes ? this.changes.partitions : this.changePartitions;
-    return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
-      slot,
-      lsn: formatLsn(position.lsn),
-      skip: position.skip,
-      columns: specsToJson(columns),
-      ...(partitions ? { partitions: [...partitions] } : {}),
-      ...key,
-      ...source,
-    });
+    return changesCheckpoint(ctx, position, columns, partitions);
   }
 
   /**
@@ -294,8 +260,8 @@ export class PostgresSource implements ReferenceTableSource {
     if (this.polled || this.restored) {
       throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
     }
-    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
-    const pos = cp.phase === 'snapshot' ? parsePosition(snapshotPositionSchema, cp) : parsePosition(changesPositionSchema, cp);
+    const cp = readCheckpoint(checkpoint, this.table);
+    const pos = cp.position;
     if (pos.slot !== null && this.slot !== null) checkSlotMatches(pos.slot, this.slot, this.table); // before connecting: no server is needed to tell
     await this.start();
     checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.session.identity! }, this.config.onWarning);
@@ -312,24 +278,14 @@ export class PostgresSource implements ReferenceTableSource {
       return;
     }
     if (cp.phase === 'snapshot') {
-      const snap = pos as SnapshotPosition;
-      if (snap.snapshotLsn !== null && snap.ranges !== null) {
-        this.snapshot.state = {
-          lsn: parseLsn(snap.snapshotLsn),
-          xids: snap.snapshotXids,
-          ranges: snap.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
-          specs: snap.columns ? specsFromJson(snap.columns) : null,
-          partitions: snap.partitions ?? null,
-          relfilenode: snap.relfilenode,
-        };
-      }
+      const recorded = snapshotStateOf(cp.position);
+      if (recorded) this.snapshot.state = recorded;
     } else {
-      const changes = pos as ChangesPosition;
-      if (changes.lsn === null) throw definite('CHECKPOINT_INVALID', `the checkpoint of ${this.table} has no stream position`, { table: this.table, hint: 'pass the object returned by source.checkpoint() unchanged' });
+      const resume = changeStartOf(cp.position, this.table);
       this.phase = 'changes';
-      this.changeStart = { lsn: parseLsn(changes.lsn), skip: changes.skip };
-      this.changeSpecs = specsFromJson(changes.columns);
-      this.changePartitions = changes.partitions ?? null;
+      this.changeStart = resume.start;
+      this.changeSpecs = resume.specs;
+      this.changePartitions = resume.partitions;
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
@@ -359,9 +315,9 @@ export class PostgresSource implements ReferenceTableSource {
    */
   async commit(checkpoint: SourceCheckpoint): Promise<void> {
     this.ensureOpen();
-    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
+    const cp = readCheckpoint(checkpoint, this.table);
     if (cp.phase !== 'changes') return; // the snapshot point must stay available until the snapshot completes
-    const pos = parsePosition(changesPositionSchema, cp);
+    const pos = cp.position;
     checkSlotMatches(pos.slot, this.slot, this.table);
     if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
     const lsn = parseLsn(pos.lsn);
