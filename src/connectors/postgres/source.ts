@@ -5,22 +5,21 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import type { SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
+import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
 import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 import { mapPgError } from './errors.js';
 import { displayName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
-import { dropSlot, ensureMainSlot } from './slot.js';
+import { dropSlot } from './slot.js';
 import { recordPartitions } from './partitions.js';
-import { ChangeReader, type ChangePosition } from './change-reader.js';
 import { storageRewritten } from './snapshot-storage.js';
-import type { ColumnSpec } from './types.js';
 import { checkIdentity } from './checkpoint.js';
 import { TableSession } from './table-session.js';
 import { noSnapshot, SnapshotPhase } from './snapshot-phase.js';
+import { ChangePhase } from './change-phase.js';
 import { changesCheckpoint, changeStartOf, completedOneShotCheckpoint, readCheckpoint, snapshotCheckpoint, snapshotStateOf } from './source-checkpoint.js';
-import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions, sameSpecs } from './restore-checks.js';
+import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions } from './restore-checks.js';
 
 export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
 
@@ -54,11 +53,8 @@ export class PostgresSource implements ReferenceTableSource {
   private phase: 'snapshot' | 'changes' = 'snapshot';
   /** The snapshot and its progress. */
   private readonly snapshot: SnapshotPhase;
-  private changeStart: ChangePosition | null = null;
-  private changeSpecs: ColumnSpec[] | null = null;
-  private changePartitions: string[] | null = null;
-  private changes: ChangeReader | null = null;
-  private committed = 0n;
+  /** The change stream and where it starts. */
+  private readonly changes: ChangePhase;
   /** Set when `restore` discarded its checkpoint (the slot was invalidated, or the table rewritten mid-snapshot). */
   private restartedSnapshot = false;
   private restored = false;
@@ -73,6 +69,7 @@ export class PostgresSource implements ReferenceTableSource {
     this.gate = new PollGate(this.table);
     this.session = new TableSession(this.config, this.table, this.slot);
     this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot);
+    this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed);
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
@@ -155,19 +152,18 @@ export class PostgresSource implements ReferenceTableSource {
 
   /** Rows attached or detached while stopped left no change events: fail now, not later. */
   private async recheckPartitions(): Promise<void> {
-    const recorded = (this.phase === 'snapshot' ? this.snapshot.state.partitions : this.changePartitions) ?? recordPartitions(this.session.partitions);
+    const recorded = (this.phase === 'snapshot' ? this.snapshot.state.partitions : this.changes.partitions) ?? recordPartitions(this.session.partitions);
     const now = await recheckPartitions(this.session.info!, this.session.catalog!, recorded);
     this.session.partitions = now.partitions;
     if (this.phase === 'snapshot') this.snapshot.state.partitions = now.recorded;
-    else this.changePartitions = now.recorded;
+    else this.changes.partitions = now.recorded;
   }
 
   /** Switches to the change phase, which starts where the (released) snapshot was taken. */
   private endSnapshot(): void {
     this.phase = 'changes';
-    this.changeStart = this.oneShot ? null : { lsn: this.snapshot.state.lsn!, skip: 0 };
-    this.changeSpecs = this.snapshot.state.specs ?? this.session.specs;
-    this.changePartitions = this.snapshot.state.partitions;
+    const snapshot = this.snapshot.state;
+    this.changes.startAt(this.oneShot ? null : { lsn: snapshot.lsn!, skip: 0 }, snapshot.specs ?? this.session.specs, snapshot.partitions);
   }
 
   isSnapshotComplete(): boolean {
@@ -193,47 +189,8 @@ export class PostgresSource implements ReferenceTableSource {
       throwIfAborted(opts.signal);
       this.polled = true;
       await this.start();
-      try {
-        if (!this.changes) await this.openChanges();
-        return await this.changes!.poll(opts.signal);
-      } catch (error) {
-        // a slot invalidated while streaming: a restart restores the checkpoint, finds the
-        // slot invalidated and re-snapshots (see restore)
-        if (ConnectorError.is(error, 'SLOT_INVALIDATED') && this.config.onSlotInvalidated === 'resnapshot') {
-          throw transient('SLOT_INVALIDATED', `${error.message}; restarting to take a new snapshot`, { table: this.table, cause: error });
-        }
-        throw error;
-      }
+      return this.changes.poll(opts.signal, this.restored);
     });
-  }
-
-  private async openChanges(): Promise<void> {
-    const specs = this.changeSpecs ?? this.session.specs!;
-    const codecs = sameSpecs(specs, this.session.specs!) ? this.session.codecs! : await this.session.catalog!.codecs(specs, this.table, this.config.unknownTypes);
-    if (this.restored) await ensureMainSlot(this.session.catalog!, this.config, this.session.info!, this.session.connectReplication, true);
-    const reader = new ChangeReader({
-      config: this.config,
-      table: this.session.info!,
-      catalog: this.session.catalog!,
-      specs,
-      codecs,
-      // The live table may have text-only columns the checkpoint's schema lacks: they arrive
-      // as the stream replays the DDL, and need text mode.
-      textValues: this.session.codecs!.some((c) => c.textOnly),
-      partitions: this.session.info!.partitioned ? (this.changePartitions ?? recordPartitions(this.session.partitions)) : null,
-      start: this.changeStart!,
-      committed: this.committed,
-      connect: this.session.connectReplication,
-    });
-    this.changes = reader;
-    try {
-      await reader.open();
-    } catch (error) {
-      this.changes = null;
-      await reader.close();
-      throw error;
-    }
-    if (this.closed) await reader.close(); // close() ran while connecting
   }
 
   // ---- checkpoints -----------------------------------------------------------------------
@@ -242,9 +199,7 @@ export class PostgresSource implements ReferenceTableSource {
     const ctx = { table: this.table, slot: this.slot, key: this.session.info?.primaryKey ?? null, identity: this.session.identity };
     if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
     if (this.oneShot) return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
-    const position = this.changes ? this.changes.position : this.changeStart!;
-    const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.session.specs!);
-    const partitions = this.changes ? this.changes.partitions : this.changePartitions;
+    const { position, columns, partitions } = this.changes.position();
     return changesCheckpoint(ctx, position, columns, partitions);
   }
 
@@ -283,9 +238,7 @@ export class PostgresSource implements ReferenceTableSource {
     } else {
       const resume = changeStartOf(cp.position, this.table);
       this.phase = 'changes';
-      this.changeStart = resume.start;
-      this.changeSpecs = resume.specs;
-      this.changePartitions = resume.partitions;
+      this.changes.startAt(resume.start, resume.specs, resume.partitions);
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
@@ -303,9 +256,7 @@ export class PostgresSource implements ReferenceTableSource {
     if (!(await droppedInvalidatedSlot(this.session.catalog!, this.session.sql!, this.config, this.table))) return;
     this.phase = 'snapshot';
     this.snapshot.state = noSnapshot();
-    this.changeStart = null;
-    this.changeSpecs = null;
-    this.changePartitions = null;
+    this.changes.startAt(null, null, null);
     this.restartedSnapshot = true;
   }
 
@@ -320,9 +271,7 @@ export class PostgresSource implements ReferenceTableSource {
     const pos = cp.position;
     checkSlotMatches(pos.slot, this.slot, this.table);
     if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
-    const lsn = parseLsn(pos.lsn);
-    if (lsn > this.committed) this.committed = lsn;
-    this.changes?.commit(this.committed);
+    this.changes.commit(parseLsn(pos.lsn));
   }
 
   /**
@@ -332,11 +281,8 @@ export class PostgresSource implements ReferenceTableSource {
   async close(options: PostgresCloseOptions = {}): Promise<void> {
     if (this.closed && !options.dropSlot) return;
     this.closed = true;
-    const tasks: Promise<unknown>[] = [];
-    tasks.push(...this.snapshot.closeAll());
-    if (this.changes) tasks.push(this.changes.close());
-    // `changes` is kept (closed) so that checkpoint() still reports the last position
-    await Promise.allSettled(tasks);
+    // the change stream is kept (closed) so that checkpoint() still reports the last position
+    await Promise.allSettled([...this.snapshot.closeAll(), this.changes.close()]);
     await this.started?.catch(() => {});
     if (options.dropSlot && !this.oneShot) {
       let sql = this.session.sql;
