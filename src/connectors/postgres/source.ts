@@ -5,13 +5,11 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import type { SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import { definite, throwIfAborted } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
 import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
-import { mapPgError } from './errors.js';
 import { displayName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
-import { dropSlot } from './slot.js';
 import { recordPartitions } from './partitions.js';
 import { storageRewritten } from './snapshot-storage.js';
 import { checkIdentity } from './checkpoint.js';
@@ -284,17 +282,7 @@ export class PostgresSource implements ReferenceTableSource {
     // the change stream is kept (closed) so that checkpoint() still reports the last position
     await Promise.allSettled([...this.snapshot.closeAll(), this.changes.close()]);
     await this.started?.catch(() => {});
-    if (options.dropSlot && !this.oneShot) {
-      let sql = this.session.sql;
-      try {
-        sql ??= await this.session.connectSql();
-        this.session.sql = sql;
-        await dropSlot(sql, this.config.slotName, this.table);
-      } catch (error) {
-        await this.session.end();
-        throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'dropping the slot');
-      }
-    }
+    if (options.dropSlot && !this.oneShot) await this.session.dropSlot(this.config.slotName);
     await this.session.end();
   }
 }

@@ -4,7 +4,7 @@
  * every checkpoint records.
  */
 import pg from 'pg';
-import { definite } from '../../sdk/errors.js';
+import { ConnectorError, definite } from '../../sdk/errors.js';
 import { clientConfig, type ResolvedConfig } from './config.js';
 import { Catalog, type Partition, type TableInfo } from './catalog.js';
 import { mapPgError } from './errors.js';
@@ -15,6 +15,7 @@ import type { ColumnCodec, ColumnSpec } from './types.js';
 import type { SourceIdentity } from './checkpoint.js';
 import { readIdentity } from './identity.js';
 import { warnAboutIdleSlots } from './idle-slot-warning.js';
+import { dropSlot } from './slot.js';
 
 /**
  * Connects to the table's server and reads the table. Each field is set as soon as it is
@@ -98,6 +99,22 @@ export class TableSession {
     await client.connect();
     return client;
   };
+
+  /**
+   * Drops the replication slot, over the SQL connection or (when there is none) a new one
+   * kept as it; on failure the connection is closed.
+   */
+  async dropSlot(slot: string): Promise<void> {
+    let sql = this.sql;
+    try {
+      sql ??= await this.connectSql();
+      this.sql = sql;
+      await dropSlot(sql, slot, this.table);
+    } catch (error) {
+      await this.end();
+      throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'dropping the slot');
+    }
+  }
 
   /** Closes the SQL connection, if open. */
   async end(): Promise<void> {
