@@ -95,67 +95,9 @@ export class SnapshotPhase {
 
   /** Takes the snapshot, or resumes the one the restored checkpoint recorded, and starts reading it. */
   async begin(): Promise<void> {
-    const catalog = this.session.catalog!;
     const info = this.session.info!;
     const resuming = this.state.lsn !== null;
-    let snapshotId: string;
-    if (this.oneShot) {
-      // no slot and no publication: a REPEATABLE READ transaction exports the snapshot the
-      // workers share, and it ends with its connection, whatever ends the process
-      const exported = await this.exportTransactionSnapshot(true);
-      snapshotId = exported.snapshotId;
-      if (info.partitioned) {
-        this.session.partitions = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.session.partitions);
-      }
-      const parallelism = this.config.snapshotParallelism;
-      const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
-      this.state = { lsn: null, xids: exported.xids, ranges, specs: this.session.specs, partitions: info.partitioned ? recordPartitions(this.session.partitions) : null };
-    } else if (!resuming) {
-      await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
-      await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, false);
-      const exported = await exportConsistentSnapshot(this.session.connectReplication, info);
-      this.holder = exported.conn;
-      snapshotId = exported.snapshotId;
-      if (info.partitioned) {
-        this.session.partitions = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.session.partitions);
-      }
-      const parallelism = this.config.snapshotParallelism;
-      const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
-      const partitions = info.partitioned ? recordPartitions(this.session.partitions) : null;
-      const relfilenode = info.partitioned ? undefined : (await filenodes(this.session.sql!, [info.oid], this.table)).get(info.oid);
-      // assigned only once complete: a failed start must not look like a snapshot in progress
-      this.state = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.session.specs, partitions, relfilenode };
-    } else {
-      // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
-      // versions the original snapshot saw; the stream still starts at the original point.
-      await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, true);
-      await this.checkNotExpired(this.state.lsn!);
-      const exported = await this.exportTransactionSnapshot(false);
-      snapshotId = exported.snapshotId;
-      // Held until the snapshot is read: no rewrite can come between this check and the scans.
-      // One since restore() checked is retried, and the retry's restore() starts over.
-      try {
-        await exported.holder.query(`LOCK TABLE ${quoteQualified(info.name)} IN ACCESS SHARE MODE`);
-      } catch (error) {
-        throw mapPgError(error, this.table, 'locking the table');
-      }
-      if (await storageRewritten(exported.holder, info, this.state)) {
-        throw transient('TABLE_REWRITTEN', `${this.table} was rewritten (VACUUM FULL, CLUSTER, …) while its snapshot was being resumed`, {
-          table: this.table,
-          hint: 'retried: the retry starts the snapshot over',
-        });
-      }
-      if (this.state.specs && !sameSpecs(this.state.specs, this.session.specs!)) {
-        throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
-          table: this.table,
-          hint: 'delete the checkpoint to take a new snapshot',
-        });
-      }
-    }
+    const snapshotId = this.oneShot ? await this.takeOneShot() : resuming ? await this.prepareResume() : await this.take();
     this.reader = new SnapshotReader({
       table: info,
       descriptor: this.descriptor(this.session.codecs!),
@@ -173,6 +115,72 @@ export class SnapshotPhase {
       connect: this.session.connectSql,
     });
     this.reader.start();
+  }
+
+  /** A one-shot snapshot: no slot and no publication. Returns the exported snapshot's id. */
+  private async takeOneShot(): Promise<string> {
+    const info = this.session.info!;
+    // no slot and no publication: a REPEATABLE READ transaction exports the snapshot the
+    // workers share, and it ends with its connection, whatever ends the process
+    const exported = await this.exportTransactionSnapshot(true);
+    if (info.partitioned) {
+      this.session.partitions = await this.partitionsAt(exported.snapshotId);
+      checkReadable(info, this.session.partitions);
+    }
+    const ranges = await this.planRanges();
+    this.state = { lsn: null, xids: exported.xids, ranges, specs: this.session.specs, partitions: info.partitioned ? recordPartitions(this.session.partitions) : null };
+    return exported.snapshotId;
+  }
+
+  /** A new snapshot at the creation point of the slot (created here, with the publication). */
+  private async take(): Promise<string> {
+    const catalog = this.session.catalog!;
+    const info = this.session.info!;
+    await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
+    await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, false);
+    const exported = await exportConsistentSnapshot(this.session.connectReplication, info);
+    this.holder = exported.conn;
+    if (info.partitioned) {
+      this.session.partitions = await this.partitionsAt(exported.snapshotId);
+      checkReadable(info, this.session.partitions);
+    }
+    const ranges = await this.planRanges();
+    const partitions = info.partitioned ? recordPartitions(this.session.partitions) : null;
+    const relfilenode = info.partitioned ? undefined : (await filenodes(this.session.sql!, [info.oid], this.table)).get(info.oid);
+    // assigned only once complete: a failed start must not look like a snapshot in progress
+    this.state = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.session.specs, partitions, relfilenode };
+    return exported.snapshotId;
+  }
+
+  /** Checks that the recorded snapshot can still be resumed, and exports the snapshot it continues in. */
+  private async prepareResume(): Promise<string> {
+    const catalog = this.session.catalog!;
+    const info = this.session.info!;
+    // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
+    // versions the original snapshot saw; the stream still starts at the original point.
+    await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, true);
+    await this.checkNotExpired(this.state.lsn!);
+    const exported = await this.exportTransactionSnapshot(false);
+    // Held until the snapshot is read: no rewrite can come between this check and the scans.
+    // One since restore() checked is retried, and the retry's restore() starts over.
+    try {
+      await exported.holder.query(`LOCK TABLE ${quoteQualified(info.name)} IN ACCESS SHARE MODE`);
+    } catch (error) {
+      throw mapPgError(error, this.table, 'locking the table');
+    }
+    if (await storageRewritten(exported.holder, info, this.state)) {
+      throw transient('TABLE_REWRITTEN', `${this.table} was rewritten (VACUUM FULL, CLUSTER, …) while its snapshot was being resumed`, {
+        table: this.table,
+        hint: 'retried: the retry starts the snapshot over',
+      });
+    }
+    if (this.state.specs && !sameSpecs(this.state.specs, this.session.specs!)) {
+      throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
+        table: this.table,
+        hint: 'delete the checkpoint to take a new snapshot',
+      });
+    }
+    return exported.snapshotId;
   }
 
   /**
@@ -217,6 +225,13 @@ export class SnapshotPhase {
     }
   }
 
+  /** The ranges the workers read: by partition, or by page ranges of a plain table. */
+  private async planRanges(): Promise<SnapshotRange[]> {
+    const parallelism = this.config.snapshotParallelism;
+    const count = parallelism === 1 ? 1 : parallelism * 4;
+    return this.session.info!.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
+  }
+
   private async relationPages(): Promise<number> {
     const res = await this.session.sql!.query<{ pages: string }>(
       `SELECT (pg_relation_size($1::oid) / current_setting('block_size')::int)::text AS pages`,
@@ -225,6 +240,7 @@ export class SnapshotPhase {
     return Number(res.rows[0]!.pages);
   }
 
+  /** The slot must not have been confirmed past the snapshot's point: the changes since it would be gone. */
   private async checkNotExpired(lsn: bigint): Promise<void> {
     const state = await this.session.catalog!.slotState(this.config.slotName);
     if (state?.confirmedFlush != null && state.confirmedFlush > lsn) {
