@@ -1,6 +1,10 @@
 /**
  * `PostgresSource`: a ReferenceTableSource over a PostgreSQL table — a consistent COPY
  * snapshot, then the table's changes from a logical replication slot (pgoutput).
+ *
+ * The class holds the lifecycle (phases, restore, commit, close) and delegates: connecting to
+ * table-session.ts, the snapshot to snapshot-phase.ts, the change stream to change-phase.ts,
+ * checkpoints to source-checkpoint.ts and the restore-time checks to restore-checks.ts.
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
