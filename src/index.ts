@@ -12,6 +12,7 @@
  */
 export * from './sdk/errors.js';
 export * from './sdk/source.js';
+export * from './sdk/poll-gate.js';
 export * from './sdk/checkpoint.js';
 export * from './sdk/checkpoint-store.js';
 export { parseConfig, configProblems, type ConfigOrigin } from './sdk/config.js';

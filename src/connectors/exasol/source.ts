@@ -14,6 +14,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { z } from 'zod';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { abortError, ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import { PollGate } from '../../sdk/poll-gate.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { lastCommit, loadTable, tableRowCount } from './catalog.js';
 import { parseConfig, sourceConfigSchema, type ExasolSourceConfig, type ResolvedSourceConfig } from './config.js';
@@ -78,13 +79,15 @@ export class ExasolSource implements ReferenceTableSource {
   private lastSeenCommit: string | null = null;
   private moreRowsPending = true;
   private started = false;
-  private polling = false;
   private closed = false;
   private opening: Promise<void> | undefined;
+  /** One poll at a time: a concurrent poll is rejected with BUSY instead of interleaving. */
+  private readonly gate: PollGate;
 
   constructor(config: ExasolSourceConfig) {
     this.config = parseConfig(sourceConfigSchema, config, 'ExasolSource');
     this.tableName = `${this.config.schema}.${this.config.table}`;
+    this.gate = new PollGate(this.tableName);
     this.diffStore = this.config.diff ? new DiffStateStore(this.config.diff.stateDir) : undefined;
     const diff = this.config.mode === 'diff';
     this.capabilities = Object.freeze({
@@ -105,7 +108,7 @@ export class ExasolSource implements ReferenceTableSource {
   }
 
   async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
-    return this.exclusive(() => this.nextSnapshotBatch(opts));
+    return this.gate.run(() => this.nextSnapshotBatch(opts));
   }
 
   private async nextSnapshotBatch(opts: PollOptions): Promise<RecordBatch | null> {
@@ -134,7 +137,7 @@ export class ExasolSource implements ReferenceTableSource {
   }
 
   async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
-    return this.exclusive(() => this.nextChangeBatch(opts));
+    return this.gate.run(() => this.nextChangeBatch(opts));
   }
 
   private async nextChangeBatch(opts: PollOptions): Promise<RecordBatch | null> {
@@ -389,19 +392,6 @@ export class ExasolSource implements ReferenceTableSource {
     const { batch, next } = diffChangeBatch(this.shape!, d.changes, d.delivered, d.epoch, this.config);
     d.delivered = next;
     return batch;
-  }
-
-  /** One poll at a time: a concurrent poll is rejected with BUSY instead of interleaving. */
-  private async exclusive<T>(poll: () => Promise<T>): Promise<T> {
-    if (this.polling) {
-      throw definite('BUSY', `another poll of ${this.tableName} is still running`, { table: this.tableName, hint: 'await each poll before starting the next' });
-    }
-    this.polling = true;
-    try {
-      return await poll();
-    } finally {
-      this.polling = false;
-    }
   }
 
   /** Runs a step, turning unexpected errors into ConnectorErrors for this table. */

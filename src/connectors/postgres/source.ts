@@ -1,49 +1,34 @@
 /**
  * `PostgresSource`: a ReferenceTableSource over a PostgreSQL table — a consistent COPY
  * snapshot, then the table's changes from a logical replication slot (pgoutput).
+ *
+ * The class holds the lifecycle (phases, restore, commit, close) and delegates: connecting to
+ * table-session.ts, the snapshot to snapshot-phase.ts, the change stream to change-phase.ts,
+ * checkpoints to source-checkpoint.ts and the restore-time checks to restore-checks.ts.
  */
-import pg from 'pg';
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
-import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { ConnectorError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
-import { reportWarning } from '../../sdk/warnings.js';
-import type { TableDescriptor } from '../../sdk/batch.js';
-import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
-import { Catalog, type Partition, type TableInfo } from './catalog.js';
-import { mapPgError } from './errors.js';
-import { displayName, quoteLiteral, quoteQualified } from './identifiers.js';
-import { formatLsn, parseLsn } from './lsn.js';
-import { ReplicationConnection } from './replication-stream.js';
-import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
-import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
-import { PartitionWatch, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
-import { ChangeReader, deferrableKey, type ChangePosition } from './change-reader.js';
-import { filenodes, storageRewritten } from './snapshot-storage.js';
-import type { ColumnCodec, ColumnSpec } from './types.js';
-import { changesPositionSchema, checkIdentity, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition, type SourceIdentity } from './checkpoint.js';
-import { readIdentity } from './identity.js';
-import { warnAboutIdleSlots } from './idle-slot-warning.js';
+import type { SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { definite, throwIfAborted } from '../../sdk/errors.js';
+import { PollGate } from '../../sdk/poll-gate.js';
+import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
+import { displayName } from './identifiers.js';
+import { parseLsn } from './lsn.js';
+import { recordPartitions } from './partitions.js';
+import { storageRewritten } from './snapshot-storage.js';
+import { checkIdentity } from './checkpoint.js';
+import { TableSession } from './table-session.js';
+import { noSnapshot, SnapshotPhase } from './snapshot-phase.js';
+import { ChangePhase } from './change-phase.js';
+import { changesCheckpoint, changeStartOf, completedOneShotCheckpoint, readCheckpoint, snapshotCheckpoint, snapshotStateOf } from './source-checkpoint.js';
+import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions } from './restore-checks.js';
 
-/** Connector id in checkpoints. */
-export const POSTGRES_CONNECTOR = 'postgres';
+export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
 
 /** Options of {@link PostgresSource.close}. */
 export interface PostgresCloseOptions {
   /** Also drop the replication slot (for throwaway use; the next start takes a new snapshot). */
   dropSlot?: boolean;
-}
-
-interface SnapshotState {
-  lsn: bigint | null;
-  /** `pg_current_snapshot()` of the original snapshot (`xmin:xmax:xip,…`), to recognise rows changed after it. */
-  xids: string | null;
-  ranges: SnapshotRange[] | null;
-  specs: ColumnSpec[] | null;
-  /** Partitions of a partitioned table when the snapshot began (see partitions.ts). */
-  partitions: string[] | null;
-  /** The table's storage when the snapshot began (plain tables; see snapshot-storage.ts). */
-  relfilenode?: number | undefined;
 }
 
 /**
@@ -64,35 +49,29 @@ export class PostgresSource implements ReferenceTableSource {
   /** Qualified table name used in metadata, checkpoints and errors. */
   readonly table: string;
 
-  private sql: pg.Client | null = null;
-  private catalog: Catalog | null = null;
-  private info: TableInfo | null = null;
-  private codecs: ColumnCodec[] | null = null;
-  private specs: ColumnSpec[] | null = null;
+  /** The SQL connection and what connecting read about the table. */
+  private readonly session: TableSession;
   private started: Promise<void> | null = null;
   private phase: 'snapshot' | 'changes' = 'snapshot';
-  private snapshot: SnapshotState = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
-  private snapshotReader: SnapshotReader | null = null;
-  private snapshotHolder: { close(): Promise<void> } | null = null;
-  private changeStart: ChangePosition | null = null;
-  private changeSpecs: ColumnSpec[] | null = null;
-  private changePartitions: string[] | null = null;
-  /** Partitions of a partitioned table, as loaded at connect. */
-  private partitionList: Partition[] = [];
-  private changes: ChangeReader | null = null;
-  private committed = 0n;
-  /** Where this source reads from (read at connect); recorded in every checkpoint. */
-  private identity: SourceIdentity | null = null;
+  /** The snapshot and its progress. */
+  private readonly snapshot: SnapshotPhase;
+  /** The change stream and where it starts. */
+  private readonly changes: ChangePhase;
   /** Set when `restore` discarded its checkpoint (the slot was invalidated, or the table rewritten mid-snapshot). */
   private restartedSnapshot = false;
   private restored = false;
   private polled = false;
-  private busy = false;
   private closed = false;
+  /** One poll at a time: a concurrent poll is rejected with BUSY. */
+  private readonly gate: PollGate;
 
   constructor(config: PostgresSourceConfig) {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
+    this.gate = new PollGate(this.table);
+    this.session = new TableSession(this.config, this.table, this.slot);
+    this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot);
+    this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed);
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
@@ -127,7 +106,7 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   private async start(): Promise<void> {
-    this.started ??= this.connect();
+    this.started ??= this.session.connect();
     try {
       await this.started;
     } catch (error) {
@@ -136,74 +115,18 @@ export class PostgresSource implements ReferenceTableSource {
     }
   }
 
-  private async connect(): Promise<void> {
-    const sql = new pg.Client(clientConfig(this.config, false));
-    sql.on('error', () => {}); // surfaced by the next query
-    try {
-      await sql.connect();
-    } catch (error) {
-      await sql.end().catch(() => {});
-      throw mapPgError(error, this.table, 'connecting');
-    }
-    this.sql = sql;
-    const catalog = new Catalog(sql, this.table);
-    this.catalog = catalog;
-    await catalog.serverMajor();
-    if (!this.oneShot) {
-      await catalog.checkWalLevel();
-      await catalog.checkReplicationPrivilege();
-    }
-    this.info = await catalog.loadTable(this.config.tableName);
-    this.identity = await readIdentity(sql, this.config, this.table, this.oneShot ? null : this.connectReplication);
-    if (!this.oneShot) await warnAboutIdleSlots(sql, this.table, this.slot!, this.config.warnRetainedBytes, this.config.onWarning);
-    if (this.info.replicaIdentity === 'n' && !this.oneShot) {
-      throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
-        table: this.table,
-        hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
-      });
-    }
-    if (!this.oneShot && !(await catalog.currentKey(this.info.oid)).immediate) throw deferrableKey(this.info);
-    this.specs = this.info.columns;
-    this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
-    if (this.info.partitioned) {
-      this.partitionList = await catalog.partitions(this.info.oid);
-      checkReadable(this.info, this.partitionList);
-    }
-  }
-
-  private connectReplication = async (): Promise<ReplicationConnection> => {
-    try {
-      return await ReplicationConnection.connect(clientConfig(this.config, true));
-    } catch (error) {
-      throw mapPgError(error, this.table, 'opening a replication connection');
-    }
-  };
-
-  private connectSql = async (): Promise<pg.Client> => {
-    const client = new pg.Client(clientConfig(this.config, false));
-    client.on('error', () => {});
-    await client.connect();
-    return client;
-  };
-
-  private descriptor(codecs: ColumnCodec[]): TableDescriptor {
-    return { table: this.table, primaryKey: this.info!.primaryKey, fields: codecs.map((c) => c.field) };
-  }
-
-  /** Runs `fn` as the only operation in flight (polls must not overlap). */
+  /** Runs `fn` as the only poll in flight (see {@link PollGate}) on an open source. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.ensureOpen();
-    if (this.busy) throw definite('BUSY', `another poll of ${this.table} is still running`, { table: this.table });
-    this.busy = true;
-    try {
-      return await fn();
-    } catch (error) {
-      // a poll interrupted by close() reports CLOSED, not the connection errors close caused
-      if (this.closed && (error as Error)?.name !== 'AbortError') throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
-      throw error;
-    } finally {
-      this.busy = false;
-    }
+    return this.gate.run(async () => {
+      try {
+        return await fn();
+      } catch (error) {
+        // a poll interrupted by close() reports CLOSED, not the connection errors close caused
+        if (this.closed && (error as Error)?.name !== 'AbortError') throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
+        throw error;
+      }
+    });
   }
 
   // ---- snapshot --------------------------------------------------------------------------
@@ -214,199 +137,35 @@ export class PostgresSource implements ReferenceTableSource {
       this.polled = true;
       if (this.phase === 'changes') return null;
       await this.start();
-      if (!this.snapshotReader) {
+      if (!this.snapshot.reading) {
         try {
-          await this.beginSnapshot();
+          await this.snapshot.begin();
         } catch (error) {
-          await this.releaseSnapshot();
+          await this.snapshot.release();
           throw error;
         }
-        if (this.closed) await this.releaseSnapshot(); // close() ran while connecting
+        if (this.closed) await this.snapshot.release(); // close() ran while connecting
       }
-      for (;;) {
-        const item = await this.snapshotReader!.take(opts.signal);
-        if (item === null) {
-          if (!this.snapshot.ranges!.every((r) => r.done)) {
-            throw definite('INTERNAL', `the snapshot of ${this.table} ended before every range was read`, { table: this.table });
-          }
-          await this.endSnapshot();
-          return null;
-        }
-        const range = this.snapshot.ranges![item.range]!;
-        range.after = item.after;
-        range.done = item.done;
-        if (item.batch) return item.batch;
-      }
+      const batch = await this.snapshot.next(opts.signal);
+      if (batch === null) this.endSnapshot();
+      return batch;
     });
   }
 
-  private async beginSnapshot(): Promise<void> {
-    const catalog = this.catalog!;
-    const info = this.info!;
-    const resuming = this.snapshot.lsn !== null;
-    let snapshotId: string;
-    if (this.oneShot) {
-      // no slot and no publication: a REPEATABLE READ transaction exports the snapshot the
-      // workers share, and it ends with its connection, whatever ends the process
-      const exported = await this.exportTransactionSnapshot(true);
-      snapshotId = exported.snapshotId;
-      if (info.partitioned) {
-        this.partitionList = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.partitionList);
-      }
-      const parallelism = this.config.snapshotParallelism;
-      const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
-      this.snapshot = { lsn: null, xids: exported.xids, ranges, specs: this.specs, partitions: info.partitioned ? recordPartitions(this.partitionList) : null };
-    } else if (!resuming) {
-      await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
-      await ensureMainSlot(catalog, this.config, info, this.connectReplication, false);
-      const exported = await exportConsistentSnapshot(this.connectReplication, info);
-      this.snapshotHolder = exported.conn;
-      snapshotId = exported.snapshotId;
-      if (info.partitioned) {
-        this.partitionList = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.partitionList);
-      }
-      const parallelism = this.config.snapshotParallelism;
-      const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
-      const partitions = info.partitioned ? recordPartitions(this.partitionList) : null;
-      const relfilenode = info.partitioned ? undefined : (await filenodes(this.sql!, [info.oid], this.table)).get(info.oid);
-      // assigned only once complete: a failed start must not look like a snapshot in progress
-      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.specs, partitions, relfilenode };
-    } else {
-      // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
-      // versions the original snapshot saw; the stream still starts at the original point.
-      await ensureMainSlot(catalog, this.config, info, this.connectReplication, true);
-      await this.checkNotExpired(this.snapshot.lsn!);
-      const exported = await this.exportTransactionSnapshot(false);
-      snapshotId = exported.snapshotId;
-      // Held until the snapshot is read: no rewrite can come between this check and the scans.
-      // One since restore() checked is retried, and the retry's restore() starts over.
-      try {
-        await exported.holder.query(`LOCK TABLE ${quoteQualified(info.name)} IN ACCESS SHARE MODE`);
-      } catch (error) {
-        throw mapPgError(error, this.table, 'locking the table');
-      }
-      if (await storageRewritten(exported.holder, info, this.snapshot)) {
-        throw transient('TABLE_REWRITTEN', `${this.table} was rewritten (VACUUM FULL, CLUSTER, …) while its snapshot was being resumed`, {
-          table: this.table,
-          hint: 'retried: the retry starts the snapshot over',
-        });
-      }
-      if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.specs!)) {
-        throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
-          table: this.table,
-          hint: 'delete the checkpoint to take a new snapshot',
-        });
-      }
-    }
-    this.snapshotReader = new SnapshotReader({
-      table: info,
-      descriptor: this.descriptor(this.codecs!),
-      codecs: this.codecs!,
-      ranges: this.snapshot.ranges!,
-      leaves: leafNames(this.partitionList),
-      snapshotId,
-      // a resumed snapshot skips row versions the original snapshot did not see: the stream delivers them
-      onlyVisibleIn: resuming ? this.snapshot.xids : null,
-      // a one-shot snapshot never resumes mid-way (its exported snapshot ends with the process)
-      resumable: !this.oneShot,
-      parallelism: this.config.snapshotParallelism,
-      batchRows: this.config.batchRows,
-      batchBytes: this.config.batchBytes,
-      connect: this.connectSql,
-    });
-    this.snapshotReader.start();
-  }
-
-  /**
-   * Opens a READ ONLY REPEATABLE READ transaction on a new connection, exports its snapshot
-   * and keeps the connection as the snapshot holder (closed with the snapshot).
-   */
-  private async exportTransactionSnapshot(withXids: boolean): Promise<{ snapshotId: string; xids: string | null; holder: pg.Client }> {
-    const holder = await this.connectSql().catch((error: unknown) => {
-      throw mapPgError(error, this.table, 'connecting');
-    });
-    try {
-      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const { rows } = await holder.query<{ id: string; xids: string | null }>(
-        `SELECT pg_export_snapshot() AS id, ${withXids ? 'pg_current_snapshot()::text' : 'NULL::text'} AS xids`,
-      );
-      this.snapshotHolder = { close: () => holder.end().catch(() => {}) };
-      return { snapshotId: rows[0]!.id, xids: rows[0]!.xids, holder };
-    } catch (error) {
-      await holder.end().catch(() => {});
-      throw mapPgError(error, this.table, 'exporting the snapshot');
-    }
-  }
-
-  /**
-   * The partitions as of the exported snapshot: the ones the snapshot reads, each with the
-   * storage the stream starts from (a partition truncated a moment later is then noticed).
-   */
-  private async partitionsAt(snapshotId: string): Promise<Partition[]> {
-    const client = await this.connectSql().catch((error: unknown) => {
-      throw mapPgError(error, this.table, 'connecting');
-    });
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
-      const partitions = await new Catalog(client, this.table).partitions(this.info!.oid);
-      await client.query('COMMIT');
-      return partitions;
-    } catch (error) {
-      throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'listing the partitions');
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-
-  /**
-   * Checks the partitions against the recorded ones (failing when rows came or went without
-   * change events) and records the current ones.
-   */
+  /** Rows attached or detached while stopped left no change events: fail now, not later. */
   private async recheckPartitions(): Promise<void> {
-    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.partitionList);
-    const watch = new PartitionWatch(this.info!, recorded);
-    // new storage is only noted here: the stream tells whether a TRUNCATE of the table explains it
-    this.partitionList = await watch.check(this.catalog!, null);
-    if (this.phase === 'snapshot') this.snapshot.partitions = watch.state;
-    else this.changePartitions = watch.state;
+    const recorded = (this.phase === 'snapshot' ? this.snapshot.state.partitions : this.changes.partitions) ?? recordPartitions(this.session.partitions);
+    const now = await recheckPartitions(this.session.info!, this.session.catalog!, recorded);
+    this.session.partitions = now.partitions;
+    if (this.phase === 'snapshot') this.snapshot.state.partitions = now.recorded;
+    else this.changes.partitions = now.recorded;
   }
 
-  private async relationPages(): Promise<number> {
-    const res = await this.sql!.query<{ pages: string }>(
-      `SELECT (pg_relation_size($1::oid) / current_setting('block_size')::int)::text AS pages`,
-      [this.info!.oid],
-    );
-    return Number(res.rows[0]!.pages);
-  }
-
-  private async checkNotExpired(lsn: bigint): Promise<void> {
-    const state = await this.catalog!.slotState(this.config.slotName);
-    if (state?.confirmedFlush != null && state.confirmedFlush > lsn) {
-      throw definite('CHECKPOINT_EXPIRED', `replication slot ${this.config.slotName} is at ${formatLsn(state.confirmedFlush)}, past the checkpoint's ${formatLsn(lsn)}`, {
-        table: this.table,
-        hint: 'delete the checkpoint to take a new snapshot',
-      });
-    }
-  }
-
-  private async releaseSnapshot(): Promise<void> {
-    await this.snapshotReader?.close();
-    this.snapshotReader = null;
-    await this.snapshotHolder?.close();
-    this.snapshotHolder = null;
-  }
-
-  private async endSnapshot(): Promise<void> {
-    await this.releaseSnapshot();
+  /** Switches to the change phase, which starts where the (released) snapshot was taken. */
+  private endSnapshot(): void {
     this.phase = 'changes';
-    this.changeStart = this.oneShot ? null : { lsn: this.snapshot.lsn!, skip: 0 };
-    this.changeSpecs = this.snapshot.specs ?? this.specs;
-    this.changePartitions = this.snapshot.partitions;
+    const snapshot = this.snapshot.state;
+    this.changes.startAt(this.oneShot ? null : { lsn: snapshot.lsn!, skip: 0 }, snapshot.specs ?? this.session.specs, snapshot.partitions);
   }
 
   isSnapshotComplete(): boolean {
@@ -432,93 +191,18 @@ export class PostgresSource implements ReferenceTableSource {
       throwIfAborted(opts.signal);
       this.polled = true;
       await this.start();
-      try {
-        if (!this.changes) await this.openChanges();
-        return await this.changes!.poll(opts.signal);
-      } catch (error) {
-        // a slot invalidated while streaming: a restart restores the checkpoint, finds the
-        // slot invalidated and re-snapshots (see restore)
-        if (ConnectorError.is(error, 'SLOT_INVALIDATED') && this.config.onSlotInvalidated === 'resnapshot') {
-          throw transient('SLOT_INVALIDATED', `${error.message}; restarting to take a new snapshot`, { table: this.table, cause: error });
-        }
-        throw error;
-      }
+      return this.changes.poll(opts.signal, this.restored);
     });
-  }
-
-  private async openChanges(): Promise<void> {
-    const specs = this.changeSpecs ?? this.specs!;
-    const codecs = sameSpecs(specs, this.specs!) ? this.codecs! : await this.catalog!.codecs(specs, this.table, this.config.unknownTypes);
-    if (this.restored) await ensureMainSlot(this.catalog!, this.config, this.info!, this.connectReplication, true);
-    const reader = new ChangeReader({
-      config: this.config,
-      table: this.info!,
-      catalog: this.catalog!,
-      specs,
-      codecs,
-      // The live table may have text-only columns the checkpoint's schema lacks: they arrive
-      // as the stream replays the DDL, and need text mode.
-      textValues: this.codecs!.some((c) => c.textOnly),
-      partitions: this.info!.partitioned ? (this.changePartitions ?? recordPartitions(this.partitionList)) : null,
-      start: this.changeStart!,
-      committed: this.committed,
-      connect: this.connectReplication,
-    });
-    this.changes = reader;
-    try {
-      await reader.open();
-    } catch (error) {
-      this.changes = null;
-      await reader.close();
-      throw error;
-    }
-    if (this.closed) await reader.close(); // close() ran while connecting
   }
 
   // ---- checkpoints -----------------------------------------------------------------------
 
   checkpoint(): SourceCheckpoint {
-    const slot = this.slot;
-    const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity } } : {};
-    const key: { key?: JsonValue } = this.info ? { key: [...this.info.primaryKey] } : {};
-    if (this.phase === 'snapshot') {
-      const s = this.snapshot;
-      return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
-        slot,
-        snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
-        snapshotXids: s.xids,
-        columns: s.specs ? specsToJson(s.specs) : null,
-        ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
-        ...(s.partitions ? { partitions: [...s.partitions] } : {}),
-        ...(s.relfilenode !== undefined ? { relfilenode: s.relfilenode } : {}),
-        ...key,
-        ...source,
-      });
-    }
-    if (this.oneShot) {
-      // records that the one-shot snapshot completed; there is no stream position
-      return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
-        slot: null,
-        lsn: null,
-        skip: 0,
-        columns: specsToJson(this.snapshot.specs ?? this.specs!),
-        ...(this.snapshot.partitions ? { partitions: [...this.snapshot.partitions] } : {}),
-        ...key,
-        ...source,
-      });
-    }
-    const position = this.changes ? this.changes.position : this.changeStart!;
-    const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.specs!);
-    const partitions = this.changes ? this.changes.partitions : this.changePartitions;
-    return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
-      slot,
-      lsn: formatLsn(position.lsn),
-      skip: position.skip,
-      columns: specsToJson(columns),
-      ...(partitions ? { partitions: [...partitions] } : {}),
-      ...key,
-      ...source,
-    });
+    const ctx = { table: this.table, slot: this.slot, key: this.session.info?.primaryKey ?? null, identity: this.session.identity };
+    if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
+    if (this.oneShot) return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
+    const { position, columns, partitions } = this.changes.position();
+    return changesCheckpoint(ctx, position, columns, partitions);
   }
 
   /**
@@ -533,11 +217,11 @@ export class PostgresSource implements ReferenceTableSource {
     if (this.polled || this.restored) {
       throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
     }
-    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
-    const pos = cp.phase === 'snapshot' ? parsePosition(snapshotPositionSchema, cp) : parsePosition(changesPositionSchema, cp);
-    if (pos.slot !== null && this.slot !== null) this.checkSlot(pos.slot); // before connecting: no server is needed to tell
+    const cp = readCheckpoint(checkpoint, this.table);
+    const pos = cp.position;
+    if (pos.slot !== null && this.slot !== null) checkSlotMatches(pos.slot, this.slot, this.table); // before connecting: no server is needed to tell
     await this.start();
-    checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.identity! }, this.config.onWarning);
+    checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.session.identity! }, this.config.onWarning);
     if (this.oneShot) {
       if (cp.phase === 'changes') {
         throw definite('CHECKPOINT_INVALID', `the checkpoint records a one-shot snapshot of ${this.table} that is already complete`, {
@@ -551,82 +235,31 @@ export class PostgresSource implements ReferenceTableSource {
       return;
     }
     if (cp.phase === 'snapshot') {
-      const snap = pos as SnapshotPosition;
-      if (snap.snapshotLsn !== null && snap.ranges !== null) {
-        this.snapshot = {
-          lsn: parseLsn(snap.snapshotLsn),
-          xids: snap.snapshotXids,
-          ranges: snap.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
-          specs: snap.columns ? specsFromJson(snap.columns) : null,
-          partitions: snap.partitions ?? null,
-          relfilenode: snap.relfilenode,
-        };
-      }
+      const recorded = snapshotStateOf(cp.position);
+      if (recorded) this.snapshot.state = recorded;
     } else {
-      const changes = pos as ChangesPosition;
-      if (changes.lsn === null) throw definite('CHECKPOINT_INVALID', `the checkpoint of ${this.table} has no stream position`, { table: this.table, hint: 'pass the object returned by source.checkpoint() unchanged' });
+      const resume = changeStartOf(cp.position, this.table);
       this.phase = 'changes';
-      this.changeStart = { lsn: parseLsn(changes.lsn), skip: changes.skip };
-      this.changeSpecs = specsFromJson(changes.columns);
-      this.changePartitions = changes.partitions ?? null;
+      this.changes.startAt(resume.start, resume.specs, resume.partitions);
     }
     this.restored = true;
-    if (this.phase === 'changes' || this.snapshot.lsn !== null) await this.checkSlotValid();
-    if (this.phase === 'snapshot' && this.snapshot.lsn !== null && (await storageRewritten(this.sql!, this.info!, this.snapshot))) {
+    if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
+    if (this.phase === 'snapshot' && this.snapshot.state.lsn !== null && (await storageRewritten(this.session.sql!, this.session.info!, this.snapshot.state))) {
       // the recorded ctids point into storage that is gone: take a new snapshot
-      this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
+      this.snapshot.state = noSnapshot();
       this.restartedSnapshot = true;
     }
-    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.lsn !== null)) this.checkKey(pos.key);
-    // rows attached or detached while stopped left no change events: fail now, not later
-    if (this.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
-  }
-
-  /**
-   * The rows delivered so far are keyed on the recorded key columns: resuming under another key
-   * (a primary key or replica identity changed while stopped) would mis-key every later change.
-   */
-  private checkKey(recorded: string[] | undefined): void {
-    const now = this.info!.primaryKey;
-    if (recorded === undefined || sameKey(recorded, now)) return;
-    throw definite('SCHEMA_INCOMPATIBLE', `the key of ${this.table} changed since the checkpoint: rows were delivered keyed on (${recorded.join(', ')}), the table is now keyed on (${now.join(', ')})`, {
-      table: this.table,
-      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
-    });
+    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.state.lsn !== null)) checkKeyUnchanged(pos.key, this.session.info!.primaryKey, this.table);
+    if (this.session.info!.partitioned && (this.phase === 'changes' || this.snapshot.state.lsn !== null)) await this.recheckPartitions();
   }
 
   /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
   private async checkSlotValid(): Promise<void> {
-    const slot = this.config.slotName;
-    const state = await this.catalog!.slotState(slot);
-    if (!state?.invalid) return;
-    if (this.config.onSlotInvalidated !== 'resnapshot') {
-      throw definite('SLOT_INVALIDATED', `replication slot ${slot} was invalidated by the server (it lost WAL it needed), so the changes since the checkpoint are gone`, {
-        table: this.table,
-        hint: `take a new snapshot: set onSlotInvalidated: 'resnapshot' (CLI --resnapshot-on-invalid-slot), or SELECT pg_drop_replication_slot(${quoteLiteral(slot)}); and delete the checkpoint; consider raising max_slot_wal_keep_size`,
-      });
-    }
-    reportWarning(this.config.onWarning, {
-      code: 'SLOT_INVALIDATED',
-      table: this.table,
-      message: `replication slot ${slot} was invalidated by the server; dropping it and taking a new snapshot`,
-    });
-    await dropSlot(this.sql!, slot, this.table);
+    if (!(await droppedInvalidatedSlot(this.session.catalog!, this.session.sql!, this.config, this.table))) return;
     this.phase = 'snapshot';
-    this.snapshot = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
-    this.changeStart = null;
-    this.changeSpecs = null;
-    this.changePartitions = null;
+    this.snapshot.state = noSnapshot();
+    this.changes.startAt(null, null, null);
     this.restartedSnapshot = true;
-  }
-
-  private checkSlot(slot: string | null): void {
-    if (slot !== this.slot) {
-      throw definite('CHECKPOINT_MISMATCH', `the checkpoint was taken on ${slot === null ? 'no replication slot (a one-shot snapshot)' : `replication slot ${slot}`}, this source uses ${this.slot === null ? 'none (a one-shot snapshot)' : this.slot}`, {
-        table: this.table,
-        hint: 'configure the same slot name, or delete the checkpoint (or pass another --checkpoint) to start over',
-      });
-    }
   }
 
   /**
@@ -635,14 +268,12 @@ export class PostgresSource implements ReferenceTableSource {
    */
   async commit(checkpoint: SourceCheckpoint): Promise<void> {
     this.ensureOpen();
-    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
+    const cp = readCheckpoint(checkpoint, this.table);
     if (cp.phase !== 'changes') return; // the snapshot point must stay available until the snapshot completes
-    const pos = parsePosition(changesPositionSchema, cp);
-    this.checkSlot(pos.slot);
+    const pos = cp.position;
+    checkSlotMatches(pos.slot, this.slot, this.table);
     if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
-    const lsn = parseLsn(pos.lsn);
-    if (lsn > this.committed) this.committed = lsn;
-    this.changes?.commit(this.committed);
+    this.changes.commit(parseLsn(pos.lsn));
   }
 
   /**
@@ -652,36 +283,10 @@ export class PostgresSource implements ReferenceTableSource {
   async close(options: PostgresCloseOptions = {}): Promise<void> {
     if (this.closed && !options.dropSlot) return;
     this.closed = true;
-    const tasks: Promise<unknown>[] = [];
-    if (this.snapshotReader) tasks.push(this.snapshotReader.close());
-    if (this.snapshotHolder) tasks.push(this.snapshotHolder.close());
-    if (this.changes) tasks.push(this.changes.close());
-    this.snapshotReader = null;
-    this.snapshotHolder = null;
-    // `changes` is kept (closed) so that checkpoint() still reports the last position
-    await Promise.allSettled(tasks);
+    // the change stream is kept (closed) so that checkpoint() still reports the last position
+    await Promise.allSettled([...this.snapshot.closeAll(), this.changes.close()]);
     await this.started?.catch(() => {});
-    if (options.dropSlot && !this.oneShot) {
-      let sql = this.sql;
-      try {
-        sql ??= await this.connectSql();
-        this.sql = sql;
-        await dropSlot(sql, this.config.slotName, this.table);
-      } catch (error) {
-        await this.sql?.end().catch(() => {});
-        this.sql = null;
-        throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'dropping the slot');
-      }
-    }
-    await this.sql?.end().catch(() => {});
-    this.sql = null;
+    if (options.dropSlot && !this.oneShot) await this.session.dropSlot(this.config.slotName);
+    await this.session.end();
   }
-}
-
-function sameKey(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((k, i) => k === b[i]);
-}
-
-function sameSpecs(a: ColumnSpec[], b: ColumnSpec[]): boolean {
-  return a.length === b.length && a.every((s, i) => s.name === b[i]!.name && s.typeOid === b[i]!.typeOid && s.typmod === b[i]!.typmod);
 }
