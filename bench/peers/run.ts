@@ -29,7 +29,9 @@ const wideRows = Number(process.argv[3] ?? 500_000);
 const repeat = Number(process.argv[4] ?? 3);
 const exasolRows = Number(process.argv[5] ?? 200_000);
 if (![rows, wideRows, repeat].every((n) => Number.isInteger(n) && n > 0) || !(Number.isInteger(exasolRows) && exasolRows >= 0)) {
-  throw new Error('usage: npm run bench:peers -- [rows=2000000] [wideRows=500000] [repeat=3] [exasolRows=200000] (integers; exasolRows 0 skips Exasol)');
+  throw new Error(
+    'usage: npm run bench:peers -- [rows=2000000] [wideRows=500000] [repeat=3] [exasolRows=200000] (integers; exasolRows 0 skips Exasol)',
+  );
 }
 const CLI = join(PROJECT_ROOT, 'dist', 'cli.js');
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
@@ -62,14 +64,83 @@ const scratch = mkdtempSync(join(tmpdir(), 'refstream-peers-'));
 const pgUri = pg.connectionString.replace(/^postgres:/, 'postgresql:');
 
 const PEERS: Peer[] = [
-  { id: 'psql', label: 'psql COPY binary > /dev/null', connections: 1, command: (t) => ({ cmd: PSQL, args: [pg.connectionString, '-c', `COPY ${t} TO STDOUT (FORMAT binary)`], selfTimed: false }) },
-  { id: 'refstream-sdk', label: 'refstream PostgresSource (in-process)', connections: 1, command: (t) => ({ cmd: process.execPath, args: ['--import', 'tsx', CHILD, pg.connectionString, t, '1', '65536', String(8 << 20), '1'], selfTimed: true }) },
-  { id: 'refstream-cli', label: 'refstream snapshot --sink arrow:- > /dev/null', connections: 1, command: (t) => ({ cmd: process.execPath, args: [CLI, 'snapshot', '--source', pg.connectionString, '--table', t, '--sink', 'arrow:-', '--log-format', 'json'], selfTimed: false }) },
-  { id: 'adbc', label: 'ADBC postgresql fetch_arrow_table()', connections: 1, command: (t) => ({ cmd: py.python, args: [PEER_PY, 'adbc', pgUri, t], selfTimed: true }) },
-  { id: 'connectorx', label: 'ConnectorX read_sql(return_type="arrow")', connections: 1, command: (t) => ({ cmd: py.python, args: [PEER_PY, 'connectorx', pgUri, t], selfTimed: true }) },
-  { id: 'refstream-sdk-p2', label: 'refstream PostgresSource, parallelism 2', connections: 2, command: (t) => ({ cmd: process.execPath, args: ['--import', 'tsx', CHILD, pg.connectionString, t, '2', '65536', String(8 << 20), '1'], selfTimed: true }) },
-  { id: 'refstream-cli-p2', label: 'refstream snapshot --parallelism 2', connections: 2, command: (t) => ({ cmd: process.execPath, args: [CLI, 'snapshot', '--source', pg.connectionString, '--table', t, '--sink', 'arrow:-', '--parallelism', '2', '--log-format', 'json'], selfTimed: false }) },
-  { id: 'connectorx-p2', label: 'ConnectorX partition_on=id, partition_num=2', connections: 2, command: (t) => ({ cmd: py.python, args: [PEER_PY, 'connectorx', pgUri, t, 'id', '2'], selfTimed: true }) },
+  {
+    id: 'psql',
+    label: 'psql COPY binary > /dev/null',
+    connections: 1,
+    command: (t) => ({ cmd: PSQL, args: [pg.connectionString, '-c', `COPY ${t} TO STDOUT (FORMAT binary)`], selfTimed: false }),
+  },
+  {
+    id: 'refstream-sdk',
+    label: 'refstream PostgresSource (in-process)',
+    connections: 1,
+    command: (t) => ({
+      cmd: process.execPath,
+      args: ['--import', 'tsx', CHILD, pg.connectionString, t, '1', '65536', String(8 << 20), '1'],
+      selfTimed: true,
+    }),
+  },
+  {
+    id: 'refstream-cli',
+    label: 'refstream snapshot --sink arrow:- > /dev/null',
+    connections: 1,
+    command: (t) => ({
+      cmd: process.execPath,
+      args: [CLI, 'snapshot', '--source', pg.connectionString, '--table', t, '--sink', 'arrow:-', '--log-format', 'json'],
+      selfTimed: false,
+    }),
+  },
+  {
+    id: 'adbc',
+    label: 'ADBC postgresql fetch_arrow_table()',
+    connections: 1,
+    command: (t) => ({ cmd: py.python, args: [PEER_PY, 'adbc', pgUri, t], selfTimed: true }),
+  },
+  {
+    id: 'connectorx',
+    label: 'ConnectorX read_sql(return_type="arrow")',
+    connections: 1,
+    command: (t) => ({ cmd: py.python, args: [PEER_PY, 'connectorx', pgUri, t], selfTimed: true }),
+  },
+  {
+    id: 'refstream-sdk-p2',
+    label: 'refstream PostgresSource, parallelism 2',
+    connections: 2,
+    command: (t) => ({
+      cmd: process.execPath,
+      args: ['--import', 'tsx', CHILD, pg.connectionString, t, '2', '65536', String(8 << 20), '1'],
+      selfTimed: true,
+    }),
+  },
+  {
+    id: 'refstream-cli-p2',
+    label: 'refstream snapshot --parallelism 2',
+    connections: 2,
+    command: (t) => ({
+      cmd: process.execPath,
+      args: [
+        CLI,
+        'snapshot',
+        '--source',
+        pg.connectionString,
+        '--table',
+        t,
+        '--sink',
+        'arrow:-',
+        '--parallelism',
+        '2',
+        '--log-format',
+        'json',
+      ],
+      selfTimed: false,
+    }),
+  },
+  {
+    id: 'connectorx-p2',
+    label: 'ConnectorX partition_on=id, partition_num=2',
+    connections: 2,
+    command: (t) => ({ cmd: py.python, args: [PEER_PY, 'connectorx', pgUri, t, 'id', '2'], selfTimed: true }),
+  },
 ];
 
 /** Runs one peer under /usr/bin/time: wall time, its own read time and peak RSS. */
@@ -117,7 +188,8 @@ async function compare(peers: Peer[], table: string, tableRows: number, baseline
     for (let k = 0; k < peers.length; k++) {
       const peer = peers[(k + round) % peers.length]!;
       const m = await measure(peer, table);
-      if (m.rows !== undefined && m.rows !== tableRows) throw new Error(`${peer.label} read ${m.rows} rows of ${table}, expected ${tableRows}`);
+      if (m.rows !== undefined && m.rows !== tableRows)
+        throw new Error(`${peer.label} read ${m.rows} rows of ${table}, expected ${tableRows}`);
       samples.get(peer.id)!.push(m);
       process.stderr.write('.');
     }
@@ -154,7 +226,9 @@ function print(title: string, table: Row[], baseline: string): void {
 function printGoals(table: Row[]): void {
   const by = (id: string) => table.find((r) => r.peer === id)!;
   const ahead = (a: string, b: string) => `${(by(b).readMs / by(a).readMs).toFixed(2)}x`;
-  console.log(`  refstream in-process vs ADBC ${ahead('refstream-sdk', 'adbc')}, vs ConnectorX ${ahead('refstream-sdk', 'connectorx')}; parallelism 2 vs ConnectorX partitioned ${ahead('refstream-sdk-p2', 'connectorx-p2')} (CLI: ${ahead('refstream-cli-p2', 'connectorx-p2')}); >1 = refstream faster`);
+  console.log(
+    `  refstream in-process vs ADBC ${ahead('refstream-sdk', 'adbc')}, vs ConnectorX ${ahead('refstream-sdk', 'connectorx')}; parallelism 2 vs ConnectorX partitioned ${ahead('refstream-sdk-p2', 'connectorx-p2')} (CLI: ${ahead('refstream-cli-p2', 'connectorx-p2')}); >1 = refstream faster`,
+  );
 }
 
 /** refstream's Exasol snapshot against pyexasol's exports, on the 3-node TLS test server (sharing the bench PostgreSQL). */
@@ -164,26 +238,74 @@ async function compareExasol(): Promise<Row[]> {
   const server = await startExasolTestServer({ nodes: 3, tls: true, postgres: pg });
   server.transcript.enabled = false;
   try {
-    const admin = await ExasolConnection.connect({ host: server.host, port: server.port, user: server.user, password: server.password, tls: true, fingerprint: server.fingerprint });
+    const admin = await ExasolConnection.connect({
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      password: server.password,
+      tls: true,
+      fingerprint: server.fingerprint,
+    });
     await admin.execute('CREATE SCHEMA PEERS');
-    await admin.execute('CREATE TABLE PEERS.T (ID DECIMAL(18,0) PRIMARY KEY, NAME VARCHAR(100), AMOUNT DECIMAL(12,2), UPDATED_AT TIMESTAMP(6), ACTIVE BOOLEAN, NOTE VARCHAR(200))');
+    await admin.execute(
+      'CREATE TABLE PEERS.T (ID DECIMAL(18,0) PRIMARY KEY, NAME VARCHAR(100), AMOUNT DECIMAL(12,2), UPDATED_AT TIMESTAMP(6), ACTIVE BOOLEAN, NOTE VARCHAR(200))',
+    );
     await admin.execute(
       `INSERT INTO PEERS.T SELECT g, 'customer ' || g, g * 1.25, TIMESTAMP '2024-01-01 00:00:00.123456' + g * INTERVAL '1' SECOND, g % 2 = 0, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note for row ' || g END FROM generate_series(1, ${exasolRows}) g`,
     );
     await admin.close();
-    const ours = JSON.stringify({ host: server.host, port: server.port, user: server.user, password: server.password, fingerprint: server.fingerprint, schema: 'PEERS', table: 'T' });
+    const ours = JSON.stringify({
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      password: server.password,
+      fingerprint: server.fingerprint,
+      schema: 'PEERS',
+      table: 'T',
+    });
     const theirs = JSON.stringify({ dsn: server.dsn, user: server.user, password: server.password, table: 'PEERS.T', nodes: 3 });
     const peers: Peer[] = [
-      { id: 'pyexasol-arrow', label: 'pyexasol export_to_callback → pyarrow.csv', connections: 1, command: () => ({ cmd: py.python, args: [PYEXASOL_PY, 'arrow', theirs], selfTimed: true }) },
-      { id: 'pyexasol-pandas', label: 'pyexasol export_to_pandas', connections: 1, command: () => ({ cmd: py.python, args: [PYEXASOL_PY, 'pandas', theirs], selfTimed: true }) },
-      { id: 'pyexasol-parallel', label: 'pyexasol export_parallel ×3 → pyarrow.csv', connections: 3, command: () => ({ cmd: py.python, args: [PYEXASOL_PY, 'parallel-arrow', theirs], selfTimed: true }) },
-      { id: 'refstream-export', label: 'refstream ExasolSource, parallel EXPORT ×3', connections: 3, command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'export'], selfTimed: true }) },
-      { id: 'refstream-fetch', label: 'refstream ExasolSource, paged fetch', connections: 1, command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'fetch'], selfTimed: true }) },
+      {
+        id: 'pyexasol-arrow',
+        label: 'pyexasol export_to_callback → pyarrow.csv',
+        connections: 1,
+        command: () => ({ cmd: py.python, args: [PYEXASOL_PY, 'arrow', theirs], selfTimed: true }),
+      },
+      {
+        id: 'pyexasol-pandas',
+        label: 'pyexasol export_to_pandas',
+        connections: 1,
+        command: () => ({ cmd: py.python, args: [PYEXASOL_PY, 'pandas', theirs], selfTimed: true }),
+      },
+      {
+        id: 'pyexasol-parallel',
+        label: 'pyexasol export_parallel ×3 → pyarrow.csv',
+        connections: 3,
+        command: () => ({ cmd: py.python, args: [PYEXASOL_PY, 'parallel-arrow', theirs], selfTimed: true }),
+      },
+      {
+        id: 'refstream-export',
+        label: 'refstream ExasolSource, parallel EXPORT ×3',
+        connections: 3,
+        command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'export'], selfTimed: true }),
+      },
+      {
+        id: 'refstream-fetch',
+        label: 'refstream ExasolSource, paged fetch',
+        connections: 1,
+        command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'fetch'], selfTimed: true }),
+      },
     ];
     const results = await compare(peers, 'PEERS.T', exasolRows, 'pyexasol-arrow');
-    print(`${exasolRows} rows on the Exasol test server (3 nodes, TLS; DECIMAL(18,0), VARCHAR, DECIMAL(12,2), TIMESTAMP(6), BOOLEAN, VARCHAR null)`, results, 'pyexa');
+    print(
+      `${exasolRows} rows on the Exasol test server (3 nodes, TLS; DECIMAL(18,0), VARCHAR, DECIMAL(12,2), TIMESTAMP(6), BOOLEAN, VARCHAR null)`,
+      results,
+      'pyexa',
+    );
     const by = (id: string) => results.find((r) => r.peer === id)!;
-    console.log(`  refstream parallel EXPORT vs pyexasol export_parallel ${(by('pyexasol-parallel').readMs / by('refstream-export').readMs).toFixed(2)}x, vs export_to_pandas ${(by('pyexasol-pandas').readMs / by('refstream-export').readMs).toFixed(2)}x; >1 = refstream faster (the test server's own CSV work is in every number)`);
+    console.log(
+      `  refstream parallel EXPORT vs pyexasol export_parallel ${(by('pyexasol-parallel').readMs / by('refstream-export').readMs).toFixed(2)}x, vs export_to_pandas ${(by('pyexasol-pandas').readMs / by('refstream-export').readMs).toFixed(2)}x; >1 = refstream faster (the test server's own CSV work is in every number)`,
+    );
     return results;
   } finally {
     await server.stop();
@@ -204,8 +326,16 @@ try {
       .filter((l) => /^(pyarrow|adbc-driver-postgresql|adbc-driver-manager|connectorx|pyexasol|pandas)==/i.test(l))
       .map((l) => l.split('==') as [string, string]),
   );
-  console.log(`load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores; PostgreSQL ${pg.version}; Node ${process.version}; ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  console.log(`medians of ${repeat} alternating rounds after one warm-up round; read ms = connect + read into Arrow as each peer times itself (in-process peers) or the whole process (CLI, psql)`);
+  console.log(
+    `load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores; PostgreSQL ${pg.version}; Node ${process.version}; ${Object.entries(
+      versions,
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  console.log(
+    `medians of ${repeat} alternating rounds after one warm-up round; read ms = connect + read into Arrow as each peer times itself (in-process peers) or the whole process (CLI, psql)`,
+  );
   await createBenchTable(pg, 'public.t', rows);
   const standard = await compare(PEERS, 'public.t', rows, 'psql');
   print(`${rows} rows, standard shape (id int8 pk, text, numeric(12,2), timestamptz, bool, nullable text)`, standard, 'psql');
@@ -214,7 +344,11 @@ try {
   await createWideTable(pg, 'public.wide', wideRows);
   const wide = await compare(PEERS, 'public.wide', wideRows, 'psql');
   await pg.query('DROP TABLE public.wide');
-  print(`${wideRows} rows, wide shape (${WIDE_COLUMNS} columns: int2/4/8, float4/8, numeric, text, varchar, bool, date, timestamp(tz), uuid, bytea; some nullable)`, wide, 'psql');
+  print(
+    `${wideRows} rows, wide shape (${WIDE_COLUMNS} columns: int2/4/8, float4/8, numeric, text, varchar, bool, date, timestamp(tz), uuid, bytea; some nullable)`,
+    wide,
+    'psql',
+  );
   printGoals(wide);
   const exasol = exasolRows > 0 ? await compareExasol() : undefined;
   const loadAfter = loadavg();
@@ -223,8 +357,28 @@ try {
   const resultsDir = join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `peers-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  const conditions = { cores: cpus().length, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, postgres: pg.version, node: process.version, python: versions, repeat };
-  writeFileSync(file, JSON.stringify({ conditions, standard: { rows, results: standard }, wide: { rows: wideRows, columns: WIDE_COLUMNS, results: wide }, exasol: exasol && { rows: exasolRows, results: exasol } }, null, 2) + '\n');
+  const conditions = {
+    cores: cpus().length,
+    loadAverageBefore: loadBefore,
+    loadAverageAfter: loadAfter,
+    postgres: pg.version,
+    node: process.version,
+    python: versions,
+    repeat,
+  };
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        conditions,
+        standard: { rows, results: standard },
+        wide: { rows: wideRows, columns: WIDE_COLUMNS, results: wide },
+        exasol: exasol && { rows: exasolRows, results: exasol },
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`results: ${file}`);
 } finally {
   await pg.stop();

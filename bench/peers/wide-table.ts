@@ -11,7 +11,7 @@ const KINDS: [type: string, expression: string][] = [
   ['numeric(12,2)', '(g % 1000000) / 100.0'],
   ['numeric(20,6)', 'g * 1.000001'],
   ['text', "'text value ' || g"],
-  ['varchar(40)', "md5(g::text)"],
+  ['varchar(40)', 'md5(g::text)'],
   ['bool', 'g % 2 = 0'],
   ['date', "date '2000-01-01' + (g % 10000)::int"],
   ['timestamp', "timestamp '2020-01-01' + g * interval '1 second'"],
@@ -36,7 +36,9 @@ export async function createWideTable(pg: TestPostgres, name: string, rows: numb
   const step = 250_000;
   for (let start = 1; start <= rows; start += step) {
     const end = Math.min(rows, start + step - 1);
-    await pg.query(`INSERT INTO ${name} SELECT g, ${columns.map((c) => c.expression).join(', ')} FROM generate_series(${start}::int8, ${end}::int8) g`);
+    await pg.query(
+      `INSERT INTO ${name} SELECT g, ${columns.map((c) => c.expression).join(', ')} FROM generate_series(${start}::int8, ${end}::int8) g`,
+    );
   }
   await pg.query(`VACUUM ANALYZE ${name}`);
 }

@@ -54,7 +54,13 @@ let expected: Cell[][];
 before(async () => {
   py = pythonEnv(join(PROJECT_ROOT, 'test/interop/requirements.txt'));
   server = await startExasolTestServer({ nodes: 3, tls: true });
-  const admin = await ExasolConnection.connect({ host: server.host, port: server.port, user: server.user, password: server.password, tls: false });
+  const admin = await ExasolConnection.connect({
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    tls: false,
+  });
   try {
     await admin.execute('CREATE SCHEMA PYX');
     await admin.execute(`CREATE TABLE ${TABLE} (${COLUMNS.map(([n, , ddl]) => `${n} ${ddl}`).join(', ')})`);
@@ -75,15 +81,27 @@ function generatedRows(): string {
   const rows: string[] = [];
   for (let g = 100; g < 100 + GENERATED_ROWS; g++) {
     const day = new Date(Date.UTC(2000, 0, 1) + g * 86_400_000).toISOString().slice(0, 10);
-    const at = new Date(Date.UTC(2001, 0, 1) + g * 1_001).toISOString().replace('T', ' ').replace('Z', `${String(g % 1000).padStart(3, '0')}`);
-    rows.push(`(${g}, ${BigInt(g) * 1_000_000_007_000_000_007n}, ${g}.${String(g * 7).padStart(6, '0').slice(-6)}, '${'é'.repeat(g % 5)}row ${g}', DATE '${day}', TIMESTAMP '${at}', ${g % 3 === 0 ? 'NULL' : g % 2 === 0 ? 'TRUE' : 'FALSE'})`);
+    const at = new Date(Date.UTC(2001, 0, 1) + g * 1_001)
+      .toISOString()
+      .replace('T', ' ')
+      .replace('Z', `${String(g % 1000).padStart(3, '0')}`);
+    rows.push(
+      `(${g}, ${BigInt(g) * 1_000_000_007_000_000_007n}, ${g}.${String(g * 7)
+        .padStart(6, '0')
+        .slice(
+          -6,
+        )}, '${'é'.repeat(g % 5)}row ${g}', DATE '${day}', TIMESTAMP '${at}', ${g % 3 === 0 ? 'NULL' : g % 2 === 0 ? 'TRUE' : 'FALSE'})`,
+    );
   }
   return rows.join(', ');
 }
 
 /** The rows as the PostgreSQL behind the server stores them, in the canonical form of pyexasol_check.py. */
 async function heldRows(): Promise<Cell[][]> {
-  const client = new pg.Client({ connectionString: server.postgresConnectionString, types: { getTypeParser: () => (text: string) => text } });
+  const client = new pg.Client({
+    connectionString: server.postgresConnectionString,
+    types: { getTypeParser: () => (text: string) => text },
+  });
   await client.connect();
   try {
     await client.query("SET DateStyle = 'ISO, YMD'");
@@ -115,7 +133,11 @@ function canonical(text: string | null, exasolType: string): Cell {
 
 function runCheck(options: Record<string, unknown>): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(py.python, [CHECK_SCRIPT, JSON.stringify({ user: server.user, password: server.password, table: TABLE, order_by: 'ID', ...options })], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      py.python,
+      [CHECK_SCRIPT, JSON.stringify({ user: server.user, password: server.password, table: TABLE, order_by: 'ID', ...options })],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -147,7 +169,11 @@ function assertAllPaths(out: CheckOutput, mode: string): void {
   assert.deepEqual(out.types, Object.fromEntries(COLUMNS.map(([n, t]) => [n, t])), `${mode}: column types`);
   assertSameRows(out.query.rows, `${mode} query`);
   // Typed results through pyexasol's exasol_mapper: no value arrives as a string it would have to parse.
-  assert.deepEqual(out.query.python_types, { ID: ['int'], BIG: ['int'], AMOUNT: ['Decimal'], LABEL: ['str'], DAY: ['date'], AT: ['datetime'], FLAG: ['bool'] }, `${mode}: Python types`);
+  assert.deepEqual(
+    out.query.python_types,
+    { ID: ['int'], BIG: ['int'], AMOUNT: ['Decimal'], LABEL: ['str'], DAY: ['date'], AT: ['datetime'], FLAG: ['bool'] },
+    `${mode}: Python types`,
+  );
   assertSameRows(out.pandas.rows, `${mode} export_to_pandas`);
   // A table export has no order (neither has Exasol's); compare by primary key.
   assertSameRows(byId(out.callback.rows), `${mode} export_to_callback`);
@@ -161,7 +187,10 @@ test('pyexasol over a plain WebSocket: typed query results and HTTP-transport ex
   const parallel = out.parallel!;
   assert.equal(parallel.nodes.length, 3, 'export_parallel spans the three nodes');
   assert.equal(parallel.file_rows.length, 3);
-  assert.ok(parallel.file_rows.every((n) => n > 0), `every file got rows: ${parallel.file_rows.join(', ')}`);
+  assert.ok(
+    parallel.file_rows.every((n) => n > 0),
+    `every file got rows: ${parallel.file_rows.join(', ')}`,
+  );
   assertSameRows(byId(parallel.rows), 'plain export_parallel');
 });
 
@@ -172,14 +201,22 @@ test('pyexasol over TLS with the certificate fingerprint pinned, compressed: sam
   assert.equal(out.session.compression, true);
   assertAllPaths(out, 'tls');
   assertSameRows(byId(out.parallel!.rows), 'tls export_parallel');
-  assert.ok(server.transcript.entries().some((e) => e.channel === 'websocket' && e.compressed === true), 'frames after login were zlib-compressed');
+  assert.ok(
+    server.transcript.entries().some((e) => e.channel === 'websocket' && e.compressed === true),
+    'frames after login were zlib-compressed',
+  );
   const exports = server.transcript
     .entries()
     .filter((e) => e.channel === 'websocket' && e.direction === 'in' && /EXPORT/.test(e.text))
     .map((e) => e.text);
   assert.ok(exports.length >= 3, `EXPORT statements recorded: ${exports.length}`);
   for (const sql of exports) assert.match(sql, /FILE '\d{3}(\.csv)?\.gz'/, 'compressed exports use gzip files');
-  for (const sql of exports) assert.match(sql, /AT 'https:\/\/[^']+' PUBLIC KEY 'sha256\/\/[A-Za-z0-9+/=]+'/, 'encrypted exports go through https with a pinned key');
+  for (const sql of exports)
+    assert.match(
+      sql,
+      /AT 'https:\/\/[^']+' PUBLIC KEY 'sha256\/\/[A-Za-z0-9+/=]+'/,
+      'encrypted exports go through https with a pinned key',
+    );
 });
 
 test('pyexasol refuses a TLS server whose certificate does not match the pinned fingerprint', async () => {
