@@ -90,6 +90,9 @@ export class Consumer {
   readonly batches: DecodedBatch[] = [];
   view: DeliveredView;
 
+  /** A log source delivers in commit order; a polling source delivers a round in its own order. */
+  private readonly commitOrder: boolean;
+
   constructor(
     public source: ReferenceTableSource,
     capabilities: SourceCapabilities,
@@ -97,6 +100,7 @@ export class Consumer {
     view?: DeliveredView,
   ) {
     this.view = view ?? new DeliveredView({ exactlyOnce: capabilities.exactlyOnce });
+    this.commitOrder = capabilities.changes === 'log';
   }
 
   private accept(value: unknown, where: string, kind: 'snapshot' | 'changes'): DecodedBatch {
@@ -140,8 +144,9 @@ export class Consumer {
    * Brings the view up to date with the table and compares them, finally. Writes a marker
    * row, then polls changes until the marker (or a later one) arrives: since changes arrive
    * in commit order, every write before the marker has been delivered by then, so the
-   * comparison passes or fails at once. A poll-based source shows the marker in its next
-   * poll together with everything else that changed, so the same holds.
+   * comparison passes or fails at once. A poll-based source shows the marker in the round
+   * that holds everything else that changed before it, but in an order of its own and maybe
+   * over several batches: there the round is read to its end (the next empty poll) first.
    *
    * A lost marker must not cost the whole wait: after 2, 4, 8 … empty polls another marker
    * is written, and any later marker settles the comparison as well. The time limit
@@ -171,6 +176,7 @@ export class Consumer {
       if (batch !== null) onBatch?.(batch);
       if (this.view.lastMarker >= first) {
         this.markerLatencyMs = Date.now() - written;
+        if (!this.commitOrder) await this.finishRound(maxPolls - polls, onBatch);
         return;
       }
       if (batch !== null) {
@@ -191,6 +197,16 @@ export class Consumer {
       }
     }
     return fail(`the marker did not arrive within ${maxPolls} polls (batches kept arriving): ${explain()}`);
+  }
+
+  /** Polls until a poll delivers nothing: the rest of a polling source's round. */
+  private async finishRound(maxPolls: number, onBatch?: (batch: DecodedBatch) => void): Promise<void> {
+    for (let polls = 0; polls < maxPolls; polls++) {
+      const batch = await this.pollChanges();
+      if (batch === null) return;
+      onBatch?.(batch);
+    }
+    fail(`a polling source's round did not end within ${maxPolls} polls (batches kept arriving)`);
   }
 
   /** Fails when the view recorded a violation (duplicate, regression, keyless delete …). */
