@@ -1,6 +1,6 @@
 /**
  * `refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…]
- * [--num-runs N] [--timeout MS] [--converge-ms MS] [--strict]`
+ * [--num-runs N] [--timeout MS] [--converge-ms MS] [--shrink-ms MS|auto] [--strict]`
  *
  * The module's default export is a {@link ConformanceTarget}. Prints one line per check and a
  * final `N passed, N failed, N skipped` line; exits non-zero when a MUST check fails or a
@@ -22,7 +22,7 @@ export interface CliOutput {
   err(line: string): void;
 }
 
-const USAGE = 'usage: refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--timeout MS] [--converge-ms MS] [--strict]';
+const USAGE = 'usage: refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--timeout MS] [--converge-ms MS] [--shrink-ms MS|auto] [--strict]';
 
 function integerOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -63,6 +63,7 @@ export async function runConformanceCli(argv: readonly string[], io: CliOutput =
         'num-runs': { type: 'string' },
         timeout: { type: 'string' },
         'converge-ms': { type: 'string' },
+        'shrink-ms': { type: 'string' },
         strict: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -89,6 +90,7 @@ export async function runConformanceCli(argv: readonly string[], io: CliOutput =
       ...(values['num-runs'] !== undefined ? { numRuns: integerOption(values['num-runs'], 'num-runs')! } : {}),
       ...(values.timeout !== undefined ? { timeoutMs: integerOption(values.timeout, 'timeout')! } : {}),
       ...(values['converge-ms'] !== undefined ? { convergeMs: integerOption(values['converge-ms'], 'converge-ms')! } : {}),
+      ...(values['shrink-ms'] !== undefined ? { shrinkMs: values['shrink-ms'] === 'auto' ? ('auto' as const) : integerOption(values['shrink-ms'], 'shrink-ms')! } : {}),
     });
     only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
     target = await loadTarget(positionals[0]!);

@@ -22,7 +22,7 @@ export interface RunOptions extends Partial<RunSettings> {
 }
 
 /** Default settings: modest property runs so a real database finishes in about a minute. */
-export const DEFAULT_SETTINGS: RunSettings = { seed: 0, numRuns: 25, timeoutMs: 60_000, convergeMs: 10_000 };
+export const DEFAULT_SETTINGS: RunSettings = { seed: 0, numRuns: 25, timeoutMs: 60_000, convergeMs: 10_000, shrinkMs: 'auto' };
 
 /** The settings of a run: defaults, then `options`; a missing seed becomes a random one (printed in the report). */
 export function resolveSettings(options: Partial<RunSettings> = {}): RunSettings {
@@ -31,6 +31,7 @@ export function resolveSettings(options: Partial<RunSettings> = {}): RunSettings
     numRuns: options.numRuns ?? DEFAULT_SETTINGS.numRuns,
     timeoutMs: options.timeoutMs ?? DEFAULT_SETTINGS.timeoutMs,
     convergeMs: options.convergeMs ?? DEFAULT_SETTINGS.convergeMs,
+    shrinkMs: options.shrinkMs ?? DEFAULT_SETTINGS.shrinkMs,
   };
 }
 
@@ -103,6 +104,8 @@ export async function runCheck(
     contradicts,
     durationMs: Date.now() - started,
   });
+  /** A failure reason ends with the command line that replays the check alone. */
+  const failed = (reason: string, contradicts: (keyof SourceCapabilities)[] = []) => result('fail', `${reason} (replay: --only ${check.id} --seed ${settings.seed})`, contradicts);
   const capabilitySkip = skipReason(check, caps, undefined, bypass);
   if (capabilitySkip) return result('skip', capabilitySkip);
 
@@ -110,7 +113,7 @@ export async function runCheck(
   try {
     harness = await target.setup();
   } catch (error) {
-    return result('fail', `target.setup() failed: ${describeError(error)}`);
+    return failed(`target.setup() failed: ${describeError(error)}`);
   }
   const hookSkip = skipReason(check, caps, harness);
   const sources: ReferenceTableSource[] = [];
@@ -142,14 +145,14 @@ export async function runCheck(
   } catch (error) {
     controller.abort();
     if (error instanceof CheckSkipped) outcome = result('skip', error.message);
-    else if (error instanceof CheckFailure) outcome = result('fail', error.message, contradictions(check, caps, error));
-    else outcome = result('fail', `unexpected ${describeError(error)}`, contradictions(check, caps, error));
+    else if (error instanceof CheckFailure) outcome = failed(error.message, contradictions(check, caps, error));
+    else outcome = failed(`unexpected ${describeError(error)}`, contradictions(check, caps, error));
   }
   for (const source of sources) {
     try {
       await within(source.close(), 10_000, 'close()');
     } catch (error) {
-      if (outcome.status === 'pass') outcome = result('fail', `close() after the check failed: ${describeError(error)}`);
+      if (outcome.status === 'pass') outcome = failed(`close() after the check failed: ${describeError(error)}`);
     }
   }
   try {

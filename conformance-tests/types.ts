@@ -115,8 +115,18 @@ export interface RunSettings {
   numRuns: number;
   /** Per-check time limit in milliseconds (property checks get four times as long). */
   timeoutMs: number;
-  /** How long a consumer keeps polling for the fold to reach the table before failing. */
+  /**
+   * How long a consumer keeps polling while nothing at all is delivered after a marker was
+   * written (a source that stopped delivering). Comparisons do not wait for it: they are
+   * final once the marker arrives.
+   */
   convergeMs: number;
+  /**
+   * Cap on the time a property check spends shrinking a failing scenario, in milliseconds.
+   * `'auto'`: as long as the check's `numRuns` runs would take at the pace of the runs so far
+   * (at least 1 s), so a failing property check costs about twice a passing one.
+   */
+  shrinkMs: number | 'auto';
 }
 
 /** What a check gets to work with. */

@@ -26,7 +26,7 @@ export const changeChecks = [
       await consumer.drainSnapshot();
       await writer.insert(makeRows(2, 10));
       await writer.insert(makeRows(3, 20));
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       for (const id of ['10', '11', '20', '21', '22']) {
         const types = consumer.view.changes.filter((c) => c.key === id).map((c) => c.changeType);
@@ -47,7 +47,7 @@ export const changeChecks = [
       const consumer = await consumerFor(ctx);
       await consumer.drainSnapshot();
       await writer.update([makeRow(1, 1), makeRow(3, 1), makeRow(5, 1)]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       for (const id of ['1', '3', '5']) {
         const types = consumer.view.changes.filter((c) => c.key === id).map((c) => c.changeType);
@@ -72,7 +72,7 @@ export const changeChecks = [
       const consumer = await consumerFor(ctx);
       await consumer.drainSnapshot();
       await writer.delete([2n, 4n]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       const deletes = consumer.view.changes.filter((c) => c.changeType === 'delete');
       check(deletes.length >= 2, `2 rows were deleted but ${deletes.length} delete rows arrived`);
@@ -95,7 +95,7 @@ export const changeChecks = [
       await writer.delete([2n, 4n]);
       await writer.update([makeRow(1, 1)]);
       await writer.insert([makeRow(9)]);
-      await consumer.converge(writer.expected, undefined, lingering(ctx, writer));
+      await consumer.converge(writer, lingering(ctx, writer));
       const deletes = consumer.view.changes.filter((c) => c.changeType === 'delete');
       check(deletes.length === 0, `the source declares deletes = false but emitted ${deletes.length} delete rows`);
     },
@@ -113,7 +113,7 @@ export const changeChecks = [
       const consumer = await consumerFor(ctx);
       await consumer.drainSnapshot();
       for (let v = 1; v <= UPDATES; v++) await writer.update([makeRow(1, v)]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       const versions = consumer.view.changes.filter((c) => c.key === '1').map((c) => versionOf(c.row));
       for (let i = 1; i < versions.length; i++) {
         check(versions[i]! > versions[i - 1]!, `versions of key 1 arrived in the order ${versions.join(', ')}`);
@@ -140,7 +140,7 @@ export const changeChecks = [
         await writer.update([makeRow(1, v)]);
         if (v % 3 === 0) await writer.update([makeRow(2, v)]);
       }
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       const count = (key: string) => consumer.view.changes.filter((c) => c.key === key).length;
       for (let i = 0; i < 10; i++) check(count(String(100 + i)) === 1, `key ${100 + i}: ${count(String(100 + i))} changes arrived for one insert`);
@@ -188,7 +188,7 @@ export const changeChecks = [
       await writer.insert([{ ...makeRow(1), id: 1001n }]);
       await writer.delete([1001n]);
       await writer.insert([{ ...makeRow(1), id: 2001n }]);
-      await consumer.converge(writer.expected, undefined, lingering(ctx, writer));
+      await consumer.converge(writer, lingering(ctx, writer));
       consumer.assertNoViolations();
       check(sameRow(consumer.view.rows.get('2001'), canonicalTestRow({ ...makeRow(1), id: 2001n })), () => `key 2001 holds ${rowText(consumer.view.rows.get('2001'))}`);
     },
@@ -257,7 +257,7 @@ export const changeChecks = [
       await consumer.drainSnapshot();
       await writer.insert(makeRows(6, 10));
       await writer.update([makeRow(10, 1), makeRow(11, 1), makeRow(12, 1)]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       const batches = consumer.batches.filter((b) => b.kind === 'changes');
       const batchOf = (key: string, type: string) => batches.findIndex((b) => b.rows.some((r) => r.key === key && r.changeType === type));
       const inserted = new Set(['10', '11', '12', '13', '14', '15'].map((k) => batchOf(k, 'insert')));
@@ -284,7 +284,7 @@ export const changeChecks = [
       await writer.truncate();
       await writer.insert([makeRow(7)]);
       try {
-        await consumer.converge(writer.expected);
+        await consumer.converge(writer);
       } catch (error) {
         if (error instanceof CheckFailure) throw error;
         check(ConnectorError.is(error, 'TABLE_TRUNCATED') && error.kind === 'definite', () => `after a TRUNCATE polling rejected with ${describeError(error)}, expected convergence or definite TABLE_TRUNCATED`);

@@ -39,5 +39,5 @@ export function storedCheckpoint(checkpoint: SourceCheckpoint): SourceCheckpoint
 export async function catchUp(consumer: Consumer, writer: TableWriter, ctx: CheckContext): Promise<void> {
   if (!consumer.source.isSnapshotComplete()) await consumer.drainSnapshot();
   if (ctx.capabilities.changes === 'none') return;
-  await consumer.converge(writer.expected, undefined, lingering(ctx, writer));
+  await consumer.converge(writer, lingering(ctx, writer));
 }

@@ -115,7 +115,7 @@ export const lifecycleChecks = [
     level: 'MUST',
     category: 'lifecycle',
     rule: 'No sockets, timers or child processes outlive `close()`.',
-    method: 'Compares `process.getActiveResourcesInfo()` before creating a source and (after up to 2 s of settling) after closing it; the source read its snapshot and polled changes.',
+    method: 'Compares `process.getActiveResourcesInfo()` before creating a source and (after up to 1 s of settling) after closing it; the source read its snapshot and polled changes.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(3));
@@ -126,7 +126,7 @@ export const lifecycleChecks = [
       if (ctx.capabilities.changes !== 'none') await consumer.pollChanges();
       await consumer.source.close();
       let extra = leaked(before);
-      for (let waited = 0; extra.length > 0 && waited < 2000; waited += 50) {
+      for (let waited = 0; extra.length > 0 && waited < 1000; waited += 50) {
         await sleep(50);
         extra = leaked(before);
       }

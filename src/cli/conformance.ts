@@ -13,7 +13,8 @@ export const conformanceCommand: Command = {
     { flag: '--only <ids>', description: 'run only these check IDs (comma-separated, prefix* allowed)' },
     { flag: '--num-runs <n>', description: 'runs of each model-based property check' },
     { flag: '--timeout <ms>', description: 'time limit of one check' },
-    { flag: '--converge-ms <ms>', description: 'how long to wait for changes to converge' },
+    { flag: '--converge-ms <ms>', description: 'how long to keep polling while a source delivers nothing after a marker row was written' },
+    { flag: '--shrink-ms <ms|auto>', description: 'cap on the shrinking time of a failing property check (auto: about as long as its runs)' },
     { flag: '--strict', description: 'fail on skipped checks too' },
   ],
   async run(args, { stdout, stderr }) {
