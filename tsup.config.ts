@@ -34,7 +34,12 @@ export default defineConfig([
     splitting: true,
     sourcemap: true,
     target: 'node20',
-    external: ['fast-check'],
-    banner: { js: '#!/usr/bin/env node' },
+    // The command is its own process: bundling its ESM dependencies into its chunks loads them
+    // as a few files instead of hundreds (apache-arrow alone: ~90 ms → ~15 ms of start-up).
+    // Batches from other copies of apache-arrow are read by duck typing, never instanceof.
+    noExternal: ['apache-arrow', 'zod', 'pg', 'pg-copy-streams'],
+    external: ['fast-check', 'pg-native'],
+    // CommonJS packages bundled into ESM (pg) require Node's built-ins through this `require`.
+    banner: { js: "#!/usr/bin/env node\nimport { createRequire as createRequireForBundledCjs } from 'node:module';\nconst require = createRequireForBundledCjs(import.meta.url);" },
   },
 ]);
