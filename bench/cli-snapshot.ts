@@ -21,10 +21,25 @@ const mrows = (ms: number) => `${(rows / ms / 1000).toFixed(2)} M rows/s`;
 
 const pg = await startBenchServer();
 try {
-  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores; PostgreSQL ${pg.version}`);
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${cpus().length} cores; PostgreSQL ${pg.version}`,
+  );
   await createBenchTable(pg, 'public.t', rows);
   const psqlArgs = [pg.connectionString, '-c', 'COPY public.t TO STDOUT (FORMAT binary)'];
-  const cliArgs = (sink: string) => [cli, 'snapshot', '--source', pg.connectionString, '--table', 'public.t', '--sink', sink, '--log-format', 'json'];
+  const cliArgs = (sink: string) => [
+    cli,
+    'snapshot',
+    '--source',
+    pg.connectionString,
+    '--table',
+    'public.t',
+    '--sink',
+    sink,
+    '--log-format',
+    'json',
+  ];
   await runToNull(PSQL, psqlArgs); // warm the server cache
   await runToNull(process.execPath, cliArgs('arrow:-'));
   const psql: number[] = [];
@@ -36,7 +51,8 @@ try {
     toDevNull.push(await runToNull(process.execPath, cliArgs('arrow:/dev/null')));
   }
   const base = median(psql);
-  const line = (label: string, ms: number) => console.log(`  ${label.padEnd(46)} ${ms.toFixed(0).padStart(6)} ms  ${mrows(ms)}  ratio ${(base / ms).toFixed(2)}x`);
+  const line = (label: string, ms: number) =>
+    console.log(`  ${label.padEnd(46)} ${ms.toFixed(0).padStart(6)} ms  ${mrows(ms)}  ratio ${(base / ms).toFixed(2)}x`);
   console.log(`\n${rows} rows (id int8 pk, text, numeric(12,2), timestamptz, bool, nullable text), medians of ${repeat}, whole processes`);
   console.log(`  ${'psql -c "COPY t TO STDOUT (FORMAT binary)"'.padEnd(46)} ${base.toFixed(0).padStart(6)} ms  ${mrows(base)}  (baseline)`);
   line('refstream snapshot --sink arrow:- > /dev/null', median(toStdout));

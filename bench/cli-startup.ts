@@ -27,6 +27,8 @@ const floor = median(times.get(cases[0]![0])!);
 console.log(`Node ${process.version}, ${runs} runs each, whole processes`);
 for (const [label] of cases) {
   const t = times.get(label)!;
-  console.log(`  ${label.padEnd(22)} median ${median(t).toFixed(0).padStart(4)} ms  p90 ${percentile(t, 90).toFixed(0).padStart(4)} ms  (+${(median(t) - floor).toFixed(0)} ms over the floor)`);
+  console.log(
+    `  ${label.padEnd(22)} median ${median(t).toFixed(0).padStart(4)} ms  p90 ${percentile(t, 90).toFixed(0).padStart(4)} ms  (+${(median(t) - floor).toFixed(0)} ms over the floor)`,
+  );
 }
 console.log('  target: --version and --help <= 100 ms');

@@ -107,7 +107,10 @@ export class Consumer {
     const decoded = decodeBatch(value, where);
     check(decoded.kind === kind, `${where} returned a batch with refstream.kind = ${decoded.kind}`);
     const limit = this.options.batchRows;
-    check(limit === undefined || decoded.rows.length <= limit, () => `${where} returned ${decoded.rows.length} rows with batchRows = ${limit}`);
+    check(
+      limit === undefined || decoded.rows.length <= limit,
+      () => `${where} returned ${decoded.rows.length} rows with batchRows = ${limit}`,
+    );
     this.batches.push(decoded);
     this.view.apply(decoded);
     return decoded;
@@ -153,7 +156,11 @@ export class Consumer {
    * (`convergeMs`) applies only while nothing is delivered at all.
    */
   async converge(writer: TableWriter, mayRemain?: (key: string) => boolean): Promise<void> {
-    await this.awaitMarker(writer, () => this.view.divergenceReport(writer.expected, mayRemain) || 'the rows delivered so far equal the table, but the marker never arrived');
+    await this.awaitMarker(
+      writer,
+      () =>
+        this.view.divergenceReport(writer.expected, mayRemain) || 'the rows delivered so far equal the table, but the marker never arrived',
+    );
     const report = this.view.divergenceReport(writer.expected, mayRemain);
     if (report !== '') fail(`after the marker arrived (batch ${this.view.batchCount}) the delivered rows differ from the table: ${report}`);
   }
@@ -163,7 +170,12 @@ export class Consumer {
    * {@link converge}. `onBatch` sees every batch delivered meanwhile. Fails, with
    * `explain()` appended, when nothing at all is delivered for `idleMs` (default `convergeMs`).
    */
-  async awaitMarker(writer: TableWriter, explain: () => string, onBatch?: (batch: DecodedBatch) => void, idleMs = this.options.convergeMs ?? 10_000): Promise<void> {
+  async awaitMarker(
+    writer: TableWriter,
+    explain: () => string,
+    onBatch?: (batch: DecodedBatch) => void,
+    idleMs = this.options.convergeMs ?? 10_000,
+  ): Promise<void> {
     const maxPolls = this.options.maxPolls ?? 100_000;
     const first = await writer.mark();
     const written = Date.now();

@@ -81,7 +81,10 @@ export function renderConformanceDoc(list: readonly ConformanceCheck[] = checks)
     '',
     '| ID | Level | Needs | Verifies | Rule |',
     '|---|---|---|---|---|',
-    ...list.map((c) => `| ${c.id} | ${c.level} | ${cell(requirementText(c.requires))}${c.needsHarness ? `; harness \`${c.needsHarness.join('()`, `')}()\`` : ''} | ${(c.verifies ?? []).join(', ') || '–'} | ${cell(c.rule)} |`),
+    ...list.map(
+      (c) =>
+        `| ${c.id} | ${c.level} | ${cell(requirementText(c.requires))}${c.needsHarness ? `; harness \`${c.needsHarness.join('()`, `')}()\`` : ''} | ${(c.verifies ?? []).join(', ') || '–'} | ${cell(c.rule)} |`,
+    ),
     '',
     '## Capability matrix',
     '',
@@ -94,10 +97,10 @@ export function renderConformanceDoc(list: readonly ConformanceCheck[] = checks)
     '- `exactlyOnce: true` — in every check, a `_position` delivered twice, a position going backwards,',
     '  or a key delivered twice in one snapshot pass fails; CKPT-02 and CKPT-03 demand the exact',
     '  replay after a restore. `false` — replays are allowed (a change whose position is not after',
-    '  its key\'s last one is ignored) and only convergence is required.',
+    "  its key's last one is ignored) and only convergence is required.",
     '- `deletes: false` — deleted rows may remain in the fold; every other row must still converge.',
-    '- `changes: \'poll\'` — intermediate versions of a key may be coalesced (CHG-04 accepts any',
-    '  increasing subsequence ending with the latest); `\'log\'` must deliver every change (CHG-05).',
+    "- `changes: 'poll'` — intermediate versions of a key may be coalesced (CHG-04 accepts any",
+    "  increasing subsequence ending with the latest); `'log'` must deliver every change (CHG-05).",
     '',
     '## How each check works',
   ];
@@ -106,7 +109,10 @@ export function renderConformanceDoc(list: readonly ConformanceCheck[] = checks)
     if (inCategory.length === 0) continue;
     out.push('', `### ${CATEGORY_TITLES[category]}`, '');
     for (const c of inCategory) {
-      out.push(`- **${c.id}** (${c.level}${c.requires ? `; needs ${requirementText(c.requires)}` : ''}) — ${c.rule}`, `  *Method:* ${c.method}`);
+      out.push(
+        `- **${c.id}** (${c.level}${c.requires ? `; needs ${requirementText(c.requires)}` : ''}) — ${c.rule}`,
+        `  *Method:* ${c.method}`,
+      );
     }
   }
   out.push(
@@ -131,13 +137,13 @@ export function renderConformanceDoc(list: readonly ConformanceCheck[] = checks)
     'utf8, amount decimal(12,2), updated_at timestamp(µs, UTC), active bool, note utf8 nullable`.',
     'Values are compared exactly (int64 as BigInt, decimals as text at scale 2, timestamps in',
     'microseconds). `TableHarness.createSource(options?)` receives `{ batchRows, maxWaitMs }`',
-    '(an extension of the standard test table above); pass them to your source\'s config. `interrupt()` is optional;',
+    "(an extension of the standard test table above); pass them to your source's config. `interrupt()` is optional;",
     'without it ERR-02 is skipped with a reason.',
     '',
-    'The consumer view is the suite\'s own fold of every delivered batch: snapshot rows upsert,',
+    "The consumer view is the suite's own fold of every delivered batch: snapshot rows upsert,",
     '`insert`/`update` upsert, `delete` removes, `truncate` clears. Under `exactlyOnce` a',
     '`_position` seen twice, a position going backwards or a key delivered twice in one snapshot',
-    'pass is a violation; otherwise replays (position ≤ the key\'s last one) are ignored. After a',
+    "pass is a violation; otherwise replays (position ≤ the key's last one) are ignored. After a",
     'crash the view returns to the one saved with the restored checkpoint — or to empty when a',
     'mid-snapshot checkpoint of a source without `midSnapshotResume` restarts the snapshot.',
     '',

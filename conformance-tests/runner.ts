@@ -6,7 +6,16 @@ import type { ReferenceTableSource, SourceCapabilities } from '../src/sdk/source
 import { CheckFailure, CheckSkipped, describeError, within } from './assert.js';
 import { CAPABILITY_NAMES, capabilityProblems, unmetRequirements } from './capabilities.js';
 import { checks as catalogue, selectChecks } from './catalogue.js';
-import type { CheckContext, CheckResult, ConformanceCheck, ConformanceReport, ConformanceTarget, RunSettings, SourceOptions, TableHarness } from './types.js';
+import type {
+  CheckContext,
+  CheckResult,
+  ConformanceCheck,
+  ConformanceReport,
+  ConformanceTarget,
+  RunSettings,
+  SourceOptions,
+  TableHarness,
+} from './types.js';
 
 /** Options of {@link runConformance}. */
 export interface RunOptions extends Partial<RunSettings> {
@@ -58,7 +67,12 @@ export async function probeCapabilities(target: ConformanceTarget): Promise<Sour
 }
 
 /** Why a check cannot run under `caps` and `harness` (or is bypassed), or undefined when it can. */
-export function skipReason(check: ConformanceCheck, caps: SourceCapabilities, harness?: TableHarness, bypass?: Readonly<Record<string, string>>): string | undefined {
+export function skipReason(
+  check: ConformanceCheck,
+  caps: SourceCapabilities,
+  harness?: TableHarness,
+  bypass?: Readonly<Record<string, string>>,
+): string | undefined {
   const bypassed = bypass?.[check.id];
   if (bypassed !== undefined) return `bypassed: ${bypassed}`;
   const unmet = unmetRequirements(check.requires, caps);
@@ -76,7 +90,8 @@ function contradictions(check: ConformanceCheck, caps: SourceCapabilities, error
     const value = caps[name];
     if (value === true || (name === 'changes' && value !== 'none')) names.add(name);
   }
-  if (error instanceof CheckFailure) for (const name of error.contradicts) if ((CAPABILITY_NAMES as string[]).includes(name)) names.add(name as keyof SourceCapabilities);
+  if (error instanceof CheckFailure)
+    for (const name of error.contradicts) if ((CAPABILITY_NAMES as string[]).includes(name)) names.add(name as keyof SourceCapabilities);
   return [...names];
 }
 
@@ -105,7 +120,8 @@ export async function runCheck(
     durationMs: Date.now() - started,
   });
   /** A failure reason ends with the command line that replays the check alone. */
-  const failed = (reason: string, contradicts: (keyof SourceCapabilities)[] = []) => result('fail', `${reason} (replay: --only ${check.id} --seed ${settings.seed})`, contradicts);
+  const failed = (reason: string, contradicts: (keyof SourceCapabilities)[] = []) =>
+    result('fail', `${reason} (replay: --only ${check.id} --seed ${settings.seed})`, contradicts);
   const capabilitySkip = skipReason(check, caps, undefined, bypass);
   if (capabilitySkip) return result('skip', capabilitySkip);
 
@@ -176,7 +192,17 @@ export async function runConformance(target: ConformanceTarget, options: RunOpti
     caps = await probeCapabilities(target);
   } catch (error) {
     for (const check of selected) {
-      const r: CheckResult = { id: check.id, level: check.level, category: check.category, rule: check.rule, status: 'fail', reason: `could not create a source: ${describeError(error)}`, notes: [], contradicts: [], durationMs: 0 };
+      const r: CheckResult = {
+        id: check.id,
+        level: check.level,
+        category: check.category,
+        rule: check.rule,
+        status: 'fail',
+        reason: `could not create a source: ${describeError(error)}`,
+        notes: [],
+        contradicts: [],
+        durationMs: 0,
+      };
       results.push(r);
       options.onResult?.(r);
     }
@@ -192,7 +218,13 @@ export async function runConformance(target: ConformanceTarget, options: RunOpti
 }
 
 /** Assembles the report and its verdict. */
-export function buildReport(target: ConformanceTarget, caps: SourceCapabilities | null, settings: RunSettings, startedAt: Date, results: CheckResult[]): ConformanceReport {
+export function buildReport(
+  target: ConformanceTarget,
+  caps: SourceCapabilities | null,
+  settings: RunSettings,
+  startedAt: Date,
+  results: CheckResult[],
+): ConformanceReport {
   const contradicted = [...new Set(results.flatMap((r) => r.contradicts))];
   const summary = {
     passed: results.filter((r) => r.status === 'pass').length,

@@ -49,7 +49,9 @@ export function canonicalTestRow(row: TestRow): CanonicalRow {
 
 /** A stable text of a canonical row for equality and diffs. */
 export function rowText(row: CanonicalRow | undefined): string {
-  return row === undefined ? '(absent)' : JSON.stringify(row, (_k, v: unknown) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 40)}…(${v.length} chars)` : v));
+  return row === undefined
+    ? '(absent)'
+    : JSON.stringify(row, (_k, v: unknown) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 40)}…(${v.length} chars)` : v));
 }
 
 /** Exact equality of canonical rows (full values, not the abbreviated text). */

@@ -87,17 +87,7 @@ export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
 /** Area of the contract a check belongs to (used to group reports and docs). */
 export type Category =
-  | 'capabilities'
-  | 'lifecycle'
-  | 'snapshot'
-  | 'values'
-  | 'schema'
-  | 'changes'
-  | 'checkpoint'
-  | 'errors'
-  | 'abort'
-  | 'memory'
-  | 'property';
+  'capabilities' | 'lifecycle' | 'snapshot' | 'values' | 'schema' | 'changes' | 'checkpoint' | 'errors' | 'abort' | 'memory' | 'property';
 
 /**
  * Which capability values a check needs. An array lists the accepted values, e.g.

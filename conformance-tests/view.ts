@@ -103,7 +103,8 @@ export class DeliveredView {
     const marker = isMarkerKey(key);
     if (!marker) this.changes.push({ ...row, changeType, position });
     if (this.options.exactlyOnce) {
-      if (this.positions.has(position)) this.violation(`change at position ${position} (key ${key}) delivered twice (again in ${deliveryText(at)})`);
+      if (this.positions.has(position))
+        this.violation(`change at position ${position} (key ${key}) delivered twice (again in ${deliveryText(at)})`);
       else if (this.lastPosition !== undefined && position < this.lastPosition) {
         this.violation(`position ${position} (key ${key}, ${deliveryText(at)}) after ${this.lastPosition}: changes out of stream order`);
       }
@@ -178,7 +179,10 @@ export class DeliveredView {
   diff(expected: ReadonlyMap<string, CanonicalRow>, mayRemain?: (key: string) => boolean, limit = 6): string[] {
     return this.divergences(expected, mayRemain)
       .slice(0, limit)
-      .map((d) => `key ${d.key}: expected ${d.expected ? rowText(d.expected) : '(not in the table)'}, delivered ${rowText(d.delivered)} (${d.at ? `at ${deliveryText(d.at)}` : 'never delivered'})`);
+      .map(
+        (d) =>
+          `key ${d.key}: expected ${d.expected ? rowText(d.expected) : '(not in the table)'}, delivered ${rowText(d.delivered)} (${d.at ? `at ${deliveryText(d.at)}` : 'never delivered'})`,
+      );
   }
 
   /** A failure text naming the first diverging key, where it diverged, and how many more differ (empty when equal). */

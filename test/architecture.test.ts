@@ -75,7 +75,8 @@ function violation(from: string, to: string): string | null {
       return lower ? null : 'generic code (sinks, sources, the root entry) imports only sdk and generic folders, never a system';
     case 'system':
       if (lower || (b.kind === 'system' && b.system === a.system)) return null;
-      if (b.kind === 'system') return `a system folder never imports another (connectors/${a.system} → connectors/${b.system}); lift shared code into a generic module`;
+      if (b.kind === 'system')
+        return `a system folder never imports another (connectors/${a.system} → connectors/${b.system}); lift shared code into a generic module`;
       return `connectors/${a.system} imports only sdk, generic folders and its own folder`;
     case 'testing':
       if (lower || b.kind === 'testing') return null;
@@ -83,7 +84,10 @@ function violation(from: string, to: string): string | null {
       return `src/testing/${a.system ?? ''} reaches only its own system's connector (and the dependency-free connectors/postgres/oids.ts)`;
     case 'cli':
       if (lower || b.kind === 'cli' || b.kind === 'testing') return null;
-      if (b.kind === 'system') return to.endsWith(`connectors/${b.system}/index.ts`) ? null : `the CLI reaches a connector only through its index.ts (refstream/${b.system})`;
+      if (b.kind === 'system')
+        return to.endsWith(`connectors/${b.system}/index.ts`)
+          ? null
+          : `the CLI reaches a connector only through its index.ts (refstream/${b.system})`;
       if (to === 'conformance-tests/cli.ts') return null;
       return 'the CLI reaches the conformance suite only through conformance-tests/cli.ts';
     case 'conformance':
@@ -135,5 +139,8 @@ test('the rules catch what they promise to (a check of the checker)', () => {
   assert.equal(violation('src/testing/exasol/exasol-types.ts', 'src/connectors/postgres/oids.ts'), null);
   assert.equal(violation('src/connectors/postgres/sink.ts', 'src/sinks/json/cells.ts'), null);
   assert.ok(graph.size > 100, `read ${graph.size} files`);
-  assert.ok([...graph.values()].some((t) => t.length > 0), 'imports were found');
+  assert.ok(
+    [...graph.values()].some((t) => t.length > 0),
+    'imports were found',
+  );
 });

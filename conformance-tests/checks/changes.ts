@@ -17,7 +17,8 @@ export const changeChecks = [
     level: 'MUST',
     category: 'changes',
     rule: 'Rows inserted after the snapshot arrive as `insert` rows with all their values.',
-    method: 'Three snapshot rows; then five inserts in two transactions; every new key must arrive as `insert` and the fold equal the table.',
+    method:
+      'Three snapshot rows; then five inserts in two transactions; every new key must arrive as `insert` and the fold equal the table.',
     requires: NEEDS_CHANGES,
     async run(ctx) {
       const writer = writerFor(ctx);
@@ -84,7 +85,8 @@ export const changeChecks = [
     level: 'MUST',
     category: 'changes',
     rule: 'A source that does not observe deletes emits no `delete` rows and still converges on every row that exists (deleted rows may remain).',
-    method: 'Four snapshot rows, two deleted, one updated, one inserted; no `delete` row may arrive and every remaining row must be current.',
+    method:
+      'Four snapshot rows, two deleted, one updated, one inserted; no `delete` row may arrive and every remaining row must be current.',
     requires: { changes: ['log', 'poll'], deletes: false },
     counterpart: 'CHG-03',
     async run(ctx) {
@@ -104,7 +106,7 @@ export const changeChecks = [
     id: 'CHG-04',
     level: 'MUST',
     category: 'changes',
-    rule: 'A key\'s changes are never reordered: the values delivered for a key follow commit order and end with the latest.',
+    rule: "A key's changes are never reordered: the values delivered for a key follow commit order and end with the latest.",
     method: `One row updated ${UPDATES} times (one transaction each), then read; the delivered versions must be increasing and end with the last.`,
     requires: NEEDS_CHANGES,
     async run(ctx) {
@@ -143,7 +145,8 @@ export const changeChecks = [
       await consumer.converge(writer);
       consumer.assertNoViolations();
       const count = (key: string) => consumer.view.changes.filter((c) => c.key === key).length;
-      for (let i = 0; i < 10; i++) check(count(String(100 + i)) === 1, `key ${100 + i}: ${count(String(100 + i))} changes arrived for one insert`);
+      for (let i = 0; i < 10; i++)
+        check(count(String(100 + i)) === 1, `key ${100 + i}: ${count(String(100 + i))} changes arrived for one insert`);
       check(count('1') === UPDATES, `key 1: ${count('1')} changes arrived for ${UPDATES} updates`);
       check(count('2') === 5, `key 2: ${count('2')} changes arrived for 5 updates`);
     },
@@ -190,7 +193,10 @@ export const changeChecks = [
       await writer.insert([{ ...makeRow(1), id: 2001n }]);
       await consumer.converge(writer, lingering(ctx, writer));
       consumer.assertNoViolations();
-      check(sameRow(consumer.view.rows.get('2001'), canonicalTestRow({ ...makeRow(1), id: 2001n })), () => `key 2001 holds ${rowText(consumer.view.rows.get('2001'))}`);
+      check(
+        sameRow(consumer.view.rows.get('2001'), canonicalTestRow({ ...makeRow(1), id: 2001n })),
+        () => `key 2001 holds ${rowText(consumer.view.rows.get('2001'))}`,
+      );
     },
   }),
   defineCheck({
@@ -247,7 +253,8 @@ export const changeChecks = [
     level: 'SHOULD',
     category: 'changes',
     rule: 'A source declaring `transactions` delivers the rows of one transaction together: never split across batches when they fit.',
-    method: 'Inserts six rows in one transaction and updates three in another, with `batchRows = 100`; each transaction must arrive within one batch.',
+    method:
+      'Inserts six rows in one transaction and updates three in another, with `batchRows = 100`; each transaction must arrive within one batch.',
     requires: { changes: ['log', 'poll'], transactions: true },
     verifies: ['transactions'],
     async run(ctx) {
@@ -271,7 +278,8 @@ export const changeChecks = [
     level: 'MUST',
     category: 'changes',
     rule: 'After a TRUNCATE the fold converges to the table — through a `truncate` row (all table columns null) or a `delete` row per key — or the source stops with a definite `TABLE_TRUNCATED`; truncated rows never linger, and rows written after it arrive.',
-    method: 'Three snapshot rows, one update, TRUNCATE, then one insert; the fold must equal the one new row. A truncate row with a non-null table column fails.',
+    method:
+      'Three snapshot rows, one update, TRUNCATE, then one insert; the fold must equal the one new row. A truncate row with a non-null table column fails.',
     requires: { changes: ['log', 'poll'], deletes: true },
     needsHarness: ['truncate'],
     verifies: ['deletes'],
@@ -287,7 +295,10 @@ export const changeChecks = [
         await consumer.converge(writer);
       } catch (error) {
         if (error instanceof CheckFailure) throw error;
-        check(ConnectorError.is(error, 'TABLE_TRUNCATED') && error.kind === 'definite', () => `after a TRUNCATE polling rejected with ${describeError(error)}, expected convergence or definite TABLE_TRUNCATED`);
+        check(
+          ConnectorError.is(error, 'TABLE_TRUNCATED') && error.kind === 'definite',
+          () => `after a TRUNCATE polling rejected with ${describeError(error)}, expected convergence or definite TABLE_TRUNCATED`,
+        );
         ctx.note('the source stops with definite TABLE_TRUNCATED');
         return;
       }

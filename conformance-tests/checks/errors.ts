@@ -37,9 +37,13 @@ export const errorChecks = [
       await writer.insert(makeRows(2));
       const problems: string[] = [];
       const a = await ctx.createSource();
-      problems.push(...errorShapeProblems(await rejection(a.pollChanges(), 'pollChanges() before the snapshot'), 'pollChanges() before the snapshot'));
+      problems.push(
+        ...errorShapeProblems(await rejection(a.pollChanges(), 'pollChanges() before the snapshot'), 'pollChanges() before the snapshot'),
+      );
       await a.close();
-      problems.push(...errorShapeProblems(await rejection(a.pollSnapshot(), 'pollSnapshot() after close()'), 'pollSnapshot() after close()'));
+      problems.push(
+        ...errorShapeProblems(await rejection(a.pollSnapshot(), 'pollSnapshot() after close()'), 'pollSnapshot() after close()'),
+      );
       const b = await ctx.createSource();
       const bad = await rejection(
         (async () => {
@@ -57,7 +61,8 @@ export const errorChecks = [
     level: 'MUST',
     category: 'errors',
     rule: 'A severed connection surfaces as a transient ConnectorError (or is recovered transparently), never as silent empty polls; a fresh instance restored from the last checkpoint converges.',
-    method: 'After the snapshot and a checkpoint, `harness.interrupt()`, then two inserts; polls until a marker written after them arrives (silence limit: 20 times the latency of a marker before the interrupt, at least 1 s, at most 5 s and `convergeMs`); then restores the checkpoint into a fresh instance and reads to the table.',
+    method:
+      'After the snapshot and a checkpoint, `harness.interrupt()`, then two inserts; polls until a marker written after them arrives (silence limit: 20 times the latency of a marker before the interrupt, at least 1 s, at most 5 s and `convergeMs`); then restores the checkpoint into a fresh instance and reads to the table.',
     requires: NEEDS_CHANGES,
     needsHarness: ['interrupt'],
     async run(ctx) {
@@ -83,7 +88,10 @@ export const errorChecks = [
         surfaced = error;
       }
       if (surfaced !== undefined) {
-        check(ConnectorError.is(surfaced) && surfaced.kind === 'transient', () => `after interrupt() the poll rejected with ${describeError(surfaced)}, expected a transient ConnectorError`);
+        check(
+          ConnectorError.is(surfaced) && surfaced.kind === 'transient',
+          () => `after interrupt() the poll rejected with ${describeError(surfaced)}, expected a transient ConnectorError`,
+        );
         ctx.note(`surfaced ${surfaced.code}`);
       } else {
         check(recovered, 'after interrupt() polls returned no error and no new rows: the failure was swallowed');

@@ -29,7 +29,8 @@ export const lifecycleChecks = [
     level: 'MUST',
     category: 'lifecycle',
     rule: '`pollSnapshot` returns batches until `null`; from then on `isSnapshotComplete()` is true and further calls return `null`.',
-    method: 'Three rows, batch size 1: checks `isSnapshotComplete()` before, during and after the snapshot, then polls the finished snapshot twice more.',
+    method:
+      'Three rows, batch size 1: checks `isSnapshotComplete()` before, during and after the snapshot, then polls the finished snapshot twice more.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(3));
@@ -62,7 +63,10 @@ export const lifecycleChecks = [
       await consumer.pollSnapshot();
       await expectConnectorError(consumer.source.pollChanges(), 'pollChanges() in the middle of the snapshot', 'INVALID_STATE');
       await consumer.drainSnapshot();
-      check(consumer.view.diff(writer.expected).length === 0, () => `after the rejected calls the snapshot is wrong: ${consumer.view.diff(writer.expected).join('; ')}`);
+      check(
+        consumer.view.diff(writer.expected).length === 0,
+        () => `after the rejected calls the snapshot is wrong: ${consumer.view.diff(writer.expected).join('; ')}`,
+      );
       consumer.assertNoViolations();
     },
   }),
@@ -115,7 +119,8 @@ export const lifecycleChecks = [
     level: 'MUST',
     category: 'lifecycle',
     rule: 'No sockets, timers or child processes outlive `close()`.',
-    method: 'Compares `process.getActiveResourcesInfo()` before creating a source and (after up to 1 s of settling) after closing it; the source read its snapshot and polled changes.',
+    method:
+      'Compares `process.getActiveResourcesInfo()` before creating a source and (after up to 1 s of settling) after closing it; the source read its snapshot and polled changes.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(3));
@@ -147,7 +152,10 @@ export const lifecycleChecks = [
         const results = await Promise.allSettled([consumer.pollSnapshot(), consumer.pollSnapshot()]);
         for (const r of results) {
           if (r.status === 'rejected') {
-            check(ConnectorError.is(r.reason, 'BUSY'), () => `a concurrent pollSnapshot() rejected with ${describeError(r.reason)}, expected success or BUSY`);
+            check(
+              ConnectorError.is(r.reason, 'BUSY'),
+              () => `a concurrent pollSnapshot() rejected with ${describeError(r.reason)}, expected success or BUSY`,
+            );
           }
         }
       }

@@ -80,7 +80,10 @@ export async function runScenario(
         }
         case 'checkpoint':
           stats.checkpoints++;
-          saved.push({ checkpoint: JSON.parse(JSON.stringify(consumer.source.checkpoint())) as SourceCheckpoint, view: consumer.view.clone() });
+          saved.push({
+            checkpoint: JSON.parse(JSON.stringify(consumer.source.checkpoint())) as SourceCheckpoint,
+            view: consumer.view.clone(),
+          });
           break;
         case 'commit':
           if (saved.length > 0 && typeof consumer.source.commit === 'function') {
@@ -163,7 +166,12 @@ export async function checkCrashRestoreProperty(ctx: CheckContext, batchRows: nu
     }
   });
   // the time budget bounds shrinking too: a failing history is reported as far as it shrank
-  const result = await fc.check(property, { seed, numRuns, interruptAfterTimeLimit: ctx.settings.timeoutMs * 2, markInterruptAsFailure: false });
+  const result = await fc.check(property, {
+    seed,
+    numRuns,
+    interruptAfterTimeLimit: ctx.settings.timeoutMs * 2,
+    markInterruptAsFailure: false,
+  });
   if (result.failed) {
     const scenario = result.counterexample?.[0];
     const cause = result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
@@ -175,7 +183,8 @@ export async function checkCrashRestoreProperty(ctx: CheckContext, batchRows: nu
       `${cause} — scenario (${scenario?.commands.length ?? 0} commands): ${scenario ? renderScenario(scenario) : '(none)'}; failed at run ${runs} of ${numRuns}, ${shrinking}; seed ${result.seed}, path "${result.counterexamplePath}"`,
     );
   }
-  if (result.interrupted) ctx.note(`stopped after ${result.numRuns} of ${numRuns} runs: time budget of ${ctx.settings.timeoutMs * 2} ms used up`);
+  if (result.interrupted)
+    ctx.note(`stopped after ${result.numRuns} of ${numRuns} runs: time budget of ${ctx.settings.timeoutMs * 2} ms used up`);
   ctx.note(
     `${runs} runs with batchRows = ${batchRows}, seed ${seed}: ${stats.commands} commands, ${stats.batches} batches, ${stats.checkpoints} checkpoints, ${stats.restores} restores (${stats.midSnapshotRestores} mid-snapshot)`,
   );

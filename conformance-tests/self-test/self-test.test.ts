@@ -70,18 +70,26 @@ after(() => {
     return `  ${killed(list) ? 'killed  ' : 'SURVIVED'} ${fault.name.padEnd(28)} ${String(durations.get(fault)).padStart(6)} ms  expected ${fault.expect.padEnd(8)} failed: ${failed.join(', ') || '-'}`;
   });
   const count = faults.filter((f) => killed(results.get(f) ?? [])).length;
-  console.log(`conformance self-test (seed ${SEED}), control ${durations.get(null)} ms\n${lines.join('\n')}\nkill rate: ${count}/${faults.length} (${((100 * count) / faults.length).toFixed(0)}%)`);
+  console.log(
+    `conformance self-test (seed ${SEED}), control ${durations.get(null)} ms\n${lines.join('\n')}\nkill rate: ${count}/${faults.length} (${((100 * count) / faults.length).toFixed(0)}%)`,
+  );
 });
 
 test('the unmodified memory source passes (control)', () => {
   const failed = (results.get(null) ?? []).filter((r) => r.status === 'fail');
-  assert.deepEqual(failed.map((r) => `${r.id}: ${r.reason}`), []);
+  assert.deepEqual(
+    failed.map((r) => `${r.id}: ${r.reason}`),
+    [],
+  );
 });
 
 for (const behaviour of tolerated) {
   test(`tolerated: ${behaviour.name} (${behaviour.description}) passes`, () => {
     const failed = (results.get(behaviour) ?? []).filter((r) => r.status === 'fail' && r.level === 'MUST');
-    assert.deepEqual(failed.map((r) => `${r.id}: ${r.reason}`), []);
+    assert.deepEqual(
+      failed.map((r) => `${r.id}: ${r.reason}`),
+      [],
+    );
   });
 }
 
@@ -90,7 +98,11 @@ for (const fault of faults) {
     const list = results.get(fault) ?? [];
     const expected = list.find((r) => r.id === fault.expect);
     assert.ok(expected, `${fault.expect} did not run`);
-    assert.equal(expected.status, 'fail', `${fault.expect} did not fail (${expected.status}${expected.reason ? `: ${expected.reason}` : ''})`);
+    assert.equal(
+      expected.status,
+      'fail',
+      `${fault.expect} did not fail (${expected.status}${expected.reason ? `: ${expected.reason}` : ''})`,
+    );
     assert.ok(killed(list), 'no MUST check failed');
   });
 }
@@ -102,7 +114,9 @@ for (const fault of faults) {
 const WAITED = new RegExp(`no change delivered for ${CONVERGE_MS} ms|did not arrive within|[A-Z]+-\\d+N? did not settle within`);
 
 test('no check on any faulty source waits out convergeMs or its time limit: every verdict comes from a final comparison', () => {
-  const waited = [...results.entries()].flatMap(([fault, list]) => list.filter((r) => r.status === 'fail' && WAITED.test(r.reason ?? '')).map((r) => `${fault?.name ?? 'control'} ${r.id}: ${r.reason}`));
+  const waited = [...results.entries()].flatMap(([fault, list]) =>
+    list.filter((r) => r.status === 'fail' && WAITED.test(r.reason ?? '')).map((r) => `${fault?.name ?? 'control'} ${r.id}: ${r.reason}`),
+  );
   assert.deepEqual(waited, []);
   const slowest = Math.max(...[...results.values()].flat().map((r) => r.durationMs));
   assert.ok(slowest < CONVERGE_MS / 2, `a check took ${slowest} ms with convergeMs = ${CONVERGE_MS}`);

@@ -31,7 +31,13 @@ export async function verdictTime(fault: Fault | null, options: RunOptions): Pro
   const started = Date.now();
   const report = await runConformance(subjectTarget(fault), options);
   const slowest = report.results.reduce((a, r) => (r.durationMs > a.ms ? { id: r.id, ms: r.durationMs } : a), { id: '-', ms: 0 });
-  return { name: fault?.name ?? 'control', ms: Date.now() - started, ok: report.ok, failed: report.results.filter((r) => r.status === 'fail').map((r) => r.id), slowest };
+  return {
+    name: fault?.name ?? 'control',
+    ms: Date.now() - started,
+    ok: report.ok,
+    failed: report.results.filter((r) => r.status === 'fail').map((r) => r.id),
+    slowest,
+  };
 }
 
 function median(values: number[]): number {
@@ -49,8 +55,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const t = await verdictTime(fault, { seed });
     const ratio = t.ms / control.ms;
     ratios.push(ratio);
-    console.log(`${fault.name.padEnd(28)} ${String(t.ms).padStart(6)} ms  ×${ratio.toFixed(2)}  ok ${t.ok}  failed ${t.failed.join(',')}  (slowest ${t.slowest.id} ${t.slowest.ms} ms)`);
+    console.log(
+      `${fault.name.padEnd(28)} ${String(t.ms).padStart(6)} ms  ×${ratio.toFixed(2)}  ok ${t.ok}  failed ${t.failed.join(',')}  (slowest ${t.slowest.id} ${t.slowest.ms} ms)`,
+    );
   }
   for (const timer of leakedTimers) clearInterval(timer);
-  console.log(`ratio to control (${control.ms} ms): min ×${Math.min(...ratios).toFixed(2)}, median ×${median(ratios).toFixed(2)}, max ×${Math.max(...ratios).toFixed(2)}`);
+  console.log(
+    `ratio to control (${control.ms} ms): min ×${Math.min(...ratios).toFixed(2)}, median ×${median(ratios).toFixed(2)}, max ×${Math.max(...ratios).toFixed(2)}`,
+  );
 }

@@ -23,7 +23,8 @@ export const commands: readonly CommandEntry[] = [
   },
   {
     name: 'sync',
-    summary: 'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
+    summary:
+      'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
     load: async () => (await import('./sync-command.js')).syncCommand,
   },
   {
@@ -34,17 +35,20 @@ export const commands: readonly CommandEntry[] = [
   },
   {
     name: 'status',
-    summary: "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
+    summary:
+      "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
     load: async () => (await import('./status.js')).statusCommand,
   },
   {
     name: 'drop',
-    summary: 'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
+    summary:
+      'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
     load: async () => (await import('./drop.js')).dropCommand,
   },
   {
     name: 'conformance',
-    summary: 'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
+    summary:
+      'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
     load: async () => (await import('./conformance.js')).conformanceCommand,
   },
   {

@@ -14,7 +14,10 @@ export const syncConfigSchema = z
     source: z.string({ error: 'is required (a postgres:// URL)' }).min(1, 'is required (a postgres:// URL)'),
     table: z
       .string({ error: 'is required (schema.table)' })
-      .regex(/^("([^"]|"")+"|[^".]+)(\.("([^"]|"")+"|[^".]+))?$/, 'must be "table" or "schema.table" (double quotes around parts with dots)'),
+      .regex(
+        /^("([^"]|"")+"|[^".]+)(\.("([^"]|"")+"|[^".]+))?$/,
+        'must be "table" or "schema.table" (double quotes around parts with dots)',
+      ),
     sinks: z
       .array(z.string().min(1), { error: 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)' })
       .min(1, 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)'),
@@ -44,7 +47,10 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
-      throw new CliError(`config ${path || '(root)'}: environment variable ${name} is not set (set it, or write \${${name}:-default})`, EXIT.badUsage);
+      throw new CliError(
+        `config ${path || '(root)'}: environment variable ${name} is not set (set it, or write \${${name}:-default})`,
+        EXIT.badUsage,
+      );
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, `${path}[${i}]`));
@@ -55,21 +61,31 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''
 }
 
 /** Reads the config file named by `--config`, or the first refstream.config.* in `cwd`. */
-export async function readConfigFile(explicit: string | undefined, cwd: string, env: NodeJS.ProcessEnv): Promise<{ path: string | null; values: Record<string, unknown> }> {
+export async function readConfigFile(
+  explicit: string | undefined,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ path: string | null; values: Record<string, unknown> }> {
   const path = explicit ? resolve(cwd, explicit) : CONFIG_FILES.map((f) => resolve(cwd, f)).find((p) => existsSync(p));
   if (!path) return { path: null, values: {} };
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new CliError(`--config: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, EXIT.badUsage);
+    throw new CliError(
+      `--config: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      EXIT.badUsage,
+    );
   }
   let parsed: unknown;
   try {
     // the YAML parser is loaded only for YAML files (it costs start-up time)
     parsed = path.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text);
   } catch (error) {
-    throw new CliError(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`, EXIT.badUsage);
+    throw new CliError(
+      `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`,
+      EXIT.badUsage,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new CliError(`${path}: must be an object with keys such as source, table, sinks`, EXIT.badUsage);

@@ -113,7 +113,10 @@ function parseDemoArgs(args: string[]): DemoOptions {
 
 async function runDemo(args: string[], context: CommandContext): Promise<number> {
   const options = parseDemoArgs(args);
-  const reporter = new Reporter({ format: resolveLogFormat(options.logFormat, context.stderr as { isTTY?: boolean }), stream: context.stderr });
+  const reporter = new Reporter({
+    format: resolveLogFormat(options.logFormat, context.stderr as { isTTY?: boolean }),
+    stream: context.stderr,
+  });
   const { startPostgres } = await import('../testing/postgres.js');
   const { PostgresSource } = await import('../connectors/postgres/index.js');
   reporter.event('demo', { step: 'starting an embedded PostgreSQL', rows: options.rows, rate: options.rate });
@@ -132,8 +135,16 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     await admin.query(CREATE_TABLE);
     await admin.query(SEED, [options.rows]);
     await admin.query('ANALYZE public.customers');
-    const reltuples = Number((await admin.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'public.customers'::regclass`)).rows[0].reltuples);
-    reporter.event('demo', { step: 'seeded', table: TABLE, rows: options.rows, server: `PostgreSQL ${server.version} on port ${server.port}` });
+    const reltuples = Number(
+      (await admin.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'public.customers'::regclass`)).rows[0]
+        .reltuples,
+    );
+    reporter.event('demo', {
+      step: 'seeded',
+      table: TABLE,
+      rows: options.rows,
+      server: `PostgreSQL ${server.version} on port ${server.port}`,
+    });
 
     // Background writer: one transaction every 50 ms at the requested change rate.
     let nextId = options.rows;
@@ -172,7 +183,10 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     let walRetained: string | undefined;
     monitor = setInterval(() => {
       admin
-        .query<{ retained: string }>(`SELECT pg_current_wal_lsn() - restart_lsn AS retained FROM pg_replication_slots WHERE slot_name = $1`, [SLOT])
+        .query<{ retained: string }>(
+          `SELECT pg_current_wal_lsn() - restart_lsn AS retained FROM pg_replication_slots WHERE slot_name = $1`,
+          [SLOT],
+        )
         .then((r) => (walRetained = r.rows[0] ? formatBytes(Number(r.rows[0].retained)) : undefined))
         .catch(() => {});
     }, 1000);
@@ -181,7 +195,11 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
       format: reporter.format,
       stream: context.stderr,
       expectedRows: () => reltuples,
-      extra: () => ({ 'change lag': lagMs === undefined ? undefined : `${Math.max(0, Math.round(lagMs))} ms`, 'WAL retained': walRetained, written }),
+      extra: () => ({
+        'change lag': lagMs === undefined ? undefined : `${Math.max(0, Math.round(lagMs))} ms`,
+        'WAL retained': walRetained,
+        written,
+      }),
     });
 
     const arrow = new ArrowIpcSink({ output: options.out });

@@ -23,7 +23,8 @@ function parseDropArgs(args: string[]): DropArgs {
     publication: { type: 'string' },
     yes: { type: 'boolean', short: 'y', default: false },
   });
-  if (!values.source) throw new CliError('--source is required: a postgres:// URL of the server (see refstream drop --help)', EXIT.badUsage);
+  if (!values.source)
+    throw new CliError('--source is required: a postgres:// URL of the server (see refstream drop --help)', EXIT.badUsage);
   if (!values.table) throw new CliError('--table is required: the table whose slot and publication to drop (schema.table)', EXIT.badUsage);
   return {
     source: values.source,
@@ -40,13 +41,19 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
   const { isValidSlotName, parseQualifiedName } = await import('../connectors/postgres/index.js');
   const table = parseQualifiedName(options.table);
   if (!table) throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
-  if (options.slot !== undefined && !isValidSlotName(options.slot)) throw new CliError('--slot: replication slot names contain only a-z, 0-9 and _ (1 to 63 characters)', EXIT.badUsage);
+  if (options.slot !== undefined && !isValidSlotName(options.slot))
+    throw new CliError('--slot: replication slot names contain only a-z, 0-9 and _ (1 to 63 characters)', EXIT.badUsage);
   const { withPostgres } = await import('./postgres-admin.js');
   const out = (line: string) => context.stdout.write(line + '\n');
   return withPostgres('--source', options.source, 'refstream drop', async (client) => {
-    const plan = await planDrop(client, table, { ...(options.slot ? { slot: options.slot } : {}), ...(options.publication ? { publication: options.publication } : {}) });
+    const plan = await planDrop(client, table, {
+      ...(options.slot ? { slot: options.slot } : {}),
+      ...(options.publication ? { publication: options.publication } : {}),
+    });
     if (!plan.slot && !plan.publication?.createdByRefstream) {
-      const publication = plan.publication ? `publication ${plan.publicationName} is kept: refstream did not create it` : `no publication ${plan.publicationName}`;
+      const publication = plan.publication
+        ? `publication ${plan.publicationName} is kept: refstream did not create it`
+        : `no publication ${plan.publicationName}`;
       out(`nothing to drop for ${plan.table}: no replication slot ${plan.slotName}, ${publication}`);
       return EXIT.ok;
     }
@@ -60,7 +67,10 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
     if (!options.yes) {
       const interactive = context.interactive ?? process.stdin.isTTY === true;
       if (!interactive) {
-        throw new CliError('refusing to drop without confirmation: stdin is not a terminal; pass --yes to drop without asking', EXIT.badUsage);
+        throw new CliError(
+          'refusing to drop without confirmation: stdin is not a terminal; pass --yes to drop without asking',
+          EXIT.badUsage,
+        );
       }
       const ask = context.confirm ?? askOnTerminal;
       if (!(await ask('Drop these? [y/N] '))) {
@@ -89,7 +99,10 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
 function describe(plan: DropPlan): string[] {
   const bytesText = (n: number | null) => (n === null ? 'unknown' : `${n.toLocaleString('en-US')} bytes`);
   const lines = [`for ${plan.table}:`];
-  if (plan.slot) lines.push(`  replication slot ${plan.slotName} (inactive, keeps ${bytesText(plan.slot.retainedBytes)} of WAL${plan.slot.walStatus === 'lost' ? ', invalidated' : ''})`);
+  if (plan.slot)
+    lines.push(
+      `  replication slot ${plan.slotName} (inactive, keeps ${bytesText(plan.slot.retainedBytes)} of WAL${plan.slot.walStatus === 'lost' ? ', invalidated' : ''})`,
+    );
   else lines.push(`  no replication slot ${plan.slotName}`);
   if (plan.publication) {
     const tables = plan.publication.tables.join(', ') || 'no tables';
@@ -115,12 +128,16 @@ async function askOnTerminal(question: string): Promise<boolean> {
 export const dropCommand: Command = {
   name: 'drop',
   synopsis: 'drop --source <postgres url> --table <schema.table> [--slot <name>] [--publication <name>] [--yes]',
-  summary: 'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
+  summary:
+    'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
   options: [
     { flag: '--source <url>', description: 'the PostgreSQL server and database of the sync (postgres://user:password@host:5432/db)' },
     { flag: '--table <schema.table>', description: 'the table whose slot and publication to drop' },
     { flag: '--slot <name>', description: 'the slot, if the sync used --slot (default refstream_<schema>_<table>)' },
-    { flag: '--publication <name>', description: 'the publication, if the sync used --publication; a publication refstream did not create is never dropped' },
+    {
+      flag: '--publication <name>',
+      description: 'the publication, if the sync used --publication; a publication refstream did not create is never dropped',
+    },
     { flag: '--yes, -y', description: 'drop without asking (needed when stdin is not a terminal)' },
   ],
   run: runDrop,

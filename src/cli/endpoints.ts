@@ -108,7 +108,10 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
     new ExasolSource(config); // validates (no connection is opened)
     return () => new ExasolSource(config);
   }
-  throw new CliError(`--source: unsupported scheme "${parsed.protocol}"; supported: postgres://, exasol://, kafka:// (e.g. postgres://user:password@host:5432/db)`, EXIT.badUsage);
+  throw new CliError(
+    `--source: unsupported scheme "${parsed.protocol}"; supported: postgres://, exasol://, kafka:// (e.g. postgres://user:password@host:5432/db)`,
+    EXIT.badUsage,
+  );
 }
 
 /** Exasol connection settings from `exasol://user:password@host[..N]:port?tls=false&fingerprint=…&compression=true`. */
@@ -127,7 +130,8 @@ function exasolConnection(url: URL) {
 
 function splitExasolTable(flag: string, text: string): [string, string] {
   const parts = text.split('.');
-  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new CliError(`${flag}: an Exasol table is SCHEMA.TABLE (exactly as stored, e.g. RETAIL.CUSTOMERS)`, EXIT.badUsage);
+  if (parts.length !== 2 || !parts[0] || !parts[1])
+    throw new CliError(`${flag}: an Exasol table is SCHEMA.TABLE (exactly as stored, e.g. RETAIL.CUSTOMERS)`, EXIT.badUsage);
   return [parts[0], parts[1]];
 }
 
@@ -140,19 +144,35 @@ export async function createSink(spec: string): Promise<Sink> {
     const { connection, topic, params, options } = parseKafkaUrl('--sink', spec);
     const format = params.get('format') ?? undefined;
     if (format !== undefined && !['json', 'debezium', 'arrow'].includes(format)) {
-      throw new CliError(`--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`, EXIT.badUsage);
+      throw new CliError(
+        `--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`,
+        EXIT.badUsage,
+      );
     }
     const compression = params.get('compression') ?? undefined;
     if (compression !== undefined && !['none', 'gzip'].includes(compression)) {
-      throw new CliError(`--sink: compression=${compression} is not one of none, gzip (kafka://host:port/topic?compression=gzip)`, EXIT.badUsage);
+      throw new CliError(
+        `--sink: compression=${compression} is not one of none, gzip (kafka://host:port/topic?compression=gzip)`,
+        EXIT.badUsage,
+      );
     }
     const { KafkaSink } = await import('../connectors/kafka/index.js');
-    return new KafkaSink({ ...connection, ...options, topic, ...(format ? { format: format as 'json' } : {}), ...(compression ? { compression: compression as 'gzip' } : {}) });
+    return new KafkaSink({
+      ...connection,
+      ...options,
+      topic,
+      ...(format ? { format: format as 'json' } : {}),
+      ...(compression ? { compression: compression as 'gzip' } : {}),
+    });
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
     const url = parseUrl('--sink', spec, 'postgres://user:password@host/db#schema.table');
     const table = decodeURIComponent(url.hash.replace(/^#/, ''));
-    if (!table) throw new CliError('--sink: a postgres sink needs the target table after #, e.g. postgres://user:password@host/db#copy.customers', EXIT.badUsage);
+    if (!table)
+      throw new CliError(
+        '--sink: a postgres sink needs the target table after #, e.g. postgres://user:password@host/db#copy.customers',
+        EXIT.badUsage,
+      );
     url.hash = '';
     const { PostgresTableSink } = await import('../connectors/postgres/index.js');
     return new PostgresTableSink({ connectionString: url.toString(), table });
@@ -170,7 +190,11 @@ export async function createSink(spec: string): Promise<Sink> {
 }
 
 function outputPath(kind: string, rest: string): string {
-  if (rest === '') throw new CliError(`--sink: ${kind}: needs a file path or - for stdout (e.g. ${kind}:out.${kind === 'arrow' ? 'arrow' : 'jsonl'})`, EXIT.badUsage);
+  if (rest === '')
+    throw new CliError(
+      `--sink: ${kind}: needs a file path or - for stdout (e.g. ${kind}:out.${kind === 'arrow' ? 'arrow' : 'jsonl'})`,
+      EXIT.badUsage,
+    );
   return rest === '-' ? '-' : resolve(rest);
 }
 
@@ -229,7 +253,8 @@ export async function createCheckpointStore(spec: string, table: string, sourceU
     const storeTable = decodeURIComponent(url.hash.replace(/^#/, '')) || undefined;
     url.hash = '';
     const { PostgresCheckpointStore } = await import('../connectors/postgres/index.js');
-    const store = (id: string) => new PostgresCheckpointStore({ connectionString: url.toString(), id, ...(storeTable ? { table: storeTable } : {}) });
+    const store = (id: string) =>
+      new PostgresCheckpointStore({ connectionString: url.toString(), id, ...(storeTable ? { table: storeTable } : {}) });
     return new LegacyKeyFallback(store(key), () => store(table));
   }
   if (isKafkaUrl(spec)) {
@@ -239,7 +264,10 @@ export async function createCheckpointStore(spec: string, table: string, sourceU
     return new LegacyKeyFallback(store(key), () => store(table));
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
-    throw new CliError(`--checkpoint: unsupported store ${redactSecrets(spec)}; use a file path, postgres://… or kafka://host:port/topic`, EXIT.badUsage);
+    throw new CliError(
+      `--checkpoint: unsupported store ${redactSecrets(spec)}; use a file path, postgres://… or kafka://host:port/topic`,
+      EXIT.badUsage,
+    );
   }
   return new FileCheckpointStore(resolve(spec));
 }

@@ -8,7 +8,11 @@ import { CliError, EXIT, firstLine } from './errors.js';
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** Parses `args` against `options`; an unknown flag or a missing value exits with the usage code. */
-export function parseFlags<O extends Options>(command: string, args: string[], options: O): ReturnType<typeof parseArgs<{ options: O; allowPositionals: false }>>['values'] {
+export function parseFlags<O extends Options>(
+  command: string,
+  args: string[],
+  options: O,
+): ReturnType<typeof parseArgs<{ options: O; allowPositionals: false }>>['values'] {
   try {
     return parseArgs({ args, options, allowPositionals: false }).values;
   } catch (error) {

@@ -14,7 +14,8 @@ import type { KafkaConnectionOptions, KafkaSinkOptions, KafkaSourceOptions } fro
 import { CliError, EXIT } from './errors.js';
 
 /** The sink and source options a Kafka URL can set (only those of its flag's role are set). */
-export type KafkaUrlOptions = Pick<KafkaSinkOptions, 'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent'> & Pick<KafkaSourceOptions, 'globalOrder'>;
+export type KafkaUrlOptions = Pick<KafkaSinkOptions, 'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent'> &
+  Pick<KafkaSourceOptions, 'globalOrder'>;
 
 /** What a Kafka URL says: how to connect, the topic, its options, and all its query parameters. */
 export interface KafkaUrl {
@@ -37,7 +38,13 @@ const CONNECTION_PARAMS = ['tls', 'ca', 'sasl'];
 const ROLE_PARAMS: Record<string, { what: string; params: Partial<Record<keyof KafkaUrlOptions, ParamValues>> }> = {
   '--sink': {
     what: 'sink',
-    params: { format: ['json', 'debezium', 'arrow'], compression: ['none', 'gzip'], onTruncate: ['control-record', 'fail'], controlRecords: 'boolean', idempotent: 'boolean' },
+    params: {
+      format: ['json', 'debezium', 'arrow'],
+      compression: ['none', 'gzip'],
+      onTruncate: ['control-record', 'fail'],
+      controlRecords: 'boolean',
+      idempotent: 'boolean',
+    },
   },
   '--source': { what: 'source', params: { globalOrder: 'boolean' } },
   '--checkpoint': { what: 'checkpoint', params: {} },
@@ -54,7 +61,10 @@ function roleOptions(flag: string, params: URLSearchParams): KafkaUrlOptions {
   const options: Record<string, string | boolean> = {};
   for (const [name, value] of params) {
     if (!accepted.includes(name)) {
-      throw new CliError(`${flag}: unknown parameter "${name}" in the Kafka ${role.what ? `${role.what} ` : ''}URL; accepted: ${accepted.join(', ')}`, EXIT.badUsage);
+      throw new CliError(
+        `${flag}: unknown parameter "${name}" in the Kafka ${role.what ? `${role.what} ` : ''}URL; accepted: ${accepted.join(', ')}`,
+        EXIT.badUsage,
+      );
     }
     if (seen.has(name)) throw new CliError(`${flag}: parameter "${name}" is given twice in the Kafka URL`, EXIT.badUsage);
     seen.add(name);
@@ -88,7 +98,14 @@ export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
       EXIT.badUsage,
     );
   }
-  const [, scheme, userinfo, hosts, path, query] = match as unknown as [string, string, string | undefined, string, string, string | undefined];
+  const [, scheme, userinfo, hosts, path, query] = match as unknown as [
+    string,
+    string,
+    string | undefined,
+    string,
+    string,
+    string | undefined,
+  ];
   const topic = decodeURIComponent(path);
   if (!topic) throw new CliError(`${flag}: ${shown} names no topic; use kafka://host:port/topic`, EXIT.badUsage);
   const brokers = hosts.split(',').map((h) => h.trim());
@@ -112,7 +129,10 @@ export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
       try {
         pem = readFileSync(ca, 'utf8');
       } catch (error) {
-        throw new CliError(`${flag}: cannot read the CA file ${ca} (${(error as NodeJS.ErrnoException).code ?? 'error'}); ca= takes a PEM file path`, EXIT.badUsage);
+        throw new CliError(
+          `${flag}: cannot read the CA file ${ca} (${(error as NodeJS.ErrnoException).code ?? 'error'}); ca= takes a PEM file path`,
+          EXIT.badUsage,
+        );
       }
       connection.ssl = { ca: pem };
     } else connection.ssl = true;
@@ -124,7 +144,8 @@ export function parseKafkaUrl(flag: string, spec: string): KafkaUrl {
   }
   if (userinfo !== undefined && userinfo !== '') {
     const colon = userinfo.indexOf(':');
-    if (colon < 0) throw new CliError(`${flag}: ${shown} has a user but no password (kafka://user:password@host:port/topic)`, EXIT.badUsage);
+    if (colon < 0)
+      throw new CliError(`${flag}: ${shown} has a user but no password (kafka://user:password@host:port/topic)`, EXIT.badUsage);
     const decode = (part: string, what: string) => {
       try {
         return decodeURIComponent(part);

@@ -7,7 +7,12 @@ import type { Queryable } from '../connectors/postgres/index.js';
 import { CliError, EXIT } from './errors.js';
 
 /** Runs `work` on a connection to `url` and closes it afterwards. */
-export async function withPostgres<T>(flag: string, url: string, applicationName: string, work: (client: Queryable) => Promise<T>): Promise<T> {
+export async function withPostgres<T>(
+  flag: string,
+  url: string,
+  applicationName: string,
+  work: (client: Queryable) => Promise<T>,
+): Promise<T> {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new CliError(`${flag}: expected a postgres:// URL, e.g. postgres://user:password@host:5432/db`, EXIT.badUsage);
   }
@@ -24,7 +29,8 @@ export async function withPostgres<T>(flag: string, url: string, applicationName
   try {
     return await work(client);
   } catch (error) {
-    if (ConnectorError.is(error)) throw new CliError(`${error.code}: ${error.message}${error.hint ? ` — ${error.hint}` : ''}`, EXIT.sourceError);
+    if (ConnectorError.is(error))
+      throw new CliError(`${error.code}: ${error.message}${error.hint ? ` — ${error.hint}` : ''}`, EXIT.sourceError);
     throw error;
   } finally {
     await client.end().catch(() => {});

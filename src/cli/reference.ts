@@ -27,8 +27,10 @@ export async function renderCliReference(): Promise<string> {
   const meaning: Record<keyof typeof EXIT, string> = {
     ok: 'success',
     failed: 'a check or verification failed (e.g. a MUST conformance check)',
-    badUsage: 'bad flags, configuration or URL, including options a sink or checkpoint store rejects and a --metrics-port that cannot be listened on (the message names the field and the fix)',
-    sourceError: 'a definite source error stopped the run, or reconnecting to the source or to a sink\'s server gave up (RETRIES_EXHAUSTED); the message carries the code and hint',
+    badUsage:
+      'bad flags, configuration or URL, including options a sink or checkpoint store rejects and a --metrics-port that cannot be listened on (the message names the field and the fix)',
+    sourceError:
+      "a definite source error stopped the run, or reconnecting to the source or to a sink's server gave up (RETRIES_EXHAUSTED); the message carries the code and hint",
     sinkError: 'every sink failed',
     internal: 'unexpected internal error',
   };

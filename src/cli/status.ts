@@ -43,7 +43,8 @@ function parseStatusArgs(args: string[]): StatusArgs {
     checkpoint: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
-  if (!values.source) throw new CliError('--source is required: a postgres:// URL of the server to look at (see refstream status --help)', EXIT.badUsage);
+  if (!values.source)
+    throw new CliError('--source is required: a postgres:// URL of the server to look at (see refstream status --help)', EXIT.badUsage);
   return {
     source: values.source,
     ...(values.table !== undefined ? { table: values.table } : {}),
@@ -59,7 +60,11 @@ async function runStatus(args: string[], context: CommandContext): Promise<numbe
   const { defaultNames, readServerStatus } = await import('../connectors/postgres/index.js');
   const { parseQualifiedName } = await import('../connectors/postgres/index.js');
   const { withPostgres } = await import('./postgres-admin.js');
-  let filter: { slots: string[]; publications: string[]; only: boolean } = { slots: options.slots, publications: options.publications, only: false };
+  let filter: { slots: string[]; publications: string[]; only: boolean } = {
+    slots: options.slots,
+    publications: options.publications,
+    only: false,
+  };
   if (options.table !== undefined) {
     const table = parseQualifiedName(options.table);
     if (!table) throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
@@ -91,7 +96,8 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
     return { store: spec, table: cp.table, phase: cp.phase, slot: typeof position.slot === 'string' ? position.slot : null, lsn };
   } catch (error) {
     const { ConnectorError } = await import('../sdk/errors.js');
-    if (ConnectorError.is(error)) throw new CliError(`--checkpoint: ${error.message}${error.hint ? ` — ${error.hint}` : ''}`, EXIT.badUsage);
+    if (ConnectorError.is(error))
+      throw new CliError(`--checkpoint: ${error.message}${error.hint ? ` — ${error.hint}` : ''}`, EXIT.badUsage);
     throw error;
   } finally {
     await store.close?.().catch(() => {});
@@ -107,7 +113,10 @@ async function beside(checkpoint: CheckpointBeside, slots: SlotStatus[]): Promis
 
 /** The human form: one table of slots, one of publications, and what needs attention. */
 export function renderStatus(report: StatusReport): string {
-  const lines: string[] = [`server ${report.database} (PostgreSQL ${Math.floor(report.serverVersion / 10000)}), current WAL ${report.currentLsn}`, ''];
+  const lines: string[] = [
+    `server ${report.database} (PostgreSQL ${Math.floor(report.serverVersion / 10000)}), current WAL ${report.currentLsn}`,
+    '',
+  ];
   if (report.slots.length === 0) lines.push('no refstream replication slots');
   else {
     const rows = report.slots.map((s) => [
@@ -123,18 +132,35 @@ export function renderStatus(report: StatusReport): string {
     lines.push(...table(['SLOT', 'DATABASE', 'ACTIVE', 'WAL STATUS', 'RETAINED', 'LAG', 'CONFIRMED FLUSH', 'CHECKPOINT'], rows));
     for (const s of report.slots) {
       if (s.walStatus === 'lost' || s.invalidationReason) {
-        lines.push(`! ${s.slot} is invalidated${s.invalidationReason ? ` (${s.invalidationReason})` : ''}: its changes are gone; run refstream drop for its table, delete the checkpoint and take a new snapshot`);
+        lines.push(
+          `! ${s.slot} is invalidated${s.invalidationReason ? ` (${s.invalidationReason})` : ''}: its changes are gone; run refstream drop for its table, delete the checkpoint and take a new snapshot`,
+        );
       } else if (!s.active && (s.retainedBytes ?? 0) > 0) {
-        lines.push(`- ${s.slot} is inactive and keeps ${bytes(s.retainedBytes)} of WAL; start its sync again, or remove it with refstream drop`);
+        lines.push(
+          `- ${s.slot} is inactive and keeps ${bytes(s.retainedBytes)} of WAL; start its sync again, or remove it with refstream drop`,
+        );
       }
     }
   }
   lines.push('');
   if (report.publications.length === 0) lines.push('no refstream publications');
-  else lines.push(...table(['PUBLICATION', 'TABLES', 'CREATED BY REFSTREAM'], report.publications.map((p: PublicationStatus) => [p.publication, p.tables.join(', ') || '(none)', p.createdByRefstream ? 'yes' : 'no'])));
+  else
+    lines.push(
+      ...table(
+        ['PUBLICATION', 'TABLES', 'CREATED BY REFSTREAM'],
+        report.publications.map((p: PublicationStatus) => [
+          p.publication,
+          p.tables.join(', ') || '(none)',
+          p.createdByRefstream ? 'yes' : 'no',
+        ]),
+      ),
+    );
   if (report.checkpoint) {
     const c = report.checkpoint;
-    lines.push('', `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`);
+    lines.push(
+      '',
+      `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
+    );
   }
   lines.push('');
   return lines.join('\n');
@@ -142,7 +168,11 @@ export function renderStatus(report: StatusReport): string {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
@@ -161,14 +191,22 @@ export function bytes(n: number | null): string {
 
 export const statusCommand: Command = {
   name: 'status',
-  synopsis: 'status --source <postgres url> [--table <schema.table>] [--slot <name>] [--publication <name>] [--checkpoint <store>] [--json]',
-  summary: "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
+  synopsis:
+    'status --source <postgres url> [--table <schema.table>] [--slot <name>] [--publication <name>] [--checkpoint <store>] [--json]',
+  summary:
+    "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
   options: [
-    { flag: '--source <url>', description: 'the PostgreSQL server (postgres://user:password@host:5432/db; publications are read from this database)' },
+    {
+      flag: '--source <url>',
+      description: 'the PostgreSQL server (postgres://user:password@host:5432/db; publications are read from this database)',
+    },
     { flag: '--table <schema.table>', description: "only this table's slot and publication (default names, or --slot/--publication)" },
     { flag: '--slot <name>', description: 'repeatable: also show this slot (refstream_* slots using pgoutput are always shown)' },
     { flag: '--publication <name>', description: 'repeatable: also show this publication' },
-    { flag: '--checkpoint <store>', description: 'a checkpoint store as for sync (file, postgres://…, kafka://…): show its position beside its slot' },
+    {
+      flag: '--checkpoint <store>',
+      description: 'a checkpoint store as for sync (file, postgres://…, kafka://…): show its position beside its slot',
+    },
     { flag: '--json', description: 'print one JSON document (fields documented in docs/operations.md)' },
   ],
   run: runStatus,

@@ -14,17 +14,33 @@ import { Metrics } from './metrics.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 
 const COMMON_OPTIONS: CommandOption[] = [
-  { flag: '--source <url>', description: 'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic[?globalOrder=true] (use ${VAR} in a config file for secrets)' },
+  {
+    flag: '--source <url>',
+    description:
+      'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic[?globalOrder=true] (use ${VAR} in a config file for secrets)',
+  },
   { flag: '--table <schema.table>', description: 'the table to sync (quote parts containing dots: "my.schema".t)' },
-  { flag: '--sink <sink>', description: 'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory' },
+  {
+    flag: '--sink <sink>',
+    description:
+      'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory',
+  },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },
   { flag: '--commit-rows <n>', description: 'commit after this many rows (default 50000)' },
   { flag: '--commit-ms <n>', description: 'commit at least this often (default 1000)' },
   { flag: '--parallelism <n>', description: 'snapshot connections (ctid ranges, PG ≥ 14)' },
-  { flag: '--unknown-types <error|text>', description: "Postgres column types without an Arrow mapping (time, inet, ranges, …): fail (default) or deliver PostgreSQL's text output" },
+  {
+    flag: '--unknown-types <error|text>',
+    description:
+      "Postgres column types without an Arrow mapping (time, inet, ranges, …): fail (default) or deliver PostgreSQL's text output",
+  },
   { flag: '--duration <seconds>', description: 'stop (gracefully) after this many seconds' },
-  { flag: '--retry-for <seconds>', description: 'keep reconnecting after a transient error (server restart, failover, network) for this long without a commit before giving up with RETRIES_EXHAUSTED (default 300; at startup: 3 attempts)' },
+  {
+    flag: '--retry-for <seconds>',
+    description:
+      'keep reconnecting after a transient error (server restart, failover, network) for this long without a commit before giving up with RETRIES_EXHAUSTED (default 300; at startup: 3 attempts)',
+  },
   { flag: '--log-format <auto|pretty|json>', description: 'progress on a terminal, JSON lines otherwise (default auto); always on stderr' },
   { flag: '--metrics-port <port>', description: 'serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
 ];
@@ -33,17 +49,31 @@ const CHECKPOINT_STORES = 'postgres://…[#table] or a Kafka URL as for --sink (
 
 const SYNC_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(0, 3),
-  { flag: '--checkpoint <store>', description: `checkpoint store: a file path (default .refstream/<table>.checkpoint.json), ${CHECKPOINT_STORES}` },
+  {
+    flag: '--checkpoint <store>',
+    description: `checkpoint store: a file path (default .refstream/<table>.checkpoint.json), ${CHECKPOINT_STORES}`,
+  },
   ...COMMON_OPTIONS.slice(3),
   { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
   { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
-  { flag: '--warn-retained-bytes <n>', description: 'Postgres: at start, warn about each other inactive refstream slot retaining more WAL than this (default 1073741824 = 1 GiB; 0: no warning)' },
-  { flag: '--resnapshot-on-invalid-slot', description: 'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED' },
+  {
+    flag: '--warn-retained-bytes <n>',
+    description:
+      'Postgres: at start, warn about each other inactive refstream slot retaining more WAL than this (default 1073741824 = 1 GiB; 0: no warning)',
+  },
+  {
+    flag: '--resnapshot-on-invalid-slot',
+    description:
+      'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED',
+  },
 ];
 
 const SNAPSHOT_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(0, 3),
-  { flag: '--checkpoint <store>', description: `write a checkpoint (default: none) so an interrupted snapshot is known to restart; a file path, ${CHECKPOINT_STORES}` },
+  {
+    flag: '--checkpoint <store>',
+    description: `write a checkpoint (default: none) so an interrupted snapshot is known to restart; a file path, ${CHECKPOINT_STORES}`,
+  },
   ...COMMON_OPTIONS.slice(3),
 ];
 
@@ -80,7 +110,10 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   if (mode === 'snapshot') {
     for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot', 'warn-retained-bytes']) {
       if (values[flag] !== undefined) {
-        throw new CliError(`--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`, EXIT.badUsage);
+        throw new CliError(
+          `--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`,
+          EXIT.badUsage,
+        );
       }
     }
   }
@@ -103,7 +136,11 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   const commitRows = int('commit-rows', values['commit-rows'] as string | undefined);
   const commitMs = int('commit-ms', values['commit-ms'] as string | undefined);
   if (commitRows !== undefined || commitMs !== undefined) {
-    merged.commitEvery = { ...(merged.commitEvery as object), ...(commitRows !== undefined ? { rows: commitRows } : {}), ...(commitMs !== undefined ? { ms: commitMs } : {}) };
+    merged.commitEvery = {
+      ...(merged.commitEvery as object),
+      ...(commitRows !== undefined ? { rows: commitRows } : {}),
+      ...(commitMs !== undefined ? { ms: commitMs } : {}),
+    };
   }
   set('slot', values.slot);
   set('publication', values.publication);
@@ -115,7 +152,12 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
   set('warnRetainedBytes', int('warn-retained-bytes', values['warn-retained-bytes'] as string | undefined));
   const config = validateSyncConfig(merged);
-  return { config, configFile: configFile.path, checkpointGiven: config.checkpoint !== undefined, resnapshotOnInvalidSlot: values['resnapshot-on-invalid-slot'] === true };
+  return {
+    config,
+    configFile: configFile.path,
+    checkpointGiven: config.checkpoint !== undefined,
+    resnapshotOnInvalidSlot: values['resnapshot-on-invalid-slot'] === true,
+  };
 }
 
 /** Maps a ConnectorError that stopped a run to the CLI exit code. */
@@ -127,7 +169,10 @@ export function exitCodeOf(error: ConnectorError): number {
 
 async function runSync(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<number> {
   const { config, configFile, checkpointGiven, resnapshotOnInvalidSlot } = await parseSyncArgs(mode, args, context);
-  const reporter = new Reporter({ format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }), stream: context.stderr });
+  const reporter = new Reporter({
+    format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }),
+    stream: context.stderr,
+  });
   let factory;
   try {
     factory = await sourceFactory(config.source, {
@@ -160,14 +205,15 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     reporter.event('metrics', { url: `http://127.0.0.1:${port}/metrics` });
   }
   // `sync` keeps a default checkpoint to resume from; `snapshot` writes one only when asked
-  const checkpointSpec = mode === 'snapshot' && !checkpointGiven ? null : (config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`);
+  const checkpointSpec =
+    mode === 'snapshot' && !checkpointGiven
+      ? null
+      : (config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`);
   let checkpoints: CheckpointStore;
   const sinks: Sink[] = [];
   try {
     checkpoints =
-      checkpointSpec === null
-        ? new MemoryCheckpointStore()
-        : await createCheckpointStore(checkpointSpec, config.table, config.source);
+      checkpointSpec === null ? new MemoryCheckpointStore() : await createCheckpointStore(checkpointSpec, config.table, config.source);
   } catch (error) {
     await metrics.close();
     throw asCliError(error);
@@ -185,10 +231,14 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     }
     if (existing?.checkpoint.phase === 'changes') {
       await closeAll(checkpoints, sinks, metrics);
-      const failure = definite('CHECKPOINT_INVALID', `checkpoint ${redactSecrets(config.checkpoint!)} of ${existing.checkpoint.table} is past its snapshot (phase "changes"); refstream snapshot only takes a snapshot`, {
-        table: config.table,
-        hint: 'to take a new snapshot, delete the checkpoint or pass another --checkpoint (or none); to follow the changes from it, run refstream sync with it',
-      });
+      const failure = definite(
+        'CHECKPOINT_INVALID',
+        `checkpoint ${redactSecrets(config.checkpoint!)} of ${existing.checkpoint.table} is past its snapshot (phase "changes"); refstream snapshot only takes a snapshot`,
+        {
+          table: config.table,
+          hint: 'to take a new snapshot, delete the checkpoint or pass another --checkpoint (or none); to follow the changes from it, run refstream sync with it',
+        },
+      );
       reporter.error(failure);
       return exitCodeOf(failure);
     }
@@ -238,7 +288,12 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
   try {
     const result = await run.done;
     reporter.stop();
-    reporter.event('stopped', { by: result.stoppedBy, snapshotRows: result.snapshotRows, changeRows: result.changeRows, commits: result.commits });
+    reporter.event('stopped', {
+      by: result.stoppedBy,
+      snapshotRows: result.snapshotRows,
+      changeRows: result.changeRows,
+      commits: result.commits,
+    });
     return result.detachedSinks.length > 0 ? EXIT.sinkError : EXIT.ok;
   } catch (error) {
     const failure = toConnectorError(error);
@@ -254,7 +309,17 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
 }
 
 /** Progress reported by the metrics endpoint before the run has started. */
-const NOT_STARTED: SyncProgress = { phase: 'starting', snapshotRows: 0, changeRows: 0, batches: 0, commits: 0, retries: 0, lastCheckpoint: null, lastCommitAt: null, detachedSinks: [] };
+const NOT_STARTED: SyncProgress = {
+  phase: 'starting',
+  snapshotRows: 0,
+  changeRows: 0,
+  batches: 0,
+  commits: 0,
+  retries: 0,
+  lastCheckpoint: null,
+  lastCommitAt: null,
+  detachedSinks: [],
+};
 
 /** A bad sink or checkpoint-store option (CONFIG_INVALID from a constructor) is a usage error, not an internal one. */
 function asCliError(error: unknown): unknown {
@@ -265,7 +330,11 @@ function asCliError(error: unknown): unknown {
 function metricsListenError(port: number, error: unknown): CliError {
   const code = (error as NodeJS.ErrnoException).code;
   const why =
-    code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'no permission to listen on it' : `cannot listen (${code ?? (error as Error).message})`;
+    code === 'EADDRINUSE'
+      ? 'the port is in use'
+      : code === 'EACCES'
+        ? 'no permission to listen on it'
+        : `cannot listen (${code ?? (error as Error).message})`;
   return new CliError(`--metrics-port ${port}: ${why} on 127.0.0.1; choose another port (nothing was started)`, EXIT.badUsage);
 }
 
@@ -279,7 +348,8 @@ async function closeAll(checkpoints: CheckpointStore, sinks: Sink[], metrics: Me
 export const syncCommand: Command = {
   name: 'sync',
   synopsis: 'sync --source <url> --table <schema.table> --sink <sink> [--sink …] [--checkpoint <store>] [options]',
-  summary: 'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
+  summary:
+    'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
   options: SYNC_OPTIONS,
   run: (args, context) => runSync('sync', args, context),
 };

@@ -8,7 +8,14 @@
  * binary wire formats use to skip the JS value entirely.
  */
 export { ColumnBuilder } from './builders/column-builder.js';
-export { Int8ColumnBuilder, Int16ColumnBuilder, Int32ColumnBuilder, Float32ColumnBuilder, Float64ColumnBuilder, Date32ColumnBuilder } from './builders/fixed-width.js';
+export {
+  Int8ColumnBuilder,
+  Int16ColumnBuilder,
+  Int32ColumnBuilder,
+  Float32ColumnBuilder,
+  Float64ColumnBuilder,
+  Date32ColumnBuilder,
+} from './builders/fixed-width.js';
 export { Int64ColumnBuilder, TimestampColumnBuilder } from './builders/word64.js';
 export { dateToUnit, parseIsoToUnit } from './builders/time-units.js';
 export { BoolColumnBuilder } from './builders/bool.js';

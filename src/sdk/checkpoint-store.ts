@@ -60,7 +60,12 @@ export function storedCheckpoint(checkpoint: SourceCheckpoint, sinks: Record<str
 
 /** The envelope to store for `stored` (stamped with the current time). */
 export function encodeCheckpointEnvelope(stored: StoredCheckpoint): CheckpointEnvelope {
-  return { format: CHECKPOINT_ENVELOPE_FORMAT, savedAt: new Date().toISOString(), checkpoint: stored.checkpoint, sinks: { ...stored.sinks } };
+  return {
+    format: CHECKPOINT_ENVELOPE_FORMAT,
+    savedAt: new Date().toISOString(),
+    checkpoint: stored.checkpoint,
+    sinks: { ...stored.sinks },
+  };
 }
 
 /**
@@ -76,9 +81,10 @@ export function decodeCheckpointEnvelope(input: unknown, where: string, hint: st
       throw definite('CHECKPOINT_INVALID', `${where} is not valid JSON: ${(error as Error).message}`, { hint });
     }
   }
-  const envelope = value !== null && typeof value === 'object' && (value as { format?: unknown }).format === CHECKPOINT_ENVELOPE_FORMAT
-    ? (value as Partial<CheckpointEnvelope>)
-    : null;
+  const envelope =
+    value !== null && typeof value === 'object' && (value as { format?: unknown }).format === CHECKPOINT_ENVELOPE_FORMAT
+      ? (value as Partial<CheckpointEnvelope>)
+      : null;
   let checkpoint: SourceCheckpoint;
   try {
     checkpoint = parseCheckpoint(envelope ? envelope.checkpoint : value);
@@ -107,7 +113,11 @@ export class FileCheckpointStore implements CheckpointStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }
-    return decodeCheckpointEnvelope(text, `checkpoint file ${this.path}`, `repair or delete ${this.path} (deleting it starts over with a new snapshot)`);
+    return decodeCheckpointEnvelope(
+      text,
+      `checkpoint file ${this.path}`,
+      `repair or delete ${this.path} (deleting it starts over with a new snapshot)`,
+    );
   }
 
   async save(stored: StoredCheckpoint): Promise<void> {

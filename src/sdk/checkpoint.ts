@@ -82,11 +82,10 @@ export function parseCheckpoint(input: unknown, expected?: CheckpointExpectation
     );
   }
   if (expected && checkpoint.connector !== expected.connector) {
-    throw definite(
-      'CHECKPOINT_INVALID',
-      `checkpoint belongs to connector "${checkpoint.connector}", not "${expected.connector}"`,
-      { hint: 'use the checkpoint store of this source, or delete the checkpoint to start over', table: expected.table },
-    );
+    throw definite('CHECKPOINT_INVALID', `checkpoint belongs to connector "${checkpoint.connector}", not "${expected.connector}"`, {
+      hint: 'use the checkpoint store of this source, or delete the checkpoint to start over',
+      table: expected.table,
+    });
   }
   if (expected && checkpoint.table !== expected.table) {
     throw definite('CHECKPOINT_INVALID', `checkpoint belongs to table ${checkpoint.table}, not ${expected.table}`, {
@@ -114,11 +113,6 @@ export function parsePosition<T>(schema: z.ZodType<T>, checkpoint: SourceCheckpo
 }
 
 /** Builds a checkpoint envelope. */
-export function makeCheckpoint(
-  connector: string,
-  table: string,
-  phase: 'snapshot' | 'changes',
-  position: JsonValue,
-): SourceCheckpoint {
+export function makeCheckpoint(connector: string, table: string, phase: 'snapshot' | 'changes', position: JsonValue): SourceCheckpoint {
   return { version: CHECKPOINT_VERSION, connector, table, phase, position };
 }

@@ -38,7 +38,10 @@ export class PollGate {
    */
   async run<T>(poll: () => Promise<T>): Promise<T> {
     if (this.inFlight) {
-      throw definite('BUSY', `another poll of ${this.table} is still running`, { table: this.table, hint: 'await each poll before starting the next' });
+      throw definite('BUSY', `another poll of ${this.table} is still running`, {
+        table: this.table,
+        hint: 'await each poll before starting the next',
+      });
     }
     this.inFlight = true;
     try {

@@ -20,9 +20,7 @@ export interface IdentityFact {
 
 /** The names of the facts that differ (unknown facts never differ). */
 export function differingFacts(facts: readonly IdentityFact[]): string[] {
-  return facts
-    .filter((f) => f.recorded !== null && f.connected !== null && !(f.same ?? equal)(f.recorded, f.connected))
-    .map((f) => f.name);
+  return facts.filter((f) => f.recorded !== null && f.connected !== null && !(f.same ?? equal)(f.recorded, f.connected)).map((f) => f.name);
 }
 
 function equal(a: string, b: string): boolean {
@@ -30,13 +28,18 @@ function equal(a: string, b: string): boolean {
 }
 
 /** How to get going again after a mismatch; the same for every connector. */
-export const START_FRESH_HINT = 'to start fresh here, delete the checkpoint (file or store entry) or pass another --checkpoint; to resume, connect to the source the checkpoint names';
+export const START_FRESH_HINT =
+  'to start fresh here, delete the checkpoint (file or store entry) or pass another --checkpoint; to resume, connect to the source the checkpoint names';
 
 /**
  * The definite `CHECKPOINT_MISMATCH` for a checkpoint taken on another source: it lists what
  * differs and describes both sides (`checkpoint` and `connected` are one-line descriptions).
  */
-export function checkpointMismatch(table: string, differences: readonly string[], sides: { checkpoint: string; connected: string }): ConnectorError {
+export function checkpointMismatch(
+  table: string,
+  differences: readonly string[],
+  sides: { checkpoint: string; connected: string },
+): ConnectorError {
   return definite(
     'CHECKPOINT_MISMATCH',
     `the checkpoint belongs to another source (${differences.join(', ')} differ${differences.length === 1 ? 's' : ''}): checkpoint: ${sides.checkpoint}; connected: ${sides.connected}`,

@@ -166,7 +166,9 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     if (!entry) return Promise.reject(definite('INVALID_STATE', `sink ${sink.name} is not part of this run`));
     if (!this.stateTable()) {
       return Promise.reject(
-        definite('INVALID_STATE', 'reconcile needs runner state', { hint: 'pass `state: new ReferenceTable()` to sync() or include a MemorySink' }),
+        definite('INVALID_STATE', 'reconcile needs runner state', {
+          hint: 'pass `state: new ReferenceTable()` to sync() or include a MemorySink',
+        }),
       );
     }
     return new Promise((resolve, reject) => this.pendingReconciles.push({ sink: entry, resolve, reject }));
@@ -176,7 +178,8 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     if (this.options.state) return this.options.state;
     for (const { sink } of this.sinks) {
       const table = (sink as { table?: unknown }).table;
-      if (sink.name.startsWith('memory') && table && typeof (table as ReferenceTable).toArrow === 'function') return table as ReferenceTable;
+      if (sink.name.startsWith('memory') && table && typeof (table as ReferenceTable).toArrow === 'function')
+        return table as ReferenceTable;
     }
     return undefined;
   }
@@ -217,7 +220,14 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     this.checkSinkNames();
     this.committed = await this.store.load();
     this.progress.lastCheckpoint = this.committed?.checkpoint ?? null;
-    const retry = { maxAttempts: Number.POSITIVE_INFINITY, startupAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000, giveUpAfterMs: 300_000, ...this.options.retry };
+    const retry = {
+      maxAttempts: Number.POSITIVE_INFINITY,
+      startupAttempts: 3,
+      initialDelayMs: 200,
+      maxDelayMs: 30_000,
+      giveUpAfterMs: 300_000,
+      ...this.options.retry,
+    };
     let attempt = 0;
     /** When the current run of failures (no commit in between) began. */
     let failingSince = 0;
@@ -244,9 +254,13 @@ export class SyncRun extends EventEmitter<SyncEvents> {
         }
         attempt++;
         const elapsedMs = Date.now() - failingSince;
-        const exhausted = this.everPolled ? attempt > retry.maxAttempts || (attempt > 1 && elapsedMs >= retry.giveUpAfterMs) : attempt > retry.startupAttempts;
+        const exhausted = this.everPolled
+          ? attempt > retry.maxAttempts || (attempt > 1 && elapsedMs >= retry.giveUpAfterMs)
+          : attempt > retry.startupAttempts;
         if (exhausted) {
-          const what = this.everPolled ? `${attempt - 1} reconnect attempts over ${Math.round(elapsedMs / 1000)} s` : `${retry.startupAttempts} reconnect attempts at startup`;
+          const what = this.everPolled
+            ? `${attempt - 1} reconnect attempts over ${Math.round(elapsedMs / 1000)} s`
+            : `${retry.startupAttempts} reconnect attempts at startup`;
           throw definite('RETRIES_EXHAUSTED', `gave up after ${what}: ${failure.message}`, {
             cause: failure,
             hint: 'check that the upstream server is reachable, then restart',
@@ -293,7 +307,9 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     if (!source.isSnapshotComplete()) {
       this.progress.phase = 'snapshot';
       const fromScratch =
-        committed === null || source.restartsSnapshot?.() === true || (committed.phase === 'snapshot' && !source.capabilities.midSnapshotResume);
+        committed === null ||
+        source.restartsSnapshot?.() === true ||
+        (committed.phase === 'snapshot' && !source.capabilities.midSnapshotResume);
       if (fromScratch) {
         const restart = committed !== null || this.snapshotDelivered;
         await this.forEachSink((s) => s.snapshotStart?.({ restart }) ?? Promise.resolve());
@@ -324,8 +340,7 @@ export class SyncRun extends EventEmitter<SyncEvents> {
         if (inSnapshot) {
           this.progress.snapshotRows += batch.numRows;
           this.attemptSnapshotRows += batch.numRows;
-        }
-        else this.progress.changeRows += batch.numRows;
+        } else this.progress.changeRows += batch.numRows;
         this.progress.batches++;
         this.emit('batch', { kind: inSnapshot ? 'snapshot' : 'changes', rows: batch.numRows });
         this.options.killPoint?.('after-write', this.progress);
@@ -451,7 +466,9 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     this.progress.detachedSinks.push(entry.sink.name);
     const failure = ConnectorError.is(error)
       ? error
-      : definite('SINK_FAILED', `sink ${entry.sink.name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      : definite('SINK_FAILED', `sink ${entry.sink.name} failed: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
     this.emit('sink-fault', { sink: entry.sink.name, error: failure });
   }
 

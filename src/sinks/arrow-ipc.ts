@@ -58,7 +58,10 @@ export class ArrowIpcSink implements Sink {
 
   async snapshotStart(info: SnapshotStartInfo): Promise<void> {
     await this.endStream();
-    this.pendingStart = { [SNAPSHOT_START_METADATA]: `${new Date().toISOString()}#${process.pid}.${++this.starts}`, [SNAPSHOT_RESTART_METADATA]: String(info.restart) };
+    this.pendingStart = {
+      [SNAPSHOT_START_METADATA]: `${new Date().toISOString()}#${process.pid}.${++this.starts}`,
+      [SNAPSHOT_RESTART_METADATA]: String(info.restart),
+    };
   }
 
   async write(batch: RecordBatch): Promise<void> {
@@ -138,7 +141,9 @@ export class ArrowIpcSink implements Sink {
     // stream so that memory stays bounded by one batch (apache-arrow has no public drain).
     const queue = (this.writer as unknown as { _sink?: { _values?: Uint8Array[] } })._sink;
     if (!queue || !Array.isArray(queue._values)) {
-      throw new TypeError('unsupported apache-arrow version: RecordBatchStreamWriter internals changed (ArrowIpcSink needs apache-arrow 21.x)');
+      throw new TypeError(
+        'unsupported apache-arrow version: RecordBatchStreamWriter internals changed (ArrowIpcSink needs apache-arrow 21.x)',
+      );
     }
     const chunks = queue._values.splice(0);
     for (const chunk of chunks) await this.output.write(chunk);

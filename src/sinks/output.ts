@@ -112,16 +112,24 @@ export class Output {
       let resumeAt: number;
       if (target === null) {
         if (info.size > 0 && !this.append) {
-          throw definite('SINK_STATE_MISSING', `the checkpoint holds no state for ${path} (saved by an older refstream, or before this sink was added), so the ${info.size} bytes in it cannot be resumed exactly`, {
-            hint: `start over (delete the checkpoint; the next run takes a new snapshot and replaces ${path}), or move ${path} away to continue into a new file`,
-          });
+          throw definite(
+            'SINK_STATE_MISSING',
+            `the checkpoint holds no state for ${path} (saved by an older refstream, or before this sink was added), so the ${info.size} bytes in it cannot be resumed exactly`,
+            {
+              hint: `start over (delete the checkpoint; the next run takes a new snapshot and replaces ${path}), or move ${path} away to continue into a new file`,
+            },
+          );
         }
         resumeAt = info.size;
       } else {
         if (info.size < target) {
-          throw definite('SINK_STATE_MISMATCH', `${path} has ${info.size} bytes, but the checkpoint says ${target} bytes were committed to it (was it truncated, replaced or rotated?)`, {
-            hint: `restore the file, or start over: delete the checkpoint (the next run takes a new snapshot and replaces ${path})`,
-          });
+          throw definite(
+            'SINK_STATE_MISMATCH',
+            `${path} has ${info.size} bytes, but the checkpoint says ${target} bytes were committed to it (was it truncated, replaced or rotated?)`,
+            {
+              hint: `restore the file, or start over: delete the checkpoint (the next run takes a new snapshot and replaces ${path})`,
+            },
+          );
         }
         if (info.size > target) await handle.truncate(target);
         resumeAt = target;
@@ -191,7 +199,12 @@ export class Output {
     // pipes and devices cannot seek.
     // A buffer of a few batches: with the default 16 KiB every batch waited for the disk in
     // small steps, and the source stood still meanwhile.
-    const stream = createWriteStream(this.path!, { fd: handle, ...(regular ? { start: base } : {}), autoClose: true, highWaterMark: WRITE_BUFFER_BYTES });
+    const stream = createWriteStream(this.path!, {
+      fd: handle,
+      ...(regular ? { start: base } : {}),
+      autoClose: true,
+      highWaterMark: WRITE_BUFFER_BYTES,
+    });
     stream.on('error', (error) => (this.failure ??= error));
     this.opened = { stream, handle, regular, base };
     this.opening = Promise.resolve(this.opened);
@@ -236,9 +249,13 @@ function drained(stream: Writable): Promise<void> {
 export function committedBytes(sink: string, state: JsonValue): number {
   const bytes = state !== null && typeof state === 'object' && !Array.isArray(state) ? state['bytes'] : undefined;
   if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
-    throw definite('CHECKPOINT_INVALID', `the checkpoint state of sink ${sink} is malformed (expected { "bytes": <length> }): ${JSON.stringify(state)}`, {
-      hint: 'repair the checkpoint, or delete it to start over with a new snapshot',
-    });
+    throw definite(
+      'CHECKPOINT_INVALID',
+      `the checkpoint state of sink ${sink} is malformed (expected { "bytes": <length> }): ${JSON.stringify(state)}`,
+      {
+        hint: 'repair the checkpoint, or delete it to start over with a new snapshot',
+      },
+    );
   }
   return bytes;
 }

@@ -243,13 +243,18 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     const resetwal = findPgResetwal(bins.version, bins.bin);
     if (!resetwal) {
       rmSync(root, { recursive: true, force: true });
-      throw new Error(`oidStart needs pg_resetwal of PostgreSQL ${bins.version} (not found next to the server binaries nor in /usr/lib/postgresql/${bins.version}/bin)`);
+      throw new Error(
+        `oidStart needs pg_resetwal of PostgreSQL ${bins.version} (not found next to the server binaries nor in /usr/lib/postgresql/${bins.version}/bin)`,
+      );
     }
     runChecked(resetwal, ['-o', String(options.oidStart), dataDir], runAs);
   }
   // Replication connections from 127.0.0.1 (initdb's defaults already allow them on most versions).
   const hba = options.password !== undefined ? 'scram-sha-256' : 'trust';
-  writeFileSync(join(dataDir, 'pg_hba.conf'), `local all all ${hba}\nhost all all 127.0.0.1/32 ${hba}\nhost replication all 127.0.0.1/32 ${hba}\n`);
+  writeFileSync(
+    join(dataDir, 'pg_hba.conf'),
+    `local all all ${hba}\nhost all all 127.0.0.1/32 ${hba}\nhost replication all 127.0.0.1/32 ${hba}\n`,
+  );
   if (runAs.uid !== undefined) chownSync(join(dataDir, 'pg_hba.conf'), runAs.uid, runAs.gid!);
 
   const port = await freePort();

@@ -43,9 +43,30 @@ async function systemId(server: TestPostgres): Promise<string> {
 }
 
 /** Runs `refstream sync` for a few seconds; returns its exit code and stderr. */
-async function syncFor(server: TestPostgres, output: string, checkpoint: string, seconds = 3): Promise<{ code: number | null; err: string }> {
+async function syncFor(
+  server: TestPostgres,
+  output: string,
+  checkpoint: string,
+  seconds = 3,
+): Promise<{ code: number | null; err: string }> {
   const result = await runBuiltCli(
-    ['sync', '--source', server.connectionString, '--table', TABLE, '--sink', `jsonl:${output}`, '--checkpoint', checkpoint, '--duration', String(seconds), '--commit-ms', '200', '--log-format', 'json'],
+    [
+      'sync',
+      '--source',
+      server.connectionString,
+      '--table',
+      TABLE,
+      '--sink',
+      `jsonl:${output}`,
+      '--checkpoint',
+      checkpoint,
+      '--duration',
+      String(seconds),
+      '--commit-ms',
+      '200',
+      '--log-format',
+      'json',
+    ],
     { cwd: dir },
   );
   for (const secret of ['A-secret-77', 'B-secret-88']) assert.ok(!result.err.includes(secret), 'no password in the output');
@@ -66,81 +87,120 @@ function foldedIds(path: string): number[] {
 }
 
 function snapshotsIn(path: string): number {
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l === SNAPSHOT_MARKER).length;
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l === SNAPSHOT_MARKER).length;
 }
 
 async function refstreamObjects(server: TestPostgres): Promise<string[]> {
   const rows = await server.query<{ name: string }>(
-    "SELECT slot_name AS name FROM pg_replication_slots UNION ALL SELECT pubname FROM pg_publication ORDER BY 1",
+    'SELECT slot_name AS name FROM pg_replication_slots UNION ALL SELECT pubname FROM pg_publication ORDER BY 1',
   );
   return rows.map((r) => r.name);
 }
 
-test("server A's checkpoint against server B: CHECKPOINT_MISMATCH naming both servers, and nothing changes anywhere", { timeout: 120_000 }, async () => {
-  const output = join(dir, 'a.jsonl');
-  const checkpoint = join(dir, 'a.checkpoint.json');
-  const first = await syncFor(a, output, checkpoint);
-  assert.equal(first.code, 0, first.err);
-  assert.equal(foldedIds(output).length, 50);
-  const savedCheckpoint = readFileSync(checkpoint, 'utf8');
-  const savedOutput = readFileSync(output);
-  assert.ok(!savedCheckpoint.includes('A-secret-77'), 'no password in the checkpoint');
+test(
+  "server A's checkpoint against server B: CHECKPOINT_MISMATCH naming both servers, and nothing changes anywhere",
+  { timeout: 120_000 },
+  async () => {
+    const output = join(dir, 'a.jsonl');
+    const checkpoint = join(dir, 'a.checkpoint.json');
+    const first = await syncFor(a, output, checkpoint);
+    assert.equal(first.code, 0, first.err);
+    assert.equal(foldedIds(output).length, 50);
+    const savedCheckpoint = readFileSync(checkpoint, 'utf8');
+    const savedOutput = readFileSync(output);
+    assert.ok(!savedCheckpoint.includes('A-secret-77'), 'no password in the checkpoint');
 
-  const wrong = await syncFor(b, output, checkpoint);
-  assert.equal(wrong.code, 2, wrong.err);
-  assert.match(wrong.err, /CHECKPOINT_MISMATCH/);
-  assert.ok(wrong.err.includes(await systemId(a)) && wrong.err.includes(await systemId(b)), `both servers named: ${wrong.err}`);
-  assert.match(wrong.err, /delete the checkpoint/);
-  assert.equal(readFileSync(checkpoint, 'utf8'), savedCheckpoint, 'the checkpoint is unchanged');
-  assert.deepEqual(readFileSync(output), savedOutput, 'the output is unchanged');
-  assert.deepEqual(await refstreamObjects(b), [], 'no slot or publication left on server B');
+    const wrong = await syncFor(b, output, checkpoint);
+    assert.equal(wrong.code, 2, wrong.err);
+    assert.match(wrong.err, /CHECKPOINT_MISMATCH/);
+    assert.ok(wrong.err.includes(await systemId(a)) && wrong.err.includes(await systemId(b)), `both servers named: ${wrong.err}`);
+    assert.match(wrong.err, /delete the checkpoint/);
+    assert.equal(readFileSync(checkpoint, 'utf8'), savedCheckpoint, 'the checkpoint is unchanged');
+    assert.deepEqual(readFileSync(output), savedOutput, 'the output is unchanged');
+    assert.deepEqual(await refstreamObjects(b), [], 'no slot or publication left on server B');
 
-  // the one-shot snapshot command refuses it the same way
-  const snapshot = await runBuiltCli(['snapshot', '--source', b.connectionString, '--table', TABLE, '--sink', `jsonl:${join(dir, 'b-snap.jsonl')}`, '--checkpoint', checkpoint], { cwd: dir });
-  assert.notEqual(snapshot.code, 0, snapshot.err);
-  assert.match(snapshot.err, /CHECKPOINT_MISMATCH|past its snapshot/);
-  assert.deepEqual(await refstreamObjects(b), []);
-});
+    // the one-shot snapshot command refuses it the same way
+    const snapshot = await runBuiltCli(
+      [
+        'snapshot',
+        '--source',
+        b.connectionString,
+        '--table',
+        TABLE,
+        '--sink',
+        `jsonl:${join(dir, 'b-snap.jsonl')}`,
+        '--checkpoint',
+        checkpoint,
+      ],
+      { cwd: dir },
+    );
+    assert.notEqual(snapshot.code, 0, snapshot.err);
+    assert.match(snapshot.err, /CHECKPOINT_MISMATCH|past its snapshot/);
+    assert.deepEqual(await refstreamObjects(b), []);
+  },
+);
 
-test('one shared Postgres checkpoint store keeps both servers apart, and each restart resumes its own position', { timeout: 120_000 }, async () => {
-  const store = `${a.connectionString}#shared_checkpoints`;
-  const outA = join(dir, 'shared-a.jsonl');
-  const outB = join(dir, 'shared-b.jsonl');
-  assert.equal((await syncFor(a, outA, store)).code, 0);
-  assert.equal((await syncFor(b, outB, store)).code, 0);
-  const keys = (await a.query<{ id: string }>('SELECT id FROM shared_checkpoints ORDER BY id')).map((r) => r.id);
-  assert.equal(keys.length, 2, `two entries: ${keys.join(', ')}`);
-  assert.ok(keys.every((k) => k.startsWith(`${TABLE}@postgres://`) && !k.includes('secret')), keys.join(', '));
+test(
+  'one shared Postgres checkpoint store keeps both servers apart, and each restart resumes its own position',
+  { timeout: 120_000 },
+  async () => {
+    const store = `${a.connectionString}#shared_checkpoints`;
+    const outA = join(dir, 'shared-a.jsonl');
+    const outB = join(dir, 'shared-b.jsonl');
+    assert.equal((await syncFor(a, outA, store)).code, 0);
+    assert.equal((await syncFor(b, outB, store)).code, 0);
+    const keys = (await a.query<{ id: string }>('SELECT id FROM shared_checkpoints ORDER BY id')).map((r) => r.id);
+    assert.equal(keys.length, 2, `two entries: ${keys.join(', ')}`);
+    assert.ok(
+      keys.every((k) => k.startsWith(`${TABLE}@postgres://`) && !k.includes('secret')),
+      keys.join(', '),
+    );
 
-  // changes on both servers while stopped; each restart delivers its own and takes no new snapshot
-  await a.query(`INSERT INTO ${TABLE} VALUES (51, 'new on A')`);
-  await b.query(`DELETE FROM ${TABLE} WHERE id = 1001`);
-  const resumedA = await syncFor(a, outA, store);
-  const resumedB = await syncFor(b, outB, store);
-  assert.equal(resumedA.code, 0, resumedA.err);
-  assert.equal(resumedB.code, 0, resumedB.err);
-  assert.deepEqual(foldedIds(outA), Array.from({ length: 51 }, (_, i) => i + 1));
-  assert.deepEqual(foldedIds(outB), Array.from({ length: 49 }, (_, i) => i + 1002));
-  assert.equal(snapshotsIn(outA), 1);
-  assert.equal(snapshotsIn(outB), 1);
-});
+    // changes on both servers while stopped; each restart delivers its own and takes no new snapshot
+    await a.query(`INSERT INTO ${TABLE} VALUES (51, 'new on A')`);
+    await b.query(`DELETE FROM ${TABLE} WHERE id = 1001`);
+    const resumedA = await syncFor(a, outA, store);
+    const resumedB = await syncFor(b, outB, store);
+    assert.equal(resumedA.code, 0, resumedA.err);
+    assert.equal(resumedB.code, 0, resumedB.err);
+    assert.deepEqual(
+      foldedIds(outA),
+      Array.from({ length: 51 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      foldedIds(outB),
+      Array.from({ length: 49 }, (_, i) => i + 1002),
+    );
+    assert.equal(snapshotsIn(outA), 1);
+    assert.equal(snapshotsIn(outB), 1);
+  },
+);
 
-test("an entry under the earlier table-only key is found; the other server's is refused by its identity", { timeout: 120_000 }, async () => {
-  const store = `${a.connectionString}#legacy_checkpoints`;
-  const outA = join(dir, 'legacy-a.jsonl');
-  assert.equal((await syncFor(a, outA, store)).code, 0);
-  // rewrite the entry as an earlier version keyed it: by table name alone
-  await a.query(`UPDATE legacy_checkpoints SET id = $1`, [TABLE]);
-  await a.query(`INSERT INTO ${TABLE} VALUES (52, 'after the upgrade')`);
-  const resumed = await syncFor(a, outA, store);
-  assert.equal(resumed.code, 0, resumed.err);
-  assert.equal(snapshotsIn(outA), 1, 'resumed from the table-only entry, no new snapshot');
-  assert.ok(foldedIds(outA).includes(52));
-  const keys = (await a.query<{ id: string }>('SELECT id FROM legacy_checkpoints ORDER BY id')).map((r) => r.id);
-  assert.ok(keys.some((k) => k.startsWith(`${TABLE}@`)), `saves go to the source-qualified key: ${keys.join(', ')}`);
+test(
+  "an entry under the earlier table-only key is found; the other server's is refused by its identity",
+  { timeout: 120_000 },
+  async () => {
+    const store = `${a.connectionString}#legacy_checkpoints`;
+    const outA = join(dir, 'legacy-a.jsonl');
+    assert.equal((await syncFor(a, outA, store)).code, 0);
+    // rewrite the entry as an earlier version keyed it: by table name alone
+    await a.query(`UPDATE legacy_checkpoints SET id = $1`, [TABLE]);
+    await a.query(`INSERT INTO ${TABLE} VALUES (52, 'after the upgrade')`);
+    const resumed = await syncFor(a, outA, store);
+    assert.equal(resumed.code, 0, resumed.err);
+    assert.equal(snapshotsIn(outA), 1, 'resumed from the table-only entry, no new snapshot');
+    assert.ok(foldedIds(outA).includes(52));
+    const keys = (await a.query<{ id: string }>('SELECT id FROM legacy_checkpoints ORDER BY id')).map((r) => r.id);
+    assert.ok(
+      keys.some((k) => k.startsWith(`${TABLE}@`)),
+      `saves go to the source-qualified key: ${keys.join(', ')}`,
+    );
 
-  // server B finds no entry of its own, falls back to A's table-only entry and refuses it
-  const wrong = await syncFor(b, join(dir, 'legacy-b.jsonl'), store);
-  assert.equal(wrong.code, 2, wrong.err);
-  assert.match(wrong.err, /CHECKPOINT_MISMATCH/);
-});
+    // server B finds no entry of its own, falls back to A's table-only entry and refuses it
+    const wrong = await syncFor(b, join(dir, 'legacy-b.jsonl'), store);
+    assert.equal(wrong.code, 2, wrong.err);
+    assert.match(wrong.err, /CHECKPOINT_MISMATCH/);
+  },
+);

@@ -34,7 +34,21 @@ const publicationExists = async (pub: string) => (await pg.query('SELECT 1 FROM 
 
 /** A short sync that leaves its slot and publication behind, as a stopped sync does. */
 async function syncOnce(table: string): Promise<void> {
-  const result = await runBuiltCli(['sync', '--source', pg.connectionString, '--table', table, '--sink', 'memory', '--checkpoint', join(dir, `${table}.cp.json`), '--duration', '1', '--log-format', 'json']);
+  const result = await runBuiltCli([
+    'sync',
+    '--source',
+    pg.connectionString,
+    '--table',
+    table,
+    '--sink',
+    'memory',
+    '--checkpoint',
+    join(dir, `${table}.cp.json`),
+    '--duration',
+    '1',
+    '--log-format',
+    'json',
+  ]);
   assert.equal(result.code, 0, result.err);
 }
 
@@ -56,12 +70,30 @@ test('drop --yes removes the slot and the publication a sync created; a second d
 });
 
 test('drop refuses a slot a running sync holds and names its pid; nothing is dropped', async () => {
-  const child = spawnCli(['sync', '--source', pg.connectionString, '--table', 'public.b', '--sink', 'memory', '--checkpoint', join(dir, 'b.cp.json'), '--log-format', 'json']);
+  const child = spawnCli([
+    'sync',
+    '--source',
+    pg.connectionString,
+    '--table',
+    'public.b',
+    '--sink',
+    'memory',
+    '--checkpoint',
+    join(dir, 'b.cp.json'),
+    '--log-format',
+    'json',
+  ]);
   child.stdout!.resume();
   child.stderr!.resume();
   try {
-    await waitFor(async () => (await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'refstream_public_b' AND active")).length > 0, 30_000, 'the sync to hold its slot');
-    const [{ active_pid: pid }] = (await pg.query<{ active_pid: number }>("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'refstream_public_b'")) as [{ active_pid: number }];
+    await waitFor(
+      async () => (await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'refstream_public_b' AND active")).length > 0,
+      30_000,
+      'the sync to hold its slot',
+    );
+    const [{ active_pid: pid }] = (await pg.query<{ active_pid: number }>(
+      "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'refstream_public_b'",
+    )) as [{ active_pid: number }];
     const refused = await drop('--table', 'public.b', '--yes');
     assert.equal(refused.code, 1, refused.out + refused.err);
     assert.match(refused.err, new RegExp(`refstream_public_b is in use by the process with pid ${pid}: stop the sync of public\\.b`));

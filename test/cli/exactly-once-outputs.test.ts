@@ -30,7 +30,28 @@ after(async () => {
 /** Runs `refstream snapshot` into `sink`; resolves with the exit code, stdout bytes and stderr. */
 /** `slot` names this run's checkpoint file (a one-shot snapshot uses no replication slot). */
 function snapshot(slot: string, sink: string): Promise<{ code: number | null; out: Buffer; err: string }> {
-  const child = spawn(process.execPath, [builtCli, 'snapshot', '--source', server.connectionString, '--table', 'public.items', '--sink', sink, '--checkpoint', join(dir, `${slot}.cp.json`), '--batch-rows', '1000', '--commit-rows', '1000', '--log-format', 'json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      builtCli,
+      'snapshot',
+      '--source',
+      server.connectionString,
+      '--table',
+      'public.items',
+      '--sink',
+      sink,
+      '--checkpoint',
+      join(dir, `${slot}.cp.json`),
+      '--batch-rows',
+      '1000',
+      '--commit-rows',
+      '1000',
+      '--log-format',
+      'json',
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const out: Buffer[] = [];
   let err = '';
   child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -47,7 +68,10 @@ function rowsIn(bytes: Uint8Array): number {
 test('arrow:/dev/null completes the snapshot with exit 0 (no fsync on a character device)', async () => {
   const { code, err } = await snapshot('out_devnull', 'arrow:/dev/null');
   assert.equal(code, 0, err);
-  const saved = JSON.parse(readFileSync(join(dir, 'out_devnull.cp.json'), 'utf8')) as { checkpoint: { phase: string }; sinks: Record<string, unknown> };
+  const saved = JSON.parse(readFileSync(join(dir, 'out_devnull.cp.json'), 'utf8')) as {
+    checkpoint: { phase: string };
+    sinks: Record<string, unknown>;
+  };
   assert.equal(saved.checkpoint.phase, 'changes');
   assert.deepEqual(saved.sinks, {}, '/dev/null has no resumable state');
 });

@@ -32,8 +32,12 @@ async function freshScenario(name: string): Promise<void> {
   arrow = join(dir, 'out.arrow');
   checkpoint = join(dir, 'cp.json');
   table = `public.accounts_${name}`;
-  await server.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, active bool NOT NULL, note text)`);
-  await server.query(`INSERT INTO ${table} SELECT g, 'name ' || g, g * 0.25, g % 3 = 0, CASE WHEN g % 7 = 0 THEN NULL ELSE repeat('n', g % 40) END FROM generate_series(1, ${ROWS}) g`);
+  await server.query(
+    `CREATE TABLE ${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, active bool NOT NULL, note text)`,
+  );
+  await server.query(
+    `INSERT INTO ${table} SELECT g, 'name ' || g, g * 0.25, g % 3 = 0, CASE WHEN g % 7 = 0 THEN NULL ELSE repeat('n', g % 40) END FROM generate_series(1, ${ROWS}) g`,
+  );
 }
 
 before(async () => {
@@ -57,10 +61,21 @@ function startWriter(connectionString: string): { stop: () => Promise<number> } 
         const id = 1 + Math.floor(Math.random() * (next - 1));
         const r = Math.random();
         await client.query('BEGIN');
-        if (r < 0.3) await client.query(`INSERT INTO ${table} VALUES ($1, $2, $3, true, NULL)`, [next++, `new ${next}`, (Math.random() * 1000).toFixed(2)]);
-        else if (r < 0.8) await client.query(`UPDATE ${table} SET name = $2, amount = amount + 1, note = $3 WHERE id = $1`, [id, `upd ${ops}`, Math.random() < 0.2 ? null : `note ${ops}`]);
+        if (r < 0.3)
+          await client.query(`INSERT INTO ${table} VALUES ($1, $2, $3, true, NULL)`, [
+            next++,
+            `new ${next}`,
+            (Math.random() * 1000).toFixed(2),
+          ]);
+        else if (r < 0.8)
+          await client.query(`UPDATE ${table} SET name = $2, amount = amount + 1, note = $3 WHERE id = $1`, [
+            id,
+            `upd ${ops}`,
+            Math.random() < 0.2 ? null : `note ${ops}`,
+          ]);
         else await client.query(`DELETE FROM ${table} WHERE id = $1`, [id]);
-        if (Math.random() < 0.2) await client.query(`UPDATE ${table} SET active = NOT active WHERE id = $1`, [1 + Math.floor(Math.random() * ROWS)]);
+        if (Math.random() < 0.2)
+          await client.query(`UPDATE ${table} SET active = NOT active WHERE id = $1`, [1 + Math.floor(Math.random() * ROWS)]);
         await client.query('COMMIT');
         ops++;
         await new Promise((res) => setTimeout(res, 3));
@@ -80,9 +95,29 @@ function startWriter(connectionString: string): { stop: () => Promise<number> } 
 
 function startSync(extra: string[] = []): { child: ChildProcess; stderr: () => string } {
   const args = [
-    builtCli, 'sync', '--source', server.connectionString, '--table', table, '--slot', `eo_${table.split('.')[1]}`,
-    '--sink', `jsonl:${jsonl}`, '--sink', `arrow:${arrow}`, '--checkpoint', checkpoint,
-    '--batch-rows', '500', '--commit-rows', '500', '--commit-ms', '100', '--log-format', 'json', ...extra,
+    builtCli,
+    'sync',
+    '--source',
+    server.connectionString,
+    '--table',
+    table,
+    '--slot',
+    `eo_${table.split('.')[1]}`,
+    '--sink',
+    `jsonl:${jsonl}`,
+    '--sink',
+    `arrow:${arrow}`,
+    '--checkpoint',
+    checkpoint,
+    '--batch-rows',
+    '500',
+    '--commit-rows',
+    '500',
+    '--commit-ms',
+    '100',
+    '--log-format',
+    'json',
+    ...extra,
   ];
   const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -111,7 +146,8 @@ async function diagnose(log: string[]): Promise<void> {
   const saved = JSON.parse(readFileSync(checkpoint, 'utf8'));
   const L = saved.sinks[`jsonl:${jsonl}`]?.bytes ?? 0;
   const text = readFileSync(jsonl).subarray(0, L).toString('utf8');
-  const lines = text.split('\n'); lines.pop();
+  const lines = text.split('\n');
+  lines.pop();
   const lastLine = JSON.parse(lines.at(-1)!);
   const id = lastLine.key?.id;
   const [row] = await server.query<{ ctid: string }>(`SELECT ctid::text FROM ${table} WHERE id = $1`, [id]);
@@ -181,9 +217,17 @@ async function scenario(name: string, snapshotKills: number): Promise<void> {
   assert.equal(last.child.exitCode, 0, last.stderr().slice(-2000));
   assert.ok(killsInSnapshot >= snapshotKills - 1 && killsInSnapshot + killsInChanges >= snapshotKills + 3, log.join('; '));
 
-  const rows = await server.query<Record<string, unknown>>(`SELECT id::text AS id, name, amount::text AS amount, active, note FROM ${table}`);
+  const rows = await server.query<Record<string, unknown>>(
+    `SELECT id::text AS id, name, amount::text AS amount, active, note FROM ${table}`,
+  );
   const expected = sortedRows(rows);
-  const pick = (r: Record<string, unknown>) => ({ id: r['id'], name: r['name'], amount: r['amount'], active: r['active'], note: r['note'] });
+  const pick = (r: Record<string, unknown>) => ({
+    id: r['id'],
+    name: r['name'],
+    amount: r['amount'],
+    active: r['active'],
+    note: r['note'],
+  });
   const fromJsonl = foldJsonl(jsonl);
   const fromArrow = foldArrow(arrow);
   assert.deepEqual(fromJsonl.problems.slice(0, 5), [], 'jsonl: no (position, key) twice, positions in order');
@@ -192,25 +236,47 @@ async function scenario(name: string, snapshotKills: number): Promise<void> {
   const missing = expected.filter((r) => !have.has(String(r['id']))).map((r) => r['id']);
   const want = new Set(expected.map((r) => String(r['id'])));
   const extra = [...have].filter((id) => !want.has(id));
-  const where = missing.length ? await server.query<{ id: string; ctid: string; xmin: string }>(`SELECT id::text, ctid::text, xmin::text FROM ${table} WHERE id = ANY($1::bigint[]) ORDER BY id LIMIT 8`, [missing.slice(0, 8)]) : [];
-  assert.equal(fromJsonl.rows.size, expected.length, `missing rows now at ${JSON.stringify(where)}; missing ${missing.slice(0, 20).join(',')} (${missing.length}); extra ${extra.slice(0, 20).join(',')} (${extra.length}); ${log.join('; ')}; dir ${dir}`);
+  const where = missing.length
+    ? await server.query<{ id: string; ctid: string; xmin: string }>(
+        `SELECT id::text, ctid::text, xmin::text FROM ${table} WHERE id = ANY($1::bigint[]) ORDER BY id LIMIT 8`,
+        [missing.slice(0, 8)],
+      )
+    : [];
+  assert.equal(
+    fromJsonl.rows.size,
+    expected.length,
+    `missing rows now at ${JSON.stringify(where)}; missing ${missing.slice(0, 20).join(',')} (${missing.length}); extra ${extra.slice(0, 20).join(',')} (${extra.length}); ${log.join('; ')}; dir ${dir}`,
+  );
   assert.deepEqual(sortedRows(fromJsonl.rows.values()).map(pick), expected, 'the folded jsonl file equals the table');
   assert.deepEqual(sortedRows(fromArrow.rows.values()).map(pick), expected, 'the folded arrow file equals the table');
-  assert.ok(fromJsonl.changes > 100 && fromJsonl.changes === fromArrow.changes, `${fromJsonl.changes} / ${fromArrow.changes} changes; ${log.join('; ')}`);
+  assert.ok(
+    fromJsonl.changes > 100 && fromJsonl.changes === fromArrow.changes,
+    `${fromJsonl.changes} / ${fromArrow.changes} changes; ${log.join('; ')}`,
+  );
   // Exactly one snapshot in the file: the kills never restarted it.
-  const starts = readFileSync(jsonl, 'utf8').split('\n').filter((l) => l === '{"op":"truncate","key":null,"row":null,"position":null}').length;
+  const starts = readFileSync(jsonl, 'utf8')
+    .split('\n')
+    .filter((l) => l === '{"op":"truncate","key":null,"row":null,"position":null}').length;
   assert.equal(starts, 1);
 }
 
-test('kill -9 three times during changes, SIGTERM mid-snapshot and mid-stream, restarting each time: both files hold each change once and fold to the table', { timeout: 120_000 }, async () => {
-  await scenario('stream', 0);
-});
+test(
+  'kill -9 three times during changes, SIGTERM mid-snapshot and mid-stream, restarting each time: both files hold each change once and fold to the table',
+  { timeout: 120_000 },
+  async () => {
+    await scenario('stream', 0);
+  },
+);
 
 // Kills during the snapshot resume it from the committed ctid: this needs the snapshot COPY to
 // return rows in ctid order, which parallel plans and synchronized scans would break (both are
 // off in snapshot sessions).
-test('kill -9 three times during the snapshot, then three times during changes: both files hold each change once and fold to the table', {
-  timeout: 120_000,
-}, async () => {
-  await scenario('snapshot', 3);
-});
+test(
+  'kill -9 three times during the snapshot, then three times during changes: both files hold each change once and fold to the table',
+  {
+    timeout: 120_000,
+  },
+  async () => {
+    await scenario('snapshot', 3);
+  },
+);

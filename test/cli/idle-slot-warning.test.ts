@@ -33,14 +33,34 @@ interface Event {
 }
 
 async function startWarnings(...extra: string[]): Promise<Event[]> {
-  const result = await runBuiltCli(['sync', '--source', pg.connectionString, '--table', 'public.live', '--sink', 'memory', '--duration', '2', '--log-format', 'json', '--checkpoint', `/tmp/refstream-idle-warning-${process.pid}.json`, ...extra]);
+  const result = await runBuiltCli([
+    'sync',
+    '--source',
+    pg.connectionString,
+    '--table',
+    'public.live',
+    '--sink',
+    'memory',
+    '--duration',
+    '2',
+    '--log-format',
+    'json',
+    '--checkpoint',
+    `/tmp/refstream-idle-warning-${process.pid}.json`,
+    ...extra,
+  ]);
   assert.equal(result.code, 0, result.err);
-  const events = result.err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
+  const events = result.err
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Event);
   return events.filter((e) => e.event === 'warning' && e.code === 'IDLE_SLOT_RETAINS_WAL');
 }
 
 test('an abandoned refstream slot retaining more than the threshold is named at start, with its size', { timeout: 60_000 }, async () => {
-  const [retained] = await pg.query<{ bytes: string }>("SELECT (pg_current_wal_lsn() - restart_lsn)::text AS bytes FROM pg_replication_slots WHERE slot_name = 'refstream_public_abandoned'");
+  const [retained] = await pg.query<{ bytes: string }>(
+    "SELECT (pg_current_wal_lsn() - restart_lsn)::text AS bytes FROM pg_replication_slots WHERE slot_name = 'refstream_public_abandoned'",
+  );
   assert.ok(Number(retained!.bytes) > 2_000_000, `the slot retains ${retained!.bytes} bytes`);
   const warnings = await startWarnings('--warn-retained-bytes', '1000000');
   assert.equal(warnings.length, 1, JSON.stringify(warnings));
@@ -49,11 +69,15 @@ test('an abandoned refstream slot retaining more than the threshold is named at 
   assert.ok(!warnings[0]!.message!.includes('someone_elses_slot'));
 });
 
-test('no warning below the threshold (default 1 GiB) or with --warn-retained-bytes 0; the sync’s own slot never counts', { timeout: 60_000 }, async () => {
-  assert.deepEqual(await startWarnings(), []);
-  assert.deepEqual(await startWarnings('--warn-retained-bytes', '0'), []);
-  // the own slot (inactive between runs, retaining the churn below) is not reported
-  await pg.query("SELECT pg_drop_replication_slot('refstream_public_abandoned')");
-  await pg.query("INSERT INTO public.churn SELECT g, repeat('y', 200) FROM generate_series(1, 30000) g");
-  assert.deepEqual(await startWarnings('--warn-retained-bytes', '1000'), []);
-});
+test(
+  'no warning below the threshold (default 1 GiB) or with --warn-retained-bytes 0; the sync’s own slot never counts',
+  { timeout: 60_000 },
+  async () => {
+    assert.deepEqual(await startWarnings(), []);
+    assert.deepEqual(await startWarnings('--warn-retained-bytes', '0'), []);
+    // the own slot (inactive between runs, retaining the churn below) is not reported
+    await pg.query("SELECT pg_drop_replication_slot('refstream_public_abandoned')");
+    await pg.query("INSERT INTO public.churn SELECT g, repeat('y', 200) FROM generate_series(1, 30000) g");
+    assert.deepEqual(await startWarnings('--warn-retained-bytes', '1000'), []);
+  },
+);

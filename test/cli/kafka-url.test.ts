@@ -19,13 +19,19 @@ test('parses brokers, topic, TLS and SASL from the URL', () => {
   assert.equal(plain.params.get('format'), 'debezium');
 
   const secure = parseKafkaUrl('--sink', 'kafkas://key:s%40cret@pkc.example:9092/t?sasl=scram-sha-512');
-  assert.deepEqual(secure.connection, { brokers: ['pkc.example:9092'], ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'key', password: 's@cret' } });
+  assert.deepEqual(secure.connection, {
+    brokers: ['pkc.example:9092'],
+    ssl: true,
+    sasl: { mechanism: 'scram-sha-512', username: 'key', password: 's@cret' },
+  });
   assert.equal(parseKafkaUrl('--sink', 'kafka://u:p@h:1/t').connection.sasl?.mechanism, 'plain');
   assert.equal(parseKafkaUrl('--sink', 'kafka://h:1/t?tls=true').connection.ssl, true);
 
   const dir = mkdtempSync(join(tmpdir(), 'refstream-kafka-url-'));
   writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
-  assert.deepEqual(parseKafkaUrl('--sink', `kafka://h:1/t?ca=${join(dir, 'ca.pem')}`).connection.ssl, { ca: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n' });
+  assert.deepEqual(parseKafkaUrl('--sink', `kafka://h:1/t?ca=${join(dir, 'ca.pem')}`).connection.ssl, {
+    ca: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n',
+  });
 });
 
 test('bad Kafka URLs are refused naming the flag and the fix, never the password', () => {
@@ -39,20 +45,35 @@ test('bad Kafka URLs are refused naming the flag and the fix, never the password
     ['kafka://u:hunter2pw@h:9092/t?tls=yes', /tls=yes must be true or false/],
   ];
   for (const [url, message] of cases) {
-    assert.throws(() => parseKafkaUrl('--checkpoint', url), (e: Error) => {
-      assert.match(e.message, /^--checkpoint: /);
-      assert.match(e.message, message);
-      assert.doesNotMatch(e.message, /hunter2pw/);
-      return true;
-    });
+    assert.throws(
+      () => parseKafkaUrl('--checkpoint', url),
+      (e: Error) => {
+        assert.match(e.message, /^--checkpoint: /);
+        assert.match(e.message, message);
+        assert.doesNotMatch(e.message, /hunter2pw/);
+        return true;
+      },
+    );
   }
 });
 
 test('unknown URL parameters are refused naming the parameter and the accepted ones, per flag', () => {
   const cases: Array<[string, string, RegExp]> = [
-    ['--sink', 'kafka://u:hunter2pw@h:9092/t?onTruncat=fail', /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl$/],
-    ['--source', 'kafka://h:9092/t?format=json', /^--source: unknown parameter "format" in the Kafka source URL; accepted: globalOrder, tls, ca, sasl$/],
-    ['--checkpoint', 'kafka://h:9092/t?compression=gzip', /^--checkpoint: unknown parameter "compression" in the Kafka checkpoint URL; accepted: tls, ca, sasl$/],
+    [
+      '--sink',
+      'kafka://u:hunter2pw@h:9092/t?onTruncat=fail',
+      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl$/,
+    ],
+    [
+      '--source',
+      'kafka://h:9092/t?format=json',
+      /^--source: unknown parameter "format" in the Kafka source URL; accepted: globalOrder, tls, ca, sasl$/,
+    ],
+    [
+      '--checkpoint',
+      'kafka://h:9092/t?compression=gzip',
+      /^--checkpoint: unknown parameter "compression" in the Kafka checkpoint URL; accepted: tls, ca, sasl$/,
+    ],
     ['--sink', 'kafka://h:9092/t?password=hunter2pw', /unknown parameter "password"/],
     ['--sink', 'kafka://h:9092/t?format=json&format=arrow', /^--sink: parameter "format" is given twice/],
     ['--sink', 'kafka://h:9092/t?onTruncate=drop', /^--sink: onTruncate=drop is not one of control-record, fail$/],
@@ -62,22 +83,32 @@ test('unknown URL parameters are refused naming the parameter and the accepted o
     ['--source', 'kafka://h:9092/t?globalOrder=maybe', /^--source: globalOrder=maybe must be true or false$/],
   ];
   for (const [flag, url, message] of cases) {
-    assert.throws(() => parseKafkaUrl(flag, url), (e: Error & { exitCode?: number }) => {
-      assert.match(e.message, message);
-      assert.doesNotMatch(e.message, /hunter2pw/);
-      return true;
-    }, url);
+    assert.throws(
+      () => parseKafkaUrl(flag, url),
+      (e: Error & { exitCode?: number }) => {
+        assert.match(e.message, message);
+        assert.doesNotMatch(e.message, /hunter2pw/);
+        return true;
+      },
+      url,
+    );
   }
 });
 
 test('sink URLs set format, compression, onTruncate, controlRecords and idempotent; source URLs globalOrder', () => {
-  assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t?format=debezium&compression=gzip&onTruncate=fail&controlRecords=false&idempotent=false&tls=true').options, {
-    format: 'debezium',
-    compression: 'gzip',
-    onTruncate: 'fail',
-    controlRecords: false,
-    idempotent: false,
-  });
+  assert.deepEqual(
+    parseKafkaUrl(
+      '--sink',
+      'kafka://h:9092/t?format=debezium&compression=gzip&onTruncate=fail&controlRecords=false&idempotent=false&tls=true',
+    ).options,
+    {
+      format: 'debezium',
+      compression: 'gzip',
+      onTruncate: 'fail',
+      controlRecords: false,
+      idempotent: false,
+    },
+  );
   assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t').options, {});
   assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?globalOrder=false').options, { globalOrder: false });
   assert.deepEqual(parseKafkaUrl('--checkpoint', 'kafka://u:p@h:9092/t?sasl=plain').options, {});
@@ -85,9 +116,20 @@ test('sink URLs set format, compression, onTruncate, controlRecords and idempote
 
 test('the built CLI refuses a misspelt Kafka URL parameter with a usage error (exit 2)', async () => {
   ensureBuiltCli();
-  const result = await runBuiltCli(['snapshot', '--source', 'postgres://u:hunter2pw@127.0.0.1:1/db', '--table', 'public.items', '--sink', 'kafka://127.0.0.1:1/items?onTruncat=fail']);
+  const result = await runBuiltCli([
+    'snapshot',
+    '--source',
+    'postgres://u:hunter2pw@127.0.0.1:1/db',
+    '--table',
+    'public.items',
+    '--sink',
+    'kafka://127.0.0.1:1/items?onTruncat=fail',
+  ]);
   assert.equal(result.code, 2, result.err);
-  assert.match(result.err, /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl/);
+  assert.match(
+    result.err,
+    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl/,
+  );
   assert.doesNotMatch(result.err, /hunter2pw/);
 });
 
@@ -98,13 +140,41 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     await pg.query(`CREATE TABLE items (id bigint PRIMARY KEY, name text)`);
     await pg.query(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 30) g`);
     const brokers = broker.brokers.join(',');
-    const snapshot = await runCli(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=gzip`, '--checkpoint', `kafka://${brokers}/cli-checkpoints`, '--log-format', 'json']);
+    const snapshot = await runCli([
+      'snapshot',
+      '--source',
+      pg.connectionString,
+      '--table',
+      'public.items',
+      '--sink',
+      `kafka://${brokers}/cli-items?compression=gzip`,
+      '--checkpoint',
+      `kafka://${brokers}/cli-checkpoints`,
+      '--log-format',
+      'json',
+    ]);
     assert.equal(snapshot.code, 0, snapshot.err);
     const records = await kcatRead(broker.bootstrapServers, 'cli-items');
-    const bad = await runCli(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-items?compression=zip`]);
+    const bad = await runCli([
+      'snapshot',
+      '--source',
+      pg.connectionString,
+      '--table',
+      'public.items',
+      '--sink',
+      `kafka://${brokers}/cli-items?compression=zip`,
+    ]);
     assert.equal(bad.code, 2);
     // URL parameters reach the sink: no control records, and a truncate fails the sink.
-    const plain = await runCli(['snapshot', '--source', pg.connectionString, '--table', 'public.items', '--sink', `kafka://${brokers}/cli-plain?controlRecords=false&idempotent=false`]);
+    const plain = await runCli([
+      'snapshot',
+      '--source',
+      pg.connectionString,
+      '--table',
+      'public.items',
+      '--sink',
+      `kafka://${brokers}/cli-plain?controlRecords=false&idempotent=false`,
+    ]);
     assert.equal(plain.code, 0, plain.err);
     const plainRecords = await kcatRead(broker.bootstrapServers, 'cli-plain');
     assert.equal(plainRecords.length, 30);
@@ -121,10 +191,28 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     // And back: the topic as a source, into JSON Lines.
     const dir = mkdtempSync(join(tmpdir(), 'refstream-kafka-source-'));
     const out = join(dir, 'items.jsonl');
-    const back = await runCli(['snapshot', '--source', `kafka://${brokers}/cli-items?globalOrder=true`, '--table', 'public.items', '--sink', `jsonl:${out}`, '--checkpoint', join(dir, 'cp.json'), '--log-format', 'json']);
+    const back = await runCli([
+      'snapshot',
+      '--source',
+      `kafka://${brokers}/cli-items?globalOrder=true`,
+      '--table',
+      'public.items',
+      '--sink',
+      `jsonl:${out}`,
+      '--checkpoint',
+      join(dir, 'cp.json'),
+      '--log-format',
+      'json',
+    ]);
     assert.equal(back.code, 0, back.err);
-    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; row: { id: string; name: string } });
-    const loaded = lines.filter((l) => l.op === 'snapshot').map((l) => l.row).sort((a, b) => Number(a.id) - Number(b.id));
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { op: string; row: { id: string; name: string } });
+    const loaded = lines
+      .filter((l) => l.op === 'snapshot')
+      .map((l) => l.row)
+      .sort((a, b) => Number(a.id) - Number(b.id));
     const expected = await pg.query<{ id: string; name: string }>('SELECT id::text AS id, name FROM items ORDER BY items.id');
     assert.deepEqual(loaded, expected);
   } finally {
@@ -140,14 +228,25 @@ test('unencoded @ # : in a Kafka password are parsed as the password and never s
   assert.deepEqual(at.connection.brokers, ['h:9092', 'g:9093']);
   assert.equal(at.connection.sasl?.password, 'hunter@2pw');
   // an @ in the query is not taken for the end of credentials
-  assert.throws(() => parseKafkaUrl('--sink', 'kafka://h:9092/t?ca=/nonexistent@x/ca.pem'), /cannot read the CA file \/nonexistent@x\/ca\.pem/);
+  assert.throws(
+    () => parseKafkaUrl('--sink', 'kafka://h:9092/t?ca=/nonexistent@x/ca.pem'),
+    /cannot read the CA file \/nonexistent@x\/ca\.pem/,
+  );
   // / and ? must be percent-encoded; the refusal still hides the password
-  for (const url of ['kafka://u:hun/ter2pw@h:9092/t', 'kafka://u:hun?ter2pw@h:9092/t', 'kafka://u:hunter2pw%zz@h:9092/t', 'kafka://u:hunter2pw@@bad host/t']) {
-    assert.throws(() => parseKafkaUrl('--sink', url), (e: Error) => {
-      assert.match(e.message, /^--sink: /);
-      assert.doesNotMatch(e.message, /hunter|ter2pw/, e.message);
-      return true;
-    });
+  for (const url of [
+    'kafka://u:hun/ter2pw@h:9092/t',
+    'kafka://u:hun?ter2pw@h:9092/t',
+    'kafka://u:hunter2pw%zz@h:9092/t',
+    'kafka://u:hunter2pw@@bad host/t',
+  ]) {
+    assert.throws(
+      () => parseKafkaUrl('--sink', url),
+      (e: Error) => {
+        assert.match(e.message, /^--sink: /);
+        assert.doesNotMatch(e.message, /hunter|ter2pw/, e.message);
+        return true;
+      },
+    );
   }
 });
 

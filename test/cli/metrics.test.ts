@@ -9,8 +9,15 @@ import { ensureBuiltCli, spawnCli } from '../helpers/built-cli.js';
 
 test('the metrics endpoint serves Prometheus text with rows, commits, retries and errors by code', async () => {
   const metrics = new Metrics('public.customers', () => ({
-    phase: 'changes', snapshotRows: 100, changeRows: 7, batches: 3, commits: 2, retries: 1,
-    lastCheckpoint: null, lastCommitAt: Date.now() - 1500, detachedSinks: [],
+    phase: 'changes',
+    snapshotRows: 100,
+    changeRows: 7,
+    batches: 3,
+    commits: 2,
+    retries: 1,
+    lastCheckpoint: null,
+    lastCommitAt: Date.now() - 1500,
+    detachedSinks: [],
   }));
   metrics.countError('CONNECTION_LOST');
   const port = await metrics.listen(0);
@@ -37,14 +44,30 @@ test('the built CLI with --metrics-port on a port in use exits 2 at once and sta
   const dir = mkdtempSync(join(tmpdir(), 'refstream-metrics-'));
   try {
     const child = spawnCli(
-      ['sync', '--source', 'postgres://app@127.0.0.1:1/x', '--table', 'public.t', '--sink', `jsonl:${join(dir, 'out.jsonl')}`, '--checkpoint', join(dir, 'cp.json'), '--metrics-port', String(port), '--log-format', 'json'],
+      [
+        'sync',
+        '--source',
+        'postgres://app@127.0.0.1:1/x',
+        '--table',
+        'public.t',
+        '--sink',
+        `jsonl:${join(dir, 'out.jsonl')}`,
+        '--checkpoint',
+        join(dir, 'cp.json'),
+        '--metrics-port',
+        String(port),
+        '--log-format',
+        'json',
+      ],
       { cwd: dir },
     );
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
     child.stdin!.end();
     const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('close', (c, s) => resolve([c, s])),
+    );
     clearTimeout(killer);
     assert.equal(signal, null, `still running after 20 s: ${err}`);
     assert.equal(code, 2, err);

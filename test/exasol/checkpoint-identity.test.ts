@@ -51,7 +51,12 @@ const dir = mkdtempSync(join(tmpdir(), 'refstream-exasol-identity-'));
 before(async () => {
   a = await startExasolTestServer({ user: USER, password: PASSWORD, databaseName: 'exa_a' });
   // another server over the same data: the same schema and table, elsewhere and named otherwise
-  b = await startExasolTestServer({ user: USER, password: PASSWORD, databaseName: 'exa_b', postgres: { connectionString: a.postgresConnectionString } });
+  b = await startExasolTestServer({
+    user: USER,
+    password: PASSWORD,
+    databaseName: 'exa_b',
+    postgres: { connectionString: a.postgresConnectionString },
+  });
   admin = await connect(a);
   await admin.execute('CREATE SCHEMA IDENT');
   for (const t of ['W', 'D', 'R', 'O']) {
@@ -94,7 +99,14 @@ describe('exasol: checkpoint identity', () => {
       const snapshot = source.checkpoint();
       while ((await source.pollSnapshot()) !== null);
       const changes = source.checkpoint();
-      const expected: Identity = { hosts: [`${a.host}:${a.port}`], database: 'exa_a', release: '8.34.0', schema: 'IDENT', table: 'W', objectId };
+      const expected: Identity = {
+        hosts: [`${a.host}:${a.port}`],
+        database: 'exa_a',
+        release: '8.34.0',
+        schema: 'IDENT',
+        table: 'W',
+        objectId,
+      };
       assert.deepEqual(identityOf(snapshot), expected, 'snapshot-phase checkpoint');
       assert.deepEqual(identityOf(changes), expected, 'changes-phase checkpoint');
       for (const cp of [snapshot, changes]) {
@@ -141,7 +153,10 @@ describe('exasol: checkpoint identity', () => {
     await admin.execute(`CREATE TABLE IDENT.R (ID DECIMAL(18,0) PRIMARY KEY, V VARCHAR(20), SEQ DECIMAL(18,0))`);
     const source = watermark(a, 'R');
     try {
-      await assert.rejects(source.restore(cp), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /\(table object id differs\)/.test(e.message));
+      await assert.rejects(
+        source.restore(cp),
+        (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /\(table object id differs\)/.test(e.message),
+      );
     } finally {
       await source.close();
     }
@@ -156,8 +171,14 @@ describe('exasol: checkpoint identity', () => {
       await source.restore(withoutIdentity(cp));
       assert.equal(source.isSnapshotComplete(), true);
       const changes = rowsOf([(await source.pollChanges())!]);
-      assert.deepEqual(changes.map((r) => r.ID), ['3']);
-      assert.deepEqual(warnings.map((w) => [w.code, w.table]), [['CHECKPOINT_UNIDENTIFIED', 'IDENT.O']]);
+      assert.deepEqual(
+        changes.map((r) => r.ID),
+        ['3'],
+      );
+      assert.deepEqual(
+        warnings.map((w) => [w.code, w.table]),
+        [['CHECKPOINT_UNIDENTIFIED', 'IDENT.O']],
+      );
       assert.match(warnings[0]!.message, /older refstream.*next commit records hosts /);
       assert.equal(identityOf(source.checkpoint())?.database, 'exa_a', 'the next checkpoint records the identity');
     } finally {
@@ -184,7 +205,10 @@ describe('exasol: checkpoint identity', () => {
     }
     const moved = watermark(a, 'W');
     try {
-      await assert.rejects(moved.restore(withIdentity(cp, { hosts: ['10.99.0.2:8563'] })), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /\(host list differs\)/.test(e.message));
+      await assert.rejects(
+        moved.restore(withIdentity(cp, { hosts: ['10.99.0.2:8563'] })),
+        (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /\(host list differs\)/.test(e.message),
+      );
     } finally {
       await moved.close();
     }

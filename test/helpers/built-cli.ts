@@ -23,7 +23,11 @@ function newestMtime(dir: string): number {
 
 /** Builds dist/ unless dist/cli.js is newer than every file under src/ and conformance-tests/. */
 export function ensureBuiltCli(): void {
-  const sources = Math.max(newestMtime(join(root, 'src')), newestMtime(join(root, 'conformance-tests')), statSync(join(root, 'tsup.config.ts')).mtimeMs);
+  const sources = Math.max(
+    newestMtime(join(root, 'src')),
+    newestMtime(join(root, 'conformance-tests')),
+    statSync(join(root, 'tsup.config.ts')).mtimeMs,
+  );
   if (existsSync(cliPath) && statSync(cliPath).mtimeMs > sources) return;
   execFileSync(process.execPath, [join(root, 'node_modules/tsup/dist/cli-default.js'), '--silent'], { cwd: root, stdio: 'pipe' });
 }
@@ -45,7 +49,10 @@ export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv; nod
 }
 
 /** Runs the built CLI to completion and collects its output. */
-export function runBuiltCli(args: string[], options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[]; cwd?: string; input?: string } = {}): Promise<BuiltCliResult> {
+export function runBuiltCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; nodeArgs?: string[]; cwd?: string; input?: string } = {},
+): Promise<BuiltCliResult> {
   const child = spawnCli(args, options);
   let out = '';
   let err = '';

@@ -46,9 +46,19 @@ export function pythonEnv(requirementsFile: string): PythonEnv {
   console.error(`[python-env] creating ${building} with ${base} -m venv`);
   run(base, ['-m', 'venv', building], `${base} -m venv`, fix);
   console.error(`[python-env] pip install -r ${requirementsFile}`);
-  run(join(building, 'bin', 'python'), ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', requirementsFile], 'pip install', `Check that PyPI is reachable (or configure PIP_INDEX_URL) and that ${requirementsFile} resolves.`);
+  run(
+    join(building, 'bin', 'python'),
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', requirementsFile],
+    'pip install',
+    `Check that PyPI is reachable (or configure PIP_INDEX_URL) and that ${requirementsFile} resolves.`,
+  );
   // Marked complete only after pip succeeded; a concurrent builder may have finished first.
-  run(join(building, 'bin', 'python'), ['-c', `open(${JSON.stringify(join(building, '.complete'))}, 'w').close()`], 'marking the environment', fix);
+  run(
+    join(building, 'bin', 'python'),
+    ['-c', `open(${JSON.stringify(join(building, '.complete'))}, 'w').close()`],
+    'marking the environment',
+    fix,
+  );
   if (existsSync(join(dir, '.complete'))) rmSync(building, { recursive: true, force: true });
   else {
     rmSync(dir, { recursive: true, force: true });

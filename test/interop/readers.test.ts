@@ -74,7 +74,24 @@ function psqlRows(): (string | null)[][] {
   const NULL = '\u2205NULL\u2205';
   const out = spawnSync(
     'psql',
-    ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-F', '\x1f', '-R', '\x1e', '-P', `null=${NULL}`, '-d', pg.connectionString, '-c', 'SELECT * FROM interop ORDER BY id'],
+    [
+      '-X',
+      '-q',
+      '-A',
+      '-t',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-F',
+      '\x1f',
+      '-R',
+      '\x1e',
+      '-P',
+      `null=${NULL}`,
+      '-d',
+      pg.connectionString,
+      '-c',
+      'SELECT * FROM interop ORDER BY id',
+    ],
     { encoding: 'utf8', env: { ...process.env, PGTZ: 'UTC', PGCLIENTENCODING: 'UTF8' } },
   );
   if (out.error || out.status !== 0) throw new Error(`psql failed: ${out.error?.message ?? out.stderr}`);
@@ -87,9 +104,26 @@ function psqlRows(): (string | null)[][] {
 
 /** Runs `refstream snapshot` with `sinks`; returns its stdout bytes. */
 async function snapshot(sinks: string[]): Promise<Buffer> {
-  const args = ['--import', 'tsx', CLI, 'snapshot', '--source', pg.connectionString, '--table', 'public.interop', '--batch-rows', '97', '--checkpoint', join(dir, `cp-${Math.random()}.json`)];
+  const args = [
+    '--import',
+    'tsx',
+    CLI,
+    'snapshot',
+    '--source',
+    pg.connectionString,
+    '--table',
+    'public.interop',
+    '--batch-rows',
+    '97',
+    '--checkpoint',
+    join(dir, `cp-${Math.random()}.json`),
+  ];
   for (const s of sinks) args.push('--sink', s);
-  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, args, {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   const out: Buffer[] = [];
   let err = '';
   child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -106,7 +140,12 @@ interface ReaderOutput {
 
 function read(reader: string, format: 'arrow' | 'jsonl', source: string, stdin?: Buffer): ReaderOutput {
   const columns = JSON.stringify(COLUMNS.map(([n, t]) => [n, t]));
-  const out = spawnSync(py.python, [READ_SCRIPT, reader, format, source, columns], { input: stdin, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, TZ: 'UTC' } });
+  const out = spawnSync(py.python, [READ_SCRIPT, reader, format, source, columns], {
+    input: stdin,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: { ...process.env, TZ: 'UTC' },
+  });
   if (out.error || out.status !== 0) throw new Error(`${reader} reading ${format} ${source} failed: ${out.error?.message ?? out.stderr}`);
   return JSON.parse(out.stdout) as ReaderOutput;
 }
@@ -117,7 +156,9 @@ function assertSameRows(actual: (string | null)[][], expected: (string | null)[]
   for (let i = 0; i < expected.length; i++) {
     for (let c = 0; c < COLUMNS.length; c++) {
       if (actual[i]![c] !== expected[i]![c]) {
-        assert.fail(`${what}: row id=${expected[i]![0]} column ${COLUMNS[c]![0]} (${COLUMNS[c]![1]}): read ${JSON.stringify(actual[i]![c])}, psql prints ${JSON.stringify(expected[i]![c])}`);
+        assert.fail(
+          `${what}: row id=${expected[i]![0]} column ${COLUMNS[c]![0]} (${COLUMNS[c]![1]}): read ${JSON.stringify(actual[i]![c])}, psql prints ${JSON.stringify(expected[i]![c])}`,
+        );
       }
     }
   }
@@ -126,7 +167,14 @@ function assertSameRows(actual: (string | null)[][], expected: (string | null)[]
 test('pyarrow, polars and DuckDB read an Arrow IPC file, an IPC stream on stdout and JSON Lines with the values psql prints', async () => {
   const expected = psqlRows();
   assert.equal(expected.length, 1005);
-  assert.equal(expected.find((r) => r[0] === '2')!.slice(1).every((c) => c === null), true, 'the all-NULL row is NULL in psql');
+  assert.equal(
+    expected
+      .find((r) => r[0] === '2')!
+      .slice(1)
+      .every((c) => c === null),
+    true,
+    'the all-NULL row is NULL in psql',
+  );
 
   const arrowFile = join(dir, 'interop.arrow');
   const jsonlFile = join(dir, 'interop.jsonl');

@@ -109,7 +109,11 @@ export function compact(records: FetchedRecord[]): FetchedRecord[] {
 }
 
 /** Writes `records` to `topic` as they are (same partition, key, value, headers, order). */
-export async function produceRecords(brokers: string[], topic: string, records: Array<Pick<FetchedRecord, 'partition' | 'key' | 'value' | 'headers'>>): Promise<void> {
+export async function produceRecords(
+  brokers: string[],
+  topic: string,
+  records: Array<Pick<FetchedRecord, 'partition' | 'key' | 'value' | 'headers'>>,
+): Promise<void> {
   const producer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).producer();
   await producer.connect();
   try {

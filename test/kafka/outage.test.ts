@@ -35,7 +35,16 @@ test('the broker goes down and comes back: the runner retries through it and the
   const faults: string[] = [];
   const run = sync({
     source: () => new PostgresSource({ connectionString: pg.connectionString, table: 'public.items', slot: 'outage_slot', maxWaitMs: 100 }),
-    sinks: [new KafkaSink({ brokers: broker.brokers, topic: 'outage', logLevel: 'nothing', connectionTimeoutMs: 1000, requestTimeoutMs: 3000, timeoutMs: 3000 })],
+    sinks: [
+      new KafkaSink({
+        brokers: broker.brokers,
+        topic: 'outage',
+        logLevel: 'nothing',
+        connectionTimeoutMs: 1000,
+        requestTimeoutMs: 3000,
+        timeoutMs: 3000,
+      }),
+    ],
     checkpoints: new MemoryCheckpointStore(),
     commitEvery: { ms: 200 },
     retry: { initialDelayMs: 200, maxDelayMs: 2000, maxAttempts: 40 },
@@ -74,7 +83,10 @@ test('the broker goes down and comes back: the runner retries through it and the
   await waitFor(
     async () => {
       const state = foldUpsert(await kcatRead(broker.bootstrapServers, 'outage'));
-      return state.size === expected.size && [...expected].every(([k, v]) => state.get(k) !== undefined && JSON.stringify(JSON.parse(state.get(k)!)) === v);
+      return (
+        state.size === expected.size &&
+        [...expected].every(([k, v]) => state.get(k) !== undefined && JSON.stringify(JSON.parse(state.get(k)!)) === v)
+      );
     },
     90_000,
     'the topic to fold to the table',
@@ -83,5 +95,8 @@ test('the broker goes down and comes back: the runner retries through it and the
   run.stop();
   assert.equal(await failed, null, 'the run ended without an error');
   assert.deepEqual(faults, [], 'no sink was detached');
-  assert.ok(retries.every((code) => code === 'CONNECTION_LOST' || code === 'TIMEOUT' || code === 'CONNECTION_REFUSED'), `retried on ${retries.join(', ')}`);
+  assert.ok(
+    retries.every((code) => code === 'CONNECTION_LOST' || code === 'TIMEOUT' || code === 'CONNECTION_REFUSED'),
+    `retried on ${retries.join(', ')}`,
+  );
 });

@@ -25,7 +25,15 @@ after(async () => {
 });
 
 const sourceOn = (broker: KafkaTestBroker, topic: string, extra: Partial<KafkaSourceOptions> = {}) =>
-  new KafkaReferenceTableSource({ brokers: broker.brokers, topic, table: 'public.customers', maxWaitMs: 50, clientId: 'identity-test-client', ...quiet, ...extra });
+  new KafkaReferenceTableSource({
+    brokers: broker.brokers,
+    topic,
+    table: 'public.customers',
+    maxWaitMs: 50,
+    clientId: 'identity-test-client',
+    ...quiet,
+    ...extra,
+  });
 
 /** The cluster id as kafkajs's admin client reports it (an independent read of the Metadata response). */
 async function clusterIdOf(broker: KafkaTestBroker): Promise<string> {
@@ -80,9 +88,18 @@ describe('KafkaReferenceTableSource: checkpoint identity', () => {
         // the test brokers speak no SASL, so no credential can be given; the checkpoint holds
         // no connection setting at all (broker addresses, client id), hence no place for one
         const text = JSON.stringify(cp);
-        for (const setting of [...one.brokers, 'identity-test-client']) assert.ok(!text.includes(setting), `${setting} is not in the checkpoint`);
+        for (const setting of [...one.brokers, 'identity-test-client'])
+          assert.ok(!text.includes(setting), `${setting} is not in the checkpoint`);
       }
-      assert.deepEqual(Object.keys(changes.position as object).sort(), ['frontier', 'high', 'offsets', 'schema', 'source', 'topic', 'truncatedAt']);
+      assert.deepEqual(Object.keys(changes.position as object).sort(), [
+        'frontier',
+        'high',
+        'offsets',
+        'schema',
+        'source',
+        'topic',
+        'truncatedAt',
+      ]);
     } finally {
       await source.close();
     }
@@ -91,7 +108,9 @@ describe('KafkaReferenceTableSource: checkpoint identity', () => {
   test('a checkpoint of another cluster is CHECKPOINT_MISMATCH naming both sides, in either phase', async (t) => {
     const [idOne, idTwo] = await Promise.all([clusterIdOf(one), clusterIdOf(two)]);
     if (idOne === idTwo) {
-      t.skip(`both test clusters report cluster id ${idOne} (the mock derives it from a memory address); the recorded-id test below covers the mismatch`);
+      t.skip(
+        `both test clusters report cluster id ${idOne} (the mock derives it from a memory address); the recorded-id test below covers the mismatch`,
+      );
       return;
     }
     await fill(two, 'moved');
@@ -108,7 +127,12 @@ describe('KafkaReferenceTableSource: checkpoint identity', () => {
           assert.ok(ConnectorError.is(e, 'CHECKPOINT_MISMATCH'), String(e));
           assert.equal(e.kind, 'definite');
           assert.equal(e.table, 'public.customers');
-          assert.ok(e.message.includes(`(cluster differs): checkpoint: cluster ${idTwo}, topic moved; connected: cluster ${idOne} (brokers ${one.brokers.join(',')}), topic moved`), e.message);
+          assert.ok(
+            e.message.includes(
+              `(cluster differs): checkpoint: cluster ${idTwo}, topic moved; connected: cluster ${idOne} (brokers ${one.brokers.join(',')}), topic moved`,
+            ),
+            e.message,
+          );
           assert.match(e.hint!, /delete the checkpoint .* or pass another --checkpoint/);
           return true;
         });
@@ -122,10 +146,18 @@ describe('KafkaReferenceTableSource: checkpoint identity', () => {
     await fill(one, 'moved');
     const cp = await changesCheckpoint(one, 'moved');
     const position = cp.position as unknown as { source: Identity };
-    const foreign = { ...cp, position: { ...position, source: { ...position.source, clusterId: 'another-cluster-id' } } } as SourceCheckpoint;
+    const foreign = {
+      ...cp,
+      position: { ...position, source: { ...position.source, clusterId: 'another-cluster-id' } },
+    } as SourceCheckpoint;
     const source = sourceOn(one, 'moved');
     try {
-      await assert.rejects(source.restore(foreign), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /checkpoint: cluster another-cluster-id, topic moved; connected: cluster /.test(e.message));
+      await assert.rejects(
+        source.restore(foreign),
+        (e: unknown) =>
+          ConnectorError.is(e, 'CHECKPOINT_MISMATCH') &&
+          /checkpoint: cluster another-cluster-id, topic moved; connected: cluster /.test(e.message),
+      );
     } finally {
       await source.close();
     }
@@ -148,7 +180,10 @@ describe('KafkaReferenceTableSource: checkpoint identity', () => {
       for (let i = 0; i < 20 && batch === null; i++) batch = await source.pollChanges();
       assert.ok(batch, 'the change after the checkpoint arrives');
       assert.equal(batch.numRows, 1);
-      assert.deepEqual(warnings.map((w) => [w.code, w.table]), [['CHECKPOINT_UNIDENTIFIED', 'public.customers']]);
+      assert.deepEqual(
+        warnings.map((w) => [w.code, w.table]),
+        [['CHECKPOINT_UNIDENTIFIED', 'public.customers']],
+      );
       assert.match(warnings[0]!.message, /older refstream.*next commit records cluster \S+, topic old/);
       assert.equal(identityOf(source.checkpoint())?.clusterId, await clusterIdOf(one));
     } finally {

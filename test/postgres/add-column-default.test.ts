@@ -10,7 +10,10 @@ import { ConnectorError } from '../../src/sdk/errors.js';
 import { PG_VERSIONS, drainSnapshot, pollChanges, sourceFor, uniqueName } from './helpers.js';
 
 const filledBy = (column: string) => (e: unknown) =>
-  ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && e.kind === 'definite' && new RegExp(`column ${column} was added`).test(e.message) && /new snapshot/.test(e.hint ?? '');
+  ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') &&
+  e.kind === 'definite' &&
+  new RegExp(`column ${column} was added`).test(e.message) &&
+  /new snapshot/.test(e.hint ?? '');
 
 for (const version of PG_VERSIONS) {
   describe(`postgres ${version}: columns added with a default`, () => {
@@ -33,7 +36,9 @@ for (const version of PG_VERSIONS) {
       try {
         await drainSnapshot(source);
         await pg.query(`ALTER TABLE ${t} ADD COLUMN active bool NOT NULL DEFAULT true`);
-        const [{ missing }] = await pg.query<{ missing: boolean }>(`SELECT atthasmissing AS missing FROM pg_attribute WHERE attrelid = '${t}'::regclass AND attname = 'active'`);
+        const [{ missing }] = await pg.query<{ missing: boolean }>(
+          `SELECT atthasmissing AS missing FROM pg_attribute WHERE attrelid = '${t}'::regclass AND attname = 'active'`,
+        );
         assert.equal(missing, true, 'PostgreSQL stored the default as a missing value (no rewrite)');
         await pg.query(`UPDATE ${t} SET v = 100 WHERE id = 1`);
         await assert.rejects(pollChanges(source, 1), filledBy('active'));
@@ -96,7 +101,10 @@ for (const version of PG_VERSIONS) {
         await pg.query(`ALTER TABLE ${t} ALTER COLUMN note SET DEFAULT 'n/a'`);
         await pg.query(`INSERT INTO ${t} (id, v) VALUES (6, 6)`);
         const rows = await pollChanges(source, 1);
-        assert.deepEqual(rows.map((r) => [r.type, r.values]), [['insert', ['6', 6, 'n/a']]]);
+        assert.deepEqual(
+          rows.map((r) => [r.type, r.values]),
+          [['insert', ['6', 6, 'n/a']]],
+        );
         const [{ nulls }] = await pg.query<{ nulls: string }>(`SELECT count(*)::text AS nulls FROM ${t} WHERE note IS NULL`);
         assert.equal(nulls, '5', 'the older rows are null upstream as well');
       } finally {
@@ -112,7 +120,10 @@ for (const version of PG_VERSIONS) {
         await pg.query(`ALTER TABLE ${t} ADD COLUMN active bool NOT NULL DEFAULT true`);
         await pg.query(`INSERT INTO ${t} (id, v) VALUES (1, 1)`);
         const rows = await pollChanges(source, 1);
-        assert.deepEqual(rows.map((r) => [r.type, r.values]), [['insert', ['1', 1, true]]]);
+        assert.deepEqual(
+          rows.map((r) => [r.type, r.values]),
+          [['insert', ['1', 1, true]]],
+        );
       } finally {
         await source.close({ dropSlot: true });
       }

@@ -79,9 +79,17 @@ for (const version of PG_VERSIONS) {
       const t = uniqueName('ident');
       const slot = uniqueName('s');
       await createTestTable(pg, t);
-      const [server] = await pg.query<{ system: string; oid: string }>(`SELECT system_identifier::text AS system, '${t}'::regclass::oid::text AS oid FROM pg_control_system()`);
+      const [server] = await pg.query<{ system: string; oid: string }>(
+        `SELECT system_identifier::text AS system, '${t}'::regclass::oid::text AS oid FROM pg_control_system()`,
+      );
       const cp = await streamCheckpoint(t, slot);
-      assert.deepEqual(identityOf(cp), { system: server!.system, timeline: 1, database: pg.database, tableOid: server!.oid, publication: `p_${slot}` });
+      assert.deepEqual(identityOf(cp), {
+        system: server!.system,
+        timeline: 1,
+        database: pg.database,
+        tableOid: server!.oid,
+        publication: `p_${slot}`,
+      });
       await pg.query(`SELECT pg_drop_replication_slot($1)`, [slot]);
     });
 
@@ -91,7 +99,9 @@ for (const version of PG_VERSIONS) {
       await createTestTable(pg, t);
       const other = new (await import('pg')).default.Client({ connectionString: otherDb() });
       await other.connect();
-      await other.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`);
+      await other.query(
+        `CREATE TABLE ${t} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`,
+      );
       try {
         const cp = await streamCheckpoint(t, slot, otherDb());
         const source = new PostgresSource(config(t, slot));
@@ -122,7 +132,10 @@ for (const version of PG_VERSIONS) {
       await createTestTable(pg, t);
       const source = new PostgresSource(config(t, slot));
       try {
-        await assert.rejects(source.restore(cp), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /table oid differs/.test(e.message));
+        await assert.rejects(
+          source.restore(cp),
+          (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /table oid differs/.test(e.message),
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -143,8 +156,17 @@ for (const version of PG_VERSIONS) {
         await source.restore(old);
         assert.equal(source.isSnapshotComplete(), true);
         const rows = await pollQuiet(source, 3);
-        assert.deepEqual(rows.map((r) => [r.type, r.values[0]]), [['insert', '4'], ['insert', '5']]);
-        assert.deepEqual(warnings.map((w) => w.code), ['CHECKPOINT_UNIDENTIFIED']);
+        assert.deepEqual(
+          rows.map((r) => [r.type, r.values[0]]),
+          [
+            ['insert', '4'],
+            ['insert', '5'],
+          ],
+        );
+        assert.deepEqual(
+          warnings.map((w) => w.code),
+          ['CHECKPOINT_UNIDENTIFIED'],
+        );
         assert.match(warnings[0]!.message, /older refstream/);
         assert.ok(identityOf(source.checkpoint()).system, 'the next checkpoint records the identity');
       } finally {
@@ -156,10 +178,19 @@ for (const version of PG_VERSIONS) {
       const t = uniqueName('oneshot');
       await createTestTable(pg, t);
       await insertRows(pg, t, 1, 2500);
-      const source = new PostgresSource({ connectionString: pg.connectionString, table: t, mode: 'snapshot-only', snapshotParallelism: 2, batchRows: 500 });
+      const source = new PostgresSource({
+        connectionString: pg.connectionString,
+        table: t,
+        mode: 'snapshot-only',
+        snapshotParallelism: 2,
+        batchRows: 500,
+      });
       try {
         const batches = await drainSnapshot(source);
-        assert.equal(batches.reduce((n, b) => n + b.numRows, 0), 2500);
+        assert.equal(
+          batches.reduce((n, b) => n + b.numRows, 0),
+          2500,
+        );
         assert.equal(source.capabilities.changes, 'none');
         await assert.rejects(source.pollChanges(), (e: unknown) => ConnectorError.is(e, 'INVALID_STATE'));
         const cp = source.checkpoint();
@@ -184,7 +215,9 @@ for (const version of PG_VERSIONS) {
               await pg.query(`INSERT INTO wal_filler (v) SELECT repeat('w', 100) FROM generate_series(1, 1000)`);
               await pg.query('SELECT pg_switch_wal()');
               await pg.query('CHECKPOINT');
-              const [row] = await pg.query<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+              const [row] = await pg.query<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [
+                slot,
+              ]);
               return row?.wal_status === 'lost';
             },
             30_000,
@@ -225,7 +258,13 @@ for (const version of PG_VERSIONS) {
         const table = new ReferenceTable();
         const sink = new RecordingSink(table);
         const checkpoints = new MemoryCheckpointStore();
-        const first = sync({ source: () => new PostgresSource(config(t, slot)), sinks: [sink], checkpoints, commitEvery: { ms: 50 }, closeSinks: false });
+        const first = sync({
+          source: () => new PostgresSource(config(t, slot)),
+          sinks: [sink],
+          checkpoints,
+          commitEvery: { ms: 50 },
+          closeSinks: false,
+        });
         await eventually(async () => first.progress.phase === 'changes' && first.progress.commits > 0, 20_000, 'the first snapshot');
         first.stop();
         await first.done;
@@ -245,13 +284,26 @@ for (const version of PG_VERSIONS) {
           await insertRows(pg, t, 1000, 1009);
           const expected = await tableState(pg, t);
           const actual = () => new Map(table.toJSON().map((r) => [r.id as string, Object.values(r)]));
-          await eventually(async () => {
-            const d = diffStates(expected, actual());
-            return d.missing.length + d.extra.length + d.stale.length === 0;
-          }, 10_000, 'the sink to equal the table');
-          assert.deepEqual(sink.starts.map((s) => s.restart), [false, true], 'the new snapshot replaces the sink content');
-          assert.ok(warnings.some((w) => w.code === 'SLOT_INVALIDATED'), 'the re-snapshot is reported');
-          const [state] = await pg.query<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+          await eventually(
+            async () => {
+              const d = diffStates(expected, actual());
+              return d.missing.length + d.extra.length + d.stale.length === 0;
+            },
+            10_000,
+            'the sink to equal the table',
+          );
+          assert.deepEqual(
+            sink.starts.map((s) => s.restart),
+            [false, true],
+            'the new snapshot replaces the sink content',
+          );
+          assert.ok(
+            warnings.some((w) => w.code === 'SLOT_INVALIDATED'),
+            'the re-snapshot is reported',
+          );
+          const [state] = await pg.query<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [
+            slot,
+          ]);
           assert.notEqual(state?.wal_status, 'lost', 'a new slot');
         } finally {
           second.stop();

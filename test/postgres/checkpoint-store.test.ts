@@ -26,7 +26,13 @@ async function errorOf(run: () => Promise<unknown>): Promise<unknown> {
   assert.fail('expected an error');
 }
 
-const sample = storedCheckpoint({ version: CHECKPOINT_VERSION, connector: 'test', table: 'public.t', phase: 'changes', position: { n: 1 } });
+const sample = storedCheckpoint({
+  version: CHECKPOINT_VERSION,
+  connector: 'test',
+  table: 'public.t',
+  phase: 'changes',
+  position: { n: 1 },
+});
 
 describe('PostgresCheckpointStore', () => {
   let source: TestPostgres;
@@ -45,7 +51,8 @@ describe('PostgresCheckpointStore', () => {
     const checkpoints = new PostgresCheckpointStore({ connectionString: store.connectionString, id: `public.${table}` });
     const slot = uniqueName('s');
     const run = sync({
-      source: () => new PostgresSource({ connectionString: source.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 200 }),
+      source: () =>
+        new PostgresSource({ connectionString: source.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 200 }),
       sinks: [new MemorySink(new ReferenceTable())],
       checkpoints,
       commitEvery: { ms: 100 },
@@ -60,8 +67,15 @@ describe('PostgresCheckpointStore', () => {
       await store.restart();
       const commitsAfterRestart = run.progress.commits;
       await source.query(`INSERT INTO ${table} VALUES (1002, 'after', 1, now(), true, null)`);
-      await eventually(async () => run.progress.commits > commitsAfterRestart && run.progress.changeRows >= 2, 20_000, 'a commit after the restart');
-      const [row] = await store.query<{ lsn: string }>(`SELECT checkpoint->'checkpoint'->'position'->>'lsn' AS lsn FROM public.refstream_checkpoints WHERE id = $1`, [`public.${table}`]);
+      await eventually(
+        async () => run.progress.commits > commitsAfterRestart && run.progress.changeRows >= 2,
+        20_000,
+        'a commit after the restart',
+      );
+      const [row] = await store.query<{ lsn: string }>(
+        `SELECT checkpoint->'checkpoint'->'position'->>'lsn' AS lsn FROM public.refstream_checkpoints WHERE id = $1`,
+        [`public.${table}`],
+      );
       assert.equal(row?.lsn, (run.progress.lastCheckpoint!.position as { lsn: string }).lsn, 'the last commit is in the restarted server');
       run.stop();
       const result = await run.done;
@@ -76,9 +90,13 @@ describe('PostgresCheckpointStore', () => {
 
   it('saves with synchronous_commit on although the server default is off', async () => {
     const cpTable = uniqueName('durable_cp');
-    await store.query(`CREATE TABLE ${cpTable} (id text PRIMARY KEY, checkpoint jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now())`);
+    await store.query(
+      `CREATE TABLE ${cpTable} (id text PRIMARY KEY, checkpoint jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now())`,
+    );
     await store.query(`CREATE TABLE ${cpTable}_seen (setting text)`);
-    await store.query(`CREATE FUNCTION ${cpTable}_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${cpTable}_seen VALUES (current_setting('synchronous_commit')); RETURN NEW; END $$`);
+    await store.query(
+      `CREATE FUNCTION ${cpTable}_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${cpTable}_seen VALUES (current_setting('synchronous_commit')); RETURN NEW; END $$`,
+    );
     await store.query(`CREATE TRIGGER note BEFORE INSERT OR UPDATE ON ${cpTable} FOR EACH ROW EXECUTE FUNCTION ${cpTable}_note()`);
     const [server] = await store.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`);
     assert.equal(server!.s, 'off', 'the server default is off');
@@ -99,7 +117,9 @@ describe('PostgresCheckpointStore', () => {
   it('refuses an existing checkpoint table that another role owns', async () => {
     const cpTable = uniqueName('foreign_cp');
     await store.query(`CREATE ROLE ${cpTable}_owner`);
-    await store.query(`CREATE TABLE ${cpTable} (id text PRIMARY KEY, checkpoint jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now())`);
+    await store.query(
+      `CREATE TABLE ${cpTable} (id text PRIMARY KEY, checkpoint jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now())`,
+    );
     await store.query(`ALTER TABLE ${cpTable} OWNER TO ${cpTable}_owner`);
     const checkpoints = new PostgresCheckpointStore({ connectionString: store.connectionString, table: cpTable, id: 'public.t' });
     try {
@@ -140,10 +160,17 @@ describe('PostgresCheckpointStore', () => {
     const silent = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as AddressInfo).port;
-    const checkpoints = new PostgresCheckpointStore({ connectionString: `postgres://app@127.0.0.1:${port}/x`, id: 'public.t', connectTimeoutMs: 500 });
+    const checkpoints = new PostgresCheckpointStore({
+      connectionString: `postgres://app@127.0.0.1:${port}/x`,
+      id: 'public.t',
+      connectTimeoutMs: 500,
+    });
     const started = Date.now();
     try {
-      const failure = await Promise.race([errorOf(() => checkpoints.load()), new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000).unref())]);
+      const failure = await Promise.race([
+        errorOf(() => checkpoints.load()),
+        new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000).unref()),
+      ]);
       assert.ok(ConnectorError.is(failure), String(failure));
       assert.equal(failure.kind, 'transient', failure.message);
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);

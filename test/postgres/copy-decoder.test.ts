@@ -30,7 +30,9 @@ for (const version of PG_VERSIONS) {
       server = await startPostgres({ version });
       client = new pg.Client({ connectionString: server.connectionString });
       await client.connect();
-      await client.query(`CREATE TABLE mixed (id int8 PRIMARY KEY, t text, n numeric(12,2), ts timestamptz, b bool, a int4[], u uuid, f float8)`);
+      await client.query(
+        `CREATE TABLE mixed (id int8 PRIMARY KEY, t text, n numeric(12,2), ts timestamptz, b bool, a int4[], u uuid, f float8)`,
+      );
       await client.query(`INSERT INTO mixed SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE repeat('é', g % 40) END, g / 7.0, now(), g % 2 = 0,
         CASE WHEN g % 3 = 0 THEN NULL ELSE ARRAY[g, NULL, -g]::int4[] END, md5(g::text)::uuid, g * 1.5 FROM generate_series(1, 300) g`);
       const catalog = new Catalog(client, 'public.mixed');
@@ -85,13 +87,23 @@ for (const version of PG_VERSIONS) {
 
     it('cuts batches at batchRows without losing or repeating rows', () => {
       const batches = decodeAll([raw.subarray(0, 1000), raw.subarray(1000)], 64);
-      assert.deepEqual(batches.map((b) => b.length), [64, 64, 64, 64, 44]);
-      assert.deepEqual(batches.flat().map((r) => r[0]), Array.from({ length: 300 }, (_, i) => String(i + 1)));
+      assert.deepEqual(
+        batches.map((b) => b.length),
+        [64, 64, 64, 64, 44],
+      );
+      assert.deepEqual(
+        batches.flat().map((r) => r[0]),
+        Array.from({ length: 300 }, (_, i) => String(i + 1)),
+      );
     });
 
     it('skips the notices a server sends during a COPY', async () => {
-      await client.query(`CREATE OR REPLACE FUNCTION noisy(i int8) RETURNS int8 LANGUAGE plpgsql AS $$ BEGIN IF i % 100 = 0 THEN RAISE NOTICE 'row %', i; END IF; RETURN i; END $$`);
-      const framed = await copyOut(`COPY (SELECT ctid, id, t, n, ts, b, a, u, f FROM mixed WHERE noisy(id) = id) TO STDOUT (FORMAT binary)`);
+      await client.query(
+        `CREATE OR REPLACE FUNCTION noisy(i int8) RETURNS int8 LANGUAGE plpgsql AS $$ BEGIN IF i % 100 = 0 THEN RAISE NOTICE 'row %', i; END IF; RETURN i; END $$`,
+      );
+      const framed = await copyOut(
+        `COPY (SELECT ctid, id, t, n, ts, b, a, u, f FROM mixed WHERE noisy(id) = id) TO STDOUT (FORMAT binary)`,
+      );
       assert.ok(framed.includes(Buffer.from('row 100')), 'the notices are in the stream');
       const rows = decodeAll([framed]).flat();
       assert.equal(rows.length, 300);
@@ -100,7 +112,9 @@ for (const version of PG_VERSIONS) {
 
     it('raises the error of a COPY that fails midway, and the connection goes on', async () => {
       await assert.rejects(
-        copyOut(`COPY (SELECT ctid, id, CASE WHEN id = 250 THEN (1 / (id - 250))::text ELSE t END, n, ts, b, a, u, f FROM mixed ORDER BY id) TO STDOUT (FORMAT binary)`),
+        copyOut(
+          `COPY (SELECT ctid, id, CASE WHEN id = 250 THEN (1 / (id - 250))::text ELSE t END, n, ts, b, a, u, f FROM mixed ORDER BY id) TO STDOUT (FORMAT binary)`,
+        ),
         (e: unknown) => (e as { code?: string }).code === '22012',
       );
       const { rows } = await client.query('SELECT count(*)::int AS n FROM mixed');
@@ -109,7 +123,16 @@ for (const version of PG_VERSIONS) {
     });
 
     it('renders unconstrained numerics exactly as PostgreSQL prints them', async () => {
-      const values = ['0', '-0.5', '123456789012345678901234567890.123456789', '0.000001', '10000', '1e-20', '-99999999999999999999', 'NaN'];
+      const values = [
+        '0',
+        '-0.5',
+        '123456789012345678901234567890.123456789',
+        '0.000001',
+        '10000',
+        '1e-20',
+        '-99999999999999999999',
+        'NaN',
+      ];
       for (const v of values) {
         // the value in binary form, taken from a binary COPY: 19-byte header, field count, length, bytes
         const chunks: Buffer[] = [];

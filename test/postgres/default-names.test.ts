@@ -22,10 +22,22 @@ describe('default slot and publication names', () => {
 
   it('differ for names the plain mapping would fold together', () => {
     const pairs: Array<[QualifiedName, QualifiedName]> = [
-      [{ schema: 'public', name: 'Customers' }, { schema: 'public', name: 'customers' }],
-      [{ schema: 'a_b', name: 'c' }, { schema: 'a', name: 'b_c' }],
-      [{ schema: 'public', name: 'order-items' }, { schema: 'public', name: 'order_items' }],
-      [{ schema: 'public', name: 'x'.repeat(60) + 'A' }, { schema: 'public', name: 'x'.repeat(60) + 'a' }],
+      [
+        { schema: 'public', name: 'Customers' },
+        { schema: 'public', name: 'customers' },
+      ],
+      [
+        { schema: 'a_b', name: 'c' },
+        { schema: 'a', name: 'b_c' },
+      ],
+      [
+        { schema: 'public', name: 'order-items' },
+        { schema: 'public', name: 'order_items' },
+      ],
+      [
+        { schema: 'public', name: 'x'.repeat(60) + 'A' },
+        { schema: 'public', name: 'x'.repeat(60) + 'a' },
+      ],
     ];
     for (const [a, b] of pairs) {
       const na = defaultObjectName('refstream', a);
@@ -65,13 +77,27 @@ describe('default names and publications on a real server', () => {
     const upper = new PostgresSource({ connectionString: pg.connectionString, table: 'public."Customers"', maxWaitMs: 200 });
     const lower = new PostgresSource({ connectionString: pg.connectionString, table: 'public.customers', maxWaitMs: 200 });
     try {
-      assert.equal((await drainSnapshot(upper)).reduce((n, b) => n + b.numRows, 0), 1);
-      assert.equal((await drainSnapshot(lower)).reduce((n, b) => n + b.numRows, 0), 1);
+      assert.equal(
+        (await drainSnapshot(upper)).reduce((n, b) => n + b.numRows, 0),
+        1,
+      );
+      assert.equal(
+        (await drainSnapshot(lower)).reduce((n, b) => n + b.numRows, 0),
+        1,
+      );
       await pg.query(`INSERT INTO public."Customers" VALUES (2, 'upper')`);
       await pg.query(`INSERT INTO public.customers VALUES (2, 'lower')`);
-      assert.deepEqual((await pollChanges(upper, 1)).map((r) => r.values), [['2', 'upper']]);
-      assert.deepEqual((await pollChanges(lower, 1)).map((r) => r.values), [['2', 'lower']]);
-      const slots = (await pg.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots ORDER BY 1`)).map((r) => r.slot_name);
+      assert.deepEqual(
+        (await pollChanges(upper, 1)).map((r) => r.values),
+        [['2', 'upper']],
+      );
+      assert.deepEqual(
+        (await pollChanges(lower, 1)).map((r) => r.values),
+        [['2', 'lower']],
+      );
+      const slots = (await pg.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots ORDER BY 1`)).map(
+        (r) => r.slot_name,
+      );
       assert.equal(slots.length, 2, slots.join());
       assert.ok(slots.includes('refstream_public_customers'), 'the plain name is kept for public.customers');
     } finally {
@@ -86,7 +112,13 @@ describe('default names and publications on a real server', () => {
     await pg.query(`CREATE TABLE ${t}_other (id int8 PRIMARY KEY)`);
     await pg.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY)`);
     await pg.query(`CREATE PUBLICATION ${theirs} FOR TABLE ${t}_other`);
-    const source = new PostgresSource({ connectionString: pg.connectionString, table: t, slot: uniqueName('s'), publication: theirs, maxWaitMs: 200 });
+    const source = new PostgresSource({
+      connectionString: pg.connectionString,
+      table: t,
+      slot: uniqueName('s'),
+      publication: theirs,
+      maxWaitMs: 200,
+    });
     try {
       const failure = await source.pollSnapshot().then(
         () => assert.fail('expected the start to fail'),
@@ -101,7 +133,11 @@ describe('default names and publications on a real server', () => {
       await source.close({ dropSlot: true });
     }
     const published = await pg.query<{ tablename: string }>(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1`, [theirs]);
-    assert.deepEqual(published.map((r) => r.tablename), [`${t}_other`], 'the publication is unchanged');
+    assert.deepEqual(
+      published.map((r) => r.tablename),
+      [`${t}_other`],
+      'the publication is unchanged',
+    );
   });
 
   it('a publication refstream created is extended with a second table', async () => {
@@ -110,8 +146,20 @@ describe('default names and publications on a real server', () => {
     const t2 = uniqueName('pub2');
     await pg.query(`CREATE TABLE ${t1} (id int8 PRIMARY KEY)`);
     await pg.query(`CREATE TABLE ${t2} (id int8 PRIMARY KEY)`);
-    const first = new PostgresSource({ connectionString: pg.connectionString, table: t1, slot: uniqueName('s'), publication: shared, maxWaitMs: 200 });
-    const second = new PostgresSource({ connectionString: pg.connectionString, table: t2, slot: uniqueName('s'), publication: shared, maxWaitMs: 200 });
+    const first = new PostgresSource({
+      connectionString: pg.connectionString,
+      table: t1,
+      slot: uniqueName('s'),
+      publication: shared,
+      maxWaitMs: 200,
+    });
+    const second = new PostgresSource({
+      connectionString: pg.connectionString,
+      table: t2,
+      slot: uniqueName('s'),
+      publication: shared,
+      maxWaitMs: 200,
+    });
     try {
       await drainSnapshot(first);
       await drainSnapshot(second);
@@ -119,7 +167,12 @@ describe('default names and publications on a real server', () => {
       await first.close({ dropSlot: true });
       await second.close({ dropSlot: true });
     }
-    const published = await pg.query<{ tablename: string }>(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [shared]);
-    assert.deepEqual(published.map((r) => r.tablename), [t1, t2]);
+    const published = await pg.query<{ tablename: string }>(`SELECT tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [
+      shared,
+    ]);
+    assert.deepEqual(
+      published.map((r) => r.tablename),
+      [t1, t2],
+    );
   });
 });

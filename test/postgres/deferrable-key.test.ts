@@ -9,7 +9,11 @@ import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js'
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { Fold, PG_VERSIONS, drainSnapshot, pollChanges, sourceFor, uniqueName } from './helpers.js';
 
-const isDeferrable = (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && e.kind === 'definite' && /DEFERRABLE/.test(e.message) && /ADD PRIMARY KEY/.test(e.hint ?? '');
+const isDeferrable = (e: unknown) =>
+  ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') &&
+  e.kind === 'definite' &&
+  /DEFERRABLE/.test(e.message) &&
+  /ADD PRIMARY KEY/.test(e.hint ?? '');
 
 for (const version of PG_VERSIONS) {
   describe(`postgres ${version}: deferrable primary keys`, () => {
@@ -27,7 +31,9 @@ for (const version of PG_VERSIONS) {
       const source = sourceFor(pg, t);
       try {
         await assert.rejects(source.pollSnapshot(), isDeferrable);
-        const [{ n }] = await pg.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_replication_slots WHERE slot_name = $1`, [source.config.slotName]);
+        const [{ n }] = await pg.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_replication_slots WHERE slot_name = $1`, [
+          source.config.slotName,
+        ]);
         assert.equal(n, '0', 'no slot was created');
       } finally {
         await source.close({ dropSlot: true });
@@ -52,7 +58,10 @@ for (const version of PG_VERSIONS) {
         } catch (e) {
           error = e;
         }
-        assert.ok(isDeferrable(error), `expected SCHEMA_INCOMPATIBLE; the key shift was delivered and folds to {${[...fold.rows.keys()].join(', ')}}: ${String(error)}`);
+        assert.ok(
+          isDeferrable(error),
+          `expected SCHEMA_INCOMPATIBLE; the key shift was delivered and folds to {${[...fold.rows.keys()].join(', ')}}: ${String(error)}`,
+        );
       } finally {
         await source.close({ dropSlot: true });
       }

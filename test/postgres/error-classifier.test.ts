@@ -189,7 +189,8 @@ describe('no free replication slot', () => {
   });
   after(() => server?.stop());
 
-  const slotNames = async () => (await server.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots ORDER BY 1')).map((r) => r.slot_name);
+  const slotNames = async () =>
+    (await server.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots ORDER BY 1')).map((r) => r.slot_name);
 
   it('the server error (SQLSTATE 53400) is definite CONFIG_INVALID naming max_replication_slots', async () => {
     await server.query(`SELECT pg_create_logical_replication_slot('filler_a', 'pgoutput')`);

@@ -80,7 +80,9 @@ export function sourceFor(pg: TestPostgres, table: string, extra: Partial<Postgr
 
 /** Creates the standard test table shape. */
 export async function createTestTable(pg: TestPostgres, name: string): Promise<void> {
-  await pg.query(`CREATE TABLE ${name} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`);
+  await pg.query(
+    `CREATE TABLE ${name} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`,
+  );
 }
 
 /** The test table rendered as refstream's lossless JSON would render it, keyed by id. */
@@ -105,7 +107,10 @@ export class Fold {
 }
 
 /** Missing, extra and stale keys of `actual` against `expected`. */
-export function diffStates(expected: Map<string, unknown[]>, actual: Map<string, unknown[]>): { missing: string[]; extra: string[]; stale: string[] } {
+export function diffStates(
+  expected: Map<string, unknown[]>,
+  actual: Map<string, unknown[]>,
+): { missing: string[]; extra: string[]; stale: string[] } {
   const missing: string[] = [];
   const stale: string[] = [];
   const extra: string[] = [];

@@ -39,7 +39,10 @@ async function pgbenchLike(connectionString: string, table: string, rows: number
           next += perTxn;
           const due = started + (first / rowsPerSecond) * 1000;
           if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-          await client.query(`INSERT INTO ${table} SELECT g, repeat('b', 40), g FROM generate_series($1::int8, $1::int8 + ${perTxn - 1}) g`, [first]);
+          await client.query(
+            `INSERT INTO ${table} SELECT g, repeat('b', 40), g FROM generate_series($1::int8, $1::int8 + ${perTxn - 1}) g`,
+            [first],
+          );
           written += perTxn;
         }
       } finally {
@@ -79,7 +82,10 @@ for (const version of PG_VERSIONS) {
 
     /** Bytes of WAL after the slot's confirmed position. */
     async function unconfirmed(slot: string): Promise<number> {
-      const [row] = await pg.query<{ b: string }>('SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS b FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      const [row] = await pg.query<{ b: string }>(
+        'SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS b FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      );
       return Number(row!.b);
     }
 
@@ -137,12 +143,22 @@ for (const version of PG_VERSIONS) {
         written = await pgbenchLike(pg.connectionString, 'busy_b', 100_000);
       });
       assert.equal(written, 100_000);
-      const [{ wal }] = (await pg.query<{ wal: string }>("SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS wal FROM pg_replication_slots WHERE slot_name = 'busy_b_slot'")) as [{ wal: string }];
-      await eventually(async () => b.run.progress.changeRows === 100_000, 60_000, `busy_b's 100k changes (at ${b.run.progress.changeRows}; ${wal} bytes unconfirmed)`);
+      const [{ wal }] = (await pg.query<{ wal: string }>(
+        "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS wal FROM pg_replication_slots WHERE slot_name = 'busy_b_slot'",
+      )) as [{ wal: string }];
+      await eventually(
+        async () => b.run.progress.changeRows === 100_000,
+        60_000,
+        `busy_b's 100k changes (at ${b.run.progress.changeRows}; ${wal} bytes unconfirmed)`,
+      );
       assert.ok(during.maxBytes < LIMIT, `idle_a's slot: ${during.text} (limit ${LIMIT / MiB} MiB)`);
       assert.ok(during.maxSeconds < LAG_SECONDS, `idle_a's slot: ${during.text} (limit ${LAG_SECONDS} s)`);
       // after the load: it catches up to within a few kB in a few seconds
-      await eventually(async () => (await unconfirmed('idle_a_slot')) < 64 * 1024, 10_000, `idle_a's slot to catch up (at ${await unconfirmed('idle_a_slot')} bytes)`);
+      await eventually(
+        async () => (await unconfirmed('idle_a_slot')) < 64 * 1024,
+        10_000,
+        `idle_a's slot to catch up (at ${await unconfirmed('idle_a_slot')} bytes)`,
+      );
       assert.equal(a.run.progress.changeRows, 0, 'idle_a received no changes');
       a.run.stop();
       b.run.stop();
@@ -164,7 +180,11 @@ for (const version of PG_VERSIONS) {
         });
         assert.ok(during.maxBytes < LIMIT, `idle_a's slot, writes to another database: ${during.text} (limit ${LIMIT / MiB} MiB)`);
         assert.ok(during.maxSeconds < LAG_SECONDS, `idle_a's slot, writes to another database: ${during.text} (limit ${LAG_SECONDS} s)`);
-        await eventually(async () => (await unconfirmed('idle_a_slot2')) < 64 * 1024, 15_000, `idle_a's slot to catch up (at ${await unconfirmed('idle_a_slot2')} bytes)`);
+        await eventually(
+          async () => (await unconfirmed('idle_a_slot2')) < 64 * 1024,
+          15_000,
+          `idle_a's slot to catch up (at ${await unconfirmed('idle_a_slot2')} bytes)`,
+        );
       } finally {
         await client.end();
       }

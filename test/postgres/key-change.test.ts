@@ -10,7 +10,8 @@ import { ConnectorError } from '../../src/sdk/errors.js';
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
 import { PG_VERSIONS, drainSnapshot, pollChanges, sourceFor, uniqueName } from './helpers.js';
 
-const isKeyChange = (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && e.kind === 'definite' && /key/.test(e.message) && /new snapshot/.test(e.hint ?? '');
+const isKeyChange = (e: unknown) =>
+  ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && e.kind === 'definite' && /key/.test(e.message) && /new snapshot/.test(e.hint ?? '');
 
 for (const version of PG_VERSIONS) {
   describe(`postgres ${version}: key changes while streaming`, () => {
@@ -33,7 +34,10 @@ for (const version of PG_VERSIONS) {
       try {
         await drainSnapshot(source);
         await pg.query(`UPDATE ${t} SET v = 10 WHERE id = 2`);
-        assert.deepEqual((await pollChanges(source, 1)).map((r) => [r.type, r.values[0]]), [['update', '2']]);
+        assert.deepEqual(
+          (await pollChanges(source, 1)).map((r) => [r.type, r.values[0]]),
+          [['update', '2']],
+        );
         await pg.query(`ALTER TABLE ${t} REPLICA IDENTITY USING INDEX ${t}_email_key`);
         await pg.query(`DELETE FROM ${t} WHERE id = 1`);
         await assert.rejects(pollChanges(source, 1), isKeyChange);
@@ -76,7 +80,10 @@ for (const version of PG_VERSIONS) {
         await drainSnapshot(source);
         await pg.query(`ALTER TABLE ${t} REPLICA IDENTITY FULL`);
         await pg.query(`DELETE FROM ${t} WHERE id = 4`);
-        assert.deepEqual((await pollChanges(source, 1)).map((r) => [r.type, r.values[0]]), [['delete', '4']]);
+        assert.deepEqual(
+          (await pollChanges(source, 1)).map((r) => [r.type, r.values[0]]),
+          [['delete', '4']],
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -85,7 +92,8 @@ for (const version of PG_VERSIONS) {
     it('checkpoints record the key; a key changed while stopped fails the restore with SCHEMA_INCOMPATIBLE', async () => {
       const t = await table('ri_restore');
       const slot = uniqueName('s');
-      const make = () => new PostgresSource({ connectionString: pg.connectionString, table: t, slot, publication: `p_${slot}`, maxWaitMs: 200 });
+      const make = () =>
+        new PostgresSource({ connectionString: pg.connectionString, table: t, slot, publication: `p_${slot}`, maxWaitMs: 200 });
       const first = make();
       let cp;
       try {
@@ -100,7 +108,10 @@ for (const version of PG_VERSIONS) {
       await pg.query(`ALTER TABLE ${t} REPLICA IDENTITY USING INDEX ${t}_email_key`);
       const second = make();
       try {
-        await assert.rejects(second.restore(cp), (e: unknown) => isKeyChange(e) && /\(id\)/.test((e as Error).message) && /\(email\)/.test((e as Error).message));
+        await assert.rejects(
+          second.restore(cp),
+          (e: unknown) => isKeyChange(e) && /\(id\)/.test((e as Error).message) && /\(email\)/.test((e as Error).message),
+        );
       } finally {
         await second.close({ dropSlot: true });
       }
@@ -109,7 +120,8 @@ for (const version of PG_VERSIONS) {
     it('a checkpoint restored under the same key resumes', async () => {
       const t = await table('ri_same');
       const slot = uniqueName('s');
-      const make = () => new PostgresSource({ connectionString: pg.connectionString, table: t, slot, publication: `p_${slot}`, maxWaitMs: 200 });
+      const make = () =>
+        new PostgresSource({ connectionString: pg.connectionString, table: t, slot, publication: `p_${slot}`, maxWaitMs: 200 });
       const first = make();
       let cp;
       try {
@@ -122,7 +134,10 @@ for (const version of PG_VERSIONS) {
       const second = make();
       try {
         await second.restore(cp);
-        assert.deepEqual((await pollChanges(second, 1)).map((r) => [r.type, r.values[0]]), [['delete', '5']]);
+        assert.deepEqual(
+          (await pollChanges(second, 1)).map((r) => [r.type, r.values[0]]),
+          [['delete', '5']],
+        );
       } finally {
         await second.close({ dropSlot: true });
       }

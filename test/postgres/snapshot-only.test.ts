@@ -34,7 +34,9 @@ describe(`postgres ${version}: one-shot snapshots`, () => {
 
   it('delivers the same rows as the resumable snapshot: own rows only, all types, text-only columns', async () => {
     const t = uniqueName('oneshot');
-    await pg.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY, name text, amount numeric(12,2), at timestamptz, ok bool, tags text[], addr inet, span int4range)`);
+    await pg.query(
+      `CREATE TABLE ${t} (id int8 PRIMARY KEY, name text, amount numeric(12,2), at timestamptz, ok bool, tags text[], addr inet, span int4range)`,
+    );
     await pg.query(`INSERT INTO ${t} SELECT g, CASE WHEN g % 4 = 0 THEN NULL ELSE 'n' || g END, g / 3.0, timestamptz '2020-01-01' + g * interval '1 minute', g % 2 = 0,
       ARRAY['a', g::text], ('10.0.' || (g % 200) || '.1/24')::inet, int4range(g, g + 5) FROM generate_series(1, 3000) g`);
     // an inheritance child: its rows are not the table's
@@ -45,7 +47,11 @@ describe(`postgres ${version}: one-shot snapshots`, () => {
     assert.deepEqual(await rowsOf(oneShot(t, { unknownTypes: 'text' })), resumable, 'text-only columns (query form)');
     await pg.query(`ALTER TABLE ${t} DROP COLUMN addr, DROP COLUMN span`);
     const plain = await rowsOf(oneShot(t));
-    assert.deepEqual(plain, resumable.map((r) => r.slice(0, 6)), 'table form');
+    assert.deepEqual(
+      plain,
+      resumable.map((r) => r.slice(0, 6)),
+      'table form',
+    );
     assert.ok(!plain.some((r) => r[0] === '999999'), 'no row of the child table');
     assert.deepEqual((await pg.query(`SELECT slot_name FROM pg_replication_slots`)).length, 0);
   });
@@ -60,7 +66,10 @@ describe(`postgres ${version}: one-shot snapshots`, () => {
     await pg.query(`INSERT INTO ${t} SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END FROM generate_series(1, 2500) g`);
     const rows = await rowsOf(oneShot(t));
     assert.equal(rows.length, 2500);
-    assert.deepEqual(rows.map((r) => Number(r[0])), Array.from({ length: 2500 }, (_, i) => i + 1));
+    assert.deepEqual(
+      rows.map((r) => Number(r[0])),
+      Array.from({ length: 2500 }, (_, i) => i + 1),
+    );
   });
 
   it('row-level security that would hide rows is a definite PERMISSION_DENIED', async () => {

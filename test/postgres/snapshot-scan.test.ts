@@ -76,14 +76,19 @@ describe(`postgres ${version}: snapshot scans under synchronized seq scans`, () 
       const decode = async (order: string) => {
         const decoder = new CopyDecoder(codecs, true, table.display);
         const builder = new BatchBuilder({ table: table.display, primaryKey: ['id'], fields: codecs.map((c) => c.field) }, 'snapshot');
-        for await (const chunk of client.query(new CopyOut(`COPY (SELECT ctid, id FROM ${t} ORDER BY id ${order}) TO STDOUT (FORMAT binary)`)) as AsyncIterable<Buffer>) {
+        for await (const chunk of client.query(
+          new CopyOut(`COPY (SELECT ctid, id FROM ${t} ORDER BY id ${order}) TO STDOUT (FORMAT binary)`),
+        ) as AsyncIterable<Buffer>) {
           decoder.feed(chunk);
           decoder.decode(builder, 1_000_000, 1 << 30);
         }
         return builder.rows;
       };
       assert.equal(await decode('ASC'), 50);
-      await assert.rejects(decode('DESC'), (e: unknown) => ConnectorError.is(e, 'INTERNAL') && /went back from ctid/.test((e as Error).message));
+      await assert.rejects(
+        decode('DESC'),
+        (e: unknown) => ConnectorError.is(e, 'INTERNAL') && /went back from ctid/.test((e as Error).message),
+      );
     } finally {
       await client.end();
     }

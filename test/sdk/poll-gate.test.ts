@@ -20,7 +20,8 @@ test('a poll started while another runs is refused with BUSY and never called', 
       called = true;
       return 2;
     }),
-    (error: unknown) => ConnectorError.is(error, 'BUSY') && error.kind === 'definite' && error.table === 'public.t' && /public\.t/.test(error.message),
+    (error: unknown) =>
+      ConnectorError.is(error, 'BUSY') && error.kind === 'definite' && error.table === 'public.t' && /public\.t/.test(error.message),
   );
   assert.equal(called, false);
   first.resolve(1);
@@ -31,7 +32,10 @@ test('a poll started while another runs is refused with BUSY and never called', 
 test('the gate opens again after a poll rejects, and the rejection passes through unchanged', async () => {
   const gate = new PollGate('public.t');
   const failure = new Error('boom');
-  await assert.rejects(gate.run(() => Promise.reject(failure)), (error: unknown) => error === failure);
+  await assert.rejects(
+    gate.run(() => Promise.reject(failure)),
+    (error: unknown) => error === failure,
+  );
   assert.equal(gate.busy, false);
   assert.equal(await gate.run(async () => 'next'), 'next');
 });

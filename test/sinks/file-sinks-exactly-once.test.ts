@@ -117,7 +117,9 @@ async function crashLoop(dir: string, scenario: Scenario) {
     until: () => false,
   });
   // Stop once the committed checkpoint is at the store's last change.
-  while (!(last.progress.phase === 'changes' && JSON.stringify(last.progress.lastCheckpoint?.position ?? null).includes(`"seq":${target}`))) {
+  while (!(
+    last.progress.phase === 'changes' && JSON.stringify(last.progress.lastCheckpoint?.position ?? null).includes(`"seq":${target}`)
+  )) {
     await new Promise((r) => setTimeout(r, 5));
     if (last.progress.phase === 'stopped') break;
   }
@@ -138,7 +140,10 @@ test('crash at every commit step, with junk after the durable length: both files
   assert.deepEqual(result.arrow.problems, []);
   assert.deepEqual(sortedRows(result.jsonl.rows.values()), result.expected);
   assert.deepEqual(sortedRows(result.arrow.rows.values()), result.expected);
-  assert.ok(result.jsonl.changes > 50 && result.arrow.changes === result.jsonl.changes, `${result.jsonl.changes} / ${result.arrow.changes} changes`);
+  assert.ok(
+    result.jsonl.changes > 50 && result.arrow.changes === result.jsonl.changes,
+    `${result.jsonl.changes} / ${result.arrow.changes} changes`,
+  );
 });
 
 test('property: any crash schedule and batch size leaves files that fold to the table with no duplicate (position, key)', async () => {
@@ -148,7 +153,14 @@ test('property: any crash schedule and batch size leaves files that fold to the 
     fc.asyncProperty(
       fc.integer({ min: 1, max: 9 }),
       fc.integer({ min: 1, max: 25 }),
-      fc.array(fc.record({ point: fc.constantFrom(...KILL_POINTS), after: fc.integer({ min: 1, max: 5 }), junk: fc.constantFrom('none', 'garbage', 'torn') as fc.Arbitrary<'none' | 'garbage' | 'torn'> }), { minLength: 1, maxLength: 6 }),
+      fc.array(
+        fc.record({
+          point: fc.constantFrom(...KILL_POINTS),
+          after: fc.integer({ min: 1, max: 5 }),
+          junk: fc.constantFrom('none', 'garbage', 'torn') as fc.Arbitrary<'none' | 'garbage' | 'torn'>,
+        }),
+        { minLength: 1, maxLength: 6 },
+      ),
       async (batchRows, commitRows, crashes) => {
         const dir = join(root, String(++run));
         execFileSync('mkdir', ['-p', dir]);
@@ -192,7 +204,12 @@ test('a checkpoint without state for a non-empty file stops with SINK_STATE_MISS
   const dir = mkdtempSync(join(tmpdir(), 'refstream-eo-missing-'));
   const store = seededStore(10);
   const checkpoints = new FileCheckpointStore(join(dir, 'cp.json'));
-  await sync({ source: () => new MemorySource(store), sinks: [new JsonlSink({ output: join(dir, 'a.jsonl') })], checkpoints, stopAfterSnapshot: true }).done;
+  await sync({
+    source: () => new MemorySource(store),
+    sinks: [new JsonlSink({ output: join(dir, 'a.jsonl') })],
+    checkpoints,
+    stopAfterSnapshot: true,
+  }).done;
   // Another file with content, unknown to the checkpoint:
   appendFileSync(join(dir, 'b.jsonl'), '{"op":"truncate","key":null,"row":null,"position":null}\n');
   await assert.rejects(
@@ -201,7 +218,12 @@ test('a checkpoint without state for a non-empty file stops with SINK_STATE_MISS
   );
   // A file that does not exist yet continues from the checkpoint (changes only).
   store.update([standardRow(1n, 5)]);
-  const run = sync({ source: () => new MemorySource(store, { maxWaitMs: 2 }), sinks: [new JsonlSink({ output: join(dir, 'c.jsonl') })], checkpoints, until: (p) => p.changeRows >= 1 });
+  const run = sync({
+    source: () => new MemorySource(store, { maxWaitMs: 2 }),
+    sinks: [new JsonlSink({ output: join(dir, 'c.jsonl') })],
+    checkpoints,
+    until: (p) => p.changeRows >= 1,
+  });
   await run.done;
   const lines = readFileSync(join(dir, 'c.jsonl'), 'utf8').trim().split('\n');
   assert.equal(lines.length, 1);
@@ -215,12 +237,22 @@ test('append: true keeps an existing file on a fresh start, and resumes exactly 
   appendFileSync(path, old);
   const store = seededStore(5);
   const checkpoints = new FileCheckpointStore(join(dir, 'cp.json'));
-  await sync({ source: () => new MemorySource(store), sinks: [new JsonlSink({ output: path, append: true })], checkpoints, stopAfterSnapshot: true }).done;
+  await sync({
+    source: () => new MemorySource(store),
+    sinks: [new JsonlSink({ output: path, append: true })],
+    checkpoints,
+    stopAfterSnapshot: true,
+  }).done;
   const committed = readFileSync(path, 'utf8');
   assert.ok(committed.startsWith(old), 'the old content is kept');
   appendFileSync(path, '{"op":"ins');
   store.delete([2n]);
-  await sync({ source: () => new MemorySource(store, { maxWaitMs: 2 }), sinks: [new JsonlSink({ output: path, append: true })], checkpoints, until: (p) => p.changeRows >= 1 }).done;
+  await sync({
+    source: () => new MemorySource(store, { maxWaitMs: 2 }),
+    sinks: [new JsonlSink({ output: path, append: true })],
+    checkpoints,
+    until: (p) => p.changeRows >= 1,
+  }).done;
   const text = readFileSync(path, 'utf8');
   assert.ok(text.startsWith(committed), 'resumed at the committed length');
   assert.match(text.slice(committed.length), /^\{"op":"delete","key":\{"id":"2"\}/);

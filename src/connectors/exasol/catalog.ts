@@ -64,7 +64,12 @@ export async function loadTable(connection: ExasolConnection, schema: string, ta
 }
 
 /** `LAST_COMMIT` of the table as text, or null when the catalog has none. */
-export async function lastCommit(connection: ExasolConnection, schema: string, table: string, signal?: AbortSignal): Promise<string | null> {
+export async function lastCommit(
+  connection: ExasolConnection,
+  schema: string,
+  table: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
   const rows = await queryObjects(
     connection,
     `/*snapshot execution*/ SELECT LAST_COMMIT FROM EXA_ALL_OBJECTS WHERE ROOT_NAME = ${quoteString(schema)} AND OBJECT_NAME = ${quoteString(table)}`,
@@ -75,7 +80,12 @@ export async function lastCommit(connection: ExasolConnection, schema: string, t
 }
 
 /** The catalog's row count of the table (`EXA_ALL_TABLES.TABLE_ROW_COUNT`), or null when unknown. */
-export async function tableRowCount(connection: ExasolConnection, schema: string, table: string, signal?: AbortSignal): Promise<number | null> {
+export async function tableRowCount(
+  connection: ExasolConnection,
+  schema: string,
+  table: string,
+  signal?: AbortSignal,
+): Promise<number | null> {
   const rows = await queryObjects(
     connection,
     `/*snapshot execution*/ SELECT TABLE_ROW_COUNT FROM EXA_ALL_TABLES WHERE TABLE_SCHEMA = ${quoteString(schema)} AND TABLE_NAME = ${quoteString(table)}`,
@@ -89,7 +99,12 @@ export async function tableRowCount(connection: ExasolConnection, schema: string
  * `OBJECT_ID` of the table or view (`EXA_ALL_OBJECTS`) as text: a table dropped and re-created under
  * the same name gets a new one. Null when the catalog does not list the table.
  */
-export async function tableObjectId(connection: ExasolConnection, schema: string, table: string, signal?: AbortSignal): Promise<string | null> {
+export async function tableObjectId(
+  connection: ExasolConnection,
+  schema: string,
+  table: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
   const rows = await queryObjects(
     connection,
     `SELECT OBJECT_ID FROM EXA_ALL_OBJECTS WHERE ROOT_NAME = ${quoteString(schema)} AND OBJECT_NAME = ${quoteString(table)} AND OBJECT_TYPE IN ('TABLE', 'VIEW')`,

@@ -90,21 +90,32 @@ export const sourceConfigSchema = connectionSchema
       .strict()
       .default({ method: 'auto', fetchBelowRows: 10_000, tunnelTls: 'auto' }),
     batchRows: z.number().int().positive().default(10_000),
-    batchBytes: z.number().int().positive().default(8 * 1024 * 1024),
+    batchBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024 * 1024),
     maxWaitMs: z.number().int().nonnegative().default(100),
     /** Pause between polls while waiting for changes within `maxWaitMs`. */
     pollIntervalMs: z.number().int().positive().default(25),
     /** Byte budget of one `fetch`. */
-    fetchBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    fetchBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
     /** Receives warnings such as `CHECKPOINT_UNIDENTIFIED` (default: Node process warnings on stderr). */
     onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (!c.dsn && !c.host) ctx.addIssue({ code: 'custom', path: ['dsn'], message: 'give dsn or host' });
-    if (c.mode === 'watermark' && !c.watermark) ctx.addIssue({ code: 'custom', path: ['watermark'], message: 'mode "watermark" needs watermark.column' });
+    if (c.mode === 'watermark' && !c.watermark)
+      ctx.addIssue({ code: 'custom', path: ['watermark'], message: 'mode "watermark" needs watermark.column' });
     if (c.mode === 'diff' && !c.diff) ctx.addIssue({ code: 'custom', path: ['diff'], message: 'mode "diff" needs diff.stateDir' });
-    if (c.columns && c.excludeColumns.length > 0) ctx.addIssue({ code: 'custom', path: ['excludeColumns'], message: 'give columns or excludeColumns, not both' });
+    if (c.columns && c.excludeColumns.length > 0)
+      ctx.addIssue({ code: 'custom', path: ['excludeColumns'], message: 'give columns or excludeColumns, not both' });
   });
 
 /** Configuration of {@link ExasolSource} (input form: defaults optional). */
@@ -129,7 +140,10 @@ export interface ExasolHost {
 export function parseDsn(dsn: string, defaultPort = 8563): { hosts: ExasolHost[]; fingerprint: string | undefined } {
   const hosts: ExasolHost[] = [];
   let fingerprint: string | undefined;
-  for (const part of dsn.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of dsn
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(.+?)(?:\/([0-9A-Fa-f]+))?(?::(\d+))?$/.exec(part);
     if (!m) throw definite('CONFIG_INVALID', `invalid dsn element ${JSON.stringify(part)}`);
     const port = m[3] ? Number(m[3]) : defaultPort;

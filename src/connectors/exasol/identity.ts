@@ -30,7 +30,11 @@ export const identitySchema = z
 export type ExasolIdentity = z.infer<typeof identitySchema>;
 
 /** Reads the identity of the connected source. */
-export async function readIdentity(connection: ExasolConnection, config: ResolvedSourceConfig, signal?: AbortSignal): Promise<ExasolIdentity> {
+export async function readIdentity(
+  connection: ExasolConnection,
+  config: ResolvedSourceConfig,
+  signal?: AbortSignal,
+): Promise<ExasolIdentity> {
   const hosts = connectionTargets(config).hosts.map((h) => `${h.host.toLowerCase()}:${h.port}`);
   return {
     hosts,

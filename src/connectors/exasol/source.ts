@@ -52,14 +52,13 @@ const diffPosition = z
     source: identitySchema.optional(),
   })
   .strict();
-const snapshotPosition = z.object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional(), source: identitySchema.optional() }).strict();
+const snapshotPosition = z
+  .object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional(), source: identitySchema.optional() })
+  .strict();
 
 type DiffCursor = { run: string; state: string; epoch: number; delivered: number; changes: PendingChange[]; hashes: Map<string, string> };
 
-type Phase =
-  | { kind: 'idle' }
-  | { kind: 'snapshot'; run: SnapshotRun; connection: ExasolConnection }
-  | { kind: 'changes' };
+type Phase = { kind: 'idle' } | { kind: 'snapshot'; run: SnapshotRun; connection: ExasolConnection } | { kind: 'changes' };
 
 /** Re-exported config type of the source. */
 export type { ExasolSourceConfig } from './config.js';
@@ -167,14 +166,33 @@ export class ExasolSource implements ReferenceTableSource {
     const signature = this.shape?.signature;
     const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity, hosts: [...this.identity.hosts] } } : {};
     if (this.phase.kind !== 'changes') {
-      return makeCheckpoint(CONNECTOR, this.tableName, 'snapshot', { mode: this.config.mode, ...(signature ? { signature } : {}), ...source });
+      return makeCheckpoint(CONNECTOR, this.tableName, 'snapshot', {
+        mode: this.config.mode,
+        ...(signature ? { signature } : {}),
+        ...source,
+      });
     }
     if (this.config.mode === 'diff') {
       const d = this.diff!;
-      return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'diff', signature: signature!, run: d.run, state: d.state, epoch: d.epoch, delivered: d.delivered, ...source });
+      return makeCheckpoint(CONNECTOR, this.tableName, 'changes', {
+        mode: 'diff',
+        signature: signature!,
+        run: d.run,
+        state: d.state,
+        epoch: d.epoch,
+        delivered: d.delivered,
+        ...source,
+      });
     }
     const w = this.watermark;
-    return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'watermark', signature: signature!, wm: w.wm, key: w.key, ordinal: w.ordinal, ...source });
+    return makeCheckpoint(CONNECTOR, this.tableName, 'changes', {
+      mode: 'watermark',
+      signature: signature!,
+      wm: w.wm,
+      key: w.key,
+      ordinal: w.ordinal,
+      ...source,
+    });
   }
 
   /**
@@ -186,7 +204,8 @@ export class ExasolSource implements ReferenceTableSource {
    */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.assertUsable();
-    if (this.started) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.tableName });
+    if (this.started)
+      throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.tableName });
     const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table: this.tableName });
     if (cp.phase === 'snapshot') {
       const p = parsePosition(snapshotPosition, cp);
@@ -214,7 +233,9 @@ export class ExasolSource implements ReferenceTableSource {
       this.assertSignature(p.signature);
       const epoch = await this.diffStore!.read(p.state, this.tableName, p.run, p.epoch);
       if (epoch.epoch !== p.epoch || epoch.run !== p.run || p.delivered > epoch.changes.length) {
-        throw definite('CHECKPOINT_INVALID', `checkpoint does not match its diff state (epoch ${p.epoch}, ${p.delivered} delivered)`, { table: this.tableName });
+        throw definite('CHECKPOINT_INVALID', `checkpoint does not match its diff state (epoch ${p.epoch}, ${p.delivered} delivered)`, {
+          table: this.tableName,
+        });
       }
       this.diff = { run: p.run, state: p.state, epoch: p.epoch, delivered: p.delivered, changes: epoch.changes, hashes: epoch.state };
     }
@@ -360,7 +381,9 @@ export class ExasolSource implements ReferenceTableSource {
     const gate = await this.guard(() => this.unchangedSinceLastPoll(signal));
     if (gate.unchanged) return null;
     const { batchRows, batchBytes, fetchBytes } = this.config;
-    const poll = await this.guard(() => pollWatermarkChanges(this.connection!, this.shape!, this.watermark, { batchRows, batchBytes, fetchBytes, signal }));
+    const poll = await this.guard(() =>
+      pollWatermarkChanges(this.connection!, this.shape!, this.watermark, { batchRows, batchBytes, fetchBytes, signal }),
+    );
     // checked after the read: rows read before a DDL are fine, a DDL before the read stops here
     await this.guard(() => this.assertColumnsUnchanged(signal));
     this.watermark = poll.cursor;
@@ -374,7 +397,9 @@ export class ExasolSource implements ReferenceTableSource {
     if (d.delivered >= d.changes.length) {
       const gate = await this.guard(() => this.unchangedSinceLastPoll(signal));
       if (gate.unchanged) return null;
-      const found = await this.guard(() => computeDiff(this.connection!, this.shape!, d.hashes, { fetchBytes: this.config.fetchBytes, signal }));
+      const found = await this.guard(() =>
+        computeDiff(this.connection!, this.shape!, d.hashes, { fetchBytes: this.config.fetchBytes, signal }),
+      );
       await this.guard(() => this.assertColumnsUnchanged(signal));
       if (gate.seen !== null) this.lastSeenCommit = gate.seen;
       this.moreRowsPending = false;
@@ -415,12 +440,20 @@ export class ExasolSource implements ReferenceTableSource {
         });
       }
       if (error.table === undefined) {
-        const options = { kind: error.kind, table: this.tableName, cause: error.cause ?? error, ...(error.hint !== undefined ? { hint: error.hint } : {}) };
+        const options = {
+          kind: error.kind,
+          table: this.tableName,
+          cause: error.cause ?? error,
+          ...(error.hint !== undefined ? { hint: error.hint } : {}),
+        };
         return new ConnectorError(error.code, error.message, options);
       }
       return error;
     }
-    return new ConnectorError('INTERNAL', `unexpected failure reading ${this.tableName}: ${(error as Error)?.message ?? String(error)}`, { table: this.tableName, cause: error });
+    return new ConnectorError('INTERNAL', `unexpected failure reading ${this.tableName}: ${(error as Error)?.message ?? String(error)}`, {
+      table: this.tableName,
+      cause: error,
+    });
   }
 
   private assertMode(mode: string): void {
@@ -438,10 +471,14 @@ export class ExasolSource implements ReferenceTableSource {
 
   private assertSignature(signature: string): void {
     if (signature !== this.shape!.signature) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint was taken for other columns of ${this.tableName} (the table or the columns option changed)`, {
-        table: this.tableName,
-        hint: 'delete the checkpoint to start over with a new snapshot',
-      });
+      throw definite(
+        'CHECKPOINT_INVALID',
+        `checkpoint was taken for other columns of ${this.tableName} (the table or the columns option changed)`,
+        {
+          table: this.tableName,
+          hint: 'delete the checkpoint to start over with a new snapshot',
+        },
+      );
     }
   }
 

@@ -50,7 +50,11 @@ export function tunnelCertificate(): Promise<SelfSignedCertificate> {
 }
 
 /** Opens a tunnel to `host:port`; with `tls` the socket is wrapped as a TLS server. */
-export async function openTunnel(host: string, port: number, options: { tls: boolean; timeoutMs?: number; signal?: AbortSignal | undefined }): Promise<Tunnel> {
+export async function openTunnel(
+  host: string,
+  port: number,
+  options: { tls: boolean; timeoutMs?: number; signal?: AbortSignal | undefined },
+): Promise<Tunnel> {
   const socket = connect({ host, port });
   socket.setNoDelay(true);
   // idle tunnels between handshake and PUT get dropped by NAT boxes without keepalive

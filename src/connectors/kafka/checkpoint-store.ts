@@ -4,7 +4,12 @@
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { z } from 'zod';
-import { decodeCheckpointEnvelope, encodeCheckpointEnvelope, type CheckpointStore, type StoredCheckpoint } from '../../sdk/checkpoint-store.js';
+import {
+  decodeCheckpointEnvelope,
+  encodeCheckpointEnvelope,
+  type CheckpointStore,
+  type StoredCheckpoint,
+} from '../../sdk/checkpoint-store.js';
 import { PartitionReader } from './fetcher.js';
 import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { partitionFor } from './encode.js';
@@ -58,7 +63,11 @@ export class KafkaCheckpointStore implements CheckpointStore {
       if (records.length === 0) break; // nothing readable up to the end (compacted-away tail)
     }
     if (latest === undefined || latest === null) return null;
-    return decodeCheckpointEnvelope(latest.toString('utf8'), `checkpoint record ${this.options.key} in topic ${this.options.topic}`, 'clear the checkpoint (next start takes a new snapshot)');
+    return decodeCheckpointEnvelope(
+      latest.toString('utf8'),
+      `checkpoint record ${this.options.key} in topic ${this.options.topic}`,
+      'clear the checkpoint (next start takes a new snapshot)',
+    );
   }
 
   async save(stored: StoredCheckpoint): Promise<void> {

@@ -44,7 +44,10 @@ class RowRenderer {
   private readonly writeKey: ObjectWriter;
   private readonly writeRow: ObjectWriter;
 
-  constructor(batch: RecordBatch, readonly out: ByteOut) {
+  constructor(
+    batch: RecordBatch,
+    readonly out: ByteOut,
+  ) {
     this.info = batchInfo(batch);
     const writers = keyAndRowWriters(batch, this.info.primaryKey, this.info.tableColumnCount);
     this.writeKey = writers.key;
@@ -86,7 +89,10 @@ function asciiRange(data: Data): { bytes: Buffer; start(row: number): number; en
 }
 
 /** The `_change_type` and `_position` columns of a change batch (null for snapshots). */
-function changeColumns(batch: RecordBatch, info: BatchInfo): { op(row: number): ChangeType; position: ReturnType<typeof asciiRange> } | null {
+function changeColumns(
+  batch: RecordBatch,
+  info: BatchInfo,
+): { op(row: number): ChangeType; position: ReturnType<typeof asciiRange> } | null {
   if (info.kind !== 'changes') return null;
   const n = info.tableColumnCount;
   const readType = cellReader(batch.data.children[n] as Data);
@@ -198,13 +204,22 @@ export function jsonEncoder(partitionCount: () => number): RowEncoder {
         writer.endRecord();
       }
       // Positions ascend within a batch: the last row's is the batch's highest.
-      if (changes !== null && batch.numRows > 0 && out.notePosition !== undefined) out.notePosition(changes.position.text(batch.numRows - 1));
+      if (changes !== null && batch.numRows > 0 && out.notePosition !== undefined)
+        out.notePosition(changes.position.text(batch.numRows - 1));
     },
   };
 }
 
 /** One row as a message of strings (for collectors other than the sender). */
-function messageOf(render: RowRenderer, row: number, op: Exclude<Op, 'truncate'>, tombstone: boolean, partition: number, position: string | undefined, text: ByteOut): SizedMessage {
+function messageOf(
+  render: RowRenderer,
+  row: number,
+  op: Exclude<Op, 'truncate'>,
+  tombstone: boolean,
+  partition: number,
+  position: string | undefined,
+  text: ByteOut,
+): SizedMessage {
   const key = render.out.toString();
   let value: string | null = null;
   if (!tombstone) {
@@ -212,8 +227,11 @@ function messageOf(render: RowRenderer, row: number, op: Exclude<Op, 'truncate'>
     render.rowInto(row, text);
     value = text.toString();
   }
-  const headers: Record<string, string> = position === undefined ? { [HEADERS.op]: op } : { [HEADERS.op]: op, [HEADERS.position]: position };
-  return position === undefined ? { message: { key, value, headers, partition } } : { message: { key, value, headers, partition }, position };
+  const headers: Record<string, string> =
+    position === undefined ? { [HEADERS.op]: op } : { [HEADERS.op]: op, [HEADERS.position]: position };
+  return position === undefined
+    ? { message: { key, value, headers, partition } }
+    : { message: { key, value, headers, partition }, position };
 }
 
 const DEBEZIUM_OP: Record<Exclude<Op, 'truncate'>, string> = { snapshot: 'r', insert: 'c', update: 'u', delete: 'd' };
@@ -223,18 +241,22 @@ export function debeziumEncoder(tombstones: boolean): RowEncoder {
   return {
     encode(batch, truncate, out) {
       const now = Date.now();
-      forEachRow(batch, (p) => truncate(p).forEach((m) => out.push(m)), (view) => {
-        const op = DEBEZIUM_OP[view.op as Exclude<Op, 'truncate'>];
-        const row = view.row();
-        const source =
-          `{"connector":"refstream","name":"refstream","table":${JSON.stringify(view.table)},` +
-          `"snapshot":"${view.op === 'snapshot'}","position":${view.position === null ? 'null' : JSON.stringify(view.position)},"ts_ms":${now}}`;
-        const before = view.op === 'delete' ? row : 'null';
-        const after = view.op === 'delete' ? 'null' : row;
-        const value = `{"before":${before},"after":${after},"source":${source},"op":"${op}","ts_ms":${now}}`;
-        out.push(sized({ key: view.key, value, headers: headersOf(view) }, view.position));
-        if (view.op === 'delete' && tombstones) out.push(sized({ key: view.key, value: null, headers: headersOf(view) }, view.position));
-      });
+      forEachRow(
+        batch,
+        (p) => truncate(p).forEach((m) => out.push(m)),
+        (view) => {
+          const op = DEBEZIUM_OP[view.op as Exclude<Op, 'truncate'>];
+          const row = view.row();
+          const source =
+            `{"connector":"refstream","name":"refstream","table":${JSON.stringify(view.table)},` +
+            `"snapshot":"${view.op === 'snapshot'}","position":${view.position === null ? 'null' : JSON.stringify(view.position)},"ts_ms":${now}}`;
+          const before = view.op === 'delete' ? row : 'null';
+          const after = view.op === 'delete' ? 'null' : row;
+          const value = `{"before":${before},"after":${after},"source":${source},"op":"${op}","ts_ms":${now}}`;
+          out.push(sized({ key: view.key, value, headers: headersOf(view) }, view.position));
+          if (view.op === 'delete' && tombstones) out.push(sized({ key: view.key, value: null, headers: headersOf(view) }, view.position));
+        },
+      );
     },
   };
 }

@@ -35,12 +35,17 @@ export function asSinkError(error: unknown, topic: string): ConnectorError {
   const e = error as KafkaErrorLike;
   const what = describe(error);
   if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') {
-    return definite('SINK_FAILED', `Kafka topic ${topic} does not exist (${what})`, { cause: error, hint: `create topic ${topic} (cleanup.policy=compact) before starting` });
+    return definite('SINK_FAILED', `Kafka topic ${topic} does not exist (${what})`, {
+      cause: error,
+      hint: `create topic ${topic} (cleanup.policy=compact) before starting`,
+    });
   }
   if (e.producerStateLost === true) {
     // The broker forgot this producer id (expired, or its log was truncated): a new one
     // after the runner's reset continues safely from the last checkpoint.
-    return transient('SINK_FAILED', `Kafka lost the producer state for topic ${topic} (${what}); the sink needs a new producer id`, { cause: error });
+    return transient('SINK_FAILED', `Kafka lost the producer state for topic ${topic} (${what}); the sink needs a new producer id`, {
+      cause: error,
+    });
   }
   if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') {
     return definite('SINK_FAILED', `Kafka topic ${topic} refused a record batch as too large (${what})`, {
@@ -48,7 +53,8 @@ export function asSinkError(error: unknown, topic: string): ConnectorError {
       hint: `lower the sink's chunkBytes below the topic's max.message.bytes, or raise max.message.bytes (topic) and message.max.bytes (broker) above the largest row`,
     });
   }
-  if (isRetriableKafkaError(error)) return transient('CONNECTION_LOST', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });
+  if (isRetriableKafkaError(error))
+    return transient('CONNECTION_LOST', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });
   return definite('SINK_FAILED', `producing to Kafka topic ${topic} failed: ${what}`, { cause: error });
 }
 
@@ -58,7 +64,11 @@ export function asSourceError(error: unknown, topic: string, table: string): Con
   const e = error as KafkaErrorLike;
   const what = describe(error);
   if (e.type === 'OFFSET_OUT_OF_RANGE') {
-    return definite('CHECKPOINT_EXPIRED', `reading topic ${topic}: ${what}`, { table, cause: error, hint: 'delete the checkpoint to load the table again' });
+    return definite('CHECKPOINT_EXPIRED', `reading topic ${topic}: ${what}`, {
+      table,
+      cause: error,
+      hint: 'delete the checkpoint to load the table again',
+    });
   }
   if (isRetriableKafkaError(error)) return transient('CONNECTION_LOST', `reading topic ${topic}: ${what}`, { table, cause: error });
   return definite('QUERY_FAILED', `reading topic ${topic}: ${what}`, { table, cause: error });

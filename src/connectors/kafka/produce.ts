@@ -192,7 +192,13 @@ export class LeanProducer {
       const broker = await this.cluster.findBroker({ nodeId });
       const body = encodeInitProducerId();
       const response = (await broker.connectionPool.send({
-        request: { apiKey: 22, apiVersion: 0, apiName: 'InitProducerId', expectResponse: () => true, encode: async () => ({ buf: body, buffer: body }) },
+        request: {
+          apiKey: 22,
+          apiVersion: 0,
+          apiName: 'InitProducerId',
+          expectResponse: () => true,
+          encode: async () => ({ buf: body, buffer: body }),
+        },
         response: {
           decode: async (raw: Buffer) => ({ errorCode: raw.readInt16BE(4), id: raw.readBigInt64BE(6), epoch: raw.readInt16BE(14) }),
           parse: async (decoded: unknown) => decoded,
@@ -204,7 +210,6 @@ export class LeanProducer {
       return null;
     }
   }
-
 
   get partitionCount(): number {
     return this.partitions;
@@ -263,7 +268,13 @@ export class LeanProducer {
           const broker: KafkajsBroker = await this.cluster.findBroker({ nodeId });
           const body = encodeProduceRequest(this.options.topic, this.options.acks, this.options.timeoutMs, own);
           const request: RawRequest = {
-            request: { apiKey: 0, apiVersion: 3, apiName: 'Produce', expectResponse: () => true, encode: async () => ({ buf: body, buffer: body }) },
+            request: {
+              apiKey: 0,
+              apiVersion: 3,
+              apiName: 'Produce',
+              expectResponse: () => true,
+              encode: async () => ({ buf: body, buffer: body }),
+            },
             response: { decode: (raw) => decodeProduceResponse(raw), parse: async (decoded) => decoded },
             requestTimeout: this.options.timeoutMs + 5000,
           };
@@ -276,7 +287,11 @@ export class LeanProducer {
           }
         } catch (error) {
           const e = error as { retriable?: boolean; name?: string };
-          const retriable = e.retriable === true || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError' || e.name === 'KafkaJSConnectionClosedError';
+          const retriable =
+            e.retriable === true ||
+            e.name === 'KafkaJSConnectionError' ||
+            e.name === 'KafkaJSRequestTimeoutError' ||
+            e.name === 'KafkaJSConnectionClosedError';
           failures.push({ partitions, retriable, error: error as Error });
         }
       }),
@@ -284,7 +299,8 @@ export class LeanProducer {
     // Partitions without a known leader: retry after a metadata refresh.
     const led = new Set(Object.values(byLeader).flat());
     const orphans = [...batches.keys()].filter((p) => !led.has(p));
-    if (orphans.length > 0) failures.push({ partitions: orphans, retriable: true, error: new ProduceError(5, 'LEADER_NOT_AVAILABLE', true, orphans[0]!) });
+    if (orphans.length > 0)
+      failures.push({ partitions: orphans, retriable: true, error: new ProduceError(5, 'LEADER_NOT_AVAILABLE', true, orphans[0]!) });
     return failures;
   }
 

@@ -171,7 +171,12 @@ export class OrderedSender {
 
   /** A flush waits for a watermark: positions were acknowledged since the last one. */
   private watermarkDue(): boolean {
-    return this.watermarkWanted && this.options.watermark !== undefined && this.ackedPosition !== null && this.ackedPosition !== this.announcedPosition;
+    return (
+      this.watermarkWanted &&
+      this.options.watermark !== undefined &&
+      this.ackedPosition !== null &&
+      this.ackedPosition !== this.announcedPosition
+    );
   }
 
   /** Starts the next produce call unless one is in flight: the head batch of every partition. */
@@ -182,7 +187,8 @@ export class OrderedSender {
       for (const w of this.options.watermark!(this.ackedPosition!)) {
         const partition = w.message.partition!;
         let queue = this.partitions.get(partition);
-        if (queue === undefined) this.partitions.set(partition, (queue = [{ writer: new RecordBatchWriter(256), firstCall: this.calls + 1 }]));
+        if (queue === undefined)
+          this.partitions.set(partition, (queue = [{ writer: new RecordBatchWriter(256), firstCall: this.calls + 1 }]));
         queue[0]!.writer.append(w.message);
       }
       this.announcedPosition = this.ackedPosition;

@@ -191,7 +191,10 @@ export class KafkaSink implements Sink {
         hint: "recreate the topic and resync, or use onTruncate: 'control-record'",
       });
     }
-    return this.control('truncate', table, { [HEADERS.position]: position, [HEADERS.marker]: position }, true).map((m) => ({ ...m, position }));
+    return this.control('truncate', table, { [HEADERS.position]: position, [HEADERS.marker]: position }, true).map((m) => ({
+      ...m,
+      position,
+    }));
   }
 
   /**
@@ -204,7 +207,11 @@ export class KafkaSink implements Sink {
   private control(kind: ControlKind, table: string, headers: Record<string, string | Buffer> = {}, force = false): SizedMessage[] {
     if (this.options.controlRecords === false && !force) return [];
     const key = controlKey(kind);
-    const all: Record<string, string | Buffer> = { [HEADERS.control]: kind, ...(table !== '' ? { [HEADERS.table]: table } : {}), ...headers };
+    const all: Record<string, string | Buffer> = {
+      [HEADERS.control]: kind,
+      ...(table !== '' ? { [HEADERS.table]: table } : {}),
+      ...headers,
+    };
     const value = this.keepsMarkers && KEPT_CONTROL_KINDS.has(kind) ? markerValue(all) : null;
     const out: SizedMessage[] = [];
     for (let partition = 0; partition < this.partitions; partition++) out.push({ message: { key, value, partition, headers: all } });
@@ -226,7 +233,12 @@ export class KafkaSink implements Sink {
   private async connect(): Promise<OrderedSender> {
     const { topic } = this.options;
     try {
-      const producer = new LeanProducer(this.kafka, { topic, acks: -1, timeoutMs: this.options.timeoutMs ?? 30_000, idempotent: this.options.idempotent ?? true });
+      const producer = new LeanProducer(this.kafka, {
+        topic,
+        acks: -1,
+        timeoutMs: this.options.timeoutMs ?? 30_000,
+        idempotent: this.options.idempotent ?? true,
+      });
       this.producer = producer;
       this.partitions = await producer.connect();
       const gzip = this.options.compression === 'gzip';
@@ -236,7 +248,9 @@ export class KafkaSink implements Sink {
         chunkBytes: this.options.chunkBytes ?? 1 << 20,
         maxBufferedBytes: this.options.maxBufferedBytes ?? 16 << 20,
         // "Everything up to this position is in the topic": lets readers restore stream order across partitions.
-        ...(this.options.controlRecords !== false ? { watermark: (position: string) => this.control('watermark', this.tableFields?.table ?? '', { [HEADERS.position]: position }) } : {}),
+        ...(this.options.controlRecords !== false
+          ? { watermark: (position: string) => this.control('watermark', this.tableFields?.table ?? '', { [HEADERS.position]: position }) }
+          : {}),
       });
       return this.sender;
     } catch (error) {
@@ -244,11 +258,15 @@ export class KafkaSink implements Sink {
       await this.producer?.disconnect().catch(() => undefined);
       this.producer = null;
       const wrapped = asSinkError(error, topic);
-      throw new ConnectorError(wrapped.code, `KafkaSink ${this.name} cannot connect to ${describeConnection(this.options)}: ${wrapped.message}`, {
-        kind: wrapped.kind,
-        cause: error,
-        ...(wrapped.hint ? { hint: wrapped.hint } : {}),
-      });
+      throw new ConnectorError(
+        wrapped.code,
+        `KafkaSink ${this.name} cannot connect to ${describeConnection(this.options)}: ${wrapped.message}`,
+        {
+          kind: wrapped.kind,
+          cause: error,
+          ...(wrapped.hint ? { hint: wrapped.hint } : {}),
+        },
+      );
     }
   }
 }

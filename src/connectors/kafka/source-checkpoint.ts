@@ -65,7 +65,12 @@ export const snapshotPositionSchema = z.object({ source: identitySchema }).stric
 export type ChangePosition = z.infer<typeof changePositionSchema>;
 
 /** The change-phase position of `state`; `schema` is the base64 IPC schema, if known. */
-export function encodeChangePosition(topic: string, state: StreamState, schema: string | null, identity: KafkaSourceIdentity | null): JsonValue {
+export function encodeChangePosition(
+  topic: string,
+  state: StreamState,
+  schema: string | null,
+  identity: KafkaSourceIdentity | null,
+): JsonValue {
   const position: ChangePosition = {
     topic,
     offsets: Object.fromEntries([...state.offsets].map(([p, o]) => [String(p), o.toString()])),
@@ -112,7 +117,11 @@ export interface ConnectedKafkaSource {
  * refstream) is accepted; `warn` reports it as `CHECKPOINT_UNIDENTIFIED`, which callers ask
  * for only where the checkpoint resumes something.
  */
-export function checkIdentity(recorded: KafkaSourceIdentity | undefined, connected: ConnectedKafkaSource, options: { warn: boolean; onWarning: WarningHandler | undefined }): void {
+export function checkIdentity(
+  recorded: KafkaSourceIdentity | undefined,
+  connected: ConnectedKafkaSource,
+  options: { warn: boolean; onWarning: WarningHandler | undefined },
+): void {
   const mine = connected.identity;
   if (recorded === undefined) {
     if (options.warn) warnUnidentified(options.onWarning, connected.table, describe(mine));
@@ -130,5 +139,8 @@ export function checkIdentity(recorded: KafkaSourceIdentity | undefined, connect
 
 /** The definite `CHECKPOINT_MISMATCH` for a position of another topic (known before connecting). */
 export function assertSameTopic(recordedTopic: string, topic: string, table: string): void {
-  assertSameSource(table, [{ name: 'topic', recorded: recordedTopic, connected: topic }], { checkpoint: `topic ${recordedTopic}`, connected: `topic ${topic}` });
+  assertSameSource(table, [{ name: 'topic', recorded: recordedTopic, connected: topic }], {
+    checkpoint: `topic ${recordedTopic}`,
+    connected: `topic ${topic}`,
+  });
 }

@@ -11,7 +11,15 @@
 import { Schema, type RecordBatch } from 'apache-arrow';
 import type { Kafka } from 'kafkajs';
 import { z } from 'zod';
-import { BatchBuilder, descriptorOf, formatPosition, sameTableSchema, snapshotSchema, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
+import {
+  BatchBuilder,
+  descriptorOf,
+  formatPosition,
+  sameTableSchema,
+  snapshotSchema,
+  type ChangeType,
+  type TableDescriptor,
+} from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { definite, throwIfAborted } from '../../sdk/errors.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
@@ -161,13 +169,20 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
     this.throwIfClosed();
     if (this.snapshotDone) return null;
-    return this.run('snapshot', () => (this.snapshotDone ? Promise.resolve({ batch: null, apply: () => undefined }) : this.nextSnapshotBatch()), opts.signal);
+    return this.run(
+      'snapshot',
+      () => (this.snapshotDone ? Promise.resolve({ batch: null, apply: () => undefined }) : this.nextSnapshotBatch()),
+      opts.signal,
+    );
   }
 
   async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
     this.throwIfClosed();
     if (!this.snapshotDone) {
-      throw definite('INVALID_STATE', 'pollChanges called before the snapshot is complete', { table: this.table, hint: 'call pollSnapshot until it returns null first' });
+      throw definite('INVALID_STATE', 'pollChanges called before the snapshot is complete', {
+        table: this.table,
+        hint: 'call pollSnapshot until it returns null first',
+      });
     }
     return this.run('changes', () => this.nextChangeBatch(opts.signal), opts.signal);
   }
@@ -176,7 +191,12 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   checkpoint(): SourceCheckpoint {
     if (!this.snapshotDone) return makeCheckpoint(CONNECTOR, this.table, 'snapshot', encodeSnapshotPosition(this.identity));
     const schema = this.descriptor === null ? null : this.schemaText();
-    return makeCheckpoint(CONNECTOR, this.table, 'changes', encodeChangePosition(this.options.topic, this.committed, schema, this.identity));
+    return makeCheckpoint(
+      CONNECTOR,
+      this.table,
+      'changes',
+      encodeChangePosition(this.options.topic, this.committed, schema, this.identity),
+    );
   }
 
   /**
@@ -187,7 +207,8 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
    */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.throwIfClosed();
-    if (this.polled || this.restored) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.table });
+    if (this.polled || this.restored)
+      throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.table });
     const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table: this.table });
     if (cp.phase === 'snapshot') {
       const position = parsePosition(snapshotPositionSchema, cp);
@@ -245,10 +266,14 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
           this.ahead.offsets.set(p, start.get(p) ?? 0n);
           if (this.snapshotDone) this.committed.offsets.set(p, start.get(p) ?? 0n);
         } else if (this.ahead.offsets.get(p)! < (start.get(p) ?? 0n)) {
-          throw definite('CHECKPOINT_EXPIRED', `partition ${p} of topic ${this.options.topic} no longer holds offset ${this.ahead.offsets.get(p)} (starts at ${start.get(p)})`, {
-            table: this.table,
-            hint: 'delete the checkpoint to load the table again from a new snapshot',
-          });
+          throw definite(
+            'CHECKPOINT_EXPIRED',
+            `partition ${p} of topic ${this.options.topic} no longer holds offset ${this.ahead.offsets.get(p)} (starts at ${start.get(p)})`,
+            {
+              table: this.table,
+              hint: 'delete the checkpoint to load the table again from a new snapshot',
+            },
+          );
         }
       }
     } catch (error) {
@@ -267,7 +292,11 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private checkRestoredIdentity(identity: KafkaSourceIdentity): void {
     const restored = this.restoredFrom;
     if (restored === null) return;
-    checkIdentity(restored.source, { table: this.table, identity, brokers: describeConnection(this.options) }, { warn: restored.resumes, onWarning: this.options.onWarning });
+    checkIdentity(
+      restored.source,
+      { table: this.table, identity, brokers: describeConnection(this.options) },
+      { warn: restored.resumes, onWarning: this.options.onWarning },
+    );
     this.restoredFrom = null;
   }
 
@@ -288,7 +317,11 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     for (const p of plan.partitions) {
       while (plan.cursor.get(p)! < plan.targets.get(p)!) {
         const from = plan.cursor.get(p)!;
-        const records = await asSourceCall(() => reader.fetch(new Map([[p, from]]), 100, SNAPSHOT_FETCH_BYTES), this.options.topic, this.table);
+        const records = await asSourceCall(
+          () => reader.fetch(new Map([[p, from]]), 100, SNAPSHOT_FETCH_BYTES),
+          this.options.topic,
+          this.table,
+        );
         if (this.closed) return { batch: null, apply: () => undefined };
         if (records.length === 0) plan.cursor.set(p, plan.targets.get(p)!); // nothing readable left below the end
         for (const r of records) {
@@ -455,10 +488,14 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
             if (position !== undefined) noteFrontier(state, p, position);
           } else if (control === 'snapshot-start') {
             if (this.emittedData) {
-              throw definite('SNAPSHOT_RESTARTED', `the writer of topic ${this.options.topic} started a new snapshot; rows deleted meanwhile cannot be told apart`, {
-                table: this.table,
-                hint: 'delete the checkpoint and restart to load the new snapshot',
-              });
+              throw definite(
+                'SNAPSHOT_RESTARTED',
+                `the writer of topic ${this.options.topic} started a new snapshot; rows deleted meanwhile cannot be told apart`,
+                {
+                  table: this.table,
+                  hint: 'delete the checkpoint and restart to load the new snapshot',
+                },
+              );
             }
           } else if (control === 'truncate' || (control === undefined && r.key !== null)) {
             if (position !== undefined && !isStale(state, p, position)) break; // needs ordering

@@ -184,7 +184,11 @@ export interface DropPlan {
 }
 
 /** Looks up the slot and publication of `table` (default names unless given). */
-export async function planDrop(client: Queryable, table: QualifiedName, names: { slot?: string; publication?: string } = {}): Promise<DropPlan> {
+export async function planDrop(
+  client: Queryable,
+  table: QualifiedName,
+  names: { slot?: string; publication?: string } = {},
+): Promise<DropPlan> {
   const defaults = defaultNames(table);
   const slotName = names.slot ?? defaults.slot;
   const publicationName = names.publication ?? defaults.publication;

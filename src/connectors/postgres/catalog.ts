@@ -53,7 +53,9 @@ export interface Partition {
 export function createPublicationSql(publication: string, table: TableInfo, marked = false): string {
   const withRoot = table.partitioned ? ' WITH (publish_via_partition_root = true)' : '';
   const create = `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
-  return marked ? `${create}; COMMENT ON PUBLICATION ${quoteIdent(publication)} IS ${quoteLiteral(`${PUBLICATION_MARKER} for ${table.display}`)}` : create;
+  return marked
+    ? `${create}; COMMENT ON PUBLICATION ${quoteIdent(publication)} IS ${quoteLiteral(`${PUBLICATION_MARKER} for ${table.display}`)}`
+    : create;
 }
 
 /** Start of the comment on publications refstream created. */
@@ -168,7 +170,16 @@ export class Catalog {
         hint: `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (…); or, with a unique index on NOT NULL columns, ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY USING INDEX <index>;`,
       });
     }
-    return { oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages, partitioned: rel.relkind === 'p' };
+    return {
+      oid,
+      name,
+      display,
+      replicaIdentity: rel.relreplident,
+      columns,
+      primaryKey: pk.map((r) => r.attname),
+      relpages: rel.relpages,
+      partitioned: rel.relkind === 'p',
+    };
   }
 
   /**
@@ -194,7 +205,17 @@ export class Catalog {
    * partitions as of that snapshot.
    */
   async partitions(oid: number): Promise<Partition[]> {
-    const rows = await this.q<{ oid: string; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; relfilenode: string; xmin: string; pages: string }>(
+    const rows = await this.q<{
+      oid: string;
+      nspname: string;
+      relname: string;
+      isleaf: boolean;
+      is_foreign: boolean;
+      attached: string;
+      relfilenode: string;
+      xmin: string;
+      pages: string;
+    }>(
       `WITH RECURSIVE tree AS (
          SELECT i.inhrelid AS relid, i.xmin AS attached FROM pg_inherits i WHERE i.inhparent = $1::oid
          UNION ALL
@@ -224,7 +245,10 @@ export class Catalog {
    * transaction: a rewrite keeps them, a TRUNCATE does not).
    */
   async hasRowsOlderThan(name: QualifiedName, xid: number): Promise<boolean> {
-    const [row] = await this.q<{ older: boolean }>(`SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > age($1::text::xid)) AS older`, [String(xid)]);
+    const [row] = await this.q<{ older: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > age($1::text::xid)) AS older`,
+      [String(xid)],
+    );
     return row!.older;
   }
 
@@ -277,7 +301,13 @@ export class Catalog {
          FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
       [oid],
     );
-    return rows.map((r) => ({ name: r.attname, typeOid: Number(r.atttypid), typmod: r.atttypmod, sourceType: r.st, nullable: !r.attnotnull }));
+    return rows.map((r) => ({
+      name: r.attname,
+      typeOid: Number(r.atttypid),
+      typmod: r.atttypmod,
+      sourceType: r.st,
+      nullable: !r.attnotnull,
+    }));
   }
 
   /** Whether `name` is still a table with this oid (false once dropped). */
@@ -290,7 +320,16 @@ export class Catalog {
   async loadTypes(oids: number[]): Promise<void> {
     let pending = oids.filter((o) => !this.types.has(o));
     while (pending.length > 0) {
-      const rows = await this.q<{ oid: string; typname: string; nspname: string; typtype: string; typbasetype: string; typtypmod: number; typelem: string; typcategory: string }>(
+      const rows = await this.q<{
+        oid: string;
+        typname: string;
+        nspname: string;
+        typtype: string;
+        typbasetype: string;
+        typtypmod: number;
+        typelem: string;
+        typcategory: string;
+      }>(
         `SELECT t.oid::text AS oid, t.typname, n.nspname, t.typtype, t.typbasetype::text AS typbasetype, t.typtypmod,
                 t.typelem::text AS typelem, t.typcategory
            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ANY($1::oid[])`,
@@ -298,11 +337,22 @@ export class Catalog {
       );
       const next: number[] = [];
       for (const r of rows) {
-        const info: PgTypeInfo = { oid: Number(r.oid), name: r.typname, schema: r.nspname, typtype: r.typtype, baseType: Number(r.typbasetype), baseTypmod: r.typtypmod, elem: Number(r.typelem), category: r.typcategory };
+        const info: PgTypeInfo = {
+          oid: Number(r.oid),
+          name: r.typname,
+          schema: r.nspname,
+          typtype: r.typtype,
+          baseType: Number(r.typbasetype),
+          baseTypmod: r.typtypmod,
+          elem: Number(r.typelem),
+          category: r.typcategory,
+        };
         this.types.set(info.oid, info);
         for (const d of dependentOids(info)) if (!this.types.has(d)) next.push(d);
       }
-      for (const o of pending) if (!this.types.has(o)) this.types.set(o, { oid: o, name: `oid ${o}`, schema: '', typtype: '?', baseType: 0, baseTypmod: -1, elem: 0, category: '' });
+      for (const o of pending)
+        if (!this.types.has(o))
+          this.types.set(o, { oid: o, name: `oid ${o}`, schema: '', typtype: '?', baseType: 0, baseTypmod: -1, elem: 0, category: '' });
       pending = next;
     }
   }
@@ -335,13 +385,20 @@ export class Catalog {
     const problem = await this.publicationProblem(publication, table);
     if (!problem) return;
     if (!create || problem.code !== 'PUBLICATION_MISSING') throw problem;
-    const [existing] = await this.q<{ comment: string | null }>(`SELECT obj_description(oid, 'pg_publication') AS comment FROM pg_publication WHERE pubname = $1`, [publication]);
+    const [existing] = await this.q<{ comment: string | null }>(
+      `SELECT obj_description(oid, 'pg_publication') AS comment FROM pg_publication WHERE pubname = $1`,
+      [publication],
+    );
     if (existing && !(existing.comment ?? '').startsWith(PUBLICATION_MARKER)) {
       // a publication of someone else's (a subscriber's): adding a table would break its apply worker
-      throw definite('PUBLICATION_MISSING', `publication ${publication} does not publish ${table.display}, and refstream did not create it, so refstream does not change it`, {
-        table: table.display,
-        hint: `if no subscriber of ${publication} minds the extra table: ${problem.hint!} otherwise choose a publication name of its own (publication option, --publication) or leave it out for the default`,
-      });
+      throw definite(
+        'PUBLICATION_MISSING',
+        `publication ${publication} does not publish ${table.display}, and refstream did not create it, so refstream does not change it`,
+        {
+          table: table.display,
+          hint: `if no subscriber of ${publication} minds the extra table: ${problem.hint!} otherwise choose a publication name of its own (publication option, --publication) or leave it out for the default`,
+        },
+      );
     }
     // one simple-query message: a new publication and its marker comment are created in one transaction
     await this.q(existing ? problem.hint! : createPublicationSql(publication, table, true), [], 'creating the publication');
@@ -367,7 +424,10 @@ export class Catalog {
       [publication],
     );
     if (!pub) {
-      return definite('PUBLICATION_MISSING', `publication ${publication} does not exist`, { table: table.display, hint: `${createPublicationSql(publication, table)};` });
+      return definite('PUBLICATION_MISSING', `publication ${publication} does not exist`, {
+        table: table.display,
+        hint: `${createPublicationSql(publication, table)};`,
+      });
     }
     if (!pub.everything) {
       return definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
@@ -403,17 +463,25 @@ export class Catalog {
     );
     const republish = `ALTER PUBLICATION ${pubSql} DROP TABLE ${tableSql}; ALTER PUBLICATION ${pubSql} ADD TABLE ${tableSql};`;
     if (entry.j.rowfilter != null) {
-      return definite('CONFIG_INVALID', `publication ${publication} has a row filter for ${table.display} (WHERE ${entry.j.rowfilter}): changes of the other rows would never arrive`, {
-        table: table.display,
-        hint: `${republish} (publishes it without a row filter), or configure a publication of its own`,
-      });
+      return definite(
+        'CONFIG_INVALID',
+        `publication ${publication} has a row filter for ${table.display} (WHERE ${entry.j.rowfilter}): changes of the other rows would never arrive`,
+        {
+          table: table.display,
+          hint: `${republish} (publishes it without a row filter), or configure a publication of its own`,
+        },
+      );
     }
     if (rel?.cols) {
       const published = Array.isArray(entry.j.attnames) ? ` (${entry.j.attnames.join(', ')})` : '';
-      return definite('CONFIG_INVALID', `publication ${publication} has a column list for ${table.display}${published}: the other columns would never be updated`, {
-        table: table.display,
-        hint: `${republish} (publishes every column), or configure a publication of its own`,
-      });
+      return definite(
+        'CONFIG_INVALID',
+        `publication ${publication} has a column list for ${table.display}${published}: the other columns would never be updated`,
+        {
+          table: table.display,
+          hint: `${republish} (publishes every column), or configure a publication of its own`,
+        },
+      );
     }
     return null;
   }

@@ -61,7 +61,9 @@ export class ChangePhase {
   private async open(restored: boolean): Promise<void> {
     const session = this.session;
     const specs = this.specs ?? session.specs!;
-    const codecs = sameSpecs(specs, session.specs!) ? session.codecs! : await session.catalog!.codecs(specs, this.table, this.config.unknownTypes);
+    const codecs = sameSpecs(specs, session.specs!)
+      ? session.codecs!
+      : await session.catalog!.codecs(specs, this.table, this.config.unknownTypes);
     if (restored) await ensureMainSlot(session.catalog!, this.config, session.info!, session.connectReplication, true);
     const reader = new ChangeReader({
       config: this.config,

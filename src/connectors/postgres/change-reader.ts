@@ -118,7 +118,11 @@ export class ChangeReader {
     this.keyIndexes = t.primaryKey.map((k) => specs.findIndex((s) => s.name === k));
     this.isKey = specs.map((s) => t.primaryKey.includes(s.name));
     if (this.keyIndexes.some((i) => i < 0)) {
-      throw definite('SCHEMA_INCOMPATIBLE', `primary key column ${t.primaryKey[this.keyIndexes.findIndex((i) => i < 0)]} of ${t.display} is missing from the stream`, { table: t.display });
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `primary key column ${t.primaryKey[this.keyIndexes.findIndex((i) => i < 0)]} of ${t.display} is missing from the stream`,
+        { table: t.display },
+      );
     }
   }
 
@@ -155,12 +159,16 @@ export class ChangeReader {
           throw definite(
             'CHECKPOINT_EXPIRED',
             `replication slot ${config.slotName} is at ${formatLsn(rows.confirmedFlush)}, past the checkpoint position ${formatLsn(this.o.start.lsn)}; changes in between are gone`,
-            { table: table.display, hint: 'delete the checkpoint to take a new snapshot (and make sure only one reader commits to this slot)' },
+            {
+              table: table.display,
+              hint: 'delete the checkpoint to take a new snapshot (and make sure only one reader commits to this slot)',
+            },
           );
         }
         break;
       }
-      if (Date.now() > deadline) throw transient('TIMEOUT', `replication did not start on slot ${config.slotName}`, { table: table.display });
+      if (Date.now() > deadline)
+        throw transient('TIMEOUT', `replication did not start on slot ${config.slotName}`, { table: table.display });
       await new Promise((r) => setTimeout(r, 10));
     }
     this.statusTimer = setInterval(() => this.conn?.sendStatus(this.committed), config.statusIntervalMs);
@@ -234,7 +242,10 @@ export class ChangeReader {
   private async checkTableAndPublication(): Promise<void> {
     const { catalog, table } = this.o;
     if (!(await catalog.tableExists(table.oid))) {
-      throw definite('TABLE_DROPPED', `table ${table.display} was dropped`, { table: table.display, hint: 'recreate the table, delete the checkpoint and start over' });
+      throw definite('TABLE_DROPPED', `table ${table.display} was dropped`, {
+        table: table.display,
+        hint: 'recreate the table, delete the checkpoint and start over',
+      });
     }
     await this.checkPublication();
   }
@@ -383,8 +394,9 @@ export class ChangeReader {
    * in the middle of the message) are skipped by index; when the batch fills up, the message
    * is processed again on the next poll.
    */
-  private rows(frame: Buffer, rows: [('insert' | 'update' | 'delete' | 'truncate'), Tuple | null][]): Step {
-    if (this.txnLsn < 0n) throw definite('INTERNAL', 'change outside a transaction in the replication stream', { table: this.o.table.display });
+  private rows(frame: Buffer, rows: ['insert' | 'update' | 'delete' | 'truncate', Tuple | null][]): Step {
+    if (this.txnLsn < 0n)
+      throw definite('INTERNAL', 'change outside a transaction in the replication stream', { table: this.o.table.display });
     const start = this.txnIndex;
     for (const [type, tuple] of rows) {
       const index = this.txnIndex;
@@ -411,7 +423,9 @@ export class ChangeReader {
     const codecs = this.codecs;
     const n = codecs.length;
     if (tuple !== null && tuple.count !== n) {
-      throw definite('SCHEMA_INCOMPATIBLE', `change of ${this.o.table.display} has ${tuple.count} columns, expected ${n}`, { table: this.o.table.display });
+      throw definite('SCHEMA_INCOMPATIBLE', `change of ${this.o.table.display} has ${tuple.count} columns, expected ${n}`, {
+        table: this.o.table.display,
+      });
     }
     const keysOnly = type === 'delete';
     const old = this.oldTuple;
@@ -449,10 +463,14 @@ export class ChangeReader {
   /** Key columns are NOT NULL: a null one in an old-key tuple means the identity no longer covers it. */
   private nullKey(c: number): ConnectorError {
     const t = this.o.table;
-    return definite('SCHEMA_INCOMPATIBLE', `a delete of ${t.display} arrived without key column ${this.specs[c]!.name} (the replica identity no longer includes it)`, {
-      table: t.display,
-      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
-    });
+    return definite(
+      'SCHEMA_INCOMPATIBLE',
+      `a delete of ${t.display} arrived without key column ${this.specs[c]!.name} (the replica identity no longer includes it)`,
+      {
+        table: t.display,
+        hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+      },
+    );
   }
 
   private missingToast(c: number): ConnectorError {
@@ -460,7 +478,10 @@ export class ChangeReader {
     return definite(
       'MISSING_TOAST',
       `an update of ${t.display} left column ${this.specs[c]!.name} unchanged and stored out of line (TOAST), so its value is not in the change stream`,
-      { table: t.display, hint: `ALTER TABLE ${quoteQualified(t.name)} REPLICA IDENTITY FULL; then delete the checkpoint and take a new snapshot` },
+      {
+        table: t.display,
+        hint: `ALTER TABLE ${quoteQualified(t.name)} REPLICA IDENTITY FULL; then delete the checkpoint and take a new snapshot`,
+      },
     );
   }
 
@@ -498,7 +519,10 @@ export class ChangeReader {
     }
     if (this.builder.rows > 0) return 'full';
     // PostgreSQL writes no change for the rows a DEFAULT fills in: they would stay null downstream
-    const filled = await this.o.catalog.addedColumnsWithValues(t, added.map((c) => c.name));
+    const filled = await this.o.catalog.addedColumnsWithValues(
+      t,
+      added.map((c) => c.name),
+    );
     if (filled.length > 0) {
       throw definite(
         'SCHEMA_INCOMPATIBLE',
@@ -511,7 +535,13 @@ export class ChangeReader {
     }
     const specs = [...current];
     for (const c of added) {
-      specs.push({ name: c.name, typeOid: c.typeOid, typmod: c.typmod, sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod), nullable: true });
+      specs.push({
+        name: c.name,
+        typeOid: c.typeOid,
+        typmod: c.typmod,
+        sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod),
+        nullable: true,
+      });
     }
     const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
     this.setSchema(specs, codecs);
@@ -533,16 +563,26 @@ export class ChangeReader {
       const key = await this.o.catalog.currentKey(t.oid);
       if (!key.immediate) throw deferrableKey(t);
       now = key.columns;
-      what = now.length === 0 ? 'REPLICA IDENTITY FULL without a primary key' : `REPLICA IDENTITY FULL with primary key (${now.join(', ')})`;
+      what =
+        now.length === 0 ? 'REPLICA IDENTITY FULL without a primary key' : `REPLICA IDENTITY FULL with primary key (${now.join(', ')})`;
     } else {
       now = rel.columns.filter((c) => (c.flags & 1) !== 0).map((c) => c.name);
-      what = rel.replicaIdentity === 'n' ? 'REPLICA IDENTITY NOTHING' : now.length === 0 ? 'no replica identity' : `replica identity (${now.join(', ')})`;
+      what =
+        rel.replicaIdentity === 'n'
+          ? 'REPLICA IDENTITY NOTHING'
+          : now.length === 0
+            ? 'no replica identity'
+            : `replica identity (${now.join(', ')})`;
     }
     if (now.length === inUse.size && now.every((k) => inUse.has(k))) return;
-    throw definite('SCHEMA_INCOMPATIBLE', `the key of ${t.display} changed while streaming: its rows are keyed on (${t.primaryKey.join(', ')}), the table now has ${what}, so deletes would no longer name the delivered rows`, {
-      table: t.display,
-      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
-    });
+    throw definite(
+      'SCHEMA_INCOMPATIBLE',
+      `the key of ${t.display} changed while streaming: its rows are keyed on (${t.primaryKey.join(', ')}), the table now has ${what}, so deletes would no longer name the delivered rows`,
+      {
+        table: t.display,
+        hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+      },
+    );
   }
 
   /** Stops streaming and closes the connection. */
@@ -583,10 +623,14 @@ export class ChangeReader {
  * {2, 3, 4}. An immediate key is unique after every row, so that order is always right.
  */
 export function deferrableKey(t: TableInfo): ConnectorError {
-  return definite('SCHEMA_INCOMPATIBLE', `the primary key of ${t.display} is DEFERRABLE: within a transaction two rows may hold one key, and key changes could not be delivered row by row in a correct order`, {
-    table: t.display,
-    hint: `re-create it without DEFERRABLE: ALTER TABLE ${quoteQualified(t.name)} DROP CONSTRAINT <pkey>, ADD PRIMARY KEY (${t.primaryKey.map(quoteIdent).join(', ')}); then delete the checkpoint, if there is one, to take a new snapshot`,
-  });
+  return definite(
+    'SCHEMA_INCOMPATIBLE',
+    `the primary key of ${t.display} is DEFERRABLE: within a transaction two rows may hold one key, and key changes could not be delivered row by row in a correct order`,
+    {
+      table: t.display,
+      hint: `re-create it without DEFERRABLE: ALTER TABLE ${quoteQualified(t.name)} DROP CONSTRAINT <pkey>, ADD PRIMARY KEY (${t.primaryKey.map(quoteIdent).join(', ')}); then delete the checkpoint, if there is one, to take a new snapshot`,
+    },
+  );
 }
 
 const CHANGE_INDEX = { insert: 0, update: 1, delete: 2, truncate: 3 } as const;

@@ -3,7 +3,12 @@
  * durable local disk. Each store instance owns one row (keyed by `id`).
  */
 import pg from 'pg';
-import { decodeCheckpointEnvelope, encodeCheckpointEnvelope, type CheckpointStore, type StoredCheckpoint } from '../../sdk/checkpoint-store.js';
+import {
+  decodeCheckpointEnvelope,
+  encodeCheckpointEnvelope,
+  type CheckpointStore,
+  type StoredCheckpoint,
+} from '../../sdk/checkpoint-store.js';
 import { definite } from '../../sdk/errors.js';
 import { parseQualifiedName, quoteIdent, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
@@ -56,7 +61,10 @@ export class PostgresCheckpointStore implements CheckpointStore {
   private async init(): Promise<Queryable> {
     this.ready ??= (async () => {
       if (!this.options.client && !this.owned) {
-        const client = new pg.Client({ connectionString: this.options.connectionString, connectionTimeoutMillis: this.options.connectTimeoutMs ?? 10_000 });
+        const client = new pg.Client({
+          connectionString: this.options.connectionString,
+          connectionTimeoutMillis: this.options.connectTimeoutMs ?? 10_000,
+        });
         // a connection lost while idle (server restart, failover): the next call opens a new one
         client.on('error', () => this.discard(client));
         await client.connect().catch(async (error: unknown) => {
@@ -91,10 +99,14 @@ export class PostgresCheckpointStore implements CheckpointStore {
     );
     const row = rows[0] as { owner: string; me: string; mine: boolean } | undefined;
     if (row && !row.mine) {
-      throw definite('PERMISSION_DENIED', `checkpoint table ${this.tableSql} is owned by role ${row.owner}, not by ${row.me}: its owner could rewrite the checkpoints, and its triggers would run as ${row.me}`, {
-        table: this.options.id,
-        hint: `check the table, then ALTER TABLE ${this.tableSql} OWNER TO ${quoteIdent(row.me)}; or keep checkpoints in a table of your own (postgres://…#schema.table)`,
-      });
+      throw definite(
+        'PERMISSION_DENIED',
+        `checkpoint table ${this.tableSql} is owned by role ${row.owner}, not by ${row.me}: its owner could rewrite the checkpoints, and its triggers would run as ${row.me}`,
+        {
+          table: this.options.id,
+          hint: `check the table, then ALTER TABLE ${this.tableSql} OWNER TO ${quoteIdent(row.me)}; or keep checkpoints in a table of your own (postgres://…#schema.table)`,
+        },
+      );
     }
   }
 
@@ -127,9 +139,19 @@ export class PostgresCheckpointStore implements CheckpointStore {
   }
 
   async load(): Promise<StoredCheckpoint | null> {
-    const rows = await this.run('loading the checkpoint', async (client) => (await client.query(`SELECT checkpoint::text AS cp FROM ${this.tableSql} WHERE id = $1`, [this.options.id])).rows as { cp: string }[]);
+    const rows = await this.run(
+      'loading the checkpoint',
+      async (client) =>
+        (await client.query(`SELECT checkpoint::text AS cp FROM ${this.tableSql} WHERE id = $1`, [this.options.id])).rows as {
+          cp: string;
+        }[],
+    );
     if (rows.length === 0) return null;
-    return decodeCheckpointEnvelope(rows[0]!.cp, `checkpoint ${this.options.id} in ${this.tableSql}`, `repair or delete the row with id ${this.options.id} (deleting it starts over with a new snapshot)`);
+    return decodeCheckpointEnvelope(
+      rows[0]!.cp,
+      `checkpoint ${this.options.id} in ${this.tableSql}`,
+      `repair or delete the row with id ${this.options.id} (deleting it starts over with a new snapshot)`,
+    );
   }
 
   async save(stored: StoredCheckpoint): Promise<void> {

@@ -58,7 +58,10 @@ export const snapshotPositionSchema = z
   .object({
     slot: z.string().nullable(),
     snapshotLsn: lsnText.nullable(),
-    snapshotXids: z.string().regex(/^\d+:\d+:[\d,]*$/).nullable(),
+    snapshotXids: z
+      .string()
+      .regex(/^\d+:\d+:[\d,]*$/)
+      .nullable(),
     columns: columnsSchema.nullable(),
     ranges: z.array(rangeSchema).nullable(),
     partitions: partitionsSchema,
@@ -120,7 +123,11 @@ function describe(identity: SourceIdentity | undefined, table: string, slot: str
  * without an identity (older refstream) is accepted with a `CHECKPOINT_UNIDENTIFIED` warning,
  * and a timeline switch (a promoted standby) with a `TIMELINE_CHANGED` warning.
  */
-export function checkIdentity(recorded: { slot: string | null; source?: SourceIdentity | undefined }, connected: ConnectedSource, onWarning: WarningHandler | undefined): void {
+export function checkIdentity(
+  recorded: { slot: string | null; source?: SourceIdentity | undefined },
+  connected: ConnectedSource,
+  onWarning: WarningHandler | undefined,
+): void {
   const mine = connected.identity;
   const theirs = recorded.source;
   const differences: string[] = [];

@@ -59,7 +59,12 @@ export const postgresSourceConfigSchema = z
     createSlot: z.boolean().default(true),
     createPublication: z.boolean().default(true),
     batchRows: z.number().int().min(1).max(10_000_000).default(65_536),
-    batchBytes: z.number().int().min(1024).max(1 << 30).default(8 << 20),
+    batchBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1 << 30)
+      .default(8 << 20),
     maxWaitMs: z.number().int().min(0).max(600_000).default(100),
     lingerMs: z.number().int().min(0).max(10_000).default(2),
     snapshotParallelism: z.number().int().min(1).max(64).default(1),
@@ -73,7 +78,11 @@ export const postgresSourceConfigSchema = z
      * At start (stream mode), warn (`IDLE_SLOT_RETAINS_WAL`) about each other inactive refstream
      * slot on the server retaining more than this many bytes of WAL; 0 turns the check off.
      */
-    warnRetainedBytes: z.number().int().min(0).default(1 << 30),
+    warnRetainedBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1 << 30),
     applicationName: z.string().max(63).default('refstream'),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     catalogCheckIntervalMs: z.number().int().min(100).max(600_000).default(2000),
@@ -142,7 +151,8 @@ export function resolveConfig(input: unknown): ResolvedConfig {
 
 /** `pg` client options for a normal (SQL) or replication connection. */
 export function clientConfig(config: ResolvedConfig, replication: boolean): ClientConfig {
-  const base: ClientConfig = config.connectionString !== undefined ? { connectionString: config.connectionString } : { ...(config.connection ?? {}) };
+  const base: ClientConfig =
+    config.connectionString !== undefined ? { connectionString: config.connectionString } : { ...(config.connection ?? {}) };
   const ssl = config.ssl ?? config.connection?.ssl;
   return {
     ...base,

@@ -167,7 +167,11 @@ export class CopyDecoder {
         const offset = view.getUint16(p + 8);
         // resume points are "after this ctid": a scan that went back would lose rows on resume
         if (block < this.lastBlock || (block === this.lastBlock && offset <= this.lastOffset)) {
-          throw definite('INTERNAL', `snapshot scan of ${this.table} went back from ctid (${this.lastBlock},${this.lastOffset}) to (${block},${offset})`, { table: this.table });
+          throw definite(
+            'INTERNAL',
+            `snapshot scan of ${this.table} went back from ctid (${this.lastBlock},${this.lastOffset}) to (${block},${offset})`,
+            { table: this.table },
+          );
         }
         this.lastBlock = block;
         this.lastOffset = offset;
@@ -178,12 +182,14 @@ export class CopyDecoder {
         p += 4;
         if (len < 0) columns[c]!.appendNull();
         else {
-          if (p + len > messageEnd) throw definite('INTERNAL', `COPY row of ${this.table} runs past its CopyData message`, { table: this.table });
+          if (p + len > messageEnd)
+            throw definite('INTERNAL', `COPY row of ${this.table} runs past its CopyData message`, { table: this.table });
           decodeValue(fast[c]!, codecs[c]!, buf, p, len, columns[c]!);
           p += len;
         }
       }
-      if (p !== messageEnd) throw definite('INTERNAL', `COPY row of ${this.table} does not fill its CopyData message`, { table: this.table });
+      if (p !== messageEnd)
+        throw definite('INTERNAL', `COPY row of ${this.table} does not fill its CopyData message`, { table: this.table });
       builder.endRow();
       rowsSinceSizeCheck++;
     }

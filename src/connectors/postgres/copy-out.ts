@@ -46,7 +46,10 @@ export class CopyOut extends Readable implements Submittable {
   private detached = false;
   private readonly onReadable = () => this.forward();
 
-  constructor(private readonly text: string, options: { highWaterMark?: number } = {}) {
+  constructor(
+    private readonly text: string,
+    options: { highWaterMark?: number } = {},
+  ) {
     super(options);
   }
 

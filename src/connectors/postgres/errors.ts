@@ -42,7 +42,10 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
   if (code === 'ECONNREFUSED') return transient('CONNECTION_REFUSED', message, opts);
   if (TLS_CODES.has(code) || code.startsWith('ERR_SSL_')) return definite('TLS_FAILED', message, { ...opts, hint: TLS_HINT });
   if (/server does not support SSL/i.test(e.message ?? '')) {
-    return definite('TLS_FAILED', message, { ...opts, hint: 'the server has ssl = off: enable TLS on the server, or connect without ssl / sslmode' });
+    return definite('TLS_FAILED', message, {
+      ...opts,
+      hint: 'the server has ssl = off: enable TLS on the server, or connect without ssl / sslmode',
+    });
   }
   if (code === '28000' && /no encryption/i.test(e.message ?? '')) {
     return definite('AUTHENTICATION_FAILED', message, {
@@ -51,8 +54,15 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
     });
   }
   // pg's connectionTimeoutMillis: the host did not answer in time
-  if (/^timeout expired$/i.test(e.message ?? '')) return transient('TIMEOUT', message, { ...opts, hint: 'the server did not answer in time: check that the host is reachable (firewall, DNS)' });
-  if (NETWORK_CODES.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e.message ?? '')) {
+  if (/^timeout expired$/i.test(e.message ?? ''))
+    return transient('TIMEOUT', message, {
+      ...opts,
+      hint: 'the server did not answer in time: check that the host is reachable (firewall, DNS)',
+    });
+  if (
+    NETWORK_CODES.has(code) ||
+    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e.message ?? '')
+  ) {
     return transient('CONNECTION_LOST', message, opts);
   }
   if (code === '57P01' || code === '57P02' || code === '57P03') return transient('SERVER_SHUTDOWN', message, opts);
@@ -63,7 +73,10 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
   if (code === '40001' || code === '40P01') return transient('SERIALIZATION_CONFLICT', message, opts);
   if (code === '57014' || code === '55P03') return transient('TIMEOUT', message, opts);
   if (code === '28P01' || code === '28000') {
-    return definite('AUTHENTICATION_FAILED', message, { ...opts, hint: 'check user and password, and pg_hba.conf (replication connections need a "replication" entry)' });
+    return definite('AUTHENTICATION_FAILED', message, {
+      ...opts,
+      hint: 'check user and password, and pg_hba.conf (replication connections need a "replication" entry)',
+    });
   }
   if (code === '42501' && /row-level security/i.test(e.message ?? '')) {
     return definite('PERMISSION_DENIED', message, {
@@ -72,10 +85,16 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
     });
   }
   if (code === '42501') {
-    return definite('PERMISSION_DENIED', message, { ...opts, hint: `GRANT SELECT ON ${table} TO <user>; ALTER ROLE <user> WITH REPLICATION;` });
+    return definite('PERMISSION_DENIED', message, {
+      ...opts,
+      hint: `GRANT SELECT ON ${table} TO <user>; ALTER ROLE <user> WITH REPLICATION;`,
+    });
   }
   if (code === '55006' && /replication slot/i.test(e.message ?? '')) {
-    return transient('SLOT_IN_USE', message, { ...opts, hint: 'another reader is streaming from this slot; stop it or use another slot name' });
+    return transient('SLOT_IN_USE', message, {
+      ...opts,
+      hint: 'another reader is streaming from this slot; stop it or use another slot name',
+    });
   }
   if (/can no longer get changes from replication slot|has been invalidated|This slot has been invalidated/i.test(e.message ?? '')) {
     return definite('SLOT_INVALIDATED', message, {
@@ -84,10 +103,16 @@ export function mapPgError(error: unknown, table: string, context: string): Conn
     });
   }
   if (/replication slot .* does not exist/i.test(e.message ?? '')) {
-    return definite('SLOT_MISSING', message, { ...opts, hint: 'the replication slot was dropped; delete the checkpoint to take a new snapshot' });
+    return definite('SLOT_MISSING', message, {
+      ...opts,
+      hint: 'the replication slot was dropped; delete the checkpoint to take a new snapshot',
+    });
   }
   if (/publication .* does not exist/i.test(e.message ?? '')) {
-    return definite('PUBLICATION_MISSING', message, { ...opts, hint: 'recreate the publication (CREATE PUBLICATION … FOR TABLE …) and delete the checkpoint' });
+    return definite('PUBLICATION_MISSING', message, {
+      ...opts,
+      hint: 'recreate the publication (CREATE PUBLICATION … FOR TABLE …) and delete the checkpoint',
+    });
   }
   if (code === '42P01') return definite('TABLE_NOT_FOUND', message, opts);
   return definite('QUERY_FAILED', message, opts);

@@ -104,7 +104,10 @@ export function defaultObjectName(prefix: string, name: QualifiedName): string {
   const raw = `${prefix}_${name.schema}_${name.name}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
   const lossless = /^[a-z0-9]+$/.test(name.schema) && /^[a-z0-9_]+$/.test(name.name);
   if (!lossless) {
-    const hash = createHash('sha256').update(JSON.stringify([name.schema, name.name])).digest('hex').slice(0, 8);
+    const hash = createHash('sha256')
+      .update(JSON.stringify([name.schema, name.name]))
+      .digest('hex')
+      .slice(0, 8);
     return `${raw.slice(0, 63 - 9)}_${hash}`;
   }
   if (raw.length <= 63) return raw;

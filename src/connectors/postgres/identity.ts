@@ -22,7 +22,9 @@ export async function readIdentity(
 ): Promise<SourceIdentity> {
   let row: { db: string; oid: string | null };
   try {
-    ({ rows: [row] } = (await sql.query<{ db: string; oid: string | null }>(
+    ({
+      rows: [row],
+    } = (await sql.query<{ db: string; oid: string | null }>(
       `SELECT current_database() AS db,
               (SELECT c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname = $1 AND c.relname = $2) AS oid`,
@@ -54,5 +56,11 @@ export async function readIdentity(
       }
     }
   }
-  return { system, timeline, database: row.db, tableOid: row.oid ?? '0', publication: config.mode === 'snapshot-only' ? null : config.publicationName };
+  return {
+    system,
+    timeline,
+    database: row.db,
+    tableOid: row.oid ?? '0',
+    publication: config.mode === 'snapshot-only' ? null : config.publicationName,
+  };
 }

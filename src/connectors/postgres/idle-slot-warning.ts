@@ -24,7 +24,13 @@ function size(bytes: number): string {
  * `ownSlot` that retains more than `thresholdBytes` (0 turns the check off). Best effort: a
  * role that cannot read the slots gets no warning rather than a failed start.
  */
-export async function warnAboutIdleSlots(client: Queryable, table: string, ownSlot: string, thresholdBytes: number, onWarning: WarningHandler | undefined): Promise<void> {
+export async function warnAboutIdleSlots(
+  client: Queryable,
+  table: string,
+  ownSlot: string,
+  thresholdBytes: number,
+  onWarning: WarningHandler | undefined,
+): Promise<void> {
   if (thresholdBytes <= 0) return;
   let idle;
   try {

@@ -16,10 +16,14 @@ import type { ColumnSpec } from './types.js';
 /** The checkpoint must have been taken on the slot this source uses, else `CHECKPOINT_MISMATCH`. */
 export function checkSlotMatches(recorded: string | null, configured: string | null, table: string): void {
   if (recorded !== configured) {
-    throw definite('CHECKPOINT_MISMATCH', `the checkpoint was taken on ${recorded === null ? 'no replication slot (a one-shot snapshot)' : `replication slot ${recorded}`}, this source uses ${configured === null ? 'none (a one-shot snapshot)' : configured}`, {
-      table,
-      hint: 'configure the same slot name, or delete the checkpoint (or pass another --checkpoint) to start over',
-    });
+    throw definite(
+      'CHECKPOINT_MISMATCH',
+      `the checkpoint was taken on ${recorded === null ? 'no replication slot (a one-shot snapshot)' : `replication slot ${recorded}`}, this source uses ${configured === null ? 'none (a one-shot snapshot)' : configured}`,
+      {
+        table,
+        hint: 'configure the same slot name, or delete the checkpoint (or pass another --checkpoint) to start over',
+      },
+    );
   }
 }
 
@@ -29,10 +33,14 @@ export function checkSlotMatches(recorded: string | null, configured: string | n
  */
 export function checkKeyUnchanged(recorded: string[] | undefined, now: readonly string[], table: string): void {
   if (recorded === undefined || sameKey(recorded, now)) return;
-  throw definite('SCHEMA_INCOMPATIBLE', `the key of ${table} changed since the checkpoint: rows were delivered keyed on (${recorded.join(', ')}), the table is now keyed on (${now.join(', ')})`, {
-    table,
-    hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
-  });
+  throw definite(
+    'SCHEMA_INCOMPATIBLE',
+    `the key of ${table} changed since the checkpoint: rows were delivered keyed on (${recorded.join(', ')}), the table is now keyed on (${now.join(', ')})`,
+    {
+      table,
+      hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+    },
+  );
 }
 
 /**
@@ -45,10 +53,14 @@ export async function droppedInvalidatedSlot(catalog: Catalog, sql: Queryable, c
   const state = await catalog.slotState(slot);
   if (!state?.invalid) return false;
   if (config.onSlotInvalidated !== 'resnapshot') {
-    throw definite('SLOT_INVALIDATED', `replication slot ${slot} was invalidated by the server (it lost WAL it needed), so the changes since the checkpoint are gone`, {
-      table,
-      hint: `take a new snapshot: set onSlotInvalidated: 'resnapshot' (CLI --resnapshot-on-invalid-slot), or SELECT pg_drop_replication_slot(${quoteLiteral(slot)}); and delete the checkpoint; consider raising max_slot_wal_keep_size`,
-    });
+    throw definite(
+      'SLOT_INVALIDATED',
+      `replication slot ${slot} was invalidated by the server (it lost WAL it needed), so the changes since the checkpoint are gone`,
+      {
+        table,
+        hint: `take a new snapshot: set onSlotInvalidated: 'resnapshot' (CLI --resnapshot-on-invalid-slot), or SELECT pg_drop_replication_slot(${quoteLiteral(slot)}); and delete the checkpoint; consider raising max_slot_wal_keep_size`,
+      },
+    );
   }
   reportWarning(config.onWarning, {
     code: 'SLOT_INVALIDATED',
@@ -63,7 +75,11 @@ export async function droppedInvalidatedSlot(catalog: Catalog, sql: Queryable, c
  * Checks the partitions against the recorded ones (failing when rows came or went without
  * change events) and returns the current ones, with the record to keep in checkpoints.
  */
-export async function recheckPartitions(info: TableInfo, catalog: Catalog, recorded: string[]): Promise<{ partitions: Partition[]; recorded: string[] }> {
+export async function recheckPartitions(
+  info: TableInfo,
+  catalog: Catalog,
+  recorded: string[],
+): Promise<{ partitions: Partition[]; recorded: string[] }> {
   const watch = new PartitionWatch(info, recorded);
   // new storage is only noted here: the stream tells whether a TRUNCATE of the table explains it
   const partitions = await watch.check(catalog, null);

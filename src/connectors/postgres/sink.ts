@@ -78,7 +78,11 @@ export class PostgresTableSink implements Sink {
         await this.query(`DELETE FROM ${quoteQualified(this.target)}`);
         continue;
       }
-      const cells: string[] = [String(++this.ordinal), String(OP_CODES[op] ?? 1), positionIndex >= 0 ? copyText(String(readers[positionIndex]!(i))) : '\\N'];
+      const cells: string[] = [
+        String(++this.ordinal),
+        String(OP_CODES[op] ?? 1),
+        positionIndex >= 0 ? copyText(String(readers[positionIndex]!(i))) : '\\N',
+      ];
       for (let c = 0; c < fields.length; c++) cells.push(copyCell(fields[c]!, readers[c]!(i)));
       text += cells.join('\t') + '\n';
       this.staged++;
@@ -148,7 +152,10 @@ export class PostgresTableSink implements Sink {
   }
 
   private async adoptSchema(fields: Field[], primaryKey: string[]): Promise<void> {
-    const same = this.fields && this.fields.length === fields.length && this.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
+    const same =
+      this.fields &&
+      this.fields.length === fields.length &&
+      this.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
     if (same) return;
     if (this.fields && this.staged > 0) await this.mergeStaged();
     this.fields = fields;
@@ -158,7 +165,9 @@ export class PostgresTableSink implements Sink {
       if (this.options.createTable === false) {
         throw definite('TABLE_NOT_FOUND', `target table ${this.options.table} does not exist`, { hint: 'create it, or allow createTable' });
       }
-      await this.query(`CREATE TABLE ${quoteQualified(this.target)} (${columns.join(', ')}, PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')}))`);
+      await this.query(
+        `CREATE TABLE ${quoteQualified(this.target)} (${columns.join(', ')}, PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')}))`,
+      );
     } else {
       // An added column (schema evolution) is added to the target too.
       const existing = await this.query(
@@ -166,7 +175,8 @@ export class PostgresTableSink implements Sink {
         [quoteQualified(this.target)],
       );
       const have = new Set(existing.rows.map((r: { attname: string }) => r.attname));
-      for (const f of fields) if (!have.has(f.name)) await this.query(`ALTER TABLE ${quoteQualified(this.target)} ADD COLUMN ${quoteIdent(f.name)} ${pgType(f)}`);
+      for (const f of fields)
+        if (!have.has(f.name)) await this.query(`ALTER TABLE ${quoteQualified(this.target)} ADD COLUMN ${quoteIdent(f.name)} ${pgType(f)}`);
     }
     // Staging columns are text and cast on merge, so COPY text needs no type-specific encoding.
     await this.query(`DROP TABLE IF EXISTS pg_temp.${this.stagingName()}`);
@@ -200,7 +210,9 @@ export class PostgresTableSink implements Sink {
       `DELETE FROM ${target} t USING (${latest}) l WHERE l._op = 3 AND ${keyFields.map((f) => `t.${quoteIdent(f.name)} = l.${cast(f)}`).join(' AND ')}`,
     );
     const nonKey = fields.filter((f) => !this.primaryKey.includes(f.name));
-    const update = nonKey.length ? `DO UPDATE SET ${nonKey.map((f) => `${quoteIdent(f.name)} = EXCLUDED.${quoteIdent(f.name)}`).join(', ')}` : 'DO NOTHING';
+    const update = nonKey.length
+      ? `DO UPDATE SET ${nonKey.map((f) => `${quoteIdent(f.name)} = EXCLUDED.${quoteIdent(f.name)}`).join(', ')}`
+      : 'DO NOTHING';
     await this.query(
       `INSERT INTO ${target} (${fields.map((f) => quoteIdent(f.name)).join(', ')}) SELECT ${fields.map(cast).join(', ')} FROM (${latest}) l WHERE l._op <> 3 ON CONFLICT (${keys.join(', ')}) ${update}`,
     );

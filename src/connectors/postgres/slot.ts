@@ -58,10 +58,14 @@ export async function ensureMainSlot(
   }
   const database = await catalog.currentDatabase();
   if (state.plugin !== 'pgoutput' || state.database !== database) {
-    throw definite('CONFIG_INVALID', `replication slot ${config.slotName} uses plugin ${state.plugin} in database ${state.database}; refstream needs a pgoutput slot in ${database}`, {
-      table: table.display,
-      hint: 'choose another slot name (config slot)',
-    });
+    throw definite(
+      'CONFIG_INVALID',
+      `replication slot ${config.slotName} uses plugin ${state.plugin} in database ${state.database}; refstream needs a pgoutput slot in ${database}`,
+      {
+        table: table.display,
+        hint: 'choose another slot name (config slot)',
+      },
+    );
   }
   if (state.invalid) {
     throw definite('SLOT_INVALIDATED', `replication slot ${config.slotName} was invalidated (it lost WAL it needed)`, {
@@ -83,10 +87,14 @@ async function requireFreeSlots(conn: ReplicationConnection, needed: number, tab
     throw mapPgError(error, table.display, 'counting free replication slots');
   }
   if (free < needed) {
-    throw definite('CONFIG_INVALID', `the server has ${Math.max(free, 0)} free replication slot${free === 1 ? '' : 's'}; starting ${table.display} needs ${needed}`, {
-      table: table.display,
-      hint: SLOTS_HINT,
-    });
+    throw definite(
+      'CONFIG_INVALID',
+      `the server has ${Math.max(free, 0)} free replication slot${free === 1 ? '' : 's'}; starting ${table.display} needs ${needed}`,
+      {
+        table: table.display,
+        hint: SLOTS_HINT,
+      },
+    );
   }
 }
 
@@ -110,7 +118,9 @@ export async function exportConsistentSnapshot(connect: () => Promise<Replicatio
   try {
     await conn.query('BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ');
     const name = `refstream_tmp_${randomBytes(6).toString('hex')}`;
-    const [slot] = await conn.query<{ consistent_point: string }>(`CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput USE_SNAPSHOT`);
+    const [slot] = await conn.query<{ consistent_point: string }>(
+      `CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput USE_SNAPSHOT`,
+    );
     const [snap] = await conn.query<{ id: string; xids: string }>('SELECT pg_export_snapshot() AS id, pg_current_snapshot()::text AS xids');
     return { conn, lsn: parseLsn(slot!.consistent_point), snapshotId: snap!.id, xids: snap!.xids };
   } catch (error) {
@@ -127,7 +137,8 @@ export async function dropSlot(client: Queryable, slot: string, table: string): 
       await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
       return;
     } catch (error) {
-      if ((error as { code?: string }).code !== '55006' || Date.now() > deadline) throw mapPgError(error, table, 'dropping the replication slot');
+      if ((error as { code?: string }).code !== '55006' || Date.now() > deadline)
+        throw mapPgError(error, table, 'dropping the replication slot');
       await new Promise((r) => setTimeout(r, 50));
     }
   }

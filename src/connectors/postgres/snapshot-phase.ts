@@ -128,7 +128,13 @@ export class SnapshotPhase {
       checkReadable(info, this.session.partitions);
     }
     const ranges = await this.planRanges();
-    this.state = { lsn: null, xids: exported.xids, ranges, specs: this.session.specs, partitions: info.partitioned ? recordPartitions(this.session.partitions) : null };
+    this.state = {
+      lsn: null,
+      xids: exported.xids,
+      ranges,
+      specs: this.session.specs,
+      partitions: info.partitioned ? recordPartitions(this.session.partitions) : null,
+    };
     return exported.snapshotId;
   }
 
@@ -229,7 +235,9 @@ export class SnapshotPhase {
   private async planRanges(): Promise<SnapshotRange[]> {
     const parallelism = this.config.snapshotParallelism;
     const count = parallelism === 1 ? 1 : parallelism * 4;
-    return this.session.info!.partitioned ? planPartitionRanges(this.session.partitions, count) : planRanges(await this.relationPages(), count);
+    return this.session.info!.partitioned
+      ? planPartitionRanges(this.session.partitions, count)
+      : planRanges(await this.relationPages(), count);
   }
 
   private async relationPages(): Promise<number> {
@@ -244,10 +252,14 @@ export class SnapshotPhase {
   private async checkNotExpired(lsn: bigint): Promise<void> {
     const state = await this.session.catalog!.slotState(this.config.slotName);
     if (state?.confirmedFlush != null && state.confirmedFlush > lsn) {
-      throw definite('CHECKPOINT_EXPIRED', `replication slot ${this.config.slotName} is at ${formatLsn(state.confirmedFlush)}, past the checkpoint's ${formatLsn(lsn)}`, {
-        table: this.table,
-        hint: 'delete the checkpoint to take a new snapshot',
-      });
+      throw definite(
+        'CHECKPOINT_EXPIRED',
+        `replication slot ${this.config.slotName} is at ${formatLsn(state.confirmedFlush)}, past the checkpoint's ${formatLsn(lsn)}`,
+        {
+          table: this.table,
+          hint: 'delete the checkpoint to take a new snapshot',
+        },
+      );
     }
   }
 

@@ -25,7 +25,9 @@ export interface SnapshotStorage {
  */
 export async function filenodes(client: Queryable, oids: number[], table: string): Promise<Map<number, number>> {
   try {
-    const { rows } = await client.query('SELECT o::text AS oid, pg_relation_filenode(o)::text AS filenode FROM unnest($1::oid[]) AS o', [oids.map(String)]);
+    const { rows } = await client.query('SELECT o::text AS oid, pg_relation_filenode(o)::text AS filenode FROM unnest($1::oid[]) AS o', [
+      oids.map(String),
+    ]);
     return new Map((rows as { oid: string; filenode: string | null }[]).map((r) => [Number(r.oid), Number(r.filenode ?? 0)]));
   } catch (error) {
     throw mapPgError(error, table, 'reading the table storage');

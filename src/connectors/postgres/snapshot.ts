@@ -217,7 +217,8 @@ export class SnapshotReader {
   private relationOf(range: SnapshotRange): QualifiedName {
     if (range.partition === undefined) return this.o.table.name;
     const leaf = this.o.leaves.get(range.partition);
-    if (!leaf) throw definite('INTERNAL', `partition ${range.partition} of ${this.o.table.display} is unknown`, { table: this.o.table.display });
+    if (!leaf)
+      throw definite('INTERNAL', `partition ${range.partition} of ${this.o.table.display} is unknown`, { table: this.o.table.display });
     return leaf;
   }
 

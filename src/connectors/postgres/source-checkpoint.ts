@@ -8,7 +8,15 @@ import { definite } from '../../sdk/errors.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import type { ChangePosition } from './change-reader.js';
 import type { ColumnSpec } from './types.js';
-import { changesPositionSchema, snapshotPositionSchema, specsFromJson, specsToJson, type ChangesPosition, type SnapshotPosition, type SourceIdentity } from './checkpoint.js';
+import {
+  changesPositionSchema,
+  snapshotPositionSchema,
+  specsFromJson,
+  specsToJson,
+  type ChangesPosition,
+  type SnapshotPosition,
+  type SourceIdentity,
+} from './checkpoint.js';
 import type { SnapshotState } from './snapshot-phase.js';
 
 /** Connector id in checkpoints. */
@@ -33,7 +41,15 @@ export function snapshotCheckpoint(ctx: CheckpointContext, s: SnapshotState): So
     snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
     snapshotXids: s.xids,
     columns: s.specs ? specsToJson(s.specs) : null,
-    ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
+    ranges: s.ranges
+      ? s.ranges.map((r) => ({
+          start: r.start,
+          end: r.end,
+          after: r.after ? [r.after[0], r.after[1]] : null,
+          done: r.done,
+          ...(r.partition ? { partition: r.partition } : {}),
+        }))
+      : null,
     ...(s.partitions ? { partitions: [...s.partitions] } : {}),
     ...(s.relfilenode !== undefined ? { relfilenode: s.relfilenode } : {}),
     ...extras(ctx),
@@ -53,7 +69,12 @@ export function completedOneShotCheckpoint(ctx: CheckpointContext, columns: Colu
 }
 
 /** A position in the change stream, with the columns and partitions as of that position. */
-export function changesCheckpoint(ctx: CheckpointContext, position: ChangePosition, columns: ColumnSpec[], partitions: string[] | null): SourceCheckpoint {
+export function changesCheckpoint(
+  ctx: CheckpointContext,
+  position: ChangePosition,
+  columns: ColumnSpec[],
+  partitions: string[] | null,
+): SourceCheckpoint {
   return makeCheckpoint(POSTGRES_CONNECTOR, ctx.table, 'changes', {
     slot: ctx.slot,
     lsn: formatLsn(position.lsn),
@@ -77,7 +98,9 @@ export type ReadCheckpoint = { phase: 'snapshot'; position: SnapshotPosition } |
 /** Validates `checkpoint` (`CHECKPOINT_INVALID` / `CHECKPOINT_MISMATCH` for another connector or table). */
 export function readCheckpoint(checkpoint: SourceCheckpoint, table: string): ReadCheckpoint {
   const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table });
-  return cp.phase === 'snapshot' ? { phase: 'snapshot', position: parsePosition(snapshotPositionSchema, cp) } : { phase: 'changes', position: parsePosition(changesPositionSchema, cp) };
+  return cp.phase === 'snapshot'
+    ? { phase: 'snapshot', position: parsePosition(snapshotPositionSchema, cp) }
+    : { phase: 'changes', position: parsePosition(changesPositionSchema, cp) };
 }
 
 /** The snapshot a checkpoint recorded as in progress, or `null` when none had begun. */
@@ -94,7 +117,18 @@ export function snapshotStateOf(snap: SnapshotPosition): SnapshotState | null {
 }
 
 /** Where the change stream resumes, with the columns and partitions as of there. */
-export function changeStartOf(changes: ChangesPosition, table: string): { start: ChangePosition; specs: ColumnSpec[]; partitions: string[] | null } {
-  if (changes.lsn === null) throw definite('CHECKPOINT_INVALID', `the checkpoint of ${table} has no stream position`, { table, hint: 'pass the object returned by source.checkpoint() unchanged' });
-  return { start: { lsn: parseLsn(changes.lsn), skip: changes.skip }, specs: specsFromJson(changes.columns), partitions: changes.partitions ?? null };
+export function changeStartOf(
+  changes: ChangesPosition,
+  table: string,
+): { start: ChangePosition; specs: ColumnSpec[]; partitions: string[] | null } {
+  if (changes.lsn === null)
+    throw definite('CHECKPOINT_INVALID', `the checkpoint of ${table} has no stream position`, {
+      table,
+      hint: 'pass the object returned by source.checkpoint() unchanged',
+    });
+  return {
+    start: { lsn: parseLsn(changes.lsn), skip: changes.skip },
+    specs: specsFromJson(changes.columns),
+    partitions: changes.partitions ?? null,
+  };
 }

@@ -20,7 +20,14 @@ import { checkIdentity } from './checkpoint.js';
 import { TableSession } from './table-session.js';
 import { noSnapshot, SnapshotPhase } from './snapshot-phase.js';
 import { ChangePhase } from './change-phase.js';
-import { changesCheckpoint, changeStartOf, completedOneShotCheckpoint, readCheckpoint, snapshotCheckpoint, snapshotStateOf } from './source-checkpoint.js';
+import {
+  changesCheckpoint,
+  changeStartOf,
+  completedOneShotCheckpoint,
+  readCheckpoint,
+  snapshotCheckpoint,
+  snapshotStateOf,
+} from './source-checkpoint.js';
 import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions } from './restore-checks.js';
 
 export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
@@ -75,7 +82,14 @@ export class PostgresSource implements ReferenceTableSource {
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
-        : { changes: 'log', deletes: true, exactlyOnce: true, midSnapshotResume: true, transactions: true, schemaEvolution: this.config.schemaEvolution },
+        : {
+            changes: 'log',
+            deletes: true,
+            exactlyOnce: true,
+            midSnapshotResume: true,
+            transactions: true,
+            schemaEvolution: this.config.schemaEvolution,
+          },
     );
   }
 
@@ -123,7 +137,8 @@ export class PostgresSource implements ReferenceTableSource {
         return await fn();
       } catch (error) {
         // a poll interrupted by close() reports CLOSED, not the connection errors close caused
-        if (this.closed && (error as Error)?.name !== 'AbortError') throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
+        if (this.closed && (error as Error)?.name !== 'AbortError')
+          throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
         throw error;
       }
     });
@@ -154,7 +169,8 @@ export class PostgresSource implements ReferenceTableSource {
 
   /** Rows attached or detached while stopped left no change events: fail now, not later. */
   private async recheckPartitions(): Promise<void> {
-    const recorded = (this.phase === 'snapshot' ? this.snapshot.state.partitions : this.changes.partitions) ?? recordPartitions(this.session.partitions);
+    const recorded =
+      (this.phase === 'snapshot' ? this.snapshot.state.partitions : this.changes.partitions) ?? recordPartitions(this.session.partitions);
     const now = await recheckPartitions(this.session.info!, this.session.catalog!, recorded);
     this.session.partitions = now.partitions;
     if (this.phase === 'snapshot') this.snapshot.state.partitions = now.recorded;
@@ -183,10 +199,14 @@ export class PostgresSource implements ReferenceTableSource {
         });
       }
       if (this.oneShot) {
-        throw definite('INVALID_STATE', `the source of ${this.table} takes a one-shot snapshot (mode 'snapshot-only') and has no change stream`, {
-          table: this.table,
-          hint: "use mode 'stream' (refstream sync) to follow the table's changes",
-        });
+        throw definite(
+          'INVALID_STATE',
+          `the source of ${this.table} takes a one-shot snapshot (mode 'snapshot-only') and has no change stream`,
+          {
+            table: this.table,
+            hint: "use mode 'stream' (refstream sync) to follow the table's changes",
+          },
+        );
       }
       throwIfAborted(opts.signal);
       this.polled = true;
@@ -200,7 +220,8 @@ export class PostgresSource implements ReferenceTableSource {
   checkpoint(): SourceCheckpoint {
     const ctx = { table: this.table, slot: this.slot, key: this.session.info?.primaryKey ?? null, identity: this.session.identity };
     if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
-    if (this.oneShot) return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
+    if (this.oneShot)
+      return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
     const { position, columns, partitions } = this.changes.position();
     return changesCheckpoint(ctx, position, columns, partitions);
   }
@@ -244,12 +265,17 @@ export class PostgresSource implements ReferenceTableSource {
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
-    if (this.phase === 'snapshot' && this.snapshot.state.lsn !== null && (await storageRewritten(this.session.sql!, this.session.info!, this.snapshot.state))) {
+    if (
+      this.phase === 'snapshot' &&
+      this.snapshot.state.lsn !== null &&
+      (await storageRewritten(this.session.sql!, this.session.info!, this.snapshot.state))
+    ) {
       // the recorded ctids point into storage that is gone: take a new snapshot
       this.snapshot.state = noSnapshot();
       this.restartedSnapshot = true;
     }
-    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.state.lsn !== null)) checkKeyUnchanged(pos.key, this.session.info!.primaryKey, this.table);
+    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.state.lsn !== null))
+      checkKeyUnchanged(pos.key, this.session.info!.primaryKey, this.table);
     if (this.session.info!.partitioned && (this.phase === 'changes' || this.snapshot.state.lsn !== null)) await this.recheckPartitions();
   }
 

@@ -3,7 +3,14 @@
  */
 import { IntervalUnit, type Dictionary, type Field, type DataType, type TimeUnit } from 'apache-arrow';
 import { ColumnBuilder } from './column-builder.js';
-import { Int8ColumnBuilder, Int16ColumnBuilder, Int32ColumnBuilder, Float32ColumnBuilder, Float64ColumnBuilder, Date32ColumnBuilder } from './fixed-width.js';
+import {
+  Int8ColumnBuilder,
+  Int16ColumnBuilder,
+  Int32ColumnBuilder,
+  Float32ColumnBuilder,
+  Float64ColumnBuilder,
+  Date32ColumnBuilder,
+} from './fixed-width.js';
 import { Int64ColumnBuilder, TimestampColumnBuilder } from './word64.js';
 import { BoolColumnBuilder } from './bool.js';
 import { Utf8ColumnBuilder, BinaryColumnBuilder, FixedSizeBinaryColumnBuilder } from './var-bytes.js';

@@ -55,7 +55,7 @@ export abstract class ColumnBuilder<T extends DataType = DataType> {
   protected markValid(index: number): void {
     const v = this.validity;
     if (v !== null) {
-      if ((index >> 3) >= v.length) this.ensureValidity(index + 1);
+      if (index >> 3 >= v.length) this.ensureValidity(index + 1);
       this.validity![index >> 3] |= 1 << (index & 7);
     }
   }

@@ -37,7 +37,12 @@ export function parseIsoToUnit(text: string, unit: TimeUnit): bigint {
   const nanosOfSecond = BigInt((frac + '000000000').slice(0, 9));
   const secondsNs = (BigInt(ms) / 1000n) * 1_000_000_000n;
   const totalNs = (ms < 0 && ms % 1000 !== 0 ? secondsNs - 1_000_000_000n : secondsNs) + nanosOfSecond;
-  const divisor = { [TimeUnit.SECOND]: 1_000_000_000n, [TimeUnit.MILLISECOND]: 1_000_000n, [TimeUnit.MICROSECOND]: 1000n, [TimeUnit.NANOSECOND]: 1n }[unit];
+  const divisor = {
+    [TimeUnit.SECOND]: 1_000_000_000n,
+    [TimeUnit.MILLISECOND]: 1_000_000n,
+    [TimeUnit.MICROSECOND]: 1000n,
+    [TimeUnit.NANOSECOND]: 1n,
+  }[unit];
   const q = totalNs / divisor;
   return totalNs < 0n && totalNs % divisor !== 0n ? q - 1n : q;
 }

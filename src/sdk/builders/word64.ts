@@ -75,7 +75,10 @@ export class Int64ColumnBuilder extends Word64Builder<Int64> {
 
 /** Timestamps as 64-bit counts of `unit` since the Unix epoch; `timezone` `'UTC'` for instants. */
 export class TimestampColumnBuilder extends Word64Builder<Timestamp> {
-  constructor(readonly unit: TimeUnit = TimeUnit.MICROSECOND, timezone: string | null = null) {
+  constructor(
+    readonly unit: TimeUnit = TimeUnit.MICROSECOND,
+    timezone: string | null = null,
+  ) {
     super(new Timestamp(unit, timezone));
   }
   /**

@@ -323,7 +323,8 @@ export class SqlExecutor {
         WHERE c.relname = $1 AND n.nspname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
       [table, schema],
     );
-    if (columnRows.length === 0) throw new ExasolError(`object ${schema ? schema + '.' : ''}${table} not found [line 1, column 13]`, SqlCode.syntax);
+    if (columnRows.length === 0)
+      throw new ExasolError(`object ${schema ? schema + '.' : ''}${table} not found [line 1, column 13]`, SqlCode.syntax);
     const columns = statement.columns ?? columnRows.map((r) => r.attname);
     const rows = await fetchImportRows(statement, this.transportContext());
     rows.forEach((row, n) => {

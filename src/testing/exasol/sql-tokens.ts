@@ -15,7 +15,31 @@ export interface Token {
   offset: number;
 }
 
-const PUNCTUATION = ['||', '<=', '>=', '<>', '!=', '::', '(', ')', ',', '.', ';', '+', '-', '*', '/', '=', '<', '>', '?', '%', '[', ']', ':'];
+const PUNCTUATION = [
+  '||',
+  '<=',
+  '>=',
+  '<>',
+  '!=',
+  '::',
+  '(',
+  ')',
+  ',',
+  '.',
+  ';',
+  '+',
+  '-',
+  '*',
+  '/',
+  '=',
+  '<',
+  '>',
+  '?',
+  '%',
+  '[',
+  ']',
+  ':',
+];
 
 /** Splits SQL into tokens. Throws a `SyntaxError` on unterminated literals. */
 export function tokenize(sql: string): Token[] {

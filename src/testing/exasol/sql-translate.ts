@@ -96,7 +96,8 @@ export function translateStatement(sqlText: string): TranslatedStatement {
     throw new TranslationError((error as Error).message);
   }
   // A trailing semicolon is allowed; more than one statement is not.
-  while (all.length && (all[all.length - 1].text === ';' || all[all.length - 1].kind === 'space' || all[all.length - 1].kind === 'comment')) all.pop();
+  while (all.length && (all[all.length - 1].text === ';' || all[all.length - 1].kind === 'space' || all[all.length - 1].kind === 'comment'))
+    all.pop();
   const tokens = significant(all);
   if (tokens.length === 0) throw new TranslationError('empty statement');
   if (tokens.some((t) => t.text === ';')) throw new TranslationError('only one statement per execute is allowed');
@@ -108,7 +109,7 @@ export function translateStatement(sqlText: string): TranslatedStatement {
   if (w(0) === 'ROLLBACK' && tokens.length <= 2) return { kind: 'rollback' };
   if (w(0) === 'ALTER' && w(1) === 'SESSION' && w(2) === 'SET') {
     const value = tokens[5];
-    return { kind: 'alterSession', name: w(3) ?? '', value: value?.kind === 'string' ? value.value : value?.text ?? '' };
+    return { kind: 'alterSession', name: w(3) ?? '', value: value?.kind === 'string' ? value.value : (value?.text ?? '') };
   }
   if (w(0) === 'EXPORT') return { kind: 'export', tokens: all };
   if (w(0) === 'IMPORT') return { kind: 'import', tokens: all };
@@ -121,7 +122,11 @@ export function translateStatement(sqlText: string): TranslatedStatement {
     const ifExists = w(2) === 'IF';
     const name = identifierName(tokens[ifExists ? 4 : 2]);
     const cascade = tokens.some((t) => t.kind === 'word' && t.value === 'CASCADE');
-    return { kind: 'dropSchema', schema: name, sql: `DROP SCHEMA ${ifExists ? 'IF EXISTS ' : ''}${quoteIdent(name)}${cascade ? ' CASCADE' : ''}` };
+    return {
+      kind: 'dropSchema',
+      schema: name,
+      sql: `DROP SCHEMA ${ifExists ? 'IF EXISTS ' : ''}${quoteIdent(name)}${cascade ? ' CASCADE' : ''}`,
+    };
   }
   if (w(0) === 'CREATE' && (w(1) === 'TABLE' || (w(1) === 'OR' && w(2) === 'REPLACE' && w(3) === 'TABLE'))) {
     return translateCreateTable(tokens);

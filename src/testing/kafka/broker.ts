@@ -71,7 +71,11 @@ function parseTopicSpec(spec: string): { name: string; partitions: number } {
 /** Path of the C source, next to this module (src/testing/kafka or a copy in dist). */
 function launcherSource(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [join(here, 'mock-broker.c'), join(here, 'kafka', 'mock-broker.c'), join(here, 'testing', 'kafka', 'mock-broker.c')]) {
+  for (const candidate of [
+    join(here, 'mock-broker.c'),
+    join(here, 'kafka', 'mock-broker.c'),
+    join(here, 'testing', 'kafka', 'mock-broker.c'),
+  ]) {
     if (existsSync(candidate)) return candidate;
   }
   throw new Error(`mock-broker.c not found next to ${here}`);
@@ -121,7 +125,10 @@ export async function startKafkaTestBroker(options: StartKafkaTestBrokerOptions 
 
   const bootstrapServers = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => fail(new Error(`Kafka mock broker did not start within ${options.startTimeoutMs ?? 20_000} ms`)), options.startTimeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => fail(new Error(`Kafka mock broker did not start within ${options.startTimeoutMs ?? 20_000} ms`)),
+      options.startTimeoutMs ?? 20_000,
+    );
     function fail(error: Error): void {
       clearTimeout(timer);
       child.kill('SIGTERM');
