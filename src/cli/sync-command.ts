@@ -4,7 +4,7 @@
 import { MemoryCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
 import { ConnectorError, definite, redactSecrets, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
-import { sync, type SyncProgress, type SyncRun } from '../sdk/sync.js';
+import { initialProgress, sync, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
 import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
 import { createCheckpointStore, createSink, sourceFactory } from './endpoints.js';
@@ -309,17 +309,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
 }
 
 /** Progress reported by the metrics endpoint before the run has started. */
-const NOT_STARTED: SyncProgress = {
-  phase: 'starting',
-  snapshotRows: 0,
-  changeRows: 0,
-  batches: 0,
-  commits: 0,
-  retries: 0,
-  lastCheckpoint: null,
-  lastCommitAt: null,
-  detachedSinks: [],
-};
+const NOT_STARTED = initialProgress();
 
 /** A bad sink or checkpoint-store option (CONFIG_INVALID from a constructor) is a usage error, not an internal one. */
 function asCliError(error: unknown): unknown {

@@ -83,6 +83,21 @@ export interface SyncProgress {
   detachedSinks: string[];
 }
 
+/** The progress of a run that has not started: nothing delivered, nothing committed. */
+export function initialProgress(): SyncProgress {
+  return {
+    phase: 'starting',
+    snapshotRows: 0,
+    changeRows: 0,
+    batches: 0,
+    commits: 0,
+    retries: 0,
+    lastCheckpoint: null,
+    lastCommitAt: null,
+    detachedSinks: [],
+  };
+}
+
 /** Why a run ended. */
 export type StopReason = 'stop' | 'signal' | 'abort' | 'snapshot' | 'until';
 
@@ -117,17 +132,7 @@ const DEFAULT_COMMIT_MS = 1_000;
 export class SyncRun extends EventEmitter<SyncEvents> {
   /** Resolves when the run ends gracefully; rejects with the ConnectorError that stopped it. */
   readonly done: Promise<SyncResult>;
-  readonly progress: SyncProgress = {
-    phase: 'starting',
-    snapshotRows: 0,
-    changeRows: 0,
-    batches: 0,
-    commits: 0,
-    retries: 0,
-    lastCheckpoint: null,
-    lastCommitAt: null,
-    detachedSinks: [],
-  };
+  readonly progress: SyncProgress = initialProgress();
 
   private readonly sinks: AttachedSink[];
   private readonly store: CheckpointStore;

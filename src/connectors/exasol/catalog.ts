@@ -63,6 +63,13 @@ export async function loadTable(connection: ExasolConnection, schema: string, ta
   };
 }
 
+/** One column of the first row a catalog query returns, or null when there is no row or no value. */
+async function catalogValue(connection: ExasolConnection, sql: string, column: string, signal?: AbortSignal): Promise<unknown> {
+  const rows = await queryObjects(connection, sql, signal);
+  const value = rows[0]?.[column];
+  return value === undefined ? null : value;
+}
+
 /** `LAST_COMMIT` of the table as text, or null when the catalog has none. */
 export async function lastCommit(
   connection: ExasolConnection,
@@ -70,13 +77,13 @@ export async function lastCommit(
   table: string,
   signal?: AbortSignal,
 ): Promise<string | null> {
-  const rows = await queryObjects(
+  const value = await catalogValue(
     connection,
     `/*snapshot execution*/ SELECT LAST_COMMIT FROM EXA_ALL_OBJECTS WHERE ROOT_NAME = ${quoteString(schema)} AND OBJECT_NAME = ${quoteString(table)}`,
+    'LAST_COMMIT',
     signal,
   );
-  const value = rows[0]?.LAST_COMMIT;
-  return value === undefined || value === null ? null : String(value);
+  return value === null ? null : String(value);
 }
 
 /** The catalog's row count of the table (`EXA_ALL_TABLES.TABLE_ROW_COUNT`), or null when unknown. */
@@ -86,13 +93,13 @@ export async function tableRowCount(
   table: string,
   signal?: AbortSignal,
 ): Promise<number | null> {
-  const rows = await queryObjects(
+  const value = await catalogValue(
     connection,
     `/*snapshot execution*/ SELECT TABLE_ROW_COUNT FROM EXA_ALL_TABLES WHERE TABLE_SCHEMA = ${quoteString(schema)} AND TABLE_NAME = ${quoteString(table)}`,
+    'TABLE_ROW_COUNT',
     signal,
   );
-  const value = rows[0]?.TABLE_ROW_COUNT;
-  return value === undefined || value === null ? null : Number(value);
+  return value === null ? null : Number(value);
 }
 
 /**
@@ -105,11 +112,11 @@ export async function tableObjectId(
   table: string,
   signal?: AbortSignal,
 ): Promise<string | null> {
-  const rows = await queryObjects(
+  const value = await catalogValue(
     connection,
     `SELECT OBJECT_ID FROM EXA_ALL_OBJECTS WHERE ROOT_NAME = ${quoteString(schema)} AND OBJECT_NAME = ${quoteString(table)} AND OBJECT_TYPE IN ('TABLE', 'VIEW')`,
+    'OBJECT_ID',
     signal,
   );
-  const value = rows[0]?.OBJECT_ID;
-  return value === undefined || value === null ? null : String(value);
+  return value === null ? null : String(value);
 }

@@ -3,6 +3,7 @@
  * listing every problem; the password never appears in a message.
  */
 import { z } from 'zod';
+import { batchLimitFields } from '../../sdk/batch-limits.js';
 import { definite } from '../../sdk/errors.js';
 import { parseConfig as parseWithSchema } from '../../sdk/config.js';
 import type { WarningHandler } from '../../sdk/warnings.js';
@@ -89,13 +90,7 @@ export const sourceConfigSchema = connectionSchema
       })
       .strict()
       .default({ method: 'auto', fetchBelowRows: 10_000, tunnelTls: 'auto' }),
-    batchRows: z.number().int().positive().default(10_000),
-    batchBytes: z
-      .number()
-      .int()
-      .positive()
-      .default(8 * 1024 * 1024),
-    maxWaitMs: z.number().int().nonnegative().default(100),
+    ...batchLimitFields(),
     /** Pause between polls while waiting for changes within `maxWaitMs`. */
     pollIntervalMs: z.number().int().positive().default(25),
     /** Byte budget of one `fetch`. */

@@ -5,6 +5,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { z } from 'zod';
+import { batchLimitFields } from '../../sdk/batch-limits.js';
 import { BatchBuilder, formatPosition } from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { abortError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
@@ -31,13 +32,7 @@ type Phase =
 
 const optionsSchema = z
   .object({
-    batchRows: z.number().int().positive().default(10_000),
-    batchBytes: z
-      .number()
-      .int()
-      .positive()
-      .default(8 * 1024 * 1024),
-    maxWaitMs: z.number().int().nonnegative().default(100),
+    ...batchLimitFields(),
   })
   .strict();
 
