@@ -117,10 +117,7 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private committed: StreamState = emptyState();
   /** Read-ahead state of the job in progress (ahead of `committed` until its batch is returned). */
   private ahead: StreamState = emptyState();
-  private readonly polls = new PollScheduler(
-    () => this.closed,
-    () => this.throwIfClosed(),
-  );
+  private readonly polls: PollScheduler;
   private emittedData = false;
   /** The connected cluster and topic (known once connected). */
   private identity: KafkaSourceIdentity | null = null;
@@ -131,6 +128,11 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   constructor(options: KafkaSourceOptions) {
     this.options = parseConfig(optionsSchema, options, 'KafkaReferenceTableSource') as KafkaSourceOptions;
     this.table = this.options.table ?? this.options.topic;
+    this.polls = new PollScheduler(
+      this.table,
+      () => this.closed,
+      () => this.throwIfClosed(),
+    );
     const s = this.options.schema as Schema | TableDescriptor | undefined;
     this.schema = new TopicSchema(this.options.topic, this.table, s === undefined ? null : 'primaryKey' in s ? s : descriptorOf(s));
     const context: ReadContext = {
