@@ -1,9 +1,13 @@
 /**
- * Poll scheduling of KafkaReferenceTableSource: polls run one at a time, in call order, and an
- * aborted poll neither loses nor skips data (its batch goes to the next poll of its kind).
+ * Poll scheduling of KafkaReferenceTableSource. One poll at a time, the policy every source
+ * shares (PollGate): a poll started while another is still running is refused at once with
+ * the definite `BUSY`. An aborted poll neither loses nor skips data: it rejects at once, its
+ * job finishes in the background, and the next poll of its kind returns that job's batch
+ * instead of reading past it.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { abortError, throwIfAborted } from '../../sdk/errors.js';
+import { PollGate } from '../../sdk/poll-gate.js';
 
 /** A poll job's outcome; `apply` advances the checkpoint when the batch is handed out. */
 export interface PollResult {
@@ -14,49 +18,46 @@ export interface PollResult {
 /** The kinds of poll whose abandoned results are kept apart. */
 export type PollKind = 'snapshot' | 'changes';
 
-/** Serialises poll jobs of one source. */
+/** Runs the poll jobs of one source, one at a time. */
 export class PollScheduler {
-  /** Resolves when the poll in progress is done. */
-  private turn: Promise<void> = Promise.resolve();
-  /** A poll whose caller gave up (abort): its result is handed to the next poll of that kind. */
+  private readonly gate: PollGate;
+  /** A job whose poll was aborted: its result is handed to the next poll of that kind. */
   private abandoned: { kind: PollKind; work: Promise<PollResult> } | null = null;
 
   /**
+   * @param table - the table named in the `BUSY` error
    * @param isClosed - true once the source is closed: an abandoned job's result is then dropped
    * @param throwIfClosed - throws the source's `CLOSED` error
    */
   constructor(
+    table: string,
     private readonly isClosed: () => boolean,
     private readonly throwIfClosed: () => void,
-  ) {}
+  ) {
+    this.gate = new PollGate(table);
+  }
 
   /**
-   * Runs one poll job. A concurrent poll waits its turn, so batches are never interleaved or
-   * delivered twice. An aborted poll rejects at once; if its job was already running, the job
-   * finishes in the background and its batch is returned by the next poll of the same kind.
+   * Runs one poll job. A poll started while another is in flight rejects with `BUSY` and
+   * changes nothing, so batches are never interleaved or delivered twice. An aborted poll
+   * rejects at once; if its job was already running, the job finishes in the background and
+   * its batch is returned by the next poll of the same kind. A poll of the other kind waits
+   * for such a job to settle before starting its own, so two jobs never read at once.
    */
   async run(kind: PollKind, job: () => Promise<PollResult>, signal?: AbortSignal): Promise<RecordBatch | null> {
     throwIfAborted(signal);
-    const previous = this.turn;
-    let release!: () => void;
-    this.turn = new Promise<void>((resolve) => (release = resolve));
-    try {
-      await raceAbort(previous, signal);
-    } catch (error) {
-      void previous.then(release); // keep the order for polls queued behind this one
-      throw error;
-    }
+    return this.gate.run(() => this.runAlone(kind, job, signal));
+  }
+
+  private async runAlone(kind: PollKind, job: () => Promise<PollResult>, signal?: AbortSignal): Promise<RecordBatch | null> {
+    const abandoned = this.abandoned;
     let work: Promise<PollResult>;
-    if (this.abandoned !== null && this.abandoned.kind === kind) {
-      work = this.abandoned.work;
+    if (abandoned !== null && abandoned.kind === kind) {
+      work = abandoned.work;
       this.abandoned = null;
     } else {
-      try {
-        this.throwIfClosed();
-      } catch (error) {
-        release();
-        throw error;
-      }
+      if (abandoned !== null) await raceAbort(settled(abandoned.work), signal);
+      this.throwIfClosed();
       work = job();
     }
     try {
@@ -64,19 +65,23 @@ export class PollScheduler {
     } catch (error) {
       if (signal?.aborted && !this.isClosed()) {
         this.abandoned = { kind, work };
-        void work.then(release, release);
         work.catch(() => undefined);
-        throw error;
       }
-      release();
       throw error;
     }
-    release();
     const result = await work;
     this.throwIfClosed();
     result.apply(); // only now does checkpoint() move past this batch
     return result.batch;
   }
+}
+
+/** Resolves once `promise` settles, either way. */
+function settled(promise: Promise<unknown>): Promise<void> {
+  return promise.then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 /** Settles like `promise`, or rejects with an AbortError as soon as `signal` fires. */
