@@ -109,7 +109,6 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private readonly schema: TopicSchema;
   private readonly snapshot: SnapshotReader;
   private readonly changes: ChangeReader;
-  private phase: 'snapshot' | 'changes' = 'snapshot';
   private snapshotDone = false;
   private closed = false;
   private polled = false;
@@ -217,7 +216,6 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
       this.schema.descriptor = descriptorFromIpc(Buffer.from(position.schema, 'base64'));
     this.committed = state;
     this.ahead = cloneState(state);
-    this.phase = 'changes';
     this.snapshotDone = true;
     this.restoredFrom = { source: position.source, resumes: true };
     await this.connect();
@@ -307,7 +305,6 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
         this.committed = end;
         this.ahead = cloneState(end);
         this.snapshotDone = true;
-        this.phase = 'changes';
         this.snapshot.discard();
       },
     };
