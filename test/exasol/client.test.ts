@@ -163,6 +163,21 @@ test('abort: a running statement gets abortQuery and the call rejects with Abort
   }
 });
 
+test('an abortQuery that comes after its statement finished aborts nothing: the next statements run (as in Exasol)', async () => {
+  const c = await connect(server, { password: SECRET });
+  try {
+    for (let i = 0; i < 20; i++) {
+      assert.equal(String((await collect(c, `SELECT ${i} AS X FROM DUAL`))[0]![0]), String(i));
+      // too late for the statement above; it must not reach the one below
+      c.abortQuery();
+      // a statement that runs long enough for a stray cancel to reach it
+      assert.equal(String((await collect(c, 'SELECT CASE WHEN pg_sleep(0.05) IS NULL THEN 0 ELSE 7 END AS X FROM DUAL'))[0]![0]), '7');
+    }
+  } finally {
+    await c.close();
+  }
+});
+
 test('bad config fails before connecting, listing every problem, never showing the password', () => {
   assert.throws(
     () =>
