@@ -8,6 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
@@ -94,6 +95,40 @@ for (const version of PG_VERSIONS) {
       assert.deepEqual(
         batches.flat().map((r) => r[0]),
         Array.from({ length: 300 }, (_, i) => String(i + 1)),
+      );
+    });
+
+    it('CopyOut passes the COPY through and hands back what follows it, however the socket splits it', { timeout: 60_000 }, async () => {
+      // what follows CopyDone on the wire: CommandComplete "COPY 300", ReadyForQuery idle
+      const tag = Buffer.from('COPY 300\0');
+      const complete = Buffer.concat([Buffer.from([0x43]), Buffer.from([0, 0, 0, 4 + tag.length]), tag]);
+      const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+      const wire = Buffer.concat([raw, complete, ready]);
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: wire.length - 1 }), { maxLength: 30 }), async (cuts) => {
+          const points = [...new Set(cuts)].sort((a, b) => a - b);
+          const socket = new PassThrough();
+          const handedBack: Buffer[] = [];
+          socket.on('data', (chunk: Buffer) => handedBack.push(chunk));
+          const copy = new CopyOut('COPY …');
+          copy.submit({ stream: socket, query: () => {} } as unknown as Parameters<CopyOut['submit']>[0]);
+          let last = 0;
+          for (const p of [...points, wire.length]) {
+            socket.write(wire.subarray(last, p));
+            last = p;
+          }
+          const passed: Buffer[] = [];
+          const ended = (async () => {
+            for await (const chunk of copy as AsyncIterable<Buffer>) passed.push(chunk);
+          })();
+          const stuck = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the COPY stream did not end')), 2000));
+          await Promise.race([ended, stuck]);
+          await new Promise((r) => setImmediate(r));
+          assert.deepEqual(Buffer.concat(passed), raw, 'the COPY part, up to and including CopyDone');
+          assert.deepEqual(Buffer.concat(handedBack), Buffer.concat([complete, ready]), 'the rest goes back to pg');
+        }),
+        // a broken framing waits out the 2 s guard per run: report the first failure, do not shrink
+        { numRuns: 100, endOnFailure: true },
       );
     });
 

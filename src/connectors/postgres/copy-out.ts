@@ -101,6 +101,16 @@ export class CopyOut extends Readable implements Submittable {
         this.code = chunk[pos]!;
         // pg reads the error itself (and the ReadyForQuery after it)
         if (this.code === MESSAGE.error) return this.finish(chunk, pos);
+        if (pos + 5 <= end) {
+          // the whole header in this chunk (nearly always): skip to the body at once
+          const length = ((chunk[pos + 1]! << 24) | (chunk[pos + 2]! << 16) | (chunk[pos + 3]! << 8) | chunk[pos + 4]!) >>> 0;
+          pos += 5;
+          if (length < 4) return this.malformed(length);
+          this.bodyLeft = length - 4;
+          this.at = this.bodyLeft === 0 ? At.Boundary : At.Body;
+          if (this.bodyLeft === 0 && this.code === MESSAGE.copyDone) return this.finish(chunk, pos);
+          continue;
+        }
         pos++;
         this.at = At.Length;
         this.length = 0;
@@ -111,6 +121,7 @@ export class CopyOut extends Readable implements Submittable {
       this.length = this.length * 256 + chunk[pos]!;
       pos++;
       if (++this.lengthBytes === 4) {
+        if (this.length < 4) return this.malformed(this.length);
         this.bodyLeft = this.length - 4;
         this.at = At.Body;
         if (this.bodyLeft === 0) {
@@ -120,6 +131,12 @@ export class CopyOut extends Readable implements Submittable {
       }
     }
     this.wanted = this.push(chunk);
+  }
+
+  /** A message length below its own 4 bytes: the bytes are not the protocol (never loop on them). */
+  private malformed(length: number): void {
+    this.detached = true;
+    this.destroy(new Error(`COPY OUT: malformed protocol message (code ${this.code}, length ${length})`));
   }
 
   /** Ends the stream with `chunk[0, split)` and gives `chunk[split, …)` back to `pg`. */
