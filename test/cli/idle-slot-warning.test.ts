@@ -5,11 +5,15 @@
  * are not; 0 turns the warning off.
  */
 import { test, before, after } from 'node:test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
 import { ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 
 let pg: TestPostgres;
+const checkpoint = join(mkdtempSync(join(tmpdir(), 'refstream-idle-warning-')), 'cp.json');
 
 before(async () => {
   ensureBuiltCli();
@@ -46,7 +50,7 @@ async function startWarnings(...extra: string[]): Promise<Event[]> {
     '--log-format',
     'json',
     '--checkpoint',
-    `/tmp/refstream-idle-warning-${process.pid}.json`,
+    checkpoint,
     ...extra,
   ]);
   assert.equal(result.code, 0, result.err);
