@@ -1,5 +1,6 @@
 import { cpSync, mkdirSync } from 'node:fs';
 import { defineConfig } from 'tsup';
+import { skipPgCloudflareProbe } from './scripts/build/skip-pg-cloudflare-probe.js';
 
 // One entry per public subpath (see package.json "exports"); the CLI is ESM-only with a shebang.
 export default defineConfig([
@@ -39,6 +40,7 @@ export default defineConfig([
     // Batches from other copies of apache-arrow are read by duck typing, never instanceof.
     noExternal: ['apache-arrow', 'zod', 'pg', 'pg-copy-streams'],
     external: ['fast-check', 'pg-native'],
+    esbuildPlugins: [skipPgCloudflareProbe],
     // CommonJS packages bundled into ESM (pg) require Node's built-ins through this `require`.
     banner: {
       js: "#!/usr/bin/env node\nimport { createRequire as createRequireForBundledCjs } from 'node:module';\nconst require = createRequireForBundledCjs(import.meta.url);",

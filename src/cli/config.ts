@@ -5,36 +5,37 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from '../sdk/zod.js';
 import { CliError, EXIT } from './errors.js';
 import { configProblems } from '../sdk/config.js';
 
-export const syncConfigSchema = z
-  .object({
-    source: z.string({ error: 'is required (a postgres:// URL)' }).min(1, 'is required (a postgres:// URL)'),
-    table: z
-      .string({ error: 'is required (schema.table)' })
-      .regex(
+const SINKS_NEEDED = 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)';
+const positiveInt = () => z.int().check(z.positive());
+
+export const syncConfigSchema = z.strictObject({
+  source: z.string({ error: 'is required (a postgres:// URL)' }).check(z.minLength(1, 'is required (a postgres:// URL)')),
+  table: z
+    .string({ error: 'is required (schema.table)' })
+    .check(
+      z.regex(
         /^("([^"]|"")+"|[^".]+)(\.("([^"]|"")+"|[^".]+))?$/,
         'must be "table" or "schema.table" (double quotes around parts with dots)',
       ),
-    sinks: z
-      .array(z.string().min(1), { error: 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)' })
-      .min(1, 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)'),
-    checkpoint: z.string().min(1).optional(),
-    batchRows: z.number().int().positive().optional(),
-    commitEvery: z.object({ rows: z.number().int().positive().optional(), ms: z.number().int().positive().optional() }).strict().optional(),
-    slot: z.string().min(1).optional(),
-    publication: z.string().min(1).optional(),
-    snapshotParallelism: z.number().int().min(1).max(64).optional(),
-    unknownTypes: z.enum(['error', 'text'], { error: "must be 'error' or 'text'" }).optional(),
-    logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
-    metricsPort: z.number().int().min(0).max(65535).optional(),
-    durationSeconds: z.number().positive().optional(),
-    warnRetainedBytes: z.number().int().min(0).optional(),
-    retryForSeconds: z.number().positive().optional(),
-  })
-  .strict();
+    ),
+  sinks: z.array(z.string().check(z.minLength(1)), { error: SINKS_NEEDED }).check(z.minLength(1, SINKS_NEEDED)),
+  checkpoint: z.optional(z.string().check(z.minLength(1))),
+  batchRows: z.optional(positiveInt()),
+  commitEvery: z.optional(z.strictObject({ rows: z.optional(positiveInt()), ms: z.optional(positiveInt()) })),
+  slot: z.optional(z.string().check(z.minLength(1))),
+  publication: z.optional(z.string().check(z.minLength(1))),
+  snapshotParallelism: z.optional(z.int().check(z.gte(1), z.lte(64))),
+  unknownTypes: z.optional(z.enum(['error', 'text'], { error: "must be 'error' or 'text'" })),
+  logFormat: z._default(z.enum(['auto', 'pretty', 'json']), 'auto'),
+  metricsPort: z.optional(z.int().check(z.gte(0), z.lte(65535))),
+  durationSeconds: z.optional(z.number().check(z.positive())),
+  warnRetainedBytes: z.optional(z.int().check(z.gte(0))),
+  retryForSeconds: z.optional(z.number().check(z.positive())),
+});
 
 export type SyncConfig = z.output<typeof syncConfigSchema>;
 

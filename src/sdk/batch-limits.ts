@@ -2,7 +2,7 @@
  * The batch limits sources take, as config schema fields: one definition of their types, ranges
  * and defaults.
  */
-import { z } from 'zod';
+import * as z from './zod.js';
 
 /** Defaults of {@link batchLimitFields}. */
 export interface BatchLimitDefaults {
@@ -18,8 +18,8 @@ export interface BatchLimitDefaults {
  */
 export function batchLimitFields(defaults: BatchLimitDefaults = { batchRows: 10_000, batchBytes: 8 * 1024 * 1024, maxWaitMs: 100 }) {
   return {
-    batchRows: z.number().int().positive().default(defaults.batchRows),
-    batchBytes: z.number().int().positive().default(defaults.batchBytes),
-    maxWaitMs: z.number().int().nonnegative().default(defaults.maxWaitMs),
+    batchRows: z._default(z.int().check(z.positive()), defaults.batchRows),
+    batchBytes: z._default(z.int().check(z.positive()), defaults.batchBytes),
+    maxWaitMs: z._default(z.int().check(z.nonnegative()), defaults.maxWaitMs),
   };
 }

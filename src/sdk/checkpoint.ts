@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './zod.js';
 import { definite } from './errors.js';
 import { configProblems } from './config.js';
 
@@ -28,20 +28,18 @@ export interface SourceCheckpoint {
   readonly position: JsonValue;
 }
 
-const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+const jsonValue: z.ZodMiniType<JsonValue> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
 );
 
 /** zod schema of the checkpoint envelope. */
-export const sourceCheckpointSchema = z
-  .object({
-    version: z.number().int(),
-    connector: z.string().min(1),
-    table: z.string().min(1),
-    phase: z.enum(['snapshot', 'changes']),
-    position: jsonValue,
-  })
-  .strict();
+export const sourceCheckpointSchema = z.strictObject({
+  version: z.int(),
+  connector: z.string().check(z.minLength(1)),
+  table: z.string().check(z.minLength(1)),
+  phase: z.enum(['snapshot', 'changes']),
+  position: jsonValue,
+});
 
 /** What a connector expects of a checkpoint handed to its `restore`. */
 export interface CheckpointExpectation {
@@ -100,8 +98,8 @@ export function parseCheckpoint(input: unknown, expected?: CheckpointExpectation
  * Validates a connector's own `position` with its zod schema, turning failures into
  * `CHECKPOINT_INVALID`.
  */
-export function parsePosition<T>(schema: z.ZodType<T>, checkpoint: SourceCheckpoint): T {
-  const parsed = schema.safeParse(checkpoint.position);
+export function parsePosition<T>(schema: z.core.$ZodType<T>, checkpoint: SourceCheckpoint): T {
+  const parsed = z.safeParse(schema, checkpoint.position);
   if (!parsed.success) {
     const problems = configProblems(parsed.error, (key) => `position.${key}`).join('; ');
     throw definite('CHECKPOINT_INVALID', `checkpoint position is malformed for ${checkpoint.connector}: ${problems}`, {

@@ -3,7 +3,7 @@
  * schema, table and the table's object id. Every checkpoint records it, and a checkpoint of
  * another source is refused before it is applied.
  */
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { assertSameSource, warnUnidentified } from '../../sdk/source-identity.js';
 import type { WarningHandler } from '../../sdk/warnings.js';
 import { tableObjectId } from './catalog.js';
@@ -11,20 +11,18 @@ import { connectionTargets, type ResolvedSourceConfig } from './config.js';
 import type { ExasolConnection } from './connection.js';
 
 /** The identity recorded in every checkpoint. No user name, password or fingerprint. */
-export const identitySchema = z
-  .object({
-    /** The configured nodes as `host:port` (DSN ranges expanded), lower-case. */
-    hosts: z.array(z.string().min(1)).min(1),
-    /** `databaseName` of the login reply. */
-    database: z.string(),
-    /** `releaseVersion` of the login reply; shown in messages, not compared (an upgrade keeps checkpoints). */
-    release: z.string(),
-    schema: z.string().min(1),
-    table: z.string().min(1),
-    /** `EXA_ALL_OBJECTS.OBJECT_ID` (a re-created table gets a new one); null when the catalog has none. */
-    objectId: z.string().regex(/^\d+$/).nullable(),
-  })
-  .strict();
+export const identitySchema = z.strictObject({
+  /** The configured nodes as `host:port` (DSN ranges expanded), lower-case. */
+  hosts: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+  /** `databaseName` of the login reply. */
+  database: z.string(),
+  /** `releaseVersion` of the login reply; shown in messages, not compared (an upgrade keeps checkpoints). */
+  release: z.string(),
+  schema: z.string().check(z.minLength(1)),
+  table: z.string().check(z.minLength(1)),
+  /** `EXA_ALL_OBJECTS.OBJECT_ID` (a re-created table gets a new one); null when the catalog has none. */
+  objectId: z.nullable(z.string().check(z.regex(/^\d+$/))),
+});
 
 /** See {@link identitySchema}. */
 export type ExasolIdentity = z.infer<typeof identitySchema>;

@@ -2,7 +2,7 @@
 import { ConnectorError } from '../../sdk/errors.js';
 import { connectionTargets, type connectionSchema } from './config.js';
 import { ExasolConnection } from './connection.js';
-import type { z } from 'zod';
+import type * as z from '../../sdk/zod.js';
 
 /** Connects to the first reachable host of the config (transient failures move on to the next host). */
 export async function openSession(

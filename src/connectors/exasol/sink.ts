@@ -9,7 +9,7 @@
  * upserts and deletes in the same order, so they are harmless.
  */
 import type { DataType, Field, RecordBatch } from 'apache-arrow';
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { batchInfo, CHANGE_TYPE_COLUMN, tableFields } from '../../sdk/batch.js';
 import { ConnectorError, definite } from '../../sdk/errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
@@ -24,19 +24,19 @@ import { qualified, quoteIdent, quoteString } from './sql.js';
 import { openTunnel, useTunnelTls } from './tunnel.js';
 
 /** zod schema of {@link ExasolTableSinkConfig}. */
-export const sinkConfigSchema = connectionSchema
-  .extend({
+export const sinkConfigSchema = z.strictObject(
+  z.extend(connectionSchema, {
     /** Target schema and table, exactly as stored. */
-    schema: z.string().min(1).max(128),
-    table: z.string().min(1).max(128),
+    schema: z.string().check(z.minLength(1)).check(z.maxLength(128)),
+    table: z.string().check(z.minLength(1)).check(z.maxLength(128)),
     /** Create schema, target and staging tables when missing (types derived from the Arrow schema). */
-    createTable: z.boolean().default(false),
+    createTable: z._default(z.boolean(), false),
     /** Staging table name (default `<table>__REFSTREAM_STAGE`, same schema). One sink per target. */
-    stagingTable: z.string().min(1).max(128).optional(),
+    stagingTable: z.optional(z.string().check(z.minLength(1)).check(z.maxLength(128))),
     /** TLS on the IMPORT tunnel with PUBLIC KEY pinning: `auto` when the server supports it. */
-    tunnelTls: z.enum(['auto', 'on', 'off']).default('auto'),
-  })
-  .strict();
+    tunnelTls: z._default(z.enum(['auto', 'on', 'off']), 'auto'),
+  }).shape,
+);
 
 /** Configuration of {@link ExasolTableSink}. */
 export type ExasolTableSinkConfig = z.input<typeof sinkConfigSchema>;

@@ -11,7 +11,7 @@
  *   metadata query per poll.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { abortError, ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
@@ -30,31 +30,29 @@ import { pollWatermarkChanges, type WatermarkCursor } from './watermark-mode.js'
 
 const CONNECTOR = 'exasol';
 
-const watermarkPosition = z
-  .object({
-    mode: z.literal('watermark'),
-    signature: z.string(),
-    wm: z.string().nullable(),
-    key: z.array(z.string()).nullable(),
-    ordinal: z.number().int().nonnegative(),
-    /** Where the checkpoint was taken; absent in checkpoints of older refstream versions. */
-    source: identitySchema.optional(),
-  })
-  .strict();
-const diffPosition = z
-  .object({
-    mode: z.literal('diff'),
-    signature: z.string(),
-    run: z.string().regex(/^[0-9a-f]{8}$/),
-    state: z.string().regex(/^[0-9a-f]{64}$/),
-    epoch: z.number().int().nonnegative(),
-    delivered: z.number().int().nonnegative(),
-    source: identitySchema.optional(),
-  })
-  .strict();
-const snapshotPosition = z
-  .object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional(), source: identitySchema.optional() })
-  .strict();
+const watermarkPosition = z.strictObject({
+  mode: z.literal('watermark'),
+  signature: z.string(),
+  wm: z.nullable(z.string()),
+  key: z.nullable(z.array(z.string())),
+  ordinal: z.int().check(z.nonnegative()),
+  /** Where the checkpoint was taken; absent in checkpoints of older refstream versions. */
+  source: z.optional(identitySchema),
+});
+const diffPosition = z.strictObject({
+  mode: z.literal('diff'),
+  signature: z.string(),
+  run: z.string().check(z.regex(/^[0-9a-f]{8}$/)),
+  state: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  epoch: z.int().check(z.nonnegative()),
+  delivered: z.int().check(z.nonnegative()),
+  source: z.optional(identitySchema),
+});
+const snapshotPosition = z.strictObject({
+  mode: z.enum(['watermark', 'diff']),
+  signature: z.optional(z.string()),
+  source: z.optional(identitySchema),
+});
 
 type DiffCursor = { run: string; state: string; epoch: number; delivered: number; changes: PendingChange[]; hashes: Map<string, string> };
 

@@ -3,7 +3,7 @@
  * deployment that writes to Kafka needs no local disk for its state.
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import {
   decodeCheckpointEnvelope,
   encodeCheckpointEnvelope,
@@ -23,9 +23,9 @@ export interface KafkaCheckpointStoreOptions extends KafkaConnectionOptions {
   key: string;
 }
 
-const storeOptionsSchema = connectionOptionsSchema.extend({
-  topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
-  key: z.string().min(1),
+const storeOptionsSchema = z.extend(connectionOptionsSchema, {
+  topic: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name')),
+  key: z.string().check(z.minLength(1)),
 });
 
 /**

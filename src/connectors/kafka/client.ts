@@ -4,7 +4,7 @@
  */
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { redactSecrets } from '../../sdk/errors.js';
 import { parseConfig as parseWithSchema } from '../../sdk/config.js';
 
@@ -27,23 +27,23 @@ export interface KafkaConnectionOptions {
 }
 
 export const connectionOptionsSchema = z.object({
-  brokers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  clientId: z.string().min(1).optional(),
-  ssl: z.union([z.boolean(), z.record(z.string(), z.unknown())]).optional(),
-  sasl: z
-    .object({
+  brokers: z.union([z.string().check(z.minLength(1)), z.array(z.string().check(z.minLength(1))).check(z.minLength(1))]),
+  clientId: z.optional(z.string().check(z.minLength(1))),
+  ssl: z.optional(z.union([z.boolean(), z.record(z.string(), z.unknown())])),
+  sasl: z.optional(
+    z.object({
       mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
       username: z.string(),
       password: z.string(),
-    })
-    .optional(),
-  connectionTimeoutMs: z.number().int().positive().optional(),
-  requestTimeoutMs: z.number().int().positive().optional(),
-  logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).optional(),
+    }),
+  ),
+  connectionTimeoutMs: z.optional(z.int().check(z.positive())),
+  requestTimeoutMs: z.optional(z.int().check(z.positive())),
+  logLevel: z.optional(z.enum(['nothing', 'error', 'warn', 'info', 'debug'])),
 });
 
 /** Validates the options of a Kafka sink, source or store (one definite `CONFIG_INVALID` listing every problem). */
-export function parseConfig<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+export function parseConfig<T>(schema: z.core.$ZodType<T>, input: unknown, what: string): T {
   return parseWithSchema(schema, input, { what: `${what} options`, hint: `see docs/sinks/kafka.md for the ${what} options` }) as T;
 }
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RecordBatch } from 'apache-arrow';
 import type { Kafka } from 'kafkajs';
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { batchInfo, descriptorOf, sameTableSchema, snapshotSchema, type TableDescriptor } from '../../sdk/batch.js';
 import { ConnectorError, definite } from '../../sdk/errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
@@ -58,17 +58,17 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   timeoutMs?: number;
 }
 
-const sinkOptionsSchema = connectionOptionsSchema.extend({
-  topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
-  format: z.enum(['json', 'debezium', 'arrow']).optional(),
-  controlRecords: z.boolean().optional(),
-  onTruncate: z.enum(['control-record', 'fail']).optional(),
-  tombstonesOnDelete: z.boolean().optional(),
-  chunkBytes: z.number().int().positive().optional(),
-  maxBufferedBytes: z.number().int().positive().optional(),
-  timeoutMs: z.number().int().positive().optional(),
-  compression: z.enum(['none', 'gzip']).optional(),
-  idempotent: z.boolean().optional(),
+const sinkOptionsSchema = z.extend(connectionOptionsSchema, {
+  topic: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name')),
+  format: z.optional(z.enum(['json', 'debezium', 'arrow'])),
+  controlRecords: z.optional(z.boolean()),
+  onTruncate: z.optional(z.enum(['control-record', 'fail'])),
+  tombstonesOnDelete: z.optional(z.boolean()),
+  chunkBytes: z.optional(z.int().check(z.positive())),
+  maxBufferedBytes: z.optional(z.int().check(z.positive())),
+  timeoutMs: z.optional(z.int().check(z.positive())),
+  compression: z.optional(z.enum(['none', 'gzip'])),
+  idempotent: z.optional(z.boolean()),
 });
 
 /**

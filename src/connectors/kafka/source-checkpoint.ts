@@ -4,7 +4,7 @@
  * and the identity of the source it was taken on (cluster id, topic), checked before a
  * checkpoint is applied.
  */
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import type { JsonValue } from '../../sdk/checkpoint.js';
 import { assertSameSource, warnUnidentified } from '../../sdk/source-identity.js';
 import type { WarningHandler } from '../../sdk/warnings.js';
@@ -26,41 +26,37 @@ export function cloneState(s: StreamState): StreamState {
 }
 
 /** Where a checkpoint was taken. No broker address or credential: the cluster id names the cluster. */
-export const identitySchema = z
-  .object({
-    /** `cluster_id` of the Metadata response; null when the brokers report none. */
-    clusterId: z.string().min(1).nullable(),
-    topic: z.string(),
-  })
-  .strict();
+export const identitySchema = z.strictObject({
+  /** `cluster_id` of the Metadata response; null when the brokers report none. */
+  clusterId: z.nullable(z.string().check(z.minLength(1))),
+  topic: z.string(),
+});
 
 /** See {@link identitySchema}. */
 export type KafkaSourceIdentity = z.infer<typeof identitySchema>;
 
 /** The change-phase position stored in checkpoints. */
-export const changePositionSchema = z
-  .object({
-    topic: z.string(),
-    /** Next offset to read, per partition (decimal strings). */
-    offsets: z.record(z.string(), z.string().regex(/^\d+$/)),
-    /** Highest `refstream-position` seen per partition (replays at or below are dropped). */
-    high: z.record(z.string(), z.string()),
-    /** Highest watermark read per partition (the partition holds nothing older unread). */
-    frontier: z.record(z.string(), z.string()),
-    /** Position of the last truncate applied. */
-    truncatedAt: z.string().nullable(),
-    /** The table schema as a base64 Arrow IPC stream (so a restore needs no schema record). */
-    schema: z.string().nullable(),
-    /** Absent in checkpoints of refstream versions that did not record it. */
-    source: identitySchema.optional(),
-  })
-  .strict();
+export const changePositionSchema = z.strictObject({
+  topic: z.string(),
+  /** Next offset to read, per partition (decimal strings). */
+  offsets: z.record(z.string(), z.string().check(z.regex(/^\d+$/))),
+  /** Highest `refstream-position` seen per partition (replays at or below are dropped). */
+  high: z.record(z.string(), z.string()),
+  /** Highest watermark read per partition (the partition holds nothing older unread). */
+  frontier: z.record(z.string(), z.string()),
+  /** Position of the last truncate applied. */
+  truncatedAt: z.nullable(z.string()),
+  /** The table schema as a base64 Arrow IPC stream (so a restore needs no schema record). */
+  schema: z.nullable(z.string()),
+  /** Absent in checkpoints of refstream versions that did not record it. */
+  source: z.optional(identitySchema),
+});
 
 /**
  * The snapshot-phase position: where it was taken, or `null` (taken before the source
  * connected, or by an older refstream). The snapshot restarts either way.
  */
-export const snapshotPositionSchema = z.object({ source: identitySchema }).strict().nullable();
+export const snapshotPositionSchema = z.nullable(z.strictObject({ source: identitySchema }));
 
 export type ChangePosition = z.infer<typeof changePositionSchema>;
 

@@ -15,7 +15,7 @@
  */
 import { Schema, type RecordBatch } from 'apache-arrow';
 import type { Kafka } from 'kafkajs';
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { descriptorOf, type TableDescriptor } from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { definite, throwIfAborted } from '../../sdk/errors.js';
@@ -72,15 +72,15 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   onWarning?: WarningHandler;
 }
 
-const optionsSchema = connectionOptionsSchema.extend({
-  topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
-  table: z.string().min(1).optional(),
-  schema: z.unknown().optional(),
-  batchRows: z.number().int().positive().optional(),
-  batchBytes: z.number().int().positive().optional(),
-  maxWaitMs: z.number().int().nonnegative().optional(),
-  globalOrder: z.boolean().optional(),
-  onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
+const optionsSchema = z.extend(connectionOptionsSchema, {
+  topic: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name')),
+  table: z.optional(z.string().check(z.minLength(1))),
+  schema: z.optional(z.unknown()),
+  batchRows: z.optional(z.int().check(z.positive())),
+  batchBytes: z.optional(z.int().check(z.positive())),
+  maxWaitMs: z.optional(z.int().check(z.nonnegative())),
+  globalOrder: z.optional(z.boolean()),
+  onWarning: z.optional(z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function')),
 });
 
 const CONNECTOR = 'kafka';

@@ -3,91 +3,80 @@
  * column list they carry, and the identity of the source a checkpoint belongs to (server,
  * database, table oid, slot, publication), checked before a checkpoint is applied.
  */
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { definite } from '../../sdk/errors.js';
 import { reportWarning, type WarningHandler } from '../../sdk/warnings.js';
 import { isLsnText } from './lsn.js';
 import { RECORDED_PARTITION } from './partitions.js';
 import type { ColumnSpec } from './types.js';
 
-const lsnText = z.string().refine(isLsnText, 'must be an LSN like 16/B374D848');
-const digits = z.string().regex(/^\d+$/, 'must be a decimal number');
-const columnsSchema = z.array(z.tuple([z.string(), z.number().int(), z.number().int(), z.string(), z.boolean()]));
+const lsnText = z.string().check(z.refine(isLsnText, 'must be an LSN like 16/B374D848'));
+const digits = z.string().check(z.regex(/^\d+$/, 'must be a decimal number'));
+const columnsSchema = z.array(z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean()]));
 
 /** Where a checkpoint was taken. Restoring it against another source is `CHECKPOINT_MISMATCH`. */
-export const identitySchema = z
-  .object({
-    /** `system_identifier` of the cluster (unique per initdb; kept by physical standbys). */
-    system: digits.nullable(),
-    /** Timeline when the checkpoint was written (changes on promotion). */
-    timeline: z.number().int().min(1).nullable(),
-    database: z.string().min(1),
-    /** The table's oid (a dropped and re-created table gets a new one). */
-    tableOid: digits,
-    /** `null` for a one-shot snapshot, which uses no publication. */
-    publication: z.string().nullable(),
-  })
-  .strict();
+export const identitySchema = z.strictObject({
+  /** `system_identifier` of the cluster (unique per initdb; kept by physical standbys). */
+  system: z.nullable(digits),
+  /** Timeline when the checkpoint was written (changes on promotion). */
+  timeline: z.nullable(z.int().check(z.gte(1))),
+  database: z.string().check(z.minLength(1)),
+  /** The table's oid (a dropped and re-created table gets a new one). */
+  tableOid: digits,
+  /** `null` for a one-shot snapshot, which uses no publication. */
+  publication: z.nullable(z.string()),
+});
 
 /** The identity recorded in every checkpoint (see {@link identitySchema}). */
 export type SourceIdentity = z.infer<typeof identitySchema>;
 
-const rangeSchema = z
-  .object({
-    start: z.number().int().min(0),
-    end: z.number().int().min(0).nullable(),
-    after: z.tuple([z.number().int().min(0), z.number().int().min(0)]).nullable(),
-    done: z.boolean(),
-    /** The leaf partition read, by oid (partitioned tables). */
-    partition: z.number().int().min(1).optional(),
-  })
-  .strict();
+const rangeSchema = z.strictObject({
+  start: z.int().check(z.gte(0)),
+  end: z.nullable(z.int().check(z.gte(0))),
+  after: z.nullable(z.tuple([z.int().check(z.gte(0)), z.int().check(z.gte(0))])),
+  done: z.boolean(),
+  /** The leaf partition read, by oid (partitioned tables). */
+  partition: z.optional(z.int().check(z.gte(1))),
+});
 
 /** A partitioned table's partitions as last seen (see partitions.ts). */
-const partitionsSchema = z.array(z.string().regex(RECORDED_PARTITION, 'must be oid@xmin:relfilenode')).optional();
+const partitionsSchema = z.optional(z.array(z.string().check(z.regex(RECORDED_PARTITION, 'must be oid@xmin:relfilenode'))));
 
 /**
  * The key columns the delivered rows are keyed on (primary key, or the replica identity index):
  * sinks fold by them, so a resume under another key would mis-key every later change. Absent in
  * checkpoints of refstream versions that did not record it.
  */
-const keySchema = z.array(z.string()).min(1).optional();
+const keySchema = z.optional(z.array(z.string()).check(z.minLength(1)));
 
 /** Position of a checkpoint taken during the snapshot. `slot` is `null` for a one-shot snapshot. */
-export const snapshotPositionSchema = z
-  .object({
-    slot: z.string().nullable(),
-    snapshotLsn: lsnText.nullable(),
-    snapshotXids: z
-      .string()
-      .regex(/^\d+:\d+:[\d,]*$/)
-      .nullable(),
-    columns: columnsSchema.nullable(),
-    ranges: z.array(rangeSchema).nullable(),
-    partitions: partitionsSchema,
-    key: keySchema,
-    /** The table's relfilenode when the snapshot began (plain tables): a rewrite since makes the ctids meaningless. */
-    relfilenode: z.number().int().min(0).optional(),
-    /** Absent in checkpoints of refstream versions that did not record it. */
-    source: identitySchema.optional(),
-  })
-  .strict();
+export const snapshotPositionSchema = z.strictObject({
+  slot: z.nullable(z.string()),
+  snapshotLsn: z.nullable(lsnText),
+  snapshotXids: z.nullable(z.string().check(z.regex(/^\d+:\d+:[\d,]*$/))),
+  columns: z.nullable(columnsSchema),
+  ranges: z.nullable(z.array(rangeSchema)),
+  partitions: partitionsSchema,
+  key: keySchema,
+  /** The table's relfilenode when the snapshot began (plain tables): a rewrite since makes the ctids meaningless. */
+  relfilenode: z.optional(z.int().check(z.gte(0))),
+  /** Absent in checkpoints of refstream versions that did not record it. */
+  source: z.optional(identitySchema),
+});
 
 /**
  * Position of a checkpoint in the change stream. A one-shot snapshot's final checkpoint has
  * `slot: null` and `lsn: null`: it records that the snapshot completed, not a stream position.
  */
-export const changesPositionSchema = z
-  .object({
-    slot: z.string().nullable(),
-    lsn: lsnText.nullable(),
-    skip: z.number().int().min(0),
-    columns: columnsSchema,
-    partitions: partitionsSchema,
-    key: keySchema,
-    source: identitySchema.optional(),
-  })
-  .strict();
+export const changesPositionSchema = z.strictObject({
+  slot: z.nullable(z.string()),
+  lsn: z.nullable(lsnText),
+  skip: z.int().check(z.gte(0)),
+  columns: columnsSchema,
+  partitions: partitionsSchema,
+  key: keySchema,
+  source: z.optional(identitySchema),
+});
 
 export type SnapshotPosition = z.infer<typeof snapshotPositionSchema>;
 export type ChangesPosition = z.infer<typeof changesPositionSchema>;

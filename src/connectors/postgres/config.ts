@@ -2,7 +2,7 @@
  * Configuration of {@link PostgresSource}: a zod schema, defaults, and validation that lists
  * every problem at once without ever echoing a password.
  */
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import type { ClientConfig } from 'pg';
 import { definite } from '../../sdk/errors.js';
 import { configProblems } from '../../sdk/config.js';
@@ -12,97 +12,90 @@ import { defaultObjectName, isValidSlotName, parseQualifiedName, type QualifiedN
 /** TLS settings passed to `pg` (a subset of Node's `tls.connect` options). */
 const tlsSchema = z.union([
   z.boolean(),
-  z
-    .object({
-      rejectUnauthorized: z.boolean().optional(),
-      ca: z.union([z.string(), z.instanceof(Buffer)]).optional(),
-      cert: z.union([z.string(), z.instanceof(Buffer)]).optional(),
-      key: z.union([z.string(), z.instanceof(Buffer)]).optional(),
-      servername: z.string().optional(),
-    })
-    .strict(),
+  z.strictObject({
+    rejectUnauthorized: z.optional(z.boolean()),
+    ca: z.optional(z.union([z.string(), z.instanceof(Buffer)])),
+    cert: z.optional(z.union([z.string(), z.instanceof(Buffer)])),
+    key: z.optional(z.union([z.string(), z.instanceof(Buffer)])),
+    servername: z.optional(z.string()),
+  }),
 ]);
 
 /** Structural connection settings (the fields of `pg.ClientConfig` refstream uses). */
-const connectionSchema = z
-  .object({
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).optional(),
-    user: z.string().min(1).optional(),
-    password: z.string().optional(),
-    database: z.string().min(1).optional(),
-    ssl: tlsSchema.optional(),
-  })
-  .strict();
+const connectionSchema = z.strictObject({
+  host: z.optional(z.string().check(z.minLength(1))),
+  port: z.optional(z.int().check(z.gte(1)).check(z.lte(65535))),
+  user: z.optional(z.string().check(z.minLength(1))),
+  password: z.optional(z.string()),
+  database: z.optional(z.string().check(z.minLength(1))),
+  ssl: z.optional(tlsSchema),
+});
 
-const connectionStringSchema = z.string().refine(
-  (text) => {
-    if (text.startsWith('/')) return true; // unix socket directory
-    try {
-      const url = new URL(text);
-      return url.protocol === 'postgres:' || url.protocol === 'postgresql:' || url.protocol === 'socket:';
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be a postgres:// or postgresql:// URL (value not shown)' },
+const connectionStringSchema = z.string().check(
+  z.refine(
+    (text) => {
+      if (text.startsWith('/')) return true; // unix socket directory
+      try {
+        const url = new URL(text);
+        return url.protocol === 'postgres:' || url.protocol === 'postgresql:' || url.protocol === 'socket:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a postgres:// or postgresql:// URL (value not shown)' },
+  ),
 );
 
 /** The zod schema of {@link PostgresSourceConfig}. */
-export const postgresSourceConfigSchema = z
-  .object({
-    connectionString: connectionStringSchema.optional(),
-    connection: connectionSchema.optional(),
-    table: z.string().min(1),
-    slot: z.string().optional(),
-    publication: z.string().min(1).max(63).optional(),
-    createSlot: z.boolean().default(true),
-    createPublication: z.boolean().default(true),
-    batchRows: z.number().int().min(1).max(10_000_000).default(65_536),
-    batchBytes: z
-      .number()
+export const postgresSourceConfigSchema = z.strictObject({
+  connectionString: z.optional(connectionStringSchema),
+  connection: z.optional(connectionSchema),
+  table: z.string().check(z.minLength(1)),
+  slot: z.optional(z.string()),
+  publication: z.optional(z.string().check(z.minLength(1)).check(z.maxLength(63))),
+  createSlot: z._default(z.boolean(), true),
+  createPublication: z._default(z.boolean(), true),
+  batchRows: z._default(z.int().check(z.gte(1)).check(z.lte(10_000_000)), 65_536),
+  batchBytes: z._default(
+    z
       .int()
-      .min(1024)
-      .max(1 << 30)
-      .default(8 << 20),
-    maxWaitMs: z.number().int().min(0).max(600_000).default(100),
-    lingerMs: z.number().int().min(0).max(10_000).default(2),
-    snapshotParallelism: z.number().int().min(1).max(64).default(1),
-    schemaEvolution: z.boolean().default(true),
-    binaryValues: z.boolean().default(true),
-    unknownTypes: z.enum(['error', 'text']).default('error'),
-    ssl: tlsSchema.optional(),
-    statusIntervalMs: z.number().int().min(100).max(60_000).default(1000),
-    heartbeatMs: z.number().int().min(0).max(3_600_000).default(10_000),
-    /**
-     * At start (stream mode), warn (`IDLE_SLOT_RETAINS_WAL`) about each other inactive refstream
-     * slot on the server retaining more than this many bytes of WAL; 0 turns the check off.
-     */
-    warnRetainedBytes: z
-      .number()
-      .int()
-      .min(0)
-      .default(1 << 30),
-    applicationName: z.string().max(63).default('refstream'),
-    connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-    catalogCheckIntervalMs: z.number().int().min(100).max(600_000).default(2000),
-    /**
-     * `'stream'` (default): snapshot, then changes from a replication slot. `'snapshot-only'`:
-     * a one-shot snapshot read in a REPEATABLE READ transaction with an exported snapshot; no
-     * replication slot and no publication is created, so nothing is left on the server, and
-     * `pollChanges` is refused.
-     */
-    mode: z.enum(['stream', 'snapshot-only']).default('stream'),
-    /**
-     * What happens when the server has invalidated the slot (`wal_status = 'lost'`): `'error'`
-     * (default) stops with the definite `SLOT_INVALIDATED`; `'resnapshot'` drops and recreates
-     * the slot and takes a new snapshot (sinks receive `snapshotStart({ restart: true })`).
-     */
-    onSlotInvalidated: z.enum(['error', 'resnapshot']).default('error'),
-    /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */
-    onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
-  })
-  .strict();
+      .check(z.gte(1024))
+      .check(z.lte(1 << 30)),
+    8 << 20,
+  ),
+  maxWaitMs: z._default(z.int().check(z.gte(0)).check(z.lte(600_000)), 100),
+  lingerMs: z._default(z.int().check(z.gte(0)).check(z.lte(10_000)), 2),
+  snapshotParallelism: z._default(z.int().check(z.gte(1)).check(z.lte(64)), 1),
+  schemaEvolution: z._default(z.boolean(), true),
+  binaryValues: z._default(z.boolean(), true),
+  unknownTypes: z._default(z.enum(['error', 'text']), 'error'),
+  ssl: z.optional(tlsSchema),
+  statusIntervalMs: z._default(z.int().check(z.gte(100)).check(z.lte(60_000)), 1000),
+  heartbeatMs: z._default(z.int().check(z.gte(0)).check(z.lte(3_600_000)), 10_000),
+  /**
+   * At start (stream mode), warn (`IDLE_SLOT_RETAINS_WAL`) about each other inactive refstream
+   * slot on the server retaining more than this many bytes of WAL; 0 turns the check off.
+   */
+  warnRetainedBytes: z._default(z.int().check(z.gte(0)), 1 << 30),
+  applicationName: z._default(z.string().check(z.maxLength(63)), 'refstream'),
+  connectTimeoutMs: z._default(z.int().check(z.gte(100)).check(z.lte(600_000)), 10_000),
+  catalogCheckIntervalMs: z._default(z.int().check(z.gte(100)).check(z.lte(600_000)), 2000),
+  /**
+   * `'stream'` (default): snapshot, then changes from a replication slot. `'snapshot-only'`:
+   * a one-shot snapshot read in a REPEATABLE READ transaction with an exported snapshot; no
+   * replication slot and no publication is created, so nothing is left on the server, and
+   * `pollChanges` is refused.
+   */
+  mode: z._default(z.enum(['stream', 'snapshot-only']), 'stream'),
+  /**
+   * What happens when the server has invalidated the slot (`wal_status = 'lost'`): `'error'`
+   * (default) stops with the definite `SLOT_INVALIDATED`; `'resnapshot'` drops and recreates
+   * the slot and takes a new snapshot (sinks receive `snapshotStart({ restart: true })`).
+   */
+  onSlotInvalidated: z._default(z.enum(['error', 'resnapshot']), 'error'),
+  /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */
+  onWarning: z.optional(z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function')),
+});
 
 /** Configuration accepted by `new PostgresSource(config)`. */
 export type PostgresSourceConfig = z.input<typeof postgresSourceConfigSchema>;

@@ -97,7 +97,7 @@ export class SnapshotPhase {
   async begin(): Promise<void> {
     const info = this.session.info!;
     const resuming = this.state.lsn !== null;
-    const snapshotId = this.oneShot ? await this.takeOneShot() : resuming ? await this.prepareResume() : await this.take();
+    const snapshotId: string | null = this.oneShot ? await this.takeOneShot() : resuming ? await this.prepareResume() : await this.take();
     this.reader = new SnapshotReader({
       table: info,
       descriptor: this.descriptor(this.session.codecs!),
@@ -117,9 +117,17 @@ export class SnapshotPhase {
     this.reader.start();
   }
 
-  /** A one-shot snapshot: no slot and no publication. Returns the exported snapshot's id. */
-  private async takeOneShot(): Promise<string> {
+  /**
+   * A one-shot snapshot: no slot and no publication. Returns the exported snapshot's id, or
+   * `null` when a single worker reads the whole table in its own transaction.
+   */
+  private async takeOneShot(): Promise<string | null> {
     const info = this.session.info!;
+    if (this.config.snapshotParallelism === 1 && !info.partitioned) {
+      // nothing to share: no second connection to hold an exported snapshot, no page count to split by
+      this.state = { lsn: null, xids: null, ranges: planRanges(0, 1), specs: this.session.specs, partitions: null };
+      return null;
+    }
     // no slot and no publication: a REPEATABLE READ transaction exports the snapshot the
     // workers share, and it ends with its connection, whatever ends the process
     const exported = await this.exportTransactionSnapshot(true);

@@ -51,8 +51,11 @@ export interface SnapshotReaderOptions {
   ranges: SnapshotRange[];
   /** Names of the leaf partitions that ranges read (partitioned tables). */
   leaves: Map<number, QualifiedName>;
-  /** Exported snapshot id every worker imports. */
-  snapshotId: string;
+  /**
+   * Exported snapshot id every worker imports; `null` for a single worker that reads in a
+   * snapshot of its own transaction (a one-shot snapshot needs nothing else to agree with).
+   */
+  snapshotId: string | null;
   /**
    * When resuming at a newer snapshot: deliver only row versions visible in this earlier
    * snapshot (`pg_current_snapshot()` text). Newer versions reach the reader through the stream.
@@ -154,7 +157,7 @@ export class SnapshotReader {
       // row: with it off, PostgreSQL raises an error instead (as pg_dump does).
       await client.query('SET row_security = off');
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.o.snapshotId)}`);
+      if (this.o.snapshotId !== null) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(this.o.snapshotId)}`);
       while (!this.closed && this.next < this.o.ranges.length) {
         const index = this.next++;
         const range = this.o.ranges[index]!;

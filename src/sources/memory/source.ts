@@ -4,7 +4,7 @@
  * the source contract (docs/concepts.md) appears here in its simplest form.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { z } from 'zod';
+import * as z from '../../sdk/zod.js';
 import { batchLimitFields } from '../../sdk/batch-limits.js';
 import { BatchBuilder, formatPosition } from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
@@ -24,17 +24,15 @@ export interface MemorySourceOptions {
 
 const CONNECTOR = 'memory';
 
-const snapshotPosition = z.object({ snapshotSeq: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }).strict();
-const changesPosition = z.object({ seq: z.number().int().nonnegative(), index: z.number().int().min(-1) }).strict();
+const snapshotPosition = z.strictObject({ snapshotSeq: z.int().check(z.nonnegative()), offset: z.int().check(z.nonnegative()) });
+const changesPosition = z.strictObject({ seq: z.int().check(z.nonnegative()), index: z.int().check(z.gte(-1)) });
 
 type Phase =
   { kind: 'snapshot'; snapshotSeq: number; offset: number; rows: unknown[][] | null } | { kind: 'changes'; seq: number; index: number };
 
-const optionsSchema = z
-  .object({
-    ...batchLimitFields(),
-  })
-  .strict();
+const optionsSchema = z.strictObject({
+  ...batchLimitFields(),
+});
 
 /** A `ReferenceTableSource` reading a {@link MemoryStore}. */
 export class MemorySource implements ReferenceTableSource {
