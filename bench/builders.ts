@@ -35,7 +35,7 @@ const notes = new Array<string | null>(rows);
 for (let i = 0; i < rows; i++) {
   ids[i] = BigInt(i + 1);
   names[i] = `customer-${i}`;
-  amounts[i] = BigInt(i * 7 % 100000);
+  amounts[i] = BigInt((i * 7) % 100000);
   stampsMs[i] = 1_700_000_000_000 + i;
   stamps[i] = BigInt(stampsMs[i]!) * 1000n;
   flags[i] = (i & 1) === 0;

@@ -42,15 +42,25 @@ async function main(rows: number, repeat: number): Promise<void> {
   const server = await startExasolTestServer({ nodes: 3, tls: true });
   server.transcript.enabled = false;
   try {
-    const settings: Settings = { host: server.host, port: server.port, user: server.user, password: server.password, fingerprint: server.fingerprint! };
+    const settings: Settings = {
+      host: server.host,
+      port: server.port,
+      user: server.user,
+      password: server.password,
+      fingerprint: server.fingerprint!,
+    };
     const admin = await ExasolConnection.connect({ ...settings, tls: true });
     await admin.execute('CREATE SCHEMA BENCH');
-    await admin.execute(`CREATE TABLE BENCH.T (ID DECIMAL(18,0) PRIMARY KEY, NAME VARCHAR(100), AMOUNT DECIMAL(12,2), UPDATED_AT TIMESTAMP(6), ACTIVE BOOLEAN, NOTE VARCHAR(200))`);
+    await admin.execute(
+      `CREATE TABLE BENCH.T (ID DECIMAL(18,0) PRIMARY KEY, NAME VARCHAR(100), AMOUNT DECIMAL(12,2), UPDATED_AT TIMESTAMP(6), ACTIVE BOOLEAN, NOTE VARCHAR(200))`,
+    );
     await admin.execute(
       `INSERT INTO BENCH.T SELECT g, 'customer ' || g, g * 1.25, TIMESTAMP '2024-01-01 00:00:00.123456' + g * INTERVAL '1' SECOND, g % 2 = 0, CASE WHEN g % 3 = 0 THEN NULL ELSE 'note for row ' || g END FROM generate_series(1, ${rows}) g`,
     );
     await admin.close();
-    console.log(`Exasol test server, 3 nodes, TLS; table BENCH.T: ${rows} rows (DECIMAL(18,0), VARCHAR, DECIMAL(12,2), TIMESTAMP(6), BOOLEAN, VARCHAR null)`);
+    console.log(
+      `Exasol test server, 3 nodes, TLS; table BENCH.T: ${rows} rows (DECIMAL(18,0), VARCHAR, DECIMAL(12,2), TIMESTAMP(6), BOOLEAN, VARCHAR null)`,
+    );
     const results: Record<string, ChildResult> = {};
     for (const method of ['export', 'fetch', 'official']) {
       results[method] = await runChild(method, settings, repeat);
@@ -65,9 +75,15 @@ async function main(rows: number, repeat: number): Promise<void> {
     const rate = (m: string) => results[m]!.rows / Math.min(...results[m]!.ms);
     const cpuRate = (m: string) => results[m]!.rows / Math.min(...results[m]!.cpuMs);
     const ratio = (f: (m: string) => number, a: string, b: string) => `${(f(a) / f(b)).toFixed(2)}x`;
-    console.log(`wall-clock rows/s ratios: export/official ${ratio(rate, 'export', 'official')}, fetch/official ${ratio(rate, 'fetch', 'official')}, export/fetch ${ratio(rate, 'export', 'fetch')}`);
-    console.log(`client CPU ratios (rows per CPU-second): export/official ${ratio(cpuRate, 'export', 'official')}, fetch/official ${ratio(cpuRate, 'fetch', 'official')}`);
-    console.log(`peak RSS: export ${results.export!.maxRssMB.toFixed(0)} MiB, fetch ${results.fetch!.maxRssMB.toFixed(0)} MiB, official ${results.official!.maxRssMB.toFixed(0)} MiB`);
+    console.log(
+      `wall-clock rows/s ratios: export/official ${ratio(rate, 'export', 'official')}, fetch/official ${ratio(rate, 'fetch', 'official')}, export/fetch ${ratio(rate, 'export', 'fetch')}`,
+    );
+    console.log(
+      `client CPU ratios (rows per CPU-second): export/official ${ratio(cpuRate, 'export', 'official')}, fetch/official ${ratio(cpuRate, 'fetch', 'official')}`,
+    );
+    console.log(
+      `peak RSS: export ${results.export!.maxRssMB.toFixed(0)} MiB, fetch ${results.fetch!.maxRssMB.toFixed(0)} MiB, official ${results.official!.maxRssMB.toFixed(0)} MiB`,
+    );
   } finally {
     await server.stop();
   }
@@ -75,10 +91,16 @@ async function main(rows: number, repeat: number): Promise<void> {
 
 function runChild(method: string, settings: Settings, repeat: number): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', SELF, '--child', method, JSON.stringify(settings), String(repeat)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', SELF, '--child', method, JSON.stringify(settings), String(repeat)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ChildResult) : reject(new Error(`${method} child exited with ${code}`))));
+    p.once('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').pop()!) as ChildResult)
+        : reject(new Error(`${method} child exited with ${code}`)),
+    );
   });
 }
 
@@ -104,7 +126,16 @@ async function child(method: string, settings: Settings, repeat: number): Promis
 
 async function readOurs(s: Settings, method: 'export' | 'fetch', stateDir: string): Promise<number> {
   const { ExasolSource } = await import('../src/connectors/exasol/index.js');
-  const source = new ExasolSource({ ...s, tls: true, schema: 'BENCH', table: 'T', mode: 'watermark', watermark: { column: 'ID' }, snapshot: { method }, batchRows: 65_536 });
+  const source = new ExasolSource({
+    ...s,
+    tls: true,
+    schema: 'BENCH',
+    table: 'T',
+    mode: 'watermark',
+    watermark: { column: 'ID' },
+    snapshot: { method },
+    batchRows: 65_536,
+  });
   void stateDir;
   let rows = 0;
   try {
@@ -124,8 +155,16 @@ interface OfficialDriver {
 async function readOfficial(s: Settings): Promise<number> {
   // the ESM entry of the driver crashes at connect(); its CommonJS build works
   const require = createRequire(import.meta.url);
-  const { ExasolDriver } = require('@exasol/exasol-driver-ts') as { ExasolDriver: new (factory: (url: string) => unknown, config: Record<string, unknown>) => OfficialDriver };
-  const driver = new ExasolDriver((url) => new WebSocket(url, { rejectUnauthorized: false }), { host: s.host, port: s.port, user: s.user, password: s.password, schema: '' });
+  const { ExasolDriver } = require('@exasol/exasol-driver-ts') as {
+    ExasolDriver: new (factory: (url: string) => unknown, config: Record<string, unknown>) => OfficialDriver;
+  };
+  const driver = new ExasolDriver((url) => new WebSocket(url, { rejectUnauthorized: false }), {
+    host: s.host,
+    port: s.port,
+    user: s.user,
+    password: s.password,
+    schema: '',
+  });
   await driver.connect();
   try {
     const result = await driver.query('SELECT ID, NAME, AMOUNT, UPDATED_AT, ACTIVE, NOTE FROM BENCH.T');

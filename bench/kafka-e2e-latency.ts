@@ -13,7 +13,7 @@ import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
 import { sync } from '../src/sdk/sync.js';
 import { PostgresSource } from '../src/connectors/postgres/index.js';
-import { KafkaSink } from '../src/sinks/kafka/index.js';
+import { KafkaSink } from '../src/connectors/kafka/index.js';
 import { PartitionReader } from '../src/connectors/kafka/fetcher.js';
 import { startKafkaTestBroker, startPostgres } from '../src/testing/index.js';
 
@@ -33,7 +33,14 @@ async function main(): Promise<void> {
   await client.query(`insert into public.items select i, 0, repeat('x', 100) from generate_series(1, ${ROWS}) i`);
 
   const run = sync({
-    source: () => new PostgresSource({ connectionString: db.connectionString, table: 'public.items', slot: 'latency_slot', publication: 'latency_pub', maxWaitMs: 20 }),
+    source: () =>
+      new PostgresSource({
+        connectionString: db.connectionString,
+        table: 'public.items',
+        slot: 'latency_slot',
+        publication: 'latency_pub',
+        maxWaitMs: 20,
+      }),
     sinks: [new KafkaSink({ brokers: broker.brokers, topic: 'latency', logLevel: 'error' })],
     commitEvery: { rows: 5000, ms: 500 },
   });
@@ -69,7 +76,7 @@ async function main(): Promise<void> {
   const start = performance.now();
   let version = 0;
   const inFlight = new Set<Promise<void>>();
-  for (let n = 0; n < total; ) {
+  for (let n = 0; n < total;) {
     const due = Math.floor(((performance.now() - start) / 1000) * RATE);
     while (n < Math.min(due, total)) {
       const id = (n % ROWS) + 1;
@@ -92,7 +99,9 @@ async function main(): Promise<void> {
 
   latencies.sort((a, b) => a - b);
   console.log(`changes ${total} at ${achieved.toFixed(0)}/s (target ${RATE}/s); seen in Kafka ${latencies.length}`);
-  console.log(`commit → readable in Kafka: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`);
+  console.log(
+    `commit → readable in Kafka: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`,
+  );
 
   run.stop();
   await run.done;

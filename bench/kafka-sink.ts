@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, formatPosition, type TableDescriptor } from '../src/sdk/batch.js';
-import { KafkaSink } from '../src/sinks/kafka/index.js';
-import { jsonEncoder } from '../src/sinks/kafka/encode.js';
-import type { SizedMessage } from '../src/sinks/kafka/sender.js';
+import { KafkaSink } from '../src/connectors/kafka/index.js';
+import { jsonEncoder } from '../src/connectors/kafka/encode.js';
+import type { SizedMessage } from '../src/connectors/kafka/sender.js';
 import { startKafkaTestBroker } from '../src/testing/index.js';
 import { testTableDescriptor } from '../conformance-tests/targets/test-table-descriptor.js';
 
@@ -39,7 +39,14 @@ function batches(): RecordBatch[] {
   for (let start = 0; start < ROWS; start += BATCH_ROWS) {
     const b = new BatchBuilder(table, 'changes');
     for (let i = start; i < Math.min(ROWS, start + BATCH_ROWS); i++) {
-      const values = [BigInt(i), `customer ${i}`, `${i % 100000}.${String(i % 100).padStart(2, '0')}`, new Date(base + i * 1000), i % 2 === 0, i % 5 === 0 ? null : `note for customer ${i}`];
+      const values = [
+        BigInt(i),
+        `customer ${i}`,
+        `${i % 100000}.${String(i % 100).padStart(2, '0')}`,
+        new Date(base + i * 1000),
+        i % 2 === 0,
+        i % 5 === 0 ? null : `note for customer ${i}`,
+      ];
       b.appendChange('update', values, formatPosition(i + 1));
     }
     out.push(b.finish());
@@ -93,7 +100,31 @@ async function main(): Promise<void> {
 
       const t1 = process.hrtime.bigint();
       // The same two headers per record as the sink writes (constant values of the same size).
-      await run('kcat', ['-P', '-b', broker.bootstrapServers, '-t', 'bench-kcat', '-K', '\t', '-X', 'topic.partitioner=murmur2_random', '-X', 'acks=all', '-z', COMPRESSION === 'gzip' ? 'gzip' : 'none', '-H', 'refstream-op=update', '-H', 'refstream-position=0000000000000001/00000000', '-l', file], { maxBuffer: 1 << 20 });
+      await run(
+        'kcat',
+        [
+          '-P',
+          '-b',
+          broker.bootstrapServers,
+          '-t',
+          'bench-kcat',
+          '-K',
+          '\t',
+          '-X',
+          'topic.partitioner=murmur2_random',
+          '-X',
+          'acks=all',
+          '-z',
+          COMPRESSION === 'gzip' ? 'gzip' : 'none',
+          '-H',
+          'refstream-op=update',
+          '-H',
+          'refstream-position=0000000000000001/00000000',
+          '-l',
+          file,
+        ],
+        { maxBuffer: 1 << 20 },
+      );
       kcatRuns.push(Number(process.hrtime.bigint() - t1) / 1e9);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -103,8 +134,12 @@ async function main(): Promise<void> {
     const mb = payloadBytes / 1e6;
     const sinkRate = ROWS / sinkSeconds;
     const kcatRate = ROWS / kcatSeconds;
-    console.log(`compression ${COMPRESSION}; rows ${fmt(ROWS)} in batches of ${fmt(BATCH_ROWS)}, keyed JSON payload ${fmt(mb)} MB (avg ${fmt(payloadBytes / ROWS)} B/record)`);
-    console.log(`runs: KafkaSink ${sinkRuns.map((x) => x.toFixed(2)).join(', ')} s; kcat ${kcatRuns.map((x) => x.toFixed(2)).join(', ')} s`);
+    console.log(
+      `compression ${COMPRESSION}; rows ${fmt(ROWS)} in batches of ${fmt(BATCH_ROWS)}, keyed JSON payload ${fmt(mb)} MB (avg ${fmt(payloadBytes / ROWS)} B/record)`,
+    );
+    console.log(
+      `runs: KafkaSink ${sinkRuns.map((x) => x.toFixed(2)).join(', ')} s; kcat ${kcatRuns.map((x) => x.toFixed(2)).join(', ')} s`,
+    );
     console.log(`KafkaSink  ${sinkSeconds.toFixed(2)} s  ${fmt(sinkRate)} rows/s  ${fmt(mb / sinkSeconds)} MB/s`);
     console.log(`kcat -P    ${kcatSeconds.toFixed(2)} s  ${fmt(kcatRate)} rows/s  ${fmt(mb / kcatSeconds)} MB/s`);
     console.log(`ratio (KafkaSink / kcat): ${(sinkRate / kcatRate).toFixed(2)}x`);

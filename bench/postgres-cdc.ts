@@ -1,7 +1,7 @@
 /**
  * Change-stream benchmarks.
  *
- * 1. Decode throughput: the same committed workload (inserts, updates, deletes on the DESIGN
+ * 1. Decode throughput: the same committed workload (inserts, updates, deletes on the standard
  *    test table) read from two slots — PostgresSource (pgoutput binary → Arrow batches) and
  *    `pg_recvlogical` writing the raw pgoutput stream to /dev/null.
  * 2. Commit-to-batch latency at about 1k and 10k single-row transactions per second
@@ -31,14 +31,22 @@ async function drainChanges(source: PostgresSource, expected: number): Promise<n
 }
 
 try {
-  console.log(`PostgreSQL ${pg.version}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`);
+  console.log(
+    `PostgreSQL ${pg.version}; load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${cpus().length} cores`,
+  );
   // ---- throughput -----------------------------------------------------------------------
   await createBenchTable(pg, 't', 0);
   await pg.query(`CREATE PUBLICATION bench_pub FOR TABLE t`);
   // two slots each, read in the order recv, ours, ours, recv so that neither side profits from a warmer cache
-  const ours = [1, 2].map((i) => new PostgresSource({ connectionString: pg.connectionString, table: 't', slot: `bench_ours_${i}`, publication: 'bench_pub' }));
+  const ours = [1, 2].map(
+    (i) => new PostgresSource({ connectionString: pg.connectionString, table: 't', slot: `bench_ours_${i}`, publication: 'bench_pub' }),
+  );
   for (const source of ours) while ((await source.pollSnapshot()) !== null);
-  await pg.query(`SELECT pg_create_logical_replication_slot('bench_recv_1', 'pgoutput'), pg_create_logical_replication_slot('bench_recv_2', 'pgoutput')`);
+  await pg.query(
+    `SELECT pg_create_logical_replication_slot('bench_recv_1', 'pgoutput'), pg_create_logical_replication_slot('bench_recv_2', 'pgoutput')`,
+  );
   const inserts = Math.floor(changes / 2);
   const updates = Math.floor(changes / 3);
   const deletes = changes - inserts - updates;
@@ -53,13 +61,28 @@ try {
   await pg.query(`UPDATE t SET amount = amount + 1, updated_at = now() WHERE id <= ${updates}`);
   await pg.query(`DELETE FROM t WHERE id > ${inserts - deletes}`);
   const [{ lsn }] = await pg.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  console.log(`workload: ${inserts} inserts, ${updates} updates, ${deletes} deletes committed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `workload: ${inserts} inserts, ${updates} updates, ${deletes} deletes committed in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   const recv = (slot: string) =>
     runToNull(PG_RECVLOGICAL, [
-      '-d', pg.connectionString, '--slot', slot, '--start', '--no-loop',
-      '-o', 'proto_version=2', '-o', 'publication_names=bench_pub', '-o', 'binary=true',
-      '--endpos', lsn, '-f', '/dev/null',
+      '-d',
+      pg.connectionString,
+      '--slot',
+      slot,
+      '--start',
+      '--no-loop',
+      '-o',
+      'proto_version=2',
+      '-o',
+      'publication_names=bench_pub',
+      '-o',
+      'binary=true',
+      '--endpos',
+      lsn,
+      '-f',
+      '/dev/null',
     ]);
   const read = async (source: PostgresSource) => {
     const t0 = performance.now();
@@ -72,11 +95,15 @@ try {
   const recvMs = [await recv('bench_recv_1')];
   const oursMs = [await read(ours[0]!), await read(ours[1]!)];
   recvMs.push(await recv('bench_recv_2'));
-  const rate = (ms: number) => `${((changes / ms) * 1000 / 1000).toFixed(0)} k changes/s`;
+  const rate = (ms: number) => `${(((changes / ms) * 1000) / 1000).toFixed(0)} k changes/s`;
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   console.log(`\nthroughput (${changes} changes; slots read in the order recv, ours, ours, recv)`);
-  console.log(`  pg_recvlogical pgoutput > /dev/null  ${recvMs.map((m) => m.toFixed(0)).join(' / ')} ms  ${rate(avg(recvMs))} (process start included)`);
-  console.log(`  PostgresSource → Arrow batches      ${oursMs.map((m) => m.toFixed(0)).join(' / ')} ms  ${rate(avg(oursMs))} (connection and START_REPLICATION included)`);
+  console.log(
+    `  pg_recvlogical pgoutput > /dev/null  ${recvMs.map((m) => m.toFixed(0)).join(' / ')} ms  ${rate(avg(recvMs))} (process start included)`,
+  );
+  console.log(
+    `  PostgresSource → Arrow batches      ${oursMs.map((m) => m.toFixed(0)).join(' / ')} ms  ${rate(avg(oursMs))} (connection and START_REPLICATION included)`,
+  );
   console.log(`  ratio ours/pg_recvlogical            ${(avg(recvMs) / avg(oursMs)).toFixed(2)}x (target >= 0.7)`);
 
   // ---- latency --------------------------------------------------------------------------
@@ -101,14 +128,18 @@ try {
     })();
     const seconds = 5;
     const cpuBefore = process.cpuUsage();
-    const bench = spawn(PGBENCH, ['-n', '-c', '4', '-j', '2', '-R', String(target), '-T', String(seconds), '-f', script, pg.connectionString], { stdio: 'ignore' });
+    const bench = spawn(
+      PGBENCH,
+      ['-n', '-c', '4', '-j', '2', '-R', String(target), '-T', String(seconds), '-f', script, pg.connectionString],
+      { stdio: 'ignore' },
+    );
     await new Promise((r) => bench.once('exit', r));
     await new Promise((r) => setTimeout(r, 500));
     done = true;
     await reader;
     await source.close({ dropSlot: true });
     const cpu = process.cpuUsage(cpuBefore);
-    console.log(`  (reader CPU ${((cpu.user + cpu.system) / 1000 / (seconds * 1000 + 500) * 100).toFixed(0)}% of one core)`);
+    console.log(`  (reader CPU ${(((cpu.user + cpu.system) / 1000 / (seconds * 1000 + 500)) * 100).toFixed(0)}% of one core)`);
     console.log(
       `  target ${target}/s: achieved ${(latencies.length / seconds).toFixed(0)}/s, p50 ${percentile(latencies, 50).toFixed(1)} ms, p90 ${percentile(latencies, 90).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (${latencies.length} changes)`,
     );

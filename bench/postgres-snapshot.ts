@@ -21,8 +21,25 @@ interface ChildResult {
   maxRssMB: number;
 }
 
-async function ours(connectionString: string, table: string, parallelism: number, runs: number, batchRows = 65_536, batchBytes = 8 << 20): Promise<ChildResult> {
-  const out = await run(process.execPath, ['--import', 'tsx', CHILD, connectionString, table, String(parallelism), String(batchRows), String(batchBytes), String(runs)]);
+async function ours(
+  connectionString: string,
+  table: string,
+  parallelism: number,
+  runs: number,
+  batchRows = 65_536,
+  batchBytes = 8 << 20,
+): Promise<ChildResult> {
+  const out = await run(process.execPath, [
+    '--import',
+    'tsx',
+    CHILD,
+    connectionString,
+    table,
+    String(parallelism),
+    String(batchRows),
+    String(batchBytes),
+    String(runs),
+  ]);
   if (out.code !== 0) throw new Error(`snapshot child failed (${out.code})`);
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as ChildResult;
 }
@@ -31,8 +48,14 @@ const mrows = (n: number, ms: number) => `${(n / ms / 1000).toFixed(2)} M rows/s
 
 const pg = await startBenchServer();
 try {
-  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores`);
-  console.log(`PostgreSQL ${pg.version}; DESIGN test-table shape (id int8 pk, name text, amount numeric(12,2), updated_at timestamptz, active bool, note text null)`);
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${cpus().length} cores`,
+  );
+  console.log(
+    `PostgreSQL ${pg.version}; standard test-table shape (id int8 pk, name text, amount numeric(12,2), updated_at timestamptz, active bool, note text null)`,
+  );
   await createBenchTable(pg, 't', rows);
   const psqlArgs = [pg.connectionString, '-c', 'COPY t TO STDOUT (FORMAT binary)'];
   await runToNull(PSQL, psqlArgs); // warm the server cache
@@ -46,13 +69,21 @@ try {
   const cold = one.runs[0]!;
   const warm = median(one.runs.slice(1).map((r) => r.ms));
   console.log(`\n${rows} rows, one connection`);
-  console.log(`  psql COPY binary > /dev/null     ${psql.toFixed(0)} ms  ${mrows(rows, psql)} (median of ${2 * REPEAT}, process start included)`);
-  console.log(`  PostgresSource cold (1st run)    ${cold.ms.toFixed(0)} ms  ${mrows(rows, cold.ms)}  ratio ${(psql / cold.ms).toFixed(2)}x  (slots, snapshot export and JIT warm-up included; first batch after ${cold.firstBatchMs.toFixed(0)} ms)`);
-  console.log(`  PostgresSource warm (median ${REPEAT})  ${warm.toFixed(0)} ms  ${mrows(rows, warm)}  ratio ${(psql / warm).toFixed(2)}x  (target >= 0.8; ${cold.batches} batches of <= 65536 rows / 8 MiB)`);
+  console.log(
+    `  psql COPY binary > /dev/null     ${psql.toFixed(0)} ms  ${mrows(rows, psql)} (median of ${2 * REPEAT}, process start included)`,
+  );
+  console.log(
+    `  PostgresSource cold (1st run)    ${cold.ms.toFixed(0)} ms  ${mrows(rows, cold.ms)}  ratio ${(psql / cold.ms).toFixed(2)}x  (slots, snapshot export and JIT warm-up included; first batch after ${cold.firstBatchMs.toFixed(0)} ms)`,
+  );
+  console.log(
+    `  PostgresSource warm (median ${REPEAT})  ${warm.toFixed(0)} ms  ${mrows(rows, warm)}  ratio ${(psql / warm).toFixed(2)}x  (target >= 0.8; ${cold.batches} batches of <= 65536 rows / 8 MiB)`,
+  );
   const par = await ours(pg.connectionString, 't', 2, 2);
   const cpu = median(one.runs.slice(1).map((r) => r.cpuMs));
   console.log(`  PostgresSource client CPU        ${cpu.toFixed(0)} ms (${((cpu * 1e6) / rows).toFixed(0)} ns/row, warm)`);
-  console.log(`  PostgresSource parallelism 2     ${par.runs[1]!.ms.toFixed(0)} ms  ${mrows(rows, par.runs[1]!.ms)}  ratio ${(psql / par.runs[1]!.ms).toFixed(2)}x (warm; 2 cores shared with the server)`);
+  console.log(
+    `  PostgresSource parallelism 2     ${par.runs[1]!.ms.toFixed(0)} ms  ${mrows(rows, par.runs[1]!.ms)}  ratio ${(psql / par.runs[1]!.ms).toFixed(2)}x (warm; 2 cores shared with the server)`,
+  );
   console.log(`  peak RSS ${one.maxRssMB.toFixed(0)} MB (process baseline after imports ${one.baselineRssMB.toFixed(0)} MB)`);
 
   await createBenchTable(pg, 't', bigRows);
@@ -60,7 +91,9 @@ try {
   const bigPsql = await runToNull(PSQL, psqlArgs);
   const big = await ours(pg.connectionString, 't', 1, 1);
   console.log(`\n${bigRows} rows, one connection (cold, single run)`);
-  console.log(`  psql ${bigPsql.toFixed(0)} ms ${mrows(bigRows, bigPsql)}; PostgresSource ${big.runs[0]!.ms.toFixed(0)} ms ${mrows(bigRows, big.runs[0]!.ms)}  ratio ${(bigPsql / big.runs[0]!.ms).toFixed(2)}x`);
+  console.log(
+    `  psql ${bigPsql.toFixed(0)} ms ${mrows(bigRows, bigPsql)}; PostgresSource ${big.runs[0]!.ms.toFixed(0)} ms ${mrows(bigRows, big.runs[0]!.ms)}  ratio ${(bigPsql / big.runs[0]!.ms).toFixed(2)}x`,
+  );
   console.log(`  peak RSS ${big.maxRssMB.toFixed(0)} MB (baseline ${big.baselineRssMB.toFixed(0)} MB)`);
   const par4 = await ours(pg.connectionString, 't', 4, 1);
   console.log(`  parallelism 4: peak RSS ${par4.maxRssMB.toFixed(0)} MB, ${mrows(bigRows, par4.runs[0]!.ms)}`);

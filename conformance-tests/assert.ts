@@ -45,7 +45,12 @@ export async function rejection(promise: Promise<unknown>, what: string): Promis
 }
 
 /** Awaits `promise` and fails unless it rejects with a ConnectorError of `code` (and `kind`). */
-export async function expectConnectorError(promise: Promise<unknown>, what: string, code: string, kind: ErrorKind = 'definite'): Promise<ConnectorError> {
+export async function expectConnectorError(
+  promise: Promise<unknown>,
+  what: string,
+  code: string,
+  kind: ErrorKind = 'definite',
+): Promise<ConnectorError> {
   const error = await rejection(promise, what);
   check(ConnectorError.is(error), () => `${what} rejected with ${describeError(error)}, expected a ConnectorError ${kind} ${code}`);
   check(error.code === code, `${what} rejected with code ${error.code}, expected ${code}`);

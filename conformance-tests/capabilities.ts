@@ -23,7 +23,10 @@ export function capabilityProblems(value: unknown): string[] {
   const record = value as Record<string, unknown>;
   for (const name of CAPABILITY_NAMES) {
     const allowed = CAPABILITY_VALUES[name] as readonly unknown[];
-    if (!allowed.includes(record[name])) problems.push(`capabilities.${name} is ${JSON.stringify(record[name])}, expected one of ${allowed.map((v) => JSON.stringify(v)).join(' | ')}`);
+    if (!allowed.includes(record[name]))
+      problems.push(
+        `capabilities.${name} is ${JSON.stringify(record[name])}, expected one of ${allowed.map((v) => JSON.stringify(v)).join(' | ')}`,
+      );
   }
   return problems;
 }

@@ -27,10 +27,24 @@ async function cli(args: string[]): Promise<{ code: number; out: string[]; err: 
 test('a passing run prints one line per check and the summary, writes reports, exits 0', async () => {
   const json = join(dir, 'report.json');
   const junit = join(dir, 'report.xml');
-  const { code, out } = await cli(['conformance', MEMORY, '--only', 'CAP-01,SNAP-02,CHG-09', '--seed', '3', '--json', json, '--junit', junit]);
+  const { code, out } = await cli([
+    'conformance',
+    MEMORY,
+    '--only',
+    'CAP-01,SNAP-02,CHG-09',
+    '--seed',
+    '3',
+    '--json',
+    json,
+    '--junit',
+    junit,
+  ]);
   assert.equal(code, 0);
   assert.ok(out.some((l) => /^CAP-01\s+MUST\s+pass/.test(l)));
-  assert.ok(out.some((l) => /^CHG-09\s+MUST\s+skip .*needs changes = "none"/.test(l)), 'skips print their reason');
+  assert.ok(
+    out.some((l) => /^CHG-09\s+MUST\s+skip .*needs changes = "none"/.test(l)),
+    'skips print their reason',
+  );
   assert.equal(out.at(-1), '2 passed, 0 failed, 1 skipped');
   const report = JSON.parse(await readFile(json, 'utf8')) as { ok: boolean; settings: { seed: number }; results: unknown[] };
   assert.equal(report.ok, true);

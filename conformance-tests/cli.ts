@@ -1,6 +1,6 @@
 /**
  * `refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…]
- * [--num-runs N] [--timeout MS] [--converge-ms MS] [--strict]`
+ * [--num-runs N] [--timeout MS] [--converge-ms MS] [--shrink-ms MS|auto] [--strict]`
  *
  * The module's default export is a {@link ConformanceTarget}. Prints one line per check and a
  * final `N passed, N failed, N skipped` line; exits non-zero when a MUST check fails or a
@@ -22,7 +22,8 @@ export interface CliOutput {
   err(line: string): void;
 }
 
-const USAGE = 'usage: refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--timeout MS] [--converge-ms MS] [--strict]';
+const USAGE =
+  'usage: refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--timeout MS] [--converge-ms MS] [--shrink-ms MS|auto] [--strict]';
 
 function integerOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -36,7 +37,8 @@ export async function loadTarget(modulePath: string): Promise<ConformanceTarget>
   const loaded = (await import(pathToFileURL(resolve(modulePath)).href)) as { default?: unknown };
   let target = loaded.default as Record<string, unknown> | undefined;
   // a CommonJS module compiled from `export default` nests it once more
-  if (target && typeof target === 'object' && 'default' in target && typeof target.setup !== 'function') target = target.default as Record<string, unknown>;
+  if (target && typeof target === 'object' && 'default' in target && typeof target.setup !== 'function')
+    target = target.default as Record<string, unknown>;
   if (!target || typeof target !== 'object' || typeof target.name !== 'string' || typeof target.setup !== 'function') {
     throw new TypeError(`${modulePath} must default-export a ConformanceTarget ({ name, capabilities?, setup() })`);
   }
@@ -48,7 +50,10 @@ export async function loadTarget(modulePath: string): Promise<ConformanceTarget>
  * `conformance` is ignored) and returns the exit code: 0 ok, 1 conformance failure, 2 usage
  * or loading error.
  */
-export async function runConformanceCli(argv: readonly string[], io: CliOutput = { out: (l) => console.log(l), err: (l) => console.error(l) }): Promise<number> {
+export async function runConformanceCli(
+  argv: readonly string[],
+  io: CliOutput = { out: (l) => console.log(l), err: (l) => console.error(l) },
+): Promise<number> {
   const args = argv[0] === 'conformance' ? argv.slice(1) : [...argv];
   let parsed;
   try {
@@ -63,6 +68,7 @@ export async function runConformanceCli(argv: readonly string[], io: CliOutput =
         'num-runs': { type: 'string' },
         timeout: { type: 'string' },
         'converge-ms': { type: 'string' },
+        'shrink-ms': { type: 'string' },
         strict: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -89,8 +95,14 @@ export async function runConformanceCli(argv: readonly string[], io: CliOutput =
       ...(values['num-runs'] !== undefined ? { numRuns: integerOption(values['num-runs'], 'num-runs')! } : {}),
       ...(values.timeout !== undefined ? { timeoutMs: integerOption(values.timeout, 'timeout')! } : {}),
       ...(values['converge-ms'] !== undefined ? { convergeMs: integerOption(values['converge-ms'], 'converge-ms')! } : {}),
+      ...(values['shrink-ms'] !== undefined
+        ? { shrinkMs: values['shrink-ms'] === 'auto' ? ('auto' as const) : integerOption(values['shrink-ms'], 'shrink-ms')! }
+        : {}),
     });
-    only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+    only = values.only
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     target = await loadTarget(positionals[0]!);
   } catch (error) {
     io.err((error as Error).message);

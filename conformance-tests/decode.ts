@@ -69,7 +69,9 @@ export function decodeBatch(value: unknown, where: string): DecodedBatch {
   const pkText = md.get(METADATA.primaryKey);
   const kind = md.get(METADATA.kind);
   if (table === undefined || pkText === undefined || (kind !== 'snapshot' && kind !== 'changes')) {
-    throw new CheckFailure(`${where}: batch schema lacks refstream metadata (${METADATA.table}, ${METADATA.primaryKey}, ${METADATA.kind} = snapshot|changes)`);
+    throw new CheckFailure(
+      `${where}: batch schema lacks refstream metadata (${METADATA.table}, ${METADATA.primaryKey}, ${METADATA.kind} = snapshot|changes)`,
+    );
   }
   let primaryKey: string[];
   try {

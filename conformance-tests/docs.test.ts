@@ -10,7 +10,10 @@ import { DOCS_PATH, renderConformanceDoc } from './generate-docs.js';
 
 test('docs/conformance.md is up to date with the check catalogue', async () => {
   const committed = await readFile(DOCS_PATH, 'utf8').catch(() => '');
-  assert.ok(committed === renderConformanceDoc(), 'docs/conformance.md is stale: run `node --import tsx conformance-tests/generate-docs.ts`');
+  assert.ok(
+    committed === renderConformanceDoc(),
+    'docs/conformance.md is stale: run `node --import tsx conformance-tests/generate-docs.ts`',
+  );
 });
 
 test('check IDs are unique and well-formed, and every check states its rule and method', () => {

@@ -4,11 +4,14 @@
  * {@link Consumer} polls a source and folds what it delivers.
  */
 import type { ReferenceTableSource, SourceCapabilities } from '../src/sdk/source.js';
-import { check, fail } from './assert.js';
+import { check, fail, sleep } from './assert.js';
 import { decodeBatch, type DecodedBatch } from './decode.js';
-import { canonicalTestRow, type CanonicalRow } from './test-table.js';
+import { canonicalTestRow, markerRow, type CanonicalRow } from './test-table.js';
 import type { TableHarness, TargetQuirks, TestRow } from './types.js';
 import { DeliveredView } from './view.js';
+
+/** The next marker ordinal per table, so every writer of one table draws fresh markers. */
+const nextMarker = new WeakMap<TableHarness, number>();
 
 /** Writes through a harness and keeps the expected table. */
 export class TableWriter {
@@ -48,6 +51,17 @@ export class TableWriter {
     }
   }
 
+  /**
+   * Inserts the next marker row (a transaction of its own, after every write so far) and
+   * returns its ordinal. Markers are not part of {@link expected}.
+   */
+  async mark(): Promise<number> {
+    const n = nextMarker.get(this.harness) ?? 0;
+    nextMarker.set(this.harness, n + 1);
+    await this.harness.insert([markerRow(n)]);
+    return n;
+  }
+
   /** Empties the table with the harness's `truncate` hook. */
   async truncate(): Promise<void> {
     await this.harness.truncate!();
@@ -61,15 +75,23 @@ export interface ConsumerOptions {
   batchRows?: number;
   /** Upper bound on polls of one drain, against sources that never finish. */
   maxPolls?: number;
-  /** Default time limit of {@link Consumer.converge} (10 s). */
+  /**
+   * How long {@link Consumer.converge} waits when nothing is delivered at all after the
+   * marker was written (10 s). A source that delivers never meets this limit.
+   */
   convergeMs?: number;
 }
 
 /** Polls one source and folds its batches into a {@link DeliveredView}. */
 export class Consumer {
+  /** How long the last marker took from its write to its delivery (how fast this source answers when healthy). */
+  markerLatencyMs: number | undefined;
   /** Every batch delivered, in order (for schema checks). */
   readonly batches: DecodedBatch[] = [];
   view: DeliveredView;
+
+  /** A log source delivers in commit order; a polling source delivers a round in its own order. */
+  private readonly commitOrder: boolean;
 
   constructor(
     public source: ReferenceTableSource,
@@ -78,13 +100,17 @@ export class Consumer {
     view?: DeliveredView,
   ) {
     this.view = view ?? new DeliveredView({ exactlyOnce: capabilities.exactlyOnce });
+    this.commitOrder = capabilities.changes === 'log';
   }
 
   private accept(value: unknown, where: string, kind: 'snapshot' | 'changes'): DecodedBatch {
     const decoded = decodeBatch(value, where);
     check(decoded.kind === kind, `${where} returned a batch with refstream.kind = ${decoded.kind}`);
     const limit = this.options.batchRows;
-    check(limit === undefined || decoded.rows.length <= limit, () => `${where} returned ${decoded.rows.length} rows with batchRows = ${limit}`);
+    check(
+      limit === undefined || decoded.rows.length <= limit,
+      () => `${where} returned ${decoded.rows.length} rows with batchRows = ${limit}`,
+    );
     this.batches.push(decoded);
     this.view.apply(decoded);
     return decoded;
@@ -118,26 +144,81 @@ export class Consumer {
   }
 
   /**
-   * Polls changes until the view equals `expected` and one more poll returns `null` (so
-   * extra deliveries are seen too). Fails with a diff after `timeoutMs`.
+   * Brings the view up to date with the table and compares them, finally. Writes a marker
+   * row, then polls changes until the marker (or a later one) arrives: since changes arrive
+   * in commit order, every write before the marker has been delivered by then, so the
+   * comparison passes or fails at once. A poll-based source shows the marker in the round
+   * that holds everything else that changed before it, but in an order of its own and maybe
+   * over several batches: there the round is read to its end (the next empty poll) first.
+   *
+   * A lost marker must not cost the whole wait: after 2, 4, 8 … empty polls another marker
+   * is written, and any later marker settles the comparison as well. The time limit
+   * (`convergeMs`) applies only while nothing is delivered at all.
    */
-  async converge(expected: ReadonlyMap<string, CanonicalRow>, timeoutMs = this.options.convergeMs ?? 10_000, mayRemain?: (key: string) => boolean): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let matchedOnce = false;
-    for (;;) {
+  async converge(writer: TableWriter, mayRemain?: (key: string) => boolean): Promise<void> {
+    await this.awaitMarker(
+      writer,
+      () =>
+        this.view.divergenceReport(writer.expected, mayRemain) || 'the rows delivered so far equal the table, but the marker never arrived',
+    );
+    const report = this.view.divergenceReport(writer.expected, mayRemain);
+    if (report !== '') fail(`after the marker arrived (batch ${this.view.batchCount}) the delivered rows differ from the table: ${report}`);
+  }
+
+  /**
+   * Writes a marker and polls changes until it (or a later marker) has been delivered; see
+   * {@link converge}. `onBatch` sees every batch delivered meanwhile. Fails, with
+   * `explain()` appended, when nothing at all is delivered for `idleMs` (default `convergeMs`).
+   */
+  async awaitMarker(
+    writer: TableWriter,
+    explain: () => string,
+    onBatch?: (batch: DecodedBatch) => void,
+    idleMs = this.options.convergeMs ?? 10_000,
+  ): Promise<void> {
+    const maxPolls = this.options.maxPolls ?? 100_000;
+    const first = await writer.mark();
+    const written = Date.now();
+    let lastDelivery = written;
+    let markers = 1;
+    let emptyPolls = 0;
+    for (let polls = 0; polls < maxPolls; polls++) {
+      const polled = Date.now();
       const batch = await this.pollChanges();
-      const matches = this.view.diff(expected, mayRemain, 1).length === 0;
-      if (batch === null && matches) {
-        if (matchedOnce) return;
-        matchedOnce = true; // settle: one more empty poll to catch late extras
+      if (batch !== null) onBatch?.(batch);
+      if (this.view.lastMarker >= first) {
+        this.markerLatencyMs = Date.now() - written;
+        if (!this.commitOrder) await this.finishRound(maxPolls - polls, onBatch);
+        return;
+      }
+      if (batch !== null) {
+        lastDelivery = Date.now();
+        emptyPolls = 0;
         continue;
       }
-      if (batch !== null) matchedOnce = false;
-      if (Date.now() > deadline) {
-        const diff = this.view.diff(expected, mayRemain);
-        return fail(`the delivered rows did not converge to the table within ${timeoutMs} ms: ${diff.join('; ') || 'extra batches kept arriving'}`);
+      emptyPolls++;
+      // a source answering empty polls at once must not turn this loop into a busy wait
+      if (Date.now() - polled < 2) await sleep(5);
+      if (Date.now() - lastDelivery > idleMs) {
+        const since = lastDelivery === written ? 'after the marker was written' : `after the last delivery (batch ${this.view.batchCount})`;
+        return fail(`no change delivered for ${idleMs} ms ${since}; none of ${markers} markers arrived: ${explain()}`);
+      }
+      if (emptyPolls >= 2 && (emptyPolls & (emptyPolls - 1)) === 0) {
+        await writer.mark();
+        markers++;
       }
     }
+    return fail(`the marker did not arrive within ${maxPolls} polls (batches kept arriving): ${explain()}`);
+  }
+
+  /** Polls until a poll delivers nothing: the rest of a polling source's round. */
+  private async finishRound(maxPolls: number, onBatch?: (batch: DecodedBatch) => void): Promise<void> {
+    for (let polls = 0; polls < maxPolls; polls++) {
+      const batch = await this.pollChanges();
+      if (batch === null) return;
+      onBatch?.(batch);
+    }
+    fail(`a polling source's round did not end within ${maxPolls} polls (batches kept arriving)`);
   }
 
   /** Fails when the view recorded a violation (duplicate, regression, keyless delete …). */

@@ -8,12 +8,19 @@ import { exitCode, runConformance } from './runner.js';
 import memoryTarget from './targets/memory.js';
 
 test('selectChecks takes IDs and prefixes and rejects unknown IDs', () => {
-  assert.deepEqual(selectChecks(['snap-01', 'LIFE-0*']).map((c) => c.id), ['LIFE-01', 'LIFE-02', 'LIFE-03', 'LIFE-04', 'LIFE-05', 'LIFE-06', 'SNAP-01']);
+  assert.deepEqual(
+    selectChecks(['snap-01', 'LIFE-0*']).map((c) => c.id),
+    ['LIFE-01', 'LIFE-02', 'LIFE-03', 'LIFE-04', 'LIFE-05', 'LIFE-06', 'SNAP-01'],
+  );
   assert.throws(() => selectChecks(['SNAP-99']), /no conformance check matches SNAP-99/);
 });
 
 test('bypassed checks are skipped with their reason, and count under strict', async () => {
-  const report = await runConformance(memoryTarget, { only: ['SNAP-01', 'VAL-01'], bypass: { 'VAL-01': 'no empty string upstream' }, seed: 1 });
+  const report = await runConformance(memoryTarget, {
+    only: ['SNAP-01', 'VAL-01'],
+    bypass: { 'VAL-01': 'no empty string upstream' },
+    seed: 1,
+  });
   const val = report.results.find((r) => r.id === 'VAL-01')!;
   assert.equal(val.status, 'skip');
   assert.equal(val.reason, 'bypassed: no empty string upstream');

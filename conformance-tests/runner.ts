@@ -6,7 +6,16 @@ import type { ReferenceTableSource, SourceCapabilities } from '../src/sdk/source
 import { CheckFailure, CheckSkipped, describeError, within } from './assert.js';
 import { CAPABILITY_NAMES, capabilityProblems, unmetRequirements } from './capabilities.js';
 import { checks as catalogue, selectChecks } from './catalogue.js';
-import type { CheckContext, CheckResult, ConformanceCheck, ConformanceReport, ConformanceTarget, RunSettings, SourceOptions, TableHarness } from './types.js';
+import type {
+  CheckContext,
+  CheckResult,
+  ConformanceCheck,
+  ConformanceReport,
+  ConformanceTarget,
+  RunSettings,
+  SourceOptions,
+  TableHarness,
+} from './types.js';
 
 /** Options of {@link runConformance}. */
 export interface RunOptions extends Partial<RunSettings> {
@@ -22,7 +31,7 @@ export interface RunOptions extends Partial<RunSettings> {
 }
 
 /** Default settings: modest property runs so a real database finishes in about a minute. */
-export const DEFAULT_SETTINGS: RunSettings = { seed: 0, numRuns: 25, timeoutMs: 60_000, convergeMs: 10_000 };
+export const DEFAULT_SETTINGS: RunSettings = { seed: 0, numRuns: 25, timeoutMs: 60_000, convergeMs: 10_000, shrinkMs: 'auto' };
 
 /** The settings of a run: defaults, then `options`; a missing seed becomes a random one (printed in the report). */
 export function resolveSettings(options: Partial<RunSettings> = {}): RunSettings {
@@ -31,6 +40,7 @@ export function resolveSettings(options: Partial<RunSettings> = {}): RunSettings
     numRuns: options.numRuns ?? DEFAULT_SETTINGS.numRuns,
     timeoutMs: options.timeoutMs ?? DEFAULT_SETTINGS.timeoutMs,
     convergeMs: options.convergeMs ?? DEFAULT_SETTINGS.convergeMs,
+    shrinkMs: options.shrinkMs ?? DEFAULT_SETTINGS.shrinkMs,
   };
 }
 
@@ -57,7 +67,12 @@ export async function probeCapabilities(target: ConformanceTarget): Promise<Sour
 }
 
 /** Why a check cannot run under `caps` and `harness` (or is bypassed), or undefined when it can. */
-export function skipReason(check: ConformanceCheck, caps: SourceCapabilities, harness?: TableHarness, bypass?: Readonly<Record<string, string>>): string | undefined {
+export function skipReason(
+  check: ConformanceCheck,
+  caps: SourceCapabilities,
+  harness?: TableHarness,
+  bypass?: Readonly<Record<string, string>>,
+): string | undefined {
   const bypassed = bypass?.[check.id];
   if (bypassed !== undefined) return `bypassed: ${bypassed}`;
   const unmet = unmetRequirements(check.requires, caps);
@@ -75,7 +90,8 @@ function contradictions(check: ConformanceCheck, caps: SourceCapabilities, error
     const value = caps[name];
     if (value === true || (name === 'changes' && value !== 'none')) names.add(name);
   }
-  if (error instanceof CheckFailure) for (const name of error.contradicts) if ((CAPABILITY_NAMES as string[]).includes(name)) names.add(name as keyof SourceCapabilities);
+  if (error instanceof CheckFailure)
+    for (const name of error.contradicts) if ((CAPABILITY_NAMES as string[]).includes(name)) names.add(name as keyof SourceCapabilities);
   return [...names];
 }
 
@@ -103,6 +119,9 @@ export async function runCheck(
     contradicts,
     durationMs: Date.now() - started,
   });
+  /** A failure reason ends with the command line that replays the check alone. */
+  const failed = (reason: string, contradicts: (keyof SourceCapabilities)[] = []) =>
+    result('fail', `${reason} (replay: --only ${check.id} --seed ${settings.seed})`, contradicts);
   const capabilitySkip = skipReason(check, caps, undefined, bypass);
   if (capabilitySkip) return result('skip', capabilitySkip);
 
@@ -110,7 +129,7 @@ export async function runCheck(
   try {
     harness = await target.setup();
   } catch (error) {
-    return result('fail', `target.setup() failed: ${describeError(error)}`);
+    return failed(`target.setup() failed: ${describeError(error)}`);
   }
   const hookSkip = skipReason(check, caps, harness);
   const sources: ReferenceTableSource[] = [];
@@ -142,14 +161,14 @@ export async function runCheck(
   } catch (error) {
     controller.abort();
     if (error instanceof CheckSkipped) outcome = result('skip', error.message);
-    else if (error instanceof CheckFailure) outcome = result('fail', error.message, contradictions(check, caps, error));
-    else outcome = result('fail', `unexpected ${describeError(error)}`, contradictions(check, caps, error));
+    else if (error instanceof CheckFailure) outcome = failed(error.message, contradictions(check, caps, error));
+    else outcome = failed(`unexpected ${describeError(error)}`, contradictions(check, caps, error));
   }
   for (const source of sources) {
     try {
       await within(source.close(), 10_000, 'close()');
     } catch (error) {
-      if (outcome.status === 'pass') outcome = result('fail', `close() after the check failed: ${describeError(error)}`);
+      if (outcome.status === 'pass') outcome = failed(`close() after the check failed: ${describeError(error)}`);
     }
   }
   try {
@@ -173,7 +192,17 @@ export async function runConformance(target: ConformanceTarget, options: RunOpti
     caps = await probeCapabilities(target);
   } catch (error) {
     for (const check of selected) {
-      const r: CheckResult = { id: check.id, level: check.level, category: check.category, rule: check.rule, status: 'fail', reason: `could not create a source: ${describeError(error)}`, notes: [], contradicts: [], durationMs: 0 };
+      const r: CheckResult = {
+        id: check.id,
+        level: check.level,
+        category: check.category,
+        rule: check.rule,
+        status: 'fail',
+        reason: `could not create a source: ${describeError(error)}`,
+        notes: [],
+        contradicts: [],
+        durationMs: 0,
+      };
       results.push(r);
       options.onResult?.(r);
     }
@@ -189,7 +218,13 @@ export async function runConformance(target: ConformanceTarget, options: RunOpti
 }
 
 /** Assembles the report and its verdict. */
-export function buildReport(target: ConformanceTarget, caps: SourceCapabilities | null, settings: RunSettings, startedAt: Date, results: CheckResult[]): ConformanceReport {
+export function buildReport(
+  target: ConformanceTarget,
+  caps: SourceCapabilities | null,
+  settings: RunSettings,
+  startedAt: Date,
+  results: CheckResult[],
+): ConformanceReport {
   const contradicted = [...new Set(results.flatMap((r) => r.contradicts))];
   const summary = {
     passed: results.filter((r) => r.status === 'pass').length,

@@ -49,7 +49,9 @@ export function canonicalTestRow(row: TestRow): CanonicalRow {
 
 /** A stable text of a canonical row for equality and diffs. */
 export function rowText(row: CanonicalRow | undefined): string {
-  return row === undefined ? '(absent)' : JSON.stringify(row, (_k, v: unknown) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 40)}…(${v.length} chars)` : v));
+  return row === undefined
+    ? '(absent)'
+    : JSON.stringify(row, (_k, v: unknown) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 40)}…(${v.length} chars)` : v));
 }
 
 /** Exact equality of canonical rows (full values, not the abbreviated text). */
@@ -124,3 +126,31 @@ export const TIMESTAMP_SAMPLES = [
 
 /** Ids beyond 2^53 (not representable as a JS number) and at the int64 edges. */
 export const INT64_SAMPLES = [2n ** 53n + 1n, 2n ** 62n + 12345n, 9223372036854775807n, -9223372036854775808n, -(2n ** 53n) - 3n];
+
+/**
+ * Marker rows: after each scenario step the suite inserts a row from this reserved key range
+ * and waits until the change stream delivers it. Changes arrive in commit order, so once a
+ * marker has arrived everything written before it has arrived too, and the comparison is
+ * final. Markers never appear in the expected table, and the consumer's view leaves them out
+ * of its rows and change lists. The range lies below 2^53, so a source that passes ids through
+ * a JS number still delivers recognisable markers, and clear of every id the checks write.
+ */
+export const MARKER_BASE = 4_500_000_000_000_000n;
+const MARKER_SPAN = 1_000_000_000n;
+
+/** True for the key text of a marker row. */
+export function isMarkerKey(key: string): boolean {
+  if (key.length !== 16 || !key.startsWith('45')) return false;
+  const id = BigInt(key);
+  return id >= MARKER_BASE && id < MARKER_BASE + MARKER_SPAN;
+}
+
+/** The ordinal of a marker key (its offset in the reserved range). */
+export function markerOrdinal(key: string): number {
+  return Number(BigInt(key) - MARKER_BASE);
+}
+
+/** The marker row with ordinal `n`. */
+export function markerRow(n: number): TestRow {
+  return { ...makeRow(0, 0), id: MARKER_BASE + BigInt(n), name: `marker ${n}`, note: null };
+}

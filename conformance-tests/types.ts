@@ -5,7 +5,7 @@
 import type { ReferenceTableSource, SourceCapabilities } from '../src/sdk/source.js';
 
 /**
- * A row of the standard test table (DESIGN §8): `id int64 primary key, name utf8,
+ * A row of the standard test table (docs/conformance.md#test-table-and-harness): `id int64 primary key, name utf8,
  * amount decimal(12,2), updated_at timestamp(µs, UTC), active bool, note utf8 nullable`.
  */
 export type TestRow = {
@@ -35,7 +35,7 @@ export interface SourceOptions {
 export interface TableHarness {
   /**
    * Creates a new source instance over the test table. Every call returns a fresh instance
-   * (the suite restores checkpoints into them). `options` extends DESIGN §8: harnesses that
+   * (the suite restores checkpoints into them). `options` extends the standard harness: harnesses that
    * predate it may ignore the argument.
    */
   createSource(options?: SourceOptions): Promise<ReferenceTableSource>;
@@ -51,12 +51,12 @@ export interface TableHarness {
   interrupt?(): Promise<void>;
   /**
    * Adds a nullable text column `name` at the end of the table (DDL hook for SCH-06/SCH-06N).
-   * Rows written afterwards leave it null. An extension of DESIGN §8; optional.
+   * Rows written afterwards leave it null. An extension of the standard harness; optional.
    */
   addColumn?(name: string): Promise<void>;
   /**
    * Empties the table in one upstream statement (`TRUNCATE`), hook for CHG-11. An extension
-   * of DESIGN §8; optional.
+   * of the standard harness; optional.
    */
   truncate?(): Promise<void>;
 }
@@ -87,17 +87,7 @@ export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
 /** Area of the contract a check belongs to (used to group reports and docs). */
 export type Category =
-  | 'capabilities'
-  | 'lifecycle'
-  | 'snapshot'
-  | 'values'
-  | 'schema'
-  | 'changes'
-  | 'checkpoint'
-  | 'errors'
-  | 'abort'
-  | 'memory'
-  | 'property';
+  'capabilities' | 'lifecycle' | 'snapshot' | 'values' | 'schema' | 'changes' | 'checkpoint' | 'errors' | 'abort' | 'memory' | 'property';
 
 /**
  * Which capability values a check needs. An array lists the accepted values, e.g.
@@ -115,8 +105,18 @@ export interface RunSettings {
   numRuns: number;
   /** Per-check time limit in milliseconds (property checks get four times as long). */
   timeoutMs: number;
-  /** How long a consumer keeps polling for the fold to reach the table before failing. */
+  /**
+   * How long a consumer keeps polling while nothing at all is delivered after a marker was
+   * written (a source that stopped delivering). Comparisons do not wait for it: they are
+   * final once the marker arrives.
+   */
   convergeMs: number;
+  /**
+   * Cap on the time a property check spends shrinking a failing scenario, in milliseconds.
+   * `'auto'`: as long as the check's `numRuns` runs would take at the pace of the runs so far
+   * (at least 1 s), so a failing property check costs about twice a passing one.
+   */
+  shrinkMs: number | 'auto';
 }
 
 /** What a check gets to work with. */

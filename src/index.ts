@@ -12,8 +12,10 @@
  */
 export * from './sdk/errors.js';
 export * from './sdk/source.js';
+export * from './sdk/poll-gate.js';
 export * from './sdk/checkpoint.js';
 export * from './sdk/checkpoint-store.js';
+export { parseConfig, configProblems, type ConfigOrigin } from './sdk/config.js';
 export * from './sdk/batch.js';
 export * from './sdk/builders.js';
 export * from './sdk/decimal.js';

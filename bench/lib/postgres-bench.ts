@@ -1,5 +1,5 @@
 /**
- * Shared helpers of the Postgres connector benchmarks: a server, the DESIGN test table,
+ * Shared helpers of the Postgres connector benchmarks: a server, the standard test table,
  * timing and child-process runs.
  */
 import { spawn } from 'node:child_process';
@@ -10,10 +10,12 @@ export function startBenchServer(): Promise<TestPostgres> {
   return startPostgres({ settings: { shared_buffers: '512MB', max_wal_size: '4GB', checkpoint_timeout: '30min' } });
 }
 
-/** Creates `name` with the DESIGN test-table shape and `rows` rows (note null for every third row). */
+/** Creates `name` with the standard test-table shape and `rows` rows (note null for every third row). */
 export async function createBenchTable(pg: TestPostgres, name: string, rows: number): Promise<void> {
   await pg.query(`DROP TABLE IF EXISTS ${name}`);
-  await pg.query(`CREATE TABLE ${name} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`);
+  await pg.query(
+    `CREATE TABLE ${name} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`,
+  );
   const step = 1_000_000;
   for (let start = 1; start <= rows; start += step) {
     const end = Math.min(rows, start + step - 1);
@@ -26,7 +28,11 @@ export async function createBenchTable(pg: TestPostgres, name: string, rows: num
 }
 
 /** Runs a command, resolving with its wall time in ms and its stdout. */
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ms: number; stdout: string; code: number | null }> {
+export function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ ms: number; stdout: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env });

@@ -12,7 +12,7 @@ export const capabilityChecks = [
     id: 'CAP-01',
     level: 'MUST',
     category: 'capabilities',
-    rule: '`capabilities` is a complete, JSON-serialisable object, constant for the life of the source, and agrees with the target\'s claims.',
+    rule: "`capabilities` is a complete, JSON-serialisable object, constant for the life of the source, and agrees with the target's claims.",
     method: 'Reads `capabilities` before use, after snapshot and changes, and after `close()`; compares with the claims of the target.',
     async run(ctx) {
       const writer = writerFor(ctx);

@@ -1,9 +1,9 @@
 /**
- * CHG: the change stream (DESIGN §2 rule 2, §3): inserts, updates and deletes arrive with
+ * CHG: the change stream (docs/concepts.md): inserts, updates and deletes arrive with
  * the right change type, in order per key, with increasing positions; empty polls return
  * within `maxWaitMs`.
  */
-import { CheckFailure, check, describeError, fail, sleep, within } from '../assert.js';
+import { CheckFailure, check, describeError, fail, within } from '../assert.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { canonicalTestRow, makeRow, makeRows, rowText, sameRow } from '../test-table.js';
 import { catchUp, consumerFor, defineCheck, lingering, NEEDS_CHANGES, writerFor } from './helpers.js';
@@ -17,7 +17,8 @@ export const changeChecks = [
     level: 'MUST',
     category: 'changes',
     rule: 'Rows inserted after the snapshot arrive as `insert` rows with all their values.',
-    method: 'Three snapshot rows; then five inserts in two transactions; every new key must arrive as `insert` and the fold equal the table.',
+    method:
+      'Three snapshot rows; then five inserts in two transactions; every new key must arrive as `insert` and the fold equal the table.',
     requires: NEEDS_CHANGES,
     async run(ctx) {
       const writer = writerFor(ctx);
@@ -26,7 +27,7 @@ export const changeChecks = [
       await consumer.drainSnapshot();
       await writer.insert(makeRows(2, 10));
       await writer.insert(makeRows(3, 20));
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       for (const id of ['10', '11', '20', '21', '22']) {
         const types = consumer.view.changes.filter((c) => c.key === id).map((c) => c.changeType);
@@ -47,7 +48,7 @@ export const changeChecks = [
       const consumer = await consumerFor(ctx);
       await consumer.drainSnapshot();
       await writer.update([makeRow(1, 1), makeRow(3, 1), makeRow(5, 1)]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       for (const id of ['1', '3', '5']) {
         const types = consumer.view.changes.filter((c) => c.key === id).map((c) => c.changeType);
@@ -72,7 +73,7 @@ export const changeChecks = [
       const consumer = await consumerFor(ctx);
       await consumer.drainSnapshot();
       await writer.delete([2n, 4n]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       const deletes = consumer.view.changes.filter((c) => c.changeType === 'delete');
       check(deletes.length >= 2, `2 rows were deleted but ${deletes.length} delete rows arrived`);
@@ -84,7 +85,8 @@ export const changeChecks = [
     level: 'MUST',
     category: 'changes',
     rule: 'A source that does not observe deletes emits no `delete` rows and still converges on every row that exists (deleted rows may remain).',
-    method: 'Four snapshot rows, two deleted, one updated, one inserted; no `delete` row may arrive and every remaining row must be current.',
+    method:
+      'Four snapshot rows, two deleted, one updated, one inserted; no `delete` row may arrive and every remaining row must be current.',
     requires: { changes: ['log', 'poll'], deletes: false },
     counterpart: 'CHG-03',
     async run(ctx) {
@@ -95,7 +97,7 @@ export const changeChecks = [
       await writer.delete([2n, 4n]);
       await writer.update([makeRow(1, 1)]);
       await writer.insert([makeRow(9)]);
-      await consumer.converge(writer.expected, undefined, lingering(ctx, writer));
+      await consumer.converge(writer, lingering(ctx, writer));
       const deletes = consumer.view.changes.filter((c) => c.changeType === 'delete');
       check(deletes.length === 0, `the source declares deletes = false but emitted ${deletes.length} delete rows`);
     },
@@ -104,7 +106,7 @@ export const changeChecks = [
     id: 'CHG-04',
     level: 'MUST',
     category: 'changes',
-    rule: 'A key\'s changes are never reordered: the values delivered for a key follow commit order and end with the latest.',
+    rule: "A key's changes are never reordered: the values delivered for a key follow commit order and end with the latest.",
     method: `One row updated ${UPDATES} times (one transaction each), then read; the delivered versions must be increasing and end with the last.`,
     requires: NEEDS_CHANGES,
     async run(ctx) {
@@ -113,7 +115,7 @@ export const changeChecks = [
       const consumer = await consumerFor(ctx);
       await consumer.drainSnapshot();
       for (let v = 1; v <= UPDATES; v++) await writer.update([makeRow(1, v)]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       const versions = consumer.view.changes.filter((c) => c.key === '1').map((c) => versionOf(c.row));
       for (let i = 1; i < versions.length; i++) {
         check(versions[i]! > versions[i - 1]!, `versions of key 1 arrived in the order ${versions.join(', ')}`);
@@ -140,10 +142,11 @@ export const changeChecks = [
         await writer.update([makeRow(1, v)]);
         if (v % 3 === 0) await writer.update([makeRow(2, v)]);
       }
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       consumer.assertNoViolations();
       const count = (key: string) => consumer.view.changes.filter((c) => c.key === key).length;
-      for (let i = 0; i < 10; i++) check(count(String(100 + i)) === 1, `key ${100 + i}: ${count(String(100 + i))} changes arrived for one insert`);
+      for (let i = 0; i < 10; i++)
+        check(count(String(100 + i)) === 1, `key ${100 + i}: ${count(String(100 + i))} changes arrived for one insert`);
       check(count('1') === UPDATES, `key 1: ${count('1')} changes arrived for ${UPDATES} updates`);
       check(count('2') === 5, `key 2: ${count('2')} changes arrived for 5 updates`);
     },
@@ -188,9 +191,12 @@ export const changeChecks = [
       await writer.insert([{ ...makeRow(1), id: 1001n }]);
       await writer.delete([1001n]);
       await writer.insert([{ ...makeRow(1), id: 2001n }]);
-      await consumer.converge(writer.expected, undefined, lingering(ctx, writer));
+      await consumer.converge(writer, lingering(ctx, writer));
       consumer.assertNoViolations();
-      check(sameRow(consumer.view.rows.get('2001'), canonicalTestRow({ ...makeRow(1), id: 2001n })), () => `key 2001 holds ${rowText(consumer.view.rows.get('2001'))}`);
+      check(
+        sameRow(consumer.view.rows.get('2001'), canonicalTestRow({ ...makeRow(1), id: 2001n })),
+        () => `key 2001 holds ${rowText(consumer.view.rows.get('2001'))}`,
+      );
     },
   }),
   defineCheck({
@@ -247,7 +253,8 @@ export const changeChecks = [
     level: 'SHOULD',
     category: 'changes',
     rule: 'A source declaring `transactions` delivers the rows of one transaction together: never split across batches when they fit.',
-    method: 'Inserts six rows in one transaction and updates three in another, with `batchRows = 100`; each transaction must arrive within one batch.',
+    method:
+      'Inserts six rows in one transaction and updates three in another, with `batchRows = 100`; each transaction must arrive within one batch.',
     requires: { changes: ['log', 'poll'], transactions: true },
     verifies: ['transactions'],
     async run(ctx) {
@@ -257,7 +264,7 @@ export const changeChecks = [
       await consumer.drainSnapshot();
       await writer.insert(makeRows(6, 10));
       await writer.update([makeRow(10, 1), makeRow(11, 1), makeRow(12, 1)]);
-      await consumer.converge(writer.expected);
+      await consumer.converge(writer);
       const batches = consumer.batches.filter((b) => b.kind === 'changes');
       const batchOf = (key: string, type: string) => batches.findIndex((b) => b.rows.some((r) => r.key === key && r.changeType === type));
       const inserted = new Set(['10', '11', '12', '13', '14', '15'].map((k) => batchOf(k, 'insert')));
@@ -271,7 +278,8 @@ export const changeChecks = [
     level: 'MUST',
     category: 'changes',
     rule: 'After a TRUNCATE the fold converges to the table — through a `truncate` row (all table columns null) or a `delete` row per key — or the source stops with a definite `TABLE_TRUNCATED`; truncated rows never linger, and rows written after it arrive.',
-    method: 'Three snapshot rows, one update, TRUNCATE, then one insert; the fold must equal the one new row. A truncate row with a non-null table column fails.',
+    method:
+      'Three snapshot rows, one update, TRUNCATE, then one insert; the fold must equal the one new row. A truncate row with a non-null table column fails.',
     requires: { changes: ['log', 'poll'], deletes: true },
     needsHarness: ['truncate'],
     verifies: ['deletes'],
@@ -284,10 +292,13 @@ export const changeChecks = [
       await writer.truncate();
       await writer.insert([makeRow(7)]);
       try {
-        await consumer.converge(writer.expected);
+        await consumer.converge(writer);
       } catch (error) {
         if (error instanceof CheckFailure) throw error;
-        check(ConnectorError.is(error, 'TABLE_TRUNCATED') && error.kind === 'definite', () => `after a TRUNCATE polling rejected with ${describeError(error)}, expected convergence or definite TABLE_TRUNCATED`);
+        check(
+          ConnectorError.is(error, 'TABLE_TRUNCATED') && error.kind === 'definite',
+          () => `after a TRUNCATE polling rejected with ${describeError(error)}, expected convergence or definite TABLE_TRUNCATED`,
+        );
         ctx.note('the source stops with definite TABLE_TRUNCATED');
         return;
       }

@@ -1,5 +1,5 @@
 /**
- * CKPT: checkpoints (DESIGN §2 rules 3–5): plain versioned JSON; restoring the latest or an
+ * CKPT: checkpoints (docs/concepts.md#checkpoints): plain versioned JSON; restoring the latest or an
  * older one resumes without loss (and without duplicates under `exactlyOnce`); mid-snapshot
  * checkpoints resume or restart as declared; bad checkpoints are rejected.
  */
@@ -16,7 +16,8 @@ import { catchUp, consumerFor, defineCheck, lingering, NEEDS_CHANGES, storedChec
 
 /** Problems with a checkpoint value (empty when it is plain, versioned JSON). */
 function checkpointProblems(cp: unknown): string[] {
-  if (cp !== null && typeof cp === 'object' && typeof (cp as { then?: unknown }).then === 'function') return ['checkpoint() returned a promise; it must be synchronous'];
+  if (cp !== null && typeof cp === 'object' && typeof (cp as { then?: unknown }).then === 'function')
+    return ['checkpoint() returned a promise; it must be synchronous'];
   let text: string;
   try {
     text = JSON.stringify(cp);
@@ -25,15 +26,20 @@ function checkpointProblems(cp: unknown): string[] {
   }
   if (text === undefined) return ['checkpoint() returned undefined'];
   const problems: string[] = [];
-  if (!isDeepStrictEqual(JSON.parse(text), cp)) problems.push(`checkpoint() does not survive a JSON round trip (it holds non-JSON values): ${text.slice(0, 160)}`);
+  if (!isDeepStrictEqual(JSON.parse(text), cp))
+    problems.push(`checkpoint() does not survive a JSON round trip (it holds non-JSON values): ${text.slice(0, 160)}`);
   try {
     structuredClone(cp);
   } catch (error) {
     problems.push(`checkpoint() cannot be structured-cloned: ${describeError(error)}`);
   }
   const parsed = sourceCheckpointSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) problems.push(`the checkpoint envelope is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
-  else if (parsed.data.version !== CHECKPOINT_VERSION) problems.push(`checkpoint version ${parsed.data.version}, expected ${CHECKPOINT_VERSION}`);
+  if (!parsed.success)
+    problems.push(
+      `the checkpoint envelope is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`,
+    );
+  else if (parsed.data.version !== CHECKPOINT_VERSION)
+    problems.push(`checkpoint version ${parsed.data.version}, expected ${CHECKPOINT_VERSION}`);
   return problems;
 }
 
@@ -47,7 +53,12 @@ function takeCheckpoint(source: ReferenceTableSource, phase: 'snapshot' | 'chang
 }
 
 /** A fresh source restored from the JSON text of `cp`, with a consumer continuing `view`. */
-async function restored(ctx: CheckContext, cp: SourceCheckpoint, view: DeliveredView | undefined, options: SourceOptions = {}): Promise<Consumer> {
+async function restored(
+  ctx: CheckContext,
+  cp: SourceCheckpoint,
+  view: DeliveredView | undefined,
+  options: SourceOptions = {},
+): Promise<Consumer> {
   const consumer = await consumerFor(ctx, options, view?.clone());
   await consumer.source.restore(storedCheckpoint(cp));
   return consumer;
@@ -94,7 +105,8 @@ export const checkpointChecks = [
     level: 'MUST',
     category: 'checkpoint',
     rule: '`checkpoint()` is synchronous and returns plain, versioned JSON (envelope version/connector/table/phase/position) that survives JSON and structuredClone round trips.',
-    method: 'Takes checkpoints before any poll, mid-snapshot (batch size 1) and after the snapshot; validates each against the envelope schema and the phase.',
+    method:
+      'Takes checkpoints before any poll, mid-snapshot (batch size 1) and after the snapshot; validates each against the envelope schema and the phase.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(3));
@@ -106,7 +118,10 @@ export const checkpointChecks = [
       const done = takeCheckpoint(consumer.source, 'changes', 'after the snapshot');
       check(done.connector === initial.connector && done.table === initial.table, 'connector or table changed between checkpoints');
       const table = consumer.batches[0]?.table;
-      check(table === undefined || done.table === table, `checkpoint table ${done.table} differs from the batches' refstream.table ${table}`);
+      check(
+        table === undefined || done.table === table,
+        `checkpoint table ${done.table} differs from the batches' refstream.table ${table}`,
+      );
       ctx.note(`checkpoint ${JSON.stringify(done).slice(0, 200)}`);
     },
   }),
@@ -115,7 +130,8 @@ export const checkpointChecks = [
     level: 'MUST',
     category: 'checkpoint',
     rule: 'Restoring the latest checkpoint in a fresh instance resumes with exactly the next change: no loss, and no duplicate under `exactlyOnce`.',
-    method: 'Snapshot and changes in batches of 2, checkpoint, close; more writes; a fresh instance restores the checkpoint (after a JSON round trip): it must be in the change phase and its fold continue the old one to the table.',
+    method:
+      'Snapshot and changes in batches of 2, checkpoint, close; more writes; a fresh instance restores the checkpoint (after a JSON round trip): it must be in the change phase and its fold continue the old one to the table.',
     verifies: ['exactlyOnce'],
     async run(ctx) {
       const writer = writerFor(ctx);
@@ -140,12 +156,15 @@ export const checkpointChecks = [
       await writer.update([makeRow(2, 1), makeRow(10, 1)]);
       await writer.insert(makeRows(2, 20));
       if (ctx.capabilities.deletes) await writer.delete([3n]);
-      await b.converge(writer.expected, undefined, lingering(ctx, writer));
+      await b.converge(writer, lingering(ctx, writer));
       b.assertNoViolations();
       if (ctx.capabilities.exactlyOnce) {
         const lastBefore = view.changes.at(-1)?.position;
         const first = changesAfter(b, view)[0];
-        check(lastBefore === undefined || first === undefined || first.position > lastBefore, `the first change after restore (${first?.position}) is not after the checkpoint's last change (${lastBefore})`);
+        check(
+          lastBefore === undefined || first === undefined || first.position > lastBefore,
+          `the first change after restore (${first?.position}) is not after the checkpoint's last change (${lastBefore})`,
+        );
       }
     },
   }),
@@ -154,7 +173,8 @@ export const checkpointChecks = [
     level: 'MUST',
     category: 'checkpoint',
     rule: 'Restoring an older checkpoint converges; a log-based exactly-once source replays exactly the changes delivered after it.',
-    method: 'Checkpoints after the snapshot, then two rounds of writes are read; a fresh instance restores the first checkpoint and must deliver the same change rows (log + exactlyOnce) or at least converge.',
+    method:
+      'Checkpoints after the snapshot, then two rounds of writes are read; a fresh instance restores the first checkpoint and must deliver the same change rows (log + exactlyOnce) or at least converge.',
     requires: NEEDS_CHANGES,
     async run(ctx) {
       const writer = writerFor(ctx);
@@ -171,12 +191,15 @@ export const checkpointChecks = [
       await catchUp(a, writer, ctx);
       await a.source.close();
       const b = await restored(ctx, cp, view);
-      await b.converge(writer.expected, undefined, lingering(ctx, writer));
+      await b.converge(writer, lingering(ctx, writer));
       b.assertNoViolations();
       if (ctx.capabilities.changes === 'log' && ctx.capabilities.exactlyOnce) {
         const original = changesAfter(a, view);
         const replayed = changesAfter(b, view);
-        check(sameChanges(original, replayed), `after restoring the older checkpoint the source delivered ${replayed.length} change rows where ${original.length} were delivered after it originally (or they differ)`);
+        check(
+          sameChanges(original, replayed),
+          `after restoring the older checkpoint the source delivered ${replayed.length} change rows where ${original.length} were delivered after it originally (or they differ)`,
+        );
       }
     },
   }),
@@ -185,7 +208,8 @@ export const checkpointChecks = [
     level: 'MUST',
     category: 'checkpoint',
     rule: 'A source declaring `midSnapshotResume` resumes a mid-snapshot checkpoint where it stopped: no row lost, none repeated under `exactlyOnce`, the snapshot not restarted.',
-    method: 'Twenty rows, batch size 1: checkpoint after 7 batches, close; update a read and an unread row and insert one; restore into a fresh instance and read on to the table.',
+    method:
+      'Twenty rows, batch size 1: checkpoint after 7 batches, close; update a read and an unread row and insert one; restore into a fresh instance and read on to the table.',
     requires: { midSnapshotResume: true },
     verifies: ['midSnapshotResume'],
     counterpart: 'CKPT-04N',
@@ -217,7 +241,8 @@ export const checkpointChecks = [
     level: 'MUST',
     category: 'checkpoint',
     rule: 'A source without `midSnapshotResume` restarts the snapshot from a mid-snapshot checkpoint: every row again, none skipped silently.',
-    method: 'Twenty rows, batch size 1: checkpoint after 7 batches, close; a fresh instance restores it and must deliver the whole table in its snapshot.',
+    method:
+      'Twenty rows, batch size 1: checkpoint after 7 batches, close; a fresh instance restores it and must deliver the whole table in its snapshot.',
     requires: { midSnapshotResume: false },
     counterpart: 'CKPT-04',
     async run(ctx) {
@@ -240,7 +265,8 @@ export const checkpointChecks = [
     level: 'MUST',
     category: 'checkpoint',
     rule: 'Restoring the same checkpoint twice gives the same output.',
-    method: 'Restores one mid-snapshot and one change-phase checkpoint into two fresh instances each; the delivered rows (and, for log sources, change rows with positions) must be equal.',
+    method:
+      'Restores one mid-snapshot and one change-phase checkpoint into two fresh instances each; the delivered rows (and, for log sources, change rows with positions) must be equal.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(6));
@@ -267,13 +293,16 @@ export const checkpointChecks = [
       const runs: Consumer[] = [];
       for (let i = 0; i < 2; i++) {
         const b = await restored(ctx, late, lateView);
-        await b.converge(writer.expected, undefined, lingering(ctx, writer));
+        await b.converge(writer, lingering(ctx, writer));
         b.assertNoViolations();
         await b.source.close();
         runs.push(b);
       }
       if (ctx.capabilities.changes === 'log') {
-        check(sameChanges(changesAfter(runs[0]!, lateView), changesAfter(runs[1]!, lateView)), 'two restores of one change-phase checkpoint delivered different change rows');
+        check(
+          sameChanges(changesAfter(runs[0]!, lateView), changesAfter(runs[1]!, lateView)),
+          'two restores of one change-phase checkpoint delivered different change rows',
+        );
       }
     },
   }),
@@ -282,7 +311,8 @@ export const checkpointChecks = [
     level: 'MUST',
     category: 'checkpoint',
     rule: 'A corrupt checkpoint is rejected with a definite `CHECKPOINT_INVALID`, never taken as a fresh start.',
-    method: 'Restores null, text, a number, an array, `{}`, an unknown version, a bad phase and a garbage position into fresh instances; `restore` (or at the latest the first poll) must reject.',
+    method:
+      'Restores null, text, a number, an array, `{}`, an unknown version, a bad phase and a garbage position into fresh instances; `restore` (or at the latest the first poll) must reject.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(2));
@@ -322,7 +352,12 @@ export const checkpointChecks = [
       await a.drainSnapshot();
       const cp = takeCheckpoint(a.source, 'changes', 'after the snapshot');
       await a.source.close();
-      await expectRestoreRejected(ctx, { ...cp, connector: `${cp.connector}-other` }, 'a checkpoint of another connector', 'CHECKPOINT_INVALID');
+      await expectRestoreRejected(
+        ctx,
+        { ...cp, connector: `${cp.connector}-other` },
+        'a checkpoint of another connector',
+        'CHECKPOINT_INVALID',
+      );
       await expectRestoreRejected(ctx, { ...cp, table: `${cp.table}_other` }, 'a checkpoint of another table', 'CHECKPOINT_INVALID');
     },
   }),
@@ -330,8 +365,9 @@ export const checkpointChecks = [
     id: 'CKPT-08',
     level: 'MUST',
     category: 'checkpoint',
-    rule: '`commit(cp)` accepts the source\'s checkpoints and never releases past the last committed one: that checkpoint stays restorable; an older one converges or is rejected with `CHECKPOINT_EXPIRED`.',
-    method: 'Commits two successive checkpoints; fresh instances restore the last committed one (must converge) and the one before (must converge or reject with definite CHECKPOINT_EXPIRED).',
+    rule: "`commit(cp)` accepts the source's checkpoints and never releases past the last committed one: that checkpoint stays restorable; an older one converges or is rejected with `CHECKPOINT_EXPIRED`.",
+    method:
+      'Commits two successive checkpoints; fresh instances restore the last committed one (must converge) and the one before (must converge or reject with definite CHECKPOINT_EXPIRED).',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(3));
@@ -365,7 +401,10 @@ export const checkpointChecks = [
         ctx.note('the checkpoint before the last committed one is still restorable');
       } catch (error) {
         if (error instanceof CheckFailure) throw error;
-        check(ConnectorError.is(error, 'CHECKPOINT_EXPIRED') && error.kind === 'definite', () => `restoring an older checkpoint failed with ${describeError(error)}, expected convergence or definite CHECKPOINT_EXPIRED`);
+        check(
+          ConnectorError.is(error, 'CHECKPOINT_EXPIRED') && error.kind === 'definite',
+          () => `restoring an older checkpoint failed with ${describeError(error)}, expected convergence or definite CHECKPOINT_EXPIRED`,
+        );
         ctx.note('the checkpoint before the last committed one is rejected as expired');
       }
     },

@@ -22,7 +22,12 @@ export function writerFor(ctx: CheckContext): TableWriter {
 /** Creates a source with `options` and a consumer that enforces its `batchRows`. */
 export async function consumerFor(ctx: CheckContext, options: SourceOptions = {}, view?: DeliveredView): Promise<Consumer> {
   const source = await ctx.createSource(options);
-  return new Consumer(source, ctx.capabilities, { convergeMs: ctx.settings.convergeMs, ...(options.batchRows !== undefined ? { batchRows: options.batchRows } : {}) }, view);
+  return new Consumer(
+    source,
+    ctx.capabilities,
+    { convergeMs: ctx.settings.convergeMs, ...(options.batchRows !== undefined ? { batchRows: options.batchRows } : {}) },
+    view,
+  );
 }
 
 /** Keys allowed to linger in the view: deleted keys, when the source does not observe deletes. */
@@ -39,5 +44,5 @@ export function storedCheckpoint(checkpoint: SourceCheckpoint): SourceCheckpoint
 export async function catchUp(consumer: Consumer, writer: TableWriter, ctx: CheckContext): Promise<void> {
   if (!consumer.source.isSnapshotComplete()) await consumer.drainSnapshot();
   if (ctx.capabilities.changes === 'none') return;
-  await consumer.converge(writer.expected, undefined, lingering(ctx, writer));
+  await consumer.converge(writer, lingering(ctx, writer));
 }

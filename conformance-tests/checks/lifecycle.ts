@@ -1,5 +1,5 @@
 /**
- * LIFE: the order of calls (DESIGN §2 rules 1, 2, 6): snapshot, then changes; illegal calls
+ * LIFE: the order of calls (docs/concepts.md#snapshot-then-changes): snapshot, then changes; illegal calls
  * rejected; `close()` idempotent, final, and leaving nothing behind.
  */
 import { ConnectorError } from '../../src/sdk/errors.js';
@@ -29,7 +29,8 @@ export const lifecycleChecks = [
     level: 'MUST',
     category: 'lifecycle',
     rule: '`pollSnapshot` returns batches until `null`; from then on `isSnapshotComplete()` is true and further calls return `null`.',
-    method: 'Three rows, batch size 1: checks `isSnapshotComplete()` before, during and after the snapshot, then polls the finished snapshot twice more.',
+    method:
+      'Three rows, batch size 1: checks `isSnapshotComplete()` before, during and after the snapshot, then polls the finished snapshot twice more.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(3));
@@ -62,7 +63,10 @@ export const lifecycleChecks = [
       await consumer.pollSnapshot();
       await expectConnectorError(consumer.source.pollChanges(), 'pollChanges() in the middle of the snapshot', 'INVALID_STATE');
       await consumer.drainSnapshot();
-      check(consumer.view.diff(writer.expected).length === 0, () => `after the rejected calls the snapshot is wrong: ${consumer.view.diff(writer.expected).join('; ')}`);
+      check(
+        consumer.view.diff(writer.expected).length === 0,
+        () => `after the rejected calls the snapshot is wrong: ${consumer.view.diff(writer.expected).join('; ')}`,
+      );
       consumer.assertNoViolations();
     },
   }),
@@ -115,7 +119,8 @@ export const lifecycleChecks = [
     level: 'MUST',
     category: 'lifecycle',
     rule: 'No sockets, timers or child processes outlive `close()`.',
-    method: 'Compares `process.getActiveResourcesInfo()` before creating a source and (after up to 2 s of settling) after closing it; the source read its snapshot and polled changes.',
+    method:
+      'Compares `process.getActiveResourcesInfo()` before creating a source and (after up to 1 s of settling) after closing it; the source read its snapshot and polled changes.',
     async run(ctx) {
       const writer = writerFor(ctx);
       await writer.insert(makeRows(3));
@@ -126,7 +131,7 @@ export const lifecycleChecks = [
       if (ctx.capabilities.changes !== 'none') await consumer.pollChanges();
       await consumer.source.close();
       let extra = leaked(before);
-      for (let waited = 0; extra.length > 0 && waited < 2000; waited += 50) {
+      for (let waited = 0; extra.length > 0 && waited < 1000; waited += 50) {
         await sleep(50);
         extra = leaked(before);
       }
@@ -147,7 +152,10 @@ export const lifecycleChecks = [
         const results = await Promise.allSettled([consumer.pollSnapshot(), consumer.pollSnapshot()]);
         for (const r of results) {
           if (r.status === 'rejected') {
-            check(ConnectorError.is(r.reason, 'BUSY'), () => `a concurrent pollSnapshot() rejected with ${describeError(r.reason)}, expected success or BUSY`);
+            check(
+              ConnectorError.is(r.reason, 'BUSY'),
+              () => `a concurrent pollSnapshot() rejected with ${describeError(r.reason)}, expected success or BUSY`,
+            );
           }
         }
       }

@@ -1,6 +1,6 @@
 /**
  * MEM: batches are bounded by `batchRows`, and memory by the batch size rather than the
- * table size (DESIGN §3).
+ * table size (docs/concepts.md#batch-conventions).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -35,7 +35,8 @@ export const memoryChecks = [
     level: 'SHOULD',
     category: 'memory',
     rule: 'Reading the first snapshot batch does not load the table: memory grows with `batchRows`, not with table size.',
-    method: 'A table of ~24 MiB (1,500 rows of 16 KiB notes) read with `batchRows = 10`: heap plus ArrayBuffer memory still held after the first `pollSnapshot` (measured after garbage collection) must stay under 8 MiB. Where collection cannot be forced, growth including garbage is measured (a heuristic that can only over-count).',
+    method:
+      'A table of ~24 MiB (1,500 rows of 16 KiB notes) read with `batchRows = 10`: heap plus ArrayBuffer memory still held after the first `pollSnapshot` (measured after garbage collection) must stay under 8 MiB. Where collection cannot be forced, growth including garbage is measured (a heuristic that can only over-count).',
     async run(ctx) {
       const writer = writerFor(ctx);
       const note = 'm'.repeat(16 * 1024);
@@ -53,8 +54,13 @@ export const memoryChecks = [
       const first = await consumer.pollSnapshot();
       const grown = (await used()) - before;
       check(first !== null && first.rows.length <= 10, 'the first batch is missing or too large');
-      ctx.note(`first batch ${collect ? 'holds' : 'grew memory by'} ${(grown / 1048576).toFixed(1)} MiB${collect ? ' after garbage collection' : ' (no forced collection available)'}`);
-      check(grown < 8 * 1048576, `reading one batch of 10 rows ${collect ? 'left' : 'grew memory by'} ${(grown / 1048576).toFixed(1)} MiB${collect ? ' held after garbage collection' : ''} (table ≈ 24 MiB)`);
+      ctx.note(
+        `first batch ${collect ? 'holds' : 'grew memory by'} ${(grown / 1048576).toFixed(1)} MiB${collect ? ' after garbage collection' : ' (no forced collection available)'}`,
+      );
+      check(
+        grown < 8 * 1048576,
+        `reading one batch of 10 rows ${collect ? 'left' : 'grew memory by'} ${(grown / 1048576).toFixed(1)} MiB${collect ? ' held after garbage collection' : ''} (table ≈ 24 MiB)`,
+      );
     },
   }),
 ];

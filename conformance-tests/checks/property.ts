@@ -1,5 +1,5 @@
 /**
- * PROP: the central invariant (DESIGN §8): snapshot plus changes, folded, equal the table
+ * PROP: the central invariant (docs/conformance.md): snapshot plus changes, folded, equal the table
  * across crashes and restores from any committed checkpoint, with batch size 1 and with
  * large batches.
  */
@@ -12,7 +12,8 @@ export const propertyChecks = [
     level: 'MUST',
     category: 'property',
     rule: 'Random histories of writes, polls, checkpoints, commits and crash+restore converge to the table, with nothing delivered twice under `exactlyOnce` — batch size 1.',
-    method: 'fast-check model run on a seeded table with `batchRows = 1` (every batch boundary is a possible checkpoint); `numRuns` runs; failures print the shrunk history and the seed.',
+    method:
+      'fast-check model run on a seeded table with `batchRows = 1` (every batch boundary is a possible checkpoint); `numRuns` runs; failures print the shrunk history and the seed.',
     requires: NEEDS_CHANGES,
     verifies: ['exactlyOnce'],
     slow: true,

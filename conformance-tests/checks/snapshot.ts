@@ -71,7 +71,10 @@ export const snapshotChecks = [
       await a.drainSnapshot();
       const b = await consumerFor(ctx);
       await b.drainSnapshot();
-      check(isDeepStrictEqual(new Map([...a.view.rows].sort()), new Map([...b.view.rows].sort())), () => `the two snapshots differ: ${b.view.diff(a.view.rows).join('; ')}`);
+      check(
+        isDeepStrictEqual(new Map([...a.view.rows].sort()), new Map([...b.view.rows].sort())),
+        () => `the two snapshots differ: ${b.view.diff(a.view.rows).join('; ')}`,
+      );
     },
   }),
   defineCheck({
@@ -79,7 +82,8 @@ export const snapshotChecks = [
     level: 'MUST',
     category: 'snapshot',
     rule: 'Writes during the snapshot are not lost: snapshot plus changes converge to the final table.',
-    method: 'Thirty rows read in batches of 5; after two batches inserts, updates (read and unread rows) and deletes; then reads on until the fold equals the table.',
+    method:
+      'Thirty rows read in batches of 5; after two batches inserts, updates (read and unread rows) and deletes; then reads on until the fold equals the table.',
     requires: NEEDS_CHANGES,
     async run(ctx) {
       const writer = writerFor(ctx);

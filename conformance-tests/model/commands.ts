@@ -26,7 +26,11 @@ export interface Scenario {
 /** Keys are drawn from a small space so that writes hit seeded and snapshotted rows. */
 const KEYS = 12;
 
-const write = fc.record({ kind: fc.constant('write' as const), id: fc.integer({ min: 1, max: KEYS }), version: fc.option(fc.integer({ min: 1, max: 1000 }), { freq: 4 }) });
+const write = fc.record({
+  kind: fc.constant('write' as const),
+  id: fc.integer({ min: 1, max: KEYS }),
+  version: fc.option(fc.integer({ min: 1, max: 1000 }), { freq: 4 }),
+});
 
 /** Generates scenarios; crash and checkpoint are weighted up, since that is where the bugs hide. */
 export function scenarioArbitrary(maxCommands = 30): fc.Arbitrary<Scenario> {
@@ -38,7 +42,10 @@ export function scenarioArbitrary(maxCommands = 30): fc.Arbitrary<Scenario> {
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('crash' as const), pick: fc.nat(20) }) },
   );
   return fc.record({
-    seed: fc.uniqueArray(fc.record({ id: fc.integer({ min: 1, max: KEYS }), version: fc.constant(0) }), { selector: (r) => r.id, maxLength: 10 }),
+    seed: fc.uniqueArray(fc.record({ id: fc.integer({ min: 1, max: KEYS }), version: fc.constant(0) }), {
+      selector: (r) => r.id,
+      maxLength: 10,
+    }),
     commands: fc.array(command, { minLength: 4, maxLength: maxCommands, size: 'max' }),
   });
 }

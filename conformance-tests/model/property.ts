@@ -58,7 +58,7 @@ export async function runScenario(
   let step = 'seeding the table';
   try {
     await writer.insert(scenario.seed.map((r) => makeRow(r.id, r.version)));
-    let consumer = new Consumer(await open(), caps, { batchRows });
+    let consumer = new Consumer(await open(), caps, { batchRows, convergeMs });
     const saved: Saved[] = [];
     let committed = -1;
     for (const [i, command] of scenario.commands.entries()) {
@@ -80,7 +80,10 @@ export async function runScenario(
         }
         case 'checkpoint':
           stats.checkpoints++;
-          saved.push({ checkpoint: JSON.parse(JSON.stringify(consumer.source.checkpoint())) as SourceCheckpoint, view: consumer.view.clone() });
+          saved.push({
+            checkpoint: JSON.parse(JSON.stringify(consumer.source.checkpoint())) as SourceCheckpoint,
+            view: consumer.view.clone(),
+          });
           break;
         case 'commit':
           if (saved.length > 0 && typeof consumer.source.commit === 'function') {
@@ -93,7 +96,7 @@ export async function runScenario(
           const restorable = saved.slice(Math.max(committed, 0));
           const source = await open();
           if (restorable.length === 0) {
-            consumer = new Consumer(source, caps, { batchRows }, freshView());
+            consumer = new Consumer(source, caps, { batchRows, convergeMs }, freshView());
             break;
           }
           const chosen = restorable[command.pick % restorable.length]!;
@@ -101,7 +104,7 @@ export async function runScenario(
           stats.restores++;
           if (chosen.checkpoint.phase === 'snapshot') stats.midSnapshotRestores++;
           const restarts = chosen.checkpoint.phase === 'snapshot' && !caps.midSnapshotResume;
-          consumer = new Consumer(source, caps, { batchRows }, restarts ? freshView() : chosen.view.clone());
+          consumer = new Consumer(source, caps, { batchRows, convergeMs }, restarts ? freshView() : chosen.view.clone());
           break;
         }
       }
@@ -109,7 +112,7 @@ export async function runScenario(
     }
     step = 'the final read';
     if (!consumer.source.isSnapshotComplete()) await consumer.drainSnapshot();
-    await consumer.converge(writer.expected, convergeMs, caps.deletes ? undefined : (key) => writer.deleted.has(key));
+    await consumer.converge(writer, caps.deletes ? undefined : (key) => writer.deleted.has(key));
     consumer.assertNoViolations();
   } catch (error) {
     const message = error instanceof CheckFailure ? error.message : `${describeError(error)}`;
@@ -119,34 +122,69 @@ export async function runScenario(
   }
 }
 
+/** The shrink time cap: the setting, or for `'auto'` the time `numRuns` runs take at `msPerRun` (at least 1 s). */
+export function shrinkBudget(setting: number | 'auto', msPerRun: number, numRuns: number): number {
+  if (setting !== 'auto') return setting;
+  return Math.max(1_000, Math.round(msPerRun * numRuns));
+}
+
 /**
  * Checks the property with fast-check under the run's seed and `numRuns`; on failure,
  * reports the shrunk scenario, the seed and the replay path.
  */
 export async function checkCrashRestoreProperty(ctx: CheckContext, batchRows: number): Promise<void> {
   const { seed, numRuns } = ctx.settings;
+  const started = Date.now();
+  let shrinkMs = 0;
   let runs = 0;
+  let shrinkRuns = 0;
+  let firstFailureAt: number | undefined;
+  let capped = false;
   const stats = emptyStats();
   const property = fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
     if (ctx.signal.aborted) return; // out of time: stop cheaply, the runner reports the timeout
-    runs++;
+    if (firstFailureAt !== undefined) {
+      // shrink budget used up: the remaining candidates count as passing, so the search
+      // ends with the shortest failing scenario found so far
+      if (Date.now() - firstFailureAt > shrinkMs) {
+        capped = true;
+        return;
+      }
+      shrinkRuns++;
+    } else runs++;
     const harness = await ctx.target.setup();
     try {
       await runScenario(harness, ctx.capabilities, scenario, batchRows, ctx.settings.convergeMs, stats);
+    } catch (error) {
+      if (firstFailureAt === undefined) {
+        firstFailureAt = Date.now();
+        shrinkMs = shrinkBudget(ctx.settings.shrinkMs, (firstFailureAt - started) / runs, numRuns);
+      }
+      throw error;
     } finally {
       await harness.teardown();
     }
   });
   // the time budget bounds shrinking too: a failing history is reported as far as it shrank
-  const result = await fc.check(property, { seed, numRuns, interruptAfterTimeLimit: ctx.settings.timeoutMs * 2, markInterruptAsFailure: false });
+  const result = await fc.check(property, {
+    seed,
+    numRuns,
+    interruptAfterTimeLimit: ctx.settings.timeoutMs * 2,
+    markInterruptAsFailure: false,
+  });
   if (result.failed) {
     const scenario = result.counterexample?.[0];
     const cause = result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
+    const shrinkTime = firstFailureAt === undefined ? 0 : Date.now() - firstFailureAt;
+    const shrinking = capped
+      ? `shrinking stopped at the ${shrinkMs} ms cap after ${shrinkRuns} runs: the shortest failing scenario found so far`
+      : `shrunk in ${shrinkRuns} runs (${shrinkTime} ms)`;
     throw new CheckFailure(
-      `${cause} — scenario: ${scenario ? renderScenario(scenario) : '(none)'}; seed ${result.seed}, path "${result.counterexamplePath}" (replay with --seed ${result.seed})`,
+      `${cause} — scenario (${scenario?.commands.length ?? 0} commands): ${scenario ? renderScenario(scenario) : '(none)'}; failed at run ${runs} of ${numRuns}, ${shrinking}; seed ${result.seed}, path "${result.counterexamplePath}"`,
     );
   }
-  if (result.interrupted) ctx.note(`stopped after ${result.numRuns} of ${numRuns} runs: time budget of ${ctx.settings.timeoutMs * 2} ms used up`);
+  if (result.interrupted)
+    ctx.note(`stopped after ${result.numRuns} of ${numRuns} runs: time budget of ${ctx.settings.timeoutMs * 2} ms used up`);
   ctx.note(
     `${runs} runs with batchRows = ${batchRows}, seed ${seed}: ${stats.commands} commands, ${stats.batches} batches, ${stats.checkpoints} checkpoints, ${stats.restores} restores (${stats.midSnapshotRestores} mid-snapshot)`,
   );

@@ -127,7 +127,9 @@ class SchemaDrift extends DelegatingSource {
     const batch = await this.inner.pollSnapshot(opts);
     if (!batch || ++this.count % 2 === 1) return batch;
     // every second batch: the name column claims another source type
-    const drifted = batch.schema.fields.map((f) => (f.name === 'name' ? f.clone({ metadata: new Map([[METADATA.sourceType, 'varchar(20)']]) }) : f));
+    const drifted = batch.schema.fields.map((f) =>
+      f.name === 'name' ? f.clone({ metadata: new Map([[METADATA.sourceType, 'varchar(20)']]) }) : f,
+    );
     return new RecordBatch(new Schema(drifted, batch.schema.metadata), batch.data);
   }
 }
@@ -185,7 +187,12 @@ class LeakedTimer extends DelegatingSource {
 
 class LossyInt64 extends DelegatingSource {
   private lossy(batch: RecordBatch | null) {
-    return batch && rewrite(batch, (rows) => rows.map((r) => ({ ...r, values: [r.values[0] === null ? null : BigInt(Number(r.values[0])), ...r.values.slice(1)] })));
+    return (
+      batch &&
+      rewrite(batch, (rows) =>
+        rows.map((r) => ({ ...r, values: [r.values[0] === null ? null : BigInt(Number(r.values[0])), ...r.values.slice(1)] })),
+      )
+    );
   }
   override async pollSnapshot(opts?: PollOptions) {
     return this.lossy(await this.inner.pollSnapshot(opts));
@@ -197,7 +204,12 @@ class LossyInt64 extends DelegatingSource {
 
 class NullAsEmpty extends DelegatingSource {
   private fill(batch: RecordBatch | null) {
-    return batch && rewrite(batch, (rows) => rows.map((r) => (r.changeType === 'delete' ? r : { ...r, values: r.values.map((v, i) => (i === 5 && v === null ? '' : v)) })));
+    return (
+      batch &&
+      rewrite(batch, (rows) =>
+        rows.map((r) => (r.changeType === 'delete' ? r : { ...r, values: r.values.map((v, i) => (i === 5 && v === null ? '' : v)) })),
+      )
+    );
   }
   override async pollSnapshot(opts?: PollOptions) {
     return this.fill(await this.inner.pollSnapshot(opts));
@@ -300,27 +312,83 @@ export const tolerated: Fault[] = [
 
 /** The fault catalogue. */
 export const faults: Fault[] = [
-  { name: 'duplicate-snapshot-row', description: 'a snapshot row is delivered twice', expect: 'SNAP-03', wrap: (s) => new DuplicateSnapshotRow(s) },
+  {
+    name: 'duplicate-snapshot-row',
+    description: 'a snapshot row is delivered twice',
+    expect: 'SNAP-03',
+    wrap: (s) => new DuplicateSnapshotRow(s),
+  },
   { name: 'dropped-change', description: 'every fifth change row is lost', expect: 'CHG-05', wrap: (s) => new DroppedChange(s) },
-  { name: 'reordered-key-changes', description: 'consecutive changes of one key are swapped', expect: 'CHG-04', wrap: (s) => new ReorderedKeyChanges(s) },
-  { name: 'restore-ignores-checkpoint', description: 'restore() does nothing: the source starts over', expect: 'CKPT-02', wrap: (s) => new RestoreIgnoresCheckpoint(s) },
-  { name: 'mid-snapshot-restart', description: 'claims midSnapshotResume but restarts the snapshot silently', expect: 'CKPT-04', wrap: (s) => new MidSnapshotRestart(s) },
+  {
+    name: 'reordered-key-changes',
+    description: 'consecutive changes of one key are swapped',
+    expect: 'CHG-04',
+    wrap: (s) => new ReorderedKeyChanges(s),
+  },
+  {
+    name: 'restore-ignores-checkpoint',
+    description: 'restore() does nothing: the source starts over',
+    expect: 'CKPT-02',
+    wrap: (s) => new RestoreIgnoresCheckpoint(s),
+  },
+  {
+    name: 'mid-snapshot-restart',
+    description: 'claims midSnapshotResume but restarts the snapshot silently',
+    expect: 'CKPT-04',
+    wrap: (s) => new MidSnapshotRestart(s),
+  },
   { name: 'non-json-checkpoint', description: 'the checkpoint holds a Date', expect: 'CKPT-01', wrap: (s) => new NonJsonCheckpoint(s) },
   { name: 'close-not-idempotent', description: 'a second close() throws', expect: 'LIFE-03', wrap: (s) => new CloseNotIdempotent(s) },
   { name: 'polls-after-close', description: 'polls after close() return null', expect: 'LIFE-04', wrap: (s) => new PollsAfterClose(s) },
-  { name: 'changes-before-snapshot', description: 'pollChanges() before the snapshot returns null', expect: 'LIFE-02', wrap: (s) => new ChangesBeforeSnapshot(s) },
-  { name: 'schema-drift', description: 'every second snapshot batch has other field metadata', expect: 'SCH-04', wrap: (s) => new SchemaDrift(s) },
+  {
+    name: 'changes-before-snapshot',
+    description: 'pollChanges() before the snapshot returns null',
+    expect: 'LIFE-02',
+    wrap: (s) => new ChangesBeforeSnapshot(s),
+  },
+  {
+    name: 'schema-drift',
+    description: 'every second snapshot batch has other field metadata',
+    expect: 'SCH-04',
+    wrap: (s) => new SchemaDrift(s),
+  },
   { name: 'delete-without-key', description: 'delete rows carry null key columns', expect: 'CHG-03', wrap: (s) => new DeleteWithoutKey(s) },
-  { name: 'dropped-truncate', description: 'truncate rows are left out (truncated rows linger)', expect: 'CHG-11', wrap: (s) => new DroppedTruncate(s) },
+  {
+    name: 'dropped-truncate',
+    description: 'truncate rows are left out (truncated rows linger)',
+    expect: 'CHG-11',
+    wrap: (s) => new DroppedTruncate(s),
+  },
   { name: 'wrong-change-type', description: 'updates are labelled insert', expect: 'CHG-02', wrap: (s) => new WrongChangeType(s) },
   { name: 'swallowed-errors', description: 'transient errors become empty polls', expect: 'ERR-02', wrap: (s) => new SwallowedErrors(s) },
   { name: 'ignored-abort', description: 'the abort signal is ignored', expect: 'ABRT-01', wrap: (s) => new IgnoredAbort(s) },
   { name: 'leaked-timer', description: 'a timer outlives close()', expect: 'LIFE-05', wrap: (s) => new LeakedTimer(s) },
   { name: 'lossy-int64', description: 'int64 values pass through a JS number', expect: 'VAL-03', wrap: (s) => new LossyInt64(s) },
   { name: 'null-as-empty', description: 'a null note arrives as an empty string', expect: 'VAL-01', wrap: (s) => new NullAsEmpty(s) },
-  { name: 'stale-checkpoint', description: 'checkpoint() lags one change batch behind (duplicates after restore)', expect: 'CKPT-02', wrap: (s) => new StaleCheckpoint(s) },
-  { name: 'accepts-foreign-checkpoint', description: 'a checkpoint of another table is accepted', expect: 'CKPT-07', wrap: (s) => new AcceptsForeignCheckpoint(s) },
-  { name: 'false-deletes-claim', description: 'declares deletes = false but emits delete rows', expect: 'CHG-03N', capabilities: { deletes: false }, wrap: (s) => new HidesDeletesClaim(s) },
-  { name: 'eager-snapshot', description: 'the first snapshot poll reads the whole table into memory', expect: 'MEM-02', wrap: (s) => new EagerSnapshot(s) },
+  {
+    name: 'stale-checkpoint',
+    description: 'checkpoint() lags one change batch behind (duplicates after restore)',
+    expect: 'CKPT-02',
+    wrap: (s) => new StaleCheckpoint(s),
+  },
+  {
+    name: 'accepts-foreign-checkpoint',
+    description: 'a checkpoint of another table is accepted',
+    expect: 'CKPT-07',
+    wrap: (s) => new AcceptsForeignCheckpoint(s),
+  },
+  {
+    name: 'false-deletes-claim',
+    description: 'declares deletes = false but emits delete rows',
+    expect: 'CHG-03N',
+    capabilities: { deletes: false },
+    wrap: (s) => new HidesDeletesClaim(s),
+  },
+  {
+    name: 'eager-snapshot',
+    description: 'the first snapshot poll reads the whole table into memory',
+    expect: 'MEM-02',
+    wrap: (s) => new EagerSnapshot(s),
+  },
   { name: 'oversized-batches', description: 'snapshot batches exceed batchRows', expect: 'SNAP-04', wrap: (s) => new OversizedBatches(s) },
 ];

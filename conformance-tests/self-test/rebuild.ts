@@ -23,7 +23,9 @@ export function rowsOf(batch: RecordBatch): RowParts[] {
   const rows: RowParts[] = [];
   for (let r = 0; r < batch.numRows; r++) {
     const values = Array.from({ length: tableCount }, (_, c) => readers[c]!(r));
-    rows.push(typeIdx < 0 ? { values } : { values, changeType: readers[typeIdx]!(r) as ChangeType, position: readers[posIdx]!(r) as string });
+    rows.push(
+      typeIdx < 0 ? { values } : { values, changeType: readers[typeIdx]!(r) as ChangeType, position: readers[posIdx]!(r) as string },
+    );
   }
   return rows;
 }

@@ -34,13 +34,24 @@ const SCHEMA = 'CONFORMANCE';
 let tableCounter = 0;
 
 /** A harness over a fresh table, read in `mode`. */
-export async function exasolHarness(target: ExasolTarget, mode: 'watermark' | 'diff', extra: Partial<ExasolSourceConfig> = {}): Promise<TableHarness> {
+export async function exasolHarness(
+  target: ExasolTarget,
+  mode: 'watermark' | 'diff',
+  extra: Partial<ExasolSourceConfig> = {},
+): Promise<TableHarness> {
   const table = `T_${process.pid}_${++tableCounter}`;
   const qualified = `"${SCHEMA}"."${table}"`;
   let admin: ExasolConnection | undefined;
   const connectAdmin = async (): Promise<ExasolConnection> => {
     if (admin?.isOpen) return admin;
-    admin = await ExasolConnection.connect({ host: target.host, port: target.port, user: target.user, password: target.password, tls: target.tls ?? false, fingerprint: target.fingerprint });
+    admin = await ExasolConnection.connect({
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      password: target.password,
+      tls: target.tls ?? false,
+      fingerprint: target.fingerprint,
+    });
     await admin.setAttributes({ autocommit: false });
     return admin;
   };
@@ -162,5 +173,11 @@ export function sharedTestServer(): Promise<ExasolTestServer> {
 
 /** The target settings of a test server. */
 export function testServerTarget(server: ExasolTestServer): ExasolTarget {
-  return { host: server.host, port: server.port, user: server.user, password: server.password, dropConnections: () => server.dropConnections() };
+  return {
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    dropConnections: () => server.dropConnections(),
+  };
 }

@@ -95,10 +95,14 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
       await pg.query(`ALTER TABLE ${table} ADD COLUMN ${column} text`);
     },
     async interrupt() {
-      await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [applicationName]);
+      await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [
+        applicationName,
+      ]);
     },
     async teardown() {
-      await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [applicationName]);
+      await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [
+        applicationName,
+      ]);
       for (let attempt = 0; attempt < 20; attempt++) {
         const active = await pg.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
         if (active.length === 0) break;

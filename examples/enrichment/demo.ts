@@ -19,7 +19,10 @@ try {
   const kafka = new Kafka({ brokers: broker.brokers, logLevel: logLevel.ERROR });
   const producer = kafka.producer();
   await producer.connect();
-  const order = (id: number, customer: number, amount: string) => ({ key: String(id), value: JSON.stringify({ order_id: String(id), customer_id: customer, amount }) });
+  const order = (id: number, customer: number, amount: string) => ({
+    key: String(id),
+    value: JSON.stringify({ order_id: String(id), customer_id: customer, amount }),
+  });
   await producer.send({ topic: 'orders', messages: [order(100, 1, '12.00'), order(101, 2, '7.50')] });
 
   // A change in Postgres reaches the processor's table within moments.

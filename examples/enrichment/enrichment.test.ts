@@ -13,9 +13,17 @@ test('the enrichment example joins orders with the synced customers table, inclu
       error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out),
     ),
   );
-  const lines = stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 4, stdout);
   const byOrder = new Map(lines.map((l) => [String(l.order_id), l]));
-  assert.equal((byOrder.get('102') as { customer?: { name?: string } }).customer?.name, 'Grace H.', 'the update made in Postgres is visible to later orders');
+  assert.equal(
+    (byOrder.get('102') as { customer?: { name?: string } }).customer?.name,
+    'Grace H.',
+    'the update made in Postgres is visible to later orders',
+  );
   assert.ok(byOrder.has('103'), 'an order of an unknown customer is still emitted');
 });

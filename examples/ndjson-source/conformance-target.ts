@@ -23,7 +23,14 @@ const fields = [
 
 /** A test row as one JSON line (int64 and decimals as strings, so nothing is rounded). */
 function toLine(row: TestRow): string {
-  return JSON.stringify({ id: row.id.toString(), name: row.name, amount: row.amount, updated_at: row.updated_at.toISOString(), active: row.active, note: row.note });
+  return JSON.stringify({
+    id: row.id.toString(),
+    name: row.name,
+    amount: row.amount,
+    updated_at: row.updated_at.toISOString(),
+    active: row.active,
+    note: row.note,
+  });
 }
 
 async function setup(): Promise<TableHarness> {

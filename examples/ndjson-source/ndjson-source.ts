@@ -93,7 +93,10 @@ export class NdjsonSource implements ReferenceTableSource {
   constructor(config: NdjsonSourceConfig) {
     const parsed = configSchema.safeParse(config);
     if (!parsed.success) {
-      throw definite('CONFIG_INVALID', `invalid NdjsonSource config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw definite(
+        'CONFIG_INVALID',
+        `invalid NdjsonSource config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     this.config = parsed.data;
     this.descriptor = { table: config.table, primaryKey: config.primaryKey, fields: config.fields };
@@ -124,7 +127,9 @@ export class NdjsonSource implements ReferenceTableSource {
   async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
     this.assertOpen(opts.signal);
     if (this.phase !== 'changes') {
-      throw definite('INVALID_STATE', `pollChanges called before the snapshot of ${this.config.table} completed`, { table: this.config.table });
+      throw definite('INVALID_STATE', `pollChanges called before the snapshot of ${this.config.table} completed`, {
+        table: this.config.table,
+      });
     }
     this.started = true;
     const deadline = Date.now() + this.config.maxWaitMs;
@@ -242,7 +247,13 @@ export class NdjsonSource implements ReferenceTableSource {
       else if (before !== h) changes.push({ type: 'update', key, hash: h, row });
     }
     for (const key of this.delivered.keys()) {
-      if (!seen.has(key)) changes.push({ type: 'delete', key, hash: '', row: Object.fromEntries(this.config.primaryKey.map((k, i) => [k, (JSON.parse(key) as unknown[])[i]])) });
+      if (!seen.has(key))
+        changes.push({
+          type: 'delete',
+          key,
+          hash: '',
+          row: Object.fromEntries(this.config.primaryKey.map((k, i) => [k, (JSON.parse(key) as unknown[])[i]])),
+        });
     }
     if (changes.length > 0) {
       this.round++;
@@ -256,7 +267,9 @@ export class NdjsonSource implements ReferenceTableSource {
       if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new TypeError('not an object');
       return row as Row;
     } catch (error) {
-      throw definite('QUERY_FAILED', `${this.config.path}: a line is not a JSON object (${(error as Error).message})`, { table: this.config.table });
+      throw definite('QUERY_FAILED', `${this.config.path}: a line is not a JSON object (${(error as Error).message})`, {
+        table: this.config.table,
+      });
     }
   }
 

@@ -1,47 +1,82 @@
 /**
- * The command table: every command's name, synopsis and handler. The help text and
- * docs/cli.md are rendered from it.
+ * The command registry: one row per command with its name, its one-line summary (for the
+ * overview help) and a loader. A command's module, and everything it imports (connectors,
+ * apache-arrow, pg, kafkajs, …), is loaded only when that command runs or its help is shown,
+ * so `refstream --help` and `--version` start in a few tens of milliseconds.
  */
+import type { Command } from './command.js';
 import { packageInfo } from './package-info.js';
-import { inspectCommand } from './inspect.js';
-import { conformanceCommand } from './conformance.js';
-import { snapshotCommand, syncCommand } from './sync-command.js';
-import { demoCommand } from './demo.js';
 
-export interface CommandContext {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-}
-
-export interface CommandOption {
-  flag: string;
-  description: string;
-}
-
-export interface Command {
+/** A registry row. `summary` must equal the loaded command's summary (a test checks it). */
+export interface CommandEntry {
   name: string;
-  synopsis: string;
   summary: string;
-  options: CommandOption[];
-  run(args: string[], context: CommandContext): Promise<number>;
+  load(): Promise<Command>;
 }
 
-export const commands: Command[] = [demoCommand, syncCommand, snapshotCommand, conformanceCommand, inspectCommand];
+export const commands: readonly CommandEntry[] = [
+  {
+    name: 'demo',
+    summary:
+      'Start an embedded PostgreSQL with a sample customers table and a background writer, sync it live into an in-memory table and an Arrow file with a progress view, then verify the table equals the database (Ctrl-C or --duration to stop).',
+    load: async () => (await import('./demo.js')).demoCommand,
+  },
+  {
+    name: 'sync',
+    summary:
+      'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
+    load: async () => (await import('./sync-command.js')).syncCommand,
+  },
+  {
+    name: 'snapshot',
+    summary:
+      'Write a consistent snapshot of the table into the sinks and exit once it is complete and committed. Leaves nothing on the server: no replication slot, no publication (Postgres reads one REPEATABLE READ transaction); writes a checkpoint only with --checkpoint.',
+    load: async () => (await import('./sync-command.js')).snapshotCommand,
+  },
+  {
+    name: 'status',
+    summary:
+      "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
+    load: async () => (await import('./status.js')).statusCommand,
+  },
+  {
+    name: 'drop',
+    summary:
+      'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
+    load: async () => (await import('./drop.js')).dropCommand,
+  },
+  {
+    name: 'conformance',
+    summary:
+      'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
+    load: async () => (await import('./conformance.js')).conformanceCommand,
+  },
+  {
+    name: 'inspect',
+    summary: 'Summarise an Arrow IPC output, a checkpoint or a JSON Lines output (counts by kind and operation, schema, position range).',
+    load: async () => (await import('./inspect.js')).inspectCommand,
+  },
+];
 
-/** Help for one command, or the overview. */
-export function renderHelp(name?: string): string {
-  const command = name ? commands.find((c) => c.name === name) : undefined;
-  if (command) {
-    const width = Math.max(...command.options.map((o) => o.flag.length), 0);
-    return [
-      `Usage: refstream ${command.synopsis}`,
-      '',
-      command.summary,
-      '',
-      ...(command.options.length ? ['Options:', ...command.options.map((o) => `  ${o.flag.padEnd(width)}  ${o.description}`), ''] : []),
-    ].join('\n');
-  }
+/** The registry row of `name`, if there is one. */
+export function findCommand(name: string): CommandEntry | undefined {
+  return commands.find((c) => c.name === name);
+}
+
+/** Help of one (loaded) command. */
+export function renderCommandHelp(command: Command): string {
+  const width = Math.max(...command.options.map((o) => o.flag.length), 0);
+  return [
+    `Usage: refstream ${command.synopsis}`,
+    '',
+    command.summary,
+    '',
+    ...(command.options.length ? ['Options:', ...command.options.map((o) => `  ${o.flag.padEnd(width)}  ${o.description}`), ''] : []),
+  ].join('\n');
+}
+
+/** The overview help: every command with its summary (loads no command). */
+export function renderOverview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     `refstream ${packageInfo().version} — ${packageInfo().description}`,

@@ -5,16 +5,19 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CliError, EXIT } from './errors.js';
+import { configProblems } from '../sdk/config.js';
 
 export const syncConfigSchema = z
   .object({
     source: z.string({ error: 'is required (a postgres:// URL)' }).min(1, 'is required (a postgres:// URL)'),
     table: z
       .string({ error: 'is required (schema.table)' })
-      .regex(/^("([^"]|"")+"|[^".]+)(\.("([^"]|"")+"|[^".]+))?$/, 'must be "table" or "schema.table" (double quotes around parts with dots)'),
+      .regex(
+        /^("([^"]|"")+"|[^".]+)(\.("([^"]|"")+"|[^".]+))?$/,
+        'must be "table" or "schema.table" (double quotes around parts with dots)',
+      ),
     sinks: z
       .array(z.string().min(1), { error: 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)' })
       .min(1, 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)'),
@@ -28,6 +31,8 @@ export const syncConfigSchema = z
     logFormat: z.enum(['auto', 'pretty', 'json']).default('auto'),
     metricsPort: z.number().int().min(0).max(65535).optional(),
     durationSeconds: z.number().positive().optional(),
+    warnRetainedBytes: z.number().int().min(0).optional(),
+    retryForSeconds: z.number().positive().optional(),
   })
   .strict();
 
@@ -42,7 +47,10 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
-      throw new CliError(`config ${path || '(root)'}: environment variable ${name} is not set (set it, or write \${${name}:-default})`, EXIT.badUsage);
+      throw new CliError(
+        `config ${path || '(root)'}: environment variable ${name} is not set (set it, or write \${${name}:-default})`,
+        EXIT.badUsage,
+      );
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, `${path}[${i}]`));
@@ -53,37 +61,43 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''
 }
 
 /** Reads the config file named by `--config`, or the first refstream.config.* in `cwd`. */
-export function readConfigFile(explicit: string | undefined, cwd: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
+export async function readConfigFile(
+  explicit: string | undefined,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ path: string | null; values: Record<string, unknown> }> {
   const path = explicit ? resolve(cwd, explicit) : CONFIG_FILES.map((f) => resolve(cwd, f)).find((p) => existsSync(p));
-  if (!path) return {};
+  if (!path) return { path: null, values: {} };
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new CliError(`--config: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, EXIT.badUsage);
+    throw new CliError(
+      `--config: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      EXIT.badUsage,
+    );
   }
   let parsed: unknown;
   try {
-    parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    // the YAML parser is loaded only for YAML files (it costs start-up time)
+    parsed = path.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text);
   } catch (error) {
-    throw new CliError(`${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`, EXIT.badUsage);
+    throw new CliError(
+      `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`,
+      EXIT.badUsage,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new CliError(`${path}: must be an object with keys such as source, table, sinks`, EXIT.badUsage);
   }
-  return interpolateEnv(parsed, env) as Record<string, unknown>;
+  return { path, values: interpolateEnv(parsed, env) as Record<string, unknown> };
 }
 
 /** Validates the merged config; every problem is listed, values are never echoed. */
 export function validateSyncConfig(input: Record<string, unknown>): SyncConfig {
   const parsed = syncConfigSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const key = issue.path.join('.') || '(root)';
-    const flag = FLAG_OF[key.split('.')[0]!] ?? key;
-    const message = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
-    return `${flag}: ${message}`;
-  });
+  const problems = configProblems(parsed.error, (key) => FLAG_OF[key] ?? key);
   throw new CliError(problems.join('; '), EXIT.badUsage);
 }
 
@@ -101,4 +115,6 @@ const FLAG_OF: Record<string, string> = {
   logFormat: '--log-format',
   metricsPort: '--metrics-port',
   durationSeconds: '--duration',
+  warnRetainedBytes: '--warn-retained-bytes',
+  retryForSeconds: '--retry-for',
 };

@@ -1,11 +1,12 @@
 import { runConformanceCli } from '../../conformance-tests/cli.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 
 /** `refstream conformance <module>`: runs the conformance suite against a target module. */
 export const conformanceCommand: Command = {
   name: 'conformance',
   synopsis: 'conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--strict]',
-  summary: 'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
+  summary:
+    'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
   options: [
     { flag: '--json <file>', description: 'write a JSON report' },
     { flag: '--junit <file>', description: 'write a JUnit XML report' },
@@ -13,7 +14,11 @@ export const conformanceCommand: Command = {
     { flag: '--only <ids>', description: 'run only these check IDs (comma-separated, prefix* allowed)' },
     { flag: '--num-runs <n>', description: 'runs of each model-based property check' },
     { flag: '--timeout <ms>', description: 'time limit of one check' },
-    { flag: '--converge-ms <ms>', description: 'how long to wait for changes to converge' },
+    { flag: '--converge-ms <ms>', description: 'how long to keep polling while a source delivers nothing after a marker row was written' },
+    {
+      flag: '--shrink-ms <ms|auto>',
+      description: 'cap on the shrinking time of a failing property check (auto: about as long as its runs)',
+    },
     { flag: '--strict', description: 'fail on skipped checks too' },
   ],
   async run(args, { stdout, stderr }) {

@@ -8,15 +8,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { FileCheckpointStore } from '../sdk/checkpoint-store.js';
 import { toConnectorError } from '../sdk/errors.js';
 import { sync } from '../sdk/sync.js';
 import { ArrowIpcSink } from '../sinks/arrow-ipc.js';
 import { MemorySink } from '../sinks/memory.js';
-import type { Command, CommandContext } from './commands.js';
-import { CliError, EXIT, firstLine } from './errors.js';
+import type { Command, CommandContext } from './command.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 
 const TABLE = 'public.customers';
@@ -85,22 +85,14 @@ interface DemoOptions {
 }
 
 function parseDemoArgs(args: string[]): DemoOptions {
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        rows: { type: 'string' },
-        rate: { type: 'string' },
-        duration: { type: 'string' },
-        out: { type: 'string' },
-        'log-format': { type: 'string' },
-        'pg-version': { type: 'string' },
-      },
-    }) as { values: Record<string, string | undefined> });
-  } catch (error) {
-    throw new CliError(`${firstLine((error as Error).message)} (see refstream demo --help)`, EXIT.badUsage);
-  }
+  const values = parseFlags('demo', args, {
+    rows: { type: 'string' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    out: { type: 'string' },
+    'log-format': { type: 'string' },
+    'pg-version': { type: 'string' },
+  });
   const num = (flag: string, text: string | undefined, fallback: number | undefined, min: number): number | undefined => {
     if (text === undefined) return fallback;
     const n = Number(text);
@@ -121,7 +113,10 @@ function parseDemoArgs(args: string[]): DemoOptions {
 
 async function runDemo(args: string[], context: CommandContext): Promise<number> {
   const options = parseDemoArgs(args);
-  const reporter = new Reporter({ format: resolveLogFormat(options.logFormat, context.stderr as { isTTY?: boolean }), stream: context.stderr });
+  const reporter = new Reporter({
+    format: resolveLogFormat(options.logFormat, context.stderr as { isTTY?: boolean }),
+    stream: context.stderr,
+  });
   const { startPostgres } = await import('../testing/postgres.js');
   const { PostgresSource } = await import('../connectors/postgres/index.js');
   reporter.event('demo', { step: 'starting an embedded PostgreSQL', rows: options.rows, rate: options.rate });
@@ -140,8 +135,16 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     await admin.query(CREATE_TABLE);
     await admin.query(SEED, [options.rows]);
     await admin.query('ANALYZE public.customers');
-    const reltuples = Number((await admin.query(`SELECT reltuples FROM pg_class WHERE oid = 'public.customers'::regclass`)).rows[0].reltuples);
-    reporter.event('demo', { step: 'seeded', table: TABLE, rows: options.rows, server: `PostgreSQL ${server.version} on port ${server.port}` });
+    const reltuples = Number(
+      (await admin.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'public.customers'::regclass`)).rows[0]
+        .reltuples,
+    );
+    reporter.event('demo', {
+      step: 'seeded',
+      table: TABLE,
+      rows: options.rows,
+      server: `PostgreSQL ${server.version} on port ${server.port}`,
+    });
 
     // Background writer: one transaction every 50 ms at the requested change rate.
     let nextId = options.rows;
@@ -158,7 +161,7 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
         const deletes = Math.round(n * 0.1);
         const updates = Math.max(0, n - inserts - deletes);
         writerClient
-          .query(WRITE, [nextId, updates, inserts, deletes])
+          .query<{ changed: string }>(WRITE, [nextId, updates, inserts, deletes])
           .then((r) => {
             nextId += inserts;
             written += Number(r.rows[0].changed);
@@ -180,7 +183,10 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     let walRetained: string | undefined;
     monitor = setInterval(() => {
       admin
-        .query(`SELECT pg_current_wal_lsn() - restart_lsn AS retained FROM pg_replication_slots WHERE slot_name = $1`, [SLOT])
+        .query<{ retained: string }>(
+          `SELECT pg_current_wal_lsn() - restart_lsn AS retained FROM pg_replication_slots WHERE slot_name = $1`,
+          [SLOT],
+        )
         .then((r) => (walRetained = r.rows[0] ? formatBytes(Number(r.rows[0].retained)) : undefined))
         .catch(() => {});
     }, 1000);
@@ -189,7 +195,11 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
       format: reporter.format,
       stream: context.stderr,
       expectedRows: () => reltuples,
-      extra: () => ({ 'change lag': lagMs === undefined ? undefined : `${Math.max(0, Math.round(lagMs))} ms`, 'WAL retained': walRetained, written }),
+      extra: () => ({
+        'change lag': lagMs === undefined ? undefined : `${Math.max(0, Math.round(lagMs))} ms`,
+        'WAL retained': walRetained,
+        written,
+      }),
     });
 
     const arrow = new ArrowIpcSink({ output: options.out });
@@ -228,7 +238,7 @@ async function runDemo(args: string[], context: CommandContext): Promise<number>
     if (outcome !== 'ended') {
       const deadline = Date.now() + 20_000;
       for (;;) {
-        expectedRows = (await admin.query(VERIFY)).rows;
+        expectedRows = (await admin.query<Record<string, unknown>>(VERIFY)).rows;
         verified = sameRows(memory.table.toJSON(), expectedRows);
         if (verified || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 200));

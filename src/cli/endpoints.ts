@@ -3,8 +3,9 @@
  * flag, shows the URL with its password masked, and says how to fix it.
  */
 import { resolve } from 'node:path';
-import { FileCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
+import { FileCheckpointStore, type CheckpointStore, type StoredCheckpoint } from '../sdk/checkpoint-store.js';
 import { redactSecrets } from '../sdk/errors.js';
+import type { WarningHandler } from '../sdk/warnings.js';
 import type { Sink } from '../sdk/sink.js';
 import type { SourceFactory } from '../sdk/source.js';
 import { ArrowIpcSink } from '../sinks/arrow-ipc.js';
@@ -22,6 +23,14 @@ export interface SourceSettings {
   snapshotParallelism?: number;
   /** Postgres: what a column type without an Arrow mapping does. */
   unknownTypes?: 'error' | 'text';
+  /** Postgres: a one-shot snapshot (no slot, no publication). */
+  snapshotOnly?: boolean;
+  /** Postgres: re-snapshot when the server invalidated the slot, instead of failing. */
+  onSlotInvalidated?: 'error' | 'resnapshot';
+  /** Receives the source's warnings. */
+  onWarning?: WarningHandler;
+  /** Postgres: warn at start about other idle refstream slots retaining more WAL than this (0: off). */
+  warnRetainedBytes?: number;
 }
 
 function parseUrl(flag: string, text: string, example: string): URL {
@@ -33,13 +42,23 @@ function parseUrl(flag: string, text: string, example: string): URL {
   }
 }
 
+/** A source factory with the names it resolved, for the `start` event. */
+export type DescribedFactory = SourceFactory & { readonly details?: Readonly<Record<string, string>> };
+
 /** A factory for the source named by `--source` (the runner calls it again after transient errors). */
-export async function sourceFactory(url: string, settings: SourceSettings): Promise<SourceFactory> {
+export async function sourceFactory(url: string, settings: SourceSettings): Promise<DescribedFactory> {
   if (isKafkaUrl(url)) {
     // A topic written by KafkaSink, loaded back (snapshot = the topic up to its end, then changes).
-    const { connection, topic } = parseKafkaUrl('--source', url);
+    const { connection, topic, options } = parseKafkaUrl('--source', url);
     const { KafkaReferenceTableSource } = await import('../connectors/kafka/index.js');
-    const config = { ...connection, topic, table: settings.table, ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}) };
+    const config = {
+      ...connection,
+      ...options,
+      topic,
+      table: settings.table,
+      ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}),
+      ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
+    };
     new KafkaReferenceTableSource(config); // validates (no connection is opened)
     return () => new KafkaReferenceTableSource(config);
   }
@@ -54,10 +73,22 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.publication !== undefined ? { publication: settings.publication } : {}),
       ...(settings.snapshotParallelism !== undefined ? { snapshotParallelism: settings.snapshotParallelism } : {}),
       ...(settings.unknownTypes !== undefined ? { unknownTypes: settings.unknownTypes } : {}),
+      ...(settings.snapshotOnly ? { mode: 'snapshot-only' as const } : {}),
+      ...(settings.onSlotInvalidated !== undefined ? { onSlotInvalidated: settings.onSlotInvalidated } : {}),
+      ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
+      ...(settings.warnRetainedBytes !== undefined ? { warnRetainedBytes: settings.warnRetainedBytes } : {}),
     };
     // Validate now, so a bad config fails before any connection and before the run starts.
-    resolveConfig(config);
-    return () => new PostgresSource(config);
+    const resolved = resolveConfig(config);
+    // the idle-slot warning is for the start, not for every reconnect after a transient error
+    let started = false;
+    const factory = () => {
+      const source = new PostgresSource(started ? { ...config, warnRetainedBytes: 0 } : config);
+      started = true;
+      return source;
+    };
+    const details: Record<string, string> = settings.snapshotOnly ? {} : { slot: resolved.slotName, publication: resolved.publicationName };
+    return Object.assign(factory, { details });
   }
   if (parsed.protocol === 'exasol:') {
     const { ExasolSource } = await import('../connectors/exasol/index.js');
@@ -72,11 +103,15 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(mode === 'watermark' ? { watermark: { column: params.get('watermark') ?? '' } } : {}),
       ...(mode === 'diff' ? { diff: { stateDir: resolve(params.get('stateDir') ?? `.refstream/exasol-state`) } } : {}),
       ...(settings.batchRows !== undefined ? { batchRows: settings.batchRows } : {}),
+      ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
     };
     new ExasolSource(config); // validates (no connection is opened)
     return () => new ExasolSource(config);
   }
-  throw new CliError(`--source: unsupported scheme "${parsed.protocol}"; supported: postgres://, exasol://, kafka:// (e.g. postgres://user:password@host:5432/db)`, EXIT.badUsage);
+  throw new CliError(
+    `--source: unsupported scheme "${parsed.protocol}"; supported: postgres://, exasol://, kafka:// (e.g. postgres://user:password@host:5432/db)`,
+    EXIT.badUsage,
+  );
 }
 
 /** Exasol connection settings from `exasol://user:password@host[..N]:port?tls=false&fingerprint=…&compression=true`. */
@@ -95,7 +130,8 @@ function exasolConnection(url: URL) {
 
 function splitExasolTable(flag: string, text: string): [string, string] {
   const parts = text.split('.');
-  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new CliError(`${flag}: an Exasol table is SCHEMA.TABLE (exactly as stored, e.g. RETAIL.CUSTOMERS)`, EXIT.badUsage);
+  if (parts.length !== 2 || !parts[0] || !parts[1])
+    throw new CliError(`${flag}: an Exasol table is SCHEMA.TABLE (exactly as stored, e.g. RETAIL.CUSTOMERS)`, EXIT.badUsage);
   return [parts[0], parts[1]];
 }
 
@@ -105,24 +141,40 @@ export async function createSink(spec: string): Promise<Sink> {
   if (spec.startsWith('arrow:')) return new ArrowIpcSink({ output: outputPath('arrow', spec.slice('arrow:'.length)) });
   if (spec.startsWith('jsonl:')) return new JsonlSink({ output: outputPath('jsonl', spec.slice('jsonl:'.length)) });
   if (isKafkaUrl(spec)) {
-    const { connection, topic, params } = parseKafkaUrl('--sink', spec);
+    const { connection, topic, params, options } = parseKafkaUrl('--sink', spec);
     const format = params.get('format') ?? undefined;
     if (format !== undefined && !['json', 'debezium', 'arrow'].includes(format)) {
-      throw new CliError(`--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`, EXIT.badUsage);
+      throw new CliError(
+        `--sink: format=${format} is not one of json, debezium, arrow (kafka://host:port/topic?format=json)`,
+        EXIT.badUsage,
+      );
     }
     const compression = params.get('compression') ?? undefined;
     if (compression !== undefined && !['none', 'gzip'].includes(compression)) {
-      throw new CliError(`--sink: compression=${compression} is not one of none, gzip (kafka://host:port/topic?compression=gzip)`, EXIT.badUsage);
+      throw new CliError(
+        `--sink: compression=${compression} is not one of none, gzip (kafka://host:port/topic?compression=gzip)`,
+        EXIT.badUsage,
+      );
     }
-    const { KafkaSink } = await import('../sinks/kafka/index.js');
-    return new KafkaSink({ ...connection, topic, ...(format ? { format: format as 'json' } : {}), ...(compression ? { compression: compression as 'gzip' } : {}) });
+    const { KafkaSink } = await import('../connectors/kafka/index.js');
+    return new KafkaSink({
+      ...connection,
+      ...options,
+      topic,
+      ...(format ? { format: format as 'json' } : {}),
+      ...(compression ? { compression: compression as 'gzip' } : {}),
+    });
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
     const url = parseUrl('--sink', spec, 'postgres://user:password@host/db#schema.table');
     const table = decodeURIComponent(url.hash.replace(/^#/, ''));
-    if (!table) throw new CliError('--sink: a postgres sink needs the target table after #, e.g. postgres://user:password@host/db#copy.customers', EXIT.badUsage);
+    if (!table)
+      throw new CliError(
+        '--sink: a postgres sink needs the target table after #, e.g. postgres://user:password@host/db#copy.customers',
+        EXIT.badUsage,
+      );
     url.hash = '';
-    const { PostgresTableSink } = await import('../sinks/postgres-table.js');
+    const { PostgresTableSink } = await import('../connectors/postgres/index.js');
     return new PostgresTableSink({ connectionString: url.toString(), table });
   }
   if (spec.startsWith('exasol://')) {
@@ -138,26 +190,84 @@ export async function createSink(spec: string): Promise<Sink> {
 }
 
 function outputPath(kind: string, rest: string): string {
-  if (rest === '') throw new CliError(`--sink: ${kind}: needs a file path or - for stdout (e.g. ${kind}:out.${kind === 'arrow' ? 'arrow' : 'jsonl'})`, EXIT.badUsage);
+  if (rest === '')
+    throw new CliError(
+      `--sink: ${kind}: needs a file path or - for stdout (e.g. ${kind}:out.${kind === 'arrow' ? 'arrow' : 'jsonl'})`,
+      EXIT.badUsage,
+    );
   return rest === '-' ? '-' : resolve(rest);
 }
 
-/** Builds the checkpoint store of `--checkpoint` (a file path, postgres://…[#table], or kafka://host:port/topic). */
-export async function createCheckpointStore(spec: string, table: string): Promise<CheckpointStore> {
+/**
+ * The key of a table's entry in a shared checkpoint store: the table and the source it is read
+ * from (scheme, host, port, database or topic; never credentials or parameters), so the same
+ * table name on two servers gets two entries.
+ */
+export function checkpointKey(sourceUrl: string, table: string): string {
+  const source = sourceUrl
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1')
+    .replace(/[?#].*$/, '')
+    .replace(/^[a-z][a-z0-9+.-]*:/i, (scheme) => scheme.toLowerCase());
+  return `${table}@${source}`;
+}
+
+/**
+ * Reads a table's entry under the key of earlier versions (the table name alone) when its
+ * source-qualified entry does not exist yet; saves always go to the qualified entry. The
+ * checkpoint's own identity then tells whether it belongs to this source.
+ */
+class LegacyKeyFallback implements CheckpointStore {
+  constructor(
+    private readonly primary: CheckpointStore,
+    private readonly legacy: () => CheckpointStore,
+  ) {}
+
+  async load(): Promise<StoredCheckpoint | null> {
+    const checkpoint = await this.primary.load();
+    if (checkpoint !== null) return checkpoint;
+    const legacy = this.legacy();
+    try {
+      return await legacy.load();
+    } finally {
+      await legacy.close?.().catch(() => {});
+    }
+  }
+
+  save(stored: StoredCheckpoint): Promise<void> {
+    return this.primary.save(stored);
+  }
+
+  async close(): Promise<void> {
+    await this.primary.close?.();
+  }
+}
+
+/**
+ * Builds the checkpoint store of `--checkpoint` (a file path, postgres://…[#table], or
+ * kafka://host:port/topic). Entries in the shared stores are keyed by {@link checkpointKey}.
+ */
+export async function createCheckpointStore(spec: string, table: string, sourceUrl: string): Promise<CheckpointStore> {
+  const key = checkpointKey(sourceUrl, table);
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) {
     const url = parseUrl('--checkpoint', spec, 'postgres://user:password@host/db#refstream_checkpoints');
     const storeTable = decodeURIComponent(url.hash.replace(/^#/, '')) || undefined;
     url.hash = '';
     const { PostgresCheckpointStore } = await import('../connectors/postgres/index.js');
-    return new PostgresCheckpointStore({ connectionString: url.toString(), id: table, ...(storeTable ? { table: storeTable } : {}) });
+    const store = (id: string) =>
+      new PostgresCheckpointStore({ connectionString: url.toString(), id, ...(storeTable ? { table: storeTable } : {}) });
+    return new LegacyKeyFallback(store(key), () => store(table));
   }
   if (isKafkaUrl(spec)) {
     const { connection, topic } = parseKafkaUrl('--checkpoint', spec);
-    const { KafkaCheckpointStore } = await import('../sinks/kafka/index.js');
-    return new KafkaCheckpointStore({ ...connection, topic, key: table });
+    const { KafkaCheckpointStore } = await import('../connectors/kafka/index.js');
+    const store = (id: string) => new KafkaCheckpointStore({ ...connection, topic, key: id });
+    return new LegacyKeyFallback(store(key), () => store(table));
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
-    throw new CliError(`--checkpoint: unsupported store ${redactSecrets(spec)}; use a file path, postgres://… or kafka://host:port/topic`, EXIT.badUsage);
+    throw new CliError(
+      `--checkpoint: unsupported store ${redactSecrets(spec)}; use a file path, postgres://… or kafka://host:port/topic`,
+      EXIT.badUsage,
+    );
   }
   return new FileCheckpointStore(resolve(spec));
 }

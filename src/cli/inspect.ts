@@ -4,7 +4,7 @@ import { batchInfo, CHANGE_TYPE_COLUMN } from '../sdk/batch.js';
 import { parseCheckpoint } from '../sdk/checkpoint.js';
 import { ConnectorError } from '../sdk/errors.js';
 import { batchReaders } from '../sdk/values.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import { CliError, EXIT } from './errors.js';
 
 /** `refstream inspect <file>`: summarises an Arrow IPC file, a checkpoint file or a JSON Lines file. */

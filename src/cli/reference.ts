@@ -1,8 +1,8 @@
 import { commands } from './commands.js';
 import { EXIT } from './errors.js';
 
-/** docs/cli.md, rendered from the command table so the reference cannot drift from the code. */
-export function renderCliReference(): string {
+/** docs/cli.md, rendered from the command table so the reference cannot drift from the code (loads every command). */
+export async function renderCliReference(): Promise<string> {
   const lines = [
     '# CLI reference',
     '',
@@ -14,7 +14,8 @@ export function renderCliReference(): string {
     '```',
     '',
   ];
-  for (const command of commands) {
+  for (const entry of commands) {
+    const command = await entry.load();
     lines.push(`## refstream ${command.name}`, '', '```', `refstream ${command.synopsis}`, '```', '', command.summary, '');
     if (command.options.length) {
       lines.push('| option | meaning |', '|---|---|');
@@ -26,8 +27,10 @@ export function renderCliReference(): string {
   const meaning: Record<keyof typeof EXIT, string> = {
     ok: 'success',
     failed: 'a check or verification failed (e.g. a MUST conformance check)',
-    badUsage: 'bad flags, configuration or URL (the message names the field and the fix)',
-    sourceError: 'a definite source error stopped the run, or reconnecting to the source or to a sink\'s server gave up (RETRIES_EXHAUSTED); the message carries the code and hint',
+    badUsage:
+      'bad flags, configuration or URL, including options a sink or checkpoint store rejects and a --metrics-port that cannot be listened on (the message names the field and the fix)',
+    sourceError:
+      "a definite source error stopped the run, or reconnecting to the source or to a sink's server gave up (RETRIES_EXHAUSTED); the message carries the code and hint",
     sinkError: 'every sink failed',
     internal: 'unexpected internal error',
   };

@@ -64,20 +64,35 @@ export class Reporter {
       this.options.stream.write(`error ${error.code}${where}: ${error.message}\n${error.hint ? `  fix: ${error.hint}\n` : ''}`);
       return;
     }
-    this.event('error', { code: error.code, kind: error.kind, message: error.message, ...(error.hint ? { hint: error.hint } : {}), ...(error.table ? { table: error.table } : {}) });
+    this.event('error', {
+      code: error.code,
+      kind: error.kind,
+      message: error.message,
+      ...(error.hint ? { hint: error.hint } : {}),
+      ...(error.table ? { table: error.table } : {}),
+    });
   }
 
   status(progress: SyncProgress): void {
     const rows = progress.snapshotRows + progress.changeRows;
     const now = Date.now();
     const seconds = (now - this.lastAt) / 1000;
-    if (seconds > 0) this.rate = this.rate === 0 ? (rows - this.lastRows) / seconds : 0.7 * this.rate + 0.3 * ((rows - this.lastRows) / seconds);
+    if (seconds > 0)
+      this.rate = this.rate === 0 ? (rows - this.lastRows) / seconds : 0.7 * this.rate + 0.3 * ((rows - this.lastRows) / seconds);
     this.lastRows = rows;
     this.lastAt = now;
     const expected = this.options.expectedRows?.();
     const extra = this.options.extra?.() ?? {};
     if (this.options.format === 'json') {
-      this.event('progress', { phase: progress.phase, snapshotRows: progress.snapshotRows, changeRows: progress.changeRows, commits: progress.commits, retries: progress.retries, rowsPerSecond: Math.round(this.rate), ...extra });
+      this.event('progress', {
+        phase: progress.phase,
+        snapshotRows: progress.snapshotRows,
+        changeRows: progress.changeRows,
+        commits: progress.commits,
+        retries: progress.retries,
+        rowsPerSecond: Math.round(this.rate),
+        ...extra,
+      });
       return;
     }
     const parts: string[] = [];
@@ -85,7 +100,9 @@ export class Reporter {
       const total = expected && expected > 0 ? expected : undefined;
       const pct = total ? Math.min(100, (100 * progress.snapshotRows) / total) : undefined;
       const eta = total && this.rate > 0 ? Math.max(0, (total - progress.snapshotRows) / this.rate) : undefined;
-      parts.push(`snapshot ${bar(pct)} ${fmt(progress.snapshotRows)}${total ? `/${fmt(Math.round(total))}` : ''} rows  ${fmt(Math.round(this.rate))} rows/s${eta !== undefined ? `  ETA ${eta.toFixed(0)}s` : ''}`);
+      parts.push(
+        `snapshot ${bar(pct)} ${fmt(progress.snapshotRows)}${total ? `/${fmt(Math.round(total))}` : ''} rows  ${fmt(Math.round(this.rate))} rows/s${eta !== undefined ? `  ETA ${eta.toFixed(0)}s` : ''}`,
+      );
     } else {
       parts.push(`snapshot ${fmt(progress.snapshotRows)} rows ✓`, `changes ${fmt(progress.changeRows)}`);
     }
@@ -106,7 +123,7 @@ export class Reporter {
 }
 
 function levelOf(event: string): string {
-  return event === 'error' ? 'error' : event === 'retry' || event === 'sink-fault' ? 'warn' : 'info';
+  return event === 'error' ? 'error' : event === 'retry' || event === 'sink-fault' || event === 'warning' ? 'warn' : 'info';
 }
 
 function fmt(n: number): string {

@@ -1,64 +1,124 @@
 /**
  * `refstream sync` and `refstream snapshot`.
  */
-import { parseArgs } from 'node:util';
-import { ConnectorError, toConnectorError } from '../sdk/errors.js';
+import { MemoryCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
+import { ConnectorError, definite, redactSecrets, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
-import { sync, type SyncRun } from '../sdk/sync.js';
-import type { Command, CommandContext, CommandOption } from './commands.js';
+import { initialProgress, sync, type SyncRun } from '../sdk/sync.js';
+import type { Command, CommandContext, CommandOption } from './command.js';
 import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
 import { createCheckpointStore, createSink, sourceFactory } from './endpoints.js';
-import { CliError, EXIT, firstLine } from './errors.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
 import { Metrics } from './metrics.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
 
-const SYNC_OPTIONS: CommandOption[] = [
-  { flag: '--source <url>', description: 'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic (use ${VAR} in a config file for secrets)' },
+const COMMON_OPTIONS: CommandOption[] = [
+  {
+    flag: '--source <url>',
+    description:
+      'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic[?globalOrder=true] (use ${VAR} in a config file for secrets)',
+  },
   { flag: '--table <schema.table>', description: 'the table to sync (quote parts containing dots: "my.schema".t)' },
-  { flag: '--sink <sink>', description: 'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory' },
-  { flag: '--checkpoint <store>', description: 'checkpoint store: a file path (default .refstream/<table>.checkpoint.json), postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic)' },
+  {
+    flag: '--sink <sink>',
+    description:
+      'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory',
+  },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },
   { flag: '--commit-rows <n>', description: 'commit after this many rows (default 50000)' },
   { flag: '--commit-ms <n>', description: 'commit at least this often (default 1000)' },
-  { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
-  { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
   { flag: '--parallelism <n>', description: 'snapshot connections (ctid ranges, PG ≥ 14)' },
-  { flag: '--unknown-types <error|text>', description: "Postgres column types without an Arrow mapping (time, inet, ranges, …): fail (default) or deliver PostgreSQL's text output" },
+  {
+    flag: '--unknown-types <error|text>',
+    description:
+      "Postgres column types without an Arrow mapping (time, inet, ranges, …): fail (default) or deliver PostgreSQL's text output",
+  },
   { flag: '--duration <seconds>', description: 'stop (gracefully) after this many seconds' },
+  {
+    flag: '--retry-for <seconds>',
+    description:
+      'keep reconnecting after a transient error (server restart, failover, network) for this long without a commit before giving up with RETRIES_EXHAUSTED (default 300; at startup: 3 attempts)',
+  },
   { flag: '--log-format <auto|pretty|json>', description: 'progress on a terminal, JSON lines otherwise (default auto); always on stderr' },
   { flag: '--metrics-port <port>', description: 'serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
 ];
 
-function parseSyncArgs(args: string[], context: CommandContext): SyncConfig {
-  let values: Record<string, string | string[] | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      allowPositionals: false,
-      options: {
-        source: { type: 'string' },
-        table: { type: 'string' },
-        sink: { type: 'string', multiple: true },
-        checkpoint: { type: 'string' },
-        config: { type: 'string' },
-        'batch-rows': { type: 'string' },
-        'commit-rows': { type: 'string' },
-        'commit-ms': { type: 'string' },
-        slot: { type: 'string' },
-        publication: { type: 'string' },
-        parallelism: { type: 'string' },
-        'unknown-types': { type: 'string' },
-        duration: { type: 'string' },
-        'log-format': { type: 'string' },
-        'metrics-port': { type: 'string' },
-      },
-    }));
-  } catch (error) {
-    throw new CliError(`${firstLine((error as Error).message)} (see refstream sync --help)`, EXIT.badUsage);
+const CHECKPOINT_STORES = 'postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic)';
+
+const SYNC_OPTIONS: CommandOption[] = [
+  ...COMMON_OPTIONS.slice(0, 3),
+  {
+    flag: '--checkpoint <store>',
+    description: `checkpoint store: a file path (default .refstream/<table>.checkpoint.json), ${CHECKPOINT_STORES}`,
+  },
+  ...COMMON_OPTIONS.slice(3),
+  { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
+  { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
+  {
+    flag: '--warn-retained-bytes <n>',
+    description:
+      'Postgres: at start, warn about each other inactive refstream slot retaining more WAL than this (default 1073741824 = 1 GiB; 0: no warning)',
+  },
+  {
+    flag: '--resnapshot-on-invalid-slot',
+    description:
+      'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED',
+  },
+];
+
+const SNAPSHOT_OPTIONS: CommandOption[] = [
+  ...COMMON_OPTIONS.slice(0, 3),
+  {
+    flag: '--checkpoint <store>',
+    description: `write a checkpoint (default: none) so an interrupted snapshot is known to restart; a file path, ${CHECKPOINT_STORES}`,
+  },
+  ...COMMON_OPTIONS.slice(3),
+];
+
+interface ParsedArgs {
+  config: SyncConfig;
+  /** The config file that was read (named by --config, or found in the working directory). */
+  configFile: string | null;
+  /** `--checkpoint` or `checkpoint` in the config file was given. */
+  checkpointGiven: boolean;
+  resnapshotOnInvalidSlot: boolean;
+}
+
+async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<ParsedArgs> {
+  const values: Record<string, string | string[] | boolean | undefined> = parseFlags(mode, args, {
+    source: { type: 'string' },
+    table: { type: 'string' },
+    sink: { type: 'string', multiple: true },
+    checkpoint: { type: 'string' },
+    config: { type: 'string' },
+    'batch-rows': { type: 'string' },
+    'commit-rows': { type: 'string' },
+    'commit-ms': { type: 'string' },
+    slot: { type: 'string' },
+    publication: { type: 'string' },
+    parallelism: { type: 'string' },
+    'unknown-types': { type: 'string' },
+    duration: { type: 'string' },
+    'retry-for': { type: 'string' },
+    'log-format': { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'resnapshot-on-invalid-slot': { type: 'boolean' },
+    'warn-retained-bytes': { type: 'string' },
+  });
+  if (mode === 'snapshot') {
+    for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot', 'warn-retained-bytes']) {
+      if (values[flag] !== undefined) {
+        throw new CliError(
+          `--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`,
+          EXIT.badUsage,
+        );
+      }
+    }
   }
-  const fromFile = readConfigFile(values.config as string | undefined, process.cwd(), context.env);
-  const merged: Record<string, unknown> = { ...fromFile };
+  const configFile = await readConfigFile(values.config as string | undefined, process.cwd(), context.env);
+  const merged: Record<string, unknown> = { ...configFile.values };
   const int = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -76,59 +136,131 @@ function parseSyncArgs(args: string[], context: CommandContext): SyncConfig {
   const commitRows = int('commit-rows', values['commit-rows'] as string | undefined);
   const commitMs = int('commit-ms', values['commit-ms'] as string | undefined);
   if (commitRows !== undefined || commitMs !== undefined) {
-    merged.commitEvery = { ...(merged.commitEvery as object), ...(commitRows !== undefined ? { rows: commitRows } : {}), ...(commitMs !== undefined ? { ms: commitMs } : {}) };
+    merged.commitEvery = {
+      ...(merged.commitEvery as object),
+      ...(commitRows !== undefined ? { rows: commitRows } : {}),
+      ...(commitMs !== undefined ? { ms: commitMs } : {}),
+    };
   }
   set('slot', values.slot);
   set('publication', values.publication);
   set('snapshotParallelism', int('parallelism', values.parallelism as string | undefined));
   set('unknownTypes', values['unknown-types']);
   set('durationSeconds', int('duration', values.duration as string | undefined));
+  set('retryForSeconds', int('retry-for', values['retry-for'] as string | undefined));
   set('logFormat', values['log-format']);
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
-  return validateSyncConfig(merged);
+  set('warnRetainedBytes', int('warn-retained-bytes', values['warn-retained-bytes'] as string | undefined));
+  const config = validateSyncConfig(merged);
+  return {
+    config,
+    configFile: configFile.path,
+    checkpointGiven: config.checkpoint !== undefined,
+    resnapshotOnInvalidSlot: values['resnapshot-on-invalid-slot'] === true,
+  };
 }
 
 /** Maps a ConnectorError that stopped a run to the CLI exit code. */
 export function exitCodeOf(error: ConnectorError): number {
-  if (error.code === 'CONFIG_INVALID' || error.code === 'CHECKPOINT_INVALID') return EXIT.badUsage;
+  if (error.code === 'CONFIG_INVALID' || error.code === 'CHECKPOINT_INVALID' || error.code === 'CHECKPOINT_MISMATCH') return EXIT.badUsage;
   if (error.code === 'ALL_SINKS_FAILED' || error.code === 'SINK_FAILED') return EXIT.sinkError;
   return EXIT.sourceError;
 }
 
 async function runSync(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<number> {
-  const config = parseSyncArgs(args, context);
-  const reporter = new Reporter({ format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }), stream: context.stderr });
+  const { config, configFile, checkpointGiven, resnapshotOnInvalidSlot } = await parseSyncArgs(mode, args, context);
+  const reporter = new Reporter({
+    format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }),
+    stream: context.stderr,
+  });
   let factory;
   try {
     factory = await sourceFactory(config.source, {
       table: config.table,
+      // a one-shot snapshot creates no slot and no publication (a slot in a shared config file is not used)
+      ...(mode === 'snapshot' ? { snapshotOnly: true } : {}),
+      ...(resnapshotOnInvalidSlot ? { onSlotInvalidated: 'resnapshot' as const } : {}),
+      onWarning: (warning) => reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message }),
       ...(config.batchRows !== undefined ? { batchRows: config.batchRows } : {}),
-      ...(config.slot !== undefined ? { slot: config.slot } : {}),
-      ...(config.publication !== undefined ? { publication: config.publication } : {}),
+      ...(config.slot !== undefined && mode === 'sync' ? { slot: config.slot } : {}),
+      ...(config.publication !== undefined && mode === 'sync' ? { publication: config.publication } : {}),
       ...(config.snapshotParallelism !== undefined ? { snapshotParallelism: config.snapshotParallelism } : {}),
       ...(config.unknownTypes !== undefined ? { unknownTypes: config.unknownTypes } : {}),
+      ...(config.warnRetainedBytes !== undefined && mode === 'sync' ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
     });
   } catch (error) {
-    if (ConnectorError.is(error)) throw new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));
-    throw error;
+    throw asCliError(error);
   }
+  // listening first: a port in use stops the command before anything is opened or started
+  let run: SyncRun | undefined;
+  const metrics = new Metrics(config.table, () => run?.progress ?? NOT_STARTED);
+  if (config.metricsPort !== undefined) {
+    let port: number;
+    try {
+      port = await metrics.listen(config.metricsPort);
+    } catch (error) {
+      await metrics.close();
+      throw metricsListenError(config.metricsPort, error);
+    }
+    reporter.event('metrics', { url: `http://127.0.0.1:${port}/metrics` });
+  }
+  // `sync` keeps a default checkpoint to resume from; `snapshot` writes one only when asked
+  const checkpointSpec =
+    mode === 'snapshot' && !checkpointGiven
+      ? null
+      : (config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`);
+  let checkpoints: CheckpointStore;
   const sinks: Sink[] = [];
-  for (const spec of config.sinks) sinks.push(await createSink(spec));
-  const checkpoints = await createCheckpointStore(config.checkpoint ?? `.refstream/${config.table.replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint.json`, config.table);
+  try {
+    checkpoints =
+      checkpointSpec === null ? new MemoryCheckpointStore() : await createCheckpointStore(checkpointSpec, config.table, config.source);
+  } catch (error) {
+    await metrics.close();
+    throw asCliError(error);
+  }
+  if (mode === 'snapshot' && checkpointGiven) {
+    // a checkpoint past its snapshot would make `snapshot` stream changes forever
+    let existing;
+    try {
+      existing = await checkpoints.load();
+    } catch (error) {
+      await closeAll(checkpoints, sinks, metrics);
+      const failure = toConnectorError(error);
+      reporter.error(failure);
+      return exitCodeOf(failure);
+    }
+    if (existing?.checkpoint.phase === 'changes') {
+      await closeAll(checkpoints, sinks, metrics);
+      const failure = definite(
+        'CHECKPOINT_INVALID',
+        `checkpoint ${redactSecrets(config.checkpoint!)} of ${existing.checkpoint.table} is past its snapshot (phase "changes"); refstream snapshot only takes a snapshot`,
+        {
+          table: config.table,
+          hint: 'to take a new snapshot, delete the checkpoint or pass another --checkpoint (or none); to follow the changes from it, run refstream sync with it',
+        },
+      );
+      reporter.error(failure);
+      return exitCodeOf(failure);
+    }
+  }
 
-  const run: SyncRun = sync({
+  // sinks are created once the checkpoint is known to fit: creating one may open its output
+  try {
+    for (const spec of config.sinks) sinks.push(await createSink(spec));
+  } catch (error) {
+    await closeAll(checkpoints, sinks, metrics);
+    throw asCliError(error);
+  }
+
+  run = sync({
     source: factory,
     sinks,
     checkpoints,
     ...(config.commitEvery ? { commitEvery: config.commitEvery } : {}),
     stopAfterSnapshot: mode === 'snapshot',
+    ...(config.retryForSeconds !== undefined ? { retry: { giveUpAfterMs: config.retryForSeconds * 1000 } } : {}),
     handleSignals: true,
   });
-  const metrics = new Metrics(config.table, () => run.progress);
-  if (config.metricsPort !== undefined) {
-    const port = await metrics.listen(config.metricsPort);
-    reporter.event('metrics', { url: `http://127.0.0.1:${port}/metrics` });
-  }
   run.on('snapshot-complete', ({ rows }) => reporter.event('snapshot-complete', { rows }));
   run.on('commit', ({ rows }) => reporter.event('commit', { rows }));
   run.on('retry', ({ attempt, delayMs, error }) => {
@@ -141,12 +273,27 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     reporter.event('sink-fault', { sink, code: error.code, message: error.message });
   });
   const timer = config.durationSeconds !== undefined ? setTimeout(() => run.stop(), config.durationSeconds * 1000) : null;
-  reporter.event('start', { mode, table: config.table, sinks: sinks.map((s) => s.name) });
+  // what this run resumes from and where it stands, so a config file found in the working
+  // directory (or a default checkpoint) never acts unnoticed
+  reporter.event('start', {
+    mode,
+    table: config.table,
+    source: redactSecrets(config.source),
+    ...(factory.details ?? {}),
+    checkpoint: checkpointSpec === null ? 'none' : redactSecrets(checkpointSpec),
+    ...(configFile !== null ? { configFile } : {}),
+    sinks: sinks.map((s) => s.name),
+  });
   reporter.start(() => run.progress);
   try {
     const result = await run.done;
     reporter.stop();
-    reporter.event('stopped', { by: result.stoppedBy, snapshotRows: result.snapshotRows, changeRows: result.changeRows, commits: result.commits });
+    reporter.event('stopped', {
+      by: result.stoppedBy,
+      snapshotRows: result.snapshotRows,
+      changeRows: result.changeRows,
+      commits: result.commits,
+    });
     return result.detachedSinks.length > 0 ? EXIT.sinkError : EXIT.ok;
   } catch (error) {
     const failure = toConnectorError(error);
@@ -161,18 +308,47 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
   }
 }
 
+/** Progress reported by the metrics endpoint before the run has started. */
+const NOT_STARTED = initialProgress();
+
+/** A bad sink or checkpoint-store option (CONFIG_INVALID from a constructor) is a usage error, not an internal one. */
+function asCliError(error: unknown): unknown {
+  if (ConnectorError.is(error)) return new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));
+  return error;
+}
+
+function metricsListenError(port: number, error: unknown): CliError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the port is in use'
+      : code === 'EACCES'
+        ? 'no permission to listen on it'
+        : `cannot listen (${code ?? (error as Error).message})`;
+  return new CliError(`--metrics-port ${port}: ${why} on 127.0.0.1; choose another port (nothing was started)`, EXIT.badUsage);
+}
+
+/** Closes what a start that did not get to run has opened, ignoring errors (the first one is reported). */
+async function closeAll(checkpoints: CheckpointStore, sinks: Sink[], metrics: Metrics): Promise<void> {
+  for (const sink of sinks) await sink.close().catch(() => {});
+  await checkpoints.close?.().catch(() => {});
+  await metrics.close();
+}
+
 export const syncCommand: Command = {
   name: 'sync',
   synopsis: 'sync --source <url> --table <schema.table> --sink <sink> [--sink …] [--checkpoint <store>] [options]',
-  summary: 'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
+  summary:
+    'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
   options: SYNC_OPTIONS,
   run: (args, context) => runSync('sync', args, context),
 };
 
 export const snapshotCommand: Command = {
   name: 'snapshot',
-  synopsis: 'snapshot --source <url> --table <schema.table> --sink <sink> [--sink …] [options]',
-  summary: 'Write a consistent snapshot of the table into the sinks and exit once it is complete and committed.',
-  options: SYNC_OPTIONS,
+  synopsis: 'snapshot --source <url> --table <schema.table> --sink <sink> [--sink …] [--checkpoint <store>] [options]',
+  summary:
+    'Write a consistent snapshot of the table into the sinks and exit once it is complete and committed. Leaves nothing on the server: no replication slot, no publication (Postgres reads one REPEATABLE READ transaction); writes a checkpoint only with --checkpoint.',
+  options: SNAPSHOT_OPTIONS,
   run: (args, context) => runSync('snapshot', args, context),
 };

@@ -1,5 +1,5 @@
 /**
- * Batch conventions (DESIGN §3): schema metadata, change columns, and builders that
+ * Batch conventions (docs/concepts.md#batch-conventions): schema metadata, change columns, and builders that
  * produce snapshot and change batches with them.
  */
 import { Field, RecordBatch, Schema, Struct, makeData, type DataType } from 'apache-arrow';

@@ -1,30 +1,101 @@
 /**
- * Durable checkpoint stores used by the `sync` runner.
+ * Durable checkpoint stores used by the `sync` runner, and the one envelope format they all
+ * store: the source checkpoint together with the state of every sink it was committed with.
  */
 import { open, rename, mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { definite } from './errors.js';
-import { parseCheckpoint, type SourceCheckpoint } from './checkpoint.js';
+import { parseCheckpoint, type JsonValue, type SourceCheckpoint } from './checkpoint.js';
+
+/**
+ * What one commit stores: the source's position and, for every sink that keeps resumable
+ * state, what that sink held durably at the same moment (see `Sink.checkpointState`).
+ * Saved and loaded as one unit, so a sink's state never belongs to another position.
+ */
+export interface StoredCheckpoint {
+  /** The source position of the commit. */
+  readonly checkpoint: SourceCheckpoint;
+  /**
+   * Sink states by sink name (`jsonl:/abs/path`, `arrow:/abs/path`, …). A sink without an
+   * entry had no resumable state (a pipe, stdout, a sink without `checkpointState`), or the
+   * checkpoint was written by a refstream version that did not store sink states.
+   */
+  readonly sinks: Readonly<Record<string, JsonValue>>;
+}
 
 /**
  * Where the runner keeps the last committed checkpoint. `save` must be durable when it
  * resolves: the runner calls `source.commit(cp)` (which may release upstream data) right after.
+ * A store keeps the whole {@link StoredCheckpoint} atomically; use {@link encodeCheckpointEnvelope}
+ * and {@link decodeCheckpointEnvelope} to write and read it in the shared JSON format.
  */
 export interface CheckpointStore {
-  /** The last saved checkpoint, or `null` when none was saved yet. */
-  load(): Promise<SourceCheckpoint | null>;
-  /** Stores `checkpoint` durably, replacing the previous one. */
-  save(checkpoint: SourceCheckpoint): Promise<void>;
+  /** The last saved checkpoint with its sink states, or `null` when none was saved yet. */
+  load(): Promise<StoredCheckpoint | null>;
+  /** Stores `stored` durably and atomically, replacing the previous one. */
+  save(stored: StoredCheckpoint): Promise<void>;
   /** Forgets the stored checkpoint (next start takes a new snapshot). */
   clear?(): Promise<void>;
   close?(): Promise<void>;
 }
 
-/** The file format of {@link FileCheckpointStore}. */
-interface CheckpointFile {
-  format: 'refstream-checkpoint';
+/** Marker of the envelope's JSON form. */
+export const CHECKPOINT_ENVELOPE_FORMAT = 'refstream-checkpoint';
+
+/**
+ * The JSON form every store writes: `{ format, savedAt, checkpoint, sinks }`. Older files
+ * (the same object without `sinks`, or a bare source checkpoint) still load, with no sink state.
+ */
+export interface CheckpointEnvelope {
+  format: typeof CHECKPOINT_ENVELOPE_FORMAT;
   savedAt: string;
   checkpoint: SourceCheckpoint;
+  sinks: Record<string, JsonValue>;
+}
+
+/** A checkpoint with no sink state (what a checkpoint saved before sink states existed loads as). */
+export function storedCheckpoint(checkpoint: SourceCheckpoint, sinks: Record<string, JsonValue> = {}): StoredCheckpoint {
+  return { checkpoint, sinks };
+}
+
+/** The envelope to store for `stored` (stamped with the current time). */
+export function encodeCheckpointEnvelope(stored: StoredCheckpoint): CheckpointEnvelope {
+  return {
+    format: CHECKPOINT_ENVELOPE_FORMAT,
+    savedAt: new Date().toISOString(),
+    checkpoint: stored.checkpoint,
+    sinks: { ...stored.sinks },
+  };
+}
+
+/**
+ * Reads an envelope (object or JSON text) back. `where` names the store location for errors
+ * (e.g. `checkpoint file /x/cp.json`). Throws definite `CHECKPOINT_INVALID` with a hint.
+ */
+export function decodeCheckpointEnvelope(input: unknown, where: string, hint: string): StoredCheckpoint {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch (error) {
+      throw definite('CHECKPOINT_INVALID', `${where} is not valid JSON: ${(error as Error).message}`, { hint });
+    }
+  }
+  const envelope =
+    value !== null && typeof value === 'object' && (value as { format?: unknown }).format === CHECKPOINT_ENVELOPE_FORMAT
+      ? (value as Partial<CheckpointEnvelope>)
+      : null;
+  let checkpoint: SourceCheckpoint;
+  try {
+    checkpoint = parseCheckpoint(envelope ? envelope.checkpoint : value);
+  } catch (error) {
+    throw definite('CHECKPOINT_INVALID', `${where}: ${(error as Error).message}`, { hint, cause: error });
+  }
+  const sinks = envelope?.sinks ?? {};
+  if (sinks === null || typeof sinks !== 'object' || Array.isArray(sinks)) {
+    throw definite('CHECKPOINT_INVALID', `${where}: "sinks" must be an object of sink states by sink name`, { hint });
+  }
+  return { checkpoint, sinks: sinks as Record<string, JsonValue> };
 }
 
 /**
@@ -34,7 +105,7 @@ interface CheckpointFile {
 export class FileCheckpointStore implements CheckpointStore {
   constructor(readonly path: string) {}
 
-  async load(): Promise<SourceCheckpoint | null> {
+  async load(): Promise<StoredCheckpoint | null> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -42,34 +113,20 @@ export class FileCheckpointStore implements CheckpointStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint file ${this.path} is not valid JSON: ${(error as Error).message}`, {
-        hint: `repair or delete ${this.path} (deleting it starts over with a new snapshot)`,
-      });
-    }
-    const file = parsed as Partial<CheckpointFile>;
-    const inner = file && typeof file === 'object' && file.format === 'refstream-checkpoint' ? file.checkpoint : parsed;
-    try {
-      return parseCheckpoint(inner);
-    } catch (error) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint file ${this.path}: ${(error as Error).message}`, {
-        hint: `repair or delete ${this.path} (deleting it starts over with a new snapshot)`,
-        cause: error,
-      });
-    }
+    return decodeCheckpointEnvelope(
+      text,
+      `checkpoint file ${this.path}`,
+      `repair or delete ${this.path} (deleting it starts over with a new snapshot)`,
+    );
   }
 
-  async save(checkpoint: SourceCheckpoint): Promise<void> {
+  async save(stored: StoredCheckpoint): Promise<void> {
     const dir = dirname(this.path);
     await mkdir(dir, { recursive: true });
     const temp = join(dir, `.${basename(this.path)}.${process.pid}.tmp`);
-    const body: CheckpointFile = { format: 'refstream-checkpoint', savedAt: new Date().toISOString(), checkpoint };
     const handle = await open(temp, 'w', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(body, null, 2) + '\n');
+      await handle.writeFile(JSON.stringify(encodeCheckpointEnvelope(stored), null, 2) + '\n');
       await handle.sync();
     } finally {
       await handle.close();
@@ -101,14 +158,14 @@ async function fsyncDirectory(dir: string): Promise<void> {
 
 /** Keeps the checkpoint in memory (tests, and runs that may start over after a restart). */
 export class MemoryCheckpointStore implements CheckpointStore {
-  private current: SourceCheckpoint | null = null;
+  private current: StoredCheckpoint | null = null;
   /** Every checkpoint saved, oldest first (useful in tests). */
-  readonly history: SourceCheckpoint[] = [];
-  async load(): Promise<SourceCheckpoint | null> {
+  readonly history: StoredCheckpoint[] = [];
+  async load(): Promise<StoredCheckpoint | null> {
     return this.current === null ? null : structuredClone(this.current);
   }
-  async save(checkpoint: SourceCheckpoint): Promise<void> {
-    this.current = structuredClone(checkpoint);
+  async save(stored: StoredCheckpoint): Promise<void> {
+    this.current = structuredClone(stored);
     this.history.push(this.current);
   }
   async clear(): Promise<void> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { definite } from './errors.js';
+import { configProblems } from './config.js';
 
 /** Version of the checkpoint envelope. Bumped only on incompatible envelope changes. */
 export const CHECKPOINT_VERSION = 1;
@@ -66,7 +67,7 @@ export function parseCheckpoint(input: unknown, expected?: CheckpointExpectation
   }
   const parsed = sourceCheckpointSchema.safeParse(value);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const problems = configProblems(parsed.error).join('; ');
     throw definite('CHECKPOINT_INVALID', `checkpoint is malformed: ${problems}`, {
       hint: 'pass the object returned by source.checkpoint() unchanged; delete the checkpoint to start over with a new snapshot',
       ...(expected ? { table: expected.table } : {}),
@@ -81,11 +82,10 @@ export function parseCheckpoint(input: unknown, expected?: CheckpointExpectation
     );
   }
   if (expected && checkpoint.connector !== expected.connector) {
-    throw definite(
-      'CHECKPOINT_INVALID',
-      `checkpoint belongs to connector "${checkpoint.connector}", not "${expected.connector}"`,
-      { hint: 'use the checkpoint store of this source, or delete the checkpoint to start over', table: expected.table },
-    );
+    throw definite('CHECKPOINT_INVALID', `checkpoint belongs to connector "${checkpoint.connector}", not "${expected.connector}"`, {
+      hint: 'use the checkpoint store of this source, or delete the checkpoint to start over',
+      table: expected.table,
+    });
   }
   if (expected && checkpoint.table !== expected.table) {
     throw definite('CHECKPOINT_INVALID', `checkpoint belongs to table ${checkpoint.table}, not ${expected.table}`, {
@@ -103,7 +103,7 @@ export function parseCheckpoint(input: unknown, expected?: CheckpointExpectation
 export function parsePosition<T>(schema: z.ZodType<T>, checkpoint: SourceCheckpoint): T {
   const parsed = schema.safeParse(checkpoint.position);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `position.${i.path.join('.')}: ${i.message}`).join('; ');
+    const problems = configProblems(parsed.error, (key) => `position.${key}`).join('; ');
     throw definite('CHECKPOINT_INVALID', `checkpoint position is malformed for ${checkpoint.connector}: ${problems}`, {
       hint: 'pass the object returned by source.checkpoint() unchanged',
       table: checkpoint.table,
@@ -113,11 +113,6 @@ export function parsePosition<T>(schema: z.ZodType<T>, checkpoint: SourceCheckpo
 }
 
 /** Builds a checkpoint envelope. */
-export function makeCheckpoint(
-  connector: string,
-  table: string,
-  phase: 'snapshot' | 'changes',
-  position: JsonValue,
-): SourceCheckpoint {
+export function makeCheckpoint(connector: string, table: string, phase: 'snapshot' | 'changes', position: JsonValue): SourceCheckpoint {
   return { version: CHECKPOINT_VERSION, connector, table, phase, position };
 }

@@ -14,11 +14,10 @@ export function decimalStringToUnscaled(text: string, scale: number, precision =
   if (!m || (m[2] === '' && (m[3] === undefined || m[3] === ''))) throw new RangeError(`not a decimal number: ${JSON.stringify(text)}`);
   const [, sign, intPart = '', fracRaw = '', exp] = m;
   let digits = intPart + fracRaw;
-  let pointShift = fracRaw.length - (exp ? Number(exp) : 0); // digits right of the point
+  const pointShift = fracRaw.length - (exp ? Number(exp) : 0); // digits right of the point
   // bring to the target scale
   if (pointShift < scale) {
     digits += '0'.repeat(scale - pointShift);
-    pointShift = scale;
   } else if (pointShift > scale) {
     const drop = pointShift - scale;
     const dropped = digits.slice(digits.length - drop);

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'definite',
   CHECKPOINT_INVALID: 'definite',
   CHECKPOINT_EXPIRED: 'definite',
+  /** The checkpoint was taken on another server, database, table, slot or topic. */
+  CHECKPOINT_MISMATCH: 'definite',
   UNSUPPORTED_TYPE: 'definite',
   VALUE_OUT_OF_RANGE: 'definite',
   IDENTIFIER_INVALID: 'definite',
@@ -44,6 +46,8 @@ export const ERROR_CODES = {
   SERIALIZATION_CONFLICT: 'transient',
   // sinks and runner
   SINK_FAILED: 'definite',
+  SINK_STATE_MISMATCH: 'definite',
+  SINK_STATE_MISSING: 'definite',
   ALL_SINKS_FAILED: 'definite',
   RETRIES_EXHAUSTED: 'definite',
   INTERNAL: 'definite',
@@ -144,15 +148,28 @@ export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw abortError(signal);
 }
 
-const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]+):([^@/?#\s]*)@/gi;
+/**
+ * `scheme://` and everything up to the last `@` before the next white space: a password may hold
+ * unencoded `@ # / ? :`, so only the last `@` reliably ends it (this can hide a little more than
+ * the credentials, never less).
+ */
+const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)((?:[^\s@]*@)+)/gi;
 const KEY_VALUE_SECRET = /\b(password|passwd|pwd|secret|token|sasl\.password|api[_-]?key)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi;
 
 /**
- * Removes credentials from free text: `scheme://user:pass@` becomes `scheme://user:***@` and
- * `password=...` style pairs are masked. Applied to every ConnectorError message and hint.
+ * Removes credentials from free text: `scheme://user:pass@` becomes `scheme://user:***@` (also
+ * with an empty user, and with `@ # / ? :` in the password) and `password=...` style pairs are
+ * masked. Applied to every ConnectorError message and hint.
  */
 export function redactSecrets(text: string): string {
-  return text.replace(URL_CREDENTIALS, '$1$2:***@').replace(KEY_VALUE_SECRET, '$1$2***');
+  return text.replace(URL_USERINFO, redactUserinfo).replace(KEY_VALUE_SECRET, '$1$2***');
+}
+
+function redactUserinfo(match: string, scheme: string, userinfo: string): string {
+  const colon = userinfo.indexOf(':');
+  // `scheme://user@host`: no password to hide
+  if (colon < 0) return match;
+  return `${scheme}${userinfo.slice(0, colon)}:***@`;
 }
 
 /** Wraps an unknown thrown value as a ConnectorError, keeping ConnectorErrors and AbortErrors as they are. */

@@ -1,4 +1,5 @@
 import type { RecordBatch } from 'apache-arrow';
+import type { JsonValue } from './checkpoint.js';
 
 /** Information passed to {@link Sink.snapshotStart}. */
 export interface SnapshotStartInfo {
@@ -16,6 +17,12 @@ export interface SnapshotStartInfo {
  * before each checkpoint is saved (everything written must then be durable), and `close`
  * once. A sink must tolerate replays: after a crash the runner re-delivers batches written
  * after the last committed checkpoint (change rows carry `_position` to detect them).
+ *
+ * A sink whose output can be cut back to a committed point (a file) makes delivery
+ * exactly-once with `checkpointState` and `restore`: the runner stores the state read after
+ * each flush in the same checkpoint envelope as the source position, and hands it back through
+ * `restore` before the first write of every attempt that resumes from that checkpoint. The
+ * runner keys the state by `name`, so the name must be stable across restarts.
  */
 export interface Sink {
   /** Human-readable name used in events and logs (no secrets). */
@@ -35,4 +42,20 @@ export interface Sink {
    * committed checkpoint (everything after it was never flushed, so nothing is lost).
    */
   reset?(): Promise<void>;
+  /**
+   * Optional: what this sink holds durably, read right after a successful `flush` and saved
+   * atomically with the source checkpoint of the same commit (e.g. a file's durable length).
+   * Return `null` when the output has no resumable state (a pipe, a character device, stdout).
+   */
+  checkpointState?(): JsonValue | null;
+  /**
+   * Optional: called before the first write of every attempt that resumes from a committed
+   * checkpoint (at start-up and after each transient retry), with what `checkpointState`
+   * returned at that commit, or `null` when the checkpoint holds no state for this sink (it
+   * had none, it was saved by an older refstream, or the sink is new). The sink drops
+   * everything written after that state (a file is truncated to its committed length), so the
+   * replay that follows is written exactly once. A state that cannot be honoured (the file is
+   * shorter than committed) must fail with a definite error, never be repaired silently.
+   */
+  restore?(state: JsonValue | null): Promise<void>;
 }

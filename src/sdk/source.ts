@@ -27,7 +27,7 @@ export interface PollOptions {
 }
 
 /**
- * The contract every refstream connector implements (DESIGN §2).
+ * The contract every refstream connector implements (see docs/concepts.md).
  *
  * Lifecycle: `restore` (optional, on a fresh instance) → `pollSnapshot` until `null` →
  * `pollChanges` forever → `close`. `checkpoint()` may be taken between any two polls;
@@ -57,6 +57,12 @@ export interface ReferenceTableSource {
 
   /** Tells the source that `checkpoint` is durably stored downstream, so upstream resources up to it may be released. */
   commit?(checkpoint: SourceCheckpoint): Promise<void>;
+
+  /**
+   * True when `restore` could not use its checkpoint and the snapshot starts over (e.g. the
+   * change log it pointed into is gone): the runner then sends `snapshotStart({ restart: true })`.
+   */
+  restartsSnapshot?(): boolean;
 
   /** Releases every connection, timer and child process. Idempotent. */
   close(): Promise<void>;

@@ -1,15 +1,16 @@
 /**
- * The sync runner: drives one table from a source into sinks (DESIGN §5).
+ * The sync runner: drives one table from a source into sinks (docs/runner-and-sinks.md).
  *
  * Snapshot, then changes; every batch goes to every attached sink; every `commitEvery` it
- * flushes the sinks, saves the checkpoint durably, and only then calls `source.commit(cp)`.
- * Transient errors re-create the source from its factory and restore the last committed
- * checkpoint (so sinks see replays, never gaps); definite errors stop the run with their code.
+ * flushes the sinks, saves the checkpoint and the sinks' states durably in one envelope, and
+ * only then calls `source.commit(cp)`. Transient errors re-create the source from its factory
+ * and restore the last committed checkpoint into the source and the sinks (so sinks see
+ * replays, never gaps); definite errors stop the run with their code.
  */
 import { EventEmitter } from 'node:events';
 import type { RecordBatch } from 'apache-arrow';
-import { MemoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
-import type { SourceCheckpoint } from './checkpoint.js';
+import { MemoryCheckpointStore, type CheckpointStore, type StoredCheckpoint } from './checkpoint-store.js';
+import type { JsonValue, SourceCheckpoint } from './checkpoint.js';
 import { ConnectorError, definite, isAbortError, toConnectorError } from './errors.js';
 import type { Sink } from './sink.js';
 import type { ReferenceTableSource, SourceFactory } from './source.js';
@@ -23,18 +24,33 @@ export type KillPoint = 'after-write' | 'after-flush' | 'after-save' | 'after-co
 export interface SyncOptions {
   /** The source, or a factory (needed for reconnecting after transient errors). */
   source: ReferenceTableSource | SourceFactory;
-  /** Where batches go. A sink that throws is detached (`sink-fault`) while the others continue. */
+  /** Where batches go. What a failing sink does to the run is set by `onSinkFault`. */
   sinks: Sink[];
+  /**
+   * What a definite sink failure does (default `'stop'`):
+   * - `'stop'`: the run ends with that error (naming the sink) before anything past the
+   *   failure is committed, so a restart replays into the repaired sink what it missed.
+   *   A transient sink failure fails the attempt: the runner backs off and resumes from the
+   *   last committed checkpoint.
+   * - `'detach'`: the sink is detached (`sink-fault`) while the others keep receiving
+   *   batches, but no checkpoint is committed while any sink is detached (the source releases
+   *   nothing it does not hold). `reconcile(sink)` re-attaches it, after which commits resume;
+   *   a restart replays from the last checkpoint every sink holds.
+   */
+  onSinkFault?: 'stop' | 'detach';
   /** Where the last committed checkpoint is kept (default: in memory). */
   checkpoints?: CheckpointStore;
   /** Commit when this many rows were delivered or this much time passed (default 50,000 rows / 1,000 ms). */
   commitEvery?: { rows?: number; ms?: number };
   /**
-   * Reconnect policy for transient errors (jittered exponential backoff). Until the source has
-   * answered a first poll, only `startupAttempts` are made, so a wrong host or a server that is
-   * down fails fast instead of retrying for minutes.
+   * Reconnect policy for transient errors (jittered exponential backoff, `initialDelayMs` 200
+   * doubling to `maxDelayMs` 30,000). Until the source has answered a first poll, only
+   * `startupAttempts` (3) are made, so a wrong host or a server that is down fails fast. After
+   * that the runner keeps trying for `giveUpAfterMs` (default 5 minutes, longer than a managed
+   * database's failover or restart) since the first failure without a commit in between, and
+   * at most `maxAttempts` times (default: no count limit).
    */
-  retry?: { maxAttempts?: number; startupAttempts?: number; initialDelayMs?: number; maxDelayMs?: number };
+  retry?: { maxAttempts?: number; startupAttempts?: number; initialDelayMs?: number; maxDelayMs?: number; giveUpAfterMs?: number };
   /** Stop once the snapshot is complete and committed (one-shot snapshot). */
   stopAfterSnapshot?: boolean;
   /** Stop (after committing) once this returns true; checked after every poll. */
@@ -67,6 +83,21 @@ export interface SyncProgress {
   detachedSinks: string[];
 }
 
+/** The progress of a run that has not started: nothing delivered, nothing committed. */
+export function initialProgress(): SyncProgress {
+  return {
+    phase: 'starting',
+    snapshotRows: 0,
+    changeRows: 0,
+    batches: 0,
+    commits: 0,
+    retries: 0,
+    lastCheckpoint: null,
+    lastCommitAt: null,
+    detachedSinks: [],
+  };
+}
+
 /** Why a run ended. */
 export type StopReason = 'stop' | 'signal' | 'abort' | 'snapshot' | 'until';
 
@@ -81,6 +112,7 @@ export interface SyncEvents {
   batch: [info: { kind: 'snapshot' | 'changes'; rows: number }];
   'snapshot-complete': [info: { rows: number }];
   commit: [info: { checkpoint: SourceCheckpoint; rows: number }];
+  /** A sink failed; with `onSinkFault: 'detach'` it is detached, otherwise the run stops with `error`. */
   'sink-fault': [info: { sink: string; error: ConnectorError }];
   'sink-reconciled': [info: { sink: string }];
   retry: [info: { attempt: number; delayMs: number; error: ConnectorError }];
@@ -100,17 +132,7 @@ const DEFAULT_COMMIT_MS = 1_000;
 export class SyncRun extends EventEmitter<SyncEvents> {
   /** Resolves when the run ends gracefully; rejects with the ConnectorError that stopped it. */
   readonly done: Promise<SyncResult>;
-  readonly progress: SyncProgress = {
-    phase: 'starting',
-    snapshotRows: 0,
-    changeRows: 0,
-    batches: 0,
-    commits: 0,
-    retries: 0,
-    lastCheckpoint: null,
-    lastCommitAt: null,
-    detachedSinks: [],
-  };
+  readonly progress: SyncProgress = initialProgress();
 
   private readonly sinks: AttachedSink[];
   private readonly store: CheckpointStore;
@@ -119,7 +141,11 @@ export class SyncRun extends EventEmitter<SyncEvents> {
   private readonly pendingReconciles: Array<{ sink: AttachedSink; resolve: () => void; reject: (e: unknown) => void }> = [];
   private source: ReferenceTableSource | null = null;
   private snapshotDelivered = false;
+  /** Snapshot rows delivered in the current attempt (a snapshot checkpoint before any is not saved). */
+  private attemptSnapshotRows = 0;
   private everPolled = false;
+  /** The last checkpoint saved or loaded, with the sink states committed with it. */
+  private committed: StoredCheckpoint | null = null;
 
   constructor(private readonly options: SyncOptions) {
     super();
@@ -145,7 +171,9 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     if (!entry) return Promise.reject(definite('INVALID_STATE', `sink ${sink.name} is not part of this run`));
     if (!this.stateTable()) {
       return Promise.reject(
-        definite('INVALID_STATE', 'reconcile needs runner state', { hint: 'pass `state: new ReferenceTable()` to sync() or include a MemorySink' }),
+        definite('INVALID_STATE', 'reconcile needs runner state', {
+          hint: 'pass `state: new ReferenceTable()` to sync() or include a MemorySink',
+        }),
       );
     }
     return new Promise((resolve, reject) => this.pendingReconciles.push({ sink: entry, resolve, reject }));
@@ -155,7 +183,8 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     if (this.options.state) return this.options.state;
     for (const { sink } of this.sinks) {
       const table = (sink as { table?: unknown }).table;
-      if (sink.name.startsWith('memory') && table && typeof (table as ReferenceTable).toArrow === 'function') return table as ReferenceTable;
+      if (sink.name.startsWith('memory') && table && typeof (table as ReferenceTable).toArrow === 'function')
+        return table as ReferenceTable;
     }
     return undefined;
   }
@@ -193,14 +222,24 @@ export class SyncRun extends EventEmitter<SyncEvents> {
   }
 
   private async runWithRetries(): Promise<void> {
-    let committed = await this.store.load();
-    this.progress.lastCheckpoint = committed;
-    const retry = { maxAttempts: 10, startupAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000, ...this.options.retry };
+    this.checkSinkNames();
+    this.committed = await this.store.load();
+    this.progress.lastCheckpoint = this.committed?.checkpoint ?? null;
+    const retry = {
+      maxAttempts: Number.POSITIVE_INFINITY,
+      startupAttempts: 3,
+      initialDelayMs: 200,
+      maxDelayMs: 30_000,
+      giveUpAfterMs: 300_000,
+      ...this.options.retry,
+    };
     let attempt = 0;
+    /** When the current run of failures (no commit in between) began. */
+    let failingSince = 0;
     for (;;) {
       const commitsBefore = this.progress.commits;
       try {
-        await this.runAttempt(committed);
+        await this.runAttempt(this.committed);
         return;
       } catch (error) {
         await this.closeSourceQuietly();
@@ -214,11 +253,20 @@ export class SyncRun extends EventEmitter<SyncEvents> {
             ...(failure.table !== undefined ? { table: failure.table } : {}),
           });
         }
-        if (this.progress.commits > commitsBefore) attempt = 0;
+        if (this.progress.commits > commitsBefore || attempt === 0) {
+          attempt = 0;
+          failingSince = Date.now();
+        }
         attempt++;
-        const limit = this.everPolled ? retry.maxAttempts : retry.startupAttempts;
-        if (attempt > limit) {
-          throw definite('RETRIES_EXHAUSTED', `gave up after ${limit} reconnect attempts${this.everPolled ? '' : ' at startup'}: ${failure.message}`, {
+        const elapsedMs = Date.now() - failingSince;
+        const exhausted = this.everPolled
+          ? attempt > retry.maxAttempts || (attempt > 1 && elapsedMs >= retry.giveUpAfterMs)
+          : attempt > retry.startupAttempts;
+        if (exhausted) {
+          const what = this.everPolled
+            ? `${attempt - 1} reconnect attempts over ${Math.round(elapsedMs / 1000)} s`
+            : `${retry.startupAttempts} reconnect attempts at startup`;
+          throw definite('RETRIES_EXHAUSTED', `gave up after ${what}: ${failure.message}`, {
             cause: failure,
             hint: 'check that the upstream server is reachable, then restart',
             ...(failure.table !== undefined ? { table: failure.table } : {}),
@@ -229,13 +277,30 @@ export class SyncRun extends EventEmitter<SyncEvents> {
         this.progress.retries++;
         this.emit('retry', { attempt, delayMs, error: failure });
         if (await this.sleepUnlessStopped(delayMs)) return;
-        committed = this.progress.lastCheckpoint;
       }
     }
   }
 
-  private async runAttempt(committed: SourceCheckpoint | null): Promise<void> {
+  /** Sink states are keyed by name: two sinks with state under one name would overwrite each other. */
+  private checkSinkNames(): void {
+    const seen = new Set<string>();
+    for (const { sink } of this.sinks) {
+      if (typeof sink.checkpointState !== 'function') continue;
+      if (seen.has(sink.name)) {
+        throw definite('CONFIG_INVALID', `two sinks are named ${sink.name}; their checkpoint states would overwrite each other`, {
+          hint: 'give every sink its own output (file path)',
+        });
+      }
+      seen.add(sink.name);
+    }
+  }
+
+  private async runAttempt(stored: StoredCheckpoint | null): Promise<void> {
     await this.resetSinks();
+    this.attemptSnapshotRows = 0;
+    // Sinks first: a sink whose committed state cannot be honoured stops the run before any connection.
+    if (stored) await this.forEachSink((s) => s.restore?.(stored.sinks[s.name] ?? null) ?? Promise.resolve());
+    const committed = stored?.checkpoint ?? null;
     const source = typeof this.options.source === 'function' ? await this.options.source() : this.options.source;
     this.source = source;
     if (committed) await source.restore(committed);
@@ -246,7 +311,10 @@ export class SyncRun extends EventEmitter<SyncEvents> {
 
     if (!source.isSnapshotComplete()) {
       this.progress.phase = 'snapshot';
-      const fromScratch = committed === null || (committed.phase === 'snapshot' && !source.capabilities.midSnapshotResume);
+      const fromScratch =
+        committed === null ||
+        source.restartsSnapshot?.() === true ||
+        (committed.phase === 'snapshot' && !source.capabilities.midSnapshotResume);
       if (fromScratch) {
         const restart = committed !== null || this.snapshotDelivered;
         await this.forEachSink((s) => s.snapshotStart?.({ restart }) ?? Promise.resolve());
@@ -274,8 +342,10 @@ export class SyncRun extends EventEmitter<SyncEvents> {
       if (batch !== null) {
         await this.deliver(batch);
         rowsSinceCommit += batch.numRows;
-        if (inSnapshot) this.progress.snapshotRows += batch.numRows;
-        else this.progress.changeRows += batch.numRows;
+        if (inSnapshot) {
+          this.progress.snapshotRows += batch.numRows;
+          this.attemptSnapshotRows += batch.numRows;
+        } else this.progress.changeRows += batch.numRows;
         this.progress.batches++;
         this.emit('batch', { kind: inSnapshot ? 'snapshot' : 'changes', rows: batch.numRows });
         this.options.killPoint?.('after-write', this.progress);
@@ -310,14 +380,29 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     await this.forEachSink((s) => s.write(batch));
   }
 
-  /** Flush → save → commit. The source never hears of a checkpoint that is not durable. */
+  /**
+   * Flush → save (source checkpoint and sink states in one envelope) → commit. The source
+   * never hears of a checkpoint that is not durable in every sink.
+   */
   private async commit(source: ReferenceTableSource, rows: number): Promise<void> {
     const checkpoint = source.checkpoint();
     const last = this.progress.lastCheckpoint;
     if (rows === 0 && last !== null && JSON.stringify(last) === JSON.stringify(checkpoint)) return;
+    // Stopped before the first snapshot row: a snapshot checkpoint now would make the next run
+    // skip `snapshotStart` although this run delivered nothing worth resuming.
+    if (last === null && checkpoint.phase === 'snapshot' && this.attemptSnapshotRows === 0) return;
     await this.forEachSink((s) => s.flush());
     this.options.killPoint?.('after-flush', this.progress);
-    await this.store.save(checkpoint);
+    // A detached sink does not hold what the others hold: commit nothing past it.
+    if (this.sinks.some((s) => !s.attached)) return;
+    const states: Record<string, JsonValue> = {};
+    for (const { sink } of this.sinks) {
+      const state = sink.checkpointState?.();
+      if (state !== undefined && state !== null) states[sink.name] = state;
+    }
+    const stored: StoredCheckpoint = { checkpoint, sinks: states };
+    await this.store.save(stored);
+    this.committed = stored;
     this.progress.lastCheckpoint = checkpoint;
     this.options.killPoint?.('after-save', this.progress);
     await source.commit?.(checkpoint);
@@ -328,25 +413,35 @@ export class SyncRun extends EventEmitter<SyncEvents> {
   }
 
   /**
-   * Runs `op` on every attached sink; a sink that throws is detached, the others continue —
-   * except a transient failure of a sink that can `reset`: that fails the attempt, so the
-   * runner backs off and replays from the last checkpoint once the sink is reset.
+   * Runs `op` on every attached sink. A transient failure fails the attempt (the runner backs
+   * off, resets and restores the sinks, and replays from the last checkpoint) when the sink can
+   * `reset` or the run stops on sink faults. Otherwise, with `onSinkFault: 'detach'` the sink is
+   * detached and the others continue; by default the run stops with the sink's error.
    */
   private async forEachSink(op: (sink: Sink) => Promise<void>): Promise<void> {
     const attached = this.sinks.filter((s) => s.attached);
+    const detachMode = this.options.onSinkFault === 'detach';
     let retryable: ConnectorError | null = null;
+    let fatal: ConnectorError | null = null;
     await Promise.all(
       attached.map(async (entry) => {
         try {
           await op(entry.sink);
         } catch (error) {
-          if (ConnectorError.is(error) && error.kind === 'transient' && typeof entry.sink.reset === 'function') {
-            entry.needsReset = true;
-            retryable ??= new ConnectorError(error.code, `sink ${entry.sink.name}: ${error.message}`, { kind: 'transient', cause: error, ...(error.hint ? { hint: error.hint } : {}) });
-          } else this.detach(entry, error);
+          const failure = sinkFailure(entry.sink, error);
+          if (failure.kind === 'transient' && (typeof entry.sink.reset === 'function' || !detachMode)) {
+            if (typeof entry.sink.reset === 'function') entry.needsReset = true;
+            retryable ??= failure;
+          } else if (detachMode) {
+            this.detach(entry, error);
+          } else {
+            this.emit('sink-fault', { sink: entry.sink.name, error: failure });
+            fatal ??= failure;
+          }
         }
       }),
     );
+    if (fatal !== null) throw fatal;
     if (retryable !== null) throw retryable;
     if (this.sinks.length > 0 && this.sinks.every((s) => !s.attached)) {
       throw definite('ALL_SINKS_FAILED', `every sink failed (${this.progress.detachedSinks.join(', ')})`, {
@@ -364,6 +459,7 @@ export class SyncRun extends EventEmitter<SyncEvents> {
         entry.needsReset = false;
       } catch (error) {
         if (ConnectorError.is(error) && error.kind === 'transient') throw error;
+        if (this.options.onSinkFault !== 'detach') throw sinkFailure(entry.sink, error);
         this.detach(entry, error);
       }
     }
@@ -375,7 +471,9 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     this.progress.detachedSinks.push(entry.sink.name);
     const failure = ConnectorError.is(error)
       ? error
-      : definite('SINK_FAILED', `sink ${entry.sink.name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      : definite('SINK_FAILED', `sink ${entry.sink.name} failed: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
     this.emit('sink-fault', { sink: entry.sink.name, error: failure });
   }
 
@@ -426,6 +524,22 @@ export class SyncRun extends EventEmitter<SyncEvents> {
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+/** A sink's failure as a ConnectorError that names the sink (its code and kind kept). */
+function sinkFailure(sink: Sink, error: unknown): ConnectorError {
+  if (ConnectorError.is(error)) {
+    return new ConnectorError(error.code, `sink ${sink.name}: ${error.message}`, {
+      kind: error.kind,
+      cause: error,
+      hint: error.hint ?? 'fix the sink and restart: nothing past the failure was committed, so the restart replays what the sink missed',
+      ...(error.table !== undefined ? { table: error.table } : {}),
+    });
+  }
+  return definite('SINK_FAILED', `sink ${sink.name} failed: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+    hint: 'fix the sink and restart: nothing past the failure was committed, so the restart replays what the sink missed',
+  });
 }
 
 /**

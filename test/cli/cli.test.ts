@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { runCli } from '../helpers/cli.js';
 import { renderCliReference } from '../../src/cli/reference.js';
 
-test('docs/cli.md is generated from the command table (run scripts/generate-cli-docs.ts after changing commands)', () => {
+test('docs/cli.md is generated from the command table (run scripts/generate-cli-docs.ts after changing commands)', async () => {
   const committed = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8');
-  assert.equal(committed, renderCliReference());
+  assert.equal(committed, await renderCliReference());
 });
 
 test('--help lists the commands, --version prints the version, unknown commands exit 2', async () => {

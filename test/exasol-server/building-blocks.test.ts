@@ -9,12 +9,18 @@ import { LoginKeyPair } from '../../src/testing/exasol/rsa-login.js';
 import { maskCredentials } from '../../src/testing/exasol/transcript.js';
 
 test('writeJson keeps bigint and raw numbers digit-exact', () => {
-  assert.equal(writeJson({ a: 2n ** 70n, b: new RawJsonNumber('999999999999999999'), c: [1.5, null, 'x', true], d: undefined }), '{"a":1180591620717411303424,"b":999999999999999999,"c":[1.5,null,"x",true]}');
+  assert.equal(
+    writeJson({ a: 2n ** 70n, b: new RawJsonNumber('999999999999999999'), c: [1.5, null, 'x', true], d: undefined }),
+    '{"a":1180591620717411303424,"b":999999999999999999,"c":[1.5,null,"x",true]}',
+  );
 });
 
 test('DECIMAL values: numbers for p ≤ 18 and s = 0, strings otherwise, scale from data when unconstrained', () => {
   const format = { timestampFractionDigits: 6 };
-  assert.equal(writeJson(encodeColumn({ type: 'DECIMAL', precision: 18, scale: 0 }, ['-123456789012345678'], format).values), '[-123456789012345678]');
+  assert.equal(
+    writeJson(encodeColumn({ type: 'DECIMAL', precision: 18, scale: 0 }, ['-123456789012345678'], format).values),
+    '[-123456789012345678]',
+  );
   assert.deepEqual(encodeColumn({ type: 'DECIMAL', precision: 10, scale: 3 }, ['1.5'], format).values, ['1.500']);
   const derived = encodeColumn({ type: 'DECIMAL', precision: 36, scale: 0, scaleFromData: true }, ['1.25', '3', null], format);
   assert.deepEqual(derived.type, { type: 'DECIMAL', precision: 36, scale: 2 });
@@ -31,7 +37,10 @@ test('timestamp and interval text', () => {
 });
 
 test('fetch slices return at least one row and stay within the byte budget', () => {
-  const rs = new StoredResultSet([{ name: 'A', type: { type: 'VARCHAR', size: 100 } }], Array.from({ length: 10 }, (_, k) => ['x'.repeat(10) + k]));
+  const rs = new StoredResultSet(
+    [{ name: 'A', type: { type: 'VARCHAR', size: 100 } }],
+    Array.from({ length: 10 }, (_, k) => ['x'.repeat(10) + k]),
+  );
   assert.equal(rs.fetch(0, 1).numRows, 1);
   assert.equal(rs.fetch(0, 40).numRows, 2);
   assert.deepEqual(rs.fetch(9, 1000), { numRows: 1, data: [['xxxxxxxxxx9']] });
@@ -40,10 +49,16 @@ test('fetch slices return at least one row and stay within the byte budget', () 
 
 test('CSV round trip: delimiters, doubled quotes, embedded row separators, NULL marker', () => {
   const options = { ...DEFAULT_CSV_OPTIONS, nullValue: '\\N', rowSeparator: '\r\n' };
-  const rows = [['a,b', 'say "x"', null], ['line\nbreak', '', 'plain']];
+  const rows = [
+    ['a,b', 'say "x"', null],
+    ['line\nbreak', '', 'plain'],
+  ];
   const csv = formatCsv(rows, undefined, options);
   assert.equal(csv.toString(), '"a,b","say ""x""",\\N\r\n"line\nbreak",,plain\r\n');
-  assert.deepEqual(parseCsv(csv, options), [['a,b', 'say "x"', null], ['line\nbreak', null, 'plain']]);
+  assert.deepEqual(parseCsv(csv, options), [
+    ['a,b', 'say "x"', null],
+    ['line\nbreak', null, 'plain'],
+  ]);
   assert.deepEqual(parseCsv(Buffer.from('h1,h2\n1,2\n'), { ...DEFAULT_CSV_OPTIONS, skip: 1 }), [['1', '2']]);
 });
 

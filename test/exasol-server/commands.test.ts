@@ -47,7 +47,10 @@ test('1,000 rows or more get a handle; fetch honours the byte budget and closeRe
     fetches++;
   }
   assert.ok(fetches > 10);
-  assert.deepEqual(seen, Array.from({ length: 2500 }, (_, k) => k + 1));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 2500 }, (_, k) => k + 1),
+  );
   const big = await c.request({ command: 'fetch', resultSetHandle: rs.resultSetHandle, startPosition: 0, numBytes: 64 * 1024 * 1024 });
   assert.equal(big.json.responseData.numRows, 2500);
   assert.equal((await c.request({ command: 'closeResultSet', resultSetHandles: [rs.resultSetHandle] })).json.status, 'ok');
@@ -70,7 +73,10 @@ test('executeBatch runs several statements and returns one result each', async (
 test('getHosts lists one address per node', async () => {
   const reply = await c.request({ command: 'getHosts', hostIp: h.server.host });
   assert.equal(reply.json.responseData.numNodes, 3);
-  assert.deepEqual(reply.json.responseData.nodes, h.server.nodes.map((n) => n.host));
+  assert.deepEqual(
+    reply.json.responseData.nodes,
+    h.server.nodes.map((n) => n.host),
+  );
   if (h.server.loopbackAliases) assert.deepEqual(reply.json.responseData.nodes, ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
 });
 
@@ -110,9 +116,19 @@ test('dataType objects and value encodings are exact for every supported type', 
     ],
   );
   assert.deepEqual(rs.data, [
-    ['12.50'], ['123456789012345678901234567890'], [0.1], ['abc'], ['xy  '], [false], ['2024-02-29'],
-    ['2024-02-29 23:59:58.123000'], ['2024-01-01 00:00:00.000000'], ['+005-03'], ['+0002 03:04:05.67'],
-    ['0123456789abcdef0123456789abcdef'], ['POINT (1 2)'],
+    ['12.50'],
+    ['123456789012345678901234567890'],
+    [0.1],
+    ['abc'],
+    ['xy  '],
+    [false],
+    ['2024-02-29'],
+    ['2024-02-29 23:59:58.123000'],
+    ['2024-01-01 00:00:00.000000'],
+    ['+005-03'],
+    ['+0002 03:04:05.67'],
+    ['0123456789abcdef0123456789abcdef'],
+    ['POINT (1 2)'],
   ]);
   // Protocol v1 predates HASHTYPE and reports it as CHAR.
   const v1 = await h.login({ protocolVersion: 1 });
@@ -123,14 +139,17 @@ test('dataType objects and value encodings are exact for every supported type', 
 
 test('TIMESTAMP(9) keeps nanoseconds: typed or plain literals, fetch text and EXPORT CSV under FF9', async () => {
   await c.ok('CREATE TABLE ts9_t (id DECIMAL(18,0), ts TIMESTAMP(9), tz TIMESTAMP(9) WITH LOCAL TIME ZONE)');
-  await c.ok(`INSERT INTO ts9_t VALUES (1, TIMESTAMP '2024-02-29 23:59:58.123456789', '1969-12-31 23:59:59.999999999'), (2, '2262-04-11 23:47:16.854775807', NULL)`);
+  await c.ok(
+    `INSERT INTO ts9_t VALUES (1, TIMESTAMP '2024-02-29 23:59:58.123456789', '1969-12-31 23:59:59.999999999'), (2, '2262-04-11 23:47:16.854775807', NULL)`,
+  );
   await c.ok("ALTER SESSION SET NLS_TIMESTAMP_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9'");
   const rs = (await c.ok('SELECT ts, tz FROM ts9_t ORDER BY id')).resultSet;
   assert.deepEqual(rs.data, [
     ['2024-02-29 23:59:58.123456789', '2262-04-11 23:47:16.854775807'],
     ['1969-12-31 23:59:59.999999999', null],
   ]);
-  const types = (await c.ok("SELECT column_type FROM exa_all_columns WHERE column_table = 'TS9_T' ORDER BY column_ordinal_position")).resultSet.data[0];
+  const types = (await c.ok("SELECT column_type FROM exa_all_columns WHERE column_table = 'TS9_T' ORDER BY column_ordinal_position"))
+    .resultSet.data[0];
   assert.deepEqual(types, ['DECIMAL(18,0)', 'TIMESTAMP(9)', 'TIMESTAMP(9) WITH LOCAL TIME ZONE']);
   await c.ok("ALTER SESSION SET NLS_TIMESTAMP_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF6'");
 });
@@ -180,7 +199,15 @@ test('fault: closeWebSocketMidFetch drops the connection instead of answering a 
   const first = await client.request({ command: 'fetch', resultSetHandle: rs.resultSetHandle, startPosition: 0, numBytes: 1000 });
   assert.equal(first.json.status, 'ok');
   h.server.faults.closeWebSocketMidFetch();
-  await assert.rejects(client.request({ command: 'fetch', resultSetHandle: rs.resultSetHandle, startPosition: first.json.responseData.numRows, numBytes: 1000 }), /closed/);
+  await assert.rejects(
+    client.request({
+      command: 'fetch',
+      resultSetHandle: rs.resultSetHandle,
+      startPosition: first.json.responseData.numRows,
+      numBytes: 1000,
+    }),
+    /closed/,
+  );
   assert.equal(client.closed, true);
 });
 

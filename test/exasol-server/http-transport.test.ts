@@ -76,18 +76,27 @@ test('EXPORT (query) with CSV options: separator, delimiter, NULL, CRLF, column 
   );
   const received = await upload;
   assert.equal((await reply).json.responseData.results[0].rowCount, 4);
-  assert.equal(gunzipSync(received.body).toString('utf8'), "ID;NAME\r\n1;n1\r\n2;with, comma\r\n3;say \"hi\"\r\n4;NULL\r\n");
+  assert.equal(gunzipSync(received.body).toString('utf8'), 'ID;NAME\r\n1;n1\r\n2;with, comma\r\n3;say "hi"\r\n4;NULL\r\n');
 });
 
 test('parallel EXPORT across three nodes: one tunnel per node, rows split over the files', async () => {
   const ts = await Promise.all([tunnel(1), tunnel(2), tunnel(3)]);
-  if (h.server.loopbackAliases) assert.deepEqual(ts.map((t) => t.internalHost), ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+  if (h.server.loopbackAliases)
+    assert.deepEqual(
+      ts.map((t) => t.internalHost),
+      ['127.0.0.1', '127.0.0.2', '127.0.0.3'],
+    );
   const uploads = ts.map((t) => receiveUpload(t.stream));
-  const reply = c.execute(`EXPORT (SELECT id FROM etl.src ORDER BY id) INTO CSV ${ts.map((t, k) => `AT '${t.url}' FILE '00${k}.csv'`).join(' ')}`);
+  const reply = c.execute(
+    `EXPORT (SELECT id FROM etl.src ORDER BY id) INTO CSV ${ts.map((t, k) => `AT '${t.url}' FILE '00${k}.csv'`).join(' ')}`,
+  );
   const bodies = (await Promise.all(uploads)).map((u) => u.body.toString('utf8'));
   assert.equal((await reply).json.responseData.results[0].rowCount, 10);
   assert.deepEqual(bodies, ['1\n2\n3\n', '4\n5\n6\n', '7\n8\n9\n10\n']);
-  const heads = h.server.transcript.entries({ channel: 'http', direction: 'out' }).slice(-3).map((e) => e.node);
+  const heads = h.server.transcript
+    .entries({ channel: 'http', direction: 'out' })
+    .slice(-3)
+    .map((e) => e.node);
   if (h.server.loopbackAliases) assert.deepEqual([...heads].sort(), [1, 2, 3], 'each node pushes through its own tunnel');
 });
 
@@ -103,7 +112,9 @@ test('files beyond the row count receive empty bodies', async () => {
 test('TLS tunnel: the server is the TLS client and checks the PUBLIC KEY pin', async () => {
   const t = await tunnel(2, true);
   const upload = receiveUpload(t.stream);
-  const reply = c.execute(`EXPORT (SELECT id FROM etl.src WHERE id = 1) INTO CSV AT '${t.url}' PUBLIC KEY '${cert.publicKeyPin}' FILE '001.csv'`);
+  const reply = c.execute(
+    `EXPORT (SELECT id FROM etl.src WHERE id = 1) INTO CSV AT '${t.url}' PUBLIC KEY '${cert.publicKeyPin}' FILE '001.csv'`,
+  );
   assert.equal((await upload).body.toString(), '1\n');
   assert.equal((await reply).json.responseData.results[0].rowCount, 1);
 
@@ -125,10 +136,17 @@ test('IMPORT: the server GETs the file through the tunnel and inserts the rows',
     `IMPORT INTO dst FROM CSV AT '${ts[0].url}' FILE 'one.csv' AT '${ts[1].url}' PUBLIC KEY '${cert.publicKeyPin}' FILE 'two.csv' ` +
       `COLUMN SEPARATOR = '|' ROW SEPARATOR = 'CRLF'`,
   );
-  assert.deepEqual((await Promise.all(served)).map((s) => s.path), ['/one.csv', '/two.csv']);
+  assert.deepEqual(
+    (await Promise.all(served)).map((s) => s.path),
+    ['/one.csv', '/two.csv'],
+  );
   assert.equal(reply.json.responseData.results[0].rowCount, 3);
   const rs = (await c.ok('SELECT id, name, flag FROM dst ORDER BY id')).resultSet;
-  assert.deepEqual(rs.data, [[1, 2, 3], ['a|b', null, 'c'], [true, false, true]]);
+  assert.deepEqual(rs.data, [
+    [1, 2, 3],
+    ['a|b', null, 'c'],
+    [true, false, true],
+  ]);
 });
 
 test('EXPORT to an address without a tunnel connects directly (ordinary HTTP server)', async () => {
@@ -151,7 +169,10 @@ test('fault: dropTunnelMidBody fails the EXPORT with ETL-5105 after the bytes se
   const received = receiveUpload(t.stream).catch((error: Error) => error);
   const reply = await c.execute(`EXPORT etl.src INTO CSV AT '${t.url}' FILE '000.csv'`);
   assert.equal(reply.json.exception.sqlCode, '42636');
-  assert.match(reply.json.exception.text, /^ETL-5105: Following error occured while writing data to external connection \[.*000\.csv failed after 5 bytes/);
+  assert.match(
+    reply.json.exception.text,
+    /^ETL-5105: Following error occured while writing data to external connection \[.*000\.csv failed after 5 bytes/,
+  );
   assert.ok((await received) instanceof Error, 'the client saw a truncated body');
 });
 

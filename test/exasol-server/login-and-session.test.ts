@@ -35,7 +35,12 @@ test('a correct password logs in; the session info matches Exasol and the sessio
 });
 
 test('protocol versions 1–3 are accepted and higher requests are downgraded to 3', async () => {
-  for (const [requested, expected] of [[1, 1], [2, 2], [3, 3], [5, 3]]) {
+  for (const [requested, expected] of [
+    [1, 1],
+    [2, 2],
+    [3, 3],
+    [5, 3],
+  ]) {
     const client = await h.connect();
     const reply = await client.login({ password: 'top-secret', protocolVersion: requested });
     assert.equal(reply.json.responseData.protocolVersion, expected, `requested v${requested}`);
@@ -47,7 +52,10 @@ test('a wrong password or user is rejected with Exasol error 08004 and never log
   for (const options of [{ password: 'nope' }, { user: 'other', password: 'top-secret' }]) {
     const client = await h.connect();
     const reply = await client.login(options);
-    assert.deepEqual(reply.json, { status: 'error', exception: { text: 'Connection exception - authentication failed.', sqlCode: '08004' } });
+    assert.deepEqual(reply.json, {
+      status: 'error',
+      exception: { text: 'Connection exception - authentication failed.', sqlCode: '08004' },
+    });
     await client.close();
   }
   assert.ok(!h.server.transcript.toJsonLines().includes('top-secret'));

@@ -14,12 +14,16 @@ import WebSocket from 'ws';
 import { startExasolTestServer, type ExasolTestServer } from '../../src/testing/index.js';
 
 const require = createRequire(import.meta.url);
-const { ExasolDriver } = require('@exasol/exasol-driver-ts') as { ExasolDriver: new (factory: (url: string) => unknown, config: Record<string, unknown>) => OfficialDriver };
+const { ExasolDriver } = require('@exasol/exasol-driver-ts') as {
+  ExasolDriver: new (factory: (url: string) => unknown, config: Record<string, unknown>) => OfficialDriver;
+};
 
 interface OfficialDriver {
   connect(): Promise<void>;
   close(): Promise<void>;
-  query(sql: string): Promise<{ getColumns(): { name: string; dataType: Record<string, unknown> }[]; getRows(): Record<string, unknown>[] }>;
+  query(
+    sql: string,
+  ): Promise<{ getColumns(): { name: string; dataType: Record<string, unknown> }[]; getRows(): Record<string, unknown>[] }>;
   execute(sql: string): Promise<number>;
   exportToCsvFile(source: string, filePath: string, csvOptions?: Record<string, unknown>): Promise<number>;
   importFromCsvFile(table: string, filePath: string, csvOptions?: Record<string, unknown>): Promise<number>;
@@ -81,15 +85,24 @@ test('the official driver works with compression: frames after the login reply a
   const frames = server.transcript.entries({ channel: 'websocket' });
   const loginReply = frames.findIndex((e) => e.direction === 'out' && e.text.includes('"sessionId"'));
   assert.ok(loginReply > 0);
-  assert.ok(frames.slice(0, loginReply + 1).every((e) => !e.compressed), 'login is uncompressed');
+  assert.ok(
+    frames.slice(0, loginReply + 1).every((e) => !e.compressed),
+    'login is uncompressed',
+  );
   assert.ok(frames.slice(loginReply + 1).length > 0 && frames.slice(loginReply + 1).every((e) => e.compressed), 'the rest is compressed');
 });
 
 test('a wrong password is rejected by the server and the driver reports it', async () => {
-  await assert.rejects(driver({ password: 'wrong' }).connect(), (error: unknown) => JSON.stringify(error).includes('08004') || String(error).includes('authentication'));
+  await assert.rejects(
+    driver({ password: 'wrong' }).connect(),
+    (error: unknown) => JSON.stringify(error).includes('08004') || String(error).includes('authentication'),
+  );
   // The transcript never holds a password.
   const texts = server.transcript.entries({ channel: 'websocket', direction: 'in' }).map((e) => e.text);
-  assert.ok(texts.some((t) => t.includes('"password":"***"')), 'the credentials message is recorded masked');
+  assert.ok(
+    texts.some((t) => t.includes('"password":"***"')),
+    'the credentials message is recorded masked',
+  );
   assert.ok(!server.transcript.toJsonLines().includes('driver-secret'));
 });
 
@@ -109,7 +122,9 @@ test('1,500 rows arrive through a result-set handle and fetch', async () => {
   assert.ok(fetches.length > 1, 'the 8 KiB budget needs several fetches');
   assert.equal(fetches[0].startPosition, 0);
   assert.ok(sent.some((m) => m.command === 'closeResultSet'));
-  const executeReply = server.transcript.entries({ channel: 'websocket', direction: 'out' }).find((e) => e.text.includes('"resultSetHandle"'));
+  const executeReply = server.transcript
+    .entries({ channel: 'websocket', direction: 'out' })
+    .find((e) => e.text.includes('"resultSetHandle"'));
   assert.match(executeReply!.text, /"numRows":1500,"numRowsInMessage":0/);
 });
 

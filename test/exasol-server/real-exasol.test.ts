@@ -29,7 +29,9 @@ async function login(): Promise<RawExasolClient> {
 test('real Exasol: login, DECIMAL encoding and the handle threshold match the test server', { skip }, async () => {
   const client = await login();
   try {
-    const small = await client.ok('SELECT CAST(999999999999999999 AS DECIMAL(18,0)) AS d18, CAST(123456789012345678901234567890 AS DECIMAL(36,0)) AS d36');
+    const small = await client.ok(
+      'SELECT CAST(999999999999999999 AS DECIMAL(18,0)) AS d18, CAST(123456789012345678901234567890 AS DECIMAL(36,0)) AS d36',
+    );
     assert.deepEqual(small.resultSet.columns[0].dataType, { type: 'DECIMAL', precision: 18, scale: 0 });
     const raw = (await client.execute('SELECT CAST(999999999999999999 AS DECIMAL(18,0)) AS d18 FROM dual')).text;
     assert.match(raw, /999999999999999999/);

@@ -12,7 +12,10 @@ function pgSql(sql: string): string {
 }
 
 test('unquoted identifiers fold to quoted upper case; quoted ones, keywords and functions do not', () => {
-  assert.equal(pgSql('select id, "mixedCase", lower(name) from s.t where x.y = 1'), 'select "ID", "mixedCase", lower("NAME") from "S"."T" where "X"."Y" = 1');
+  assert.equal(
+    pgSql('select id, "mixedCase", lower(name) from s.t where x.y = 1'),
+    'select "ID", "mixedCase", lower("NAME") from "S"."T" where "X"."Y" = 1',
+  );
   assert.equal(pgSql("SELECT * FROM t WHERE note = ''"), 'SELECT * FROM "T" WHERE "NOTE" = NULL');
   assert.equal(pgSql('SELECT * FROM t LIMIT 10, 20'), 'SELECT * FROM "T" LIMIT 20 OFFSET 10');
   assert.equal(pgSql('SELECT a FROM t MINUS SELECT a FROM u'), 'SELECT "A" FROM "T" EXCEPT SELECT "A" FROM "U"');
@@ -33,7 +36,10 @@ test('CREATE TABLE maps Exasol types to PostgreSQL storage types and keeps the E
     'DROP TABLE IF EXISTS "S"."T"; CREATE TABLE "S"."T" ("ID" numeric(18,0) NOT NULL, "V" varchar(20), "H" bytea, "G" text, ' +
       '"TS" text, "D" double precision, CONSTRAINT "PK" PRIMARY KEY ("ID"))',
   );
-  assert.deepEqual(t.declared?.columns.map((c) => c.type.type), ['DECIMAL', 'VARCHAR', 'HASHTYPE', 'GEOMETRY', 'TIMESTAMP', 'DOUBLE']);
+  assert.deepEqual(
+    t.declared?.columns.map((c) => c.type.type),
+    ['DECIMAL', 'VARCHAR', 'HASHTYPE', 'GEOMETRY', 'TIMESTAMP', 'DOUBLE'],
+  );
   assert.equal(t.declared?.columns[4].type.precision, 9);
 });
 
@@ -66,7 +72,9 @@ before(async () => {
   h = await startHarness();
   c = await h.login();
   await c.ok('CREATE SCHEMA dialect');
-  await c.ok('CREATE TABLE customers (id DECIMAL(18,0) NOT NULL, name VARCHAR(50), note VARCHAR(100), CONSTRAINT pk_customers PRIMARY KEY (id))');
+  await c.ok(
+    'CREATE TABLE customers (id DECIMAL(18,0) NOT NULL, name VARCHAR(50), note VARCHAR(100), CONSTRAINT pk_customers PRIMARY KEY (id))',
+  );
   await c.ok("INSERT INTO customers VALUES (1, 'Ann', ''), (2, 'Bob', 'vip'), (3, 'Cy', NULL)");
 });
 after(async () => h?.stop());
@@ -96,21 +104,29 @@ test('LIMIT/OFFSET, hash functions and HASHTYPE results', async () => {
 });
 
 test('MERGE INTO … USING … ON … updates, deletes and inserts', async () => {
-  await c.ok("CREATE TABLE changes (id DECIMAL(18,0), name VARCHAR(50), op CHAR(1))");
+  await c.ok('CREATE TABLE changes (id DECIMAL(18,0), name VARCHAR(50), op CHAR(1))');
   await c.ok("INSERT INTO changes VALUES (1, 'Anna', 'U'), (2, NULL, 'D'), (4, 'Dee', 'I')");
   const merged = await c.ok(
     "MERGE INTO customers c USING changes s ON (c.id = s.id) WHEN MATCHED THEN UPDATE SET c.name = s.name WHERE s.op = 'U' " +
       "DELETE WHERE s.op = 'D' WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, s.name)",
   );
   assert.equal(merged.rowCount, 3);
-  assert.deepEqual(await rows('SELECT id, name FROM customers ORDER BY id'), [[1, 3, 4], ['Anna', 'Cy', 'Dee']]);
+  assert.deepEqual(await rows('SELECT id, name FROM customers ORDER BY id'), [
+    [1, 3, 4],
+    ['Anna', 'Cy', 'Dee'],
+  ]);
 });
 
 test('metadata views describe columns, types, tables and the primary key', async () => {
   const columns = await rows(
     "SELECT column_name, column_type, column_ordinal_position, column_is_nullable FROM exa_all_columns WHERE column_schema = 'DIALECT' AND column_table = 'CUSTOMERS' ORDER BY column_ordinal_position",
   );
-  assert.deepEqual(columns, [['ID', 'NAME', 'NOTE'], ['DECIMAL(18,0)', 'VARCHAR(50) UTF8', 'VARCHAR(100) UTF8'], [1, 2, 3], [false, true, true]]);
+  assert.deepEqual(columns, [
+    ['ID', 'NAME', 'NOTE'],
+    ['DECIMAL(18,0)', 'VARCHAR(50) UTF8', 'VARCHAR(100) UTF8'],
+    [1, 2, 3],
+    [false, true, true],
+  ]);
   const tables = await rows("SELECT table_name FROM SYS.EXA_ALL_TABLES WHERE table_schema = 'DIALECT' ORDER BY 1");
   assert.deepEqual(tables, [['CHANGES', 'CUSTOMERS', 'lower_t']]);
   const pk = await rows(

@@ -32,7 +32,9 @@ const isDefinite = (code: string) => (e: unknown) => ConnectorError.is(e, code) 
 const isTransient = (code: string) => (e: unknown) => ConnectorError.is(e, code) && (e as ConnectorError).kind === 'transient';
 
 test('lossless JSON keeps integers beyond 2^53 and leaves strings alone', () => {
-  const parsed = parseLosslessJson('{"a":[9007199254740993,-12345678901234567890,1.5,"x 12345678901234567890 y",3],"b":"\\"12345678901234567\\""}') as any;
+  const parsed = parseLosslessJson(
+    '{"a":[9007199254740993,-12345678901234567890,1.5,"x 12345678901234567890 y",3],"b":"\\"12345678901234567\\""}',
+  ) as any;
   assert.deepEqual(parsed.a, ['9007199254740993', '-12345678901234567890', 1.5, 'x 12345678901234567890 y', 3]);
   assert.equal(parsed.b, '"12345678901234567"');
 });
@@ -42,10 +44,13 @@ test('login with RSA; session id beyond 2^53 is kept exactly; the session is pin
   try {
     assert.match(c.session.sessionId, /^\d{19}$/);
     assert.ok(BigInt(c.session.sessionId) > 2n ** 53n);
-    const page = await collect(c, "SELECT SESSIONTIMEZONE AS TZ FROM DUAL").catch(() => null);
+    const page = await collect(c, 'SELECT SESSIONTIMEZONE AS TZ FROM DUAL').catch(() => null);
     if (page) assert.equal(page[0]![0], 'UTC');
     const frames = server.transcript.entries({ channel: 'websocket', direction: 'in' }).map((e) => e.text);
-    assert.ok(frames.some((t) => t.includes("TIME_ZONE = 'UTC'")), 'ALTER SESSION SET TIME_ZONE sent at connect');
+    assert.ok(
+      frames.some((t) => t.includes("TIME_ZONE = 'UTC'")),
+      'ALTER SESSION SET TIME_ZONE sent at connect',
+    );
     assert.ok(!frames.some((t) => t.includes(SECRET)), 'the password never travels in clear text');
   } finally {
     await c.close();
@@ -53,7 +58,10 @@ test('login with RSA; session id beyond 2^53 is kept exactly; the session is pin
 });
 
 test('a wrong password is a definite AUTHENTICATION_FAILED that does not contain the password', async () => {
-  await assert.rejects(connect(server, { password: 'wrong-Pa55' }), (e: unknown) => isDefinite('AUTHENTICATION_FAILED')(e) && !(e as Error).message.includes('wrong-Pa55'));
+  await assert.rejects(
+    connect(server, { password: 'wrong-Pa55' }),
+    (e: unknown) => isDefinite('AUTHENTICATION_FAILED')(e) && !(e as Error).message.includes('wrong-Pa55'),
+  );
   server.faults.rejectLogin();
   await assert.rejects(connect(server, { password: SECRET }), isDefinite('AUTHENTICATION_FAILED'));
 });
@@ -61,7 +69,9 @@ test('a wrong password is a definite AUTHENTICATION_FAILED that does not contain
 test('DECIMAL(18,0) near 10^18 and 1500 rows arrive exactly through handle + byte-bounded fetch', async () => {
   const c = await connect(server, { password: SECRET });
   try {
-    const fetchesBefore = server.transcript.entries({ channel: 'websocket', direction: 'in' }).filter((e) => e.text.includes('"fetch"')).length;
+    const fetchesBefore = server.transcript
+      .entries({ channel: 'websocket', direction: 'in' })
+      .filter((e) => e.text.includes('"fetch"')).length;
     let rows = 0;
     let pages = 0;
     for await (const page of c.query('SELECT ID, BIG FROM CLIENT.MANY ORDER BY ID', { fetchBytes: 8 * 1024 })) {
@@ -73,7 +83,8 @@ test('DECIMAL(18,0) near 10^18 and 1500 rows arrive exactly through handle + byt
       }
     }
     assert.equal(rows, 1500);
-    const fetches = server.transcript.entries({ channel: 'websocket', direction: 'in' }).filter((e) => e.text.includes('"fetch"')).length - fetchesBefore;
+    const fetches =
+      server.transcript.entries({ channel: 'websocket', direction: 'in' }).filter((e) => e.text.includes('"fetch"')).length - fetchesBefore;
     assert.ok(pages > 3 && fetches === pages, `${pages} pages / ${fetches} fetches: the byte budget bounds each fetch`);
   } finally {
     await c.close();
@@ -97,7 +108,8 @@ test('TLS: the pinned fingerprint is checked before credentials are sent', async
   const base = { host: tlsServer.host, port: tlsServer.port, user: tlsServer.user, password: SECRET, tls: true };
   const ok = await ExasolConnection.connect({ ...base, fingerprint: tlsServer.fingerprint });
   await ok.close();
-  const logins = () => tlsServer.transcript.entries({ channel: 'websocket', direction: 'in' }).filter((e) => e.text.includes('"login"')).length;
+  const logins = () =>
+    tlsServer.transcript.entries({ channel: 'websocket', direction: 'in' }).filter((e) => e.text.includes('"login"')).length;
   const before = logins();
   await assert.rejects(ExasolConnection.connect({ ...base, fingerprint: 'AB'.repeat(32) }), isDefinite('TLS_FINGERPRINT_MISMATCH'));
   assert.equal(logins(), before, 'no login was attempted on a certificate that does not match');
@@ -109,8 +121,14 @@ test('TLS: the pinned fingerprint is checked before credentials are sent', async
 test('42000 (syntax, unknown object) is definite; 40001 is a transient SERIALIZATION_CONFLICT', async () => {
   const c = await connect(server, { password: SECRET });
   try {
-    await assert.rejects(c.execute('SELEKT 1'), (e: unknown) => ConnectorError.is(e) && (e as ConnectorError).kind === 'definite' && /42000/.test((e as Error).message));
-    await assert.rejects(c.execute('SELECT * FROM CLIENT.NOPE'), (e: unknown) => ConnectorError.is(e) && (e as ConnectorError).kind === 'definite');
+    await assert.rejects(
+      c.execute('SELEKT 1'),
+      (e: unknown) => ConnectorError.is(e) && (e as ConnectorError).kind === 'definite' && /42000/.test((e as Error).message),
+    );
+    await assert.rejects(
+      c.execute('SELECT * FROM CLIENT.NOPE'),
+      (e: unknown) => ConnectorError.is(e) && (e as ConnectorError).kind === 'definite',
+    );
     server.faults.failStatement({ match: 'COLLIDE', sqlCode: '40001', text: 'GlobalTransactionRollback msg: Transaction collision' });
     await assert.rejects(c.execute("SELECT 'COLLIDE' AS X FROM DUAL"), isTransient('SERIALIZATION_CONFLICT'));
     // the session stays usable after errors
@@ -145,21 +163,60 @@ test('abort: a running statement gets abortQuery and the call rejects with Abort
   }
 });
 
+test('an abortQuery that comes after its statement finished aborts nothing: the next statements run (as in Exasol)', async () => {
+  const c = await connect(server, { password: SECRET });
+  try {
+    for (let i = 0; i < 20; i++) {
+      assert.equal(String((await collect(c, `SELECT ${i} AS X FROM DUAL`))[0]![0]), String(i));
+      // too late for the statement above; it must not reach the one below
+      c.abortQuery();
+      // a statement that runs long enough for a stray cancel to reach it
+      assert.equal(String((await collect(c, 'SELECT CASE WHEN pg_sleep(0.05) IS NULL THEN 0 ELSE 7 END AS X FROM DUAL'))[0]![0]), '7');
+    }
+  } finally {
+    await c.close();
+  }
+});
+
 test('bad config fails before connecting, listing every problem, never showing the password', () => {
   assert.throws(
     () =>
-      new ExasolSource({ user: '', password: 'hunter2-secret', schema: 'S', table: 'T', mode: 'watermark', batchRows: 0, fingerprint: 'xyz' } as never),
+      new ExasolSource({
+        user: '',
+        password: 'hunter2-secret',
+        schema: 'S',
+        table: 'T',
+        mode: 'watermark',
+        batchRows: 0,
+        fingerprint: 'xyz',
+      } as never),
     (e: unknown) => {
       const m = (e as Error).message;
       return (
-        isDefinite('CONFIG_INVALID')(e) && /dsn/.test(m) && /user/.test(m) && /watermark/.test(m) && /batchRows/.test(m) && /fingerprint/.test(m) && !m.includes('hunter2-secret')
+        isDefinite('CONFIG_INVALID')(e) &&
+        /dsn/.test(m) &&
+        /user/.test(m) &&
+        /watermark/.test(m) &&
+        /batchRows/.test(m) &&
+        /fingerprint/.test(m) &&
+        !m.includes('hunter2-secret')
       );
     },
   );
 });
 
 test('a missing table is a definite TABLE_NOT_FOUND', async () => {
-  const source = new ExasolSource({ host: server.host, port: server.port, user: server.user, password: SECRET, tls: false, schema: 'CLIENT', table: 'MISSING', mode: 'diff', diff: { stateDir: '/tmp' } });
+  const source = new ExasolSource({
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: SECRET,
+    tls: false,
+    schema: 'CLIENT',
+    table: 'MISSING',
+    mode: 'diff',
+    diff: { stateDir: '/tmp' },
+  });
   await assert.rejects(source.pollSnapshot(), isDefinite('TABLE_NOT_FOUND'));
   await source.close();
 });

@@ -32,8 +32,16 @@ const seed = process.env.REFSTREAM_CONFORMANCE_SEED ? Number(process.env.REFSTRE
 const only = (process.env.EXASOL_CONFORMANCE_ONLY?.split(',') ?? checks.map((c) => c.id)).filter((id) => !NOT_APPLICABLE.has(id));
 const settings = { seed, numRuns: Number(process.env.REFSTREAM_CONFORMANCE_RUNS ?? 6), timeoutMs: 30_000, only };
 
-registerConformance(test, exasolWatermarkTarget(() => testServerTarget(server)), settings);
-registerConformance(test, exasolDiffTarget(() => testServerTarget(server)), settings);
+registerConformance(
+  test,
+  exasolWatermarkTarget(() => testServerTarget(server)),
+  settings,
+);
+registerConformance(
+  test,
+  exasolDiffTarget(() => testServerTarget(server)),
+  settings,
+);
 for (const [id, reason] of NOT_APPLICABLE) test(`conformance ${id} (both modes)`, { skip: reason }, () => {});
 
 // The same suite against a real Exasol when EXASOL_DSN (host[/FINGERPRINT]:port) is set; reported as skipped otherwise.
@@ -51,5 +59,9 @@ if (realDsn) {
   registerConformance(test, { ...exasolWatermarkTarget(real), name: 'real exasol (watermark mode)' }, settings);
   registerConformance(test, { ...exasolDiffTarget(real), name: 'real exasol (diff mode)' }, settings);
 } else {
-  test('conformance against a real Exasol', { skip: 'EXASOL_DSN not set: set EXASOL_DSN=host[/FINGERPRINT]:port (EXASOL_USER, EXASOL_PASSWORD, EXASOL_TLS=0 for plain ws)' }, () => {});
+  test(
+    'conformance against a real Exasol',
+    { skip: 'EXASOL_DSN not set: set EXASOL_DSN=host[/FINGERPRINT]:port (EXASOL_USER, EXASOL_PASSWORD, EXASOL_TLS=0 for plain ws)' },
+    () => {},
+  );
 }

@@ -30,7 +30,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const source = (stateDir: string) => sourceFor(server, { schema: 'DS', table: 'T', mode: 'diff', diff: { stateDir }, batchRows: 1, maxWaitMs: 0 });
+const source = (stateDir: string) =>
+  sourceFor(server, { schema: 'DS', table: 'T', mode: 'diff', diff: { stateDir }, batchRows: 1, maxWaitMs: 0 });
 const files = (stateDir: string) => readdirSync(stateDir).filter((f) => f.endsWith('.diffstate'));
 
 test('a restored checkpoint delivers exactly the remaining changes of its poll; commit releases only older state', async () => {
@@ -80,7 +81,10 @@ test('a missing state file is CHECKPOINT_EXPIRED, a tampered one CHECKPOINT_INVA
   await tampered.close();
   rmSync(path);
   const gone = source(stateDir);
-  await assert.rejects(gone.restore(cp), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_EXPIRED') && (e as ConnectorError).kind === 'definite');
+  await assert.rejects(
+    gone.restore(cp),
+    (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_EXPIRED') && (e as ConnectorError).kind === 'definite',
+  );
   await gone.close();
 });
 
@@ -92,10 +96,16 @@ test('LAST_COMMIT gate: polls of an unchanged table run only the metadata query'
     server.transcript.clear();
     for (let i = 0; i < 3; i++) assert.equal(await a.pollChanges(), null);
     const statements = server.transcript.entries({ channel: 'websocket', direction: 'in' }).map((e) => e.text);
-    assert.ok(statements.length >= 3 && statements.every((t) => t.includes('LAST_COMMIT')), `only LAST_COMMIT queries: ${statements.join(' | ').slice(0, 300)}`);
+    assert.ok(
+      statements.length >= 3 && statements.every((t) => t.includes('LAST_COMMIT')),
+      `only LAST_COMMIT queries: ${statements.join(' | ').slice(0, 300)}`,
+    );
     await admin.execute(`UPDATE DS.T SET V = 'x' WHERE ID = 3`);
     const change = rowsOf([(await a.pollChanges())!]);
-    assert.deepEqual(change.map((r) => [r.ID, r.V, r._change_type]), [['3', 'x', 'update']]);
+    assert.deepEqual(
+      change.map((r) => [r.ID, r.V, r._change_type]),
+      [['3', 'x', 'update']],
+    );
   } finally {
     await a.close();
   }
@@ -105,15 +115,29 @@ test('schema changes: an added column stops an all-columns source with SCHEMA_IN
   await admin.execute(`CREATE TABLE DS.S (ID DECIMAL(18,0) PRIMARY KEY, V VARCHAR(20))`);
   await admin.execute(`INSERT INTO DS.S VALUES (1, 'a')`);
   const all = sourceFor(server, { schema: 'DS', table: 'S', mode: 'diff', diff: { stateDir: join(dir, 'schema-all') }, maxWaitMs: 0 });
-  const projected = sourceFor(server, { schema: 'DS', table: 'S', mode: 'diff', diff: { stateDir: join(dir, 'schema-proj') }, columns: ['ID', 'V'], maxWaitMs: 0 });
+  const projected = sourceFor(server, {
+    schema: 'DS',
+    table: 'S',
+    mode: 'diff',
+    diff: { stateDir: join(dir, 'schema-proj') },
+    columns: ['ID', 'V'],
+    maxWaitMs: 0,
+  });
   try {
     await drainSnapshot(all);
     await drainSnapshot(projected);
     await admin.execute(`ALTER TABLE DS.S ADD COLUMN EXTRA VARCHAR(10)`);
     await admin.execute(`INSERT INTO DS.S (ID, V) VALUES (2, 'b')`);
-    await assert.rejects(all.pollChanges(), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && (e as ConnectorError).kind === 'definite' && /EXTRA/.test((e as Error).message));
+    await assert.rejects(
+      all.pollChanges(),
+      (e: unknown) =>
+        ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && (e as ConnectorError).kind === 'definite' && /EXTRA/.test((e as Error).message),
+    );
     const rows = rowsOf([(await projected.pollChanges())!]);
-    assert.deepEqual(rows.map((r) => [r.ID, r.V, r._change_type]), [['2', 'b', 'insert']]);
+    assert.deepEqual(
+      rows.map((r) => [r.ID, r.V, r._change_type]),
+      [['2', 'b', 'insert']],
+    );
   } finally {
     await all.close();
     await projected.close();

@@ -66,7 +66,10 @@ async function exasolRows(): Promise<Map<string, string>> {
       for (let r = 0; r < page.numRows; r++) {
         const ts = String(page.data[3]![r]); // YYYY-MM-DD HH:MI:SS.ffffff… (UTC session)
         const micros = BigInt(Date.parse(`${ts.slice(0, 19).replace(' ', 'T')}Z`)) * 1000n + BigInt((ts.slice(20) + '000000').slice(0, 6));
-        out.set(String(page.data[0]![r]), JSON.stringify([page.data[1]![r], page.data[2]![r], micros.toString(), page.data[4]![r], page.data[5]![r]]));
+        out.set(
+          String(page.data[0]![r]),
+          JSON.stringify([page.data[1]![r], page.data[2]![r], micros.toString(), page.data[4]![r], page.data[5]![r]]),
+        );
       }
     }
   } catch {
@@ -89,9 +92,13 @@ function concurrentWriter(): { stop(): Promise<number> } {
   const loop = (async () => {
     while (running) {
       round++;
-      await pg.query(`update public.items set name = 'round ${round} ' || id, amount = amount + 1, updated_at = now() where id % 13 = ${round % 13}`);
+      await pg.query(
+        `update public.items set name = 'round ${round} ' || id, amount = amount + 1, updated_at = now() where id % 13 = ${round % 13}`,
+      );
       await pg.query(`delete from public.items where id % 97 = ${round % 97} and id < 2000`);
-      await pg.query(`insert into public.items values (${10_000 + round}, 'new ${round}', ${round}.5, now(), true, 'ü "quoted", line\nbreak') on conflict do nothing`);
+      await pg.query(
+        `insert into public.items values (${10_000 + round}, 'new ${round}', ${round}.5, now(), true, 'ü "quoted", line\nbreak') on conflict do nothing`,
+      );
       await new Promise((r) => setTimeout(r, 20));
     }
   })();

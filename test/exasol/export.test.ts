@@ -20,11 +20,17 @@ const stateDir = mkdtempSync(join(tmpdir(), 'refstream-exasol-export-'));
 
 before(async () => {
   server = await startExasolTestServer({ nodes: 3 });
-  oldServer = await startExasolTestServer({ nodes: 1, releaseVersion: '8.31.0', postgres: { connectionString: server.postgresConnectionString } });
+  oldServer = await startExasolTestServer({
+    nodes: 1,
+    releaseVersion: '8.31.0',
+    postgres: { connectionString: server.postgresConnectionString },
+  });
   const admin = await connect(server);
   await admin.execute('CREATE SCHEMA EXP');
   await admin.execute('CREATE TABLE EXP.T (ID DECIMAL(18,0) PRIMARY KEY, NAME VARCHAR(200), NOTE VARCHAR(2000))');
-  await admin.execute(`INSERT INTO EXP.T SELECT g, 'name "' || g || '", with comma', CASE WHEN g % 7 = 0 THEN NULL ELSE 'line1' || chr(10) || 'line2 ' || g END FROM generate_series(1, ${ROWS}) g`);
+  await admin.execute(
+    `INSERT INTO EXP.T SELECT g, 'name "' || g || '", with comma', CASE WHEN g % 7 = 0 THEN NULL ELSE 'line1' || chr(10) || 'line2 ' || g END FROM generate_series(1, ${ROWS}) g`,
+  );
   await admin.close();
 });
 after(async () => {
@@ -41,7 +47,10 @@ test('parallel EXPORT: one tunnel per node, all three nodes push their share con
   const source = diffSource(server);
   try {
     const batches = await drainSnapshot(source);
-    assert.ok(batches.every((b) => b.numRows <= 500), 'batches are bounded by batchRows');
+    assert.ok(
+      batches.every((b) => b.numRows <= 500),
+      'batches are bounded by batchRows',
+    );
     const rows = rowsOf(batches);
     assert.equal(rows.length, ROWS);
     assert.equal(new Set(rows.map((r) => r.ID)).size, ROWS);
@@ -55,7 +64,9 @@ test('parallel EXPORT: one tunnel per node, all three nodes push their share con
     const puts = server.transcript.entries({ channel: 'http', direction: 'out' }).filter((e) => /^PUT \/00\d\.csv/.test(e.text));
     assert.equal(puts.length, 3, 'one PUT per node');
     assert.equal(new Set(puts.map((p) => p.node)).size, 3, 'each PUT goes out through its own node');
-    const exportStatement = server.transcript.entries({ channel: 'websocket', direction: 'in' }).find((e) => e.text.includes('EXPORT ('))!.text;
+    const exportStatement = server.transcript
+      .entries({ channel: 'websocket', direction: 'in' })
+      .find((e) => e.text.includes('EXPORT ('))!.text;
     assert.equal((exportStatement.match(/AT 'https:/g) ?? []).length, 3, 'TLS tunnels on 8.34');
     assert.equal((exportStatement.match(/PUBLIC KEY 'sha256\/\//g) ?? []).length, 3, 'each tunnel pinned by PUBLIC KEY');
     // all three shares arrive while the statement runs: their uploads overlap in time
@@ -71,7 +82,9 @@ test('releases before 8.32 get plain http tunnels (no PUBLIC KEY clause)', async
   const source = diffSource(oldServer);
   try {
     assert.equal(rowsOf(await drainSnapshot(source)).length, ROWS);
-    const statement = oldServer.transcript.entries({ channel: 'websocket', direction: 'in' }).find((e) => e.text.includes('EXPORT ('))!.text;
+    const statement = oldServer.transcript
+      .entries({ channel: 'websocket', direction: 'in' })
+      .find((e) => e.text.includes('EXPORT ('))!.text;
     assert.match(statement, /AT 'http:\/\//);
     assert.doesNotMatch(statement, /PUBLIC KEY/);
   } finally {
@@ -107,7 +120,13 @@ test('aborting a waiting snapshot poll rejects with AbortError and the source go
 
 test('auto: a table the catalog counts as small is read by fetch, without tunnels', async () => {
   server.transcript.clear();
-  const source = sourceFor(server, { schema: 'EXP', table: 'T', mode: 'diff', diff: { stateDir }, snapshot: { method: 'auto', fetchBelowRows: 1_000_000 } });
+  const source = sourceFor(server, {
+    schema: 'EXP',
+    table: 'T',
+    mode: 'diff',
+    diff: { stateDir },
+    snapshot: { method: 'auto', fetchBelowRows: 1_000_000 },
+  });
   try {
     assert.equal(rowsOf(await drainSnapshot(source)).length, ROWS);
     assert.equal(server.transcript.entries({ channel: 'tunnel' }).length, 0);
@@ -131,23 +150,48 @@ test('watermark mode: snapshot, then inserts and updates after the highest water
   try {
     await admin.execute('CREATE TABLE EXP.W (ID DECIMAL(18,0) PRIMARY KEY, V VARCHAR(20), SEQ DECIMAL(18,0), INS DECIMAL(18,0))');
     await admin.execute(`INSERT INTO EXP.W VALUES (1, 'a', 1, 1), (2, 'b', 1, 1)`);
-    const source = sourceFor(server, { schema: 'EXP', table: 'W', mode: 'watermark', watermark: { column: 'SEQ', insertedColumn: 'INS' }, batchRows: 2, maxWaitMs: 0 });
+    const source = sourceFor(server, {
+      schema: 'EXP',
+      table: 'W',
+      mode: 'watermark',
+      watermark: { column: 'SEQ', insertedColumn: 'INS' },
+      batchRows: 2,
+      maxWaitMs: 0,
+    });
     try {
       assert.equal(rowsOf(await drainSnapshot(source)).length, 2);
       await admin.execute(`INSERT INTO EXP.W VALUES (3, 'c', 2, 2), (4, 'd', 2, 2)`);
       await admin.execute(`UPDATE EXP.W SET V = 'a2', SEQ = 3 WHERE ID = 1`);
       const first = rowsOf([(await source.pollChanges())!]);
-      assert.deepEqual(first.map((r) => [r.ID, r._change_type]), [['3', 'insert'], ['4', 'insert']]);
+      assert.deepEqual(
+        first.map((r) => [r.ID, r._change_type]),
+        [
+          ['3', 'insert'],
+          ['4', 'insert'],
+        ],
+      );
       const cp = source.checkpoint();
       const second = rowsOf([(await source.pollChanges())!]);
-      assert.deepEqual(second.map((r) => [r.ID, r.V, r._change_type]), [['1', 'a2', 'update']]);
+      assert.deepEqual(
+        second.map((r) => [r.ID, r.V, r._change_type]),
+        [['1', 'a2', 'update']],
+      );
       assert.ok((second[0]!._position as string) > (first[1]!._position as string));
       assert.equal(await source.pollChanges(), null);
       // a fresh instance restored from the mid-stream checkpoint resumes with exactly the next change
-      const restored = sourceFor(server, { schema: 'EXP', table: 'W', mode: 'watermark', watermark: { column: 'SEQ', insertedColumn: 'INS' }, maxWaitMs: 0 });
+      const restored = sourceFor(server, {
+        schema: 'EXP',
+        table: 'W',
+        mode: 'watermark',
+        watermark: { column: 'SEQ', insertedColumn: 'INS' },
+        maxWaitMs: 0,
+      });
       await restored.restore(JSON.parse(JSON.stringify(cp)));
       const again = rowsOf([(await restored.pollChanges())!]);
-      assert.deepEqual(again.map((r) => [r.ID, r._position]), [['1', second[0]!._position]]);
+      assert.deepEqual(
+        again.map((r) => [r.ID, r._position]),
+        [['1', second[0]!._position]],
+      );
       await restored.close();
     } finally {
       await source.close();

@@ -10,7 +10,10 @@ export function connectionConfig(server: ExasolTestServer) {
 }
 
 /** A logged-in session (autocommit on). */
-export function connect(server: ExasolTestServer, extra: Partial<Parameters<typeof ExasolConnection.connect>[0]> = {}): Promise<ExasolConnection> {
+export function connect(
+  server: ExasolTestServer,
+  extra: Partial<Parameters<typeof ExasolConnection.connect>[0]> = {},
+): Promise<ExasolConnection> {
   return ExasolConnection.connect({ ...connectionConfig(server), ...extra });
 }
 
@@ -43,5 +46,7 @@ export function rowsOf(batches: RecordBatch[]): Record<string, Cell>[] {
 
 /** JSON with bigints and byte arrays readable (for assertion messages). */
 export function show(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
+  return JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v,
+  );
 }

@@ -27,7 +27,14 @@ after(async () => {
 });
 
 type Row = [bigint, string | null, string, Date, boolean, string | null];
-const row = (id: number, v = 0): Row => [BigInt(id), `name ${id} v${v} "q", ü`, `${id}.${String(v).padStart(2, '0')}`, new Date(Date.UTC(2024, 0, 1, 0, 0, id, v)), v % 2 === 0, v === 2 ? null : `note\n${id}`];
+const row = (id: number, v = 0): Row => [
+  BigInt(id),
+  `name ${id} v${v} "q", ü`,
+  `${id}.${String(v).padStart(2, '0')}`,
+  new Date(Date.UTC(2024, 0, 1, 0, 0, id, v)),
+  v % 2 === 0,
+  v === 2 ? null : `note\n${id}`,
+];
 
 function snapshot(rows: Row[]) {
   const b = new BatchBuilder(descriptor, 'snapshot');
@@ -35,7 +42,7 @@ function snapshot(rows: Row[]) {
   return b.finish();
 }
 let seq = 0;
-function changes(list: [('insert' | 'update' | 'delete' | 'truncate'), Row | null][]) {
+function changes(list: ['insert' | 'update' | 'delete' | 'truncate', Row | null][]) {
   const b = new BatchBuilder(descriptor, 'changes');
   for (const [type, r] of list) b.appendChange(type, type === 'delete' ? [r![0], null, null, null, null, null] : r, formatPosition(++seq));
   return b.finish();
@@ -43,7 +50,9 @@ function changes(list: [('insert' | 'update' | 'delete' | 'truncate'), Row | nul
 
 async function tableRows(table: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const page of admin.query(`SELECT "id", "name", "amount", "updated_at", "active", "note" FROM SINKS."${table}" ORDER BY "id"`)) {
+  for await (const page of admin.query(
+    `SELECT "id", "name", "amount", "updated_at", "active", "note" FROM SINKS."${table}" ORDER BY "id"`,
+  )) {
     for (let r = 0; r < page.numRows; r++) out.push(JSON.stringify(page.data.map((c) => c[r])));
   }
   return out;
@@ -52,7 +61,16 @@ async function tableRows(table: string): Promise<string[]> {
 function expectedRows(rows: Row[]): string[] {
   return rows
     .sort((a, b) => Number(a[0] - b[0]))
-    .map((r) => JSON.stringify([String(r[0]), r[1], r[2].includes('.') ? `${r[2].split('.')[0]}.${r[2].split('.')[1]!.padEnd(2, '0')}` : `${r[2]}.00`, r[3].toISOString().replace('T', ' ').replace('Z', '000000'), r[4], r[5]]));
+    .map((r) =>
+      JSON.stringify([
+        String(r[0]),
+        r[1],
+        r[2].includes('.') ? `${r[2].split('.')[0]}.${r[2].split('.')[1]!.padEnd(2, '0')}` : `${r[2]}.00`,
+        r[3].toISOString().replace('T', ' ').replace('Z', '000000'),
+        r[4],
+        r[5],
+      ]),
+    );
 }
 
 test('snapshot + insert/update/delete land in the target in one flush each; replaying them changes nothing', async () => {
@@ -63,7 +81,12 @@ test('snapshot + insert/update/delete land in the target in one flush each; repl
     await sink.write(snap);
     await sink.flush();
     assert.deepEqual(await tableRows('ITEMS'), expectedRows([row(1), row(2), row(3)]));
-    const batch = changes([['insert', row(4)], ['update', row(1, 1)], ['delete', row(2)], ['update', row(4, 2)]]);
+    const batch = changes([
+      ['insert', row(4)],
+      ['update', row(1, 1)],
+      ['delete', row(2)],
+      ['update', row(4, 2)],
+    ]);
     await sink.write(batch);
     await sink.flush();
     const want = expectedRows([row(1, 1), row(3), row(4, 2)]);
@@ -77,7 +100,12 @@ test('snapshot + insert/update/delete land in the target in one flush each; repl
     await sink.write(snapshot([row(7)]));
     await sink.flush();
     assert.deepEqual(await tableRows('ITEMS'), expectedRows([row(7)]));
-    await sink.write(changes([['truncate', null], ['insert', row(8)]]));
+    await sink.write(
+      changes([
+        ['truncate', null],
+        ['insert', row(8)],
+      ]),
+    );
     await sink.flush();
     assert.deepEqual(await tableRows('ITEMS'), expectedRows([row(8)]));
   } finally {
@@ -99,10 +127,22 @@ test('a failing flush rolls back the whole transaction and can be retried', asyn
   try {
     await sink.write(snapshot([row(1), row(2)]));
     await sink.flush();
-    await sink.write(changes([['delete', row(1)], ['update', row(2, 1)]]));
+    await sink.write(
+      changes([
+        ['delete', row(1)],
+        ['update', row(2, 1)],
+      ]),
+    );
     server.faults.failStatement({ match: /^MERGE/, sqlCode: '40001', text: 'GlobalTransactionRollback msg: Transaction collision' });
-    await assert.rejects(sink.flush(), (e: unknown) => ConnectorError.is(e, 'SERIALIZATION_CONFLICT') && (e as ConnectorError).kind === 'transient');
-    assert.deepEqual(await tableRows('ITEMS2'), expectedRows([row(1), row(2)]), 'the delete of key 1 was rolled back with the failed MERGE');
+    await assert.rejects(
+      sink.flush(),
+      (e: unknown) => ConnectorError.is(e, 'SERIALIZATION_CONFLICT') && (e as ConnectorError).kind === 'transient',
+    );
+    assert.deepEqual(
+      await tableRows('ITEMS2'),
+      expectedRows([row(1), row(2)]),
+      'the delete of key 1 was rolled back with the failed MERGE',
+    );
     await sink.flush();
     assert.deepEqual(await tableRows('ITEMS2'), expectedRows([row(2, 1)]));
   } finally {
@@ -115,12 +155,23 @@ test('reset() drops unflushed rows and the session; the sink then writes on a ne
   try {
     await sink.write(snapshot([row(1), row(2)]));
     await sink.flush();
-    await sink.write(changes([['delete', row(1)], ['update', row(2, 1)]]));
+    await sink.write(
+      changes([
+        ['delete', row(1)],
+        ['update', row(2, 1)],
+      ]),
+    );
     await sink.reset();
     await sink.flush();
     assert.deepEqual(await tableRows('ITEMS3'), expectedRows([row(1), row(2)]), 'the unflushed changes were dropped');
     // the runner replays them from its checkpoint
-    await sink.write(changes([['delete', row(1)], ['update', row(2, 1)], ['insert', row(3)]]));
+    await sink.write(
+      changes([
+        ['delete', row(1)],
+        ['update', row(2, 1)],
+        ['insert', row(3)],
+      ]),
+    );
     await sink.flush();
     assert.deepEqual(await tableRows('ITEMS3'), expectedRows([row(2, 1), row(3)]));
   } finally {

@@ -82,7 +82,11 @@ function comparable(cell: unknown): unknown {
 function assertRow(row: Record<string, unknown> | undefined, expected: Record<string, unknown>, how: string): void {
   assert.ok(row, `${how}: row missing`);
   for (const [column, value] of Object.entries(expected)) {
-    assert.deepEqual(comparable(row[column]), value, `${how}: column ${column} is ${show(comparable(row[column]))}, expected ${show(value)}`);
+    assert.deepEqual(
+      comparable(row[column]),
+      value,
+      `${how}: column ${column} is ${show(comparable(row[column]))}, expected ${show(value)}`,
+    );
   }
 }
 
@@ -94,7 +98,8 @@ for (const method of ['export', 'fetch'] as const) {
       const rows = rowsOf(batches).sort((a, b) => Number(a.ID) - Number(b.ID));
       assert.equal(rows.length, 2);
       assertRow(rows[0], ROW_1.expected, method);
-      for (const [column, value] of Object.entries(rows[1]!)) if (column !== 'ID') assert.equal(value, null, `${method}: ${column} of the NULL row is ${show(value)}`);
+      for (const [column, value] of Object.entries(rows[1]!))
+        if (column !== 'ID') assert.equal(value, null, `${method}: ${column} of the NULL row is ${show(value)}`);
       const fields = new Map(batches[0]!.schema.fields.map((f) => [f.name, f]));
       const d36 = fields.get('D36')!.type as unknown as { precision: number; scale: number; bitWidth: number };
       assert.deepEqual([d36.precision, d36.scale, d36.bitWidth], [36, 0, 128]);
@@ -127,14 +132,28 @@ test('every type round-trips exactly through diff-mode changes (JSON path)', asy
 });
 
 test('an int64 override delivers DECIMAL(p ≤ 19, 0) as Int64, and rejects other columns', async () => {
-  const source = sourceFor(server, { schema: 'TYPES', table: 'ALL_TYPES', mode: 'diff', diff: { stateDir }, columns: ['ID', 'BI'], columnTypes: { ID: 'int64' } });
+  const source = sourceFor(server, {
+    schema: 'TYPES',
+    table: 'ALL_TYPES',
+    mode: 'diff',
+    diff: { stateDir },
+    columns: ['ID', 'BI'],
+    columnTypes: { ID: 'int64' },
+  });
   try {
     const rows = rowsOf(await drainSnapshot(source));
     assert.deepEqual(rows.map((r) => r.ID).sort(), [1n, 2n]);
   } finally {
     await source.close();
   }
-  const bad = sourceFor(server, { schema: 'TYPES', table: 'ALL_TYPES', mode: 'diff', diff: { stateDir }, columns: ['ID', 'D36'], columnTypes: { D36: 'int64' } });
+  const bad = sourceFor(server, {
+    schema: 'TYPES',
+    table: 'ALL_TYPES',
+    mode: 'diff',
+    diff: { stateDir },
+    columns: ['ID', 'D36'],
+    columnTypes: { D36: 'int64' },
+  });
   await assert.rejects(bad.pollSnapshot(), (e: unknown) => ConnectorError.is(e, 'CONFIG_INVALID') && /D36/.test((e as Error).message));
   await bad.close();
 });
@@ -159,6 +178,11 @@ test('a column type refstream cannot represent is a definite UNSUPPORTED_TYPE na
   const { resolveColumn } = await import('../../src/connectors/exasol/types.js');
   assert.throws(
     () => resolveColumn('S.T', 'X', 'VARBINARY(10)', true),
-    (e: unknown) => ConnectorError.is(e, 'UNSUPPORTED_TYPE') && (e as ConnectorError).kind === 'definite' && /X/.test((e as Error).message) && /S\.T/.test((e as Error).message) && /VARBINARY/.test((e as Error).message),
+    (e: unknown) =>
+      ConnectorError.is(e, 'UNSUPPORTED_TYPE') &&
+      (e as ConnectorError).kind === 'definite' &&
+      /X/.test((e as Error).message) &&
+      /S\.T/.test((e as Error).message) &&
+      /VARBINARY/.test((e as Error).message),
   );
 });

@@ -1,7 +1,7 @@
 import type { TableDescriptor } from '../../src/sdk/batch.js';
 import { testTableDescriptor } from '../../conformance-tests/targets/test-table-descriptor.js';
 
-/** The standard test table of DESIGN §8. */
+/** The standard test table of the conformance suite (docs/conformance.md). */
 export function standardDescriptor(table = 'public.items'): TableDescriptor {
   return testTableDescriptor(table);
 }

@@ -4,7 +4,7 @@
  * read back by the source.
  */
 import { BatchBuilder, formatPosition } from '../../src/sdk/batch.js';
-import { KafkaReferenceTableSource, KafkaSink } from '../../src/sinks/kafka/index.js';
+import { KafkaReferenceTableSource, KafkaSink } from '../../src/connectors/kafka/index.js';
 import type { KafkaTestBroker } from '../../src/testing/index.js';
 import type { ConformanceTarget, SourceOptions, TableHarness, TestRow } from '../../conformance-tests/types.js';
 import { testTableDescriptor } from '../../conformance-tests/targets/test-table-descriptor.js';
@@ -25,7 +25,12 @@ export function kafkaTarget(broker: () => KafkaTestBroker): ConformanceTarget {
       const write = async (type: 'insert' | 'update' | 'delete' | 'truncate', rows: Array<TestRow | bigint | null>): Promise<void> => {
         const builder = new BatchBuilder(descriptor, 'changes');
         for (const r of rows) {
-          const values = r === null ? null : typeof r === 'bigint' ? [r, null, null, null, null, null] : [r.id, r.name, r.amount, r.updated_at, r.active, r.note];
+          const values =
+            r === null
+              ? null
+              : typeof r === 'bigint'
+                ? [r, null, null, null, null, null]
+                : [r.id, r.name, r.amount, r.updated_at, r.active, r.note];
           builder.appendChange(type, values, formatPosition(++seq));
         }
         await sink.write(builder.finish());

@@ -16,4 +16,8 @@ after(async () => {
 });
 
 const seed = process.env.REFSTREAM_CONFORMANCE_SEED ? Number(process.env.REFSTREAM_CONFORMANCE_SEED) : 20261121;
-registerConformance(test, kafkaTarget(() => broker), { seed, numRuns: 10, timeoutMs: 20_000 });
+registerConformance(
+  test,
+  kafkaTarget(() => broker),
+  { seed, numRuns: 10, timeoutMs: 20_000 },
+);

@@ -28,7 +28,14 @@ after(async () => {
 });
 
 function startSync() {
-  return startSyncFixture(FIXTURE, [pg.connectionString, 'public.customers', 'e2e_slot', broker.bootstrapServers, 'customers', 'checkpoints']);
+  return startSyncFixture(FIXTURE, [
+    pg.connectionString,
+    'public.customers',
+    'e2e_slot',
+    broker.bootstrapServers,
+    'customers',
+    'checkpoints',
+  ]);
 }
 
 /** The table as the sink renders it: key JSON → value JSON. */
@@ -42,7 +49,9 @@ async function expectedState(): Promise<Map<string, unknown>> {
 async function writeSome(round: number): Promise<void> {
   await pg.query(`update public.customers set name = 'round ${round} ' || id, amount = amount + 1 where id % 7 = ${round % 7}`);
   await pg.query(`delete from public.customers where id % 31 = ${round % 31}`);
-  await pg.query(`insert into public.customers values (${1000 + round}, 'new ${round}', ${round}.5, now(), true, null) on conflict do nothing`);
+  await pg.query(
+    `insert into public.customers values (${1000 + round}, 'new ${round}', ${round}.5, now(), true, null) on conflict do nothing`,
+  );
 }
 
 test('Postgres → sync → Kafka survives kill -9 of the sync process; the topic folds to the table', { timeout: 90_000 }, async () => {

@@ -2,6 +2,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { RecordBatch } from 'apache-arrow';
+import { Kafka, logLevel } from 'kafkajs';
+import { PartitionReader, type FetchedRecord } from '../../src/connectors/kafka/fetcher.js';
 import { BatchBuilder, formatPosition, type ChangeType, type TableDescriptor } from '../../src/sdk/batch.js';
 import { testTableDescriptor } from '../../conformance-tests/targets/test-table-descriptor.js';
 
@@ -70,3 +72,59 @@ export function foldUpsert(records: KcatRecord[]): Map<string, string> {
 }
 
 export const quiet = { logLevel: 'nothing' as const };
+
+/** Every record of a topic with binary keys, values and headers, per partition in offset order. */
+export async function readTopic(brokers: string[], topic: string): Promise<FetchedRecord[]> {
+  const reader = new PartitionReader(new Kafka({ brokers, logLevel: logLevel.NOTHING }), topic);
+  await reader.connect();
+  try {
+    const partitions = reader.partitions();
+    const end = await reader.offsets(partitions, 'end');
+    const next = await reader.offsets(partitions, 'start');
+    const out: FetchedRecord[] = [];
+    for (;;) {
+      const due = new Map([...next].filter(([p, o]) => o < end.get(p)!));
+      if (due.size === 0) break;
+      for (const r of await reader.fetch(due, 100)) {
+        if (r.offset < next.get(r.partition)! || r.offset >= end.get(r.partition)!) continue;
+        out.push(r);
+        next.set(r.partition, r.offset + 1n);
+      }
+    }
+    return out.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * What log compaction leaves of `records` once `delete.retention.ms` has passed: per partition
+ * and key, only the latest record, and no tombstones.
+ */
+export function compact(records: FetchedRecord[]): FetchedRecord[] {
+  const latest = new Map<string, FetchedRecord>();
+  for (const r of records) latest.set(`${r.partition}\u0000${r.key?.toString('latin1') ?? ''}`, r);
+  const kept = new Set(latest.values());
+  return records.filter((r) => kept.has(r) && r.value !== null);
+}
+
+/** Writes `records` to `topic` as they are (same partition, key, value, headers, order). */
+export async function produceRecords(
+  brokers: string[],
+  topic: string,
+  records: Array<Pick<FetchedRecord, 'partition' | 'key' | 'value' | 'headers'>>,
+): Promise<void> {
+  const producer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  try {
+    const messages = records.map((r) => ({
+      partition: r.partition,
+      key: r.key,
+      value: r.value,
+      headers: Object.fromEntries(Object.entries(r.headers).filter((e): e is [string, Buffer] => e[1] !== undefined)),
+    }));
+    await producer.send({ topic, acks: -1, messages });
+  } finally {
+    await producer.disconnect();
+  }
+}

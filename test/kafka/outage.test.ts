@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { sync } from '../../src/sdk/sync.js';
 import { MemoryCheckpointStore } from '../../src/sdk/checkpoint-store.js';
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
-import { KafkaSink } from '../../src/sinks/kafka/index.js';
+import { KafkaSink } from '../../src/connectors/kafka/index.js';
 import { startKafkaTestBroker, startPostgres, type KafkaTestBroker, type TestPostgres } from '../../src/testing/index.js';
 import { foldUpsert, kcatRead } from './helpers.js';
 import { waitFor } from '../helpers/process.js';
@@ -35,7 +35,16 @@ test('the broker goes down and comes back: the runner retries through it and the
   const faults: string[] = [];
   const run = sync({
     source: () => new PostgresSource({ connectionString: pg.connectionString, table: 'public.items', slot: 'outage_slot', maxWaitMs: 100 }),
-    sinks: [new KafkaSink({ brokers: broker.brokers, topic: 'outage', logLevel: 'nothing', connectionTimeoutMs: 1000, requestTimeoutMs: 3000, timeoutMs: 3000 })],
+    sinks: [
+      new KafkaSink({
+        brokers: broker.brokers,
+        topic: 'outage',
+        logLevel: 'nothing',
+        connectionTimeoutMs: 1000,
+        requestTimeoutMs: 3000,
+        timeoutMs: 3000,
+      }),
+    ],
     checkpoints: new MemoryCheckpointStore(),
     commitEvery: { ms: 200 },
     retry: { initialDelayMs: 200, maxDelayMs: 2000, maxAttempts: 40 },
@@ -74,7 +83,10 @@ test('the broker goes down and comes back: the runner retries through it and the
   await waitFor(
     async () => {
       const state = foldUpsert(await kcatRead(broker.bootstrapServers, 'outage'));
-      return state.size === expected.size && [...expected].every(([k, v]) => state.get(k) !== undefined && JSON.stringify(JSON.parse(state.get(k)!)) === v);
+      return (
+        state.size === expected.size &&
+        [...expected].every(([k, v]) => state.get(k) !== undefined && JSON.stringify(JSON.parse(state.get(k)!)) === v)
+      );
     },
     90_000,
     'the topic to fold to the table',
@@ -83,5 +95,8 @@ test('the broker goes down and comes back: the runner retries through it and the
   run.stop();
   assert.equal(await failed, null, 'the run ended without an error');
   assert.deepEqual(faults, [], 'no sink was detached');
-  assert.ok(retries.every((code) => code === 'CONNECTION_LOST' || code === 'TIMEOUT' || code === 'CONNECTION_REFUSED'), `retried on ${retries.join(', ')}`);
+  assert.ok(
+    retries.every((code) => code === 'CONNECTION_LOST' || code === 'TIMEOUT' || code === 'CONNECTION_REFUSED'),
+    `retried on ${retries.join(', ')}`,
+  );
 });

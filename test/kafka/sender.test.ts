@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { OrderedSender, type PartitionBatches } from '../../src/sinks/kafka/sender.js';
-import { RecordBatchWriter, readVarint } from '../../src/sinks/kafka/wire.js';
+import { OrderedSender, type PartitionBatches } from '../../src/connectors/kafka/sender.js';
+import { RecordBatchWriter, readVarint } from '../../src/connectors/kafka/wire.js';
 
 /** Decodes a v2 record batch (uncompressed) into its record values, checking offset deltas. */
 function values(batch: Buffer): string[] {
@@ -34,75 +34,134 @@ const recordValue = fc.oneof(
 
 test('batches stay within chunkBytes (a larger single record goes alone), every record arrives once, in order per partition', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.array(fc.tuple(fc.nat(2), recordValue), { maxLength: 40 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 256, max: 4096 }), async (calls, chunkBytes) => {
-      const produced = new Map<number, string[]>();
-      const sizes: Array<{ bytes: number; records: number }> = [];
-      const sender = new OrderedSender(
-        async (batches: PartitionBatches) => {
-          await new Promise((resolve) => setImmediate(resolve));
-          for (const [partition, batch] of batches) {
-            const got = values(batch);
-            sizes.push({ bytes: batch.length, records: got.length });
-            produced.set(partition, [...(produced.get(partition) ?? []), ...got]);
+    fc.asyncProperty(
+      fc.array(fc.array(fc.tuple(fc.nat(2), recordValue), { maxLength: 40 }), { minLength: 1, maxLength: 8 }),
+      fc.integer({ min: 256, max: 4096 }),
+      async (calls, chunkBytes) => {
+        const produced = new Map<number, string[]>();
+        const sizes: Array<{ bytes: number; records: number }> = [];
+        const sender = new OrderedSender(
+          async (batches: PartitionBatches) => {
+            await new Promise((resolve) => setImmediate(resolve));
+            for (const [partition, batch] of batches) {
+              const got = values(batch);
+              sizes.push({ bytes: batch.length, records: got.length });
+              produced.set(partition, [...(produced.get(partition) ?? []), ...got]);
+            }
+          },
+          { topic: 't', chunkBytes, maxBufferedBytes: 8 * chunkBytes, partitionOf: (r) => r.partition! },
+        );
+        const expected = new Map<number, string[]>();
+        for (const records of calls) {
+          const call = sender.beginCall();
+          for (const [partition, value] of records) {
+            // Half of the records go through the in-place path, as the JSON encoder writes them.
+            if (value.length % 2 === 0) call.push({ message: { key: 'k', value, partition, headers: {} } });
+            else {
+              const writer = call.writer(partition);
+              writer.beginRecord(Buffer.from('k'), 1);
+              writer.out.text(value);
+              writer.endValue(false);
+              writer.out.ensure(1);
+              writer.out.buf[writer.out.pos++] = 0; // no headers
+              writer.endRecord();
+            }
+            expected.set(partition, [...(expected.get(partition) ?? []), value]);
           }
-        },
-        { topic: 't', chunkBytes, maxBufferedBytes: 8 * chunkBytes, partitionOf: (r) => r.partition! },
-      );
-      const expected = new Map<number, string[]>();
-      for (const records of calls) {
-        const call = sender.beginCall();
-        for (const [partition, value] of records) {
-          // Half of the records go through the in-place path, as the JSON encoder writes them.
-          if (value.length % 2 === 0) call.push({ message: { key: 'k', value, partition, headers: {} } });
-          else {
-            const writer = call.writer(partition);
-            writer.beginRecord(Buffer.from('k'), 1);
-            writer.out.text(value);
-            writer.endValue(false);
-            writer.out.ensure(1);
-            writer.out.buf[writer.out.pos++] = 0; // no headers
-            writer.endRecord();
-          }
-          expected.set(partition, [...(expected.get(partition) ?? []), value]);
+          await sender.endCall();
         }
-        await sender.endCall();
-      }
-      await sender.flush();
-      assert.deepEqual(produced, expected);
-      for (const s of sizes) assert.ok(s.bytes <= chunkBytes || s.records === 1, `a batch of ${s.records} records has ${s.bytes} bytes > ${chunkBytes}`);
-    }),
+        await sender.flush();
+        assert.deepEqual(produced, expected);
+        for (const s of sizes)
+          assert.ok(s.bytes <= chunkBytes || s.records === 1, `a batch of ${s.records} records has ${s.bytes} bytes > ${chunkBytes}`);
+      },
+    ),
     { numRuns: 100 },
   );
 });
 
 test('splitAt keeps the records that fit and re-encodes the rest byte-identically to a fresh batch', () => {
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.option(recordValue)), { minLength: 1, maxLength: 30 }), fc.integer({ min: 61, max: 5000 }), (records, maxBytes) => {
-      const whole = new RecordBatchWriter(64);
-      for (const [key, value] of records) whole.append({ key, value, headers: { h: key } });
-      const rest = whole.splitAt(maxBytes);
-      const kept = whole.records;
-      assert.ok(kept >= 1);
-      if (rest === null) assert.ok(kept === records.length);
-      else {
-        assert.equal(kept + rest.records, records.length);
-        assert.ok(whole.byteLength <= maxBytes || kept === 1);
-      }
-      const first = new RecordBatchWriter(64);
-      for (const [key, value] of records.slice(0, kept)) first.append({ key, value, headers: { h: key } });
-      // Maximal: one more record would not have fit.
-      if (rest !== null && kept > 0) {
-        const more = new RecordBatchWriter(64);
-        for (const [key, value] of records.slice(0, kept + 1)) more.append({ key, value, headers: { h: key } });
-        assert.ok(more.byteLength > maxBytes);
-      }
-      assert.deepEqual(whole.finish(1), first.finish(1));
-      if (rest !== null) {
-        const second = new RecordBatchWriter(64);
-        for (const [key, value] of records.slice(kept)) second.append({ key, value, headers: { h: key } });
-        assert.deepEqual(rest.finish(1), second.finish(1));
-      }
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.option(recordValue)), { minLength: 1, maxLength: 30 }),
+      fc.integer({ min: 61, max: 5000 }),
+      (records, maxBytes) => {
+        const whole = new RecordBatchWriter(64);
+        for (const [key, value] of records) whole.append({ key, value, headers: { h: key } });
+        const rest = whole.splitAt(maxBytes);
+        const kept = whole.records;
+        assert.ok(kept >= 1);
+        if (rest === null) assert.ok(kept === records.length);
+        else {
+          assert.equal(kept + rest.records, records.length);
+          assert.ok(whole.byteLength <= maxBytes || kept === 1);
+        }
+        const first = new RecordBatchWriter(64);
+        for (const [key, value] of records.slice(0, kept)) first.append({ key, value, headers: { h: key } });
+        // Maximal: one more record would not have fit.
+        if (rest !== null && kept > 0) {
+          const more = new RecordBatchWriter(64);
+          for (const [key, value] of records.slice(0, kept + 1)) more.append({ key, value, headers: { h: key } });
+          assert.ok(more.byteLength > maxBytes);
+        }
+        assert.deepEqual(whole.finish(1), first.finish(1));
+        if (rest !== null) {
+          const second = new RecordBatchWriter(64);
+          for (const [key, value] of records.slice(kept)) second.append({ key, value, headers: { h: key } });
+          assert.deepEqual(rest.finish(1), second.finish(1));
+        }
+      },
+    ),
     { numRuns: 300 },
   );
+});
+
+test('watermarks: one per partition per flush that follows positioned records, sent after everything else is acknowledged', async () => {
+  const calls: Array<Map<number, string[]>> = [];
+  const sender = new OrderedSender(
+    async (batches: PartitionBatches) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      calls.push(new Map([...batches].map(([p, b]) => [p, values(b)])));
+    },
+    {
+      topic: 't',
+      chunkBytes: 256,
+      maxBufferedBytes: 1 << 20,
+      partitionOf: (r) => r.partition!,
+      watermark: (position) =>
+        [0, 1, 2].map((partition) => ({ message: { key: 'w', value: `watermark ${position}`, partition, headers: {} } })),
+    },
+  );
+  let seq = 0;
+  const write = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      seq++;
+      await sender.enqueue([
+        {
+          message: { key: 'k', value: `row ${seq}`.padEnd(40, '.'), partition: seq % 3, headers: {} },
+          position: String(seq).padStart(4, '0'),
+        },
+      ]);
+    }
+  };
+  await write(30);
+  await sender.flush();
+  await sender.flush(); // nothing new: no watermark
+  await write(30);
+  await sender.flush();
+  const watermarks = calls.flatMap((c) => [...c].flatMap(([p, vs]) => vs.filter((v) => v.startsWith('watermark')).map((v) => `${p} ${v}`)));
+  assert.deepEqual(watermarks, [
+    '0 watermark 0030',
+    '1 watermark 0030',
+    '2 watermark 0030',
+    '0 watermark 0060',
+    '1 watermark 0060',
+    '2 watermark 0060',
+  ]);
+  assert.ok(calls.length > 4, `the rows took several produce calls (${calls.length})`);
+  // A watermark call carries nothing else: every row it covers was acknowledged before.
+  for (const c of calls) {
+    const all = [...c.values()].flat();
+    if (all.some((v) => v.startsWith('watermark'))) assert.ok(all.every((v) => v.startsWith('watermark')));
+  }
 });

@@ -5,8 +5,9 @@ import { promisify } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
 import { Kafka, logLevel } from 'kafkajs';
 import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
-import { KafkaSink, partitionFor } from '../../src/sinks/kafka/index.js';
+import { KafkaSink, isControlKey, partitionFor } from '../../src/connectors/kafka/index.js';
 import { KafkaReferenceTableSource } from '../../src/connectors/kafka/index.js';
+import { formatPosition } from '../../src/sdk/batch.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
 import { changeBatch, foldUpsert, kcatRead, quiet, row, snapshotBatch, type Change } from './helpers.js';
@@ -17,7 +18,22 @@ let broker: KafkaTestBroker;
 before(async () => {
   broker = await startKafkaTestBroker({
     brokers: 3,
-    topics: ['format:3', 'order:3', 'acks:2', 'fold:3', 'debezium:2', 'truncate:2', 'arrow:3', 'kcat-keys:5', 'fail-truncate:1', 'fold-gzip:3', 'idem:3', 'plain:3'],
+    topics: [
+      'format:3',
+      'order:3',
+      'acks:2',
+      'fold:3',
+      'debezium:2',
+      'truncate:2',
+      'arrow:3',
+      'kcat-keys:5',
+      'fail-truncate:1',
+      'fold-gzip:3',
+      'idem:3',
+      'plain:3',
+      'watermarks:3',
+      'lenient:3',
+    ],
   });
 });
 after(async () => {
@@ -34,7 +50,13 @@ describe('KafkaSink', () => {
     await sink.snapshotStart({ restart: false });
     await sink.write(snapshotBatch([row(1), row(2), row(3)]));
     await sink.snapshotComplete();
-    await sink.write(changeBatch([['insert', row(4), 10], ['update', row(1, 'renamed', '99.99'), 11], ['delete', 2, 12]]));
+    await sink.write(
+      changeBatch([
+        ['insert', row(4), 10],
+        ['update', row(1, 'renamed', '99.99'), 11],
+        ['delete', 2, 12],
+      ]),
+    );
     await sink.flush();
     await sink.close();
 
@@ -71,16 +93,21 @@ describe('KafkaSink', () => {
     assert.equal(del.headers['refstream-op'], 'delete');
     assert.equal(del.headers['refstream-position'], '000000000000000c/00000000');
 
-    // Control records: in every partition, tombstones with a non-row key, recognised by header.
-    for (const kind of ['snapshot-start', 'schema', 'snapshot-complete']) {
+    // Control records: in every partition, keyed by a JSON array (never a row key), recognised
+    // by header; the markers compaction must keep carry a value, the others are tombstones.
+    for (const kind of ['snapshot-start', 'schema', 'snapshot-complete', 'watermark']) {
       const controls = records.filter((r) => r.headers['refstream-control'] === kind);
       assert.deepEqual(controls.map((c) => c.partition).sort(), [0, 1, 2], kind);
       for (const c of controls) {
-        assert.equal(c.payload, null);
-        assert.equal(c.key, `{"__refstream_control":"${kind}"}`);
+        assert.equal(c.key, `["__refstream_control","${kind}"]`);
+        assert.ok(isControlKey(c.key));
+        if (kind === 'snapshot-start' || kind === 'schema') assert.equal(JSON.parse(c.payload!)['refstream-control'], kind);
+        else assert.equal(c.payload, null, kind);
         if (kind !== 'snapshot-start') assert.equal(c.headers['refstream-table'], 'public.customers');
       }
     }
+    assert.ok(isControlKey('{"__refstream_control":"truncate"}'), 'the previous key format is still recognised');
+    assert.ok(!isControlKey('{"id":"1"}'));
     // Per partition: snapshot-start, schema, snapshot rows, snapshot-complete, changes.
     for (let p = 0; p < 3; p++) {
       const kinds = records.filter((r) => r.partition === p).map((r) => r.headers['refstream-control'] ?? r.headers['refstream-op']);
@@ -118,11 +145,82 @@ describe('KafkaSink', () => {
     assert.equal(new Set(partitionOf.values()).size, 3, 'keys spread over all partitions');
   });
 
+  test('watermarks: one per partition per flush, at the highest position flushed, however many produce calls', async () => {
+    const sink = sinkFor('watermarks', { chunkBytes: 1024 });
+    let seq = 1;
+    const flushedAt: string[] = [];
+    for (let round = 0; round < 2; round++) {
+      for (let b = 0; b < 15; b++)
+        await sink.write(changeBatch(Array.from({ length: 20 }, (_, i): Change => ['update', row(i, `r${round}b${b}`), seq++])));
+      await sink.flush();
+      flushedAt.push(formatPosition(seq - 1));
+    }
+    await sink.close();
+    const records = await kcatRead(broker.bootstrapServers, 'watermarks');
+    const watermarks = records.filter((r) => r.headers['refstream-control'] === 'watermark');
+    // Per partition, one watermark per flush, saying exactly what that flush made durable.
+    for (let p = 0; p < 3; p++) {
+      assert.deepEqual(
+        watermarks.filter((w) => w.partition === p).map((w) => w.headers['refstream-position']),
+        flushedAt,
+        `partition ${p}`,
+      );
+    }
+    assert.equal(records.filter((r) => r.headers['refstream-control'] === undefined).length, 600);
+  });
+
+  test('control records never bind to a row key: a lenient typed-key consumer (Jackson `record Key(long id)`) keeps row 0', async () => {
+    const sink = sinkFor('lenient');
+    await sink.snapshotStart({ restart: false });
+    await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i))));
+    await sink.snapshotComplete();
+    await sink.write(
+      changeBatch([
+        ['update', row(1, 'one'), 1],
+        ['delete', 2, 2],
+      ]),
+    );
+    await sink.flush();
+    await sink.snapshotStart({ restart: true });
+    await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i))));
+    await sink.snapshotComplete();
+    await sink.close();
+    const records = await kcatRead(broker.bootstrapServers, 'lenient');
+    // As Jackson with FAIL_ON_UNKNOWN_PROPERTIES=false binds a key to `record Key(long id)`:
+    // an object binds (a missing `id` becomes 0); anything else fails to deserialise (skipped).
+    const state = new Map<bigint, string>();
+    let unreadable = 0;
+    for (const r of records) {
+      const key = JSON.parse(r.key!) as unknown;
+      if (typeof key !== 'object' || key === null || Array.isArray(key)) {
+        unreadable++;
+        continue;
+      }
+      const raw = (key as { id?: string | number }).id;
+      const id = raw === undefined ? 0n : BigInt(raw);
+      if (r.payload === null) state.delete(id);
+      else state.set(id, r.payload);
+    }
+    const controls = records.filter((r) => r.headers['refstream-control'] !== undefined);
+    assert.ok(controls.length >= 5 * 3, 'control records were written');
+    assert.equal(unreadable, controls.length, 'exactly the control records are unreadable as row keys');
+    for (const c of controls) assert.ok(Array.isArray(JSON.parse(c.key!)), c.key!);
+    assert.deepEqual(
+      [...state.keys()].sort((a, b) => Number(a - b)),
+      [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n],
+    );
+    assert.equal(JSON.parse(state.get(0n)!).id, '0', 'row 0 survives every control record');
+  });
+
   test('partitioning agrees with a librdkafka producer using murmur2', async () => {
     const keys = Array.from({ length: 30 }, (_, i) => `{"id":"${i}"}`);
     const input = keys.map((k) => `${k}\tx`).join('\n') + '\n';
     await new Promise<void>((resolve, reject) => {
-      const child = execFile('kcat', ['-P', '-b', broker.bootstrapServers, '-t', 'kcat-keys', '-K', '\t', '-X', 'topic.partitioner=murmur2_random'], (error) => (error ? reject(error) : resolve()));
+      const child = execFile(
+        'kcat',
+        ['-P', '-b', broker.bootstrapServers, '-t', 'kcat-keys', '-K', '\t', '-X', 'topic.partitioner=murmur2_random'],
+        (error) => (error ? reject(error) : resolve()),
+      );
       child.stdin!.end(input);
     });
     const records = await kcatRead(broker.bootstrapServers, 'kcat-keys');
@@ -166,8 +264,18 @@ describe('KafkaSink', () => {
     const table = new ReferenceTable();
     const batches = [
       snapshotBatch(Array.from({ length: 100 }, (_, i) => row(i))),
-      changeBatch([['delete', 5, 1], ['update', row(6, 'six'), 2], ['insert', row(200), 3], ['delete', 200, 4]]),
-      changeBatch([['insert', row(5, 'back'), 5], ['delete', 7, 6], ['update', row(8, 'x', '-1.25'), 7], ['delete', 99, 8]]),
+      changeBatch([
+        ['delete', 5, 1],
+        ['update', row(6, 'six'), 2],
+        ['insert', row(200), 3],
+        ['delete', 200, 4],
+      ]),
+      changeBatch([
+        ['insert', row(5, 'back'), 5],
+        ['delete', 7, 6],
+        ['update', row(8, 'x', '-1.25'), 7],
+        ['delete', 99, 8],
+      ]),
     ];
     await sink.snapshotStart({ restart: false });
     await sink.write(batches[0]!);
@@ -192,10 +300,14 @@ describe('KafkaSink', () => {
   test('idempotent produce: the sink obtains a producer id and writes every record (and without: plain produce)', async () => {
     // The test broker hands out producer ids but does not check sequences (unit tests check
     // the numbering); here: the id is obtained, and every record arrives, with and without.
-    for (const [topic, idempotent] of [['idem', true], ['plain', false]] as const) {
+    for (const [topic, idempotent] of [
+      ['idem', true],
+      ['plain', false],
+    ] as const) {
       const sink = sinkFor(topic, { chunkBytes: 2048, idempotent });
       await sink.write(snapshotBatch(Array.from({ length: 400 }, (_, i) => row(i))));
-      for (let k = 0; k < 5; k++) await sink.write(changeBatch(Array.from({ length: 30 }, (_, i): Change => ['update', row(i, `v${k}`), k * 100 + i + 1])));
+      for (let k = 0; k < 5; k++)
+        await sink.write(changeBatch(Array.from({ length: 30 }, (_, i): Change => ['update', row(i, `v${k}`), k * 100 + i + 1])));
       await sink.flush();
       assert.equal(sink.idempotent, idempotent);
       await sink.close();
@@ -209,7 +321,13 @@ describe('KafkaSink', () => {
   test('gzip-compressed batches read back by kcat and by KafkaReferenceTableSource (kafkajs)', async () => {
     const sink = sinkFor('fold-gzip', { compression: 'gzip', chunkBytes: 8192 });
     const table = new ReferenceTable();
-    const batches = [snapshotBatch(Array.from({ length: 300 }, (_, i) => row(i))), changeBatch([['delete', 5, 1], ['update', row(6, 'six'), 2]])];
+    const batches = [
+      snapshotBatch(Array.from({ length: 300 }, (_, i) => row(i))),
+      changeBatch([
+        ['delete', 5, 1],
+        ['update', row(6, 'six'), 2],
+      ]),
+    ];
     await sink.snapshotStart({ restart: false });
     await sink.write(batches[0]!);
     await sink.snapshotComplete();
@@ -232,7 +350,13 @@ describe('KafkaSink', () => {
   test('debezium envelope: before/after/op/source/ts_ms, delete followed by a tombstone', async () => {
     const sink = sinkFor('debezium', { format: 'debezium', controlRecords: false });
     await sink.write(snapshotBatch([row(1)]));
-    await sink.write(changeBatch([['insert', row(2), 1], ['update', row(2, 'two'), 2], ['delete', 1, 3]]));
+    await sink.write(
+      changeBatch([
+        ['insert', row(2), 1],
+        ['update', row(2, 'two'), 2],
+        ['delete', 1, 3],
+      ]),
+    );
     await sink.close();
     const records = await kcatRead(broker.bootstrapServers, 'debezium');
     const one = records.filter((r) => r.key === '{"id":"1"}');
@@ -250,21 +374,35 @@ describe('KafkaSink', () => {
     assert.equal(d.before.id, '1');
     assert.equal(d.source.position, '0000000000000003/00000000');
     assert.equal(one.at(-1)!.payload, null, 'tombstone after the delete event');
-    assert.deepEqual(events(two).map((e) => e.op), ['c', 'u']);
+    assert.deepEqual(
+      events(two).map((e) => e.op),
+      ['c', 'u'],
+    );
     assert.equal(events(two)[1].after.name, 'two');
     assert.equal(events(two)[1].source.snapshot, 'false');
   });
 
   test('truncate becomes a control record in every partition, in place', async () => {
     const sink = sinkFor('truncate');
-    await sink.write(changeBatch([['insert', row(1), 1], ['truncate', null, 2], ['insert', row(2), 3]]));
+    await sink.write(
+      changeBatch([
+        ['insert', row(1), 1],
+        ['truncate', null, 2],
+        ['insert', row(2), 3],
+      ]),
+    );
     await sink.close();
     const records = await kcatRead(broker.bootstrapServers, 'truncate');
     const truncates = records.filter((r) => r.headers['refstream-control'] === 'truncate');
     assert.deepEqual(truncates.map((t) => t.partition).sort(), [0, 1]);
     for (const t of truncates) {
       assert.equal(t.headers['refstream-position'], '0000000000000002/00000000');
-      assert.equal(t.payload, null);
+      assert.deepEqual(JSON.parse(t.payload!), {
+        'refstream-control': 'truncate',
+        'refstream-table': 'public.customers',
+        'refstream-position': '0000000000000002/00000000',
+        'refstream-marker': '0000000000000002/00000000',
+      });
     }
     const p1 = partitionFor('truncate', '{"id":"1"}', 2);
     const inP1 = records.filter((r) => r.partition === p1).map((r) => r.headers['refstream-control'] ?? r.key);
@@ -273,7 +411,10 @@ describe('KafkaSink', () => {
 
   test("onTruncate: 'fail' rejects with a definite TABLE_TRUNCATED", async () => {
     const sink = sinkFor('fail-truncate', { onTruncate: 'fail' });
-    await assert.rejects(sink.write(changeBatch([['truncate', null, 1]])), (e) => ConnectorError.is(e, 'TABLE_TRUNCATED') && e.kind === 'definite');
+    await assert.rejects(
+      sink.write(changeBatch([['truncate', null, 1]])),
+      (e) => ConnectorError.is(e, 'TABLE_TRUNCATED') && e.kind === 'definite',
+    );
     await sink.close();
   });
 
@@ -284,7 +425,11 @@ describe('KafkaSink', () => {
     const ids: string[] = [];
     for (let partition = 0; partition < 3; partition++) {
       // One IPC stream per partition: its raw bytes, read by an independent consumer.
-      const { stdout } = await run('kcat', ['-C', '-b', broker.bootstrapServers, '-t', 'arrow', '-p', String(partition), '-o', '0', '-c', '1', '-e', '-q', '-f', '%s'], { encoding: 'buffer' });
+      const { stdout } = await run(
+        'kcat',
+        ['-C', '-b', broker.bootstrapServers, '-t', 'arrow', '-p', String(partition), '-o', '0', '-c', '1', '-e', '-q', '-f', '%s'],
+        { encoding: 'buffer' },
+      );
       const table = tableFromIPC(stdout);
       assert.equal(table.schema.metadata.get('refstream.kind'), 'changes');
       for (const r of table) {
@@ -298,7 +443,13 @@ describe('KafkaSink', () => {
 
   test('bad options fail before connecting, listing every problem without echoing secrets', () => {
     assert.throws(
-      () => new KafkaSink({ brokers: [], topic: 'bad topic!', sasl: { mechanism: 'plain', username: 'u', password: 'hunter2' }, chunkBytes: -1 }),
+      () =>
+        new KafkaSink({
+          brokers: [],
+          topic: 'bad topic!',
+          sasl: { mechanism: 'plain', username: 'u', password: 'hunter2' },
+          chunkBytes: -1,
+        }),
       (e: unknown) => {
         assert.ok(ConnectorError.is(e, 'CONFIG_INVALID'));
         assert.match(e.message, /brokers/);

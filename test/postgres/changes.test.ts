@@ -28,13 +28,18 @@ for (const version of PG_VERSIONS) {
       await pg.query(`INSERT INTO ${t} VALUES (1, 'one', 1.00, ${TS}, true, null)`);
       const source = sourceFor(pg, t);
       try {
-        assert.equal((await drainSnapshot(source)).reduce((n, b) => n + b.numRows, 0), 1);
+        assert.equal(
+          (await drainSnapshot(source)).reduce((n, b) => n + b.numRows, 0),
+          1,
+        );
         assert.equal(source.isSnapshotComplete(), true);
         assert.equal(await source.pollSnapshot(), null);
         await pg.query(`INSERT INTO ${t} VALUES (2, 'two', 2.50, ${TS}, false, 'n2')`);
         await pg.query(`UPDATE ${t} SET name = 'uno', amount = amount + 0.01 WHERE id = 1`);
         await pg.query(`DELETE FROM ${t} WHERE id = 2`);
-        await pg.query(`BEGIN; INSERT INTO ${t} VALUES (3, 'three', 3, ${TS}, true, null); UPDATE ${t} SET note = 'x' WHERE id = 3; COMMIT`);
+        await pg.query(
+          `BEGIN; INSERT INTO ${t} VALUES (3, 'three', 3, ${TS}, true, null); UPDATE ${t} SET note = 'x' WHERE id = 3; COMMIT`,
+        );
         await pg.query(`TRUNCATE ${t}`);
         const rows = await pollChanges(source, 6);
         assert.deepEqual(
@@ -60,7 +65,7 @@ for (const version of PG_VERSIONS) {
       }
     });
 
-    it('change batches carry the metadata and change columns of DESIGN §3', async () => {
+    it('change batches carry the metadata and change columns of the batch conventions', async () => {
       const t = uniqueName('meta');
       await createTestTable(pg, t);
       const source = sourceFor(pg, t);
@@ -70,7 +75,10 @@ for (const version of PG_VERSIONS) {
         let batch = null;
         while (!batch) batch = await source.pollChanges();
         const fields = batch.schema.fields;
-        assert.deepEqual(fields.map((f) => f.name), ['id', 'name', 'amount', 'updated_at', 'active', 'note', '_change_type', '_position']);
+        assert.deepEqual(
+          fields.map((f) => f.name),
+          ['id', 'name', 'amount', 'updated_at', 'active', 'note', '_change_type', '_position'],
+        );
         assert.equal(String(fields[6]!.type), 'Dictionary<Int8, Utf8>');
         assert.equal(String(fields[7]!.type), 'Utf8');
         assert.equal(batch.schema.metadata.get('refstream.kind'), 'changes');
@@ -156,7 +164,10 @@ for (const version of PG_VERSIONS) {
         await pg.query(`UPDATE ${t} SET id = 5 WHERE id = 1`);
         await pg.query(`DELETE FROM ${t} WHERE id = 5`);
         const rows = await pollChanges(source, 4);
-        assert.deepEqual(rows.map((r) => r.type), ['update', 'delete', 'insert', 'delete']);
+        assert.deepEqual(
+          rows.map((r) => r.type),
+          ['update', 'delete', 'insert', 'delete'],
+        );
         assert.equal(rows[0]!.values[1], 'changed');
         assert.equal(rows[0]!.values[5], note);
         assert.equal(rows[2]!.values[0], '5');
@@ -181,11 +192,20 @@ for (const version of PG_VERSIONS) {
           sizes.push(b.numRows);
           rows.push(...changeRows(b));
         }
-        assert.ok(sizes.every((n) => n <= 100), `batch sizes ${sizes}`);
-        assert.deepEqual(rows.map((r) => Number(r.values[0])), Array.from({ length: 1000 }, (_, i) => i + 1));
+        assert.ok(
+          sizes.every((n) => n <= 100),
+          `batch sizes ${sizes}`,
+        );
+        assert.deepEqual(
+          rows.map((r) => Number(r.values[0])),
+          Array.from({ length: 1000 }, (_, i) => i + 1),
+        );
         const majors = new Set(rows.map((r) => parsePositionString(r.position).major));
         assert.equal(majors.size, 1);
-        assert.deepEqual(rows.map((r) => parsePositionString(r.position).minor), Array.from({ length: 1000 }, (_, i) => i));
+        assert.deepEqual(
+          rows.map((r) => parsePositionString(r.position).minor),
+          Array.from({ length: 1000 }, (_, i) => i),
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -198,7 +218,10 @@ for (const version of PG_VERSIONS) {
       const source = sourceFor(pg, t);
       try {
         const [batch] = await drainSnapshot(source);
-        assert.deepEqual(batch!.schema.fields.map((f) => f.name), ['id', 'a', 'b']);
+        assert.deepEqual(
+          batch!.schema.fields.map((f) => f.name),
+          ['id', 'a', 'b'],
+        );
         await pg.query(`UPDATE ${t} SET a = 5 WHERE id = 1`);
         assert.deepEqual((await pollChanges(source, 1))[0]!.values, ['1', 5, 'x']);
       } finally {
@@ -214,10 +237,15 @@ for (const version of PG_VERSIONS) {
       const source = sourceFor(pg, t);
       try {
         await drainSnapshot(source);
-        await pg.query(`BEGIN; INSERT INTO ${other} VALUES (1, 'o', 1, ${TS}, true, null); INSERT INTO ${t} VALUES (7, 'm', 1, ${TS}, true, null); COMMIT`);
+        await pg.query(
+          `BEGIN; INSERT INTO ${other} VALUES (1, 'o', 1, ${TS}, true, null); INSERT INTO ${t} VALUES (7, 'm', 1, ${TS}, true, null); COMMIT`,
+        );
         await pg.query(`INSERT INTO ${other} VALUES (2, 'o', 1, ${TS}, true, null)`);
         const rows = await pollQuiet(source, 3);
-        assert.deepEqual(rows.map((r) => [r.type, r.values[0]]), [['insert', '7']]);
+        assert.deepEqual(
+          rows.map((r) => [r.type, r.values[0]]),
+          [['insert', '7']],
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -243,7 +271,15 @@ for (const version of PG_VERSIONS) {
         }
         assert.equal(batches.length, 2, 'a schema change starts a new batch');
         assert.equal(batches[0]!.schema.fields.length, 8);
-        assert.deepEqual(batches[1]!.schema.fields.map((f) => f.name).slice(0, 7), ['id', 'name', 'amount', 'updated_at', 'active', 'note', 'extra']);
+        assert.deepEqual(batches[1]!.schema.fields.map((f) => f.name).slice(0, 7), [
+          'id',
+          'name',
+          'amount',
+          'updated_at',
+          'active',
+          'note',
+          'extra',
+        ]);
         assert.equal(String(batches[1]!.schema.fields[6]!.type), 'Int32');
         assert.deepEqual(changeRows(batches[1]!)[0]!.values, ['2', 'two', '2.00', TS_JSON, true, null, 42]);
         // the checkpoint remembers the new columns
@@ -262,7 +298,10 @@ for (const version of PG_VERSIONS) {
         await drainSnapshot(source);
         await pg.query(`ALTER TABLE ${t} ADD COLUMN extra int4`);
         await pg.query(`INSERT INTO ${t} VALUES (2, 'two', 2, ${TS}, true, null, 42)`);
-        await assert.rejects(pollChanges(source, 1), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /extra/.test(e.message) && e.table === `public.${t}`);
+        await assert.rejects(
+          pollChanges(source, 1),
+          (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /extra/.test(e.message) && e.table === `public.${t}`,
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -276,7 +315,11 @@ for (const version of PG_VERSIONS) {
         await drainSnapshot(source);
         await pg.query(`ALTER TABLE ${t} DROP COLUMN note`);
         await pg.query(`INSERT INTO ${t} VALUES (2, 'two', 2, ${TS}, true)`);
-        await assert.rejects(pollChanges(source, 1), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /note/.test(e.message) && e.table === `public.${t}` && e.kind === 'definite');
+        await assert.rejects(
+          pollChanges(source, 1),
+          (e: unknown) =>
+            ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /note/.test(e.message) && e.table === `public.${t}` && e.kind === 'definite',
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -290,7 +333,10 @@ for (const version of PG_VERSIONS) {
         await drainSnapshot(source);
         await pg.query(`ALTER TABLE ${t} ALTER COLUMN amount TYPE numeric(14,4)`);
         await pg.query(`INSERT INTO ${t} VALUES (2, 'two', 2, ${TS}, true, null)`);
-        await assert.rejects(pollChanges(source, 1), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /amount/.test(e.message) && /numeric\(14,4\)/.test(e.message));
+        await assert.rejects(
+          pollChanges(source, 1),
+          (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /amount/.test(e.message) && /numeric\(14,4\)/.test(e.message),
+        );
       } finally {
         await source.close({ dropSlot: true });
       }

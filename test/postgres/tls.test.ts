@@ -19,7 +19,27 @@ const PASSWORD = 'tls-test-pw-5521';
 function makeCertificate(dir: string, owner: { uid: number; gid: number }): { cert: string; key: string; pem: string } {
   const cert = join(dir, 'server.crt');
   const key = join(dir, 'server.key');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   for (const f of [cert, key]) chownSync(f, owner.uid, owner.gid);
   execFileSync('chmod', ['600', key]);
   return { cert, key, pem: readFileSync(cert, 'utf8') };
@@ -44,8 +64,12 @@ for (const version of PG_VERSIONS.slice(0, 1)) {
       await pg.query(`ALTER SYSTEM SET ssl = on`);
       await pg.query('SELECT pg_reload_conf()');
       // Wait until the reload took effect, then allow TLS connections only.
-      for (let i = 0; i < 50 && (await pg.query<{ ssl: string }>('SHOW ssl'))[0]!.ssl !== 'on'; i++) await new Promise((r) => setTimeout(r, 100));
-      writeFileSync(join(pg.dataDir, 'pg_hba.conf'), `local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl replication all 127.0.0.1/32 scram-sha-256\n`);
+      for (let i = 0; i < 50 && (await pg.query<{ ssl: string }>('SHOW ssl'))[0]!.ssl !== 'on'; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      writeFileSync(
+        join(pg.dataDir, 'pg_hba.conf'),
+        `local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl replication all 127.0.0.1/32 scram-sha-256\n`,
+      );
       await pg.query('SELECT pg_reload_conf()').catch(() => undefined);
       await new Promise((r) => setTimeout(r, 300));
     });
@@ -80,7 +104,10 @@ for (const version of PG_VERSIONS.slice(0, 1)) {
         const source = sourceFor(pg, t, { ssl: { ca: pem, servername: 'localhost' } });
         try {
           const batches = await drainSnapshot(source);
-          assert.equal(batches.reduce((n, b) => n + b.numRows, 0), 500);
+          assert.equal(
+            batches.reduce((n, b) => n + b.numRows, 0),
+            500,
+          );
           await admin.query(`INSERT INTO ${t} VALUES (501, 'new')`);
           const changes = await pollChanges(source, 1);
           assert.equal(changes[0]!.type, 'insert');
@@ -88,8 +115,14 @@ for (const version of PG_VERSIONS.slice(0, 1)) {
             `SELECT s.ssl, a.backend_type FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1`,
             [(source.config as { applicationName: string }).applicationName],
           );
-          assert.ok(rows.rows.some((r) => r.backend_type === 'walsender'), 'a walsender of the source is connected');
-          assert.ok(rows.rows.every((r) => r.ssl === true), `every connection of the source uses TLS: ${JSON.stringify(rows.rows)}`);
+          assert.ok(
+            rows.rows.some((r) => r.backend_type === 'walsender'),
+            'a walsender of the source is connected',
+          );
+          assert.ok(
+            rows.rows.every((r) => r.ssl === true),
+            `every connection of the source uses TLS: ${JSON.stringify(rows.rows)}`,
+          );
         } finally {
           await source.close({ dropSlot: true });
         }
@@ -110,7 +143,10 @@ for (const version of PG_VERSIONS.slice(0, 1)) {
       }
       const ok = sourceFor(pg, t, { connectionString: tlsUrl('no-verify') });
       try {
-        assert.equal((await drainSnapshot(ok)).reduce((n, b) => n + b.numRows, 0), 2);
+        assert.equal(
+          (await drainSnapshot(ok)).reduce((n, b) => n + b.numRows, 0),
+          2,
+        );
       } finally {
         await ok.close({ dropSlot: true });
       }
@@ -128,4 +164,3 @@ for (const version of PG_VERSIONS.slice(0, 1)) {
     });
   });
 }
-

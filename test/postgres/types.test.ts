@@ -28,13 +28,32 @@ const ROW_1 = `1, -32768, 9007199254740993, 1.5, -2.25e-300, true,
   ARRAY[1, NULL, 3], ARRAY['a', 'b"c'], ARRAY[1.5, -2.0]::numeric(5,1)[]`;
 
 const EXPECTED_1 = [
-  1, -32768, '9007199254740993', 1.5, -2.25e-300, true,
-  'héllo ✓', 'short', 'ab ', 'a_name',
-  '12.34', '-1234567890123456789012345678.0123456789', '3.14159265358979323846264338327950288419716939937510',
-  '2024-01-02T03:04:05.123456', '2024-01-02T01:04:05.123456Z', '2024-02-29', 'P1M2DT11045.000006S',
-  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1,  "b": [true]}', '{"a": 1, "b": [true]}', '3q2+7w==',
-  'happy', 5,
-  [1, null, 3], ['a', 'b"c'], ['1.5', '-2.0'],
+  1,
+  -32768,
+  '9007199254740993',
+  1.5,
+  -2.25e-300,
+  true,
+  'héllo ✓',
+  'short',
+  'ab ',
+  'a_name',
+  '12.34',
+  '-1234567890123456789012345678.0123456789',
+  '3.14159265358979323846264338327950288419716939937510',
+  '2024-01-02T03:04:05.123456',
+  '2024-01-02T01:04:05.123456Z',
+  '2024-02-29',
+  'P1M2DT11045.000006S',
+  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+  '{"a": 1,  "b": [true]}',
+  '{"a": 1, "b": [true]}',
+  '3q2+7w==',
+  'happy',
+  5,
+  [1, null, 3],
+  ['a', 'b"c'],
+  ['1.5', '-2.0'],
 ];
 
 const ROW_3 = `3, 0, -1, 0, 0, false, '', '', '', '',
@@ -43,19 +62,61 @@ const ROW_3 = `3, 0, -1, 0, 0, false, '', '', '', '',
   'sad', 1, '{}', '{}', '{}'`;
 
 const EXPECTED_3 = [
-  3, 0, '-1', 0, 0, false, '', '', '   ', '',
-  '-0.01', '0.0000000000', '-0.5', '1969-12-31T23:59:59.999999', '1900-06-01T00:00:00.000000Z', '1969-12-31', 'P-3DT-1S',
-  '00000000-0000-0000-0000-000000000000', 'null', '[]', '',
-  'sad', 1, [], [], [],
+  3,
+  0,
+  '-1',
+  0,
+  0,
+  false,
+  '',
+  '',
+  '   ',
+  '',
+  '-0.01',
+  '0.0000000000',
+  '-0.5',
+  '1969-12-31T23:59:59.999999',
+  '1900-06-01T00:00:00.000000Z',
+  '1969-12-31',
+  'P-3DT-1S',
+  '00000000-0000-0000-0000-000000000000',
+  'null',
+  '[]',
+  '',
+  'sad',
+  1,
+  [],
+  [],
+  [],
 ];
 
 const EXPECTED_TYPES: Record<string, string> = {
-  id: 'Int32', i2: 'Int16', i8: 'Int64', f4: 'Float32', f8: 'Float64', b: 'Bool',
-  t: 'Utf8', vc: 'Utf8', c: 'Utf8', nm: 'Utf8',
-  n: 'Decimal[12e+2]', nbig: 'Decimal[38e+10]', nfree: 'Utf8',
-  ts: 'Timestamp<MICROSECOND>', tstz: 'Timestamp<MICROSECOND, UTC>', d: 'Date32<DAY>', iv: 'Interval<MONTH_DAY_NANO>',
-  u: 'FixedSizeBinary[16]', j: 'Utf8', jb: 'Utf8', by: 'Binary',
-  e: 'Utf8', dom: 'Int32', ai: 'List<Int32>', at: 'List<Utf8>', an: 'List<Decimal[5e+1]>',
+  id: 'Int32',
+  i2: 'Int16',
+  i8: 'Int64',
+  f4: 'Float32',
+  f8: 'Float64',
+  b: 'Bool',
+  t: 'Utf8',
+  vc: 'Utf8',
+  c: 'Utf8',
+  nm: 'Utf8',
+  n: 'Decimal[12e+2]',
+  nbig: 'Decimal[38e+10]',
+  nfree: 'Utf8',
+  ts: 'Timestamp<MICROSECOND>',
+  tstz: 'Timestamp<MICROSECOND, UTC>',
+  d: 'Date32<DAY>',
+  iv: 'Interval<MONTH_DAY_NANO>',
+  u: 'FixedSizeBinary[16]',
+  j: 'Utf8',
+  jb: 'Utf8',
+  by: 'Binary',
+  e: 'Utf8',
+  dom: 'Int32',
+  ai: 'List<Int32>',
+  at: 'List<Utf8>',
+  an: 'List<Decimal[5e+1]>',
 };
 
 for (const version of PG_VERSIONS) {
@@ -91,11 +152,18 @@ for (const version of PG_VERSIONS) {
         assert.deepEqual(rows[2], EXPECTED_3);
 
         // the same values through pgoutput
-        await pg.query(`INSERT INTO alltypes SELECT 101, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 1`);
+        await pg.query(
+          `INSERT INTO alltypes SELECT 101, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 1`,
+        );
         await pg.query(`INSERT INTO alltypes (id) VALUES (102)`);
-        await pg.query(`INSERT INTO alltypes SELECT 103, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 3`);
+        await pg.query(
+          `INSERT INTO alltypes SELECT 103, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 3`,
+        );
         const changes = await pollChanges(source, 3);
-        assert.deepEqual(changes.map((c) => c.type), ['insert', 'insert', 'insert']);
+        assert.deepEqual(
+          changes.map((c) => c.type),
+          ['insert', 'insert', 'insert'],
+        );
         assert.deepEqual(changes[0]!.values, [101, ...EXPECTED_1.slice(1)]);
         assert.deepEqual(changes[1]!.values, [102, ...new Array(EXPECTED_1.length - 1).fill(null)]);
         assert.deepEqual(changes[2]!.values, [103, ...EXPECTED_3.slice(1)]);
@@ -108,9 +176,13 @@ for (const version of PG_VERSIONS) {
       const source = sourceFor(pg, 'alltypes', { binaryValues: false });
       try {
         await drainSnapshot(source);
-        await pg.query(`INSERT INTO alltypes SELECT 201, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 1`);
+        await pg.query(
+          `INSERT INTO alltypes SELECT 201, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 1`,
+        );
         await pg.query(`INSERT INTO alltypes (id) VALUES (202)`);
-        await pg.query(`INSERT INTO alltypes SELECT 203, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 3`);
+        await pg.query(
+          `INSERT INTO alltypes SELECT 203, i2, i8, f4, f8, b, t, vc, c, nm, n, nbig, nfree, ts, tstz, d, iv, u, j, jb, by, e, dom, ai, at, an FROM alltypes WHERE id = 3`,
+        );
         const changes = await pollChanges(source, 3);
         assert.deepEqual(changes[0]!.values, [201, ...EXPECTED_1.slice(1)]);
         assert.deepEqual(changes[1]!.values, [202, ...new Array(EXPECTED_1.length - 1).fill(null)]);
@@ -144,13 +216,18 @@ for (const version of PG_VERSIONS) {
         pt point, rng int4range, tsv tsvector, bits bit(3), ips inet[], pr pair, n int8)`);
       const values = `'12:34:56.789012', '01:02:03+05:30', 12.34, '10.1.2.3/24', '2001:db8::/32', '08:00:2b:01:02:03',
         '(1.5,-2)', '[1,10)', 'a fat cat', B'101', ARRAY['::1'::inet, '192.168.0.1'], ROW(1, 'x"y')::pair, 7`;
-      await pg.query(`INSERT INTO exotic VALUES (1, ${values}), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
+      await pg.query(
+        `INSERT INTO exotic VALUES (1, ${values}), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+      );
       const asText = async (id: number) =>
         // format('%s') renders with each type's output function, as a client sees the value.
-        (await pg.query<Record<string, string | null>>(
-          `SELECT ${['id', 'tm', 'ttz', 'mo', 'ip', 'net', 'mac', 'pt', 'rng', 'tsv', 'bits', 'ips', 'pr', 'n'].map((c) => `CASE WHEN ${c} IS NULL THEN NULL ELSE format('%s', ${c}) END AS ${c}`).join(', ')} FROM exotic WHERE id = ${id}`,
-        ))[0]!;
-      const expected = (row: Record<string, string | null>) => Object.entries(row).map(([k, v]) => (v === null || k !== 'id' ? v : Number(v)));
+        (
+          await pg.query<Record<string, string | null>>(
+            `SELECT ${['id', 'tm', 'ttz', 'mo', 'ip', 'net', 'mac', 'pt', 'rng', 'tsv', 'bits', 'ips', 'pr', 'n'].map((c) => `CASE WHEN ${c} IS NULL THEN NULL ELSE format('%s', ${c}) END AS ${c}`).join(', ')} FROM exotic WHERE id = ${id}`,
+          )
+        )[0]!;
+      const expected = (row: Record<string, string | null>) =>
+        Object.entries(row).map(([k, v]) => (v === null || k !== 'id' ? v : Number(v)));
       for (const binaryValues of [true, false]) {
         const source = sourceFor(pg, 'exotic', { unknownTypes: 'text', binaryValues });
         try {
@@ -185,7 +262,10 @@ for (const version of PG_VERSIONS) {
         await source.commit(checkpoint);
         await pg.query(`ALTER TABLE grows ADD COLUMN ip inet`);
         await pg.query(`INSERT INTO grows VALUES (2, 'b', '10.0.0.1')`);
-        await assert.rejects(pollChanges(source, 1), (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /\bip\b/.test(e.message) && /restart/.test(e.hint ?? ''));
+        await assert.rejects(
+          pollChanges(source, 1),
+          (e: unknown) => ConnectorError.is(e, 'SCHEMA_INCOMPATIBLE') && /\bip\b/.test(e.message) && /restart/.test(e.hint ?? ''),
+        );
       } finally {
         await source.close();
       }
@@ -204,7 +284,10 @@ for (const version of PG_VERSIONS) {
       await pg.query(`INSERT INTO with_nan VALUES (1, 'NaN')`);
       const source = sourceFor(pg, 'with_nan');
       try {
-        await assert.rejects(source.pollSnapshot(), (e: unknown) => ConnectorError.is(e, 'VALUE_OUT_OF_RANGE') && e.kind === 'definite' && /price/.test(e.message));
+        await assert.rejects(
+          source.pollSnapshot(),
+          (e: unknown) => ConnectorError.is(e, 'VALUE_OUT_OF_RANGE') && e.kind === 'definite' && /price/.test(e.message),
+        );
       } finally {
         await source.close({ dropSlot: true });
       }
@@ -239,7 +322,10 @@ for (const version of PG_VERSIONS) {
     it('large values (TOAST-sized text, bytea, jsonb) round-trip in snapshot and changes', async () => {
       await pg.query(`CREATE TABLE big_values (id int4 PRIMARY KEY, t text, by bytea, jb jsonb)`);
       const big = 'x'.repeat(300_000) + 'é';
-      await pg.query(`INSERT INTO big_values VALUES (1, $1, decode(repeat('ab', 200000), 'hex'), json_build_object('k', $1::text)::jsonb)`, [big]);
+      await pg.query(
+        `INSERT INTO big_values VALUES (1, $1, decode(repeat('ab', 200000), 'hex'), json_build_object('k', $1::text)::jsonb)`,
+        [big],
+      );
       const source = sourceFor(pg, 'big_values', { batchBytes: 64 * 1024 });
       try {
         const [row] = (await drainSnapshot(source)).flatMap(jsonRows);
@@ -255,4 +341,3 @@ for (const version of PG_VERSIONS) {
     });
   });
 }
-

@@ -1,7 +1,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Binary, Bool, DateDay, Decimal, Field, FixedSizeBinary, Float64, Int16, Int32, Int64, List, TimeUnit, Timestamp, Utf8, tableFromIPC, tableToIPC, Table } from 'apache-arrow';
+import {
+  Binary,
+  Bool,
+  DateDay,
+  Decimal,
+  Field,
+  FixedSizeBinary,
+  Float64,
+  Int16,
+  Int32,
+  Int64,
+  List,
+  TimeUnit,
+  Timestamp,
+  Utf8,
+  tableFromIPC,
+  tableToIPC,
+  Table,
+} from 'apache-arrow';
 import { BatchBuilder, column, type TableDescriptor } from '../../src/sdk/batch.js';
 import { cellReader, type Cell } from '../../src/sdk/values.js';
 import { builderFor, parseIsoToUnit } from '../../src/sdk/builders.js';
@@ -17,7 +35,13 @@ const cases: Array<{ type: () => any; arb: fc.Arbitrary<Cell> }> = [
   { type: () => new Float64(), arb: fc.double({ noNaN: true }) },
   { type: () => new Bool(), arb: fc.boolean() },
   // A leading U+FEFF is data and must survive (TextDecoder strips it by default).
-  { type: () => new Utf8(), arb: fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.string({ maxLength: 8 }).map((s) => `\uFEFF${s}`)) },
+  {
+    type: () => new Utf8(),
+    arb: fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 80 }),
+      fc.string({ maxLength: 8 }).map((s) => `\uFEFF${s}`),
+    ),
+  },
   { type: () => new Binary(), arb: fc.uint8Array({ maxLength: 40 }) },
   { type: () => new FixedSizeBinary(16), arb: fc.uint8Array({ minLength: 16, maxLength: 16 }) },
   { type: () => new DateDay(), arb: fc.integer({ min: -700_000, max: 2_900_000 }) },
@@ -41,12 +65,35 @@ for (const { type, arb } of cases) {
       { numRuns: 60 },
     );
   });
+
+  test(`one builder, batch after batch (buffers reused): ${type()}`, () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.option(arb, { nil: null, freq: 4 }), { maxLength: 300 }), { minLength: 2, maxLength: 4 }),
+        (batches) => {
+          const builder = builderFor(type());
+          for (const values of batches) {
+            for (const v of values) builder.appendValue(v);
+            const data = builder.finish();
+            assert.equal(data.length, values.length);
+            const read = cellReader(data);
+            for (let i = 0; i < values.length; i++) assert.deepEqual(read(i), values[i]);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
 }
 
 test('Decimal128 builder is exact for every value of precision 38, through IPC', () => {
   fc.assert(
     fc.property(fc.array(fc.option(decimal38, { nil: null }), { maxLength: 200 }), fc.integer({ min: 0, max: 10 }), (values, scale) => {
-      const d: TableDescriptor = { table: 't', primaryKey: ['k'], fields: [column('k', new Int32(), false), column('d', new Decimal(scale, 38, 128), true)] };
+      const d: TableDescriptor = {
+        table: 't',
+        primaryKey: ['k'],
+        fields: [column('k', new Int32(), false), column('d', new Decimal(scale, 38, 128), true)],
+      };
       const b = new BatchBuilder(d, 'snapshot');
       values.forEach((v, i) => b.appendRow([i, v === null ? null : unscaledToDecimalString(v, scale)]));
       const batch = new Table(b.finish());

@@ -11,7 +11,9 @@ const tsx = createRequire(import.meta.url).resolve('tsx');
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} finishes the batch in flight, commits and exits cleanly`, { timeout: 30_000 }, async () => {
     const cpPath = join(mkdtempSync(join(tmpdir(), 'refstream-sig-')), 'cp.json');
-    const child = spawn(process.execPath, ['--import', tsx, join(import.meta.dirname, 'fixtures/signal-sync.ts'), cpPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', tsx, join(import.meta.dirname, 'fixtures/signal-sync.ts'), cpPath], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     await new Promise<void>((resolve) => {
       child.stdout.on('data', (c) => {
@@ -23,7 +25,12 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     child.kill(signal);
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     assert.equal(code, 0);
-    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { stoppedBy: string; changeRows: number; commits: number; applied: string };
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as {
+      stoppedBy: string;
+      changeRows: number;
+      commits: number;
+      applied: string;
+    };
     assert.equal(result.stoppedBy, 'signal');
     assert.ok(result.changeRows > 0);
     // the final commit covers every change the sink applied

@@ -17,7 +17,11 @@ import { standardDescriptor, standardRow } from '../helpers/tables.js';
 
 async function runOnce(store: MemoryStore, sinks: ConstructorParameters<typeof Object>[0][], changes: () => void) {
   const memory = new MemorySink();
-  const run = sync({ source: () => new MemorySource(store, { batchRows: 3, maxWaitMs: 5 }), sinks: [...(sinks as never[]), memory], commitEvery: { rows: 1, ms: 1 } });
+  const run = sync({
+    source: () => new MemorySource(store, { batchRows: 3, maxWaitMs: 5 }),
+    sinks: [...(sinks as never[]), memory],
+    commitEvery: { rows: 1, ms: 1 },
+  });
   await new Promise((r) => setTimeout(r, 20));
   changes();
   await new Promise((r) => setTimeout(r, 40));
@@ -30,15 +34,25 @@ test('JSON Lines sink writes {op,key,row,position} lines that fold to the table'
   const dir = await mkdtemp(join(tmpdir(), 'refstream-jsonl-'));
   const path = join(dir, 'out.jsonl');
   const store = new MemoryStore(standardDescriptor());
-  store.insert([standardRow(1n), standardRow(2n), { ...standardRow(9007199254740993n), updated_at: new Date('2024-05-06T07:08:09.123Z'), note: 'big' }]);
+  store.insert([
+    standardRow(1n),
+    standardRow(2n),
+    { ...standardRow(9007199254740993n), updated_at: new Date('2024-05-06T07:08:09.123Z'), note: 'big' },
+  ]);
   const expected = await runOnce(store, [new JsonlSink({ output: path })], () => {
     store.update([standardRow(1n, 5)]);
     store.delete([2n]);
     store.insert([standardRow(4n, 1)]);
   });
-  const lines = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as JsonlRecord);
+  const lines = (await readFile(path, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as JsonlRecord);
   assert.deepEqual(lines[0], { op: 'truncate', key: null, row: null, position: null });
-  assert.deepEqual(lines.slice(1, 4).map((l) => l.op), ['snapshot', 'snapshot', 'snapshot']);
+  assert.deepEqual(
+    lines.slice(1, 4).map((l) => l.op),
+    ['snapshot', 'snapshot', 'snapshot'],
+  );
   const big = lines.find((l) => l.key?.id === '9007199254740993');
   assert.ok(big, 'int64 beyond 2^53 is rendered exactly as a string');
   assert.equal(big!.row!.amount, '993.00');
@@ -54,7 +68,10 @@ test('JSON Lines sink writes {op,key,row,position} lines that fold to the table'
     else if (l.op === 'delete') folded.delete(JSON.stringify(l.key));
     else folded.set(JSON.stringify(l.key), l.row);
   }
-  assert.deepEqual([...folded.values()].sort((a: any, b: any) => a.id.localeCompare(b.id)), [...expected.toJSON()].sort((a: any, b: any) => String(a.id).localeCompare(String(b.id))));
+  assert.deepEqual(
+    [...folded.values()].sort((a: any, b: any) => a.id.localeCompare(b.id)),
+    [...expected.toJSON()].sort((a: any, b: any) => String(a.id).localeCompare(String(b.id))),
+  );
 });
 
 test('Arrow IPC sink writes concatenated streams that keep each batch schema and metadata', async () => {
@@ -86,7 +103,15 @@ test('JSON Lines bytes equal JSON.stringify of toJsonValue for any rows, changes
   let run = 0;
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.tuple(fc.constantFrom('insert', 'update', 'delete', 'truncate'), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.string({ unit: 'binary' }), fc.option(fc.string({ unit: 'grapheme' }))), { minLength: 1, maxLength: 25 }),
+      fc.array(
+        fc.tuple(
+          fc.constantFrom('insert', 'update', 'delete', 'truncate'),
+          fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+          fc.string({ unit: 'binary' }),
+          fc.option(fc.string({ unit: 'grapheme' })),
+        ),
+        { minLength: 1, maxLength: 25 },
+      ),
       fc.nat(),
       async (changes, cut) => {
         const builder = new BatchBuilder(descriptor, 'changes');
@@ -108,8 +133,19 @@ test('JSON Lines bytes equal JSON.stringify of toJsonValue for any rows, changes
         let expected = '';
         for (let i = 0; i < batch.numRows; i++) {
           const op = readers[n]!(i) as string;
-          const key = op === 'truncate' ? null : Object.fromEntries(info.primaryKey.map((k) => { const c = fields.findIndex((f) => f.name === k); return [k, toJsonValue(fields[c]!, readers[c]!(i))]; }));
-          const row = op === 'truncate' || op === 'delete' ? null : Object.fromEntries(fields.slice(0, n).map((f, c) => [f.name, toJsonValue(f, readers[c]!(i))]));
+          const key =
+            op === 'truncate'
+              ? null
+              : Object.fromEntries(
+                  info.primaryKey.map((k) => {
+                    const c = fields.findIndex((f) => f.name === k);
+                    return [k, toJsonValue(fields[c]!, readers[c]!(i))];
+                  }),
+                );
+          const row =
+            op === 'truncate' || op === 'delete'
+              ? null
+              : Object.fromEntries(fields.slice(0, n).map((f, c) => [f.name, toJsonValue(f, readers[c]!(i))]));
           expected += JSON.stringify({ op, key, row, position: readers[n + 1]!(i) }) + '\n';
         }
         assert.equal(await readFile(path, 'utf8'), expected);

@@ -14,7 +14,15 @@ const composite: TableDescriptor = {
 type Op = { kind: 'insert' | 'update' | 'delete'; a: number; b: string; v: string | null } | { kind: 'truncate' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constantFrom('insert' as const, 'update' as const, 'delete' as const), a: fc.integer({ min: 0, max: 4 }), b: fc.constantFrom('x', 'y', 'ü'), v: fc.option(fc.string(), { nil: null }) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constantFrom('insert' as const, 'update' as const, 'delete' as const),
+      a: fc.integer({ min: 0, max: 4 }),
+      b: fc.constantFrom('x', 'y', 'ü'),
+      v: fc.option(fc.string(), { nil: null }),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'truncate' as const }) },
 );
 
@@ -99,7 +107,10 @@ test('ReferenceTable ignores a stale replay and reports changes to listeners', (
   table.apply(b2.finish());
   assert.deepEqual(table.apply(stale), { applied: 0, ignored: 1 });
   assert.equal(table.get(1)?.v, 'new');
-  assert.deepEqual(events.map((e) => e.type), ['insert', 'update']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['insert', 'update'],
+  );
   assert.equal(events[1]!.previous?.v, 'old');
   // toArrow round trip keeps exact values
   const copy = new ReferenceTable();

@@ -40,7 +40,8 @@ function batchOf(rows: number, nullEvery: number) {
   return b.finish();
 }
 
-const norm = (v: unknown): unknown => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x));
+const norm = (v: unknown): unknown =>
+  JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? [...x] : x));
 
 test('cell readers read sliced batches (apache-arrow slices value buffers, not validity bits)', () => {
   fc.assert(
@@ -52,7 +53,8 @@ test('cell readers read sliced batches (apache-arrow slices value buffers, not v
       const whole = batchReaders(full);
       const part = batchReaders(slice);
       for (let i = 0; i < slice.numRows; i++) {
-        for (let c = 0; c < fields.length; c++) assert.equal(norm(part[c]!(i)), norm(whole[c]!(start + i)), `${fields[c]!.name} row ${start + i}`);
+        for (let c = 0; c < fields.length; c++)
+          assert.equal(norm(part[c]!(i)), norm(whole[c]!(start + i)), `${fields[c]!.name} row ${start + i}`);
         assert.equal(cellKey(part[0]!(i)), cellKey(whole[0]!(start + i)));
       }
     }),

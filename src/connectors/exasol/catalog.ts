@@ -63,24 +63,60 @@ export async function loadTable(connection: ExasolConnection, schema: string, ta
   };
 }
 
+/** One column of the first row a catalog query returns, or null when there is no row or no value. */
+async function catalogValue(connection: ExasolConnection, sql: string, column: string, signal?: AbortSignal): Promise<unknown> {
+  const rows = await queryObjects(connection, sql, signal);
+  const value = rows[0]?.[column];
+  return value === undefined ? null : value;
+}
+
 /** `LAST_COMMIT` of the table as text, or null when the catalog has none. */
-export async function lastCommit(connection: ExasolConnection, schema: string, table: string, signal?: AbortSignal): Promise<string | null> {
-  const rows = await queryObjects(
+export async function lastCommit(
+  connection: ExasolConnection,
+  schema: string,
+  table: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const value = await catalogValue(
     connection,
     `/*snapshot execution*/ SELECT LAST_COMMIT FROM EXA_ALL_OBJECTS WHERE ROOT_NAME = ${quoteString(schema)} AND OBJECT_NAME = ${quoteString(table)}`,
+    'LAST_COMMIT',
     signal,
   );
-  const value = rows[0]?.LAST_COMMIT;
-  return value === undefined || value === null ? null : String(value);
+  return value === null ? null : String(value);
 }
 
 /** The catalog's row count of the table (`EXA_ALL_TABLES.TABLE_ROW_COUNT`), or null when unknown. */
-export async function tableRowCount(connection: ExasolConnection, schema: string, table: string, signal?: AbortSignal): Promise<number | null> {
-  const rows = await queryObjects(
+export async function tableRowCount(
+  connection: ExasolConnection,
+  schema: string,
+  table: string,
+  signal?: AbortSignal,
+): Promise<number | null> {
+  const value = await catalogValue(
     connection,
     `/*snapshot execution*/ SELECT TABLE_ROW_COUNT FROM EXA_ALL_TABLES WHERE TABLE_SCHEMA = ${quoteString(schema)} AND TABLE_NAME = ${quoteString(table)}`,
+    'TABLE_ROW_COUNT',
     signal,
   );
-  const value = rows[0]?.TABLE_ROW_COUNT;
-  return value === undefined || value === null ? null : Number(value);
+  return value === null ? null : Number(value);
+}
+
+/**
+ * `OBJECT_ID` of the table or view (`EXA_ALL_OBJECTS`) as text: a table dropped and re-created under
+ * the same name gets a new one. Null when the catalog does not list the table.
+ */
+export async function tableObjectId(
+  connection: ExasolConnection,
+  schema: string,
+  table: string,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  const value = await catalogValue(
+    connection,
+    `SELECT OBJECT_ID FROM EXA_ALL_OBJECTS WHERE ROOT_NAME = ${quoteString(schema)} AND OBJECT_NAME = ${quoteString(table)} AND OBJECT_TYPE IN ('TABLE', 'VIEW')`,
+    'OBJECT_ID',
+    signal,
+  );
+  return value === null ? null : String(value);
 }

@@ -3,7 +3,10 @@
  * listing every problem; the password never appears in a message.
  */
 import { z } from 'zod';
+import { batchLimitFields } from '../../sdk/batch-limits.js';
 import { definite } from '../../sdk/errors.js';
+import { parseConfig as parseWithSchema } from '../../sdk/config.js';
+import type { WarningHandler } from '../../sdk/warnings.js';
 
 /** Connection settings shared by {@link ExasolSource}, {@link ExasolTableSink} and the client. */
 export const connectionSchema = z.object({
@@ -87,20 +90,27 @@ export const sourceConfigSchema = connectionSchema
       })
       .strict()
       .default({ method: 'auto', fetchBelowRows: 10_000, tunnelTls: 'auto' }),
-    batchRows: z.number().int().positive().default(10_000),
-    batchBytes: z.number().int().positive().default(8 * 1024 * 1024),
-    maxWaitMs: z.number().int().nonnegative().default(100),
+    ...batchLimitFields(),
     /** Pause between polls while waiting for changes within `maxWaitMs`. */
     pollIntervalMs: z.number().int().positive().default(25),
     /** Byte budget of one `fetch`. */
-    fetchBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    fetchBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
+    /** Receives warnings such as `CHECKPOINT_UNIDENTIFIED` (default: Node process warnings on stderr). */
+    onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (!c.dsn && !c.host) ctx.addIssue({ code: 'custom', path: ['dsn'], message: 'give dsn or host' });
-    if (c.mode === 'watermark' && !c.watermark) ctx.addIssue({ code: 'custom', path: ['watermark'], message: 'mode "watermark" needs watermark.column' });
+    if (c.mode === 'watermark' && !c.watermark)
+      ctx.addIssue({ code: 'custom', path: ['watermark'], message: 'mode "watermark" needs watermark.column' });
     if (c.mode === 'diff' && !c.diff) ctx.addIssue({ code: 'custom', path: ['diff'], message: 'mode "diff" needs diff.stateDir' });
-    if (c.columns && c.excludeColumns.length > 0) ctx.addIssue({ code: 'custom', path: ['excludeColumns'], message: 'give columns or excludeColumns, not both' });
+    if (c.columns && c.excludeColumns.length > 0)
+      ctx.addIssue({ code: 'custom', path: ['excludeColumns'], message: 'give columns or excludeColumns, not both' });
   });
 
 /** Configuration of {@link ExasolSource} (input form: defaults optional). */
@@ -110,12 +120,9 @@ export type ResolvedSourceConfig = z.output<typeof sourceConfigSchema>;
 /** Connection part of a configuration (input form). */
 export type ExasolConnectionConfig = z.input<typeof connectionSchema>;
 
-/** Parses a config, throwing definite CONFIG_INVALID that lists every problem. */
+/** Parses an Exasol source or sink config, throwing definite CONFIG_INVALID that lists every problem. */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-  throw definite('CONFIG_INVALID', `invalid ${what} config: ${problems.join('; ')}`, { hint: 'fix the listed settings (see docs/connectors/exasol.md)' });
+  return parseWithSchema(schema, input, { what: `${what} config`, hint: 'fix the listed settings (see docs/connectors/exasol.md)' });
 }
 
 /** One node address. */
@@ -128,7 +135,10 @@ export interface ExasolHost {
 export function parseDsn(dsn: string, defaultPort = 8563): { hosts: ExasolHost[]; fingerprint: string | undefined } {
   const hosts: ExasolHost[] = [];
   let fingerprint: string | undefined;
-  for (const part of dsn.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of dsn
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(.+?)(?:\/([0-9A-Fa-f]+))?(?::(\d+))?$/.exec(part);
     if (!m) throw definite('CONFIG_INVALID', `invalid dsn element ${JSON.stringify(part)}`);
     const port = m[3] ? Number(m[3]) : defaultPort;

@@ -50,7 +50,15 @@ export interface ExasolSessionInfo {
 /** One column of a result set, as Exasol describes it. */
 export interface ExasolResultColumn {
   name: string;
-  dataType: { type: string; precision?: number; scale?: number; size?: number; srid?: number; withLocalTimeZone?: boolean; fraction?: number };
+  dataType: {
+    type: string;
+    precision?: number;
+    scale?: number;
+    size?: number;
+    srid?: number;
+    withLocalTimeZone?: boolean;
+    fraction?: number;
+  };
 }
 
 /** A result set as returned by `execute` (rows may be behind a handle). */
@@ -144,7 +152,10 @@ export class ExasolConnection {
     const pem = String(keyReply.responseData?.publicKeyPem ?? '');
     let encrypted: string;
     try {
-      encrypted = publicEncrypt({ key: createPublicKey(pem), padding: constants.RSA_PKCS1_PADDING }, Buffer.from(options.password, 'utf8')).toString('base64');
+      encrypted = publicEncrypt(
+        { key: createPublicKey(pem), padding: constants.RSA_PKCS1_PADDING },
+        Buffer.from(options.password, 'utf8'),
+      ).toString('base64');
     } catch (error) {
       throw definite('AUTHENTICATION_FAILED', 'the server sent an unusable login public key', { cause: error });
     }
@@ -180,7 +191,11 @@ export class ExasolConnection {
 
   /** Runs one statement. With `signal`, an abort sends `abortQuery` and rejects with an AbortError. */
   async execute(sqlText: string, opts: { signal?: AbortSignal | undefined; table?: string | undefined } = {}): Promise<ExasolResult> {
-    const reply = await this.command({ command: 'execute', sqlText }, opts.table !== undefined ? `statement on ${opts.table}` : 'statement', opts.signal);
+    const reply = await this.command(
+      { command: 'execute', sqlText },
+      opts.table !== undefined ? `statement on ${opts.table}` : 'statement',
+      opts.signal,
+    );
     const results = (reply.responseData?.results ?? []) as ExasolResult[];
     return results[0] ?? { resultType: 'rowCount', rowCount: 0 };
   }
@@ -192,7 +207,12 @@ export class ExasolConnection {
   }
 
   /** Fetches up to `numBytes` of rows of an open result set. */
-  async fetch(resultSetHandle: number, startPosition: number, numBytes: number, signal?: AbortSignal): Promise<{ numRows: number; data: unknown[][] }> {
+  async fetch(
+    resultSetHandle: number,
+    startPosition: number,
+    numBytes: number,
+    signal?: AbortSignal,
+  ): Promise<{ numRows: number; data: unknown[][] }> {
     const reply = await this.command({ command: 'fetch', resultSetHandle, startPosition, numBytes }, 'fetch', signal);
     const data = reply.responseData ?? {};
     return { numRows: Number(data.numRows ?? 0), data: (data.data ?? []) as unknown[][] };
@@ -219,9 +239,13 @@ export class ExasolConnection {
    * Runs a query and yields its rows page by page: the inline rows, then `fetch` pages of at
    * most `fetchBytes` each. The result set is closed when the iteration ends.
    */
-  async *query(sqlText: string, opts: { fetchBytes?: number; signal?: AbortSignal | undefined; table?: string | undefined } = {}): AsyncGenerator<ExasolPage> {
+  async *query(
+    sqlText: string,
+    opts: { fetchBytes?: number; signal?: AbortSignal | undefined; table?: string | undefined } = {},
+  ): AsyncGenerator<ExasolPage> {
     const result = await this.execute(sqlText, opts);
-    if (result.resultType !== 'resultSet') throw definite('QUERY_FAILED', 'the statement returned no result set', opts.table !== undefined ? { table: opts.table } : {});
+    if (result.resultType !== 'resultSet')
+      throw definite('QUERY_FAILED', 'the statement returned no result set', opts.table !== undefined ? { table: opts.table } : {});
     const rs = result.resultSet;
     const handle = rs.resultSetHandle;
     try {
@@ -359,9 +383,13 @@ async function openWebSocket(options: ExasolConnectOptions): Promise<WebSocket> 
       const socket = response.socket as TLSSocket;
       const actual = normaliseFingerprint(socket.getPeerCertificate?.().fingerprint256 ?? '');
       if (actual !== pinned) {
-        pinError = definite('TLS_FINGERPRINT_MISMATCH', `the certificate of ${options.host}:${options.port} does not match the pinned fingerprint`, {
-          hint: 'check the fingerprint in the DSN/config against the database certificate',
-        });
+        pinError = definite(
+          'TLS_FINGERPRINT_MISMATCH',
+          `the certificate of ${options.host}:${options.port} does not match the pinned fingerprint`,
+          {
+            hint: 'check the fingerprint in the DSN/config against the database certificate',
+          },
+        );
         ws.terminate();
       }
     });
@@ -374,10 +402,14 @@ async function openWebSocket(options: ExasolConnectOptions): Promise<WebSocket> 
       if (pinError) return reject(pinError);
       const refused = error.code === 'ECONNREFUSED';
       reject(
-        transient(refused ? 'CONNECTION_REFUSED' : 'CONNECTION_LOST', `cannot connect to Exasol at ${options.host}:${options.port}: ${error.code ?? error.message}`, {
-          cause: error,
-          hint: 'check host, port and TLS settings; the runner retries',
-        }),
+        transient(
+          refused ? 'CONNECTION_REFUSED' : 'CONNECTION_LOST',
+          `cannot connect to Exasol at ${options.host}:${options.port}: ${error.code ?? error.message}`,
+          {
+            cause: error,
+            hint: 'check host, port and TLS settings; the runner retries',
+          },
+        ),
       );
     });
     ws.once('close', () => reject(pinError ?? connectionLost(`WebSocket to ${options.host}:${options.port} closed during connect`)));

@@ -48,11 +48,16 @@ export async function computeDiff(
         ? `${quoteIdent(keys[0]!.name)} IN (${slice.map((p) => literalOf(keys[0]!.type, p[0]!)).join(', ')})`
         : slice.map((p) => `(${keys.map((k, j) => `${quoteIdent(k.name)} = ${literalOf(k.type, p[j]!)}`).join(' AND ')})`).join(' OR ');
     const found = new Set<string>();
-    for await (const page of query(`SELECT ${selectList(shape)}, ${rowHashExpression(shape)} AS "RS__HASH" FROM ${shape.sqlName} WHERE ${predicate}`)) {
+    for await (const page of query(
+      `SELECT ${selectList(shape)}, ${rowHashExpression(shape)} AS "RS__HASH" FROM ${shape.sqlName} WHERE ${predicate}`,
+    )) {
       for (let r = 0; r < page.numRows; r++) {
         const key = keyText(shape.keyIndexes.map((i) => keyValueText(shape.columns[i]!.type, page.data[i]![r])));
         found.add(key);
-        changes.push({ type: previous.has(key) ? 'update' : 'insert', values: Array.from({ length: n }, (_, i) => page.data[i]![r] ?? null) });
+        changes.push({
+          type: previous.has(key) ? 'update' : 'insert',
+          values: Array.from({ length: n }, (_, i) => page.data[i]![r] ?? null),
+        });
         hashes.set(key, String(page.data[n]![r]));
       }
     }
@@ -73,7 +78,13 @@ export async function computeDiff(
 }
 
 /** The batch of `changes` from index `from` (positions `epoch/index`); returns it and the next index. */
-export function diffChangeBatch(shape: TableShape, changes: readonly PendingChange[], from: number, epoch: number, limits: BatchLimits): { batch: RecordBatch; next: number } {
+export function diffChangeBatch(
+  shape: TableShape,
+  changes: readonly PendingChange[],
+  from: number,
+  epoch: number,
+  limits: BatchLimits,
+): { batch: RecordBatch; next: number } {
   const n = shape.columns.length;
   const builder = new BatchBuilder(shape.descriptor, 'changes');
   let next = from;

@@ -43,7 +43,14 @@ export class DiffStateStore {
   /** Writes an epoch durably; resolves to its content hash. */
   async write(epoch: DiffEpoch): Promise<string> {
     const entries = [...epoch.state.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const body = JSON.stringify({ format: FORMAT, table: epoch.table, run: epoch.run, epoch: epoch.epoch, state: entries, changes: epoch.changes.map((c) => [c.type, c.values]) });
+    const body = JSON.stringify({
+      format: FORMAT,
+      table: epoch.table,
+      run: epoch.run,
+      epoch: epoch.epoch,
+      state: entries,
+      changes: epoch.changes.map((c) => [c.type, c.values]),
+    });
     const hash = createHash('sha256').update(body).digest('hex');
     await mkdir(this.directory, { recursive: true });
     const target = join(this.directory, fileName(epoch.table, epoch.run, epoch.epoch, hash));
@@ -62,7 +69,8 @@ export class DiffStateStore {
 
   /** Reads the epoch `hash`; CHECKPOINT_EXPIRED when the file is gone, CHECKPOINT_INVALID when it is corrupt or of another table. */
   async read(hash: string, table: string, run: string, epoch: number): Promise<DiffEpoch> {
-    if (!/^[0-9a-f]{64}$/.test(hash)) throw definite('CHECKPOINT_INVALID', `diff state reference ${JSON.stringify(hash)} is not a SHA-256`, { table });
+    if (!/^[0-9a-f]{64}$/.test(hash))
+      throw definite('CHECKPOINT_INVALID', `diff state reference ${JSON.stringify(hash)} is not a SHA-256`, { table });
     let body: string;
     try {
       body = await readFile(join(this.directory, fileName(table, run, epoch, hash)), 'utf8');
@@ -76,7 +84,14 @@ export class DiffStateStore {
     if (createHash('sha256').update(body).digest('hex') !== hash) {
       throw definite('CHECKPOINT_INVALID', `the diff state file ${hash.slice(0, 12)}… of ${table} is corrupt (hash mismatch)`, { table });
     }
-    const parsed = JSON.parse(body) as { format: number; table: string; run: string; epoch: number; state: [string, string][]; changes: [PendingChange['type'], unknown[]][] };
+    const parsed = JSON.parse(body) as {
+      format: number;
+      table: string;
+      run: string;
+      epoch: number;
+      state: [string, string][];
+      changes: [PendingChange['type'], unknown[]][];
+    };
     if (parsed.format !== FORMAT || parsed.table !== table) {
       throw definite('CHECKPOINT_INVALID', `the diff state ${hash.slice(0, 12)}… belongs to ${parsed.table}, not ${table}`, { table });
     }

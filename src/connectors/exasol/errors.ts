@@ -48,8 +48,13 @@ export function mapExasolException(exception: ExasolException, context: { table?
     return transient('TRANSPORT_FAILED', message, { ...options, hint: 'an HTTP-transport tunnel failed; the runner retries' });
   }
   if (code === '42000' || code === '42500') {
-    if (PRIVILEGE.test(text)) return definite('PERMISSION_DENIED', message, { ...options, hint: 'grant SELECT on the table (see docs/connectors/exasol.md)' });
-    if (UNKNOWN_OBJECT.test(text)) return definite('TABLE_NOT_FOUND', message, { ...options, hint: 'check schema, table and column names (quoted names are case-sensitive)' });
+    if (PRIVILEGE.test(text))
+      return definite('PERMISSION_DENIED', message, { ...options, hint: 'grant SELECT on the table (see docs/connectors/exasol.md)' });
+    if (UNKNOWN_OBJECT.test(text))
+      return definite('TABLE_NOT_FOUND', message, {
+        ...options,
+        hint: 'check schema, table and column names (quoted names are case-sensitive)',
+      });
     return definite('QUERY_FAILED', message, options);
   }
   return definite('QUERY_FAILED', message, options);

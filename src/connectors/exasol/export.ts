@@ -41,7 +41,10 @@ export interface RunningExport {
 /** Builds the EXPORT statement for the given tunnels. */
 export function exportStatement(query: string, tunnels: readonly Pick<Tunnel, 'url' | 'publicKeyPin'>[]): string {
   const targets = tunnels
-    .map((t, i) => `AT ${quoteString(t.url)}${t.publicKeyPin ? ` PUBLIC KEY ${quoteString(t.publicKeyPin)}` : ''} FILE '${String(i).padStart(3, '0')}.csv'`)
+    .map(
+      (t, i) =>
+        `AT ${quoteString(t.url)}${t.publicKeyPin ? ` PUBLIC KEY ${quoteString(t.publicKeyPin)}` : ''} FILE '${String(i).padStart(3, '0')}.csv'`,
+    )
     .join('\n');
   // wrapped on own lines so a trailing `--` comment in the query cannot swallow the parenthesis
   return `EXPORT (\n${query}\n) INTO CSV\n${targets}\nENCODING = 'UTF8' ROW SEPARATOR = 'LF' COLUMN SEPARATOR = ',' COLUMN DELIMITER = '"' DELIMIT = AUTO REPLACE`;
@@ -51,13 +54,16 @@ export function exportStatement(query: string, tunnels: readonly Pick<Tunnel, 'u
 export async function runParallelExport(connection: ExasolConnection, options: ParallelExportOptions): Promise<RunningExport> {
   const tunnels: Tunnel[] = [];
   try {
-    for (const t of await Promise.all(options.nodes.map((n) => openTunnel(n.host, n.port, { tls: options.tls, signal: options.signal })))) tunnels.push(t);
+    for (const t of await Promise.all(options.nodes.map((n) => openTunnel(n.host, n.port, { tls: options.tls, signal: options.signal }))))
+      tunnels.push(t);
   } catch (error) {
     for (const t of tunnels) t.destroy();
     throw error;
   }
   const consumers = tunnels.map((_, i) => options.consumer(i));
-  const receivers: UploadReceiver[] = tunnels.map((t, i) => receiveUpload(t.stream, (chunk) => consumers[i]!.push(chunk), `EXPORT file ${i}`));
+  const receivers: UploadReceiver[] = tunnels.map((t, i) =>
+    receiveUpload(t.stream, (chunk) => consumers[i]!.push(chunk), `EXPORT file ${i}`),
+  );
   const cancel = new AbortController();
   const onOuterAbort = () => cancel.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -78,7 +84,13 @@ export async function runParallelExport(connection: ExasolConnection, options: P
     } catch (error) {
       if (!cancel.signal.aborted) cancel.abort();
       await statement.catch(() => undefined);
-      throw preferStatementError(error, await statement.then(() => undefined, (e: unknown) => e));
+      throw preferStatementError(
+        error,
+        await statement.then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      );
     } finally {
       options.signal?.removeEventListener('abort', onOuterAbort);
       for (const t of tunnels) t.destroy();

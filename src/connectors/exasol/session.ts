@@ -5,7 +5,10 @@ import { ExasolConnection } from './connection.js';
 import type { z } from 'zod';
 
 /** Connects to the first reachable host of the config (transient failures move on to the next host). */
-export async function openSession(config: z.output<typeof connectionSchema>, options: { schema?: string; clientName?: string } = {}): Promise<ExasolConnection> {
+export async function openSession(
+  config: z.output<typeof connectionSchema>,
+  options: { schema?: string; clientName?: string } = {},
+): Promise<ExasolConnection> {
   const { hosts, fingerprint } = connectionTargets(config);
   // start at a random node so many clients spread over the cluster
   const offset = Math.floor(Math.random() * hosts.length);

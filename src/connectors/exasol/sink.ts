@@ -20,9 +20,8 @@ import type { ExasolConnection } from './connection.js';
 import { csvField } from './csv-writer.js';
 import { serveDownload } from './http-exchange.js';
 import { openSession } from './session.js';
-import { supportsPublicKey } from './source.js';
 import { qualified, quoteIdent, quoteString } from './sql.js';
-import { openTunnel } from './tunnel.js';
+import { openTunnel, useTunnelTls } from './tunnel.js';
 
 /** zod schema of {@link ExasolTableSinkConfig}. */
 export const sinkConfigSchema = connectionSchema
@@ -123,7 +122,9 @@ export class ExasolTableSink implements Sink {
       if (pending.truncate) await connection.execute(`DELETE FROM ${this.target}`);
       const keys = this.primaryKey!;
       const match = keys.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
-      await connection.execute(`DELETE FROM ${this.target} t WHERE EXISTS (SELECT 1 FROM ${this.staging} s WHERE s.${OP_COLUMN} = 'D' AND ${match})`);
+      await connection.execute(
+        `DELETE FROM ${this.target} t WHERE EXISTS (SELECT 1 FROM ${this.staging} s WHERE s.${OP_COLUMN} = 'D' AND ${match})`,
+      );
       const columns = this.fields.map((f) => quoteIdent(f.name));
       const nonKey = this.fields.filter((f) => !keys.includes(f.name)).map((f) => quoteIdent(f.name));
       const update = nonKey.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${nonKey.map((c) => `t.${c} = s.${c}`).join(', ')} ` : '';
@@ -177,9 +178,13 @@ export class ExasolTableSink implements Sink {
     }
     const same = fields.length === this.fields.length && fields.every((f, i) => f.name === this.fields![i]!.name);
     if (!same) {
-      throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.config.schema}.${this.config.table} changed in the stream; ExasolTableSink does not alter tables`, {
-        table: `${this.config.schema}.${this.config.table}`,
-      });
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `the columns of ${this.config.schema}.${this.config.table} changed in the stream; ExasolTableSink does not alter tables`,
+        {
+          table: `${this.config.schema}.${this.config.table}`,
+        },
+      );
     }
   }
 
@@ -199,18 +204,24 @@ export class ExasolTableSink implements Sink {
     const existing = await this.columnTypes(connection, this.config.table);
     if (existing.size === 0) {
       if (!this.config.createTable) {
-        throw definite('TABLE_NOT_FOUND', `target table ${this.config.schema}.${this.config.table} does not exist`, { hint: 'create it, or set createTable: true' });
+        throw definite('TABLE_NOT_FOUND', `target table ${this.config.schema}.${this.config.table} does not exist`, {
+          hint: 'create it, or set createTable: true',
+        });
       }
       await connection.execute(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.config.schema)}`).catch(() => undefined);
       const columns = fields.map((f) => `${quoteIdent(f.name)} ${exasolTypeOf(f)}${this.primaryKey!.includes(f.name) ? ' NOT NULL' : ''}`);
-      await connection.execute(`CREATE TABLE ${this.target} (${columns.join(', ')}, PRIMARY KEY (${this.primaryKey!.map(quoteIdent).join(', ')}))`);
+      await connection.execute(
+        `CREATE TABLE ${this.target} (${columns.join(', ')}, PRIMARY KEY (${this.primaryKey!.map(quoteIdent).join(', ')}))`,
+      );
       await connection.execute('COMMIT');
       existing.clear();
       for (const f of fields) existing.set(f.name, exasolTypeOf(f));
     }
     const missing = fields.filter((f) => !existing.has(f.name)).map((f) => f.name);
     if (missing.length > 0) {
-      throw definite('SCHEMA_INCOMPATIBLE', `target ${this.config.schema}.${this.config.table} lacks the columns ${missing.join(', ')}`, { table: `${this.config.schema}.${this.config.table}` });
+      throw definite('SCHEMA_INCOMPATIBLE', `target ${this.config.schema}.${this.config.table} lacks the columns ${missing.join(', ')}`, {
+        table: `${this.config.schema}.${this.config.table}`,
+      });
     }
     const stagingName = this.config.stagingTable ?? `${this.config.table}__REFSTREAM_STAGE`;
     const staged = await this.columnTypes(connection, stagingName);
@@ -232,7 +243,7 @@ export class ExasolTableSink implements Sink {
 
   /** IMPORT of the pending rows from our process, through one tunnel. */
   private async importRows(connection: ExasolConnection, pending: Pending): Promise<void> {
-    const tls = this.config.tunnelTls === 'on' || (this.config.tunnelTls === 'auto' && supportsPublicKey(connection.session.releaseVersion));
+    const tls = useTunnelTls(this.config.tunnelTls, connection.session.releaseVersion);
     const tunnel = await openTunnel(connection.host, connection.port, { tls });
     try {
       const columns = [...this.fields!.map((f) => quoteIdent(f.name)), OP_COLUMN].join(', ');
@@ -253,7 +264,11 @@ export class ExasolTableSink implements Sink {
 
   private wrap(error: unknown): unknown {
     if (ConnectorError.is(error)) return error;
-    return new ConnectorError('SINK_FAILED', `writing ${this.config.schema}.${this.config.table} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    return new ConnectorError(
+      'SINK_FAILED',
+      `writing ${this.config.schema}.${this.config.table} failed: ${(error as Error)?.message ?? String(error)}`,
+      { cause: error },
+    );
   }
 
   private assertOpen(): void {
@@ -279,7 +294,15 @@ function* chunks(pending: Pending): Generator<Uint8Array> {
 
 /** The Exasol column type for a streamed Arrow field (used with `createTable`). */
 export function exasolTypeOf(field: Field): string {
-  const t = field.type as DataType & { typeId: number; bitWidth?: number; precision?: number; scale?: number; unit?: number; timezone?: string | null; byteWidth?: number };
+  const t = field.type as DataType & {
+    typeId: number;
+    bitWidth?: number;
+    precision?: number;
+    scale?: number;
+    unit?: number;
+    timezone?: string | null;
+    byteWidth?: number;
+  };
   switch (t.typeId) {
     case 2:
       return `DECIMAL(${{ 8: 3, 16: 5, 32: 10, 64: 19 }[t.bitWidth ?? 64] ?? 19},0)`;

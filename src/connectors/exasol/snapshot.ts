@@ -41,7 +41,10 @@ export class SnapshotRun {
   private running: RunningExport | undefined;
   private cancelled = false;
 
-  constructor(private readonly connection: ExasolConnection, private readonly options: SnapshotOptions) {
+  constructor(
+    private readonly connection: ExasolConnection,
+    private readonly options: SnapshotOptions,
+  ) {
     this.queue = new BatchQueue(4, () => this.running?.resume());
     if (options.mode === 'diff') this.findings.state = new Map();
     if (options.mode === 'watermark') this.findings.maxWatermark = null;
@@ -130,7 +133,9 @@ class RowSink {
         return (buf, s, e, isNull) => {
           if (isNull) builder.appendNull();
           else codec.appendCsv(builder, buf, s, e);
-          this.keyParts[keyPosition] = isNull ? '' : keyValueText(column.type, Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'));
+          this.keyParts[keyPosition] = isNull
+            ? ''
+            : keyValueText(column.type, Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'));
         };
       }
       return (buf, s, e, isNull) => (isNull ? builder.appendNull() : codec.appendCsv(builder, buf, s, e));
@@ -155,13 +160,15 @@ class RowSink {
     } else if (text !== null) {
       const type = this.options.shape.watermark!.column.type;
       const max = this.findings.maxWatermark;
-      if (max === null || max === undefined || compareWatermarks(type, text, max) > 0) this.findings.maxWatermark = keyValueText(type, text);
+      if (max === null || max === undefined || compareWatermarks(type, text, max) > 0)
+        this.findings.maxWatermark = keyValueText(type, text);
     }
   }
 
   endRow(): void {
     this.builder.endRow();
-    if (this.builder.rows >= this.options.batchRows || this.builder.byteLength >= this.options.batchBytes) this.queue.push(this.builder.finish());
+    if (this.builder.rows >= this.options.batchRows || this.builder.byteLength >= this.options.batchBytes)
+      this.queue.push(this.builder.finish());
   }
 
   flush(): void {

@@ -12,18 +12,20 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { z } from 'zod';
-import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { abortError, ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import { PollGate } from '../../sdk/poll-gate.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { lastCommit, loadTable, tableRowCount } from './catalog.js';
 import { parseConfig, sourceConfigSchema, type ExasolSourceConfig, type ResolvedSourceConfig } from './config.js';
 import type { ExasolConnection } from './connection.js';
 import { computeDiff, diffChangeBatch } from './diff-mode.js';
+import { checkIdentity, identitySchema, readIdentity, type ExasolIdentity } from './identity.js';
 import { DiffStateStore, newRunId, type PendingChange } from './diff-state.js';
 import { openSession } from './session.js';
 import { SnapshotRun } from './snapshot.js';
 import { assertSameColumns, resolveShape, type TableShape } from './table-shape.js';
-import { tunnelCertificate } from './tunnel.js';
+import { tunnelCertificate, useTunnelTls } from './tunnel.js';
 import { pollWatermarkChanges, type WatermarkCursor } from './watermark-mode.js';
 
 const CONNECTOR = 'exasol';
@@ -35,6 +37,8 @@ const watermarkPosition = z
     wm: z.string().nullable(),
     key: z.array(z.string()).nullable(),
     ordinal: z.number().int().nonnegative(),
+    /** Where the checkpoint was taken; absent in checkpoints of older refstream versions. */
+    source: identitySchema.optional(),
   })
   .strict();
 const diffPosition = z
@@ -45,16 +49,16 @@ const diffPosition = z
     state: z.string().regex(/^[0-9a-f]{64}$/),
     epoch: z.number().int().nonnegative(),
     delivered: z.number().int().nonnegative(),
+    source: identitySchema.optional(),
   })
   .strict();
-const snapshotPosition = z.object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional() }).strict();
+const snapshotPosition = z
+  .object({ mode: z.enum(['watermark', 'diff']), signature: z.string().optional(), source: identitySchema.optional() })
+  .strict();
 
 type DiffCursor = { run: string; state: string; epoch: number; delivered: number; changes: PendingChange[]; hashes: Map<string, string> };
 
-type Phase =
-  | { kind: 'idle' }
-  | { kind: 'snapshot'; run: SnapshotRun; connection: ExasolConnection }
-  | { kind: 'changes' };
+type Phase = { kind: 'idle' } | { kind: 'snapshot'; run: SnapshotRun; connection: ExasolConnection } | { kind: 'changes' };
 
 /** Re-exported config type of the source. */
 export type { ExasolSourceConfig } from './config.js';
@@ -67,19 +71,22 @@ export class ExasolSource implements ReferenceTableSource {
   private readonly diffStore: DiffStateStore | undefined;
   private connection: ExasolConnection | undefined;
   private shape: TableShape | undefined;
+  private identity: ExasolIdentity | undefined;
   private phase: Phase = { kind: 'idle' };
   private watermark: WatermarkCursor = { wm: null, key: null, ordinal: 0 };
   private diff: DiffCursor | undefined;
   private lastSeenCommit: string | null = null;
   private moreRowsPending = true;
   private started = false;
-  private polling = false;
   private closed = false;
   private opening: Promise<void> | undefined;
+  /** One poll at a time: a concurrent poll is rejected with BUSY instead of interleaving. */
+  private readonly gate: PollGate;
 
   constructor(config: ExasolSourceConfig) {
     this.config = parseConfig(sourceConfigSchema, config, 'ExasolSource');
     this.tableName = `${this.config.schema}.${this.config.table}`;
+    this.gate = new PollGate(this.tableName);
     this.diffStore = this.config.diff ? new DiffStateStore(this.config.diff.stateDir) : undefined;
     const diff = this.config.mode === 'diff';
     this.capabilities = Object.freeze({
@@ -100,7 +107,7 @@ export class ExasolSource implements ReferenceTableSource {
   }
 
   async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
-    return this.exclusive(() => this.nextSnapshotBatch(opts));
+    return this.gate.run(() => this.nextSnapshotBatch(opts));
   }
 
   private async nextSnapshotBatch(opts: PollOptions): Promise<RecordBatch | null> {
@@ -129,7 +136,7 @@ export class ExasolSource implements ReferenceTableSource {
   }
 
   async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
-    return this.exclusive(() => this.nextChangeBatch(opts));
+    return this.gate.run(() => this.nextChangeBatch(opts));
   }
 
   private async nextChangeBatch(opts: PollOptions): Promise<RecordBatch | null> {
@@ -154,26 +161,59 @@ export class ExasolSource implements ReferenceTableSource {
     }
   }
 
+  /** The position, and where it was taken (see docs/connectors/exasol.md, "Checkpoints"). */
   checkpoint(): SourceCheckpoint {
     const signature = this.shape?.signature;
+    const source: { source?: JsonValue } = this.identity ? { source: { ...this.identity, hosts: [...this.identity.hosts] } } : {};
     if (this.phase.kind !== 'changes') {
-      return makeCheckpoint(CONNECTOR, this.tableName, 'snapshot', { mode: this.config.mode, ...(signature ? { signature } : {}) });
+      return makeCheckpoint(CONNECTOR, this.tableName, 'snapshot', {
+        mode: this.config.mode,
+        ...(signature ? { signature } : {}),
+        ...source,
+      });
     }
     if (this.config.mode === 'diff') {
       const d = this.diff!;
-      return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'diff', signature: signature!, run: d.run, state: d.state, epoch: d.epoch, delivered: d.delivered });
+      return makeCheckpoint(CONNECTOR, this.tableName, 'changes', {
+        mode: 'diff',
+        signature: signature!,
+        run: d.run,
+        state: d.state,
+        epoch: d.epoch,
+        delivered: d.delivered,
+        ...source,
+      });
     }
     const w = this.watermark;
-    return makeCheckpoint(CONNECTOR, this.tableName, 'changes', { mode: 'watermark', signature: signature!, wm: w.wm, key: w.key, ordinal: w.ordinal });
+    return makeCheckpoint(CONNECTOR, this.tableName, 'changes', {
+      mode: 'watermark',
+      signature: signature!,
+      wm: w.wm,
+      key: w.key,
+      ordinal: w.ordinal,
+      ...source,
+    });
   }
 
+  /**
+   * Positions this fresh source at `checkpoint`. A checkpoint taken on other hosts, another
+   * database, schema or table (or a re-created table) is the definite `CHECKPOINT_MISMATCH`
+   * naming both sides; one without that identity (older refstream) resumes with a
+   * `CHECKPOINT_UNIDENTIFIED` warning. A snapshot-phase checkpoint resumes nothing (the
+   * snapshot restarts): it is checked when it has an identity, and not warned about otherwise.
+   */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.assertUsable();
-    if (this.started) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.tableName });
+    if (this.started)
+      throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.tableName });
     const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table: this.tableName });
     if (cp.phase === 'snapshot') {
       const p = parsePosition(snapshotPosition, cp);
       this.assertMode(p.mode);
+      if (p.source !== undefined) {
+        await this.open();
+        this.checkIdentity(p.source, false);
+      }
       return; // the snapshot restarts (midSnapshotResume: false)
     }
     const mode = (cp.position as { mode?: unknown } | null)?.mode;
@@ -184,14 +224,18 @@ export class ExasolSource implements ReferenceTableSource {
     await this.open();
     if (mode === 'watermark') {
       const p = parsePosition(watermarkPosition, cp);
+      this.checkIdentity(p.source, true);
       this.assertSignature(p.signature);
       this.watermark = { wm: p.wm, key: p.key, ordinal: p.ordinal };
     } else {
       const p = parsePosition(diffPosition, cp);
+      this.checkIdentity(p.source, true);
       this.assertSignature(p.signature);
       const epoch = await this.diffStore!.read(p.state, this.tableName, p.run, p.epoch);
       if (epoch.epoch !== p.epoch || epoch.run !== p.run || p.delivered > epoch.changes.length) {
-        throw definite('CHECKPOINT_INVALID', `checkpoint does not match its diff state (epoch ${p.epoch}, ${p.delivered} delivered)`, { table: this.tableName });
+        throw definite('CHECKPOINT_INVALID', `checkpoint does not match its diff state (epoch ${p.epoch}, ${p.delivered} delivered)`, {
+          table: this.tableName,
+        });
       }
       this.diff = { run: p.run, state: p.state, epoch: p.epoch, delivered: p.delivered, changes: epoch.changes, hashes: epoch.state };
     }
@@ -235,7 +279,9 @@ export class ExasolSource implements ReferenceTableSource {
       }
       this.connection = connection;
       const catalog = await loadTable(connection, this.config.schema, this.config.table, signal);
+      const identity = await readIdentity(connection, this.config, signal);
       this.shape = resolveShape(this.config, catalog);
+      this.identity = identity;
     })();
     try {
       await this.opening;
@@ -269,7 +315,7 @@ export class ExasolSource implements ReferenceTableSource {
         nodes = hosts.map((host) => ({ host, port: connection.port }));
         if (this.config.snapshot.maxTunnels) nodes = nodes.slice(0, this.config.snapshot.maxTunnels);
         if (nodes.length === 0) nodes = [{ host: connection.host, port: connection.port }];
-        tunnelTls = this.config.snapshot.tunnelTls === 'on' || (this.config.snapshot.tunnelTls === 'auto' && supportsPublicKey(connection.session.releaseVersion));
+        tunnelTls = useTunnelTls(this.config.snapshot.tunnelTls, connection.session.releaseVersion);
       }
       if (tunnelTls) await tunnelCertificate();
       throwIfAborted(signal);
@@ -335,7 +381,9 @@ export class ExasolSource implements ReferenceTableSource {
     const gate = await this.guard(() => this.unchangedSinceLastPoll(signal));
     if (gate.unchanged) return null;
     const { batchRows, batchBytes, fetchBytes } = this.config;
-    const poll = await this.guard(() => pollWatermarkChanges(this.connection!, this.shape!, this.watermark, { batchRows, batchBytes, fetchBytes, signal }));
+    const poll = await this.guard(() =>
+      pollWatermarkChanges(this.connection!, this.shape!, this.watermark, { batchRows, batchBytes, fetchBytes, signal }),
+    );
     // checked after the read: rows read before a DDL are fine, a DDL before the read stops here
     await this.guard(() => this.assertColumnsUnchanged(signal));
     this.watermark = poll.cursor;
@@ -349,7 +397,9 @@ export class ExasolSource implements ReferenceTableSource {
     if (d.delivered >= d.changes.length) {
       const gate = await this.guard(() => this.unchangedSinceLastPoll(signal));
       if (gate.unchanged) return null;
-      const found = await this.guard(() => computeDiff(this.connection!, this.shape!, d.hashes, { fetchBytes: this.config.fetchBytes, signal }));
+      const found = await this.guard(() =>
+        computeDiff(this.connection!, this.shape!, d.hashes, { fetchBytes: this.config.fetchBytes, signal }),
+      );
       await this.guard(() => this.assertColumnsUnchanged(signal));
       if (gate.seen !== null) this.lastSeenCommit = gate.seen;
       this.moreRowsPending = false;
@@ -367,19 +417,6 @@ export class ExasolSource implements ReferenceTableSource {
     const { batch, next } = diffChangeBatch(this.shape!, d.changes, d.delivered, d.epoch, this.config);
     d.delivered = next;
     return batch;
-  }
-
-  /** One poll at a time: a concurrent poll is rejected with BUSY instead of interleaving. */
-  private async exclusive<T>(poll: () => Promise<T>): Promise<T> {
-    if (this.polling) {
-      throw definite('BUSY', `another poll of ${this.tableName} is still running`, { table: this.tableName, hint: 'await each poll before starting the next' });
-    }
-    this.polling = true;
-    try {
-      return await poll();
-    } finally {
-      this.polling = false;
-    }
   }
 
   /** Runs a step, turning unexpected errors into ConnectorErrors for this table. */
@@ -403,12 +440,20 @@ export class ExasolSource implements ReferenceTableSource {
         });
       }
       if (error.table === undefined) {
-        const options = { kind: error.kind, table: this.tableName, cause: error.cause ?? error, ...(error.hint !== undefined ? { hint: error.hint } : {}) };
+        const options = {
+          kind: error.kind,
+          table: this.tableName,
+          cause: error.cause ?? error,
+          ...(error.hint !== undefined ? { hint: error.hint } : {}),
+        };
         return new ConnectorError(error.code, error.message, options);
       }
       return error;
     }
-    return new ConnectorError('INTERNAL', `unexpected failure reading ${this.tableName}: ${(error as Error)?.message ?? String(error)}`, { table: this.tableName, cause: error });
+    return new ConnectorError('INTERNAL', `unexpected failure reading ${this.tableName}: ${(error as Error)?.message ?? String(error)}`, {
+      table: this.tableName,
+      cause: error,
+    });
   }
 
   private assertMode(mode: string): void {
@@ -420,12 +465,20 @@ export class ExasolSource implements ReferenceTableSource {
     }
   }
 
+  private checkIdentity(recorded: ExasolIdentity | undefined, warn: boolean): void {
+    checkIdentity(recorded, this.identity!, this.tableName, { warn, onWarning: this.config.onWarning });
+  }
+
   private assertSignature(signature: string): void {
     if (signature !== this.shape!.signature) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint was taken for other columns of ${this.tableName} (the table or the columns option changed)`, {
-        table: this.tableName,
-        hint: 'delete the checkpoint to start over with a new snapshot',
-      });
+      throw definite(
+        'CHECKPOINT_INVALID',
+        `checkpoint was taken for other columns of ${this.tableName} (the table or the columns option changed)`,
+        {
+          table: this.tableName,
+          hint: 'delete the checkpoint to start over with a new snapshot',
+        },
+      );
     }
   }
 
@@ -433,12 +486,6 @@ export class ExasolSource implements ReferenceTableSource {
     if (this.closed) throw definite('CLOSED', `source of ${this.tableName} is closed`, { table: this.tableName });
     throwIfAborted(signal);
   }
-}
-
-/** `PUBLIC KEY` pinning of tunnel certificates exists from Exasol 8.32. */
-export function supportsPublicKey(releaseVersion: string): boolean {
-  const [major = 0, minor = 0] = releaseVersion.split('.').map(Number);
-  return major > 8 || (major === 8 && minor >= 32);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -61,7 +61,11 @@ export function resolveShape(config: ResolvedSourceConfig, catalog: CatalogTable
   if (config.mode === 'watermark' && config.watermark) {
     const column = resolveColumn(name, config.watermark.column, byName.get(config.watermark.column)!.typeText, false);
     if (!['DECIMAL', 'TIMESTAMP', 'DATE'].includes(column.type.kind)) {
-      throw definite('CONFIG_INVALID', `watermark column ${column.name} of ${name} is ${column.typeText}; use a DECIMAL, DATE or TIMESTAMP column`, { table: name });
+      throw definite(
+        'CONFIG_INVALID',
+        `watermark column ${column.name} of ${name} is ${column.typeText}; use a DECIMAL, DATE or TIMESTAMP column`,
+        { table: name },
+      );
     }
     const insertedName = config.watermark.insertedColumn;
     const inserted = insertedName ? resolveColumn(name, insertedName, byName.get(insertedName)!.typeText, true) : undefined;
@@ -79,7 +83,11 @@ export function resolveShape(config: ResolvedSourceConfig, catalog: CatalogTable
     watermark,
     signature: columns.map((c) => `${c.name}:${c.typeText}:${c.override ?? ''}`).join(','),
     projected: config.columns !== undefined,
-    ignored: new Set([...config.excludeColumns, ...(watermark ? [watermark.column.name] : []), ...(watermark?.inserted ? [watermark.inserted.name] : [])]),
+    ignored: new Set([
+      ...config.excludeColumns,
+      ...(watermark ? [watermark.column.name] : []),
+      ...(watermark?.inserted ? [watermark.inserted.name] : []),
+    ]),
   };
 }
 
@@ -95,11 +103,13 @@ export function assertSameColumns(shape: TableShape, catalog: CatalogTable): voi
   for (const column of shape.columns) {
     const current = now.get(column.name);
     if (!current) problems.push(`column ${(first ??= column.name)} was dropped`);
-    else if (current.typeText !== column.typeText) problems.push(`column ${(first ??= column.name)} changed from ${column.typeText} to ${current.typeText}`);
+    else if (current.typeText !== column.typeText)
+      problems.push(`column ${(first ??= column.name)} changed from ${column.typeText} to ${current.typeText}`);
   }
   if (!shape.projected) {
     const known = new Set(shape.columns.map((c) => c.name));
-    for (const c of catalog.columns) if (!known.has(c.name) && !shape.ignored.has(c.name)) problems.push(`column ${(first ??= c.name)} (${c.typeText}) was added`);
+    for (const c of catalog.columns)
+      if (!known.has(c.name) && !shape.ignored.has(c.name)) problems.push(`column ${(first ??= c.name)} (${c.typeText}) was added`);
   }
   if (problems.length > 0) {
     throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${shape.name} changed: ${problems.join('; ')}`, {
@@ -111,7 +121,11 @@ export function assertSameColumns(shape: TableShape, catalog: CatalogTable): voi
 
 function assertKeyType(column: ExasolColumn, table: string): void {
   if (!['DECIMAL', 'CHAR', 'VARCHAR', 'DATE', 'TIMESTAMP', 'BOOLEAN'].includes(column.type.kind)) {
-    throw definite('CONFIG_INVALID', `key column ${column.name} of ${table} has type ${column.typeText}, which refstream cannot use as a key`, { table });
+    throw definite(
+      'CONFIG_INVALID',
+      `key column ${column.name} of ${table} has type ${column.typeText}, which refstream cannot use as a key`,
+      { table },
+    );
   }
 }
 
@@ -138,7 +152,9 @@ export function keyValueText(type: ExasolType, value: unknown): string {
   if (value === null || value === undefined) return '';
   if (type.kind === 'DECIMAL') {
     const text = String(value);
-    return type.scale === 0 && /^-?\d+$/.test(text) ? text.replace(/^(-?)0+(?=\d)/, '$1') : unscaledToDecimalString(decimalStringToUnscaled(text, type.scale), type.scale);
+    return type.scale === 0 && /^-?\d+$/.test(text)
+      ? text.replace(/^(-?)0+(?=\d)/, '$1')
+      : unscaledToDecimalString(decimalStringToUnscaled(text, type.scale), type.scale);
   }
   if (type.kind === 'BOOLEAN') return value === true || /^(true|1)$/i.test(String(value)) ? 'true' : 'false';
   return String(value);
@@ -182,7 +198,9 @@ export function sortableWatermark(type: ExasolType, text: string): string {
   if (type.kind !== 'DECIMAL') return text;
   const unscaled = decimalStringToUnscaled(text, type.scale);
   const digits = 40;
-  return unscaled >= 0n ? `p${unscaled.toString().padStart(digits, '0')}` : `n${(10n ** BigInt(digits) + unscaled).toString().padStart(digits, '0')}`;
+  return unscaled >= 0n
+    ? `p${unscaled.toString().padStart(digits, '0')}`
+    : `n${(10n ** BigInt(digits) + unscaled).toString().padStart(digits, '0')}`;
 }
 
 const SHORT_INTEGER = /^-?\d{1,15}$/;

@@ -28,16 +28,25 @@ export function createSelfSignedCertificate(
   const name = sequence(set(sequence(oid('2.5.4.3'), tlv(0x0c, Buffer.from(commonName, 'utf8')))));
   const now = Date.now();
   const validity = sequence(utcTime(new Date(now - 86_400_000)), utcTime(new Date(now + 365 * 86_400_000)));
-  const altNames = sequence(
-    tlv(0x82, Buffer.from('localhost')),
-    ...ips.map((ip) => tlv(0x87, Buffer.from(ip.split('.').map(Number)))),
-  );
+  const altNames = sequence(tlv(0x82, Buffer.from('localhost')), ...ips.map((ip) => tlv(0x87, Buffer.from(ip.split('.').map(Number)))));
   const extensions = tlv(0xa3, sequence(sequence(oid('2.5.29.17'), tlv(0x04, altNames))));
-  const serial = tlv(0x02, Buffer.concat([Buffer.from([0x01]), createHash('sha1').update(String(now) + Math.random()).digest().subarray(0, 8)]));
+  const serial = tlv(
+    0x02,
+    Buffer.concat([
+      Buffer.from([0x01]),
+      createHash('sha1')
+        .update(String(now) + Math.random())
+        .digest()
+        .subarray(0, 8),
+    ]),
+  );
   const tbs = sequence(tlv(0xa0, tlv(0x02, Buffer.from([0x02]))), serial, sha256WithRsa, name, validity, name, spki, extensions);
   const signature = sign('sha256', tbs, privateKey);
   const der = sequence(tbs, sha256WithRsa, tlv(0x03, Buffer.concat([Buffer.from([0x00]), signature])));
-  const certPem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END CERTIFICATE-----\n`;
+  const certPem = `-----BEGIN CERTIFICATE-----\n${der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trim()}\n-----END CERTIFICATE-----\n`;
   new X509Certificate(certPem); // fails loudly if the encoding above is ever wrong
   return {
     certPem,
@@ -50,7 +59,9 @@ export function createSelfSignedCertificate(
 /** Like {@link createSelfSignedCertificate}, generating the key in the thread pool instead of blocking the event loop. */
 export async function createSelfSignedCertificateAsync(commonName: string, ips: string[] = ['127.0.0.1']): Promise<SelfSignedCertificate> {
   const keys = await new Promise<{ publicKey: KeyObject; privateKey: KeyObject }>((resolve, reject) =>
-    generateKeyPair('rsa', { modulusLength: 2048 }, (error, publicKey, privateKey) => (error ? reject(error) : resolve({ publicKey, privateKey }))),
+    generateKeyPair('rsa', { modulusLength: 2048 }, (error, publicKey, privateKey) =>
+      error ? reject(error) : resolve({ publicKey, privateKey }),
+    ),
   );
   return createSelfSignedCertificate(commonName, ips, keys);
 }

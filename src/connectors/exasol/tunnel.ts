@@ -11,6 +11,20 @@ import { createSelfSignedCertificateAsync, type SelfSignedCertificate } from './
 
 const MAGIC = Buffer.from([0x02, 0x21, 0x21, 0x02, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00]);
 
+/** `PUBLIC KEY` pinning of tunnel certificates exists from Exasol 8.32. */
+export function supportsPublicKey(releaseVersion: string): boolean {
+  const [major = 0, minor = 0] = releaseVersion.split('.').map(Number);
+  return major > 8 || (major === 8 && minor >= 32);
+}
+
+/**
+ * Whether tunnels run TLS: `on`/`off` as configured; `auto` uses TLS where the server supports
+ * `PUBLIC KEY` pinning of the tunnel's certificate.
+ */
+export function useTunnelTls(mode: 'auto' | 'on' | 'off', releaseVersion: string): boolean {
+  return mode === 'on' || (mode === 'auto' && supportsPublicKey(releaseVersion));
+}
+
 /** An open tunnel: the address to name in `AT '…'` and the stream HTTP runs over. */
 export interface Tunnel {
   readonly socket: Socket;
@@ -36,7 +50,11 @@ export function tunnelCertificate(): Promise<SelfSignedCertificate> {
 }
 
 /** Opens a tunnel to `host:port`; with `tls` the socket is wrapped as a TLS server. */
-export async function openTunnel(host: string, port: number, options: { tls: boolean; timeoutMs?: number; signal?: AbortSignal | undefined }): Promise<Tunnel> {
+export async function openTunnel(
+  host: string,
+  port: number,
+  options: { tls: boolean; timeoutMs?: number; signal?: AbortSignal | undefined },
+): Promise<Tunnel> {
   const socket = connect({ host, port });
   socket.setNoDelay(true);
   // idle tunnels between handshake and PUT get dropped by NAT boxes without keepalive

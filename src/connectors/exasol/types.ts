@@ -3,7 +3,21 @@
  * the value codecs that append a value (JSON from `fetch`, or raw CSV bytes from EXPORT)
  * straight into an Arrow column builder.
  */
-import { Bool, DateDay, Decimal, Field, FixedSizeBinary, Float64, Int64, Interval, IntervalUnit, TimeUnit, Timestamp, Utf8, type DataType } from 'apache-arrow';
+import {
+  Bool,
+  DateDay,
+  Decimal,
+  Field,
+  FixedSizeBinary,
+  Float64,
+  Int64,
+  Interval,
+  IntervalUnit,
+  TimeUnit,
+  Timestamp,
+  Utf8,
+  type DataType,
+} from 'apache-arrow';
 import { METADATA } from '../../sdk/batch.js';
 import type {
   BoolColumnBuilder,
@@ -47,7 +61,8 @@ export function parseExasolType(text: string): ExasolType | undefined {
   }
   if (/^(DOUBLE( PRECISION)?|FLOAT|REAL)$/.test(t)) return { kind: 'DOUBLE' };
   if (/^BOOL(EAN)?$/.test(t)) return { kind: 'BOOLEAN' };
-  if ((m = /^(CHAR|VARCHAR)\((\d+)(?: CHAR)?\)(?: (UTF8|ASCII))?$/.exec(t))) return { kind: m[1] as 'CHAR' | 'VARCHAR', size: Number(m[2]) };
+  if ((m = /^(CHAR|VARCHAR)\((\d+)(?: CHAR)?\)(?: (UTF8|ASCII))?$/.exec(t)))
+    return { kind: m[1] as 'CHAR' | 'VARCHAR', size: Number(m[2]) };
   if (t === 'DATE') return { kind: 'DATE' };
   if ((m = /^TIMESTAMP(?:\((\d)\))?( WITH LOCAL TIME ZONE)?$/.exec(t))) {
     return { kind: 'TIMESTAMP', precision: m[1] === undefined ? 3 : Number(m[1]), localTimeZone: m[2] !== undefined };
@@ -110,7 +125,13 @@ export interface ExasolColumn {
  * Parses a column's type or throws definite `UNSUPPORTED_TYPE` naming table, column and type.
  * Validates an `int64` override (only DECIMAL(p, 0) with p ≤ 19 fits).
  */
-export function resolveColumn(table: string, name: string, typeText: string, nullable: boolean, override?: ColumnTypeOverride): ExasolColumn {
+export function resolveColumn(
+  table: string,
+  name: string,
+  typeText: string,
+  nullable: boolean,
+  override?: ColumnTypeOverride,
+): ExasolColumn {
   const type = parseExasolType(typeText);
   if (type === undefined || (type.kind === 'DECIMAL' && type.precision > 36)) {
     throw definite('UNSUPPORTED_TYPE', `column ${name} of ${table} has type ${typeText}, which refstream cannot represent`, {
@@ -119,7 +140,9 @@ export function resolveColumn(table: string, name: string, typeText: string, nul
     });
   }
   if (override === 'int64' && !(type.kind === 'DECIMAL' && type.scale === 0 && type.precision <= 19)) {
-    throw definite('CONFIG_INVALID', `columnTypes.${name}: int64 needs a DECIMAL(p ≤ 19, 0) column, ${name} of ${table} is ${typeText}`, { table });
+    throw definite('CONFIG_INVALID', `columnTypes.${name}: int64 needs a DECIMAL(p ≤ 19, 0) column, ${name} of ${table} is ${typeText}`, {
+      table,
+    });
   }
   return { name, typeText, type, nullable, override };
 }
@@ -141,14 +164,19 @@ export interface ValueCodec {
   appendCsv(builder: ColumnBuilder, buf: Uint8Array, start: number, end: number): void;
 }
 
-const latin1 = (buf: Uint8Array, start: number, end: number) => Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
+const latin1 = (buf: Uint8Array, start: number, end: number) =>
+  Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
 const utf8 = (buf: Uint8Array, start: number, end: number) => Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
 
 /** The codec of a column. */
 export function codecOf(column: ExasolColumn, table: string): ValueCodec {
   const type = column.type;
   const outOfRange = (text: string) =>
-    definite('VALUE_OUT_OF_RANGE', `value ${text} of column ${column.name} of ${table} does not fit ${column.override === 'int64' ? 'int64' : column.typeText}`, { table });
+    definite(
+      'VALUE_OUT_OF_RANGE',
+      `value ${text} of column ${column.name} of ${table} does not fit ${column.override === 'int64' ? 'int64' : column.typeText}`,
+      { table },
+    );
   switch (type.kind) {
     case 'DECIMAL': {
       if (column.override === 'int64') {
@@ -374,7 +402,10 @@ function appendTimestampBytes(b: TimestampColumnBuilder, buf: Uint8Array, s: num
 }
 
 /** Exasol interval text → months, days, nanoseconds. */
-export function parseInterval(kind: 'INTERVAL YEAR TO MONTH' | 'INTERVAL DAY TO SECOND', text: string): { months: number; days: number; nanoseconds: bigint } {
+export function parseInterval(
+  kind: 'INTERVAL YEAR TO MONTH' | 'INTERVAL DAY TO SECOND',
+  text: string,
+): { months: number; days: number; nanoseconds: bigint } {
   const t = text.trim();
   const negative = t.startsWith('-');
   const body = t.replace(/^[+-]/, '');

@@ -8,7 +8,15 @@ import { BatchBuilder } from '../../sdk/batch.js';
 import type { ExasolConnection } from './connection.js';
 import { endChangeRow, type BatchLimits } from './change-batch.js';
 import { quoteIdent } from './sql.js';
-import { compareWatermarks, keyValueText, literalOf, selectList, sortableWatermark, tupleGreaterThan, type TableShape } from './table-shape.js';
+import {
+  compareWatermarks,
+  keyValueText,
+  literalOf,
+  selectList,
+  sortableWatermark,
+  tupleGreaterThan,
+  type TableShape,
+} from './table-shape.js';
 
 /** Position after the last delivered row: its watermark, key, and ordinal among rows of that watermark. */
 export interface WatermarkCursor {
@@ -27,7 +35,8 @@ export function watermarkQuery(shape: TableShape, cursor: WatermarkCursor, limit
   let where = '';
   if (cursor.wm !== null) {
     const lit = literalOf(wm.column.type, cursor.wm);
-    where = cursor.key === null ? ` WHERE ${w} > ${lit}` : ` WHERE ${w} > ${lit} OR (${w} = ${lit} AND (${tupleGreaterThan(keys, cursor.key)}))`;
+    where =
+      cursor.key === null ? ` WHERE ${w} > ${lit}` : ` WHERE ${w} > ${lit} OR (${w} = ${lit} AND (${tupleGreaterThan(keys, cursor.key)}))`;
   }
   const extra = [`${w} AS "RS__WM"`, wm.inserted ? `${quoteIdent(wm.inserted.name)} AS "RS__INS"` : 'NULL AS "RS__INS"'];
   const order = [w, ...keys.map((k) => quoteIdent(k.name))].join(', ');
@@ -68,10 +77,16 @@ export async function pollWatermarkChanges(
       // an insert when the row was created after the position this poll started from
       const inserted =
         wm.inserted !== undefined &&
-        (start.wm === null || (insertedAt !== null && compareWatermarks(wm.inserted.type, keyValueText(wm.inserted.type, insertedAt), start.wm) > 0));
+        (start.wm === null ||
+          (insertedAt !== null && compareWatermarks(wm.inserted.type, keyValueText(wm.inserted.type, insertedAt), start.wm) > 0));
       const ordinal = cursor.wm === wmText ? cursor.ordinal + 1 : 0;
       for (let i = 0; i < n; i++) shape.codecs[i]!.appendJson(builder.columns[i]!, page.data[i]![r] ?? null);
-      endChangeRow(builder, n, inserted ? 'insert' : 'update', `${sortableWatermark(wm.column.type, wmText)}/${ordinal.toString(16).padStart(8, '0')}`);
+      endChangeRow(
+        builder,
+        n,
+        inserted ? 'insert' : 'update',
+        `${sortableWatermark(wm.column.type, wmText)}/${ordinal.toString(16).padStart(8, '0')}`,
+      );
       cursor = { wm: wmText, key: shape.keyIndexes.map((i) => keyValueText(shape.columns[i]!.type, page.data[i]![r])), ordinal };
     }
   }

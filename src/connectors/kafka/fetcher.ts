@@ -27,7 +27,13 @@ interface KafkajsMessage {
 
 /** A request kafkajs's connection can send (encoded by the caller). */
 export interface RawRequest {
-  request: { apiKey: number; apiVersion: number; apiName: string; expectResponse: () => boolean; encode: () => Promise<{ buf: Buffer; buffer: Buffer }> };
+  request: {
+    apiKey: number;
+    apiVersion: number;
+    apiName: string;
+    expectResponse: () => boolean;
+    encode: () => Promise<{ buf: Buffer; buffer: Buffer }>;
+  };
   response: { decode: (raw: Buffer) => Promise<unknown>; parse: (decoded: unknown) => Promise<unknown> };
   requestTimeout?: number;
 }
@@ -40,7 +46,9 @@ export interface KafkajsBroker {
     minBytes: number;
     maxBytes: number;
     topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
-  }): Promise<{ responses: Array<{ topicName: string; partitions: Array<{ partition: number; highWatermark: string; messages: KafkajsMessage[] }> }> }>;
+  }): Promise<{
+    responses: Array<{ topicName: string; partitions: Array<{ partition: number; highWatermark: string; messages: KafkajsMessage[] }> }>;
+  }>;
 }
 
 export interface KafkajsCluster {
@@ -48,10 +56,14 @@ export interface KafkajsCluster {
   disconnect(): Promise<void>;
   addTargetTopic(topic: string): Promise<void>;
   refreshMetadata(): Promise<void>;
+  /** Metadata v2+ carries the cluster id (null from older brokers). */
+  metadata(args: { topics: string[] }): Promise<{ clusterId?: string | null }>;
   findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(args: { nodeId: string }): Promise<KafkajsBroker>;
-  fetchTopicsOffset(topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
+  fetchTopicsOffset(
+    topics: Array<{ topic: string; partitions: Array<{ partition: number }>; fromBeginning: boolean }>,
+  ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
 }
 
 const READ_COMMITTED = 1;
@@ -63,7 +75,12 @@ export function createCluster(kafka: Kafka): KafkajsCluster {
   if (typeof create !== 'function') {
     throw definite('INTERNAL', 'this kafkajs version does not expose its cluster factory (refstream supports kafkajs 2.2)');
   }
-  return create({ metadataMaxAge: 300_000, allowAutoTopicCreation: false, maxInFlightRequests: null, isolationLevel: READ_COMMITTED }) as KafkajsCluster;
+  return (create as (options: Record<string, unknown>) => unknown)({
+    metadataMaxAge: 300_000,
+    allowAutoTopicCreation: false,
+    maxInFlightRequests: null,
+    isolationLevel: READ_COMMITTED,
+  }) as KafkajsCluster;
 }
 
 /** Reads partitions of one topic at offsets the caller keeps. */
@@ -88,14 +105,28 @@ export class PartitionReader {
 
   /** Partition ids of the topic (definite error when it has none, i.e. does not exist). */
   partitions(): number[] {
-    const ids = this.cluster.findTopicPartitionMetadata(this.topic).map((p) => p.partitionId).sort((a, b) => a - b);
-    if (ids.length === 0) throw definite('TABLE_NOT_FOUND', `Kafka topic ${this.topic} does not exist or has no partitions`, { hint: `create topic ${this.topic} or check the name` });
+    const ids = this.cluster
+      .findTopicPartitionMetadata(this.topic)
+      .map((p) => p.partitionId)
+      .sort((a, b) => a - b);
+    if (ids.length === 0)
+      throw definite('TABLE_NOT_FOUND', `Kafka topic ${this.topic} does not exist or has no partitions`, {
+        hint: `create topic ${this.topic} or check the name`,
+      });
     return ids;
+  }
+
+  /** The cluster's id from the Metadata response, or null when the broker reports none (Kafka < 0.10.1). */
+  async clusterId(): Promise<string | null> {
+    const metadata = await this.cluster.metadata({ topics: [this.topic] });
+    return typeof metadata.clusterId === 'string' && metadata.clusterId !== '' ? metadata.clusterId : null;
   }
 
   /** The end offsets (last stable offsets) of the given partitions, or their start offsets. */
   async offsets(partitions: number[], which: 'end' | 'start'): Promise<Map<number, bigint>> {
-    const result = await this.cluster.fetchTopicsOffset([{ topic: this.topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: which === 'start' }]);
+    const result = await this.cluster.fetchTopicsOffset([
+      { topic: this.topic, partitions: partitions.map((partition) => ({ partition })), fromBeginning: which === 'start' },
+    ]);
     const out = new Map<number, bigint>();
     for (const p of result[0]?.partitions ?? []) out.set(p.partition, BigInt(p.offset));
     return out;
@@ -106,7 +137,11 @@ export class PartitionReader {
    * parallel). Records are in offset order per partition; records before the requested offset
    * (a fetch returns whole record batches) and transaction markers are dropped.
    */
-  async fetch(positions: Map<number, bigint>, maxWaitMs: number, maxBytesPerPartition = this.maxBytesPerPartition): Promise<FetchedRecord[]> {
+  async fetch(
+    positions: Map<number, bigint>,
+    maxWaitMs: number,
+    maxBytesPerPartition = this.maxBytesPerPartition,
+  ): Promise<FetchedRecord[]> {
     const partitions = [...positions.keys()];
     if (partitions.length === 0) return [];
     const byLeader = this.cluster.findLeaderForPartitions(this.topic, partitions);
@@ -118,7 +153,16 @@ export class PartitionReader {
           maxWaitTime: maxWaitMs,
           minBytes: 1,
           maxBytes: maxBytesPerPartition * ids.length,
-          topics: [{ topic: this.topic, partitions: ids.map((partition) => ({ partition, fetchOffset: String(positions.get(partition)!), maxBytes: maxBytesPerPartition })) }],
+          topics: [
+            {
+              topic: this.topic,
+              partitions: ids.map((partition) => ({
+                partition,
+                fetchOffset: String(positions.get(partition)!),
+                maxBytes: maxBytesPerPartition,
+              })),
+            },
+          ],
         });
       }),
     );

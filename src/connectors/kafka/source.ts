@@ -7,19 +7,42 @@
  * plus, per partition, the highest `refstream-position` seen, so restoring resumes with
  * exactly the next change and replays the writer left in the topic (after its own crash) are
  * dropped rather than re-applied.
+ *
+ * This class coordinates: it connects and checks the cluster's identity, owns the stream
+ * state and the checkpoint, and runs polls one at a time (poll-scheduler.ts). Reading is
+ * elsewhere: the snapshot in source-snapshot.ts, the change stream in source-changes.ts,
+ * the table schema in source-schema.ts.
  */
 import { Schema, type RecordBatch } from 'apache-arrow';
 import type { Kafka } from 'kafkajs';
 import { z } from 'zod';
-import { BatchBuilder, descriptorOf, formatPosition, sameTableSchema, snapshotSchema, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
+import { descriptorOf, type TableDescriptor } from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { ConnectorError, abortError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
+import { definite, throwIfAborted } from '../../sdk/errors.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
-import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from '../../sinks/kafka/client.js';
-import { toIpc } from '../../sinks/kafka/encode.js';
-import { HEADERS } from '../../sinks/kafka/records.js';
-import { descriptorFromIpc, keyRowFromJson, parseJson, rowFromJson } from './decode.js';
-import { PartitionReader, type FetchedRecord } from './fetcher.js';
+import type { WarningHandler } from '../../sdk/warnings.js';
+import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
+import { descriptorFromIpc } from './decode.js';
+import { PartitionReader } from './fetcher.js';
+import { asSourceError } from './errors.js';
+import { PollScheduler, type PollResult } from './poll-scheduler.js';
+import { ChangeReader } from './source-changes.js';
+import {
+  assertSameTopic,
+  changePositionSchema,
+  checkIdentity,
+  cloneState,
+  decodeStreamState,
+  emptyState,
+  encodeChangePosition,
+  encodeSnapshotPosition,
+  snapshotPositionSchema,
+  type KafkaSourceIdentity,
+  type StreamState,
+} from './source-checkpoint.js';
+import type { ReadContext } from './source-context.js';
+import { TopicSchema } from './source-schema.js';
+import { SnapshotReader } from './source-snapshot.js';
 
 /** Options of {@link KafkaReferenceTableSource}. */
 export interface KafkaSourceOptions extends KafkaConnectionOptions {
@@ -28,9 +51,9 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   /** Table name used in checkpoints (default: the topic name). */
   table?: string;
   /**
-   * The table schema, when the topic's `schema` control records may be gone (they are
-   * tombstones, which compaction removes after `delete.retention.ms`). An Arrow schema with
-   * refstream metadata, or a descriptor.
+   * The table schema, when the topic has no `schema` control record: written with
+   * `controlRecords: false`, or compacted after `delete.retention.ms` in the previous record
+   * format (where they were tombstones). An Arrow schema with refstream metadata, or a descriptor.
    */
   schema?: Schema | TableDescriptor;
   /** Most rows per batch (default 10 000). */
@@ -45,6 +68,8 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
    * records: changes then keep per-key order only.
    */
   globalOrder?: boolean;
+  /** Receives warnings such as `CHECKPOINT_UNIDENTIFIED` (default: Node process warnings on stderr). */
+  onWarning?: WarningHandler;
 }
 
 const optionsSchema = connectionOptionsSchema.extend({
@@ -55,64 +80,10 @@ const optionsSchema = connectionOptionsSchema.extend({
   batchBytes: z.number().int().positive().optional(),
   maxWaitMs: z.number().int().nonnegative().optional(),
   globalOrder: z.boolean().optional(),
+  onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
 });
 
 const CONNECTOR = 'kafka';
-
-/** The change-phase position stored in checkpoints. */
-const positionSchema = z
-  .object({
-    topic: z.string(),
-    /** Next offset to read, per partition (decimal strings). */
-    offsets: z.record(z.string(), z.string().regex(/^\d+$/)),
-    /** Highest `refstream-position` seen per partition (replays at or below are dropped). */
-    high: z.record(z.string(), z.string()),
-    /** Highest watermark read per partition (the partition holds nothing older unread). */
-    frontier: z.record(z.string(), z.string()),
-    /** Position of the last truncate applied. */
-    truncatedAt: z.string().nullable(),
-    /** The table schema as a base64 Arrow IPC stream (so a restore needs no schema record). */
-    schema: z.string().nullable(),
-  })
-  .strict();
-type ChangePosition = z.infer<typeof positionSchema>;
-
-/** A poll job's outcome; `apply` advances the checkpoint when the batch is handed out. */
-interface PollResult {
-  batch: RecordBatch | null;
-  apply: () => void;
-}
-
-/** Stream state after a batch: what a checkpoint taken after it restores. */
-interface StreamState {
-  offsets: Map<number, bigint>;
-  high: Map<number, string>;
-  frontier: Map<number, string>;
-  truncatedAt: string | null;
-}
-
-/** The snapshot's second pass: what to read, where it is, and which record wins per key. */
-interface SnapshotPlan {
-  partitions: number[];
-  /** End offsets captured at start (the snapshot's extent). */
-  targets: Map<number, bigint>;
-  /** Next offset the second pass reads, per partition. */
-  cursor: Map<number, bigint>;
-  /** `partition + key` → offset of the record that is the key's snapshot row. */
-  winners: Map<string, bigint>;
-  /** Stream state at the end of the snapshot (where changes begin). */
-  end: StreamState;
-}
-
-/** Bytes per partition fetched while reading the snapshot (small: the snapshot is read twice). */
-const SNAPSHOT_FETCH_BYTES = 1 << 20;
-
-function winnerId(partition: number, key: Buffer): string {
-  return `${partition}\u0000${key.toString('latin1')}`;
-}
-
-/** Snapshot rows carry no position; read in the change phase they get the lowest one, so they never override a change. */
-const SNAPSHOT_ROW_POSITION = formatPosition(0, 0);
 
 const CAPABILITIES: SourceCapabilities = Object.freeze({
   changes: 'log',
@@ -135,8 +106,9 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private readonly kafka: Kafka;
   private readonly table: string;
   private reader: PartitionReader | null = null;
-  private descriptor: TableDescriptor | null = null;
-  private phase: 'snapshot' | 'changes' = 'snapshot';
+  private readonly schema: TopicSchema;
+  private readonly snapshot: SnapshotReader;
+  private readonly changes: ChangeReader;
   private snapshotDone = false;
   private closed = false;
   private polled = false;
@@ -144,21 +116,39 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private committed: StreamState = emptyState();
   /** Read-ahead state of the job in progress (ahead of `committed` until its batch is returned). */
   private ahead: StreamState = emptyState();
-  /** The snapshot being read (second pass), once the first pass is done. */
-  private snapshotPlan: SnapshotPlan | null = null;
-  /** Resolves when the poll in progress is done (polls are serialised). */
-  private turn: Promise<void> = Promise.resolve();
-  /** A poll whose caller gave up (abort): its result is handed to the next poll of that kind. */
-  private abandoned: { kind: 'snapshot' | 'changes'; work: Promise<PollResult> } | null = null;
+  private readonly polls: PollScheduler;
   private emittedData = false;
+  /** The connected cluster and topic (known once connected). */
+  private identity: KafkaSourceIdentity | null = null;
+  private restored = false;
+  /** The identity a restored checkpoint recorded, until it is checked (when connecting). */
+  private restoredFrom: { source: KafkaSourceIdentity | undefined; resumes: boolean } | null = null;
 
   constructor(options: KafkaSourceOptions) {
     this.options = parseConfig(optionsSchema, options, 'KafkaReferenceTableSource') as KafkaSourceOptions;
     this.table = this.options.table ?? this.options.topic;
-    if (this.options.schema !== undefined) {
-      const s = this.options.schema as Schema | TableDescriptor;
-      this.descriptor = 'primaryKey' in s ? s : descriptorOf(s);
-    }
+    this.polls = new PollScheduler(
+      this.table,
+      () => this.closed,
+      () => this.throwIfClosed(),
+    );
+    const s = this.options.schema as Schema | TableDescriptor | undefined;
+    this.schema = new TopicSchema(this.options.topic, this.table, s === undefined ? null : 'primaryKey' in s ? s : descriptorOf(s));
+    const context: ReadContext = {
+      topic: this.options.topic,
+      table: this.table,
+      batchRows: this.options.batchRows ?? 10_000,
+      batchBytes: this.options.batchBytes ?? 8 << 20,
+      schema: this.schema,
+      isClosed: () => this.closed,
+      connect: () => this.connect(),
+    };
+    this.snapshot = new SnapshotReader(context);
+    this.changes = new ChangeReader(context, {
+      maxWaitMs: this.options.maxWaitMs ?? 100,
+      globalOrder: this.options.globalOrder ?? true,
+      emittedData: () => this.emittedData,
+    });
     this.kafka = createKafkaClient(this.options);
   }
 
@@ -169,110 +159,82 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
     this.throwIfClosed();
     if (this.snapshotDone) return null;
-    return this.run('snapshot', () => (this.snapshotDone ? Promise.resolve({ batch: null, apply: () => undefined }) : this.nextSnapshotBatch()), opts.signal);
+    return this.run(
+      'snapshot',
+      () => (this.snapshotDone ? Promise.resolve({ batch: null, apply: () => undefined }) : this.nextSnapshotBatch()),
+      opts.signal,
+    );
   }
 
   async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
     this.throwIfClosed();
     if (!this.snapshotDone) {
-      throw definite('INVALID_STATE', 'pollChanges called before the snapshot is complete', { table: this.table, hint: 'call pollSnapshot until it returns null first' });
+      throw definite('INVALID_STATE', 'pollChanges called before the snapshot is complete', {
+        table: this.table,
+        hint: 'call pollSnapshot until it returns null first',
+      });
     }
     return this.run('changes', () => this.nextChangeBatch(opts.signal), opts.signal);
   }
 
+  /** The position, and where it was taken (see docs/sinks/kafka.md, "Checkpoints"). */
   checkpoint(): SourceCheckpoint {
-    if (!this.snapshotDone) return makeCheckpoint(CONNECTOR, this.table, 'snapshot', null);
-    const position: ChangePosition = {
-      topic: this.options.topic,
-      offsets: Object.fromEntries([...this.committed.offsets].map(([p, o]) => [String(p), o.toString()])),
-      high: Object.fromEntries([...this.committed.high].map(([p, h]) => [String(p), h])),
-      frontier: Object.fromEntries([...this.committed.frontier].map(([p, h]) => [String(p), h])),
-      truncatedAt: this.committed.truncatedAt,
-      schema: this.descriptor === null ? null : this.schemaText(),
-    };
-    return makeCheckpoint(CONNECTOR, this.table, 'changes', position);
+    if (!this.snapshotDone) return makeCheckpoint(CONNECTOR, this.table, 'snapshot', encodeSnapshotPosition(this.identity));
+    return makeCheckpoint(
+      CONNECTOR,
+      this.table,
+      'changes',
+      encodeChangePosition(this.options.topic, this.committed, this.schema.text(), this.identity),
+    );
   }
 
+  /**
+   * Positions this fresh source at `checkpoint` and connects. A checkpoint of another cluster
+   * or topic is the definite `CHECKPOINT_MISMATCH` naming both sides; one without identity
+   * (older refstream) resumes with a `CHECKPOINT_UNIDENTIFIED` warning. A snapshot-phase
+   * checkpoint resumes nothing (the snapshot restarts): it is checked when it has an identity.
+   */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.throwIfClosed();
-    if (this.polled) throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.table });
+    if (this.polled || this.restored)
+      throw definite('INVALID_STATE', 'restore must be called on a fresh source, before any poll', { table: this.table });
     const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table: this.table });
-    if (cp.phase === 'snapshot') return; // the snapshot restarts (no mid-snapshot resume)
-    const position = parsePosition(positionSchema, cp);
-    if (position.topic !== this.options.topic) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint belongs to topic ${position.topic}, not ${this.options.topic}`, { table: this.table, hint: 'use one checkpoint per topic' });
+    if (cp.phase === 'snapshot') {
+      const position = parsePosition(snapshotPositionSchema, cp);
+      this.restored = true;
+      if (position === null) return; // the snapshot restarts (no mid-snapshot resume)
+      assertSameTopic(position.source.topic, this.options.topic, this.table);
+      this.restoredFrom = { source: position.source, resumes: false };
+      await this.connect();
+      return;
     }
-    const state: StreamState = {
-      offsets: new Map(Object.entries(position.offsets).map(([p, o]) => [Number(p), BigInt(o)])),
-      high: new Map(Object.entries(position.high).map(([p, h]) => [Number(p), h])),
-      frontier: new Map(Object.entries(position.frontier).map(([p, h]) => [Number(p), h])),
-      truncatedAt: position.truncatedAt,
-    };
-    if (this.descriptor === null && position.schema !== null) this.descriptor = descriptorFromIpc(Buffer.from(position.schema, 'base64'));
+    const position = parsePosition(changePositionSchema, cp);
+    assertSameTopic(position.topic, this.options.topic, this.table);
+    const state = decodeStreamState(position);
+    this.restored = true;
+    if (this.schema.descriptor === null && position.schema !== null)
+      this.schema.descriptor = descriptorFromIpc(Buffer.from(position.schema, 'base64'));
     this.committed = state;
     this.ahead = cloneState(state);
-    this.phase = 'changes';
     this.snapshotDone = true;
+    this.restoredFrom = { source: position.source, resumes: true };
+    await this.connect();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.snapshotPlan = null;
+    this.snapshot.discard();
     await this.reader?.close();
     this.reader = null;
   }
 
   // ---- polling machinery ----
 
-  /**
-   * Runs one poll job. Polls are serialised (a concurrent poll waits its turn, so batches
-   * are never interleaved or delivered twice). An aborted poll rejects at once; if its job
-   * was already running, the job finishes in the background and its batch is returned by
-   * the next poll of the same kind, so aborting never loses or skips data.
-   */
-  private async run(kind: 'snapshot' | 'changes', job: () => Promise<PollResult>, signal?: AbortSignal): Promise<RecordBatch | null> {
+  private run(kind: 'snapshot' | 'changes', job: () => Promise<PollResult>, signal?: AbortSignal): Promise<RecordBatch | null> {
     throwIfAborted(signal);
     this.polled = true;
-    const previous = this.turn;
-    let release!: () => void;
-    this.turn = new Promise<void>((resolve) => (release = resolve));
-    try {
-      await raceAbort(previous, signal);
-    } catch (error) {
-      void previous.then(release); // keep the order for polls queued behind this one
-      throw error;
-    }
-    let work: Promise<PollResult>;
-    if (this.abandoned !== null && this.abandoned.kind === kind) {
-      work = this.abandoned.work;
-      this.abandoned = null;
-    } else {
-      try {
-        this.throwIfClosed();
-      } catch (error) {
-        release();
-        throw error;
-      }
-      work = job();
-    }
-    try {
-      await raceAbort(work, signal);
-    } catch (error) {
-      if (signal?.aborted && !this.closed) {
-        this.abandoned = { kind, work };
-        void work.then(release, release);
-        work.catch(() => undefined);
-        throw error;
-      }
-      release();
-      throw error;
-    }
-    release();
-    const result = await work;
-    this.throwIfClosed();
-    result.apply(); // only now does checkpoint() move past this batch
-    return result.batch;
+    return this.polls.run(kind, job, signal);
   }
 
   private throwIfClosed(): void {
@@ -285,16 +247,22 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     try {
       await reader.connect();
       const partitions = reader.partitions();
+      this.identity = { clusterId: await reader.clusterId(), topic: this.options.topic };
+      this.checkRestoredIdentity(this.identity);
       const start = await reader.offsets(partitions, 'start');
       for (const p of partitions) {
         if (!this.ahead.offsets.has(p)) {
           this.ahead.offsets.set(p, start.get(p) ?? 0n);
           if (this.snapshotDone) this.committed.offsets.set(p, start.get(p) ?? 0n);
         } else if (this.ahead.offsets.get(p)! < (start.get(p) ?? 0n)) {
-          throw definite('CHECKPOINT_EXPIRED', `partition ${p} of topic ${this.options.topic} no longer holds offset ${this.ahead.offsets.get(p)} (starts at ${start.get(p)})`, {
-            table: this.table,
-            hint: 'delete the checkpoint to load the table again from a new snapshot',
-          });
+          throw definite(
+            'CHECKPOINT_EXPIRED',
+            `partition ${p} of topic ${this.options.topic} no longer holds offset ${this.ahead.offsets.get(p)} (starts at ${start.get(p)})`,
+            {
+              table: this.table,
+              hint: 'delete the checkpoint to load the table again from a new snapshot',
+            },
+          );
         }
       }
     } catch (error) {
@@ -309,340 +277,49 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     return reader;
   }
 
-  // ---- snapshot ----
+  /** Once per restore, before the checkpoint's offsets are looked at. */
+  private checkRestoredIdentity(identity: KafkaSourceIdentity): void {
+    const restored = this.restoredFrom;
+    if (restored === null) return;
+    checkIdentity(
+      restored.source,
+      { table: this.table, identity, brokers: describeConnection(this.options) },
+      { warn: restored.resumes, onWarning: this.options.onWarning },
+    );
+    this.restoredFrom = null;
+  }
 
-  /**
-   * The snapshot in two passes, so memory holds keys, never rows: the first pass reads
-   * every partition to the end offsets captured at start and notes, per key, the offset of
-   * the record that wins (last one, replays and cleared partitions excluded); the second
-   * reads again and returns exactly those records, partition by partition.
-   */
+  // ---- reading ----
+
   private async nextSnapshotBatch(): Promise<PollResult> {
-    const plan = (this.snapshotPlan ??= await this.planSnapshot());
-    const reader = await this.connect();
-    const limitRows = this.options.batchRows ?? 10_000;
-    const limitBytes = this.options.batchBytes ?? 8 << 20;
-    let builder: BatchBuilder | null = null;
-    for (const p of plan.partitions) {
-      while (plan.cursor.get(p)! < plan.targets.get(p)!) {
-        const from = plan.cursor.get(p)!;
-        const records = await asSourceCall(() => reader.fetch(new Map([[p, from]]), 100, SNAPSHOT_FETCH_BYTES), this.options.topic, this.table);
-        if (this.closed) return { batch: null, apply: () => undefined };
-        if (records.length === 0) plan.cursor.set(p, plan.targets.get(p)!); // nothing readable left below the end
-        for (const r of records) {
-          if (r.offset >= plan.targets.get(p)!) {
-            plan.cursor.set(p, plan.targets.get(p)!);
-            break;
-          }
-          plan.cursor.set(p, r.offset + 1n);
-          if (r.key === null || r.value === null) continue;
-          const id = winnerId(p, r.key);
-          if (plan.winners.get(id) !== r.offset) continue;
-          plan.winners.delete(id);
-          builder ??= new BatchBuilder(this.requireDescriptor(), 'snapshot');
-          builder.appendRow(rowFromJson(builder.descriptor, parseJson(r.value, `value of key ${r.key.toString('utf8')}`, this.table)));
-          if (builder.rows >= limitRows || builder.byteLength >= limitBytes) {
-            this.emittedData = true;
-            return { batch: builder.finish(), apply: () => undefined };
-          }
-        }
-      }
-    }
-    if (builder !== null) {
+    const step = await this.snapshot.next(this.ahead);
+    if (step.batch !== null) {
       this.emittedData = true;
-      return { batch: builder.finish(), apply: () => undefined };
+      return { batch: step.batch, apply: () => undefined };
     }
+    const end = step.end;
+    if (end === null) return { batch: null, apply: () => undefined };
     return {
       batch: null,
       apply: () => {
-        this.committed = plan.end;
-        this.ahead = cloneState(plan.end);
+        this.committed = end;
+        this.ahead = cloneState(end);
         this.snapshotDone = true;
-        this.phase = 'changes';
-        this.snapshotPlan = null;
+        this.snapshot.discard();
       },
     };
   }
-
-  /** First pass: the winning offset of every live key, up to the end offsets at start. */
-  private async planSnapshot(): Promise<SnapshotPlan> {
-    const reader = await this.connect();
-    const partitions = reader.partitions();
-    const targets = await asSourceCall(() => reader.offsets(partitions, 'end'), this.options.topic, this.table);
-    const winners = new Map<string, bigint>();
-    const state = this.ahead;
-    const cursor = new Map(partitions.map((p) => [p, state.offsets.get(p)!]));
-    for (;;) {
-      const due = new Map<number, bigint>();
-      for (const p of partitions) if (state.offsets.get(p)! < targets.get(p)!) due.set(p, state.offsets.get(p)!);
-      if (due.size === 0) break;
-      const records = await asSourceCall(() => reader.fetch(due, 100, SNAPSHOT_FETCH_BYTES), this.options.topic, this.table);
-      if (this.closed) break;
-      let progressed = false;
-      for (const r of records) {
-        if (r.offset >= targets.get(r.partition)! || r.offset < state.offsets.get(r.partition)!) continue;
-        state.offsets.set(r.partition, r.offset + 1n);
-        progressed = true;
-        this.foldRecord(r, winners, state);
-      }
-      // Offsets below the end that hold nothing readable (compacted away, aborted transactions).
-      if (!progressed) for (const [p] of due) state.offsets.set(p, targets.get(p)!);
-    }
-    if (winners.size > 0) this.requireDescriptor();
-    return { partitions, targets, cursor, winners, end: cloneState(state) };
-  }
-
-  private foldRecord(r: FetchedRecord, winners: Map<string, bigint>, state: StreamState): void {
-    const control = r.headers[HEADERS.control]?.toString('utf8');
-    if (control !== undefined) {
-      if (control === 'schema') this.adoptSchema(r);
-      else if (control === 'watermark') {
-        const position = r.headers[HEADERS.position]?.toString('utf8');
-        if (position !== undefined) noteFrontier(state, r.partition, position);
-      } else if (control === 'snapshot-start') clearPartition(winners, r.partition);
-      else if (control === 'truncate') {
-        const position = r.headers[HEADERS.position]?.toString('utf8') ?? null;
-        clearPartition(winners, r.partition);
-        if (position !== null) {
-          if (state.truncatedAt === null || position > state.truncatedAt) state.truncatedAt = position;
-          notePosition(state, r.partition, position);
-        }
-      }
-      return;
-    }
-    if (r.key === null) return;
-    const position = r.headers[HEADERS.position]?.toString('utf8') ?? null;
-    if (position !== null) {
-      if (isReplay(state, r.partition, position)) return;
-      notePosition(state, r.partition, position);
-    }
-    const id = winnerId(r.partition, r.key);
-    if (r.value === null) winners.delete(id);
-    else winners.set(id, r.offset);
-  }
-
-  // ---- changes ----
 
   private async nextChangeBatch(signal?: AbortSignal): Promise<PollResult> {
-    const reader = await this.connect();
-    const deadline = Date.now() + (this.options.maxWaitMs ?? 100);
-    const state = this.ahead;
-    for (;;) {
-      const wait = Math.max(0, deadline - Date.now());
-      const records = await asSourceCall(() => reader.fetch(new Map(state.offsets), Math.min(wait, 100)), this.options.topic, this.table);
-      if (this.closed) return { batch: null, apply: () => undefined };
-      const builder = this.merge(records, state);
-      const after = cloneState(state);
-      const apply = (): void => {
+    const step = await this.changes.next(this.ahead, (after) => (this.committed = after), signal);
+    if (step.batch !== null) this.emittedData = true;
+    const after = step.after;
+    if (after === null) return { batch: null, apply: () => undefined };
+    return {
+      batch: step.batch,
+      apply: () => {
         this.committed = after;
-      };
-      if (builder !== null && builder.rows > 0) {
-        this.emittedData = true;
-        return { batch: builder.finish(), apply };
-      }
-      // Nothing to return, but offsets may have moved past dropped replays and control records.
-      if (Date.now() >= deadline || signal?.aborted) return { batch: null, apply };
-      apply();
-    }
-  }
-
-  /**
-   * Turns fetched records into one change batch, in stream order. Partitions are merged by
-   * `refstream-position`: the smallest head goes first, but only once every other partition
-   * is known to hold nothing smaller — it has a later head, or a watermark at or past it (the
-   * writer writes watermarks to every partition once records are acknowledged). Records not
-   * taken stay unread (offsets stop before them) and are fetched again by the next poll.
-   */
-  private merge(records: FetchedRecord[], state: StreamState): BatchBuilder | null {
-    const limitRows = this.options.batchRows ?? 10_000;
-    const limitBytes = this.options.batchBytes ?? 8 << 20;
-    const globalOrder = this.options.globalOrder ?? true;
-    const queues = new Map<number, FetchedRecord[]>();
-    for (const p of state.offsets.keys()) queues.set(p, []);
-    for (const r of records) if (r.offset >= state.offsets.get(r.partition)!) queues.get(r.partition)?.push(r);
-    const next = new Map<number, number>([...queues.keys()].map((p) => [p, 0]));
-    let builder: BatchBuilder | null = null;
-    const full = (): boolean => builder !== null && (builder.rows >= limitRows || builder.byteLength >= limitBytes);
-    const consume = (r: FetchedRecord): void => {
-      next.set(r.partition, next.get(r.partition)! + 1);
-      state.offsets.set(r.partition, r.offset + 1n);
+      },
     };
-    for (;;) {
-      if (full()) return builder;
-      // Heads that need no ordering: control records, replays, position-less rows.
-      for (const [p, queue] of queues) {
-        while (next.get(p)! < queue.length && !full()) {
-          const r = queue[next.get(p)!]!;
-          const control = r.headers[HEADERS.control]?.toString('utf8');
-          const position = r.headers[HEADERS.position]?.toString('utf8');
-          if (control === 'schema') {
-            const before = this.descriptor;
-            this.adoptSchema(r);
-            // A new schema ends the batch; its rows come in the next one.
-            if (builder !== null && before !== null && !sameTableSchema(before.fields, this.descriptor!.fields)) {
-              this.descriptor = before;
-              return builder;
-            }
-          } else if (control === 'watermark') {
-            if (position !== undefined) noteFrontier(state, p, position);
-          } else if (control === 'snapshot-start') {
-            if (this.emittedData) {
-              throw definite('SNAPSHOT_RESTARTED', `the writer of topic ${this.options.topic} started a new snapshot; rows deleted meanwhile cannot be told apart`, {
-                table: this.table,
-                hint: 'delete the checkpoint and restart to load the new snapshot',
-              });
-            }
-          } else if (control === 'truncate' || (control === undefined && r.key !== null)) {
-            if (position !== undefined && !isStale(state, p, position)) break; // needs ordering
-            if (position === undefined && control === undefined) builder = this.appendChange(builder, r, state);
-          }
-          consume(r);
-        }
-      }
-      if (full()) return builder;
-      // The smallest positioned head, if every other partition is known to hold nothing smaller.
-      let best: FetchedRecord | null = null;
-      let bestPosition = '';
-      for (const [p, queue] of queues) {
-        const r = queue[next.get(p)!];
-        if (r === undefined) continue;
-        const position = r.headers[HEADERS.position]!.toString('utf8');
-        if (best === null || position < bestPosition) {
-          best = r;
-          bestPosition = position;
-        }
-      }
-      if (best === null) return builder;
-      if (globalOrder) {
-        for (const [p, queue] of queues) {
-          if (p === best.partition || next.get(p)! < queue.length) continue;
-          const frontier = state.frontier.get(p);
-          if (frontier === undefined || frontier < bestPosition) return builder;
-        }
-      }
-      if (best.headers[HEADERS.control] !== undefined) {
-        builder ??= new BatchBuilder(this.requireDescriptor(), 'changes');
-        builder.appendChange('truncate', null, bestPosition);
-        state.truncatedAt = bestPosition;
-        notePosition(state, best.partition, bestPosition);
-      } else {
-        builder = this.appendChange(builder, best, state);
-      }
-      consume(best);
-    }
   }
-
-  /** Appends a data record as a change row (replays were filtered by the caller). */
-  private appendChange(builder: BatchBuilder | null, r: FetchedRecord, state: StreamState): BatchBuilder {
-    const header = r.headers[HEADERS.position]?.toString('utf8');
-    if (header !== undefined) notePosition(state, r.partition, header);
-    const position = header ?? SNAPSHOT_ROW_POSITION;
-    const b = builder ?? new BatchBuilder(this.requireDescriptor(), 'changes');
-    const descriptor = b.descriptor;
-    if (r.value === null) {
-      b.appendChange('delete', keyRowFromJson(descriptor, parseJson(r.key!, 'record key', this.table)), position);
-    } else {
-      const op = r.headers[HEADERS.op]?.toString('utf8');
-      const type: ChangeType = op === 'insert' ? 'insert' : 'update';
-      b.appendChange(type, rowFromJson(descriptor, parseJson(r.value, `value of key ${r.key!.toString('utf8')}`, this.table)), position);
-    }
-    return b;
-  }
-
-  // ---- schema ----
-
-  private adoptSchema(r: FetchedRecord): void {
-    const bytes = r.headers[HEADERS.schema];
-    if (bytes === undefined || this.options.schema !== undefined) return;
-    this.descriptor = descriptorFromIpc(bytes);
-  }
-
-  private requireDescriptor(): TableDescriptor {
-    if (this.descriptor === null) {
-      throw definite('SCHEMA_INCOMPATIBLE', `topic ${this.options.topic} has rows but no schema record was read`, {
-        table: this.table,
-        hint: 'pass the table schema as the `schema` option (schema records are tombstones that compaction removes)',
-      });
-    }
-    return this.descriptor;
-  }
-
-  private schemaText(): string {
-    return toIpc([], snapshotSchema(this.descriptor!)).toString('base64');
-  }
-}
-
-function emptyState(): StreamState {
-  return { offsets: new Map(), high: new Map(), frontier: new Map(), truncatedAt: null };
-}
-
-/** Settles like `promise`, or rejects with an AbortError as soon as `signal` fires. */
-function raceAbort<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function cloneState(s: StreamState): StreamState {
-  return { offsets: new Map(s.offsets), high: new Map(s.high), frontier: new Map(s.frontier), truncatedAt: s.truncatedAt };
-}
-
-/** A replay (at or below the partition's highest position) or a change the last truncate superseded. */
-function isStale(state: StreamState, partition: number, position: string): boolean {
-  return isReplay(state, partition, position) || (state.truncatedAt !== null && position <= state.truncatedAt);
-}
-
-function noteFrontier(state: StreamState, partition: number, position: string): void {
-  const frontier = state.frontier.get(partition);
-  if (frontier === undefined || position > frontier) state.frontier.set(partition, position);
-}
-
-function isReplay(state: StreamState, partition: number, position: string): boolean {
-  const high = state.high.get(partition);
-  return high !== undefined && position <= high;
-}
-
-function notePosition(state: StreamState, partition: number, position: string): void {
-  const high = state.high.get(partition);
-  if (high === undefined || position > high) state.high.set(partition, position);
-}
-
-function clearPartition(winners: Map<string, bigint>, partition: number): void {
-  const prefix = `${partition}\u0000`;
-  for (const key of winners.keys()) if (key.startsWith(prefix)) winners.delete(key);
-}
-
-async function asSourceCall<T>(call: () => Promise<T>, topic: string, table: string): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw asSourceError(error, topic, table);
-  }
-}
-
-/** kafkajs failures as ConnectorErrors: network and leadership problems are transient. */
-function asSourceError(error: unknown, topic: string, table: string): ConnectorError {
-  if (ConnectorError.is(error)) return error;
-  const e = error as { name?: string; message?: string; retriable?: boolean; type?: string };
-  const what = `${e.name ?? 'Error'}: ${e.message ?? String(error)}`;
-  if (e.type === 'OFFSET_OUT_OF_RANGE') {
-    return definite('CHECKPOINT_EXPIRED', `reading topic ${topic}: ${what}`, { table, cause: error, hint: 'delete the checkpoint to load the table again' });
-  }
-  if (e.retriable === true || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSRequestTimeoutError') {
-    return transient('CONNECTION_LOST', `reading topic ${topic}: ${what}`, { table, cause: error });
-  }
-  return definite('QUERY_FAILED', `reading topic ${topic}: ${what}`, { table, cause: error });
 }

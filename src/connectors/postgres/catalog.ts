@@ -2,11 +2,15 @@
  * Catalog queries on a normal (SQL) connection: server checks, table shape, types,
  * privileges, publication and slot state. Every identifier is passed as a bind parameter.
  */
-import { definite } from '../../sdk/errors.js';
+import { definite, type ConnectorError } from '../../sdk/errors.js';
 import { columnCodec, dependentOids, type ColumnCodec, type ColumnSpec, type PgTypeInfo, type UnknownTypes } from './types.js';
-import { displayName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
+import { displayName, quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import { mapPgError } from './errors.js';
+import { emitHeartbeat } from './heartbeat.js';
+
+// OIDs are unsigned 32-bit: they are read as text and parsed (an ::int cast turns those past
+// 2^31 negative, and they would never match the unsigned OIDs of the replication stream).
 
 /** What the source knows about its table. */
 export interface TableInfo {
@@ -41,11 +45,21 @@ export interface Partition {
   foreign: boolean;
 }
 
-/** `CREATE PUBLICATION` for the table (a partitioned one published through its root). */
-export function createPublicationSql(publication: string, table: TableInfo): string {
+/**
+ * `CREATE PUBLICATION` for the table (a partitioned one published through its root). With
+ * `marked`, also the comment by which `refstream drop` knows refstream created it (hints for
+ * users leave it out: a publication a user creates is theirs).
+ */
+export function createPublicationSql(publication: string, table: TableInfo, marked = false): string {
   const withRoot = table.partitioned ? ' WITH (publish_via_partition_root = true)' : '';
-  return `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
+  const create = `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${quoteQualified(table.name)}${withRoot}`;
+  return marked
+    ? `${create}; COMMENT ON PUBLICATION ${quoteIdent(publication)} IS ${quoteLiteral(`${PUBLICATION_MARKER} for ${table.display}`)}`
+    : create;
 }
+
+/** Start of the comment on publications refstream created. */
+export const PUBLICATION_MARKER = 'created by refstream';
 
 /** State of a replication slot. */
 export interface SlotState {
@@ -58,9 +72,8 @@ export interface SlotState {
 }
 
 /** A minimal SQL client: what `pg.Client` and `pg.Pool` have in common. */
-export interface Queryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
-}
+export type { Queryable } from './queryable.js';
+import type { Queryable } from './queryable.js';
 
 export class Catalog {
   private readonly types = new Map<number, PgTypeInfo>();
@@ -119,8 +132,8 @@ export class Catalog {
   /** Loads the table's oid, columns, primary key and replica identity. */
   async loadTable(name: QualifiedName): Promise<TableInfo> {
     const display = displayName(name);
-    const [rel] = await this.q<{ oid: number; relkind: string; relreplident: string; relpages: number; sel: boolean; u: string }>(
-      `SELECT c.oid::int AS oid, c.relkind, c.relreplident, c.relpages::int AS relpages,
+    const [rel] = await this.q<{ oid: string; relkind: string; relreplident: string; relpages: number; sel: boolean; u: string }>(
+      `SELECT c.oid::text AS oid, c.relkind, c.relreplident, c.relpages::int AS relpages,
               has_table_privilege(c.oid, 'SELECT') AS sel, current_user AS u
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
@@ -138,7 +151,8 @@ export class Catalog {
         hint: `GRANT SELECT ON ${quoteQualified(name)} TO ${quoteIdent(rel.u)};`,
       });
     }
-    const columns = await this.loadColumns(rel.oid);
+    const oid = Number(rel.oid);
+    const columns = await this.loadColumns(oid);
     // The primary key — or, under REPLICA IDENTITY USING INDEX, that index (unique, NOT NULL
     // columns): pgoutput identifies deleted and re-keyed rows by it, so it must be the key.
     const keyOf = (which: 'indisprimary' | 'indisreplident') =>
@@ -147,7 +161,7 @@ export class Catalog {
            CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
           WHERE i.indrelid = $1 AND i.${which} ORDER BY k.ord`,
-        [rel.oid],
+        [oid],
       );
     const pk = await keyOf(rel.relreplident === 'i' ? 'indisreplident' : 'indisprimary');
     if (pk.length === 0) {
@@ -156,7 +170,33 @@ export class Catalog {
         hint: `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (…); or, with a unique index on NOT NULL columns, ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY USING INDEX <index>;`,
       });
     }
-    return { oid: rel.oid, name, display, replicaIdentity: rel.relreplident, columns, primaryKey: pk.map((r) => r.attname), relpages: rel.relpages, partitioned: rel.relkind === 'p' };
+    return {
+      oid,
+      name,
+      display,
+      replicaIdentity: rel.relreplident,
+      columns,
+      primaryKey: pk.map((r) => r.attname),
+      relpages: rel.relpages,
+      partitioned: rel.relkind === 'p',
+    };
+  }
+
+  /**
+   * The table's key as it is now: the primary key, or under REPLICA IDENTITY USING INDEX that
+   * index's columns (as {@link loadTable} chooses it; `columns` empty when there is none), and
+   * whether its uniqueness is checked per row (`immediate`; false for a DEFERRABLE key).
+   */
+  async currentKey(oid: number): Promise<{ columns: string[]; immediate: boolean }> {
+    const rows = await this.q<{ attname: string; immediate: boolean }>(
+      `SELECT a.attname, i.indimmediate AS immediate FROM pg_class c
+         JOIN pg_index i ON i.indrelid = c.oid AND CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END
+         CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+        WHERE c.oid = $1 ORDER BY k.ord`,
+      [oid],
+    );
+    return { columns: rows.map((r) => r.attname), immediate: rows.every((r) => r.immediate) };
   }
 
   /**
@@ -165,26 +205,36 @@ export class Catalog {
    * partitions as of that snapshot.
    */
   async partitions(oid: number): Promise<Partition[]> {
-    const rows = await this.q<{ oid: number; nspname: string; relname: string; isleaf: boolean; is_foreign: boolean; attached: string; relfilenode: number; xmin: string; pages: string }>(
+    const rows = await this.q<{
+      oid: string;
+      nspname: string;
+      relname: string;
+      isleaf: boolean;
+      is_foreign: boolean;
+      attached: string;
+      relfilenode: string;
+      xmin: string;
+      pages: string;
+    }>(
       `WITH RECURSIVE tree AS (
          SELECT i.inhrelid AS relid, i.xmin AS attached FROM pg_inherits i WHERE i.inhparent = $1::oid
          UNION ALL
          SELECT i.inhrelid, i.xmin FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid
        )
-       SELECT c.oid::int AS oid, n.nspname, c.relname, c.relkind <> 'p' AS isleaf, c.relkind = 'f' AS is_foreign,
-              tree.attached::text AS attached, c.relfilenode::int AS relfilenode, c.xmin::text AS xmin,
+       SELECT c.oid::text AS oid, n.nspname, c.relname, c.relkind <> 'p' AS isleaf, c.relkind = 'f' AS is_foreign,
+              tree.attached::text AS attached, c.relfilenode::text AS relfilenode, c.xmin::text AS xmin,
               CASE WHEN c.relkind = 'r' THEN (pg_relation_size(c.oid) / current_setting('block_size')::int)::text ELSE '0' END AS pages
          FROM tree JOIN pg_class c ON c.oid = tree.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-        ORDER BY c.oid`,
+        ORDER BY c.oid::int8`,
       [oid],
     );
     return rows.map((r) => ({
-      oid: r.oid,
+      oid: Number(r.oid),
       name: { schema: r.nspname, name: r.relname },
       leaf: r.isleaf,
       attachment: `${r.oid}@${r.attached}`,
       pages: Number(r.pages),
-      relfilenode: r.relfilenode,
+      relfilenode: Number(r.relfilenode),
       classXmin: Number(r.xmin),
       foreign: r.is_foreign,
     }));
@@ -195,8 +245,42 @@ export class Catalog {
    * transaction: a rewrite keeps them, a TRUNCATE does not).
    */
   async hasRowsOlderThan(name: QualifiedName, xid: number): Promise<boolean> {
-    const [row] = await this.q<{ older: boolean }>(`SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > age($1::text::xid)) AS older`, [String(xid)]);
+    const [row] = await this.q<{ older: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > age($1::text::xid)) AS older`,
+      [String(xid)],
+    );
     return row!.older;
+  }
+
+  /**
+   * Of the columns `names` just added to the table, those that gave rows already in it a value
+   * without writing any change event: a fast default (`atthasmissing`: a constant stored in the
+   * catalog, shown for every older row), or a rewrite that filled the rows (a volatile default,
+   * an identity or generated column: the rewritten rows carry the xmin of the transaction that
+   * added the column). A default set later (`SET DEFAULT`) fills no existing row and is not
+   * reported; nor is a fast default when no row older than the column is left (the stream
+   * deletes the others).
+   */
+  async addedColumnsWithValues(table: TableInfo, names: string[]): Promise<string[]> {
+    // a partitioned table keeps a fast default in its leaves' attributes, not its own
+    const rows = await this.q<{ attname: string; atthasmissing: boolean; xmin: string }>(
+      `SELECT r.attname, r.xmin::text AS xmin,
+              EXISTS (SELECT 1 FROM pg_attribute l
+                       WHERE l.attname = r.attname AND l.atthasmissing AND NOT l.attisdropped
+                         AND (l.attrelid = $1 OR l.attrelid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))) AS atthasmissing
+         FROM pg_attribute r
+        WHERE r.attrelid = $1 AND r.attname = ANY($2::text[]) AND NOT r.attisdropped ORDER BY r.attnum`,
+      [table.oid, names],
+    );
+    const from = `${table.partitioned ? '' : 'ONLY '}${quoteQualified(table.name)}`;
+    const out: string[] = [];
+    for (const r of rows) {
+      // older rows show the missing value; rewritten rows carry the adding transaction's xmin
+      const where = r.atthasmissing ? 'age(xmin) > age($1::text::xid)' : 'xmin = $1::text::xid';
+      const [row] = await this.q<{ filled: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${from} WHERE ${where}) AS filled`, [r.xmin]);
+      if (row!.filled) out.push(r.attname);
+    }
+    return out;
   }
 
   /** The server's current WAL write position. */
@@ -212,12 +296,18 @@ export class Catalog {
   }
 
   private async loadColumns(oid: number): Promise<ColumnSpec[]> {
-    const rows = await this.q<{ attname: string; atttypid: number; atttypmod: number; attnotnull: boolean; st: string }>(
-      `SELECT attname, atttypid::int AS atttypid, atttypmod, attnotnull, format_type(atttypid, atttypmod) AS st
+    const rows = await this.q<{ attname: string; atttypid: string; atttypmod: number; attnotnull: boolean; st: string }>(
+      `SELECT attname, atttypid::text AS atttypid, atttypmod, attnotnull, format_type(atttypid, atttypmod) AS st
          FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
       [oid],
     );
-    return rows.map((r) => ({ name: r.attname, typeOid: r.atttypid, typmod: r.atttypmod, sourceType: r.st, nullable: !r.attnotnull }));
+    return rows.map((r) => ({
+      name: r.attname,
+      typeOid: Number(r.atttypid),
+      typmod: r.atttypmod,
+      sourceType: r.st,
+      nullable: !r.attnotnull,
+    }));
   }
 
   /** Whether `name` is still a table with this oid (false once dropped). */
@@ -230,19 +320,39 @@ export class Catalog {
   async loadTypes(oids: number[]): Promise<void> {
     let pending = oids.filter((o) => !this.types.has(o));
     while (pending.length > 0) {
-      const rows = await this.q<{ oid: number; typname: string; nspname: string; typtype: string; typbasetype: number; typtypmod: number; typelem: number; typcategory: string }>(
-        `SELECT t.oid::int AS oid, t.typname, n.nspname, t.typtype, t.typbasetype::int AS typbasetype, t.typtypmod,
-                t.typelem::int AS typelem, t.typcategory
+      const rows = await this.q<{
+        oid: string;
+        typname: string;
+        nspname: string;
+        typtype: string;
+        typbasetype: string;
+        typtypmod: number;
+        typelem: string;
+        typcategory: string;
+      }>(
+        `SELECT t.oid::text AS oid, t.typname, n.nspname, t.typtype, t.typbasetype::text AS typbasetype, t.typtypmod,
+                t.typelem::text AS typelem, t.typcategory
            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = ANY($1::oid[])`,
         [pending],
       );
       const next: number[] = [];
       for (const r of rows) {
-        const info: PgTypeInfo = { oid: r.oid, name: r.typname, schema: r.nspname, typtype: r.typtype, baseType: r.typbasetype, baseTypmod: r.typtypmod, elem: r.typelem, category: r.typcategory };
-        this.types.set(r.oid, info);
+        const info: PgTypeInfo = {
+          oid: Number(r.oid),
+          name: r.typname,
+          schema: r.nspname,
+          typtype: r.typtype,
+          baseType: Number(r.typbasetype),
+          baseTypmod: r.typtypmod,
+          elem: Number(r.typelem),
+          category: r.typcategory,
+        };
+        this.types.set(info.oid, info);
         for (const d of dependentOids(info)) if (!this.types.has(d)) next.push(d);
       }
-      for (const o of pending) if (!this.types.has(o)) this.types.set(o, { oid: o, name: `oid ${o}`, schema: '', typtype: '?', baseType: 0, baseTypmod: -1, elem: 0, category: '' });
+      for (const o of pending)
+        if (!this.types.has(o))
+          this.types.set(o, { oid: o, name: `oid ${o}`, schema: '', typtype: '?', baseType: 0, baseTypmod: -1, elem: 0, category: '' });
       pending = next;
     }
   }
@@ -266,50 +376,114 @@ export class Catalog {
   }
 
   /**
-   * Makes sure the publication exists and publishes the table (creating or extending it when
-   * allowed). Fails with `PUBLICATION_MISSING` otherwise.
+   * Makes sure the publication exists and publishes the table (creating it, or adding the table
+   * to one refstream created, when allowed), and publishes all of it (see
+   * {@link publicationProblem}). A publication without refstream's marker comment is never
+   * altered. Fails with `PUBLICATION_MISSING` or `CONFIG_INVALID` otherwise.
    */
   async ensurePublication(publication: string, table: TableInfo, create: boolean): Promise<void> {
+    const problem = await this.publicationProblem(publication, table);
+    if (!problem) return;
+    if (!create || problem.code !== 'PUBLICATION_MISSING') throw problem;
+    const [existing] = await this.q<{ comment: string | null }>(
+      `SELECT obj_description(oid, 'pg_publication') AS comment FROM pg_publication WHERE pubname = $1`,
+      [publication],
+    );
+    if (existing && !(existing.comment ?? '').startsWith(PUBLICATION_MARKER)) {
+      // a publication of someone else's (a subscriber's): adding a table would break its apply worker
+      throw definite(
+        'PUBLICATION_MISSING',
+        `publication ${publication} does not publish ${table.display}, and refstream did not create it, so refstream does not change it`,
+        {
+          table: table.display,
+          hint: `if no subscriber of ${publication} minds the extra table: ${problem.hint!} otherwise choose a publication name of its own (publication option, --publication) or leave it out for the default`,
+        },
+      );
+    }
+    // one simple-query message: a new publication and its marker comment are created in one transaction
+    await this.q(existing ? problem.hint! : createPublicationSql(publication, table, true), [], 'creating the publication');
+    const after = await this.publicationProblem(publication, table);
+    if (after) throw after;
+  }
+
+  /**
+   * Why the publication does not deliver every change of the table, as the definite error to
+   * raise (its hint is the SQL that fixes it), or `null` when it does:
+   * - `PUBLICATION_MISSING`: it does not exist, or does not include the table;
+   * - `CONFIG_INVALID`: it does not publish inserts, updates, deletes and truncates; it
+   *   publishes a partitioned table's partitions as tables of their own; or (PostgreSQL 15+)
+   *   it has a row filter or a column list for the table. Each of these would silently leave
+   *   rows stale in the sinks.
+   */
+  async publicationProblem(publication: string, table: TableInfo): Promise<ConnectorError | null> {
+    const pubSql = quoteIdent(publication);
+    const tableSql = quoteQualified(table.name);
     const [pub] = await this.q<{ puballtables: boolean; everything: boolean; viaroot: boolean }>(
       `SELECT puballtables, (pubinsert AND pubupdate AND pubdelete AND pubtruncate) AS everything, pubviaroot AS viaroot
          FROM pg_publication WHERE pubname = $1`,
       [publication],
     );
-    if (pub && !pub.everything) {
-      throw definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
+    if (!pub) {
+      return definite('PUBLICATION_MISSING', `publication ${publication} does not exist`, {
         table: table.display,
-        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = 'insert, update, delete, truncate');`,
+        hint: `${createPublicationSql(publication, table)};`,
+      });
+    }
+    if (!pub.everything) {
+      return definite('CONFIG_INVALID', `publication ${publication} does not publish every kind of change`, {
+        table: table.display,
+        hint: `ALTER PUBLICATION ${pubSql} SET (publish = 'insert, update, delete, truncate');`,
       });
     }
     // Without publish_via_partition_root, changes arrive as the leaf partitions' own, which
     // this source does not read.
-    if (pub && table.partitioned && !pub.viaroot) {
-      throw definite('CONFIG_INVALID', `publication ${publication} publishes the partitions of ${table.display} as separate tables`, {
+    if (table.partitioned && !pub.viaroot) {
+      return definite('CONFIG_INVALID', `publication ${publication} publishes the partitions of ${table.display} as separate tables`, {
         table: table.display,
-        hint: `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true); or configure a publication of its own`,
+        hint: `ALTER PUBLICATION ${pubSql} SET (publish_via_partition_root = true); or configure a publication of its own`,
       });
     }
-    const includes = async () =>
-      (await this.q('SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3', [publication, table.name.schema, table.name.name])).length > 0;
-    if (pub && (pub.puballtables || (await includes()))) return;
-    const hint = pub ? `ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${quoteQualified(table.name)};` : `${createPublicationSql(publication, table)};`;
-    if (!create) {
-      throw definite('PUBLICATION_MISSING', pub ? `publication ${publication} does not publish ${table.display}` : `publication ${publication} does not exist`, {
-        table: table.display,
-        hint,
-      });
-    }
-    await this.q(hint, [], 'creating the publication');
-  }
-
-  /** Whether the publication still exists and still publishes the table (a partitioned one through its root). */
-  async publicationPublishes(publication: string, table: TableInfo): Promise<boolean> {
-    const rows = await this.q(
-      `SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.pubviaroot OR NOT $4) AND (p.puballtables OR EXISTS (
-         SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3))`,
-      [publication, table.name.schema, table.name.name, table.partitioned],
+    const [entry] = await this.q<{ j: { attnames?: string[] | null; rowfilter?: string | null } }>(
+      'SELECT to_jsonb(t) AS j FROM pg_publication_tables t WHERE pubname = $1 AND schemaname = $2 AND tablename = $3',
+      [publication, table.name.schema, table.name.name],
     );
-    return rows.length > 0;
+    if (!entry) {
+      return definite('PUBLICATION_MISSING', `publication ${publication} does not publish ${table.display}`, {
+        table: table.display,
+        hint: `ALTER PUBLICATION ${pubSql} ADD TABLE ${tableSql};`,
+      });
+    }
+    // Row filters and column lists exist from PostgreSQL 15 on (to_jsonb: older servers lack the
+    // columns). A column list is told by pg_publication_rel.prattrs, as attnames also lacks the
+    // columns dropped from the table since.
+    const [rel] = await this.q<{ cols: boolean }>(
+      `SELECT coalesce(to_jsonb(r) -> 'prattrs', 'null'::jsonb) <> 'null'::jsonb AS cols
+         FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = $1 AND r.prrelid = $2::oid`,
+      [publication, String(table.oid)],
+    );
+    const republish = `ALTER PUBLICATION ${pubSql} DROP TABLE ${tableSql}; ALTER PUBLICATION ${pubSql} ADD TABLE ${tableSql};`;
+    if (entry.j.rowfilter != null) {
+      return definite(
+        'CONFIG_INVALID',
+        `publication ${publication} has a row filter for ${table.display} (WHERE ${entry.j.rowfilter}): changes of the other rows would never arrive`,
+        {
+          table: table.display,
+          hint: `${republish} (publishes it without a row filter), or configure a publication of its own`,
+        },
+      );
+    }
+    if (rel?.cols) {
+      const published = Array.isArray(entry.j.attnames) ? ` (${entry.j.attnames.join(', ')})` : '';
+      return definite(
+        'CONFIG_INVALID',
+        `publication ${publication} has a column list for ${table.display}${published}: the other columns would never be updated`,
+        {
+          table: table.display,
+          hint: `${republish} (publishes every column), or configure a publication of its own`,
+        },
+      );
+    }
+    return null;
   }
 
   /** The slot's state, or `null` when it does not exist. */
@@ -336,6 +510,15 @@ export class Catalog {
       confirmedFlush: confirmed ? parseLsn(confirmed) : null,
       invalid: row.wal_status === 'lost' || (row.invalidation_reason !== undefined && row.invalidation_reason !== null),
     };
+  }
+
+  /** Writes a logical heartbeat message when the server's WAL is past `position` (see heartbeat.ts). */
+  async emitHeartbeat(position: string): Promise<boolean> {
+    try {
+      return await emitHeartbeat(this.client, position);
+    } catch (error) {
+      throw mapPgError(error, this.table, 'sending a heartbeat');
+    }
   }
 
   /** Current database name. */

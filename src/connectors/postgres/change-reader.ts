@@ -11,11 +11,12 @@ import { createPublicationSql, type Catalog, type TableInfo } from './catalog.js
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import type { ReplicationConnection } from './replication-stream.js';
-import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER } from './pgoutput.js';
+import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER, type RelationMessage } from './pgoutput.js';
 import { formatLsn } from './lsn.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
 import { PartitionWatch } from './partitions.js';
+import { IdleTimers } from './heartbeat.js';
 
 /**
  * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
@@ -73,11 +74,14 @@ export class ChangeReader {
   private closed = false;
 
   private readonly watch: PartitionWatch | null;
+  /** When to write a heartbeat while no keepalive moves the position. */
+  private readonly idle: IdleTimers;
   /** xid of the open transaction (from its Begin message). */
   private txnXid = 0;
 
   constructor(private readonly o: ChangeReaderOptions) {
     this.watch = o.partitions ? new PartitionWatch(o.table, o.partitions) : null;
+    this.idle = new IdleTimers(o.config.heartbeatMs);
     this.specs = o.specs;
     this.codecs = o.codecs;
     this.returned = { ...o.start };
@@ -114,13 +118,18 @@ export class ChangeReader {
     this.keyIndexes = t.primaryKey.map((k) => specs.findIndex((s) => s.name === k));
     this.isKey = specs.map((s) => t.primaryKey.includes(s.name));
     if (this.keyIndexes.some((i) => i < 0)) {
-      throw definite('SCHEMA_INCOMPATIBLE', `primary key column ${t.primaryKey[this.keyIndexes.findIndex((i) => i < 0)]} of ${t.display} is missing from the stream`, { table: t.display });
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `primary key column ${t.primaryKey[this.keyIndexes.findIndex((i) => i < 0)]} of ${t.display} is missing from the stream`,
+        { table: t.display },
+      );
     }
   }
 
   /** Connects, starts streaming at the start position and verifies the slot did not move past it. */
   async open(): Promise<void> {
     const { config, table, catalog } = this.o;
+    await this.checkTableAndPublication();
     const conn = await this.o.connect();
     this.conn = conn;
     // protocol 2 with binary values, or protocol 1 with values in text output format (also
@@ -150,12 +159,16 @@ export class ChangeReader {
           throw definite(
             'CHECKPOINT_EXPIRED',
             `replication slot ${config.slotName} is at ${formatLsn(rows.confirmedFlush)}, past the checkpoint position ${formatLsn(this.o.start.lsn)}; changes in between are gone`,
-            { table: table.display, hint: 'delete the checkpoint to take a new snapshot (and make sure only one reader commits to this slot)' },
+            {
+              table: table.display,
+              hint: 'delete the checkpoint to take a new snapshot (and make sure only one reader commits to this slot)',
+            },
           );
         }
         break;
       }
-      if (Date.now() > deadline) throw transient('TIMEOUT', `replication did not start on slot ${config.slotName}`, { table: table.display });
+      if (Date.now() > deadline)
+        throw transient('TIMEOUT', `replication did not start on slot ${config.slotName}`, { table: table.display });
       await new Promise((r) => setTimeout(r, 10));
     }
     this.statusTimer = setInterval(() => this.conn?.sendStatus(this.committed), config.statusIntervalMs);
@@ -205,6 +218,10 @@ export class ChangeReader {
           await this.checkCatalog();
           continue; // frames may have arrived meanwhile
         }
+        if (this.builder.rows === 0 && this.txnLsn < 0n && this.idle.heartbeatDue()) {
+          await this.heartbeat();
+          continue;
+        }
         await conn.wait(remaining, signal);
         if (this.closed) throw definite('CLOSED', `change stream of ${this.o.table.display} was closed`, { table: this.o.table.display });
       }
@@ -215,20 +232,52 @@ export class ChangeReader {
     }
   }
 
-  /** Detects a dropped table or publication (pgoutput sends nothing for DROP). */
+  /** Detects a dropped table, a dropped or altered publication, changed partitions (pgoutput sends nothing for these). */
   private async checkCatalog(): Promise<void> {
     this.lastCatalogCheck = Date.now();
-    const { catalog, table, config } = this.o;
+    await this.checkTableAndPublication();
+    await this.watch?.check(this.o.catalog, this.returned.lsn);
+  }
+
+  private async checkTableAndPublication(): Promise<void> {
+    const { catalog, table } = this.o;
     if (!(await catalog.tableExists(table.oid))) {
-      throw definite('TABLE_DROPPED', `table ${table.display} was dropped`, { table: table.display, hint: 'recreate the table, delete the checkpoint and start over' });
+      throw definite('TABLE_DROPPED', `table ${table.display} was dropped`, {
+        table: table.display,
+        hint: 'recreate the table, delete the checkpoint and start over',
+      });
     }
-    if (!(await catalog.publicationPublishes(config.publicationName, table))) {
+    await this.checkPublication();
+  }
+
+  /**
+   * Fails unless the publication still delivers every change of the table (it may have been
+   * dropped or altered: a row filter, column list or fewer publish flags drop changes silently).
+   */
+  private async checkPublication(): Promise<void> {
+    const { catalog, table, config } = this.o;
+    const problem = await catalog.publicationProblem(config.publicationName, table);
+    if (!problem) return;
+    if (problem.code === 'PUBLICATION_MISSING') {
       throw definite('PUBLICATION_MISSING', `publication ${config.publicationName} no longer publishes ${table.display}`, {
         table: table.display,
         hint: `${createPublicationSql(config.publicationName, table)}; then delete the checkpoint to take a new snapshot`,
       });
     }
-    await this.watch?.check(catalog, this.returned.lsn);
+    throw definite(problem.code, `${problem.message}; changes may have been missed since it changed`, {
+      table: table.display,
+      hint: `${problem.hint}; then delete the checkpoint to take a new snapshot`,
+    });
+  }
+
+  /** Writes a heartbeat message (see heartbeat.ts); stops trying when the user may not. */
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.o.catalog.emitHeartbeat(formatLsn(this.returned.lsn));
+    } catch (error) {
+      if (!ConnectorError.is(error, 'PERMISSION_DENIED')) throw error;
+      this.idle.disable();
+    }
   }
 
   private isFull(): boolean {
@@ -251,6 +300,7 @@ export class ChangeReader {
       if (this.txnLsn < 0n && this.builder.rows === 0 && ka.walEnd > this.returned.lsn && this.skipLsn < 0n) {
         this.returned = { lsn: ka.walEnd, skip: 0 };
         this.pending = { ...this.returned };
+        this.idle.advanced();
       }
       return 'ok';
     }
@@ -269,6 +319,7 @@ export class ChangeReader {
         this.txnLsn = -1n;
         this.pending = { lsn: commitLsn + 1n, skip: 0 };
         if (this.builder.rows === 0) this.returned = { ...this.pending };
+        this.idle.advanced();
         return 'ok';
       }
       case 0x49: // I
@@ -343,8 +394,9 @@ export class ChangeReader {
    * in the middle of the message) are skipped by index; when the batch fills up, the message
    * is processed again on the next poll.
    */
-  private rows(frame: Buffer, rows: [('insert' | 'update' | 'delete' | 'truncate'), Tuple | null][]): Step {
-    if (this.txnLsn < 0n) throw definite('INTERNAL', 'change outside a transaction in the replication stream', { table: this.o.table.display });
+  private rows(frame: Buffer, rows: ['insert' | 'update' | 'delete' | 'truncate', Tuple | null][]): Step {
+    if (this.txnLsn < 0n)
+      throw definite('INTERNAL', 'change outside a transaction in the replication stream', { table: this.o.table.display });
     const start = this.txnIndex;
     for (const [type, tuple] of rows) {
       const index = this.txnIndex;
@@ -371,7 +423,9 @@ export class ChangeReader {
     const codecs = this.codecs;
     const n = codecs.length;
     if (tuple !== null && tuple.count !== n) {
-      throw definite('SCHEMA_INCOMPATIBLE', `change of ${this.o.table.display} has ${tuple.count} columns, expected ${n}`, { table: this.o.table.display });
+      throw definite('SCHEMA_INCOMPATIBLE', `change of ${this.o.table.display} has ${tuple.count} columns, expected ${n}`, {
+        table: this.o.table.display,
+      });
     }
     const keysOnly = type === 'delete';
     const old = this.oldTuple;
@@ -381,6 +435,7 @@ export class ChangeReader {
         col.appendNull();
         continue;
       }
+      if (keysOnly && tuple.kinds[c] === KIND.null) throw this.nullKey(c);
       let src = tuple;
       let kind = tuple.kinds[c];
       if (kind === KIND.unchanged) {
@@ -405,12 +460,28 @@ export class ChangeReader {
     else col.appendNull();
   }
 
+  /** Key columns are NOT NULL: a null one in an old-key tuple means the identity no longer covers it. */
+  private nullKey(c: number): ConnectorError {
+    const t = this.o.table;
+    return definite(
+      'SCHEMA_INCOMPATIBLE',
+      `a delete of ${t.display} arrived without key column ${this.specs[c]!.name} (the replica identity no longer includes it)`,
+      {
+        table: t.display,
+        hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+      },
+    );
+  }
+
   private missingToast(c: number): ConnectorError {
     const t = this.o.table;
     return definite(
       'MISSING_TOAST',
       `an update of ${t.display} left column ${this.specs[c]!.name} unchanged and stored out of line (TOAST), so its value is not in the change stream`,
-      { table: t.display, hint: `ALTER TABLE ${quoteQualified(t.name)} REPLICA IDENTITY FULL; then delete the checkpoint and take a new snapshot` },
+      {
+        table: t.display,
+        hint: `ALTER TABLE ${quoteQualified(t.name)} REPLICA IDENTITY FULL; then delete the checkpoint and take a new snapshot`,
+      },
     );
   }
 
@@ -437,6 +508,7 @@ export class ChangeReader {
         });
       }
     }
+    await this.checkKey(rel);
     if (rel.columns.length === current.length) return 'ok';
     const added = rel.columns.slice(current.length);
     if (!this.o.config.schemaEvolution) {
@@ -446,13 +518,71 @@ export class ChangeReader {
       });
     }
     if (this.builder.rows > 0) return 'full';
+    // PostgreSQL writes no change for the rows a DEFAULT fills in: they would stay null downstream
+    const filled = await this.o.catalog.addedColumnsWithValues(
+      t,
+      added.map((c) => c.name),
+    );
+    if (filled.length > 0) {
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `column ${filled.join(', ')} was added to ${t.display} with a default (or as an identity or generated column): the rows already in the table got a value without any change event, so they would stay null downstream`,
+        {
+          table: t.display,
+          hint: 'delete the checkpoint to take a new snapshot; to evolve without one, add the column without a default, fill it with UPDATE, and SET DEFAULT in a later transaction',
+        },
+      );
+    }
     const specs = [...current];
     for (const c of added) {
-      specs.push({ name: c.name, typeOid: c.typeOid, typmod: c.typmod, sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod), nullable: true });
+      specs.push({
+        name: c.name,
+        typeOid: c.typeOid,
+        typmod: c.typmod,
+        sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod),
+        nullable: true,
+      });
     }
     const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
     this.setSchema(specs, codecs);
     return 'ok';
+  }
+
+  /**
+   * Fails unless deletes and key changes still identify rows by the key the rows are delivered
+   * with. pgoutput's old-key tuple carries the replica identity's columns: after a replica
+   * identity or primary key change the key in use would arrive as null and deletes would be lost.
+   */
+  private async checkKey(rel: RelationMessage): Promise<void> {
+    const t = this.o.table;
+    const inUse = new Set(t.primaryKey);
+    let now: string[];
+    let what: string;
+    if (rel.replicaIdentity === 'f') {
+      // FULL flags every column: the key is whatever the catalog says it is now
+      const key = await this.o.catalog.currentKey(t.oid);
+      if (!key.immediate) throw deferrableKey(t);
+      now = key.columns;
+      what =
+        now.length === 0 ? 'REPLICA IDENTITY FULL without a primary key' : `REPLICA IDENTITY FULL with primary key (${now.join(', ')})`;
+    } else {
+      now = rel.columns.filter((c) => (c.flags & 1) !== 0).map((c) => c.name);
+      what =
+        rel.replicaIdentity === 'n'
+          ? 'REPLICA IDENTITY NOTHING'
+          : now.length === 0
+            ? 'no replica identity'
+            : `replica identity (${now.join(', ')})`;
+    }
+    if (now.length === inUse.size && now.every((k) => inUse.has(k))) return;
+    throw definite(
+      'SCHEMA_INCOMPATIBLE',
+      `the key of ${t.display} changed while streaming: its rows are keyed on (${t.primaryKey.join(', ')}), the table now has ${what}, so deletes would no longer name the delivered rows`,
+      {
+        table: t.display,
+        hint: 'delete the checkpoint to take a new snapshot keyed on the new columns, or restore the previous primary key / replica identity',
+      },
+    );
   }
 
   /** Stops streaming and closes the connection. */
@@ -485,6 +615,22 @@ export class ChangeReader {
       // the SQL connection is gone too: nothing to wait with
     }
   }
+}
+
+/**
+ * A DEFERRABLE key may be shared by two rows inside a transaction: `UPDATE t SET id = id + 1`
+ * decodes as 1→2, 2→3, 3→4, and the delete + insert per key change would fold to {4}, not
+ * {2, 3, 4}. An immediate key is unique after every row, so that order is always right.
+ */
+export function deferrableKey(t: TableInfo): ConnectorError {
+  return definite(
+    'SCHEMA_INCOMPATIBLE',
+    `the primary key of ${t.display} is DEFERRABLE: within a transaction two rows may hold one key, and key changes could not be delivered row by row in a correct order`,
+    {
+      table: t.display,
+      hint: `re-create it without DEFERRABLE: ALTER TABLE ${quoteQualified(t.name)} DROP CONSTRAINT <pkey>, ADD PRIMARY KEY (${t.primaryKey.map(quoteIdent).join(', ')}); then delete the checkpoint, if there is one, to take a new snapshot`,
+    },
+  );
 }
 
 const CHANGE_INDEX = { insert: 0, update: 1, delete: 2, truncate: 3 } as const;

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import type { ClientConfig } from 'pg';
 import { definite } from '../../sdk/errors.js';
+import { configProblems } from '../../sdk/config.js';
+import type { WarningHandler } from '../../sdk/warnings.js';
 import { defaultObjectName, isValidSlotName, parseQualifiedName, type QualifiedName } from './identifiers.js';
 
 /** TLS settings passed to `pg` (a subset of Node's `tls.connect` options). */
@@ -57,7 +59,12 @@ export const postgresSourceConfigSchema = z
     createSlot: z.boolean().default(true),
     createPublication: z.boolean().default(true),
     batchRows: z.number().int().min(1).max(10_000_000).default(65_536),
-    batchBytes: z.number().int().min(1024).max(1 << 30).default(8 << 20),
+    batchBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1 << 30)
+      .default(8 << 20),
     maxWaitMs: z.number().int().min(0).max(600_000).default(100),
     lingerMs: z.number().int().min(0).max(10_000).default(2),
     snapshotParallelism: z.number().int().min(1).max(64).default(1),
@@ -66,9 +73,34 @@ export const postgresSourceConfigSchema = z
     unknownTypes: z.enum(['error', 'text']).default('error'),
     ssl: tlsSchema.optional(),
     statusIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+    heartbeatMs: z.number().int().min(0).max(3_600_000).default(10_000),
+    /**
+     * At start (stream mode), warn (`IDLE_SLOT_RETAINS_WAL`) about each other inactive refstream
+     * slot on the server retaining more than this many bytes of WAL; 0 turns the check off.
+     */
+    warnRetainedBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1 << 30),
     applicationName: z.string().max(63).default('refstream'),
     connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     catalogCheckIntervalMs: z.number().int().min(100).max(600_000).default(2000),
+    /**
+     * `'stream'` (default): snapshot, then changes from a replication slot. `'snapshot-only'`:
+     * a one-shot snapshot read in a REPEATABLE READ transaction with an exported snapshot; no
+     * replication slot and no publication is created, so nothing is left on the server, and
+     * `pollChanges` is refused.
+     */
+    mode: z.enum(['stream', 'snapshot-only']).default('stream'),
+    /**
+     * What happens when the server has invalidated the slot (`wal_status = 'lost'`): `'error'`
+     * (default) stops with the definite `SLOT_INVALIDATED`; `'resnapshot'` drops and recreates
+     * the slot and takes a new snapshot (sinks receive `snapshotStart({ restart: true })`).
+     */
+    onSlotInvalidated: z.enum(['error', 'resnapshot']).default('error'),
+    /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */
+    onWarning: z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function').optional(),
   })
   .strict();
 
@@ -90,7 +122,7 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   const parsed = postgresSourceConfigSchema.safeParse(input);
   const problems: string[] = [];
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${safeIssueMessage(issue)}`);
+    problems.push(...configProblems(parsed.error));
   }
   const raw = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
   const tableName = typeof raw.table === 'string' ? parseQualifiedName(raw.table) : undefined;
@@ -117,14 +149,10 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   };
 }
 
-function safeIssueMessage(issue: z.core.$ZodIssue): string {
-  // zod messages describe expectations, not values; keep them short anyway.
-  return issue.message.slice(0, 200);
-}
-
 /** `pg` client options for a normal (SQL) or replication connection. */
 export function clientConfig(config: ResolvedConfig, replication: boolean): ClientConfig {
-  const base: ClientConfig = config.connectionString !== undefined ? { connectionString: config.connectionString } : { ...(config.connection ?? {}) };
+  const base: ClientConfig =
+    config.connectionString !== undefined ? { connectionString: config.connectionString } : { ...(config.connection ?? {}) };
   const ssl = config.ssl ?? config.connection?.ssl;
   return {
     ...base,

@@ -1,6 +1,9 @@
 /**
  * Incremental decoder of `COPY … TO STDOUT (FORMAT binary)` output into a BatchBuilder.
  *
+ * It reads the protocol bytes as the socket delivered them ({@link CopyOut}): the server sends
+ * one CopyData message per row (the first one also carries the file header, the last one the
+ * trailer), so message headers are skipped between rows and the bytes need no reassembly.
  * Chunks from the socket do not align with rows, so an incomplete row at the end of a chunk
  * is kept and completed by the next one. Values go straight from the wire buffer into the
  * column builders; no per-row JS objects are created.
@@ -8,6 +11,7 @@
 import type { BatchBuilder } from '../../sdk/batch.js';
 import { definite } from '../../sdk/errors.js';
 import type { BoolColumnBuilder, ColumnBuilder, Int32ColumnBuilder, Int64ColumnBuilder, Utf8ColumnBuilder } from '../../sdk/builders.js';
+import { MESSAGE } from './copy-out.js';
 import { FAST, decodeTimestamp, type ColumnCodec } from './types.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
@@ -18,7 +22,8 @@ export type DecodeStop = 'full' | 'need-more' | 'end';
 export class CopyDecoder {
   private pending: Buffer | null = null;
   private headerRead = false;
-  /** True once the trailer (field count −1) was read. */
+  private trailerRead = false;
+  /** True once the trailer (field count −1) and CopyDone were read. */
   ended = false;
   /** Block and line pointer of the last row decoded (when the first selected column is `ctid`). */
   lastBlock = -1;
@@ -102,16 +107,6 @@ export class CopyDecoder {
     // DataView reads are compiled to plain loads; Buffer.readInt32BE is a bounds-checked call
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     let pos = 0;
-    if (!this.headerRead) {
-      this.need = 19;
-      if (end < 19) return 'need-more';
-      if (!buf.subarray(0, 11).equals(SIGNATURE)) throw definite('INTERNAL', 'COPY output does not start with the binary signature', { table: this.table });
-      const extension = buf.readUInt32BE(15);
-      this.need = 19 + extension;
-      if (end < 19 + extension) return 'need-more';
-      pos = 19 + extension;
-      this.headerRead = true;
-    }
     const codecs = this.codecs;
     const fast = this.fast;
     const columns = builder.columns;
@@ -132,43 +127,54 @@ export class CopyDecoder {
           break;
         }
       }
-      if (pos + 2 > end) {
-        this.need = 2;
+      // one whole message at a time: a CopyData message is one row, so a complete message is a complete row
+      if (pos + 5 > end) {
+        this.need = 5;
         break;
       }
-      const fields = view.getInt16(pos);
-      if (fields === -1) {
-        pos += 2;
+      const code = buf[pos]!;
+      const messageEnd = pos + 1 + view.getInt32(pos + 1);
+      if (messageEnd > end) {
+        this.need = messageEnd - pos;
+        break;
+      }
+      let p = pos + 5;
+      pos = messageEnd;
+      if (code !== MESSAGE.copyData) {
+        if (code !== MESSAGE.copyDone) continue; // CopyOutResponse, NoticeResponse, ParameterStatus, NotificationResponse
+        if (!this.trailerRead) throw definite('INTERNAL', `COPY of ${this.table} ended without its trailer`, { table: this.table });
         this.ended = true;
         stop = 'end';
         break;
       }
+      if (!this.headerRead) {
+        if (p + 19 > messageEnd || !buf.subarray(p, p + 11).equals(SIGNATURE)) {
+          throw definite('INTERNAL', 'COPY output does not start with the binary signature', { table: this.table });
+        }
+        p += 19 + view.getUint32(p + 15);
+        this.headerRead = true;
+        if (p === messageEnd) continue;
+      }
+      const fields = view.getInt16(p);
+      p += 2;
+      if (fields === -1) {
+        this.trailerRead = true;
+        continue;
+      }
       if (fields !== expected) throw definite('INTERNAL', `COPY row has ${fields} fields, expected ${expected}`, { table: this.table });
-      // find the row's end first so that a row is decoded only when complete
-      let p = pos + 2;
-      let complete = true;
-      for (let f = 0; f < fields; f++) {
-        if (p + 4 > end) {
-          complete = false;
-          p += 4;
-          break;
-        }
-        const len = view.getInt32(p);
-        p += 4 + (len > 0 ? len : 0);
-        if (p > end) {
-          complete = false;
-          break;
-        }
-      }
-      if (!complete) {
-        // at least this many bytes (from the row start) are needed before retrying
-        this.need = p - pos;
-        break;
-      }
-      p = pos + 2;
       if (this.withCtid) {
-        this.lastBlock = view.getUint32(p + 4);
-        this.lastOffset = view.getUint16(p + 8);
+        const block = view.getUint32(p + 4);
+        const offset = view.getUint16(p + 8);
+        // resume points are "after this ctid": a scan that went back would lose rows on resume
+        if (block < this.lastBlock || (block === this.lastBlock && offset <= this.lastOffset)) {
+          throw definite(
+            'INTERNAL',
+            `snapshot scan of ${this.table} went back from ctid (${this.lastBlock},${this.lastOffset}) to (${block},${offset})`,
+            { table: this.table },
+          );
+        }
+        this.lastBlock = block;
+        this.lastOffset = offset;
         p += 10;
       }
       for (let c = 0; c < ncols; c++) {
@@ -176,13 +182,16 @@ export class CopyDecoder {
         p += 4;
         if (len < 0) columns[c]!.appendNull();
         else {
+          if (p + len > messageEnd)
+            throw definite('INTERNAL', `COPY row of ${this.table} runs past its CopyData message`, { table: this.table });
           decodeValue(fast[c]!, codecs[c]!, buf, p, len, columns[c]!);
           p += len;
         }
       }
+      if (p !== messageEnd)
+        throw definite('INTERNAL', `COPY row of ${this.table} does not fill its CopyData message`, { table: this.table });
       builder.endRow();
       rowsSinceSizeCheck++;
-      pos = p;
     }
     this.pending = pos >= end ? null : buf.subarray(pos);
     if (stop === 'need-more' && builder.byteLength >= maxBytes) stop = 'full';

@@ -5,6 +5,7 @@
  * bind parameters where the protocol allows it and {@link quoteLiteral} where it does not
  * (replication commands have no parameters).
  */
+import { createHash } from 'node:crypto';
 import { definite } from '../../sdk/errors.js';
 
 /** A table name split into schema and table, both in their exact (case-sensitive) form. */
@@ -90,11 +91,27 @@ export function isValidSlotName(name: string): boolean {
   return /^[a-z0-9_]{1,63}$/.test(name);
 }
 
-/** A slot/publication name derived from a table name: `refstream_<schema>_<table>` made safe. */
+/**
+ * A slot/publication name derived from a table name: `refstream_<schema>_<table>`.
+ *
+ * Slot names allow only `[a-z0-9_]`, so other characters become `_` and upper case is folded,
+ * and the `_` between schema and table is ambiguous when the schema has one. Such lossy names
+ * get a hash of the exact schema and table (`public."Customers"` and `public.customers`, or
+ * `a_b.c` and `a.b_c`, get names of their own). A schema of `[a-z0-9]` and a table of
+ * `[a-z0-9_]` map one to one and keep the plain name, so existing slots are found again.
+ */
 export function defaultObjectName(prefix: string, name: QualifiedName): string {
   const raw = `${prefix}_${name.schema}_${name.name}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const lossless = /^[a-z0-9]+$/.test(name.schema) && /^[a-z0-9_]+$/.test(name.name);
+  if (!lossless) {
+    const hash = createHash('sha256')
+      .update(JSON.stringify([name.schema, name.name]))
+      .digest('hex')
+      .slice(0, 8);
+    return `${raw.slice(0, 63 - 9)}_${hash}`;
+  }
   if (raw.length <= 63) return raw;
-  // keep names unique when truncating long ones
+  // keep long names unique when truncating them
   let hash = 0;
   for (let k = 0; k < raw.length; k++) hash = (hash * 31 + raw.charCodeAt(k)) >>> 0;
   return `${raw.slice(0, 54)}_${hash.toString(16).padStart(8, '0')}`;

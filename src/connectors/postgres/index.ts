@@ -11,5 +11,22 @@ export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './
 export type { Queryable } from './catalog.js';
 export { quoteIdent, quoteLiteral, parseQualifiedName, type QualifiedName } from './identifiers.js';
 export { formatLsn, parseLsn } from './lsn.js';
-export { PostgresTableSink, pgType } from '../../sinks/postgres-table.js';
-export type { PostgresTableSinkOptions } from '../../sinks/postgres-table.js';
+export { PostgresTableSink, pgType } from './sink.js';
+export type { PostgresTableSinkOptions } from './sink.js';
+export {
+  readServerStatus,
+  planDrop,
+  dropTableObjects,
+  findIdleSlotsRetaining,
+  isSlotInvalid,
+  defaultNames,
+  PUBLICATION_MARKER,
+  type ServerStatus,
+  type SlotStatus,
+  type PublicationStatus,
+  type StatusFilter,
+  type DropPlan,
+  type DropResult,
+} from './admin.js';
+export { isValidSlotName } from './identifiers.js';
+export { mapPgError } from './errors.js';

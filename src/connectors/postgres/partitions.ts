@@ -38,10 +38,14 @@ export function recordPartitions(partitions: Partition[]): string[] {
 export function checkReadable(table: TableInfo, partitions: Partition[]): void {
   const foreign = partitions.filter((p) => p.foreign).map((p) => displayName(p.name));
   if (foreign.length > 0) {
-    throw definite('CONFIG_INVALID', `${table.display} has foreign-table partitions (${foreign.join(', ')}), whose changes PostgreSQL does not publish`, {
-      table: table.display,
-      hint: 'sync the local partitions as tables of their own, or move the foreign partitions out of the table',
-    });
+    throw definite(
+      'CONFIG_INVALID',
+      `${table.display} has foreign-table partitions (${foreign.join(', ')}), whose changes PostgreSQL does not publish`,
+      {
+        table: table.display,
+        hint: 'sync the local partitions as tables of their own, or move the foreign partitions out of the table',
+      },
+    );
   }
 }
 
@@ -132,10 +136,14 @@ export class PartitionWatch {
       if (!this.truncates.includes(s.xid)) {
         if (streamedTo < s.until) continue; // a TRUNCATE of the table may still come
         if (!(await catalog.hasRowsOlderThan(s.name, s.xid))) {
-          throw definite('TABLE_TRUNCATED', `partition ${displayName(s.name)} of ${this.table.display} was truncated on its own, which PostgreSQL does not publish`, {
-            table: this.table.display,
-            hint: 'delete the checkpoint to take a new snapshot; to empty a partition while streaming, DELETE its rows (or TRUNCATE the partitioned table)',
-          });
+          throw definite(
+            'TABLE_TRUNCATED',
+            `partition ${displayName(s.name)} of ${this.table.display} was truncated on its own, which PostgreSQL does not publish`,
+            {
+              table: this.table.display,
+              hint: 'delete the checkpoint to take a new snapshot; to empty a partition while streaming, DELETE its rows (or TRUNCATE the partitioned table)',
+            },
+          );
         }
       }
       this.recorded.get(oid)!.relfilenode = s.relfilenode;
@@ -154,14 +162,20 @@ export class PartitionWatch {
     if (gone > 0 || withRows.length > 0) {
       const what = [
         gone > 0 ? `${gone} partition${gone === 1 ? ' was' : 's were'} detached or dropped` : '',
-        withRows.length > 0 ? `${withRows.join(', ')} arrived holding rows (attached with them, or filled before the check noticed it)` : '',
+        withRows.length > 0
+          ? `${withRows.join(', ')} arrived holding rows (attached with them, or filled before the check noticed it)`
+          : '',
       ]
         .filter(Boolean)
         .join('; ');
-      throw definite('SCHEMA_INCOMPATIBLE', `the partitions of ${this.table.display} changed: ${what}. PostgreSQL publishes no row changes for that`, {
-        table: this.table.display,
-        hint: 'delete the checkpoint to take a new snapshot of the table as it is now; create partitions empty (CREATE TABLE … PARTITION OF) to keep streaming',
-      });
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `the partitions of ${this.table.display} changed: ${what}. PostgreSQL publishes no row changes for that`,
+        {
+          table: this.table.display,
+          hint: 'delete the checkpoint to take a new snapshot of the table as it is now; create partitions empty (CREATE TABLE … PARTITION OF) to keep streaming',
+        },
+      );
     }
     for (const p of arrived) this.recorded.set(p.oid, { attachment: p.attachment, relfilenode: p.relfilenode });
   }

@@ -52,7 +52,11 @@ export class ReplicationConnection {
   start(slot: string, lsn: bigint, options: string): void {
     const sql = `START_REPLICATION SLOT ${slot} LOGICAL ${formatLsn(lsn)} (${options})`;
     const both = (copyStreams as unknown as { both(text: string, options: object): unknown }).both;
-    const stream = both(sql, { alignOnCopyDataFrame: true, readableObjectMode: true, readableHighWaterMark: 512 } as never) as unknown as Duplex;
+    const stream = both(sql, {
+      alignOnCopyDataFrame: true,
+      readableObjectMode: true,
+      readableHighWaterMark: 512,
+    } as never) as unknown as Duplex;
     this.stream = stream;
     stream.on('readable', () => this.wake());
     stream.on('error', (error) => {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { definite } from '../../sdk/errors.js';
 import type { Catalog, TableInfo } from './catalog.js';
 import type { ResolvedConfig } from './config.js';
-import { mapPgError } from './errors.js';
+import { mapPgError, SLOTS_HINT } from './errors.js';
 import { quoteLiteral } from './identifiers.js';
 import { parseLsn } from './lsn.js';
 import type { ReplicationConnection } from './replication-stream.js';
@@ -35,10 +35,22 @@ export async function ensureMainSlot(
     }
     const conn = await connect();
     try {
-      await conn.query(`CREATE_REPLICATION_SLOT ${config.slotName} LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
-    } catch (error) {
-      // another reader created it concurrently: fine
-      if ((error as { code?: string }).code !== '42710') throw mapPgError(error, table.display, 'creating the replication slot');
+      // the snapshot needs a temporary slot besides the main one: without room for both, the
+      // main slot would be left behind pinning WAL when the temporary one fails
+      await requireFreeSlots(conn, 2, table);
+      try {
+        await conn.query(`CREATE_REPLICATION_SLOT ${config.slotName} LOGICAL pgoutput NOEXPORT_SNAPSHOT`);
+      } catch (error) {
+        // another reader created it concurrently: fine
+        if ((error as { code?: string }).code !== '42710') throw mapPgError(error, table.display, 'creating the replication slot');
+        return;
+      }
+      try {
+        await requireFreeSlots(conn, 1, table); // another client took the last one meanwhile
+      } catch (error) {
+        await conn.query(`DROP_REPLICATION_SLOT ${config.slotName}`).catch(() => {});
+        throw error;
+      }
     } finally {
       await conn.close();
     }
@@ -46,16 +58,43 @@ export async function ensureMainSlot(
   }
   const database = await catalog.currentDatabase();
   if (state.plugin !== 'pgoutput' || state.database !== database) {
-    throw definite('CONFIG_INVALID', `replication slot ${config.slotName} uses plugin ${state.plugin} in database ${state.database}; refstream needs a pgoutput slot in ${database}`, {
-      table: table.display,
-      hint: 'choose another slot name (config slot)',
-    });
+    throw definite(
+      'CONFIG_INVALID',
+      `replication slot ${config.slotName} uses plugin ${state.plugin} in database ${state.database}; refstream needs a pgoutput slot in ${database}`,
+      {
+        table: table.display,
+        hint: 'choose another slot name (config slot)',
+      },
+    );
   }
   if (state.invalid) {
     throw definite('SLOT_INVALIDATED', `replication slot ${config.slotName} was invalidated (it lost WAL it needed)`, {
       table: table.display,
       hint: `SELECT pg_drop_replication_slot(${quoteLiteral(config.slotName)}); then delete the checkpoint to take a new snapshot; consider raising max_slot_wal_keep_size`,
     });
+  }
+}
+
+/** Fails with definite CONFIG_INVALID unless `needed` more replication slots fit on the server. */
+async function requireFreeSlots(conn: ReplicationConnection, needed: number, table: TableInfo): Promise<void> {
+  let free: number;
+  try {
+    const [row] = await conn.query<{ free: string }>(
+      `SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int AS free`,
+    );
+    free = Number(row!.free);
+  } catch (error) {
+    throw mapPgError(error, table.display, 'counting free replication slots');
+  }
+  if (free < needed) {
+    throw definite(
+      'CONFIG_INVALID',
+      `the server has ${Math.max(free, 0)} free replication slot${free === 1 ? '' : 's'}; starting ${table.display} needs ${needed}`,
+      {
+        table: table.display,
+        hint: SLOTS_HINT,
+      },
+    );
   }
 }
 
@@ -79,7 +118,9 @@ export async function exportConsistentSnapshot(connect: () => Promise<Replicatio
   try {
     await conn.query('BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ');
     const name = `refstream_tmp_${randomBytes(6).toString('hex')}`;
-    const [slot] = await conn.query<{ consistent_point: string }>(`CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput USE_SNAPSHOT`);
+    const [slot] = await conn.query<{ consistent_point: string }>(
+      `CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput USE_SNAPSHOT`,
+    );
     const [snap] = await conn.query<{ id: string; xids: string }>('SELECT pg_export_snapshot() AS id, pg_current_snapshot()::text AS xids');
     return { conn, lsn: parseLsn(slot!.consistent_point), snapshotId: snap!.id, xids: snap!.xids };
   } catch (error) {
@@ -96,7 +137,8 @@ export async function dropSlot(client: Queryable, slot: string, table: string): 
       await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
       return;
     } catch (error) {
-      if ((error as { code?: string }).code !== '55006' || Date.now() > deadline) throw mapPgError(error, table, 'dropping the replication slot');
+      if ((error as { code?: string }).code !== '55006' || Date.now() > deadline)
+        throw mapPgError(error, table, 'dropping the replication slot');
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -1,71 +1,41 @@
 /**
  * `PostgresSource`: a ReferenceTableSource over a PostgreSQL table — a consistent COPY
  * snapshot, then the table's changes from a logical replication slot (pgoutput).
+ *
+ * The class holds the lifecycle (phases, restore, commit, close) and delegates: connecting to
+ * table-session.ts, the snapshot to snapshot-phase.ts, the change stream to change-phase.ts,
+ * checkpoints to source-checkpoint.ts and the restore-time checks to restore-checks.ts.
  */
-import pg from 'pg';
-import { z } from 'zod';
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
-import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
-import type { TableDescriptor } from '../../sdk/batch.js';
-import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
-import { Catalog, type Partition, type TableInfo } from './catalog.js';
-import { mapPgError } from './errors.js';
-import { displayName, quoteLiteral } from './identifiers.js';
-import { formatLsn, isLsnText, parseLsn } from './lsn.js';
-import { ReplicationConnection } from './replication-stream.js';
-import { dropSlot, ensureMainSlot, exportConsistentSnapshot } from './slot.js';
-import { planRanges, SnapshotReader, type SnapshotRange } from './snapshot.js';
-import { PartitionWatch, RECORDED_PARTITION, checkReadable, leafNames, planPartitionRanges, recordPartitions } from './partitions.js';
-import { ChangeReader, type ChangePosition } from './change-reader.js';
-import type { ColumnCodec, ColumnSpec } from './types.js';
+import type { SourceCheckpoint } from '../../sdk/checkpoint.js';
+import { definite, throwIfAborted } from '../../sdk/errors.js';
+import { PollGate } from '../../sdk/poll-gate.js';
+import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
+import { displayName } from './identifiers.js';
+import { parseLsn } from './lsn.js';
+import { recordPartitions } from './partitions.js';
+import { storageRewritten } from './snapshot-storage.js';
+import { checkIdentity } from './checkpoint.js';
+import { TableSession } from './table-session.js';
+import { noSnapshot, SnapshotPhase } from './snapshot-phase.js';
+import { ChangePhase } from './change-phase.js';
+import {
+  changesCheckpoint,
+  changeStartOf,
+  completedOneShotCheckpoint,
+  readCheckpoint,
+  snapshotCheckpoint,
+  snapshotStateOf,
+} from './source-checkpoint.js';
+import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions } from './restore-checks.js';
 
-/** Connector id in checkpoints. */
-export const POSTGRES_CONNECTOR = 'postgres';
-
-const lsnText = z.string().refine(isLsnText, 'must be an LSN like 16/B374D848');
-const columnsSchema = z.array(z.tuple([z.string(), z.number().int(), z.number().int(), z.string(), z.boolean()]));
-const rangeSchema = z
-  .object({
-    start: z.number().int().min(0),
-    end: z.number().int().min(0).nullable(),
-    after: z.tuple([z.number().int().min(0), z.number().int().min(0)]).nullable(),
-    done: z.boolean(),
-    /** The leaf partition read, by oid (partitioned tables). */
-    partition: z.number().int().min(1).optional(),
-  })
-  .strict();
-/** A partitioned table's partitions as last seen (see partitions.ts). */
-const partitionsSchema = z.array(z.string().regex(RECORDED_PARTITION, 'must be oid@xmin:relfilenode')).optional();
-const snapshotPositionSchema = z
-  .object({
-    slot: z.string(),
-    snapshotLsn: lsnText.nullable(),
-    snapshotXids: z.string().regex(/^\d+:\d+:[\d,]*$/).nullable(),
-    columns: columnsSchema.nullable(),
-    ranges: z.array(rangeSchema).nullable(),
-    partitions: partitionsSchema,
-  })
-  .strict();
-const changesPositionSchema = z.object({ slot: z.string(), lsn: lsnText, skip: z.number().int().min(0), columns: columnsSchema, partitions: partitionsSchema }).strict();
-
-type ColumnsJson = z.infer<typeof columnsSchema>;
+export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
 
 /** Options of {@link PostgresSource.close}. */
 export interface PostgresCloseOptions {
   /** Also drop the replication slot (for throwaway use; the next start takes a new snapshot). */
   dropSlot?: boolean;
-}
-
-interface SnapshotState {
-  lsn: bigint | null;
-  /** `pg_current_snapshot()` of the original snapshot (`xmin:xmax:xip,…`), to recognise rows changed after it. */
-  xids: string | null;
-  ranges: SnapshotRange[] | null;
-  specs: ColumnSpec[] | null;
-  /** Partitions of a partitioned table when the snapshot began (see partitions.ts). */
-  partitions: string[] | null;
 }
 
 /**
@@ -86,39 +56,61 @@ export class PostgresSource implements ReferenceTableSource {
   /** Qualified table name used in metadata, checkpoints and errors. */
   readonly table: string;
 
-  private sql: pg.Client | null = null;
-  private catalog: Catalog | null = null;
-  private info: TableInfo | null = null;
-  private codecs: ColumnCodec[] | null = null;
-  private specs: ColumnSpec[] | null = null;
+  /** The SQL connection and what connecting read about the table. */
+  private readonly session: TableSession;
   private started: Promise<void> | null = null;
   private phase: 'snapshot' | 'changes' = 'snapshot';
-  private snapshot: SnapshotState = { lsn: null, xids: null, ranges: null, specs: null, partitions: null };
-  private snapshotReader: SnapshotReader | null = null;
-  private snapshotHolder: { close(): Promise<void> } | null = null;
-  private changeStart: ChangePosition | null = null;
-  private changeSpecs: ColumnSpec[] | null = null;
-  private changePartitions: string[] | null = null;
-  /** Partitions of a partitioned table, as loaded at connect. */
-  private partitionList: Partition[] = [];
-  private changes: ChangeReader | null = null;
-  private committed = 0n;
+  /** The snapshot and its progress. */
+  private readonly snapshot: SnapshotPhase;
+  /** The change stream and where it starts. */
+  private readonly changes: ChangePhase;
+  /** Set when `restore` discarded its checkpoint (the slot was invalidated, or the table rewritten mid-snapshot). */
+  private restartedSnapshot = false;
   private restored = false;
   private polled = false;
-  private busy = false;
   private closed = false;
+  /** One poll at a time: a concurrent poll is rejected with BUSY. */
+  private readonly gate: PollGate;
 
   constructor(config: PostgresSourceConfig) {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
-    this.capabilities = Object.freeze({
-      changes: 'log',
-      deletes: true,
-      exactlyOnce: true,
-      midSnapshotResume: true,
-      transactions: true,
-      schemaEvolution: this.config.schemaEvolution,
-    });
+    this.gate = new PollGate(this.table);
+    this.session = new TableSession(this.config, this.table, this.slot);
+    this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot);
+    this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed);
+    this.capabilities = Object.freeze(
+      this.oneShot
+        ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
+        : {
+            changes: 'log',
+            deletes: true,
+            exactlyOnce: true,
+            midSnapshotResume: true,
+            transactions: true,
+            schemaEvolution: this.config.schemaEvolution,
+          },
+    );
+  }
+
+  /** A one-shot snapshot (`mode: 'snapshot-only'`): no slot, no publication, no changes. */
+  private get oneShot(): boolean {
+    return this.config.mode === 'snapshot-only';
+  }
+
+  /** The replication slot this source uses, `null` for a one-shot snapshot. */
+  private get slot(): string | null {
+    return this.oneShot ? null : this.config.slotName;
+  }
+
+  /**
+   * True when `restore` discarded its checkpoint and the snapshot starts over: the slot had
+   * been invalidated (with `onSlotInvalidated: 'resnapshot'`), or the table was rewritten
+   * (VACUUM FULL, CLUSTER, …) while its snapshot was interrupted, so the recorded ctids mean
+   * nothing. Sinks must replace their content, so the runner sends `snapshotStart({ restart: true })`.
+   */
+  restartsSnapshot(): boolean {
+    return this.restartedSnapshot;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -128,7 +120,7 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   private async start(): Promise<void> {
-    this.started ??= this.connect();
+    this.started ??= this.session.connect();
     try {
       await this.started;
     } catch (error) {
@@ -137,69 +129,19 @@ export class PostgresSource implements ReferenceTableSource {
     }
   }
 
-  private async connect(): Promise<void> {
-    const sql = new pg.Client(clientConfig(this.config, false));
-    sql.on('error', () => {}); // surfaced by the next query
-    try {
-      await sql.connect();
-    } catch (error) {
-      await sql.end().catch(() => {});
-      throw mapPgError(error, this.table, 'connecting');
-    }
-    this.sql = sql;
-    const catalog = new Catalog(sql, this.table);
-    this.catalog = catalog;
-    await catalog.serverMajor();
-    await catalog.checkWalLevel();
-    await catalog.checkReplicationPrivilege();
-    this.info = await catalog.loadTable(this.config.tableName);
-    if (this.info.replicaIdentity === 'n') {
-      throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
-        table: this.table,
-        hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
-      });
-    }
-    this.specs = this.info.columns;
-    this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
-    if (this.info.partitioned) {
-      this.partitionList = await catalog.partitions(this.info.oid);
-      checkReadable(this.info, this.partitionList);
-    }
-  }
-
-  private connectReplication = async (): Promise<ReplicationConnection> => {
-    try {
-      return await ReplicationConnection.connect(clientConfig(this.config, true));
-    } catch (error) {
-      throw mapPgError(error, this.table, 'opening a replication connection');
-    }
-  };
-
-  private connectSql = async (): Promise<pg.Client> => {
-    const client = new pg.Client(clientConfig(this.config, false));
-    client.on('error', () => {});
-    await client.connect();
-    return client;
-  };
-
-  private descriptor(codecs: ColumnCodec[]): TableDescriptor {
-    return { table: this.table, primaryKey: this.info!.primaryKey, fields: codecs.map((c) => c.field) };
-  }
-
-  /** Runs `fn` as the only operation in flight (polls must not overlap). */
+  /** Runs `fn` as the only poll in flight (see {@link PollGate}) on an open source. */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.ensureOpen();
-    if (this.busy) throw definite('BUSY', `another poll of ${this.table} is still running`, { table: this.table });
-    this.busy = true;
-    try {
-      return await fn();
-    } catch (error) {
-      // a poll interrupted by close() reports CLOSED, not the connection errors close caused
-      if (this.closed && (error as Error)?.name !== 'AbortError') throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
-      throw error;
-    } finally {
-      this.busy = false;
-    }
+    return this.gate.run(async () => {
+      try {
+        return await fn();
+      } catch (error) {
+        // a poll interrupted by close() reports CLOSED, not the connection errors close caused
+        if (this.closed && (error as Error)?.name !== 'AbortError')
+          throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
+        throw error;
+      }
+    });
   }
 
   // ---- snapshot --------------------------------------------------------------------------
@@ -210,156 +152,36 @@ export class PostgresSource implements ReferenceTableSource {
       this.polled = true;
       if (this.phase === 'changes') return null;
       await this.start();
-      if (!this.snapshotReader) {
+      if (!this.snapshot.reading) {
         try {
-          await this.beginSnapshot();
+          await this.snapshot.begin();
         } catch (error) {
-          await this.releaseSnapshot();
+          await this.snapshot.release();
           throw error;
         }
-        if (this.closed) await this.releaseSnapshot(); // close() ran while connecting
+        if (this.closed) await this.snapshot.release(); // close() ran while connecting
       }
-      for (;;) {
-        const item = await this.snapshotReader!.take(opts.signal);
-        if (item === null) {
-          if (!this.snapshot.ranges!.every((r) => r.done)) {
-            throw definite('INTERNAL', `the snapshot of ${this.table} ended before every range was read`, { table: this.table });
-          }
-          await this.endSnapshot();
-          return null;
-        }
-        const range = this.snapshot.ranges![item.range]!;
-        range.after = item.after;
-        range.done = item.done;
-        if (item.batch) return item.batch;
-      }
+      const batch = await this.snapshot.next(opts.signal);
+      if (batch === null) this.endSnapshot();
+      return batch;
     });
   }
 
-  private async beginSnapshot(): Promise<void> {
-    const catalog = this.catalog!;
-    const info = this.info!;
-    const resuming = this.snapshot.lsn !== null;
-    let snapshotId: string;
-    if (!resuming) {
-      await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
-      await ensureMainSlot(catalog, this.config, info, this.connectReplication, false);
-      const exported = await exportConsistentSnapshot(this.connectReplication, info);
-      this.snapshotHolder = exported.conn;
-      snapshotId = exported.snapshotId;
-      if (info.partitioned) {
-        this.partitionList = await this.partitionsAt(snapshotId);
-        checkReadable(info, this.partitionList);
-      }
-      const parallelism = this.config.snapshotParallelism;
-      const count = parallelism === 1 ? 1 : parallelism * 4;
-      const ranges = info.partitioned ? planPartitionRanges(this.partitionList, count) : planRanges(await this.relationPages(), count);
-      const partitions = info.partitioned ? recordPartitions(this.partitionList) : null;
-      // assigned only once complete: a failed start must not look like a snapshot in progress
-      this.snapshot = { lsn: exported.lsn, xids: exported.xids, ranges, specs: this.specs, partitions };
-    } else {
-      // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
-      // versions the original snapshot saw; the stream still starts at the original point.
-      await ensureMainSlot(catalog, this.config, info, this.connectReplication, true);
-      await this.checkNotExpired(this.snapshot.lsn!);
-      const holder = await this.connectSql();
-      try {
-        await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        snapshotId = (await holder.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
-      } catch (error) {
-        await holder.end().catch(() => {});
-        throw mapPgError(error, this.table, 'exporting the snapshot');
-      }
-      this.snapshotHolder = { close: () => holder.end().catch(() => {}) };
-      if (this.snapshot.specs && !sameSpecs(this.snapshot.specs, this.specs!)) {
-        throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${this.table} changed while its snapshot was interrupted`, {
-          table: this.table,
-          hint: 'delete the checkpoint to take a new snapshot',
-        });
-      }
-    }
-    this.snapshotReader = new SnapshotReader({
-      table: info,
-      descriptor: this.descriptor(this.codecs!),
-      codecs: this.codecs!,
-      ranges: this.snapshot.ranges!,
-      leaves: leafNames(this.partitionList),
-      snapshotId,
-      // a resumed snapshot skips row versions the original snapshot did not see: the stream delivers them
-      onlyVisibleIn: resuming ? this.snapshot.xids : null,
-      parallelism: this.config.snapshotParallelism,
-      batchRows: this.config.batchRows,
-      batchBytes: this.config.batchBytes,
-      connect: this.connectSql,
-    });
-    this.snapshotReader.start();
-  }
-
-  /**
-   * The partitions as of the exported snapshot: the ones the snapshot reads, each with the
-   * storage the stream starts from (a partition truncated a moment later is then noticed).
-   */
-  private async partitionsAt(snapshotId: string): Promise<Partition[]> {
-    const client = await this.connectSql().catch((error: unknown) => {
-      throw mapPgError(error, this.table, 'connecting');
-    });
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotId)}`);
-      const partitions = await new Catalog(client, this.table).partitions(this.info!.oid);
-      await client.query('COMMIT');
-      return partitions;
-    } catch (error) {
-      throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'listing the partitions');
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-
-  /**
-   * Checks the partitions against the recorded ones (failing when rows came or went without
-   * change events) and records the current ones.
-   */
+  /** Rows attached or detached while stopped left no change events: fail now, not later. */
   private async recheckPartitions(): Promise<void> {
-    const recorded = (this.phase === 'snapshot' ? this.snapshot.partitions : this.changePartitions) ?? recordPartitions(this.partitionList);
-    const watch = new PartitionWatch(this.info!, recorded);
-    // new storage is only noted here: the stream tells whether a TRUNCATE of the table explains it
-    this.partitionList = await watch.check(this.catalog!, null);
-    if (this.phase === 'snapshot') this.snapshot.partitions = watch.state;
-    else this.changePartitions = watch.state;
+    const recorded =
+      (this.phase === 'snapshot' ? this.snapshot.state.partitions : this.changes.partitions) ?? recordPartitions(this.session.partitions);
+    const now = await recheckPartitions(this.session.info!, this.session.catalog!, recorded);
+    this.session.partitions = now.partitions;
+    if (this.phase === 'snapshot') this.snapshot.state.partitions = now.recorded;
+    else this.changes.partitions = now.recorded;
   }
 
-  private async relationPages(): Promise<number> {
-    const res = await this.sql!.query<{ pages: string }>(
-      `SELECT (pg_relation_size($1::oid) / current_setting('block_size')::int)::text AS pages`,
-      [this.info!.oid],
-    );
-    return Number(res.rows[0]!.pages);
-  }
-
-  private async checkNotExpired(lsn: bigint): Promise<void> {
-    const state = await this.catalog!.slotState(this.config.slotName);
-    if (state?.confirmedFlush != null && state.confirmedFlush > lsn) {
-      throw definite('CHECKPOINT_EXPIRED', `replication slot ${this.config.slotName} is at ${formatLsn(state.confirmedFlush)}, past the checkpoint's ${formatLsn(lsn)}`, {
-        table: this.table,
-        hint: 'delete the checkpoint to take a new snapshot',
-      });
-    }
-  }
-
-  private async releaseSnapshot(): Promise<void> {
-    await this.snapshotReader?.close();
-    this.snapshotReader = null;
-    await this.snapshotHolder?.close();
-    this.snapshotHolder = null;
-  }
-
-  private async endSnapshot(): Promise<void> {
-    await this.releaseSnapshot();
+  /** Switches to the change phase, which starts where the (released) snapshot was taken. */
+  private endSnapshot(): void {
     this.phase = 'changes';
-    this.changeStart = { lsn: this.snapshot.lsn!, skip: 0 };
-    this.changeSpecs = this.snapshot.specs ?? this.specs;
-    this.changePartitions = this.snapshot.partitions;
+    const snapshot = this.snapshot.state;
+    this.changes.startAt(this.oneShot ? null : { lsn: snapshot.lsn!, skip: 0 }, snapshot.specs ?? this.session.specs, snapshot.partitions);
   }
 
   isSnapshotComplete(): boolean {
@@ -376,109 +198,94 @@ export class PostgresSource implements ReferenceTableSource {
           hint: 'call pollSnapshot until it returns null first',
         });
       }
+      if (this.oneShot) {
+        throw definite(
+          'INVALID_STATE',
+          `the source of ${this.table} takes a one-shot snapshot (mode 'snapshot-only') and has no change stream`,
+          {
+            table: this.table,
+            hint: "use mode 'stream' (refstream sync) to follow the table's changes",
+          },
+        );
+      }
       throwIfAborted(opts.signal);
       this.polled = true;
       await this.start();
-      if (!this.changes) await this.openChanges();
-      return this.changes!.poll(opts.signal);
+      return this.changes.poll(opts.signal, this.restored);
     });
-  }
-
-  private async openChanges(): Promise<void> {
-    const specs = this.changeSpecs ?? this.specs!;
-    const codecs = sameSpecs(specs, this.specs!) ? this.codecs! : await this.catalog!.codecs(specs, this.table, this.config.unknownTypes);
-    if (this.restored) await ensureMainSlot(this.catalog!, this.config, this.info!, this.connectReplication, true);
-    const reader = new ChangeReader({
-      config: this.config,
-      table: this.info!,
-      catalog: this.catalog!,
-      specs,
-      codecs,
-      // The live table may have text-only columns the checkpoint's schema lacks: they arrive
-      // as the stream replays the DDL, and need text mode.
-      textValues: this.codecs!.some((c) => c.textOnly),
-      partitions: this.info!.partitioned ? (this.changePartitions ?? recordPartitions(this.partitionList)) : null,
-      start: this.changeStart!,
-      committed: this.committed,
-      connect: this.connectReplication,
-    });
-    this.changes = reader;
-    try {
-      await reader.open();
-    } catch (error) {
-      this.changes = null;
-      await reader.close();
-      throw error;
-    }
-    if (this.closed) await reader.close(); // close() ran while connecting
   }
 
   // ---- checkpoints -----------------------------------------------------------------------
 
   checkpoint(): SourceCheckpoint {
-    const slot = this.config.slotName;
-    if (this.phase === 'snapshot') {
-      const s = this.snapshot;
-      return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'snapshot', {
-        slot,
-        snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
-        snapshotXids: s.xids,
-        columns: s.specs ? specsToJson(s.specs) : null,
-        ranges: s.ranges ? s.ranges.map((r) => ({ start: r.start, end: r.end, after: r.after ? [r.after[0], r.after[1]] : null, done: r.done, ...(r.partition ? { partition: r.partition } : {}) })) : null,
-        ...(s.partitions ? { partitions: [...s.partitions] } : {}),
-      });
-    }
-    const position = this.changes ? this.changes.position : this.changeStart!;
-    const columns = this.changes ? this.changes.columns : (this.changeSpecs ?? this.specs!);
-    const partitions = this.changes ? this.changes.partitions : this.changePartitions;
-    return makeCheckpoint(POSTGRES_CONNECTOR, this.table, 'changes', {
-      slot,
-      lsn: formatLsn(position.lsn),
-      skip: position.skip,
-      columns: specsToJson(columns),
-      ...(partitions ? { partitions: [...partitions] } : {}),
-    });
+    const ctx = { table: this.table, slot: this.slot, key: this.session.info?.primaryKey ?? null, identity: this.session.identity };
+    if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
+    if (this.oneShot)
+      return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
+    const { position, columns, partitions } = this.changes.position();
+    return changesCheckpoint(ctx, position, columns, partitions);
   }
 
+  /**
+   * Positions this fresh source at `checkpoint`. The checkpoint must have been taken on the
+   * same server (`system_identifier`), database, table (oid), slot and publication, else the
+   * definite `CHECKPOINT_MISMATCH` naming both sides; a checkpoint without that identity
+   * (older refstream) is accepted with a `CHECKPOINT_UNIDENTIFIED` warning. An invalidated
+   * slot is `SLOT_INVALIDATED`, or with `onSlotInvalidated: 'resnapshot'` a new snapshot.
+   */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
     this.ensureOpen();
     if (this.polled || this.restored) {
       throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
     }
-    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
-    if (cp.phase === 'snapshot') {
-      const pos = parsePosition(snapshotPositionSchema, cp);
-      this.checkSlot(pos.slot);
-      if (pos.snapshotLsn !== null && pos.ranges !== null) {
-        this.snapshot = {
-          lsn: parseLsn(pos.snapshotLsn),
-          xids: pos.snapshotXids,
-          ranges: pos.ranges.map((r) => ({ ...r, after: r.after ? [r.after[0], r.after[1]] : null })),
-          specs: pos.columns ? specsFromJson(pos.columns) : null,
-          partitions: pos.partitions ?? null,
-        };
+    const cp = readCheckpoint(checkpoint, this.table);
+    const pos = cp.position;
+    if (pos.slot !== null && this.slot !== null) checkSlotMatches(pos.slot, this.slot, this.table); // before connecting: no server is needed to tell
+    await this.start();
+    checkIdentity(pos, { table: this.table, slot: this.slot, identity: this.session.identity! }, this.config.onWarning);
+    if (this.oneShot) {
+      if (cp.phase === 'changes') {
+        throw definite('CHECKPOINT_INVALID', `the checkpoint records a one-shot snapshot of ${this.table} that is already complete`, {
+          table: this.table,
+          hint: 'to take a new snapshot, delete the checkpoint or pass another one (refstream snapshot writes a checkpoint only with --checkpoint)',
+        });
       }
+      // an interrupted one-shot snapshot cannot be resumed consistently (no stream fills the
+      // gap): it starts over (capabilities.midSnapshotResume is false)
+      this.restored = true;
+      return;
+    }
+    if (cp.phase === 'snapshot') {
+      const recorded = snapshotStateOf(cp.position);
+      if (recorded) this.snapshot.state = recorded;
     } else {
-      const pos = parsePosition(changesPositionSchema, cp);
-      this.checkSlot(pos.slot);
+      const resume = changeStartOf(cp.position, this.table);
       this.phase = 'changes';
-      this.changeStart = { lsn: parseLsn(pos.lsn), skip: pos.skip };
-      this.changeSpecs = specsFromJson(pos.columns);
-      this.changePartitions = pos.partitions ?? null;
+      this.changes.startAt(resume.start, resume.specs, resume.partitions);
     }
     this.restored = true;
-    await this.start();
-    // rows attached or detached while stopped left no change events: fail now, not later
-    if (this.info!.partitioned && (this.phase === 'changes' || this.snapshot.lsn !== null)) await this.recheckPartitions();
+    if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
+    if (
+      this.phase === 'snapshot' &&
+      this.snapshot.state.lsn !== null &&
+      (await storageRewritten(this.session.sql!, this.session.info!, this.snapshot.state))
+    ) {
+      // the recorded ctids point into storage that is gone: take a new snapshot
+      this.snapshot.state = noSnapshot();
+      this.restartedSnapshot = true;
+    }
+    if (!this.restartedSnapshot && (this.phase === 'changes' || this.snapshot.state.lsn !== null))
+      checkKeyUnchanged(pos.key, this.session.info!.primaryKey, this.table);
+    if (this.session.info!.partitioned && (this.phase === 'changes' || this.snapshot.state.lsn !== null)) await this.recheckPartitions();
   }
 
-  private checkSlot(slot: string): void {
-    if (slot !== this.config.slotName) {
-      throw definite('CHECKPOINT_INVALID', `checkpoint was taken on replication slot ${slot}, this source uses ${this.config.slotName}`, {
-        table: this.table,
-        hint: 'configure the same slot name, or delete the checkpoint to start over',
-      });
-    }
+  /** An invalidated slot cannot serve the checkpoint: fail, or (opt-in) start over with a new snapshot. */
+  private async checkSlotValid(): Promise<void> {
+    if (!(await droppedInvalidatedSlot(this.session.catalog!, this.session.sql!, this.config, this.table))) return;
+    this.phase = 'snapshot';
+    this.snapshot.state = noSnapshot();
+    this.changes.startAt(null, null, null);
+    this.restartedSnapshot = true;
   }
 
   /**
@@ -487,13 +294,12 @@ export class PostgresSource implements ReferenceTableSource {
    */
   async commit(checkpoint: SourceCheckpoint): Promise<void> {
     this.ensureOpen();
-    const cp = parseCheckpoint(checkpoint, { connector: POSTGRES_CONNECTOR, table: this.table });
+    const cp = readCheckpoint(checkpoint, this.table);
     if (cp.phase !== 'changes') return; // the snapshot point must stay available until the snapshot completes
-    const pos = parsePosition(changesPositionSchema, cp);
-    this.checkSlot(pos.slot);
-    const lsn = parseLsn(pos.lsn);
-    if (lsn > this.committed) this.committed = lsn;
-    this.changes?.commit(this.committed);
+    const pos = cp.position;
+    checkSlotMatches(pos.slot, this.slot, this.table);
+    if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
+    this.changes.commit(parseLsn(pos.lsn));
   }
 
   /**
@@ -503,40 +309,10 @@ export class PostgresSource implements ReferenceTableSource {
   async close(options: PostgresCloseOptions = {}): Promise<void> {
     if (this.closed && !options.dropSlot) return;
     this.closed = true;
-    const tasks: Promise<unknown>[] = [];
-    if (this.snapshotReader) tasks.push(this.snapshotReader.close());
-    if (this.snapshotHolder) tasks.push(this.snapshotHolder.close());
-    if (this.changes) tasks.push(this.changes.close());
-    this.snapshotReader = null;
-    this.snapshotHolder = null;
-    // `changes` is kept (closed) so that checkpoint() still reports the last position
-    await Promise.allSettled(tasks);
+    // the change stream is kept (closed) so that checkpoint() still reports the last position
+    await Promise.allSettled([...this.snapshot.closeAll(), this.changes.close()]);
     await this.started?.catch(() => {});
-    if (options.dropSlot) {
-      let sql = this.sql;
-      try {
-        sql ??= await this.connectSql();
-        this.sql = sql;
-        await dropSlot(sql, this.config.slotName, this.table);
-      } catch (error) {
-        await this.sql?.end().catch(() => {});
-        this.sql = null;
-        throw ConnectorError.is(error) ? error : mapPgError(error, this.table, 'dropping the slot');
-      }
-    }
-    await this.sql?.end().catch(() => {});
-    this.sql = null;
+    if (options.dropSlot && !this.oneShot) await this.session.dropSlot(this.config.slotName);
+    await this.session.end();
   }
-}
-
-function specsToJson(specs: ColumnSpec[]): ColumnsJson {
-  return specs.map((s) => [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable]);
-}
-
-function specsFromJson(json: ColumnsJson): ColumnSpec[] {
-  return json.map(([name, typeOid, typmod, sourceType, nullable]) => ({ name, typeOid, typmod, sourceType, nullable }));
-}
-
-function sameSpecs(a: ColumnSpec[], b: ColumnSpec[]): boolean {
-  return a.length === b.length && a.every((s, i) => s.name === b[i]!.name && s.typeOid === b[i]!.typeOid && s.typmod === b[i]!.typmod);
 }

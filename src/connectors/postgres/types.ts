@@ -113,12 +113,21 @@ interface Mapping {
  * Builds the codec of a column. `lookup` returns catalog info for an oid (already loaded).
  * Throws definite `UNSUPPORTED_TYPE` naming table, column and type for anything unmapped.
  */
-export function columnCodec(spec: ColumnSpec, table: string, lookup: (oid: number) => PgTypeInfo | undefined, unknownTypes: UnknownTypes = 'error'): ColumnCodec {
+export function columnCodec(
+  spec: ColumnSpec,
+  table: string,
+  lookup: (oid: number) => PgTypeInfo | undefined,
+  unknownTypes: UnknownTypes = 'error',
+): ColumnCodec {
   const fail = (what: string): never => {
-    throw definite('UNSUPPORTED_TYPE', `column ${spec.name} of ${table} has type ${spec.sourceType}${what}, which refstream cannot represent in Arrow`, {
-      table,
-      hint: `set unknownTypes: 'text' (CLI: --unknown-types text) to receive it as text (PostgreSQL's output format), or change the column type (ALTER TABLE ${table} ALTER COLUMN ${spec.name} TYPE …)`,
-    });
+    throw definite(
+      'UNSUPPORTED_TYPE',
+      `column ${spec.name} of ${table} has type ${spec.sourceType}${what}, which refstream cannot represent in Arrow`,
+      {
+        table,
+        hint: `set unknownTypes: 'text' (CLI: --unknown-types text) to receive it as text (PostgreSQL's output format), or change the column type (ALTER TABLE ${table} ALTER COLUMN ${spec.name} TYPE …)`,
+      },
+    );
   };
   const ctx: MapContext = { table, column: spec.name, lookup, fail, unknownTypes };
   const mapping = mapType(spec.typeOid, spec.typmod, ctx, 0);
@@ -175,10 +184,14 @@ function textOnlyMapping(ctx: MapContext): Mapping {
     textOnly: true,
     decodeText: text.decodeText,
     decodeBinary: () => {
-      throw definite('SCHEMA_INCOMPATIBLE', `column ${ctx.column} of ${ctx.table} arrived in binary form, but its type is read as text only`, {
-        table: ctx.table,
-        hint: 'restart the source (the stream then starts in text mode for this table), or set binaryValues: false',
-      });
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `column ${ctx.column} of ${ctx.table} arrived in binary form, but its type is read as text only`,
+        {
+          table: ctx.table,
+          hint: 'restart the source (the stream then starts in text mode for this table), or set binaryValues: false',
+        },
+      );
     },
   };
 }
@@ -288,7 +301,11 @@ function mapBuiltin(oid: number, typmod: number, ctx: MapContext): Mapping | und
       return {
         type: new Interval(IntervalUnit.MONTH_DAY_NANO),
         decodeBinary: (buf, off, _len, b) =>
-          (b as IntervalMonthDayNanoColumnBuilder).append(buf.readInt32BE(off + 12), buf.readInt32BE(off + 8), buf.readBigInt64BE(off) * 1000n),
+          (b as IntervalMonthDayNanoColumnBuilder).append(
+            buf.readInt32BE(off + 12),
+            buf.readInt32BE(off + 8),
+            buf.readBigInt64BE(off) * 1000n,
+          ),
         decodeText: (buf, off, len, b) => {
           const v = parseIsoInterval(buf.toString('latin1', off, off + len));
           if (!v) ctx.fail(' (unrecognised interval text)');
@@ -307,8 +324,9 @@ function numberFromText(buf: Buffer, off: number, len: number, b: ColumnBuilder)
 
 export function decodeTimestamp(buf: Buffer, off: number, _len: number, b: ColumnBuilder): void {
   const builder = b as TimestampColumnBuilder;
-  const hi = buf.readInt32BE(off);
-  const lo = buf.readUInt32BE(off + 4);
+  // byte arithmetic: Buffer.read*BE validate their arguments on every call
+  const hi = (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+  const lo = ((buf[off + 4]! << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
   if (hi > -0x100000 && hi < 0x100000) {
     // |µs| < 2^52: exact in a double, no BigInt on the hot path
     builder.appendSafeInteger(hi * TWO_32 + lo + PG_EPOCH_US);
@@ -343,25 +361,30 @@ function mapNumeric(typmod: number, ctx: MapContext): Mapping {
     };
   }
   const notRepresentable = (what: string): never => {
-    throw definite('VALUE_OUT_OF_RANGE', `column ${ctx.column} of ${ctx.table} holds numeric ${what}, which Decimal128(${precision}, ${scale}) cannot represent`, {
-      table: ctx.table,
-      hint: `remove the ${what} values, or change the column to unconstrained numeric (delivered as text)`,
-    });
+    throw definite(
+      'VALUE_OUT_OF_RANGE',
+      `column ${ctx.column} of ${ctx.table} holds numeric ${what}, which Decimal128(${precision}, ${scale}) cannot represent`,
+      {
+        table: ctx.table,
+        hint: `remove the ${what} values, or change the column to unconstrained numeric (delivered as text)`,
+      },
+    );
   };
   return {
     type: new Decimal(scale, precision, 128),
     decodeBinary: (buf, off, _len, b) => {
       const builder = b as Decimal128ColumnBuilder;
-      const ndigits = buf.readInt16BE(off);
-      const weight = buf.readInt16BE(off + 2);
-      const sign = buf.readUInt16BE(off + 4);
+      // byte arithmetic: Buffer.read*BE validate their arguments on every call
+      const ndigits = ((buf[off]! << 24) >> 16) | buf[off + 1]!;
+      const weight = ((buf[off + 2]! << 24) >> 16) | buf[off + 3]!;
+      const sign = (buf[off + 4]! << 8) | buf[off + 5]!;
       if (sign === NUMERIC_NAN) notRepresentable('NaN');
       if (sign === NUMERIC_PINF || sign === NUMERIC_NINF) notRepresentable('Infinity');
       // value = Σ digit[i] · 10000^(weight − i); unscaled = value · 10^scale
       const exp10 = scale - 4 * (ndigits - 1 - weight);
       if (ndigits <= 3 && exp10 >= -15 && exp10 <= 15) {
         let acc = 0;
-        for (let i = 0; i < ndigits; i++) acc = acc * 10000 + buf.readUInt16BE(off + 8 + 2 * i);
+        for (let i = 0, q = off + 8; i < ndigits; i++, q += 2) acc = acc * 10000 + ((buf[q]! << 8) | buf[q + 1]!);
         const unscaled = exp10 >= 0 ? acc * POW10[exp10]! : acc / POW10[-exp10]!;
         if (Number.isSafeInteger(unscaled)) {
           builder.appendUnscaledSafe(sign === NUMERIC_NEG ? -unscaled : unscaled);
@@ -417,10 +440,14 @@ function arrayMapping(child: Mapping, ctx: MapContext): Mapping {
       const ndim = buf.readInt32BE(off);
       if (ndim === 0) return list.endList();
       if (ndim > 1) {
-        throw definite('UNSUPPORTED_TYPE', `column ${ctx.column} of ${ctx.table} holds a ${ndim}-dimensional array; only one-dimensional arrays are supported`, {
-          table: ctx.table,
-          hint: 'store one-dimensional arrays, or change the column type',
-        });
+        throw definite(
+          'UNSUPPORTED_TYPE',
+          `column ${ctx.column} of ${ctx.table} holds a ${ndim}-dimensional array; only one-dimensional arrays are supported`,
+          {
+            table: ctx.table,
+            hint: 'store one-dimensional arrays, or change the column type',
+          },
+        );
       }
       const count = buf.readInt32BE(off + 12);
       let p = off + 20;
@@ -439,10 +466,14 @@ function arrayMapping(child: Mapping, ctx: MapContext): Mapping {
       const list = b as ListColumnBuilder;
       const items = parseArrayText(buf.toString('utf8', off, off + len));
       if (items === undefined) {
-        throw definite('UNSUPPORTED_TYPE', `column ${ctx.column} of ${ctx.table} holds a multi-dimensional or unparsable array; only one-dimensional arrays are supported`, {
-          table: ctx.table,
-          hint: 'store one-dimensional arrays, or change the column type',
-        });
+        throw definite(
+          'UNSUPPORTED_TYPE',
+          `column ${ctx.column} of ${ctx.table} holds a multi-dimensional or unparsable array; only one-dimensional arrays are supported`,
+          {
+            table: ctx.table,
+            hint: 'store one-dimensional arrays, or change the column type',
+          },
+        );
       }
       for (const item of items) {
         if (item === null) list.child.appendNull();

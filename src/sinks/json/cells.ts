@@ -12,7 +12,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { TimeUnit, type Data, type DataType, type Field, type RecordBatch } from 'apache-arrow';
-import { cellReader, formatDate, toJsonValue, validityReader } from '../../sdk/values.js';
+import { cellReader, formatDate, toJsonValue } from '../../sdk/values.js';
 import { ByteOut } from './byte-out.js';
 
 /** Writes the JSON of one cell (the row of a column) to `out`. */
@@ -33,8 +33,18 @@ const enum Kind {
   Timestamp,
 }
 
-const UNIT_PER_SECOND: Record<number, number> = { [TimeUnit.SECOND]: 1, [TimeUnit.MILLISECOND]: 1e3, [TimeUnit.MICROSECOND]: 1e6, [TimeUnit.NANOSECOND]: 1e9 };
-const UNIT_DIGITS: Record<number, number> = { [TimeUnit.SECOND]: 0, [TimeUnit.MILLISECOND]: 3, [TimeUnit.MICROSECOND]: 6, [TimeUnit.NANOSECOND]: 9 };
+const UNIT_PER_SECOND: Record<number, number> = {
+  [TimeUnit.SECOND]: 1,
+  [TimeUnit.MILLISECOND]: 1e3,
+  [TimeUnit.MICROSECOND]: 1e6,
+  [TimeUnit.NANOSECOND]: 1e9,
+};
+const UNIT_DIGITS: Record<number, number> = {
+  [TimeUnit.SECOND]: 0,
+  [TimeUnit.MILLISECOND]: 3,
+  [TimeUnit.MICROSECOND]: 6,
+  [TimeUnit.NANOSECOND]: 9,
+};
 
 /**
  * One column prepared for rendering. Every column has the same shape (unused fields stay
@@ -66,7 +76,13 @@ class Column {
     readonly field: Field,
     readonly data: Data,
   ) {
-    const type = data.type as DataType & { bitWidth?: number; isSigned?: boolean; unit?: TimeUnit; timezone?: string | null; scale?: number };
+    const type = data.type as DataType & {
+      bitWidth?: number;
+      isSigned?: boolean;
+      unit?: TimeUnit;
+      timezone?: string | null;
+      scale?: number;
+    };
     const values = data.values as Uint8Array;
     this.bitmap = data.nullCount > 0 && data.nullBitmap && data.nullBitmap.length > 0 ? data.nullBitmap : null;
     this.offset = data.offset;
@@ -311,11 +327,21 @@ function objectWriter(indexes: readonly number[], columns: readonly Column[]): O
 }
 
 /** Writers of a batch's key object (primary-key columns, in key order) and row object (table columns). */
-export function keyAndRowWriters(batch: RecordBatch, primaryKey: readonly string[], tableColumnCount: number): { key: ObjectWriter; row: ObjectWriter } {
+export function keyAndRowWriters(
+  batch: RecordBatch,
+  primaryKey: readonly string[],
+  tableColumnCount: number,
+): { key: ObjectWriter; row: ObjectWriter } {
   const fields = batch.schema.fields;
   const columns = batchColumns(batch, tableColumnCount);
   return {
-    key: objectWriter(primaryKey.map((k) => fields.findIndex((f) => f.name === k)), columns),
-    row: objectWriter(Array.from({ length: tableColumnCount }, (_, c) => c), columns),
+    key: objectWriter(
+      primaryKey.map((k) => fields.findIndex((f) => f.name === k)),
+      columns,
+    ),
+    row: objectWriter(
+      Array.from({ length: tableColumnCount }, (_, c) => c),
+      columns,
+    ),
   };
 }

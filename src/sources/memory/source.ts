@@ -1,10 +1,11 @@
 /**
  * MemorySource: the reference implementation of the source contract, over a
  * {@link MemoryStore}. Connector authors can read it as a template: every rule of
- * DESIGN §2 appears here in its simplest form.
+ * the source contract (docs/concepts.md) appears here in its simplest form.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { z } from 'zod';
+import { batchLimitFields } from '../../sdk/batch-limits.js';
 import { BatchBuilder, formatPosition } from '../../sdk/batch.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { abortError, definite, throwIfAborted, transient } from '../../sdk/errors.js';
@@ -27,14 +28,11 @@ const snapshotPosition = z.object({ snapshotSeq: z.number().int().nonnegative(),
 const changesPosition = z.object({ seq: z.number().int().nonnegative(), index: z.number().int().min(-1) }).strict();
 
 type Phase =
-  | { kind: 'snapshot'; snapshotSeq: number; offset: number; rows: unknown[][] | null }
-  | { kind: 'changes'; seq: number; index: number };
+  { kind: 'snapshot'; snapshotSeq: number; offset: number; rows: unknown[][] | null } | { kind: 'changes'; seq: number; index: number };
 
 const optionsSchema = z
   .object({
-    batchRows: z.number().int().positive().default(10_000),
-    batchBytes: z.number().int().positive().default(8 * 1024 * 1024),
-    maxWaitMs: z.number().int().nonnegative().default(100),
+    ...batchLimitFields(),
   })
   .strict();
 
@@ -63,7 +61,10 @@ export class MemorySource implements ReferenceTableSource {
   ) {
     const parsed = optionsSchema.safeParse(options);
     if (!parsed.success) {
-      throw definite('CONFIG_INVALID', `invalid MemorySource options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw definite(
+        'CONFIG_INVALID',
+        `invalid MemorySource options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     this.options = parsed.data;
     this.unsubscribeInterrupt = store.onInterrupt(() => {
@@ -133,8 +134,12 @@ export class MemorySource implements ReferenceTableSource {
   checkpoint(): SourceCheckpoint {
     const phase = this.phase;
     if (phase === null) return makeCheckpoint(CONNECTOR, this.table, 'snapshot', { snapshotSeq: this.store.seq, offset: 0 });
-    if (phase.kind === 'snapshot') return makeCheckpoint(CONNECTOR, this.table, 'snapshot', { snapshotSeq: phase.snapshotSeq, offset: phase.offset });
-    return makeCheckpoint(CONNECTOR, this.table, 'changes', { seq: phase.seq, index: phase.index === Number.MAX_SAFE_INTEGER ? -1 : phase.index });
+    if (phase.kind === 'snapshot')
+      return makeCheckpoint(CONNECTOR, this.table, 'snapshot', { snapshotSeq: phase.snapshotSeq, offset: phase.offset });
+    return makeCheckpoint(CONNECTOR, this.table, 'changes', {
+      seq: phase.seq,
+      index: phase.index === Number.MAX_SAFE_INTEGER ? -1 : phase.index,
+    });
   }
 
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
@@ -210,10 +215,14 @@ export class MemorySource implements ReferenceTableSource {
   }
 
   private expired(seq: number) {
-    return definite('CHECKPOINT_EXPIRED', `position ${seq} of ${this.table} is no longer available (history kept from ${this.store.oldestAvailableSeq})`, {
-      table: this.table,
-      hint: 'delete the checkpoint to start over with a new snapshot',
-    });
+    return definite(
+      'CHECKPOINT_EXPIRED',
+      `position ${seq} of ${this.table} is no longer available (history kept from ${this.store.oldestAvailableSeq})`,
+      {
+        table: this.table,
+        hint: 'delete the checkpoint to start over with a new snapshot',
+      },
+    );
   }
 
   private fromTheFuture(seq: number) {

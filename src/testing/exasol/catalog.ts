@@ -108,8 +108,17 @@ function systemViews(): string[] {
 }
 
 const TYPE_IDS: Record<string, number> = {
-  DECIMAL: 3, DOUBLE: 8, VARCHAR: 12, CHAR: 1, BOOLEAN: 16, DATE: 91, TIMESTAMP: 93,
-  'INTERVAL YEAR TO MONTH': -103, 'INTERVAL DAY TO SECOND': -104, HASHTYPE: -106, GEOMETRY: 123,
+  DECIMAL: 3,
+  DOUBLE: 8,
+  VARCHAR: 12,
+  CHAR: 1,
+  BOOLEAN: 16,
+  DATE: 91,
+  TIMESTAMP: 93,
+  'INTERVAL YEAR TO MONTH': -103,
+  'INTERVAL DAY TO SECOND': -104,
+  HASHTYPE: -106,
+  GEOMETRY: 123,
 };
 
 function catalogEntry(type: ExasolType): Record<string, unknown> {
@@ -143,7 +152,11 @@ export async function recordTableTypes(
   for (const row of rows) {
     const type = declared.find((c) => c.name === row.attname)?.type ?? exasolTypeFromPostgres(Number(row.atttypid), Number(row.atttypmod));
     await client.query(`INSERT INTO ${COLUMN_TYPES} VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [
-      schema, table, row.attname, JSON.stringify(catalogEntry(type)), exasolTypeText(type),
+      schema,
+      table,
+      row.attname,
+      JSON.stringify(catalogEntry(type)),
+      exasolTypeText(type),
     ]);
   }
 }

@@ -2,6 +2,8 @@
  * CSV as Exasol's IMPORT/EXPORT reads and writes it, with the statement's file options:
  * COLUMN SEPARATOR, COLUMN DELIMITER, ROW SEPARATOR, NULL, ENCODING, WITH COLUMN NAMES,
  * DELIMIT, SKIP, TRIM and BOOLEAN. Empty unquoted fields are NULL (Exasol has no empty string).
+ * The connector has its own, narrower CSV code (the fixed options it uses); this one stays
+ * separate because the test server is an independent model of the server, not of refstream.
  */
 
 export interface CsvOptions {
@@ -84,11 +86,10 @@ export function parseCsv(data: Buffer, options: CsvOptions): (string | null)[][]
   let wasQuoted = false;
   let i = 0;
   const endField = () => {
-    let value = wasQuoted ? field : trimField(field, options.trim);
+    const value = wasQuoted ? field : trimField(field, options.trim);
     row.push(!wasQuoted && (value === '' || value === options.nullValue) ? null : value === '' ? null : value);
     field = '';
     wasQuoted = false;
-    value = '';
   };
   const endRow = () => {
     endField();

@@ -50,12 +50,18 @@ export function fromPostgresError(error: unknown, reason?: 'timeout' | 'abort'):
     case '42883':
       return new ExasolError(`object not found: ${message}${where}`, SqlCode.syntax);
     case '23505':
-      return new ExasolError(`constraint violation - primary key (${pgError.constraint ?? 'unknown'} on table ${pgError.table ?? 'unknown'})`, SqlCode.constraint);
+      return new ExasolError(
+        `constraint violation - primary key (${pgError.constraint ?? 'unknown'} on table ${pgError.table ?? 'unknown'})`,
+        SqlCode.constraint,
+      );
     case '23502':
       return new ExasolError(`constraint violation - not null (${message})`, SqlCode.constraint);
     case '40001':
     case '40P01':
-      return new ExasolError(`GlobalTransactionRollback msg: Transaction collision: automatic transaction rollback. (${message})`, SqlCode.rollback);
+      return new ExasolError(
+        `GlobalTransactionRollback msg: Transaction collision: automatic transaction rollback. (${message})`,
+        SqlCode.rollback,
+      );
     default:
       return new ExasolError(message, SqlCode.syntax);
   }

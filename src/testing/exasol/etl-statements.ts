@@ -3,7 +3,7 @@
  * what the HTTP transport needs: the source query (already translated to PostgreSQL) or target
  * table, one target per `AT` with its files and optional `PUBLIC KEY` pin, and the CSV options.
  */
-import { significant, matchingParen, quoteIdent, type Token } from './sql-tokens.js';
+import { significant, matchingParen, quoteIdent, wordAt, type Token } from './sql-tokens.js';
 import { identifierName, readTableRef, translateTokens, TranslationError, type TableRef } from './sql-translate.js';
 import { DEFAULT_CSV_OPTIONS, encodingOf, rowSeparatorOf, separatorOf, type CsvOptions } from './csv.js';
 
@@ -46,7 +46,11 @@ export function parseExport(all: Token[]): ExportStatement {
     let columns = '*';
     if (tokens[i]?.text === '(') {
       const close = matchingParen(tokens, i);
-      columns = tokens.slice(i + 1, close).filter((t) => t.text !== ',').map((t) => quoteIdent(identifierName(t))).join(', ');
+      columns = tokens
+        .slice(i + 1, close)
+        .filter((t) => t.text !== ',')
+        .map((t) => quoteIdent(identifierName(t)))
+        .join(', ');
       i = close + 1;
     }
     query = `SELECT ${columns} FROM ${ref.schema ? quoteIdent(ref.schema) + '.' : ''}${quoteIdent(ref.table)}`;
@@ -64,7 +68,10 @@ export function parseImport(all: Token[]): ImportStatement {
   let columns: string[] | undefined;
   if (tokens[i]?.text === '(') {
     const close = matchingParen(tokens, i);
-    columns = tokens.slice(i + 1, close).filter((t) => t.text !== ',').map((t) => identifierName(t));
+    columns = tokens
+      .slice(i + 1, close)
+      .filter((t) => t.text !== ',')
+      .map((t) => identifierName(t));
     i = close + 1;
   }
   expectWords(tokens, i, ['FROM', 'CSV']);
@@ -78,7 +85,9 @@ function expectWords(tokens: Token[], at: number, words: string[]): void {
     if (!t || t.kind !== 'word' || t.value !== word) {
       const found = t ? t.text : 'end of statement';
       throw new TranslationError(
-        word === 'CSV' ? `only CSV files are supported by the test server (found ${found})` : `syntax error, unexpected ${found}, expecting ${word}`,
+        word === 'CSV'
+          ? `only CSV files are supported by the test server (found ${found})`
+          : `syntax error, unexpected ${found}, expecting ${word}`,
       );
     }
   });
@@ -88,7 +97,7 @@ function parseTargetsAndOptions(tokens: Token[], start: number): { targets: Tran
   const targets: TransportTarget[] = [];
   const csv: CsvOptions = { ...DEFAULT_CSV_OPTIONS };
   let replace = false;
-  const w = (k: number) => (tokens[k]?.kind === 'word' ? tokens[k].value : undefined);
+  const w = (k: number) => wordAt(tokens, k);
   const str = (k: number): string => {
     if (tokens[k]?.kind !== 'string') throw new TranslationError(`string literal expected near ${tokens[k]?.text ?? 'end of statement'}`);
     return tokens[k].value;
@@ -96,7 +105,7 @@ function parseTargetsAndOptions(tokens: Token[], start: number): { targets: Tran
   /** Reads `= 'value'` after an option name ending at `k`. */
   const optionValue = (k: number): [string, number] => {
     if (tokens[k]?.text !== '=') throw new TranslationError(`'=' expected near ${tokens[k]?.text ?? 'end of statement'}`);
-    return [tokens[k + 1]?.kind === 'string' ? tokens[k + 1].value : tokens[k + 1]?.text ?? '', k + 2];
+    return [tokens[k + 1]?.kind === 'string' ? tokens[k + 1].value : (tokens[k + 1]?.text ?? ''), k + 2];
   };
   let i = start;
   while (i < tokens.length) {

@@ -18,12 +18,19 @@ export interface QueryRows {
 }
 
 /** Exports `rows` to all files of the statement; returns the number of rows exported. */
-export async function runExport(statement: ExportStatement, data: QueryRows, context: TransportContext, fractionDigits: number): Promise<number> {
+export async function runExport(
+  statement: ExportStatement,
+  data: QueryRows,
+  context: TransportContext,
+  fractionDigits: number,
+): Promise<number> {
   const files = statement.targets.flatMap((target) => target.files.map((file) => ({ target, file })));
   const header = data.columns.map((c) => c.name);
   const rows = data.rows;
   // Contiguous shares, one per file; files beyond the row count stay empty (0-byte bodies).
-  const shares = files.map((_, k) => rows.slice(Math.floor((k * rows.length) / files.length), Math.floor(((k + 1) * rows.length) / files.length)));
+  const shares = files.map((_, k) =>
+    rows.slice(Math.floor((k * rows.length) / files.length), Math.floor(((k + 1) * rows.length) / files.length)),
+  );
   /** The CSV of a share, formatted piece by piece while it uploads (as Exasol's nodes stream). */
   function* csvPieces(share: (string | null)[][]): Generator<Buffer> {
     if (share.length === 0) {
@@ -31,7 +38,9 @@ export async function runExport(statement: ExportStatement, data: QueryRows, con
       return;
     }
     for (let i = 0; i < share.length; i += ROWS_PER_PIECE) {
-      const slice = share.slice(i, i + ROWS_PER_PIECE).map((row) => row.map((value, c) => csvValue(data.columns[c], value, statement.csv, fractionDigits)));
+      const slice = share
+        .slice(i, i + ROWS_PER_PIECE)
+        .map((row) => row.map((value, c) => csvValue(data.columns[c], value, statement.csv, fractionDigits)));
       yield formatCsv(slice, i === 0 ? header : undefined, statement.csv);
     }
   }

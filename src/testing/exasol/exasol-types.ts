@@ -292,7 +292,9 @@ export function exasolTypeFromPostgres(oid: number, typmod: number): ExasolType 
     case PgOid.bytea:
       return { type: 'HASHTYPE', bytes: 32 };
     case PgOid.bpchar:
-      return typmod >= 4 ? { type: 'CHAR', size: typmod - 4, characterSet: 'UTF8' } : { type: 'VARCHAR', size: MAX_VARCHAR, characterSet: 'UTF8' };
+      return typmod >= 4
+        ? { type: 'CHAR', size: typmod - 4, characterSet: 'UTF8' }
+        : { type: 'VARCHAR', size: MAX_VARCHAR, characterSet: 'UTF8' };
     case PgOid.varchar:
       return { type: 'VARCHAR', size: typmod >= 4 ? typmod - 4 : MAX_VARCHAR, characterSet: 'UTF8' };
     case PgOid.name:

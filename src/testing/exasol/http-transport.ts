@@ -102,7 +102,7 @@ export class TransportPeer {
     if (!parsed) throw etlError('5105', 'writing to', url, 0, 'invalid URL');
     const [, scheme, host, portText] = parsed;
     if (pin !== undefined && !context.publicKeySupported) {
-      throw new ExasolError("syntax error, unexpected PUBLIC_, expecting FILE_ [line 1, column 1]", SqlCode.syntax);
+      throw new ExasolError('syntax error, unexpected PUBLIC_, expecting FILE_ [line 1, column 1]', SqlCode.syntax);
     }
     const tunnel = context.registry.take(host, Number(portText));
     let socket: Socket;
@@ -130,23 +130,24 @@ export class TransportPeer {
     this.record('out', head);
     this.socket.write(head);
     const drop = faults.take('dropTunnelMidBody');
-    for (const piece of Buffer.isBuffer(body) ? [body] : body) for (let offset = 0; offset < piece.length; offset += CHUNK_SIZE) {
-      throwIfAborted(signal, this.url, file, this.bytesTransferred);
-      const chunk = piece.subarray(offset, offset + CHUNK_SIZE);
-      if (drop && this.bytesTransferred + chunk.length >= (drop.afterBytes ?? 1)) {
-        const keep = Math.max(0, (drop.afterBytes ?? 1) - this.bytesTransferred);
-        this.socket.write(`${chunk.length.toString(16)}\r\n`);
-        this.socket.write(chunk.subarray(0, keep));
-        this.bytesTransferred += keep;
-        await new Promise((r) => setImmediate(r));
-        this.socket.destroy();
-        throw etlError('5105', 'writing to', `${this.url}/${file}`, this.bytesTransferred, 'Connection reset by peer (fault injected)');
+    for (const piece of Buffer.isBuffer(body) ? [body] : body)
+      for (let offset = 0; offset < piece.length; offset += CHUNK_SIZE) {
+        throwIfAborted(signal, this.url, file, this.bytesTransferred);
+        const chunk = piece.subarray(offset, offset + CHUNK_SIZE);
+        if (drop && this.bytesTransferred + chunk.length >= (drop.afterBytes ?? 1)) {
+          const keep = Math.max(0, (drop.afterBytes ?? 1) - this.bytesTransferred);
+          this.socket.write(`${chunk.length.toString(16)}\r\n`);
+          this.socket.write(chunk.subarray(0, keep));
+          this.bytesTransferred += keep;
+          await new Promise((r) => setImmediate(r));
+          this.socket.destroy();
+          throw etlError('5105', 'writing to', `${this.url}/${file}`, this.bytesTransferred, 'Connection reset by peer (fault injected)');
+        }
+        await this.write(`${chunk.length.toString(16)}\r\n`);
+        await this.write(chunk);
+        await this.write('\r\n');
+        this.bytesTransferred += chunk.length;
       }
-      await this.write(`${chunk.length.toString(16)}\r\n`);
-      await this.write(chunk);
-      await this.write('\r\n');
-      this.bytesTransferred += chunk.length;
-    }
     if (drop) {
       // The body was shorter than the cut-off point: drop before the terminating chunk.
       this.socket.destroy();
@@ -232,7 +233,8 @@ export class TransportPeer {
   private withDeadline<T>(promise: Promise<T>, file: string, verb: string): Promise<T> {
     const { signal, timeoutMs } = this.context;
     return new Promise<T>((resolve, reject) => {
-      const fail = (reason: string) => reject(etlError(verb === 'reading from' ? '5106' : '5105', verb, `${this.url}/${file}`, this.bytesTransferred, reason));
+      const fail = (reason: string) =>
+        reject(etlError(verb === 'reading from' ? '5106' : '5105', verb, `${this.url}/${file}`, this.bytesTransferred, reason));
       const timer = setTimeout(() => fail('Operation timed out'), timeoutMs);
       const onAbort = () => fail('aborted');
       signal.addEventListener('abort', onAbort, { once: true });
@@ -256,7 +258,7 @@ async function upgradeToTls(socket: Socket, url: string, pin: string | undefined
   const secure = await new Promise<TLSSocket>((resolve, reject) => {
     // Exasol ignores certificate validity for file connections; only the key pin counts.
     const s = tlsConnect({ socket, rejectUnauthorized: false }, () => resolve(s));
-    s.once('error', (error) => reject(etlError('5105', 'writing to', url, 0, `SSL handshake failed: ${error.message}`)));
+    s.once('error', (error) => reject(etlError('5105', 'writing to', url, 0, `SSL handshake failed: ${(error as Error).message}`)));
   });
   if (pin !== undefined) {
     const raw = secure.getPeerCertificate().raw;

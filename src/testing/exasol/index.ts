@@ -100,7 +100,9 @@ export async function startExasolTestServer(options: ExasolTestServerOptions = {
       await admin.end();
     }
     const count = options.nodes ?? 1;
-    const certificate = options.tls ? createSelfSignedCertificate('exasol-test-server', ['127.0.0.1', '127.0.0.2', '127.0.0.3']) : undefined;
+    const certificate = options.tls
+      ? createSelfSignedCertificate('exasol-test-server', ['127.0.0.1', '127.0.0.2', '127.0.0.3'])
+      : undefined;
     let sessionCounter = 0n;
     const nodeHosts: string[] = [];
     const listeners = await startNodeListeners({

@@ -27,7 +27,9 @@ export class LoginKeyPair {
     this.publicKey = {
       publicKeyPem: publicKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
       publicKeyModulus: base64UrlToHex(jwk.n!),
-      publicKeyExponent: base64UrlToHex(jwk.e!).replace(/^0+(?=..)/, '').padStart(6, '0'),
+      publicKeyExponent: base64UrlToHex(jwk.e!)
+        .replace(/^0+(?=..)/, '')
+        .padStart(6, '0'),
     };
   }
 

@@ -63,7 +63,13 @@ export async function startNodeListeners(options: ListenOptions): Promise<NodeLi
       dispatchByFirstBytes(socket, {
         tunnel: () => {
           const connection = ++connectionCounter;
-          options.env.transcript.record({ node: nodeIndex, connection, channel: 'tunnel', direction: 'in', text: TUNNEL_MAGIC.toString('hex') });
+          options.env.transcript.record({
+            node: nodeIndex,
+            connection,
+            channel: 'tunnel',
+            direction: 'in',
+            text: TUNNEL_MAGIC.toString('hex'),
+          });
           const reply = options.tunnels.open(socket, host, nodeIndex, connection);
           options.env.transcript.record({ node: nodeIndex, connection, channel: 'tunnel', direction: 'out', text: reply.toString('hex') });
           socket.setKeepAlive(true, 60_000);

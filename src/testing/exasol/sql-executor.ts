@@ -54,6 +54,8 @@ export class SqlExecutor {
   private dirty = new Map<string, { schema: string; table: string }>();
   private abortReason: 'abort' | 'timeout' | undefined;
   private abortController = new AbortController();
+  /** A cancel request on its way to PostgreSQL; the next statement waits for it (it must not be the one cancelled). */
+  private cancelling: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly client: pg.Client,
@@ -65,6 +67,7 @@ export class SqlExecutor {
 
   /** Executes one Exasol statement. Errors are {@link ExasolError}s. */
   async execute(sqlText: string): Promise<StatementResult> {
+    await this.cancelling;
     this.abortReason = undefined;
     this.abortController = new AbortController();
     const fault = this.faults.take('failStatement', (f) => statementMatches(f, sqlText));
@@ -89,10 +92,21 @@ export class SqlExecutor {
     }
   }
 
-  /** Cancels the running statement (abortQuery): PostgreSQL query and HTTP transfers. */
-  async abort(): Promise<void> {
+  /**
+   * Cancels the running statement (abortQuery): PostgreSQL query and HTTP transfers. As in
+   * Exasol, an abort with no statement running does nothing; and the next statement starts
+   * only once the cancel request is through, so it can never hit the next statement.
+   */
+  abort(): Promise<void> {
+    if (!this.running) return Promise.resolve();
     this.abortReason = 'abort';
     this.abortController.abort();
+    const cancel = this.cancelBackend();
+    this.cancelling = cancel;
+    return cancel;
+  }
+
+  private async cancelBackend(): Promise<void> {
     const pid = (this.client as unknown as { processID?: number }).processID;
     if (pid === undefined) return;
     const canceller = new pg.Client({ connectionString: this.connectionString });
@@ -323,7 +337,8 @@ export class SqlExecutor {
         WHERE c.relname = $1 AND n.nspname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
       [table, schema],
     );
-    if (columnRows.length === 0) throw new ExasolError(`object ${schema ? schema + '.' : ''}${table} not found [line 1, column 13]`, SqlCode.syntax);
+    if (columnRows.length === 0)
+      throw new ExasolError(`object ${schema ? schema + '.' : ''}${table} not found [line 1, column 13]`, SqlCode.syntax);
     const columns = statement.columns ?? columnRows.map((r) => r.attname);
     const rows = await fetchImportRows(statement, this.transportContext());
     rows.forEach((row, n) => {

@@ -15,7 +15,31 @@ export interface Token {
   offset: number;
 }
 
-const PUNCTUATION = ['||', '<=', '>=', '<>', '!=', '::', '(', ')', ',', '.', ';', '+', '-', '*', '/', '=', '<', '>', '?', '%', '[', ']', ':'];
+const PUNCTUATION = [
+  '||',
+  '<=',
+  '>=',
+  '<>',
+  '!=',
+  '::',
+  '(',
+  ')',
+  ',',
+  '.',
+  ';',
+  '+',
+  '-',
+  '*',
+  '/',
+  '=',
+  '<',
+  '>',
+  '?',
+  '%',
+  '[',
+  ']',
+  ':',
+];
 
 /** Splits SQL into tokens. Throws a `SyntaxError` on unterminated literals. */
 export function tokenize(sql: string): Token[] {
@@ -102,4 +126,10 @@ export function matchingParen(tokens: Token[], open: number): number {
     else if (tokens[i].text === ')' && --depth === 0) return i;
   }
   return -1;
+}
+
+/** The (upper-cased) value of the word token at `index`, or undefined when it is not a word. */
+export function wordAt(tokens: Token[], index: number): string | undefined {
+  const token = tokens[index];
+  return token?.kind === 'word' ? token.value : undefined;
 }

@@ -13,7 +13,7 @@
  * - MERGE's `UPDATE … WHERE c` / `DELETE WHERE c` / `INSERT … WHERE c` become PostgreSQL's
  *   `WHEN [NOT] MATCHED AND c THEN …`, and qualified SET targets lose their qualifier.
  */
-import { tokenize, significant, quoteIdent, quoteLiteral, matchingParen, type Token } from './sql-tokens.js';
+import { tokenize, significant, quoteIdent, quoteLiteral, matchingParen, wordAt, type Token } from './sql-tokens.js';
 import { parseExasolType, postgresTypeOf, type ExasolType } from './exasol-types.js';
 
 /** A table named in a statement; `schema` is undefined when unqualified. */
@@ -96,11 +96,12 @@ export function translateStatement(sqlText: string): TranslatedStatement {
     throw new TranslationError((error as Error).message);
   }
   // A trailing semicolon is allowed; more than one statement is not.
-  while (all.length && (all[all.length - 1].text === ';' || all[all.length - 1].kind === 'space' || all[all.length - 1].kind === 'comment')) all.pop();
+  while (all.length && (all[all.length - 1].text === ';' || all[all.length - 1].kind === 'space' || all[all.length - 1].kind === 'comment'))
+    all.pop();
   const tokens = significant(all);
   if (tokens.length === 0) throw new TranslationError('empty statement');
   if (tokens.some((t) => t.text === ';')) throw new TranslationError('only one statement per execute is allowed');
-  const w = (i: number) => (tokens[i]?.kind === 'word' ? tokens[i].value : undefined);
+  const w = (i: number) => wordAt(tokens, i);
 
   if (w(0) === 'OPEN' && w(1) === 'SCHEMA') return { kind: 'openSchema', schema: identifierName(tokens[2]) };
   if (w(0) === 'CLOSE' && w(1) === 'SCHEMA') return { kind: 'closeSchema' };
@@ -108,7 +109,7 @@ export function translateStatement(sqlText: string): TranslatedStatement {
   if (w(0) === 'ROLLBACK' && tokens.length <= 2) return { kind: 'rollback' };
   if (w(0) === 'ALTER' && w(1) === 'SESSION' && w(2) === 'SET') {
     const value = tokens[5];
-    return { kind: 'alterSession', name: w(3) ?? '', value: value?.kind === 'string' ? value.value : value?.text ?? '' };
+    return { kind: 'alterSession', name: w(3) ?? '', value: value?.kind === 'string' ? value.value : (value?.text ?? '') };
   }
   if (w(0) === 'EXPORT') return { kind: 'export', tokens: all };
   if (w(0) === 'IMPORT') return { kind: 'import', tokens: all };
@@ -121,7 +122,11 @@ export function translateStatement(sqlText: string): TranslatedStatement {
     const ifExists = w(2) === 'IF';
     const name = identifierName(tokens[ifExists ? 4 : 2]);
     const cascade = tokens.some((t) => t.kind === 'word' && t.value === 'CASCADE');
-    return { kind: 'dropSchema', schema: name, sql: `DROP SCHEMA ${ifExists ? 'IF EXISTS ' : ''}${quoteIdent(name)}${cascade ? ' CASCADE' : ''}` };
+    return {
+      kind: 'dropSchema',
+      schema: name,
+      sql: `DROP SCHEMA ${ifExists ? 'IF EXISTS ' : ''}${quoteIdent(name)}${cascade ? ' CASCADE' : ''}`,
+    };
   }
   if (w(0) === 'CREATE' && (w(1) === 'TABLE' || (w(1) === 'OR' && w(2) === 'REPLACE' && w(3) === 'TABLE'))) {
     return translateCreateTable(tokens);
@@ -152,7 +157,7 @@ export function readTableRef(tokens: Token[], i: number): { ref: TableRef; end: 
 
 /** The tables a statement writes (for LAST_COMMIT tracking). */
 export function writeTargets(tokens: Token[]): TableRef[] {
-  const w = (i: number) => (tokens[i]?.kind === 'word' ? tokens[i].value : undefined);
+  const w = (i: number) => wordAt(tokens, i);
   let at: number | undefined;
   if (w(0) === 'INSERT' && w(1) === 'INTO') at = 2;
   else if (w(0) === 'UPDATE') at = 1;
@@ -255,7 +260,7 @@ function spaceBetween(a: Token | undefined, b: Token): boolean {
 
 /** CREATE [OR REPLACE] TABLE with Exasol column types → PostgreSQL, remembering the types. */
 function translateCreateTable(tokens: Token[]): TranslatedStatement {
-  const w = (i: number) => (tokens[i]?.kind === 'word' ? tokens[i].value : undefined);
+  const w = (i: number) => wordAt(tokens, i);
   const orReplace = w(1) === 'OR';
   let i = orReplace ? 4 : 2;
   const ifNotExists = w(i) === 'IF';

@@ -1,0 +1,144 @@
+/**
+ * `refstream drop`: removes the replication slot and the publication refstream created for a
+ * table, so the server stops keeping WAL for a sync that will not run again.
+ */
+import type { DropPlan } from '../connectors/postgres/index.js';
+import type { Command, CommandContext } from './command.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
+
+interface DropArgs {
+  source: string;
+  table: string;
+  slot?: string;
+  publication?: string;
+  yes: boolean;
+}
+
+function parseDropArgs(args: string[]): DropArgs {
+  const values = parseFlags('drop', args, {
+    source: { type: 'string' },
+    table: { type: 'string' },
+    slot: { type: 'string' },
+    publication: { type: 'string' },
+    yes: { type: 'boolean', short: 'y', default: false },
+  });
+  if (!values.source)
+    throw new CliError('--source is required: a postgres:// URL of the server (see refstream drop --help)', EXIT.badUsage);
+  if (!values.table) throw new CliError('--table is required: the table whose slot and publication to drop (schema.table)', EXIT.badUsage);
+  return {
+    source: values.source,
+    table: values.table,
+    ...(values.slot !== undefined ? { slot: values.slot } : {}),
+    ...(values.publication !== undefined ? { publication: values.publication } : {}),
+    yes: values.yes === true,
+  };
+}
+
+async function runDrop(args: string[], context: CommandContext): Promise<number> {
+  const options = parseDropArgs(args);
+  const { dropTableObjects, planDrop } = await import('../connectors/postgres/index.js');
+  const { isValidSlotName, parseQualifiedName } = await import('../connectors/postgres/index.js');
+  const table = parseQualifiedName(options.table);
+  if (!table) throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
+  if (options.slot !== undefined && !isValidSlotName(options.slot))
+    throw new CliError('--slot: replication slot names contain only a-z, 0-9 and _ (1 to 63 characters)', EXIT.badUsage);
+  const { withPostgres } = await import('./postgres-admin.js');
+  const out = (line: string) => context.stdout.write(line + '\n');
+  return withPostgres('--source', options.source, 'refstream drop', async (client) => {
+    const plan = await planDrop(client, table, {
+      ...(options.slot ? { slot: options.slot } : {}),
+      ...(options.publication ? { publication: options.publication } : {}),
+    });
+    if (!plan.slot && !plan.publication?.createdByRefstream) {
+      const publication = plan.publication
+        ? `publication ${plan.publicationName} is kept: refstream did not create it`
+        : `no publication ${plan.publicationName}`;
+      out(`nothing to drop for ${plan.table}: no replication slot ${plan.slotName}, ${publication}`);
+      return EXIT.ok;
+    }
+    if (plan.slot?.active) {
+      throw new CliError(
+        `replication slot ${plan.slotName} is in use by the process with pid ${plan.slot.activePid}: stop the sync of ${plan.table} that holds it first, then run refstream drop again`,
+        EXIT.failed,
+      );
+    }
+    for (const line of describe(plan)) out(line);
+    if (!options.yes) {
+      const interactive = context.interactive ?? process.stdin.isTTY === true;
+      if (!interactive) {
+        throw new CliError(
+          'refusing to drop without confirmation: stdin is not a terminal; pass --yes to drop without asking',
+          EXIT.badUsage,
+        );
+      }
+      const ask = context.confirm ?? askOnTerminal;
+      if (!(await ask('Drop these? [y/N] '))) {
+        out('nothing dropped');
+        return EXIT.ok;
+      }
+    }
+    let result;
+    try {
+      result = await dropTableObjects(client, plan);
+    } catch (error) {
+      // a sync took the slot after the look-up
+      const { ConnectorError } = await import('../sdk/errors.js');
+      if (ConnectorError.is(error, 'SLOT_IN_USE')) throw new CliError(`${error.message}: ${error.hint}`, EXIT.failed);
+      throw error;
+    }
+    if (result.slot.dropped) out(`dropped replication slot ${result.slot.name}`);
+    else if (!result.slot.existed) out(`no replication slot ${result.slot.name}`);
+    if (result.publication.dropped) out(`dropped publication ${result.publication.name}`);
+    else if (result.publication.keptBecause) out(`kept: ${result.publication.keptBecause}`);
+    else if (!result.publication.existed) out(`no publication ${result.publication.name}`);
+    return EXIT.ok;
+  });
+}
+
+function describe(plan: DropPlan): string[] {
+  const bytesText = (n: number | null) => (n === null ? 'unknown' : `${n.toLocaleString('en-US')} bytes`);
+  const lines = [`for ${plan.table}:`];
+  if (plan.slot)
+    lines.push(
+      `  replication slot ${plan.slotName} (inactive, keeps ${bytesText(plan.slot.retainedBytes)} of WAL${plan.slot.walStatus === 'lost' ? ', invalidated' : ''})`,
+    );
+  else lines.push(`  no replication slot ${plan.slotName}`);
+  if (plan.publication) {
+    const tables = plan.publication.tables.join(', ') || 'no tables';
+    lines.push(
+      plan.publication.createdByRefstream
+        ? `  publication ${plan.publicationName} (publishes ${tables})`
+        : `  publication ${plan.publicationName} (publishes ${tables}) is kept: refstream did not create it`,
+    );
+  } else lines.push(`  no publication ${plan.publicationName}`);
+  return lines;
+}
+
+async function askOnTerminal(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export const dropCommand: Command = {
+  name: 'drop',
+  synopsis: 'drop --source <postgres url> --table <schema.table> [--slot <name>] [--publication <name>] [--yes]',
+  summary:
+    'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
+  options: [
+    { flag: '--source <url>', description: 'the PostgreSQL server and database of the sync (postgres://user:password@host:5432/db)' },
+    { flag: '--table <schema.table>', description: 'the table whose slot and publication to drop' },
+    { flag: '--slot <name>', description: 'the slot, if the sync used --slot (default refstream_<schema>_<table>)' },
+    {
+      flag: '--publication <name>',
+      description: 'the publication, if the sync used --publication; a publication refstream did not create is never dropped',
+    },
+    { flag: '--yes, -y', description: 'drop without asking (needed when stdin is not a terminal)' },
+  ],
+  run: runDrop,
+};

@@ -1,0 +1,213 @@
+/**
+ * `refstream status`: refstream's replication slots and publications on one PostgreSQL server,
+ * as a table for people or as JSON for scripts (field names documented in docs/operations.md).
+ */
+import type { PublicationStatus, ServerStatus, SlotStatus } from '../connectors/postgres/index.js';
+import type { Command, CommandContext } from './command.js';
+import { CliError, EXIT } from './errors.js';
+import { parseFlags } from './flags.js';
+
+/** The checkpoint given with `--checkpoint`, set beside the slot it belongs to. */
+export interface CheckpointBeside {
+  store: string;
+  table: string;
+  phase: 'snapshot' | 'changes';
+  slot: string | null;
+  /** Position the next run resumes from (the snapshot's LSN during a snapshot), if any. */
+  lsn: string | null;
+  /** How far the checkpoint is behind the slot's confirmed_flush_lsn (negative: ahead). */
+  behindConfirmedBytes?: number;
+}
+
+/** The document `refstream status --json` prints. */
+export interface StatusReport extends ServerStatus {
+  /** `null` when `--checkpoint` was not given or the store holds none. */
+  checkpoint: CheckpointBeside | null;
+}
+
+interface StatusArgs {
+  source: string;
+  table?: string;
+  slots: string[];
+  publications: string[];
+  checkpoint?: string;
+  json: boolean;
+}
+
+function parseStatusArgs(args: string[]): StatusArgs {
+  const values = parseFlags('status', args, {
+    source: { type: 'string' },
+    table: { type: 'string' },
+    slot: { type: 'string', multiple: true },
+    publication: { type: 'string', multiple: true },
+    checkpoint: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (!values.source)
+    throw new CliError('--source is required: a postgres:// URL of the server to look at (see refstream status --help)', EXIT.badUsage);
+  return {
+    source: values.source,
+    ...(values.table !== undefined ? { table: values.table } : {}),
+    slots: values.slot ?? [],
+    publications: values.publication ?? [],
+    ...(values.checkpoint !== undefined ? { checkpoint: values.checkpoint } : {}),
+    json: values.json === true,
+  };
+}
+
+async function runStatus(args: string[], context: CommandContext): Promise<number> {
+  const options = parseStatusArgs(args);
+  const { defaultNames, readServerStatus } = await import('../connectors/postgres/index.js');
+  const { parseQualifiedName } = await import('../connectors/postgres/index.js');
+  const { withPostgres } = await import('./postgres-admin.js');
+  let filter: { slots: string[]; publications: string[]; only: boolean } = {
+    slots: options.slots,
+    publications: options.publications,
+    only: false,
+  };
+  if (options.table !== undefined) {
+    const table = parseQualifiedName(options.table);
+    if (!table) throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
+    const names = defaultNames(table);
+    filter = {
+      slots: options.slots.length ? options.slots : [names.slot],
+      publications: options.publications.length ? options.publications : [names.publication],
+      only: true,
+    };
+  }
+  const checkpoint = options.checkpoint !== undefined ? await loadCheckpoint(options.checkpoint, options.table, options.source) : null;
+  const server = await withPostgres('--source', options.source, 'refstream status', (client) =>
+    readServerStatus(client, checkpoint?.slot ? { ...filter, slots: [...filter.slots, checkpoint.slot] } : filter),
+  );
+  const report: StatusReport = { ...server, checkpoint: checkpoint ? await beside(checkpoint, server.slots) : null };
+  context.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report));
+  return EXIT.ok;
+}
+
+async function loadCheckpoint(spec: string, table: string | undefined, source: string): Promise<CheckpointBeside | null> {
+  const { createCheckpointStore } = await import('./endpoints.js');
+  const store = await createCheckpointStore(spec, table ?? '', source);
+  try {
+    const stored = await store.load();
+    if (!stored) return null;
+    const cp = stored.checkpoint;
+    const position = (cp.position ?? {}) as Record<string, unknown>;
+    const lsn = typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
+    return { store: spec, table: cp.table, phase: cp.phase, slot: typeof position.slot === 'string' ? position.slot : null, lsn };
+  } catch (error) {
+    const { ConnectorError } = await import('../sdk/errors.js');
+    if (ConnectorError.is(error))
+      throw new CliError(`--checkpoint: ${error.message}${error.hint ? ` — ${error.hint}` : ''}`, EXIT.badUsage);
+    throw error;
+  } finally {
+    await store.close?.().catch(() => {});
+  }
+}
+
+async function beside(checkpoint: CheckpointBeside, slots: SlotStatus[]): Promise<CheckpointBeside> {
+  const slot = slots.find((s) => s.slot === checkpoint.slot);
+  if (!slot?.confirmedFlushLsn || !checkpoint.lsn) return checkpoint;
+  const { parseLsn } = await import('../connectors/postgres/index.js');
+  return { ...checkpoint, behindConfirmedBytes: Number(parseLsn(slot.confirmedFlushLsn) - parseLsn(checkpoint.lsn)) };
+}
+
+/** The human form: one table of slots, one of publications, and what needs attention. */
+export function renderStatus(report: StatusReport): string {
+  const lines: string[] = [
+    `server ${report.database} (PostgreSQL ${Math.floor(report.serverVersion / 10000)}), current WAL ${report.currentLsn}`,
+    '',
+  ];
+  if (report.slots.length === 0) lines.push('no refstream replication slots');
+  else {
+    const rows = report.slots.map((s) => [
+      s.slot,
+      s.database,
+      s.active ? `yes (pid ${s.activePid})` : 'no',
+      s.walStatus ?? '-',
+      bytes(s.retainedBytes),
+      `${bytes(s.lagBytes)}${s.lagSeconds !== undefined ? ` / ${s.lagSeconds.toFixed(1)} s` : ''}`,
+      s.confirmedFlushLsn ?? '-',
+      report.checkpoint && report.checkpoint.slot === s.slot ? (report.checkpoint.lsn ?? report.checkpoint.phase) : '',
+    ]);
+    lines.push(...table(['SLOT', 'DATABASE', 'ACTIVE', 'WAL STATUS', 'RETAINED', 'LAG', 'CONFIRMED FLUSH', 'CHECKPOINT'], rows));
+    for (const s of report.slots) {
+      if (s.walStatus === 'lost' || s.invalidationReason) {
+        lines.push(
+          `! ${s.slot} is invalidated${s.invalidationReason ? ` (${s.invalidationReason})` : ''}: its changes are gone; run refstream drop for its table, delete the checkpoint and take a new snapshot`,
+        );
+      } else if (!s.active && (s.retainedBytes ?? 0) > 0) {
+        lines.push(
+          `- ${s.slot} is inactive and keeps ${bytes(s.retainedBytes)} of WAL; start its sync again, or remove it with refstream drop`,
+        );
+      }
+    }
+  }
+  lines.push('');
+  if (report.publications.length === 0) lines.push('no refstream publications');
+  else
+    lines.push(
+      ...table(
+        ['PUBLICATION', 'TABLES', 'CREATED BY REFSTREAM'],
+        report.publications.map((p: PublicationStatus) => [
+          p.publication,
+          p.tables.join(', ') || '(none)',
+          p.createdByRefstream ? 'yes' : 'no',
+        ]),
+      ),
+    );
+  if (report.checkpoint) {
+    const c = report.checkpoint;
+    lines.push(
+      '',
+      `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+/** Bytes in binary units (`12.3 MiB`); `-` when unknown. */
+export function bytes(n: number | null): string {
+  if (n === null) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  synopsis:
+    'status --source <postgres url> [--table <schema.table>] [--slot <name>] [--publication <name>] [--checkpoint <store>] [--json]',
+  summary:
+    "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
+  options: [
+    {
+      flag: '--source <url>',
+      description: 'the PostgreSQL server (postgres://user:password@host:5432/db; publications are read from this database)',
+    },
+    { flag: '--table <schema.table>', description: "only this table's slot and publication (default names, or --slot/--publication)" },
+    { flag: '--slot <name>', description: 'repeatable: also show this slot (refstream_* slots using pgoutput are always shown)' },
+    { flag: '--publication <name>', description: 'repeatable: also show this publication' },
+    {
+      flag: '--checkpoint <store>',
+      description: 'a checkpoint store as for sync (file, postgres://…, kafka://…): show its position beside its slot',
+    },
+    { flag: '--json', description: 'print one JSON document (fields documented in docs/operations.md)' },
+  ],
+  run: runStatus,
+};

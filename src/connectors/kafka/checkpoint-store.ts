@@ -1,0 +1,115 @@
+/**
+ * KafkaCheckpointStore: keeps the runner's checkpoint in a compacted Kafka topic, so a
+ * deployment that writes to Kafka needs no local disk for its state.
+ */
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { z } from 'zod';
+import {
+  decodeCheckpointEnvelope,
+  encodeCheckpointEnvelope,
+  type CheckpointStore,
+  type StoredCheckpoint,
+} from '../../sdk/checkpoint-store.js';
+import { PartitionReader } from './fetcher.js';
+import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
+import { partitionFor } from './encode.js';
+import { asSinkError } from './errors.js';
+
+/** Options of {@link KafkaCheckpointStore}. */
+export interface KafkaCheckpointStoreOptions extends KafkaConnectionOptions {
+  /** The checkpoint topic (create it with `cleanup.policy=compact`; one topic serves many tables). */
+  topic: string;
+  /** Record key of this checkpoint, unique per synced table, e.g. `orders-db.public.customers`. */
+  key: string;
+}
+
+const storeOptionsSchema = connectionOptionsSchema.extend({
+  topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
+  key: z.string().min(1),
+});
+
+/**
+ * A {@link CheckpointStore} in a compacted topic: `save` produces `{key → envelope JSON}`
+ * (the shared envelope: source checkpoint and sink states)
+ * with `acks=-1` and resolves once it is acknowledged; `load` reads the key's partition to its
+ * end and takes the last value of the key; `clear` writes a tombstone. Compaction keeps the
+ * topic at one record per key.
+ */
+export class KafkaCheckpointStore implements CheckpointStore {
+  private readonly options: KafkaCheckpointStoreOptions;
+  private readonly kafka: Kafka;
+  private producer: Producer | null = null;
+  private reader: PartitionReader | null = null;
+  private partition: number | null = null;
+
+  constructor(options: KafkaCheckpointStoreOptions) {
+    this.options = parseConfig(storeOptionsSchema, options, 'KafkaCheckpointStore') as KafkaCheckpointStoreOptions;
+    this.kafka = createKafkaClient(this.options);
+  }
+
+  async load(): Promise<StoredCheckpoint | null> {
+    const reader = await this.connectReader();
+    const partition = this.partition!;
+    const [start, end] = await Promise.all([reader.offsets([partition], 'start'), reader.offsets([partition], 'end')]);
+    let offset = start.get(partition) ?? 0n;
+    const last = end.get(partition) ?? 0n;
+    let latest: Buffer | null | undefined;
+    while (offset < last) {
+      const records = await reader.fetch(new Map([[partition, offset]]), 100);
+      for (const r of records) {
+        offset = r.offset + 1n;
+        if (r.key !== null && r.key.toString('utf8') === this.options.key) latest = r.value;
+      }
+      if (records.length === 0) break; // nothing readable up to the end (compacted-away tail)
+    }
+    if (latest === undefined || latest === null) return null;
+    return decodeCheckpointEnvelope(
+      latest.toString('utf8'),
+      `checkpoint record ${this.options.key} in topic ${this.options.topic}`,
+      'clear the checkpoint (next start takes a new snapshot)',
+    );
+  }
+
+  async save(stored: StoredCheckpoint): Promise<void> {
+    await this.produce(JSON.stringify(encodeCheckpointEnvelope(stored)));
+  }
+
+  async clear(): Promise<void> {
+    await this.produce(null);
+  }
+
+  async close(): Promise<void> {
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.reader?.close();
+    this.producer = null;
+    this.reader = null;
+  }
+
+  private async produce(value: string | null): Promise<void> {
+    try {
+      if (this.producer === null) {
+        const producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+        await producer.connect();
+        this.producer = producer;
+      }
+      await this.producer.send({ topic: this.options.topic, acks: -1, messages: [{ key: this.options.key, value }] });
+    } catch (error) {
+      throw asSinkError(error, this.options.topic);
+    }
+  }
+
+  private async connectReader(): Promise<PartitionReader> {
+    if (this.reader === null) {
+      const reader = new PartitionReader(this.kafka, this.options.topic);
+      try {
+        await reader.connect();
+        this.partition = partitionFor(this.options.topic, this.options.key, reader.partitions().length);
+      } catch (error) {
+        await reader.close();
+        throw asSinkError(error, this.options.topic);
+      }
+      this.reader = reader;
+    }
+    return this.reader;
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * KafkaSink: writes a reference table to a Kafka topic in the upsert format that Flink
+ * `upsert-kafka`, Kafka Streams KTables/GlobalKTables and ksqlDB tables consume.
+ * See docs/sinks/kafka.md for the record formats and guarantees.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RecordBatch } from 'apache-arrow';
+import type { Kafka } from 'kafkajs';
+import { z } from 'zod';
+import { batchInfo, descriptorOf, sameTableSchema, snapshotSchema, type TableDescriptor } from '../../sdk/batch.js';
+import { ConnectorError, definite } from '../../sdk/errors.js';
+import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
+import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
+import { arrowEncoder, debeziumEncoder, jsonEncoder, toIpc, type KafkaValueFormat, type RowEncoder } from './encode.js';
+import { CONTROL_KEY_PROPERTY, HEADERS, KEPT_CONTROL_KINDS, controlKey, type ControlKind } from './records.js';
+import { LeanProducer } from './produce.js';
+import { asSinkError } from './errors.js';
+import { OrderedSender, type SizedMessage } from './sender.js';
+import { gzipRecordBatch } from './wire.js';
+
+/** Options of {@link KafkaSink}. */
+export interface KafkaSinkOptions extends KafkaConnectionOptions {
+  /** Target topic. It must exist; use `cleanup.policy=compact` for the `json` and `debezium` formats. */
+  topic: string;
+  /** Value format (default `json`, the upsert format). */
+  format?: KafkaValueFormat;
+  /**
+   * Write control records (schema, snapshot-start, snapshot-complete, watermark). Default true.
+   * Truncates are written either way. See docs/sinks/kafka.md, "Control records".
+   */
+  controlRecords?: boolean;
+  /**
+   * What a `truncate` change becomes: `control-record` (default; consumers that understand it
+   * clear their state, see the docs) or `fail` (definite `TABLE_TRUNCATED`).
+   */
+  onTruncate?: 'control-record' | 'fail';
+  /** `debezium` format: follow each delete event with a tombstone (default true, as Debezium). */
+  tombstonesOnDelete?: boolean;
+  /**
+   * Most bytes of one partition's record batch in a produce call (default 1 MiB, within the
+   * broker's default `max.message.bytes`). A single row larger than this is sent alone.
+   */
+  chunkBytes?: number;
+  /** Bytes queued plus unacknowledged before `write` waits (default 16 MiB). */
+  maxBufferedBytes?: number;
+  /**
+   * Record batch compression: `none` (default) or `gzip` (compressed on the thread pool;
+   * every Kafka client reads it). Batches are limited by `chunkBytes` before compression.
+   */
+  compression?: 'none' | 'gzip';
+  /**
+   * Idempotent produce (default true): batches carry a producer id and sequence numbers, so
+   * a retried request is never written twice. Falls back to plain produce when the cluster
+   * does not hand out producer ids.
+   */
+  idempotent?: boolean;
+  /** Produce request timeout (default 30 000 ms). */
+  timeoutMs?: number;
+}
+
+const sinkOptionsSchema = connectionOptionsSchema.extend({
+  topic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'),
+  format: z.enum(['json', 'debezium', 'arrow']).optional(),
+  controlRecords: z.boolean().optional(),
+  onTruncate: z.enum(['control-record', 'fail']).optional(),
+  tombstonesOnDelete: z.boolean().optional(),
+  chunkBytes: z.number().int().positive().optional(),
+  maxBufferedBytes: z.number().int().positive().optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  compression: z.enum(['none', 'gzip']).optional(),
+  idempotent: z.boolean().optional(),
+});
+
+/**
+ * A {@link Sink} writing rows as keyed records: key = primary key (JSON object), value = row
+ * (JSON, Debezium envelope or Arrow IPC), delete = tombstone, header `refstream-position`.
+ * Records are partitioned by murmur2 of the key bytes (kafkajs' default partitioner, the
+ * same as Java clients), so each key stays in one partition, in order. `flush()` resolves
+ * once every record written is acknowledged by all in-sync replicas (`acks=-1`).
+ *
+ * @example
+ * const sink = new KafkaSink({ brokers: ['localhost:9092'], topic: 'customers' });
+ */
+export class KafkaSink implements Sink {
+  readonly name: string;
+  private readonly options: KafkaSinkOptions;
+  private readonly kafka: Kafka;
+  private producer: LeanProducer | null = null;
+  private sender: OrderedSender | null = null;
+  private connecting: Promise<OrderedSender> | null = null;
+  private partitions = 0;
+  private readonly encoder: RowEncoder;
+  private tableFields: TableDescriptor | null = null;
+  private closed = false;
+
+  constructor(options: KafkaSinkOptions) {
+    this.options = parseConfig(sinkOptionsSchema, options, 'KafkaSink') as KafkaSinkOptions;
+    this.name = `kafka:${this.options.topic}`;
+    this.kafka = createKafkaClient(this.options);
+    const format = this.options.format ?? 'json';
+    this.encoder =
+      format === 'json'
+        ? jsonEncoder(() => this.partitions)
+        : format === 'debezium'
+          ? debeziumEncoder(this.options.tombstonesOnDelete ?? true)
+          : arrowEncoder(() => this.partitions);
+  }
+
+  /** Bytes written but not yet acknowledged by Kafka (0 right after `flush`). */
+  get bufferedBytes(): number {
+    return this.sender?.bufferedBytes ?? 0;
+  }
+
+  /** True once connected with a producer id (idempotent produce). */
+  get idempotent(): boolean {
+    return this.producer?.idempotent ?? false;
+  }
+
+  /** Number of partitions of the topic (known after the first write). */
+  get partitionCount(): number {
+    return this.partitions;
+  }
+
+  async snapshotStart(info: SnapshotStartInfo): Promise<void> {
+    const sender = await this.ready();
+    const marker = randomUUID();
+    const table = (info as { table?: string }).table ?? this.tableFields?.table ?? '';
+    await sender.enqueue(this.control('snapshot-start', table, { [HEADERS.marker]: marker, [HEADERS.restart]: String(info.restart) }));
+  }
+
+  async write(batch: RecordBatch): Promise<void> {
+    const sender = await this.ready();
+    const info = batchInfo(batch);
+    const descriptor = descriptorOf(batch.schema);
+    const out = sender.beginCall();
+    try {
+      if (this.tableFields === null || !sameTableSchema(this.tableFields.fields, descriptor.fields)) {
+        // Announce the (new) table schema before its first row, so readers can type the JSON.
+        this.tableFields = descriptor;
+        for (const m of this.control('schema', info.table, { [HEADERS.schema]: toIpc([], snapshotSchema(descriptor)) })) out.push(m);
+      }
+      this.encoder.encode(batch, (position) => this.truncate(info.table, position), out);
+    } finally {
+      await sender.endCall();
+    }
+  }
+
+  async snapshotComplete(): Promise<void> {
+    const sender = await this.ready();
+    await sender.enqueue(this.control('snapshot-complete', this.tableFields?.table ?? ''));
+  }
+
+  async flush(): Promise<void> {
+    if (this.sender === null) return;
+    await this.sender.flush();
+  }
+
+  /** Flushes what was written, then disconnects. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.connecting !== null) {
+        const sender = await this.connecting.catch(() => null);
+        if (sender !== null && sender.error === null) await sender.flush();
+      }
+    } finally {
+      await this.producer?.disconnect().catch(() => undefined);
+    }
+  }
+
+  /**
+   * After a transient failure (the cluster went away): drops the unacknowledged records and
+   * the connection; the next write reconnects. The runner replays from its last checkpoint,
+   * which covers everything dropped (it is saved only after `flush`).
+   */
+  async reset(): Promise<void> {
+    if (this.closed) throw definite('CLOSED', `KafkaSink ${this.name} is closed`);
+    const producer = this.producer;
+    this.producer = null;
+    this.sender = null;
+    this.connecting = null;
+    this.tableFields = null; // announce the schema again
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  private truncate(table: string, position: string): SizedMessage[] {
+    if ((this.options.onTruncate ?? 'control-record') === 'fail') {
+      throw definite('TABLE_TRUNCATED', `table ${table} was truncated and KafkaSink ${this.name} is configured with onTruncate: 'fail'`, {
+        table,
+        hint: "recreate the topic and resync, or use onTruncate: 'control-record'",
+      });
+    }
+    return this.control('truncate', table, { [HEADERS.position]: position, [HEADERS.marker]: position }, true).map((m) => ({
+      ...m,
+      position,
+    }));
+  }
+
+  /**
+   * A control record in every partition, keyed by a JSON array that no row key equals or
+   * binds to, with a `refstream-control` header saying what it is. In the `json` format the
+   * markers compaction must keep (schema, snapshot-start, truncate) carry a small JSON value;
+   * the others are tombstones. `force` writes it even when control records are disabled
+   * (truncates). See docs/sinks/kafka.md, "Control records".
+   */
+  private control(kind: ControlKind, table: string, headers: Record<string, string | Buffer> = {}, force = false): SizedMessage[] {
+    if (this.options.controlRecords === false && !force) return [];
+    const key = controlKey(kind);
+    const all: Record<string, string | Buffer> = {
+      [HEADERS.control]: kind,
+      ...(table !== '' ? { [HEADERS.table]: table } : {}),
+      ...headers,
+    };
+    const value = this.keepsMarkers && KEPT_CONTROL_KINDS.has(kind) ? markerValue(all) : null;
+    const out: SizedMessage[] = [];
+    for (let partition = 0; partition < this.partitions; partition++) out.push({ message: { key, value, partition, headers: all } });
+    return out;
+  }
+
+  /** The `json` format keeps markers as records compaction keeps (the reverse source reads it). */
+  private get keepsMarkers(): boolean {
+    return (this.options.format ?? 'json') === 'json';
+  }
+
+  private ready(): Promise<OrderedSender> {
+    if (this.closed) return Promise.reject(definite('CLOSED', `KafkaSink ${this.name} is closed`));
+    if (this.sender !== null) return Promise.resolve(this.sender);
+    this.connecting ??= this.connect();
+    return this.connecting;
+  }
+
+  private async connect(): Promise<OrderedSender> {
+    const { topic } = this.options;
+    try {
+      const producer = new LeanProducer(this.kafka, {
+        topic,
+        acks: -1,
+        timeoutMs: this.options.timeoutMs ?? 30_000,
+        idempotent: this.options.idempotent ?? true,
+      });
+      this.producer = producer;
+      this.partitions = await producer.connect();
+      const gzip = this.options.compression === 'gzip';
+      this.sender = new OrderedSender(async (batches) => producer.sendBatches(gzip ? await gzipAll(batches) : batches), {
+        topic,
+        partitionOf: (record) => producer.partitionOf(record),
+        chunkBytes: this.options.chunkBytes ?? 1 << 20,
+        maxBufferedBytes: this.options.maxBufferedBytes ?? 16 << 20,
+        // "Everything up to this position is in the topic": lets readers restore stream order across partitions.
+        ...(this.options.controlRecords !== false
+          ? { watermark: (position: string) => this.control('watermark', this.tableFields?.table ?? '', { [HEADERS.position]: position }) }
+          : {}),
+      });
+      return this.sender;
+    } catch (error) {
+      this.connecting = null;
+      await this.producer?.disconnect().catch(() => undefined);
+      this.producer = null;
+      const wrapped = asSinkError(error, topic);
+      throw new ConnectorError(
+        wrapped.code,
+        `KafkaSink ${this.name} cannot connect to ${describeConnection(this.options)}: ${wrapped.message}`,
+        {
+          kind: wrapped.kind,
+          cause: error,
+          ...(wrapped.hint ? { hint: wrapped.hint } : {}),
+        },
+      );
+    }
+  }
+}
+
+async function gzipAll(batches: Map<number, Buffer>): Promise<Map<number, Buffer>> {
+  const entries = await Promise.all([...batches].map(async ([partition, batch]) => [partition, await gzipRecordBatch(batch)] as const));
+  return new Map(entries);
+}
+
+/** The value of a kept marker: its text headers as a JSON object (binary ones, the schema, stay in headers). */
+function markerValue(headers: Record<string, string | Buffer>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(headers).filter(([, v]) => typeof v === 'string')));
+}
+
+/**
+ * True for a control record's key, in the current format (`["__refstream_control",…]`) or the
+ * previous one (`{"__refstream_control":…}`). Consumers skip these; the header says the same.
+ */
+export function isControlKey(key: Buffer | string | null): boolean {
+  if (key === null) return false;
+  const text = typeof key === 'string' ? key : key.toString('utf8');
+  return text.startsWith(`["${CONTROL_KEY_PROPERTY}"`) || text.startsWith(`{"${CONTROL_KEY_PROPERTY}"`);
+}

@@ -1,0 +1,156 @@
+/**
+ * The Kafka source's snapshot: the topic folded by key up to the end offsets captured when
+ * the snapshot starts, read in two passes so memory holds keys, never rows.
+ */
+import type { RecordBatch } from 'apache-arrow';
+import { BatchBuilder } from '../../sdk/batch.js';
+import { parseJson, rowFromJson } from './decode.js';
+import type { FetchedRecord } from './fetcher.js';
+import { HEADERS } from './records.js';
+import { cloneState, type StreamState } from './source-checkpoint.js';
+import { asSourceCall, type ReadContext } from './source-context.js';
+import { isReplay, noteFrontier, notePosition } from './stream-state.js';
+
+/** One step of the snapshot: a batch, or none with the stream state where changes begin. */
+export type SnapshotStep = { batch: RecordBatch; end?: undefined } | { batch: null; end: StreamState | null };
+
+/** The snapshot's second pass: what to read, where it is, and which record wins per key. */
+interface SnapshotPlan {
+  partitions: number[];
+  /** End offsets captured at start (the snapshot's extent). */
+  targets: Map<number, bigint>;
+  /** Next offset the second pass reads, per partition. */
+  cursor: Map<number, bigint>;
+  /** `partition + key` → offset of the record that is the key's snapshot row. */
+  winners: Map<string, bigint>;
+  /** Stream state at the end of the snapshot (where changes begin). */
+  end: StreamState;
+}
+
+/** Bytes per partition fetched while reading the snapshot (small: the snapshot is read twice). */
+const SNAPSHOT_FETCH_BYTES = 1 << 20;
+
+/** Reads the snapshot of one source, batch by batch. */
+export class SnapshotReader {
+  /** The snapshot being read (second pass), once the first pass is done. */
+  private plan: SnapshotPlan | null = null;
+
+  constructor(private readonly ctx: ReadContext) {}
+
+  /** Forgets the snapshot in progress (it is done, or the source closed). */
+  discard(): void {
+    this.plan = null;
+  }
+
+  /**
+   * The next snapshot batch. The first call reads every partition to the end offsets
+   * captured at start, advancing `state`, and notes per key the offset of the record that
+   * wins (last one, replays and cleared partitions excluded); later calls read again and
+   * return exactly those records, partition by partition. Returns no batch and the end state
+   * once done, or no batch and no end state when the source closed meanwhile.
+   */
+  async next(state: StreamState): Promise<SnapshotStep> {
+    const { ctx } = this;
+    const plan = (this.plan ??= await this.planSnapshot(state));
+    const reader = await ctx.connect();
+    let builder: BatchBuilder | null = null;
+    for (const p of plan.partitions) {
+      while (plan.cursor.get(p)! < plan.targets.get(p)!) {
+        const from = plan.cursor.get(p)!;
+        const records = await asSourceCall(() => reader.fetch(new Map([[p, from]]), 100, SNAPSHOT_FETCH_BYTES), ctx.topic, ctx.table);
+        if (ctx.isClosed()) return { batch: null, end: null };
+        if (records.length === 0) plan.cursor.set(p, plan.targets.get(p)!); // nothing readable left below the end
+        for (const r of records) {
+          if (r.offset >= plan.targets.get(p)!) {
+            plan.cursor.set(p, plan.targets.get(p)!);
+            break;
+          }
+          plan.cursor.set(p, r.offset + 1n);
+          if (r.key === null || r.value === null) continue;
+          const id = winnerId(p, r.key);
+          if (plan.winners.get(id) !== r.offset) continue;
+          plan.winners.delete(id);
+          builder ??= new BatchBuilder(ctx.schema.require(), 'snapshot');
+          builder.appendRow(rowFromJson(builder.descriptor, parseJson(r.value, `value of key ${r.key.toString('utf8')}`, ctx.table)));
+          if (builder.rows >= ctx.batchRows || builder.byteLength >= ctx.batchBytes) return { batch: builder.finish() };
+        }
+      }
+    }
+    if (builder !== null) return { batch: builder.finish() };
+    return { batch: null, end: plan.end };
+  }
+
+  /** First pass: the winning offset of every live key, up to the end offsets at start. */
+  private async planSnapshot(state: StreamState): Promise<SnapshotPlan> {
+    const { ctx } = this;
+    const reader = await ctx.connect();
+    const partitions = reader.partitions();
+    const targets = await asSourceCall(() => reader.offsets(partitions, 'end'), ctx.topic, ctx.table);
+    const winners = new Map<string, bigint>();
+    const cursor = new Map(partitions.map((p) => [p, state.offsets.get(p)!]));
+    for (;;) {
+      const due = new Map<number, bigint>();
+      for (const p of partitions) if (state.offsets.get(p)! < targets.get(p)!) due.set(p, state.offsets.get(p)!);
+      if (due.size === 0) break;
+      const records = await asSourceCall(() => reader.fetch(due, 100, SNAPSHOT_FETCH_BYTES), ctx.topic, ctx.table);
+      if (ctx.isClosed()) break;
+      let progressed = false;
+      for (const r of records) {
+        if (r.offset >= targets.get(r.partition)! || r.offset < state.offsets.get(r.partition)!) continue;
+        state.offsets.set(r.partition, r.offset + 1n);
+        progressed = true;
+        this.foldRecord(r, winners, state);
+      }
+      // Offsets below the end that hold nothing readable (compacted away, aborted transactions).
+      if (!progressed) for (const [p] of due) state.offsets.set(p, targets.get(p)!);
+    }
+    if (winners.size > 0) ctx.schema.require();
+    return { partitions, targets, cursor, winners, end: cloneState(state) };
+  }
+
+  /**
+   * Folds one record in offset order. A `snapshot-start` or `truncate` marker drops every
+   * row of its partition at a lower offset: compaction keeps the latest marker of each kind
+   * (they are not tombstones) while older rows of other keys survive, and those must stay gone.
+   * Markers of the previous format (tombstones keyed by a JSON object) are read the same way.
+   */
+  private foldRecord(r: FetchedRecord, winners: Map<string, bigint>, state: StreamState): void {
+    const control = r.headers[HEADERS.control]?.toString('utf8');
+    if (control !== undefined) {
+      if (control === 'schema') this.ctx.schema.adopt(r);
+      else if (control === 'watermark') {
+        const position = r.headers[HEADERS.position]?.toString('utf8');
+        if (position !== undefined) noteFrontier(state, r.partition, position);
+      } else if (control === 'snapshot-start') clearPartition(winners, r.partition);
+      else if (control === 'truncate') {
+        const position = r.headers[HEADERS.position]?.toString('utf8') ?? null;
+        clearPartition(winners, r.partition);
+        if (position !== null) {
+          if (state.truncatedAt === null || position > state.truncatedAt) state.truncatedAt = position;
+          notePosition(state, r.partition, position);
+        }
+      }
+      return;
+    }
+    if (r.key === null) return;
+    const position = r.headers[HEADERS.position]?.toString('utf8') ?? null;
+    if (position !== null) {
+      if (isReplay(state, r.partition, position)) return;
+      notePosition(state, r.partition, position);
+    }
+    const id = winnerId(r.partition, r.key);
+    if (r.value === null) winners.delete(id);
+    else winners.set(id, r.offset);
+  }
+}
+
+/** The winners-map key of `key` in `partition`. */
+function winnerId(partition: number, key: Buffer): string {
+  return `${partition}\u0000${key.toString('latin1')}`;
+}
+
+/** Drops every winner of `partition` (a marker cleared the rows before it). */
+function clearPartition(winners: Map<string, bigint>, partition: number): void {
+  const prefix = `${partition}\u0000`;
+  for (const key of winners.keys()) if (key.startsWith(prefix)) winners.delete(key);
+}

@@ -1,0 +1,164 @@
+/**
+ * The Postgres checkpoint codec: the zod schemas of the snapshot and change positions, the
+ * column list they carry, and the identity of the source a checkpoint belongs to (server,
+ * database, table oid, slot, publication), checked before a checkpoint is applied.
+ */
+import { z } from 'zod';
+import { definite } from '../../sdk/errors.js';
+import { reportWarning, type WarningHandler } from '../../sdk/warnings.js';
+import { isLsnText } from './lsn.js';
+import { RECORDED_PARTITION } from './partitions.js';
+import type { ColumnSpec } from './types.js';
+
+const lsnText = z.string().refine(isLsnText, 'must be an LSN like 16/B374D848');
+const digits = z.string().regex(/^\d+$/, 'must be a decimal number');
+const columnsSchema = z.array(z.tuple([z.string(), z.number().int(), z.number().int(), z.string(), z.boolean()]));
+
+/** Where a checkpoint was taken. Restoring it against another source is `CHECKPOINT_MISMATCH`. */
+export const identitySchema = z
+  .object({
+    /** `system_identifier` of the cluster (unique per initdb; kept by physical standbys). */
+    system: digits.nullable(),
+    /** Timeline when the checkpoint was written (changes on promotion). */
+    timeline: z.number().int().min(1).nullable(),
+    database: z.string().min(1),
+    /** The table's oid (a dropped and re-created table gets a new one). */
+    tableOid: digits,
+    /** `null` for a one-shot snapshot, which uses no publication. */
+    publication: z.string().nullable(),
+  })
+  .strict();
+
+/** The identity recorded in every checkpoint (see {@link identitySchema}). */
+export type SourceIdentity = z.infer<typeof identitySchema>;
+
+const rangeSchema = z
+  .object({
+    start: z.number().int().min(0),
+    end: z.number().int().min(0).nullable(),
+    after: z.tuple([z.number().int().min(0), z.number().int().min(0)]).nullable(),
+    done: z.boolean(),
+    /** The leaf partition read, by oid (partitioned tables). */
+    partition: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+/** A partitioned table's partitions as last seen (see partitions.ts). */
+const partitionsSchema = z.array(z.string().regex(RECORDED_PARTITION, 'must be oid@xmin:relfilenode')).optional();
+
+/**
+ * The key columns the delivered rows are keyed on (primary key, or the replica identity index):
+ * sinks fold by them, so a resume under another key would mis-key every later change. Absent in
+ * checkpoints of refstream versions that did not record it.
+ */
+const keySchema = z.array(z.string()).min(1).optional();
+
+/** Position of a checkpoint taken during the snapshot. `slot` is `null` for a one-shot snapshot. */
+export const snapshotPositionSchema = z
+  .object({
+    slot: z.string().nullable(),
+    snapshotLsn: lsnText.nullable(),
+    snapshotXids: z
+      .string()
+      .regex(/^\d+:\d+:[\d,]*$/)
+      .nullable(),
+    columns: columnsSchema.nullable(),
+    ranges: z.array(rangeSchema).nullable(),
+    partitions: partitionsSchema,
+    key: keySchema,
+    /** The table's relfilenode when the snapshot began (plain tables): a rewrite since makes the ctids meaningless. */
+    relfilenode: z.number().int().min(0).optional(),
+    /** Absent in checkpoints of refstream versions that did not record it. */
+    source: identitySchema.optional(),
+  })
+  .strict();
+
+/**
+ * Position of a checkpoint in the change stream. A one-shot snapshot's final checkpoint has
+ * `slot: null` and `lsn: null`: it records that the snapshot completed, not a stream position.
+ */
+export const changesPositionSchema = z
+  .object({
+    slot: z.string().nullable(),
+    lsn: lsnText.nullable(),
+    skip: z.number().int().min(0),
+    columns: columnsSchema,
+    partitions: partitionsSchema,
+    key: keySchema,
+    source: identitySchema.optional(),
+  })
+  .strict();
+
+export type SnapshotPosition = z.infer<typeof snapshotPositionSchema>;
+export type ChangesPosition = z.infer<typeof changesPositionSchema>;
+export type ColumnsJson = z.infer<typeof columnsSchema>;
+
+export function specsToJson(specs: ColumnSpec[]): ColumnsJson {
+  return specs.map((s) => [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable]);
+}
+
+export function specsFromJson(json: ColumnsJson): ColumnSpec[] {
+  return json.map(([name, typeOid, typmod, sourceType, nullable]) => ({ name, typeOid, typmod, sourceType, nullable }));
+}
+
+/** What a checkpoint is checked against: the connected source. */
+export interface ConnectedSource {
+  table: string;
+  slot: string | null;
+  identity: SourceIdentity;
+}
+
+function describe(identity: SourceIdentity | undefined, table: string, slot: string | null): string {
+  const parts = identity
+    ? [`server ${identity.system ?? '(unknown)'}`, `database ${identity.database}`, `table ${table} (oid ${identity.tableOid})`]
+    : [`table ${table}`];
+  parts.push(slot === null ? 'no slot (one-shot snapshot)' : `slot ${slot}`);
+  if (identity) parts.push(identity.publication === null ? 'no publication' : `publication ${identity.publication}`);
+  return parts.join(', ');
+}
+
+/**
+ * Fails with definite `CHECKPOINT_MISMATCH` unless the checkpoint was taken on the connected
+ * server, database, table, slot and publication; the message names both sides. A checkpoint
+ * without an identity (older refstream) is accepted with a `CHECKPOINT_UNIDENTIFIED` warning,
+ * and a timeline switch (a promoted standby) with a `TIMELINE_CHANGED` warning.
+ */
+export function checkIdentity(
+  recorded: { slot: string | null; source?: SourceIdentity | undefined },
+  connected: ConnectedSource,
+  onWarning: WarningHandler | undefined,
+): void {
+  const mine = connected.identity;
+  const theirs = recorded.source;
+  const differences: string[] = [];
+  if (theirs) {
+    if (theirs.system !== null && mine.system !== null && theirs.system !== mine.system) differences.push('server');
+    if (theirs.database !== mine.database) differences.push('database');
+    if (theirs.tableOid !== mine.tableOid) differences.push('table oid');
+    if (theirs.publication !== mine.publication) differences.push('publication');
+  }
+  if (recorded.slot !== connected.slot) differences.push('slot');
+  if (differences.length > 0) {
+    throw definite(
+      'CHECKPOINT_MISMATCH',
+      `the checkpoint belongs to another source (${differences.join(', ')} differ${differences.length === 1 ? 's' : ''}): checkpoint: ${describe(theirs, connected.table, recorded.slot)}; connected: ${describe(mine, connected.table, connected.slot)}`,
+      {
+        table: connected.table,
+        hint: 'to start fresh here, delete the checkpoint (file or store entry) or pass another --checkpoint; to resume, connect to the source the checkpoint names',
+      },
+    );
+  }
+  if (!theirs) {
+    reportWarning(onWarning, {
+      code: 'CHECKPOINT_UNIDENTIFIED',
+      table: connected.table,
+      message: `the checkpoint does not record which server, database and table it belongs to (written by an older refstream); it is used as it is, and the next commit records ${describe(mine, connected.table, connected.slot)}`,
+    });
+  } else if (theirs.timeline !== null && mine.timeline !== null && theirs.timeline !== mine.timeline) {
+    reportWarning(onWarning, {
+      code: 'TIMELINE_CHANGED',
+      table: connected.table,
+      message: `the checkpoint was written on timeline ${theirs.timeline}, the server is on timeline ${mine.timeline} (a standby was promoted); the slot must have been synchronised to the new primary for no change to be lost`,
+    });
+  }
+}
