@@ -232,8 +232,9 @@ export async function startRealKafka(options: StartRealKafkaOptions = {}): Promi
       'inter.broker.listener.name': 'PLAINTEXT',
       'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
       'log.dirs': n.dataDir,
-      // Topics created on first use get 4 partitions, like librdkafka's mock cluster.
-      'auto.create.topics.enable': true,
+      // Topics exist only once created (CreateTopics), as refstream expects of production
+      // clusters; topics created with default settings get 4 partitions.
+      'auto.create.topics.enable': false,
       'num.partitions': 4,
       'default.replication.factor': replication,
       'min.insync.replicas': 1,
@@ -302,10 +303,10 @@ export async function startRealKafka(options: StartRealKafkaOptions = {}): Promi
   /** Waits until `via` answers a metadata request listing every running node. */
   const waitReady = async (via: Node, what: string): Promise<void> => {
     const deadline = Date.now() + startTimeoutMs;
-    let lastError = '';
+    let lastError: string;
     for (;;) {
       for (const n of nodes) {
-        if (n.child !== null && !n.alive && (n === via || nodes.every((m) => m.child !== null))) {
+        if (n.child !== null && !n.alive && (n === via || what === 'start-up')) {
           throw new Error(
             `Kafka test node ${n.id} exited (${n.child.exitCode ?? n.child.signalCode}) while waiting for ${what}:\n${tail(n.logPath)}`,
           );
