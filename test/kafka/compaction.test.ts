@@ -1,7 +1,7 @@
 /**
  * What only a real broker shows: the sink creating its topic (`cleanup.policy=compact`), the
  * log cleaner actually compacting that topic while its fold stays equal to the table, and a
- * volume (1M records, ~150 MB) far beyond what librdkafka's mock cluster keeps.
+ * volume (1M records, ~130 MiB) far beyond what librdkafka's mock cluster keeps.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
