@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KafkaTestBroker, KafkaTestTopic, StartKafkaTestBrokerOptions } from './broker.js';
+import type { KafkaTestBroker, KafkaTestTopic, StartKafkaTestBrokerOptions } from './types.js';
 
 /** Options of {@link startKafkaMockBroker}. */
 export type StartKafkaMockBrokerOptions = Pick<StartKafkaTestBrokerOptions, 'brokers' | 'topics' | 'startTimeoutMs'>;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { findJava, kafkaBrokerClasspath } from './broker-classpath.js';
-import type { KafkaTestBroker, KafkaTestTopic } from './broker.js';
+import type { KafkaTestBroker, KafkaTestTopic } from './types.js';
 
 /** Options of the real cluster (see `StartKafkaTestBrokerOptions`). */
 export interface StartRealKafkaOptions {
