@@ -26,7 +26,7 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
  * given topics created. The processes die with the test process, even on `kill -9`, and the
  * data folder is removed.
  *
- * Real cluster cost (2-core machine): about 3 s and 300 MB for one node, about 5 s for three;
+ * Real cluster cost (2-core machine): about 3–4 s and 150 MB for one node, 6–7 s for three;
  * start one per test file and share it across its tests.
  */
 export function startKafkaTestBroker(options: StartKafkaTestBrokerOptions & { kind: 'mock' }): Promise<MockKafkaTestBroker>;
