@@ -22,9 +22,11 @@ export default defineConfig([
     splitting: true,
     external: ['fast-check'],
     async onSuccess() {
-      // The Kafka test broker is compiled from C on first use; ship its source next to the bundle.
+      // The Kafka mock broker is compiled from C on first use and the real one is resolved by
+      // Maven from a pom: ship both files next to the bundle.
       mkdirSync('dist/kafka', { recursive: true });
       cpSync('src/testing/kafka/mock-broker.c', 'dist/kafka/mock-broker.c');
+      cpSync('src/testing/kafka/broker-pom.xml', 'dist/kafka/broker-pom.xml');
     },
   },
   {

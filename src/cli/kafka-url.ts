@@ -4,7 +4,7 @@
  *
  * Options of every Kafka URL: `tls=true`, `ca=<file>` (PEM, implies TLS), `sasl=plain|
  * scram-sha-256|scram-sha-512` (default `plain` when credentials are given). Sinks also take
- * `format`, `compression`, `onTruncate`, `controlRecords` and `idempotent`; sources take
+ * `format`, `compression`, `onTruncate`, `controlRecords`, `idempotent` and `createTopic`; sources take
  * `globalOrder`. Any other parameter is a usage error naming the accepted ones (a misspelt
  * `onTruncate=fail` must not be ignored).
  */
@@ -14,7 +14,10 @@ import type { KafkaConnectionOptions, KafkaSinkOptions, KafkaSourceOptions } fro
 import { CliError, EXIT } from './errors.js';
 
 /** The sink and source options a Kafka URL can set (only those of its flag's role are set). */
-export type KafkaUrlOptions = Pick<KafkaSinkOptions, 'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent'> &
+export type KafkaUrlOptions = Pick<
+  KafkaSinkOptions,
+  'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent' | 'createTopic'
+> &
   Pick<KafkaSourceOptions, 'globalOrder'>;
 
 /** What a Kafka URL says: how to connect, the topic, its options, and all its query parameters. */
@@ -44,6 +47,7 @@ const ROLE_PARAMS: Record<string, { what: string; params: Partial<Record<keyof K
       onTruncate: ['control-record', 'fail'],
       controlRecords: 'boolean',
       idempotent: 'boolean',
+      createTopic: 'boolean',
     },
   },
   '--source': { what: 'source', params: { globalOrder: 'boolean' } },

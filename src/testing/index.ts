@@ -1,5 +1,6 @@
 /**
- * Test harnesses: real servers started from npm packages, for connector tests,
+ * Test harnesses: real servers started from npm packages (PostgreSQL) and Maven artifacts
+ * (Apache Kafka), for connector tests,
  * the conformance suite and examples.
  *
  * @packageDocumentation
@@ -7,8 +8,17 @@
  */
 export { startPostgres, findPostgresBinaries } from './postgres.js';
 export type { StartPostgresOptions, TestPostgres } from './postgres.js';
-export { startKafkaTestBroker, buildKafkaMockLauncher } from './kafka/broker.js';
-export type { StartKafkaTestBrokerOptions, KafkaTestBroker, KafkaTestTopic } from './kafka/broker.js';
+export { startKafkaTestBroker } from './kafka/broker.js';
+export type {
+  StartKafkaTestBrokerOptions,
+  KafkaTestBroker,
+  KafkaTestTopic,
+  RealKafkaTestBroker,
+  MockKafkaTestBroker,
+  KafkaTestNode,
+} from './kafka/broker.js';
+export { buildKafkaMockLauncher } from './kafka/mock-broker.js';
+export { kafkaBrokerClasspath, findJava, KAFKA_TEST_BROKER_VERSION } from './kafka/broker-classpath.js';
 export { startExasolTestServer, ExasolFaults, Transcript, createSelfSignedCertificate } from './exasol/index.js';
 export type {
   ExasolTestServer,

@@ -62,7 +62,7 @@ test('unknown URL parameters are refused naming the parameter and the accepted o
     [
       '--sink',
       'kafka://u:hunter2pw@h:9092/t?onTruncat=fail',
-      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl$/,
+      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, tls, ca, sasl$/,
     ],
     [
       '--source',
@@ -128,7 +128,7 @@ test('the built CLI refuses a misspelt Kafka URL parameter with a usage error (e
   assert.equal(result.code, 2, result.err);
   assert.match(
     result.err,
-    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, tls, ca, sasl/,
+    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, tls, ca, sasl/,
   );
   assert.doesNotMatch(result.err, /hunter2pw/);
 });

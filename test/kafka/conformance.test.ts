@@ -4,10 +4,10 @@
  */
 import { after, before, test } from 'node:test';
 import { registerConformance } from '../../conformance-tests/index.js';
-import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
+import { startKafkaTestBroker, type RealKafkaTestBroker } from '../../src/testing/index.js';
 import { kafkaTarget } from './conformance-target.js';
 
-let broker: KafkaTestBroker;
+let broker: RealKafkaTestBroker;
 before(async () => {
   broker = await startKafkaTestBroker({ brokers: 1 });
 });

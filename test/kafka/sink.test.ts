@@ -298,8 +298,8 @@ describe('KafkaSink', () => {
   });
 
   test('idempotent produce: the sink obtains a producer id and writes every record (and without: plain produce)', async () => {
-    // The test broker hands out producer ids but does not check sequences (unit tests check
-    // the numbering); here: the id is obtained, and every record arrives, with and without.
+    // The real broker checks every batch's producer id and sequence numbers (a wrong numbering
+    // is refused): the id is obtained, and every record arrives exactly once, with and without.
     for (const [topic, idempotent] of [
       ['idem', true],
       ['plain', false],

@@ -7,6 +7,7 @@
  */
 export { KafkaSink, isControlKey } from './sink.js';
 export type { KafkaSinkOptions } from './sink.js';
+export type { CreateTopicOptions } from './create-topic.js';
 export type { KafkaValueFormat } from './encode.js';
 export { partitionFor } from './encode.js';
 export { HEADERS as KAFKA_HEADERS, CONTROL_KEY_PROPERTY, controlKey } from './records.js';

@@ -36,6 +36,12 @@ export interface LeanProducerOptions {
 const PRODUCER_STATE_LOST = new Set([45, 47, 59]);
 const DUPLICATE_SEQUENCE_NUMBER = 46;
 
+/**
+ * InitProducerId errors that pass: REQUEST_TIMED_OUT, COORDINATOR_LOAD_IN_PROGRESS,
+ * COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS.
+ */
+const INIT_PRODUCER_ID_RETRIABLE = new Set([7, 14, 15, 16, 51]);
+
 /** Kafka error codes worth retrying (leadership moves, timeouts, replicas catching up). */
 const RETRIABLE = new Set([3, 5, 6, 7, 13, 14, 15, 16, 19, 20, 56, 74, 75]);
 
@@ -183,15 +189,31 @@ export class LeanProducer {
     return this.producer !== null;
   }
 
-  /** A producer id from the cluster, or null when it does not give one (plain produce then). */
+  /**
+   * A producer id from the cluster, or null when it does not give one (plain produce then).
+   * A broker that is still loading its producer-id state (just started, or taking over after
+   * a failover) answers with a retriable error: asked again, with a short backoff, until the
+   * produce timeout, so a transient state never turns idempotence off.
+   */
   private async initProducerId(): Promise<{ id: bigint; epoch: number } | null> {
+    const deadline = Date.now() + this.options.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.requestProducerId();
+      if (response === null) return null;
+      if (response.errorCode === 0) return { id: response.id, epoch: response.epoch };
+      if (!INIT_PRODUCER_ID_RETRIABLE.has(response.errorCode) || Date.now() >= deadline) return null;
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));
+    }
+  }
+
+  private async requestProducerId(): Promise<{ errorCode: number; id: bigint; epoch: number } | null> {
     try {
       const leaders = this.cluster.findLeaderForPartitions(this.options.topic, [0]);
       const nodeId = Object.keys(leaders)[0];
       if (nodeId === undefined) return null;
       const broker = await this.cluster.findBroker({ nodeId });
       const body = encodeInitProducerId();
-      const response = (await broker.connectionPool.send({
+      return (await broker.connectionPool.send({
         request: {
           apiKey: 22,
           apiVersion: 0,
@@ -205,7 +227,6 @@ export class LeanProducer {
         },
         requestTimeout: this.options.timeoutMs + 5000,
       })) as { errorCode: number; id: bigint; epoch: number };
-      return response.errorCode === 0 ? { id: response.id, epoch: response.epoch } : null;
     } catch {
       return null;
     }

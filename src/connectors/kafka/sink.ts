@@ -17,11 +17,22 @@ import { LeanProducer } from './produce.js';
 import { asSinkError } from './errors.js';
 import { OrderedSender, type SizedMessage } from './sender.js';
 import { gzipRecordBatch } from './wire.js';
+import { ensureTopic, type CreateTopicOptions } from './create-topic.js';
 
 /** Options of {@link KafkaSink}. */
 export interface KafkaSinkOptions extends KafkaConnectionOptions {
-  /** Target topic. It must exist; use `cleanup.policy=compact` for the `json` and `debezium` formats. */
+  /**
+   * Target topic. It must exist (with `cleanup.policy=compact` for the `json` and `debezium`
+   * formats) unless {@link createTopic} is set.
+   */
   topic: string;
+  /**
+   * Create the topic on first connect if it does not exist: `true` (the broker's default
+   * partitions and replication) or partitions, replication factor and configs. It gets
+   * `cleanup.policy=compact` for the `json` and `debezium` formats, `delete` for `arrow`.
+   * An existing topic is used as it is. Default false: a missing topic is a definite error.
+   */
+  createTopic?: boolean | CreateTopicOptions;
   /** Value format (default `json`, the upsert format). */
   format?: KafkaValueFormat;
   /**
@@ -69,6 +80,16 @@ const sinkOptionsSchema = z.extend(connectionOptionsSchema, {
   timeoutMs: z.optional(z.int().check(z.positive())),
   compression: z.optional(z.enum(['none', 'gzip'])),
   idempotent: z.optional(z.boolean()),
+  createTopic: z.optional(
+    z.union([
+      z.boolean(),
+      z.object({
+        partitions: z.optional(z.int().check(z.positive())),
+        replicationFactor: z.optional(z.int().check(z.positive())),
+        config: z.optional(z.record(z.string(), z.string())),
+      }),
+    ]),
+  ),
 });
 
 /**
@@ -137,7 +158,8 @@ export class KafkaSink implements Sink {
       if (this.tableFields === null || !sameTableSchema(this.tableFields.fields, descriptor.fields)) {
         // Announce the (new) table schema before its first row, so readers can type the JSON.
         this.tableFields = descriptor;
-        for (const m of this.control('schema', info.table, { [HEADERS.schema]: toIpc([], snapshotSchema(descriptor)) })) out.push(m);
+        for (const m of this.control('schema', info.table, { [HEADERS.schema]: toIpc([], snapshotSchema(withKeyNotNull(descriptor))) }))
+          out.push(m);
       }
       this.encoder.encode(batch, (position) => this.truncate(info.table, position), out);
     } finally {
@@ -231,8 +253,16 @@ export class KafkaSink implements Sink {
   }
 
   private async connect(): Promise<OrderedSender> {
-    const { topic } = this.options;
+    const { topic, createTopic } = this.options;
     try {
+      if (createTopic !== undefined && createTopic !== false) {
+        await ensureTopic(
+          this.kafka,
+          topic,
+          this.options.format === 'arrow' ? 'delete' : 'compact',
+          createTopic === true ? {} : createTopic,
+        );
+      }
       const producer = new LeanProducer(this.kafka, {
         topic,
         acks: -1,
@@ -269,6 +299,15 @@ export class KafkaSink implements Sink {
       );
     }
   }
+}
+
+/**
+ * The table schema as the snapshot has it: change batches mark every column nullable (a
+ * truncate row has no values), but a key column of the table never holds null.
+ */
+function withKeyNotNull(descriptor: TableDescriptor): TableDescriptor {
+  const fields = descriptor.fields.map((f) => (f.nullable && descriptor.primaryKey.includes(f.name) ? f.clone({ nullable: false }) : f));
+  return { ...descriptor, fields };
 }
 
 async function gzipAll(batches: Map<number, Buffer>): Promise<Map<number, Buffer>> {
