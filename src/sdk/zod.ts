@@ -10,4 +10,40 @@ import en from 'zod/v4/locales/en.js';
 
 config(en());
 
-export * from 'zod/mini';
+// Named re-exports, not `export *`: the CommonJS build evaluates an `export *` of an external
+// module before requiring it.
+export {
+  _default,
+  array,
+  boolean,
+  core,
+  custom,
+  enum,
+  extend,
+  gte,
+  instanceof,
+  int,
+  lazy,
+  literal,
+  lte,
+  maxLength,
+  minLength,
+  nonnegative,
+  null,
+  nullable,
+  number,
+  object,
+  optional,
+  positive,
+  record,
+  refine,
+  regex,
+  safeParse,
+  strictObject,
+  string,
+  superRefine,
+  tuple,
+  union,
+  unknown,
+} from 'zod/mini';
+export type { input, output, ZodMiniType } from 'zod/mini';

@@ -25,7 +25,7 @@ export const identitySchema = z.strictObject({
 });
 
 /** See {@link identitySchema}. */
-export type ExasolIdentity = z.infer<typeof identitySchema>;
+export type ExasolIdentity = z.output<typeof identitySchema>;
 
 /** Reads the identity of the connected source. */
 export async function readIdentity(

@@ -33,7 +33,7 @@ export const identitySchema = z.strictObject({
 });
 
 /** See {@link identitySchema}. */
-export type KafkaSourceIdentity = z.infer<typeof identitySchema>;
+export type KafkaSourceIdentity = z.output<typeof identitySchema>;
 
 /** The change-phase position stored in checkpoints. */
 export const changePositionSchema = z.strictObject({
@@ -58,7 +58,7 @@ export const changePositionSchema = z.strictObject({
  */
 export const snapshotPositionSchema = z.nullable(z.strictObject({ source: identitySchema }));
 
-export type ChangePosition = z.infer<typeof changePositionSchema>;
+export type ChangePosition = z.output<typeof changePositionSchema>;
 
 /** The change-phase position of `state`; `schema` is the base64 IPC schema, if known. */
 export function encodeChangePosition(

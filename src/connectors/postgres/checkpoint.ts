@@ -28,7 +28,7 @@ export const identitySchema = z.strictObject({
 });
 
 /** The identity recorded in every checkpoint (see {@link identitySchema}). */
-export type SourceIdentity = z.infer<typeof identitySchema>;
+export type SourceIdentity = z.output<typeof identitySchema>;
 
 const rangeSchema = z.strictObject({
   start: z.int().check(z.gte(0)),
@@ -78,9 +78,9 @@ export const changesPositionSchema = z.strictObject({
   source: z.optional(identitySchema),
 });
 
-export type SnapshotPosition = z.infer<typeof snapshotPositionSchema>;
-export type ChangesPosition = z.infer<typeof changesPositionSchema>;
-export type ColumnsJson = z.infer<typeof columnsSchema>;
+export type SnapshotPosition = z.output<typeof snapshotPositionSchema>;
+export type ChangesPosition = z.output<typeof changesPositionSchema>;
+export type ColumnsJson = z.output<typeof columnsSchema>;
 
 export function specsToJson(specs: ColumnSpec[]): ColumnsJson {
   return specs.map((s) => [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable]);
