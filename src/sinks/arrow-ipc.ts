@@ -1,4 +1,5 @@
 import { RecordBatchStreamWriter, Schema, type RecordBatch } from 'apache-arrow';
+import { BatchBuilder, descriptorOf } from '../sdk/batch.js';
 import type { JsonValue } from '../sdk/checkpoint.js';
 import type { Sink, SnapshotStartInfo } from '../sdk/sink.js';
 import { Output, committedBytes, type OutputTarget } from './output.js';
@@ -50,6 +51,8 @@ export class ArrowIpcSink implements Sink {
   private flushedStreamOpen = false;
   private flushedPendingStart: Record<string, string> | null = null;
   private starts = 0;
+  /** Schema of the last batch written by this instance (types the empty batch of an empty snapshot). */
+  private lastSchema: Schema | null = null;
 
   constructor(options: ArrowIpcSinkOptions) {
     this.output = new Output(options.output, options.append ?? false);
@@ -77,7 +80,17 @@ export class ArrowIpcSink implements Sink {
       }
     }
     this.writer.write(batch);
+    this.lastSchema = batch.schema;
     await this.drainWriter();
+  }
+
+  /**
+   * An empty snapshot still replaces what the file held: its start is marked by a snapshot
+   * stream with no rows (readers see the marker on that empty batch).
+   */
+  async snapshotComplete(): Promise<void> {
+    if (this.pendingStart === null || this.lastSchema === null) return;
+    await this.write(new BatchBuilder(descriptorOf(this.lastSchema), 'snapshot').finish());
   }
 
   async flush(): Promise<void> {
