@@ -81,7 +81,19 @@ const FAULTY_SINK = here('./sinks/self-test/fixtures/faulty-sink-target.ts');
 test('--sink runs the sink suite: one line per check, skips with their reason, reports, exit 0', async () => {
   const json = join(dir, 'sink-report.json');
   const junit = join(dir, 'sink-report.xml');
-  const { code, out } = await cli(['conformance', '--sink', MEMORY_SINK, '--only', 'SINK-01,SINK-05N,SINK-11', '--seed', '5', '--json', json, '--junit', junit]);
+  const { code, out } = await cli([
+    'conformance',
+    '--sink',
+    MEMORY_SINK,
+    '--only',
+    'SINK-01,SINK-05N,SINK-11',
+    '--seed',
+    '5',
+    '--json',
+    json,
+    '--junit',
+    junit,
+  ]);
   assert.equal(code, 0, out.join('\n'));
   assert.equal(out[0], 'refstream sink conformance: memory (MemorySink)');
   assert.ok(out.some((l) => /^SINK-01\s+MUST\s+pass/.test(l)));
@@ -98,7 +110,11 @@ test('--sink with a faulty sink exits 1, naming the first diverging key and the 
   const { code, out } = await cli(['--sink', FAULTY_SINK, '--only', 'SINK-06', '--seed', '2']);
   assert.equal(code, 1);
   assert.ok(
-    out.some((l) => /^SINK-06\s+MUST\s+FAIL .*first diverging key id=\d+ .*\(replay: refstream conformance --sink <module> --only SINK-06 --seed 2\)$/.test(l)),
+    out.some((l) =>
+      /^SINK-06\s+MUST\s+FAIL .*first diverging key id=\d+ .*\(replay: refstream conformance --sink <module> --only SINK-06 --seed 2\)$/.test(
+        l,
+      ),
+    ),
     out.join('\n'),
   );
 });

@@ -19,7 +19,8 @@ export function selectSinkChecks(only: readonly string[] | undefined, from: read
   const wanted = only.map((s) => s.trim().toUpperCase()).filter(Boolean);
   const matches = (c: SinkCheck, w: string) => (w.endsWith('*') ? c.id.startsWith(w.slice(0, -1)) : c.id === w);
   for (const w of wanted) {
-    if (!from.some((c) => matches(c, w))) throw new RangeError(`no sink conformance check matches ${w} (known: ${from.map((c) => c.id).join(', ')})`);
+    if (!from.some((c) => matches(c, w)))
+      throw new RangeError(`no sink conformance check matches ${w} (known: ${from.map((c) => c.id).join(', ')})`);
   }
   return from.filter((c) => wanted.some((w) => matches(c, w)));
 }

@@ -122,7 +122,8 @@ export async function deliver(
       });
       committed = { at: i, state };
       stats.commits++;
-      if (plan.compareAtCommits) await expectStored(ctx, ExpectedTable.of(steps.slice(0, i)), `after flush() at ${describeStep(steps, i - 1)}`);
+      if (plan.compareAtCommits)
+        await expectStored(ctx, ExpectedTable.of(steps.slice(0, i)), `after flush() at ${describeStep(steps, i - 1)}`);
     }
     if (flushesAfter.has(i)) await call(`flush() after ${describeStep(steps, i - 1)}`, () => sink.flush());
     const mode = crashes.get(i);

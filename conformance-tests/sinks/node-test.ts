@@ -20,7 +20,11 @@ import type { SinkConformanceTarget } from './types.js';
  * their reason; a failed MUST check fails its subtest (its message names the first diverging
  * key and the options that replay it).
  */
-export function registerSinkConformance(test: TestFunctionLike, target: SinkConformanceTarget, options: Omit<RunOptions, 'onResult'> = {}): void {
+export function registerSinkConformance(
+  test: TestFunctionLike,
+  target: SinkConformanceTarget,
+  options: Omit<RunOptions, 'onResult'> = {},
+): void {
   const settings = resolveSettings(options);
   const selected = selectSinkChecks(options.only);
   const budget = selected.reduce((ms, c) => ms + settings.timeoutMs * (c.slow ? 4 : 1), 60_000);

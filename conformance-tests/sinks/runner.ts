@@ -35,7 +35,9 @@ export function sinkSkipReason(check: SinkCheck, caps: SinkCapabilities, bypass?
   if (bypassed !== undefined) return `bypassed: ${bypassed}`;
   const unmet = Object.entries(check.requires ?? {})
     .filter(([name, value]) => caps[name as keyof SinkCapabilities] !== value)
-    .map(([name, value]) => `needs ${name} = ${String(value)} (the target declares ${name}: ${String(caps[name as keyof SinkCapabilities])})`);
+    .map(
+      ([name, value]) => `needs ${name} = ${String(value)} (the target declares ${name}: ${String(caps[name as keyof SinkCapabilities])})`,
+    );
   if (unmet.length > 0) return `${unmet.join('; ')}${check.counterpart ? `; ${check.counterpart} covers this case` : ''}`;
   return undefined;
 }

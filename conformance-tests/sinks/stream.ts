@@ -18,10 +18,7 @@ export const ADDED_COLUMN = 'extra';
 export type StreamRow = TestRow & { extra?: string | null };
 
 /** One change of a change batch. */
-export type StreamChange =
-  | { type: 'insert' | 'update'; row: StreamRow }
-  | { type: 'delete'; id: bigint }
-  | { type: 'truncate' };
+export type StreamChange = { type: 'insert' | 'update'; row: StreamRow } | { type: 'delete'; id: bigint } | { type: 'truncate' };
 
 /** One call the runner makes on a sink. */
 export type Step =

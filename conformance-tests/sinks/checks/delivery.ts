@@ -18,14 +18,24 @@ function everyStep(steps: readonly Step[]): number[] {
 export function orderedStream(): Step[] {
   return new StreamBuilder()
     .fullSnapshot(makeRows(6, 1), 2)
-    .changes([{ type: 'insert', row: makeRow(7) }, { type: 'update', row: makeRow(2, 1) }, { type: 'delete', id: 3n }])
+    .changes([
+      { type: 'insert', row: makeRow(7) },
+      { type: 'update', row: makeRow(2, 1) },
+      { type: 'delete', id: 3n },
+    ])
     .changes([
       { type: 'update', row: makeRow(4, 1) },
       { type: 'update', row: makeRow(4, 2) },
       { type: 'update', row: makeRow(4, 3) },
     ])
-    .changes([{ type: 'delete', id: 5n }, { type: 'insert', row: makeRow(5, 4) }])
-    .changes([{ type: 'insert', row: makeRow(8) }, { type: 'delete', id: 8n }])
+    .changes([
+      { type: 'delete', id: 5n },
+      { type: 'insert', row: makeRow(5, 4) },
+    ])
+    .changes([
+      { type: 'insert', row: makeRow(8) },
+      { type: 'delete', id: 8n },
+    ])
     .changes([{ type: 'update', row: makeRow(7, 1) }])
     .changes([{ type: 'update', row: makeRow(7, 2) }])
     .changes([{ type: 'delete', id: 1n }])
@@ -64,7 +74,8 @@ async function expectRefusal(ctx: SinkCheckContext, steps: readonly Step[], inde
   } catch (e) {
     error = e;
   }
-  if (error === null) fail(`${what} was accepted (write and flush resolved), but the target declares it unsupported: the sink must refuse it`);
+  if (error === null)
+    fail(`${what} was accepted (write and flush resolved), but the target declares it unsupported: the sink must refuse it`);
   check(
     ConnectorError.is(error) && error.kind === 'definite',
     () => `${what} was refused with ${describeError(error)}; expected a definite ConnectorError naming the problem`,
@@ -99,7 +110,9 @@ export const deliveryChecks: readonly SinkCheck[] = [
       const rows = valueRows();
       const steps = new StreamBuilder()
         .fullSnapshot(rows, 4)
-        .changes(rows.slice(0, 6).map((r, i) => ({ type: 'update' as const, row: { ...r, note: r.note === null ? `was null ${i}` : null } }))).steps;
+        .changes(
+          rows.slice(0, 6).map((r, i) => ({ type: 'update' as const, row: { ...r, note: r.note === null ? `was null ${i}` : null } })),
+        ).steps;
       await deliver(ctx, steps, { commitsAfter: [steps.length - 1, steps.length], compareAtCommits: true });
     },
   },
@@ -108,12 +121,16 @@ export const deliveryChecks: readonly SinkCheck[] = [
     level: 'MUST',
     category: 'flush',
     rule: 'flush() makes everything written so far durable: readBack() sees it before close(); a flush with nothing new changes nothing',
-    method: 'Writes, flushes and reads back (sink still open) twice over; then flushes twice with nothing written in between and reads back again.',
+    method:
+      'Writes, flushes and reads back (sink still open) twice over; then flushes twice with nothing written in between and reads back again.',
     async run(ctx) {
       const steps = new StreamBuilder()
         .fullSnapshot(makeRows(4, 1))
         .changes([{ type: 'update', row: makeRow(2, 1) }])
-        .changes([{ type: 'insert', row: makeRow(9) }, { type: 'delete', id: 1n }]).steps;
+        .changes([
+          { type: 'insert', row: makeRow(9) },
+          { type: 'delete', id: 1n },
+        ]).steps;
       const sink = await ctx.createSink();
       const flushAndCompare = async (upTo: number, when: string) => {
         await sink.flush();
@@ -173,10 +190,16 @@ export const deliveryChecks: readonly SinkCheck[] = [
     requires: { addColumn: false },
     counterpart: 'SINK-05',
     rule: 'a sink that cannot add columns refuses a batch with an added column with a definite ConnectorError, and keeps what was flushed before',
-    method: 'Writes and flushes a snapshot and a change batch, then writes the batch with the added column: write() or flush() must reject definite; readBack() must still hold the earlier rows.',
+    method:
+      'Writes and flushes a snapshot and a change batch, then writes the batch with the added column: write() or flush() must reject definite; readBack() must still hold the earlier rows.',
     async run(ctx) {
       const steps = addedColumnStream();
-      await expectRefusal(ctx, steps, steps.findIndex((s) => s.kind === 'changes' && s.withAddedColumn), 'a batch with an added column');
+      await expectRefusal(
+        ctx,
+        steps,
+        steps.findIndex((s) => s.kind === 'changes' && s.withAddedColumn),
+        'a batch with an added column',
+      );
     },
   },
   {
@@ -200,10 +223,16 @@ export const deliveryChecks: readonly SinkCheck[] = [
     requires: { truncate: false },
     counterpart: 'SINK-06',
     rule: 'a sink that cannot apply truncate refuses a truncate row with a definite ConnectorError, and keeps what was flushed before',
-    method: 'Writes and flushes a snapshot, then a batch with a truncate row: write() or flush() must reject definite; readBack() must still hold the snapshot.',
+    method:
+      'Writes and flushes a snapshot, then a batch with a truncate row: write() or flush() must reject definite; readBack() must still hold the snapshot.',
     async run(ctx) {
       const steps = truncateStream();
-      await expectRefusal(ctx, steps, steps.findIndex((s) => s.kind === 'changes' && s.changes.some((c) => c.type === 'truncate')), 'a truncate row');
+      await expectRefusal(
+        ctx,
+        steps,
+        steps.findIndex((s) => s.kind === 'changes' && s.changes.some((c) => c.type === 'truncate')),
+        'a truncate row',
+      );
     },
   },
   {
@@ -216,7 +245,10 @@ export const deliveryChecks: readonly SinkCheck[] = [
     async run(ctx) {
       const b = new StreamBuilder()
         .fullSnapshot(makeRows(5, 1), 2)
-        .changes([{ type: 'update', row: makeRow(1, 1) }, { type: 'insert', row: makeRow(6) }])
+        .changes([
+          { type: 'update', row: makeRow(1, 1) },
+          { type: 'insert', row: makeRow(6) },
+        ])
         .fullSnapshot(makeRows(4, 4, 2), 3, true)
         .changes([{ type: 'delete', id: 5n }]);
       const crashAt = b.steps.length;
@@ -241,14 +273,25 @@ function addedColumnStream(): Step[] {
       ],
       true,
     )
-    .changes([{ type: 'update', row: { ...makeRow(4, 1), extra: 'later' } }, { type: 'delete', id: 3n }]).steps;
+    .changes([
+      { type: 'update', row: { ...makeRow(4, 1), extra: 'later' } },
+      { type: 'delete', id: 3n },
+    ]).steps;
 }
 
 function truncateStream(): Step[] {
   return new StreamBuilder()
     .fullSnapshot(makeRows(5, 1))
-    .changes([{ type: 'update', row: makeRow(1, 1) }, { type: 'truncate' }, { type: 'insert', row: makeRow(10) }, { type: 'insert', row: makeRow(11) }])
+    .changes([
+      { type: 'update', row: makeRow(1, 1) },
+      { type: 'truncate' },
+      { type: 'insert', row: makeRow(10) },
+      { type: 'insert', row: makeRow(11) },
+    ])
     .changes([{ type: 'insert', row: makeRow(12) }])
     .changes([{ type: 'truncate' }])
-    .changes([{ type: 'insert', row: makeRow(13) }, { type: 'update', row: makeRow(13, 1) }]).steps;
+    .changes([
+      { type: 'insert', row: makeRow(13) },
+      { type: 'update', row: makeRow(13, 1) },
+    ]).steps;
 }

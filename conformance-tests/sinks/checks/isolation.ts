@@ -44,8 +44,11 @@ function table(): { store: MemoryStore; writeChanges: () => void; expected: Expe
     store.insert([makeRow(9)]);
   };
   const expected = ExpectedTable.of(
-    new StreamBuilder().fullSnapshot(INITIAL).changes([{ type: 'update', row: makeRow(2, 1) }, { type: 'delete', id: 3n }, { type: 'insert', row: makeRow(9) }])
-      .steps,
+    new StreamBuilder().fullSnapshot(INITIAL).changes([
+      { type: 'update', row: makeRow(2, 1) },
+      { type: 'delete', id: 3n },
+      { type: 'insert', row: makeRow(9) },
+    ]).steps,
   );
   return { store, writeChanges, expected };
 }

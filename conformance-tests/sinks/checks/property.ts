@@ -41,7 +41,9 @@ function scenarioArbitrary(truncate: boolean): fc.Arbitrary<Scenario> {
     batches: fc.array(fc.array(op, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 }),
     resnapshot: fc.option(fc.record({ at: fc.nat(5), ids: keys }), { nil: null }),
     commits: fc.array(fc.boolean(), { minLength: 32, maxLength: 32 }),
-    crashes: fc.array(fc.tuple(fc.integer({ min: 1, max: 32 }), fc.constantFrom<CrashMode>('new-instance', 'same-instance')), { maxLength: 2 }),
+    crashes: fc.array(fc.tuple(fc.integer({ min: 1, max: 32 }), fc.constantFrom<CrashMode>('new-instance', 'same-instance')), {
+      maxLength: 2,
+    }),
     midSnapshotResume: fc.boolean(),
   });
 }
@@ -82,7 +84,9 @@ export function scenarioSteps(s: Scenario): Step[] {
 }
 
 function render(s: Scenario): string {
-  const ops = s.batches.map((batch) => batch.map((o) => (o.kind === 'truncate' ? 'T' : o.kind === 'delete' ? `-${o.id}` : `${o.id}v${o.version}`)).join(' '));
+  const ops = s.batches.map((batch) =>
+    batch.map((o) => (o.kind === 'truncate' ? 'T' : o.kind === 'delete' ? `-${o.id}` : `${o.id}v${o.version}`)).join(' '),
+  );
   return `snapshot [${s.seed.join(',')}] in batches of ${s.batchRows}; batches ${ops.map((o) => `[${o}]`).join(' ')}${s.resnapshot ? `; snapshot restart [${s.resnapshot.ids.join(',')}] before batch ${s.resnapshot.at + 1}` : ''}; commits after steps [${s.commits.flatMap((c, i) => (c ? [i + 1] : [])).join(',')}]; crashes ${JSON.stringify(s.crashes)}${s.midSnapshotResume ? '; mid-snapshot commits resume' : ''}`;
 }
 
@@ -129,7 +133,9 @@ export const propertyChecks: readonly SinkCheck[] = [
           `generated scenario failed after ${result.numShrinks} shrinks${result.interrupted ? ' (shrinking stopped at the time limit)' : ''}: ${render(scenario)} — ${cause}`,
         );
       }
-      ctx.note(`${runs} generated runs with ${crashes} crashes in ${Date.now() - started} ms${result.interrupted ? ' (stopped at the time limit)' : ''}`);
+      ctx.note(
+        `${runs} generated runs with ${crashes} crashes in ${Date.now() - started} ms${result.interrupted ? ' (stopped at the time limit)' : ''}`,
+      );
     },
   },
 ];

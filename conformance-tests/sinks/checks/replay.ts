@@ -12,12 +12,30 @@ import type { SinkCheck, SinkCheckContext } from '../types.js';
 function replayStream(): Step[] {
   return new StreamBuilder()
     .fullSnapshot(makeRows(6, 1), 2)
-    .changes([{ type: 'update', row: makeRow(1, 1) }, { type: 'insert', row: makeRow(7) }])
-    .changes([{ type: 'delete', id: 2n }, { type: 'update', row: makeRow(3, 1) }])
-    .changes([{ type: 'insert', row: makeRow(2, 2) }, { type: 'update', row: makeRow(3, 2) }])
-    .changes([{ type: 'update', row: makeRow(7, 1) }, { type: 'delete', id: 4n }])
-    .changes([{ type: 'update', row: makeRow(1, 2) }, { type: 'insert', row: makeRow(8) }])
-    .changes([{ type: 'update', row: makeRow(8, 1) }, { type: 'update', row: makeRow(5, 1) }]).steps;
+    .changes([
+      { type: 'update', row: makeRow(1, 1) },
+      { type: 'insert', row: makeRow(7) },
+    ])
+    .changes([
+      { type: 'delete', id: 2n },
+      { type: 'update', row: makeRow(3, 1) },
+    ])
+    .changes([
+      { type: 'insert', row: makeRow(2, 2) },
+      { type: 'update', row: makeRow(3, 2) },
+    ])
+    .changes([
+      { type: 'update', row: makeRow(7, 1) },
+      { type: 'delete', id: 4n },
+    ])
+    .changes([
+      { type: 'update', row: makeRow(1, 2) },
+      { type: 'insert', row: makeRow(8) },
+    ])
+    .changes([
+      { type: 'update', row: makeRow(8, 1) },
+      { type: 'update', row: makeRow(5, 1) },
+    ]).steps;
 }
 
 interface Scenario {
@@ -29,9 +47,21 @@ const SCENARIOS: readonly Scenario[] = [
   { name: 'crash mid-snapshot, the snapshot restarts', plan: (m) => ({ commitsAfter: [3], crashes: [[4, m]] }) },
   { name: 'crash mid-snapshot, the snapshot resumes', plan: (m) => ({ commitsAfter: [3], crashes: [[4, m]], midSnapshotResume: true }) },
   { name: 'crash with uncommitted change batches', plan: (m) => ({ commitsAfter: [5, 7], crashes: [[9, m]] }) },
-  { name: 'crash after a flush whose checkpoint was not saved', plan: (m) => ({ commitsAfter: [5], flushesAfter: [8], crashes: [[9, m]] }) },
+  {
+    name: 'crash after a flush whose checkpoint was not saved',
+    plan: (m) => ({ commitsAfter: [5], flushesAfter: [8], crashes: [[9, m]] }),
+  },
   { name: 'crash before the first commit', plan: (m) => ({ crashes: [[6, m]] }) },
-  { name: 'two crashes, the second during the replay', plan: (m) => ({ commitsAfter: [6], crashes: [[7, m], [9, m]] }) },
+  {
+    name: 'two crashes, the second during the replay',
+    plan: (m) => ({
+      commitsAfter: [6],
+      crashes: [
+        [7, m],
+        [9, m],
+      ],
+    }),
+  },
 ];
 
 async function runScenarios(ctx: SinkCheckContext, mode: CrashMode): Promise<void> {

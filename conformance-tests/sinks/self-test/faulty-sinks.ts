@@ -4,7 +4,15 @@
  * delivery); the self-test runs the suite against each and expects the named check to fail.
  */
 import type { Field, RecordBatch } from 'apache-arrow';
-import { BatchBuilder, CHANGE_TYPE_COLUMN, POSITION_COLUMN, batchInfo, descriptorOf, tableFields, type ChangeType } from '../../../src/sdk/batch.js';
+import {
+  BatchBuilder,
+  CHANGE_TYPE_COLUMN,
+  POSITION_COLUMN,
+  batchInfo,
+  descriptorOf,
+  tableFields,
+  type ChangeType,
+} from '../../../src/sdk/batch.js';
 import type { Sink, SnapshotStartInfo } from '../../../src/sdk/sink.js';
 import { batchReaders, toJsonValue, type Cell } from '../../../src/sdk/values.js';
 import type { SinkCapabilities, SinkConformanceTarget, StoredRow } from '../types.js';
@@ -103,7 +111,12 @@ class ReordersChanges extends KeyedSink {
 
 class IgnoresTruncate extends KeyedSink {
   override async write(batch: RecordBatch) {
-    return super.write(rebuild(batch, rowsOf(batch).filter((r) => r.type !== 'truncate')));
+    return super.write(
+      rebuild(
+        batch,
+        rowsOf(batch).filter((r) => r.type !== 'truncate'),
+      ),
+    );
   }
 }
 
@@ -111,7 +124,11 @@ class MangledNull extends KeyedSink {
   override async write(batch: RecordBatch) {
     const fields = tableFields(batch.schema);
     const note = fields.findIndex((f) => f.name === 'note');
-    const rows = rowsOf(batch).map((r) => (r.type === 'delete' || r.type === 'truncate' || r.cells[note] !== null ? r : { ...r, cells: r.cells.map((c, i) => (i === note ? '' : c)) }));
+    const rows = rowsOf(batch).map((r) =>
+      r.type === 'delete' || r.type === 'truncate' || r.cells[note] !== null
+        ? r
+        : { ...r, cells: r.cells.map((c, i) => (i === note ? '' : c)) },
+    );
     return super.write(rebuild(batch, rows));
   }
 }
@@ -181,12 +198,40 @@ class RestartsDestination extends KeyedSink {
 class SilentlyDropsColumn extends DropsAddedColumn {}
 
 export const sinkFaults: readonly SinkFault[] = [
-  { name: 'drops-batch', description: 'the third batch written is lost', expect: 'SINK-01', property: true, create: (s) => new DropsBatch(s) },
-  { name: 'reorders-changes', description: 'rows of a change batch are applied in reverse order', expect: 'SINK-01', property: true, create: (s) => new ReordersChanges(s) },
+  {
+    name: 'drops-batch',
+    description: 'the third batch written is lost',
+    expect: 'SINK-01',
+    property: true,
+    create: (s) => new DropsBatch(s),
+  },
+  {
+    name: 'reorders-changes',
+    description: 'rows of a change batch are applied in reverse order',
+    expect: 'SINK-01',
+    property: true,
+    create: (s) => new ReordersChanges(s),
+  },
   { name: 'mangles-null', description: 'a NULL note is stored as empty text', expect: 'SINK-02', create: (s) => new MangledNull(s) },
-  { name: 'flush-not-durable', description: 'flush() does nothing; rows reach the destination only at close()', expect: 'SINK-03', create: (s) => new FlushNotDurable(s) },
-  { name: 'loses-last-batch-on-close', description: 'close() discards the rows of the last batch although it was flushed', expect: 'SINK-04', property: true, create: (s) => new LosesLastBatchOnClose(s) },
-  { name: 'drops-added-column', description: 'values of an added column are not stored', expect: 'SINK-05', create: (s) => new DropsAddedColumn(s) },
+  {
+    name: 'flush-not-durable',
+    description: 'flush() does nothing; rows reach the destination only at close()',
+    expect: 'SINK-03',
+    create: (s) => new FlushNotDurable(s),
+  },
+  {
+    name: 'loses-last-batch-on-close',
+    description: 'close() discards the rows of the last batch although it was flushed',
+    expect: 'SINK-04',
+    property: true,
+    create: (s) => new LosesLastBatchOnClose(s),
+  },
+  {
+    name: 'drops-added-column',
+    description: 'values of an added column are not stored',
+    expect: 'SINK-05',
+    create: (s) => new DropsAddedColumn(s),
+  },
   {
     name: 'accepts-unsupported-column',
     description: 'declares addColumn: false, yet accepts a batch with an added column and drops it silently',
@@ -195,9 +240,25 @@ export const sinkFaults: readonly SinkFault[] = [
     create: (s) => new SilentlyDropsColumn(s),
   },
   { name: 'ignores-truncate', description: 'truncate rows are skipped', expect: 'SINK-06', create: (s) => new IgnoresTruncate(s) },
-  { name: 'ignores-snapshot-restart', description: 'snapshotStart({ restart: true }) keeps the earlier rows', expect: 'SINK-07', create: (s) => new IgnoresSnapshotRestart(s) },
-  { name: 'duplicates-on-replay', description: 'a replayed change is stored as a second row', expect: 'SINK-08', property: true, create: (s) => new DuplicatesOnReplay(s) },
-  { name: 'restore-restarts-destination', description: 'restore() empties the destination instead of keeping what was committed', expect: 'SINK-08', create: (s) => new RestartsDestination(s) },
+  {
+    name: 'ignores-snapshot-restart',
+    description: 'snapshotStart({ restart: true }) keeps the earlier rows',
+    expect: 'SINK-07',
+    create: (s) => new IgnoresSnapshotRestart(s),
+  },
+  {
+    name: 'duplicates-on-replay',
+    description: 'a replayed change is stored as a second row',
+    expect: 'SINK-08',
+    property: true,
+    create: (s) => new DuplicatesOnReplay(s),
+  },
+  {
+    name: 'restore-restarts-destination',
+    description: 'restore() empties the destination instead of keeping what was committed',
+    expect: 'SINK-08',
+    create: (s) => new RestartsDestination(s),
+  },
 ];
 
 /** A target whose sinks are `fault`'s (or the correct reference sink for `null`). */

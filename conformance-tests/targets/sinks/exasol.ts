@@ -49,7 +49,8 @@ async function harness(): Promise<SinkHarness> {
   const session = await admin;
   const table = `T${process.pid}_${++tables}`;
   const exists = async () =>
-    (await rows(session, `SELECT COLUMN_NAME FROM EXA_ALL_COLUMNS WHERE COLUMN_SCHEMA = '${SCHEMA}' AND COLUMN_TABLE = '${table}'`)).length > 0;
+    (await rows(session, `SELECT COLUMN_NAME FROM EXA_ALL_COLUMNS WHERE COLUMN_SCHEMA = '${SCHEMA}' AND COLUMN_TABLE = '${table}'`))
+      .length > 0;
   return {
     async createSink() {
       return new ExasolTableSink({ ...connection(s), schema: SCHEMA, table, createTable: true });

@@ -64,7 +64,11 @@ export function foldArrowIpc(bytes: Uint8Array): StoredRow[] {
 
 let counter = 0;
 
-async function fileHarness(extension: string, open: (path: string) => JsonlSink | ArrowIpcSink, fold: (bytes: Buffer) => StoredRow[]): Promise<SinkHarness> {
+async function fileHarness(
+  extension: string,
+  open: (path: string) => JsonlSink | ArrowIpcSink,
+  fold: (bytes: Buffer) => StoredRow[],
+): Promise<SinkHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'refstream-sink-conformance-'));
   const path = join(dir, `out-${++counter}.${extension}`);
   return {
@@ -72,7 +76,9 @@ async function fileHarness(extension: string, open: (path: string) => JsonlSink 
       return open(path);
     },
     async readBack() {
-      const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(error)));
+      const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) =>
+        error.code === 'ENOENT' ? Buffer.alloc(0) : Promise.reject(error),
+      );
       return fold(bytes);
     },
     async teardown() {
@@ -84,7 +90,12 @@ async function fileHarness(extension: string, open: (path: string) => JsonlSink 
 /** JsonlSink writing a regular file (exactly-once through its checkpoint state). */
 export const jsonlSinkTarget: SinkConformanceTarget = {
   name: 'jsonl (JsonlSink, file)',
-  setup: () => fileHarness('jsonl', (output) => new JsonlSink({ output }), (bytes) => foldJsonl(bytes.toString('utf8'))),
+  setup: () =>
+    fileHarness(
+      'jsonl',
+      (output) => new JsonlSink({ output }),
+      (bytes) => foldJsonl(bytes.toString('utf8')),
+    ),
 };
 
 /** ArrowIpcSink writing a regular file (exactly-once through its checkpoint state). */
