@@ -37,6 +37,12 @@ export interface SinkHarness {
   readBack(): Promise<StoredRow[]>;
   /** Removes the destination and releases everything the harness holds. */
   teardown(): Promise<void>;
+  /**
+   * Optional fault hook (SINK-12): makes the destination fail the sink's next operation the way
+   * a lost connection does (its sessions are severed, or its next statement fails with a
+   * transient error). Without it SINK-12 is skipped with a reason.
+   */
+  interrupt?(): Promise<void>;
 }
 
 /**

@@ -9,6 +9,7 @@ import { MemoryCheckpointStore } from '../../../src/sdk/checkpoint-store.js';
 import { ConnectorError, definite } from '../../../src/sdk/errors.js';
 import type { Sink } from '../../../src/sdk/sink.js';
 import { sync, type SyncOptions } from '../../../src/sdk/sync.js';
+import { MemorySink } from '../../../src/sinks/memory.js';
 import { MemorySource, MemoryStore } from '../../../src/sources/memory/index.js';
 import { check, describeError, fail } from '../../assert.js';
 import { testTableDescriptor } from '../../targets/test-table-descriptor.js';
@@ -114,7 +115,7 @@ async function stopMode(ctx: SinkCheckContext): Promise<void> {
   await expectStored(ctx, expected, "after a run stopped by the neighbouring sink (onSinkFault: 'stop') and its restart");
 }
 
-export const isolationChecks: readonly SinkCheck[] = [
+export const isolationChecks: SinkCheck[] = [
   {
     id: 'SINK-10',
     level: 'MUST',
@@ -128,3 +129,78 @@ export const isolationChecks: readonly SinkCheck[] = [
     },
   },
 ];
+
+/**
+ * Wraps the sink under test: before its first write of a change batch (in each attempt) the
+ * destination is interrupted once; the wrapper also tells when the last change was written.
+ */
+function interruptingSink(inner: Sink, interrupt: () => Promise<void>, lastId: bigint): Sink & { sawLast: boolean } {
+  let interrupted = false;
+  const wrapper: Sink & { sawLast: boolean } = {
+    name: inner.name,
+    sawLast: false,
+    async write(batch: RecordBatch) {
+      if (!interrupted && batch.schema.fields.some((f) => f.name === '_change_type')) {
+        interrupted = true;
+        await interrupt();
+      }
+      await inner.write(batch);
+      const ids = batch.getChild('id')?.toArray() as ArrayLike<bigint> | undefined;
+      if (ids && Array.from(ids).includes(lastId)) wrapper.sawLast = true;
+    },
+    flush: () => inner.flush(),
+    close: () => inner.close(),
+  };
+  if (inner.snapshotStart) wrapper.snapshotStart = (info) => inner.snapshotStart!(info);
+  if (inner.snapshotComplete) wrapper.snapshotComplete = () => inner.snapshotComplete!();
+  if (inner.checkpointState) wrapper.checkpointState = () => inner.checkpointState!();
+  if (inner.reset)
+    wrapper.reset = () => {
+      wrapper.sawLast = false;
+      return inner.reset!();
+    };
+  if (inner.restore)
+    wrapper.restore = (state) => {
+      wrapper.sawLast = false;
+      return inner.restore!(state);
+    };
+  return wrapper;
+}
+
+isolationChecks.push({
+  id: 'SINK-12',
+  level: 'MUST',
+  category: 'isolation',
+  rule: 'a transient failure of the destination surfaces as a transient ConnectorError: the runner retries (reset, restore, replay) and the destination ends exact',
+  method:
+    "Runs sync() from an in-memory source into this sink and a MemorySink; right before this sink's first change batch the harness's interrupt() hook severs the destination. The run must complete (a definite failure stops it and fails the check) and readBack() must hold the whole table. Needs the optional interrupt() hook.",
+  async run(ctx) {
+    const interrupt = ctx.harness.interrupt?.bind(ctx.harness);
+    if (!interrupt) return ctx.skip('the harness has no interrupt() hook');
+    const { store, writeChanges, expected } = table();
+    const sink = interruptingSink(await ctx.createSink(), interrupt, 9n);
+    let stop = false;
+    const run = sync({
+      ...runOptions(store, [sink, new MemorySink()], { onSinkFault: 'stop' }),
+      // Stop once the last change is committed in this sink (a commit that failed does not count).
+      until: () => stop,
+    });
+    const retries: string[] = [];
+    run.on('retry', ({ error }) => retries.push(describeError(error)));
+    run.on('snapshot-complete', writeChanges);
+    run.on('commit', () => {
+      if (sink.sawLast) stop = true;
+    });
+    try {
+      await run.done;
+    } catch (error) {
+      fail(
+        `the run stopped after the destination was interrupted instead of retrying: ${describeError(error)} (a lost connection must be a transient ConnectorError)`,
+      );
+    }
+    ctx.note(
+      retries.length > 0 ? `the runner retried ${retries.length} times: ${retries[0]}` : 'the sink recovered without a runner retry',
+    );
+    await expectStored(ctx, expected, 'after the interrupted run');
+  },
+});

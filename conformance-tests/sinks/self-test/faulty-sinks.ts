@@ -13,6 +13,7 @@ import {
   tableFields,
   type ChangeType,
 } from '../../../src/sdk/batch.js';
+import { transient } from '../../../src/sdk/errors.js';
 import type { Sink, SnapshotStartInfo } from '../../../src/sdk/sink.js';
 import { batchReaders, toJsonValue, type Cell } from '../../../src/sdk/values.js';
 import type { SinkCapabilities, SinkConformanceTarget, StoredRow } from '../types.js';
@@ -23,6 +24,8 @@ export class KeyedStore {
   readonly duplicates: StoredRow[] = [];
   /** Positions applied by any instance (what a sink that appends on replays compares against). */
   readonly positions = new Set<string>();
+  /** Set by the harness's interrupt(): the next write fails as a lost connection does. */
+  interrupted = false;
   readBack(): StoredRow[] {
     return [...this.rows.values(), ...this.duplicates];
   }
@@ -68,9 +71,16 @@ export class KeyedSink implements Sink {
     this.store.rows.clear();
   }
   async write(batch: RecordBatch): Promise<void> {
+    if (this.store.interrupted) {
+      this.store.interrupted = false;
+      throw this.connectionLost();
+    }
     const fields = tableFields(batch.schema) as Field[];
     const keyAt = fields.findIndex((f) => f.name === batchInfo(batch).primaryKey[0]);
     for (const row of rowsOf(batch)) this.apply(fields, keyAt, row);
+  }
+  protected connectionLost(): Error {
+    return transient('CONNECTION_LOST', 'the destination went away');
   }
   protected apply(fields: Field[], keyAt: number, row: Row): void {
     if (row.type === 'truncate') return this.store.rows.clear();
@@ -194,6 +204,13 @@ class RestartsDestination extends KeyedSink {
   }
 }
 
+/** Reports a lost connection as a plain Error, so the runner cannot know it may retry. */
+class LostConnectionIsDefinite extends KeyedSink {
+  protected override connectionLost(): Error {
+    return new Error('socket hang up');
+  }
+}
+
 /** Declares addColumn: false but accepts the batch and drops the column silently. */
 class SilentlyDropsColumn extends DropsAddedColumn {}
 
@@ -259,6 +276,12 @@ export const sinkFaults: readonly SinkFault[] = [
     expect: 'SINK-08',
     create: (s) => new RestartsDestination(s),
   },
+  {
+    name: 'lost-connection-not-transient',
+    description: 'a lost connection is thrown as a plain Error instead of a transient ConnectorError',
+    expect: 'SINK-12',
+    create: (s) => new LostConnectionIsDefinite(s),
+  },
 ];
 
 /** A target whose sinks are `fault`'s (or the correct reference sink for `null`). */
@@ -271,6 +294,9 @@ export function faultyTarget(fault: SinkFault | null): SinkConformanceTarget {
       return {
         createSink: async () => (fault ? fault.create(store) : new KeyedSink(store)),
         readBack: async () => store.readBack(),
+        interrupt: async () => {
+          store.interrupted = true;
+        },
         teardown: async () => {},
       };
     },

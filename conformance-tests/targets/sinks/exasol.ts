@@ -60,7 +60,12 @@ async function harness(): Promise<SinkHarness> {
       // DECIMAL comes back as text, TIMESTAMP as `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
       return (await rows(session, `SELECT * FROM "${SCHEMA}"."${table}"`)) as StoredRow[];
     },
+    async interrupt() {
+      // The sink's next MERGE fails as a transaction collision does (a transient error).
+      s.faults.failStatement({ match: /^MERGE/, sqlCode: '40001', text: 'GlobalTransactionRollback msg: Transaction collision' });
+    },
     async teardown() {
+      s.faults.clear();
       await session.execute(`DROP TABLE IF EXISTS "${SCHEMA}"."${table}"`).catch(() => undefined);
       await session.execute(`DROP TABLE IF EXISTS "${SCHEMA}"."${table}__REFSTREAM_STAGE"`).catch(() => undefined);
     },

@@ -39,6 +39,10 @@ async function harness(): Promise<SinkHarness> {
     async teardown() {
       await pg.query(`DROP TABLE IF EXISTS ${table}`);
     },
+    async interrupt() {
+      // Severs the sessions of the sinks (they connect as application_name refstream-sink).
+      await pg.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'refstream-sink'`);
+    },
   };
 }
 
