@@ -1,4 +1,5 @@
-import { RecordBatchStreamWriter, Schema, type RecordBatch } from 'apache-arrow';
+import { open } from 'node:fs/promises';
+import { RecordBatchReader, RecordBatchStreamWriter, Schema, type RecordBatch } from 'apache-arrow';
 import { BatchBuilder, descriptorOf } from '../sdk/batch.js';
 import type { JsonValue } from '../sdk/checkpoint.js';
 import type { Sink, SnapshotStartInfo } from '../sdk/sink.js';
@@ -89,8 +90,31 @@ export class ArrowIpcSink implements Sink {
    * stream with no rows (readers see the marker on that empty batch).
    */
   async snapshotComplete(): Promise<void> {
-    if (this.pendingStart === null || this.lastSchema === null) return;
-    await this.write(new BatchBuilder(descriptorOf(this.lastSchema), 'snapshot').finish());
+    if (this.pendingStart === null) return;
+    // A resumed file written by an earlier process: its first stream's schema types the marker.
+    const schema = this.lastSchema ?? (await this.firstSchemaOfFile());
+    if (schema === null) return; // nothing was ever written here, so nothing to replace
+    await this.write(new BatchBuilder(descriptorOf(schema), 'snapshot').finish());
+  }
+
+  /** The schema at the start of the output file, or `null` when there is none to read. */
+  private async firstSchemaOfFile(): Promise<Schema | null> {
+    const path = this.output.filePath;
+    if (path === null) return null;
+    const handle = await open(path, 'r').catch(() => null);
+    if (handle === null) return null;
+    try {
+      // A schema message is small; the first MiB holds it (a partial batch after it is never read).
+      const buffer = Buffer.alloc(1 << 20);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead === 0) return null;
+      const reader = RecordBatchReader.from(buffer.subarray(0, bytesRead));
+      return reader.open().schema ?? null;
+    } catch {
+      return null;
+    } finally {
+      await handle.close();
+    }
   }
 
   async flush(): Promise<void> {

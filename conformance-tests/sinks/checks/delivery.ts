@@ -241,7 +241,7 @@ export const deliveryChecks: readonly SinkCheck[] = [
     category: 'snapshot',
     rule: 'snapshotStart({ restart: true }) replaces everything stored before, also rows written by an earlier sink instance; an empty snapshot empties the destination',
     method:
-      'Snapshot + changes, then a second snapshot of other rows with restart: true; a crash right before a third snapshot, so a new instance (restored from the last commit) starts it; then an empty snapshot. Compares after each flush.',
+      'Snapshot + changes, then a second snapshot of other rows with restart: true; a crash right before a third snapshot, so a new instance (restored from the last commit) starts it; then an empty snapshot. On a fresh destination: a snapshot, a commit, a crash, and an empty snapshot restart as the first act of the new instance. Compares at the end of each.',
     async run(ctx) {
       const b = new StreamBuilder()
         .fullSnapshot(makeRows(5, 1), 2)
@@ -256,7 +256,14 @@ export const deliveryChecks: readonly SinkCheck[] = [
       const steps = b.steps;
       await deliver(ctx, steps, { commitsAfter: everyStep(steps), crashes: [[crashAt, 'new-instance']] });
       await expectStored(ctx, ExpectedTable.of(steps), 'after the empty snapshot restart');
-      ctx.note(`delivered ${steps.length} steps with 3 snapshot restarts, one in a new instance`);
+      // A table emptied while the sync was down: the new instance's first act is an empty snapshot.
+      const emptied = new StreamBuilder().fullSnapshot(makeRows(4, 1), 2).fullSnapshot([], 1, true).steps;
+      const other = await ctx.fresh();
+      await deliver(other, emptied, { commitsAfter: [emptied.length - 2], crashes: [[emptied.length - 2, 'new-instance']] });
+      await expectStored(other, ExpectedTable.of(emptied), 'after an empty snapshot restart as the first act of a new sink instance');
+      ctx.note(
+        `delivered ${steps.length} steps with 3 snapshot restarts, one in a new instance; then an empty snapshot as the first act of a new instance`,
+      );
     },
   },
 ];
