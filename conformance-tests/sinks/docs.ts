@@ -21,8 +21,9 @@ function cell(text: string): string {
 }
 
 function needs(check: SinkCheck): string {
-  const entries = Object.entries(check.requires ?? {});
-  return entries.length === 0 ? '–' : entries.map(([k, v]) => `\`${k}: ${String(v)}\``).join(', ');
+  const parts = Object.entries(check.requires ?? {}).map(([k, v]) => `\`${k}: ${String(v)}\``);
+  for (const hook of check.needsHarness ?? []) parts.push(`harness \`${hook}()\``);
+  return parts.length === 0 ? '–' : parts.join(', ');
 }
 
 /** The lines of the sink section. */

@@ -120,10 +120,12 @@ export async function runSinkCheck(
     return failed(`target.setup() failed: ${describeError(error)}`);
   }
   resources.harnesses.push(harness);
+  const missingHook = check.needsHarness?.find((hook) => typeof harness[hook] !== 'function');
   const controller = new AbortController();
   const ctx = context(target, harness, caps, settings, controller.signal, notes, resources);
   let outcome: SinkCheckResult;
   try {
+    if (missingHook) throw new CheckSkipped(`the harness has no ${missingHook}() hook`);
     await within(check.run(ctx), settings.timeoutMs * (check.slow ? 4 : 1), check.id);
     outcome = result('pass');
   } catch (error) {

@@ -116,6 +116,8 @@ export interface SinkCheck {
   readonly requires?: Partial<SinkCapabilities>;
   /** The check that covers the rule for the other capability value, named in skip reasons. */
   readonly counterpart?: string;
+  /** Optional harness hooks the check needs; without them it is skipped with a reason. */
+  readonly needsHarness?: readonly 'interrupt'[];
   /** True for checks that take longer (property runs); they get four times the time limit. */
   readonly slow?: boolean;
   run(ctx: SinkCheckContext): Promise<void>;
