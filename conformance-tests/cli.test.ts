@@ -74,3 +74,53 @@ test('usage and loading errors exit 2', async () => {
   assert.equal((await cli([MEMORY, '--only', 'NOPE-01'])).code, 2);
   assert.equal((await cli([MEMORY, '--seed', 'x'])).code, 2);
 });
+
+const MEMORY_SINK = here('./targets/sinks/memory.ts');
+const FAULTY_SINK = here('./sinks/self-test/fixtures/faulty-sink-target.ts');
+
+test('--sink runs the sink suite: one line per check, skips with their reason, reports, exit 0', async () => {
+  const json = join(dir, 'sink-report.json');
+  const junit = join(dir, 'sink-report.xml');
+  const { code, out } = await cli([
+    'conformance',
+    '--sink',
+    MEMORY_SINK,
+    '--only',
+    'SINK-01,SINK-05N,SINK-11',
+    '--seed',
+    '5',
+    '--json',
+    json,
+    '--junit',
+    junit,
+  ]);
+  assert.equal(code, 0, out.join('\n'));
+  assert.equal(out[0], 'refstream sink conformance: memory (MemorySink)');
+  assert.ok(out.some((l) => /^SINK-01\s+MUST\s+pass/.test(l)));
+  assert.ok(out.some((l) => /^SINK-05N\s+MUST\s+skip .*needs addColumn = false.*SINK-05 covers this case/.test(l)));
+  assert.equal(out.at(-1), '2 passed, 0 failed, 1 skipped');
+  const report = JSON.parse(await readFile(json, 'utf8')) as { ok: boolean; settings: { seed: number }; results: unknown[] };
+  assert.equal(report.ok, true);
+  assert.equal(report.settings.seed, 5);
+  assert.equal(report.results.length, 3);
+  assert.match(await readFile(junit, 'utf8'), /<testcase [^>]*name="SINK-01 \[MUST\]/);
+});
+
+test('--sink with a faulty sink exits 1, naming the first diverging key and the replay options', async () => {
+  const { code, out } = await cli(['--sink', FAULTY_SINK, '--only', 'SINK-06', '--seed', '2']);
+  assert.equal(code, 1);
+  assert.ok(
+    out.some((l) =>
+      /^SINK-06\s+MUST\s+FAIL .*first diverging key id=\d+ .*\(replay: refstream conformance --sink <module> --only SINK-06 --seed 2\)$/.test(
+        l,
+      ),
+    ),
+    out.join('\n'),
+  );
+});
+
+test('--sink usage and loading errors exit 2', async () => {
+  assert.equal((await cli(['--sink', NOT_A_TARGET])).code, 2);
+  assert.equal((await cli(['--sink', MEMORY_SINK, MEMORY])).code, 2);
+  assert.equal((await cli(['--sink', MEMORY_SINK, '--only', 'NOPE-01'])).code, 2);
+});

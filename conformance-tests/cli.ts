@@ -1,10 +1,12 @@
 /**
- * `refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…]
+ * `refstream conformance <module> | --sink <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…]
  * [--num-runs N] [--timeout MS] [--converge-ms MS] [--shrink-ms MS|auto] [--strict]`
  *
  * The module's default export is a {@link ConformanceTarget}. Prints one line per check and a
  * final `N passed, N failed, N skipped` line; exits non-zero when a MUST check fails or a
  * declared capability is contradicted (with `--strict`, also when a check was skipped).
+ * With `--sink <module>` the module's default export is a {@link SinkConformanceTarget} and
+ * the sink suite runs instead.
  */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -12,9 +14,11 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { toJsonReport } from './report/json.js';
 import { toJunitXml } from './report/junit.js';
-import { footerLines, headerLines, resultLine } from './report/text.js';
+import { footerLines, headerLines, resultLine, summaryLine } from './report/text.js';
 import { exitCode, resolveSettings, runConformance } from './runner.js';
-import type { ConformanceTarget } from './types.js';
+import { runSinkConformance } from './sinks/runner.js';
+import type { SinkConformanceTarget } from './sinks/types.js';
+import type { ConformanceTarget, RunSettings } from './types.js';
 
 /** Where the CLI writes its lines (replaceable in tests). */
 export interface CliOutput {
@@ -23,7 +27,7 @@ export interface CliOutput {
 }
 
 const USAGE =
-  'usage: refstream conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--timeout MS] [--converge-ms MS] [--shrink-ms MS|auto] [--strict]';
+  'usage: refstream conformance <module> | --sink <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--timeout MS] [--converge-ms MS] [--shrink-ms MS|auto] [--strict]';
 
 function integerOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -43,6 +47,54 @@ export async function loadTarget(modulePath: string): Promise<ConformanceTarget>
     throw new TypeError(`${modulePath} must default-export a ConformanceTarget ({ name, capabilities?, setup() })`);
   }
   return target as unknown as ConformanceTarget;
+}
+
+/** Loads a sink target module and returns its default export, checking its shape. */
+export async function loadSinkTarget(modulePath: string): Promise<SinkConformanceTarget> {
+  const loaded = (await import(pathToFileURL(resolve(modulePath)).href)) as { default?: unknown };
+  let target = loaded.default as Record<string, unknown> | undefined;
+  if (target && typeof target === 'object' && 'default' in target && typeof target.setup !== 'function')
+    target = target.default as Record<string, unknown>;
+  if (!target || typeof target !== 'object' || typeof target.name !== 'string' || typeof target.setup !== 'function') {
+    throw new TypeError(`${modulePath} must default-export a SinkConformanceTarget ({ name, capabilities?, setup() })`);
+  }
+  return target as unknown as SinkConformanceTarget;
+}
+
+/** Runs the sink suite for the CLI: one line per check, capabilities and summary, reports. */
+async function runSinkCli(
+  modulePath: string,
+  settings: RunSettings,
+  only: string[] | undefined,
+  values: { json?: string | undefined; junit?: string | undefined; strict?: boolean | undefined },
+  io: CliOutput,
+): Promise<number> {
+  let target: SinkConformanceTarget;
+  try {
+    target = await loadSinkTarget(modulePath);
+  } catch (error) {
+    io.err((error as Error).message);
+    return 2;
+  }
+  io.out(`refstream sink conformance: ${target.name}`);
+  io.out(`seed ${settings.seed}, ${settings.numRuns} property runs (replay with --seed ${settings.seed})`);
+  let report;
+  try {
+    report = await runSinkConformance(target, { ...settings, ...(only ? { only } : {}), onResult: (r) => io.out(resultLine(r)) });
+  } catch (error) {
+    io.err((error as Error).message);
+    return 2;
+  }
+  io.out(`capabilities ${JSON.stringify(report.capabilities)}`);
+  io.out(summaryLine(report));
+  if (values.json) await writeFile(values.json, toJsonReport(report));
+  if (values.junit) await writeFile(values.junit, toJunitXml(report));
+  if (!report.ok) return 1;
+  if (values.strict && report.summary.skipped > 0) {
+    io.out(`--strict: ${report.summary.skipped} skipped checks count as failures`);
+    return 1;
+  }
+  return 0;
 }
 
 /**
@@ -70,6 +122,7 @@ export async function runConformanceCli(
         'converge-ms': { type: 'string' },
         'shrink-ms': { type: 'string' },
         strict: { type: 'boolean', default: false },
+        sink: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -82,7 +135,7 @@ export async function runConformanceCli(
     io.out(USAGE);
     return 0;
   }
-  if (positionals.length !== 1) {
+  if (positionals.length !== (values.sink === undefined ? 1 : 0)) {
     io.err(USAGE);
     return 2;
   }
@@ -103,6 +156,7 @@ export async function runConformanceCli(
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
+    if (values.sink !== undefined) return await runSinkCli(values.sink, settings, only, values, io);
     target = await loadTarget(positionals[0]!);
   } catch (error) {
     io.err((error as Error).message);

@@ -4,7 +4,9 @@
  * - {@link runConformance}: run the catalogue against a target, get a report (runner-agnostic);
  * - {@link registerConformance}: the same inside a `node:test` suite;
  * - {@link runConformanceCli}: the `refstream conformance <module>` command;
- * - {@link checks}: the catalogue (stable IDs, levels, capabilities, rules).
+ * - {@link checks}: the catalogue (stable IDs, levels, capabilities, rules);
+ * - {@link runSinkConformance}, {@link registerSinkConformance}, {@link sinkChecks}: the same for sinks
+ *   (`refstream conformance --sink <module>`).
  *
  * @packageDocumentation
  * @module refstream/conformance
@@ -14,7 +16,24 @@ export { runConformance, runCheck, probeCapabilities, resolveSettings, exitCode,
 export type { RunOptions } from './runner.js';
 export { registerConformance } from './adapters/node-test.js';
 export type { TestFunctionLike, TestContextLike, RegisterOptions } from './adapters/node-test.js';
-export { runConformanceCli, loadTarget } from './cli.js';
+export { runConformanceCli, loadTarget, loadSinkTarget } from './cli.js';
+export { sinkChecks, selectSinkChecks } from './sinks/catalogue.js';
+export { runSinkConformance, runSinkCheck, sinkCapabilities, sinkSkipReason } from './sinks/runner.js';
+export type { SinkRunOptions } from './sinks/runner.js';
+export { registerSinkConformance } from './sinks/node-test.js';
+export type {
+  SinkConformanceTarget,
+  SinkHarness,
+  SinkCapabilities,
+  SinkQuirks,
+  StoredRow,
+  StoredValue,
+  SinkCheck,
+  SinkCheckContext,
+  SinkCheckResult,
+  SinkCategory,
+  SinkConformanceReport,
+} from './sinks/types.js';
 export type { CliOutput } from './cli.js';
 export { toJsonReport } from './report/json.js';
 export { toJunitXml } from './report/junit.js';

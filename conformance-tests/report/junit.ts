@@ -2,6 +2,7 @@
  * JUnit XML, as CI systems read it: one testsuite per run, one testcase per check, skip
  * reasons kept in `<skipped message>`.
  */
+import type { SinkCheckResult, SinkConformanceReport } from '../sinks/types.js';
 import type { CheckResult, ConformanceReport } from '../types.js';
 
 /** Escapes text for XML attributes and content (and drops characters XML 1.0 forbids). */
@@ -18,7 +19,7 @@ export function escapeXml(text: string): string {
   );
 }
 
-function testcase(r: CheckResult, suite: string): string {
+function testcase(r: CheckResult | SinkCheckResult, suite: string): string {
   const open = `    <testcase classname="${escapeXml(`${suite}.${r.category}`)}" name="${escapeXml(`${r.id} [${r.level}] ${r.rule}`)}" time="${(r.durationMs / 1000).toFixed(3)}"`;
   const notes = r.notes.length > 0 ? `\n      <system-out>${escapeXml(r.notes.join('\n'))}</system-out>` : '';
   if (r.status === 'pass') return notes ? `${open}>${notes}\n    </testcase>` : `${open}/>`;
@@ -28,7 +29,7 @@ function testcase(r: CheckResult, suite: string): string {
 }
 
 /** The report as a JUnit XML document. */
-export function toJunitXml(report: ConformanceReport): string {
+export function toJunitXml(report: ConformanceReport | SinkConformanceReport): string {
   const suite = `refstream.conformance.${report.target}`;
   const { passed, failed, skipped } = report.summary;
   const total = passed + failed + skipped;

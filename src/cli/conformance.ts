@@ -1,13 +1,14 @@
 import { runConformanceCli } from '../../conformance-tests/cli.js';
 import type { Command } from './command.js';
 
-/** `refstream conformance <module>`: runs the conformance suite against a target module. */
+/** `refstream conformance <module>` / `--sink <module>`: runs the source or the sink conformance suite against a target module. */
 export const conformanceCommand: Command = {
   name: 'conformance',
-  synopsis: 'conformance <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--strict]',
+  synopsis: 'conformance <module> | --sink <module> [--json out.json] [--junit out.xml] [--seed N] [--only ID,…] [--num-runs N] [--strict]',
   summary:
-    'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
+    'Run the conformance suite against the ConformanceTarget default-exported by <module> (with --sink: the sink suite against a SinkConformanceTarget); exits 1 when a MUST check fails or a declared capability is contradicted.',
   options: [
+    { flag: '--sink <module>', description: 'run the sink suite against the SinkConformanceTarget default-exported by <module>' },
     { flag: '--json <file>', description: 'write a JSON report' },
     { flag: '--junit <file>', description: 'write a JUnit XML report' },
     { flag: '--seed <n>', description: 'seed of the model-based property check (printed on failure, replays it)' },

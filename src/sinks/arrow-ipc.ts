@@ -1,4 +1,6 @@
-import { RecordBatchStreamWriter, Schema, type RecordBatch } from 'apache-arrow';
+import { open } from 'node:fs/promises';
+import { RecordBatchReader, RecordBatchStreamWriter, Schema, type RecordBatch } from 'apache-arrow';
+import { BatchBuilder, descriptorOf } from '../sdk/batch.js';
 import type { JsonValue } from '../sdk/checkpoint.js';
 import type { Sink, SnapshotStartInfo } from '../sdk/sink.js';
 import { Output, committedBytes, type OutputTarget } from './output.js';
@@ -50,6 +52,8 @@ export class ArrowIpcSink implements Sink {
   private flushedStreamOpen = false;
   private flushedPendingStart: Record<string, string> | null = null;
   private starts = 0;
+  /** Schema of the last batch written by this instance (types the empty batch of an empty snapshot). */
+  private lastSchema: Schema | null = null;
 
   constructor(options: ArrowIpcSinkOptions) {
     this.output = new Output(options.output, options.append ?? false);
@@ -77,7 +81,40 @@ export class ArrowIpcSink implements Sink {
       }
     }
     this.writer.write(batch);
+    this.lastSchema = batch.schema;
     await this.drainWriter();
+  }
+
+  /**
+   * An empty snapshot still replaces what the file held: its start is marked by a snapshot
+   * stream with no rows (readers see the marker on that empty batch).
+   */
+  async snapshotComplete(): Promise<void> {
+    if (this.pendingStart === null) return;
+    // A resumed file written by an earlier process: its first stream's schema types the marker.
+    const schema = this.lastSchema ?? (await this.firstSchemaOfFile());
+    if (schema === null) return; // nothing was ever written here, so nothing to replace
+    await this.write(new BatchBuilder(descriptorOf(schema), 'snapshot').finish());
+  }
+
+  /** The schema at the start of the output file, or `null` when there is none to read. */
+  private async firstSchemaOfFile(): Promise<Schema | null> {
+    const path = this.output.filePath;
+    if (path === null) return null;
+    const handle = await open(path, 'r').catch(() => null);
+    if (handle === null) return null;
+    try {
+      // A schema message is small; the first MiB holds it (a partial batch after it is never read).
+      const buffer = Buffer.alloc(1 << 20);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead === 0) return null;
+      const reader = RecordBatchReader.from(buffer.subarray(0, bytesRead));
+      return reader.open().schema ?? null;
+    } catch {
+      return null;
+    } finally {
+      await handle.close();
+    }
   }
 
   async flush(): Promise<void> {

@@ -69,6 +69,11 @@ export class Output {
     return this.durable;
   }
 
+  /** The file path, or `null` for stdout and given streams. */
+  get filePath(): string | null {
+    return this.path;
+  }
+
   /** Whether `resume` can cut this output back (a regular file). Known once opened. */
   get resumable(): boolean {
     return this.opened?.regular ?? false;

@@ -1,0 +1,1 @@
+export { arrowIpcSinkTarget as default } from './files.js';

@@ -1,0 +1,1 @@
+export { jsonlSinkTarget as default } from './files.js';
