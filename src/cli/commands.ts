@@ -48,7 +48,7 @@ export const commands: readonly CommandEntry[] = [
   {
     name: 'conformance',
     summary:
-      'Run the conformance suite against the ConformanceTarget default-exported by <module>; exits 1 when a MUST check fails or a declared capability is contradicted.',
+      'Run the conformance suite against the ConformanceTarget default-exported by <module> (with --sink: the sink suite against a SinkConformanceTarget); exits 1 when a MUST check fails or a declared capability is contradicted.',
     load: async () => (await import('./conformance.js')).conformanceCommand,
   },
   {
