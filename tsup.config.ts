@@ -43,6 +43,8 @@ export default defineConfig([
     noExternal: ['apache-arrow', 'zod', 'pg', 'pg-copy-streams'],
     external: ['fast-check', 'pg-native'],
     esbuildPlugins: [skipPgCloudflareProbe],
+    minifyWhitespace: true,
+    minifySyntax: true,
     // CommonJS packages bundled into ESM (pg) require Node's built-ins through this `require`.
     banner: {
       js: "#!/usr/bin/env node\nimport { createRequire as createRequireForBundledCjs } from 'node:module';\nconst require = createRequireForBundledCjs(import.meta.url);",

@@ -57,12 +57,12 @@ export async function load(url, context, next) {
   return { code: result.code, out: result.out, urls: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
 
-/** Whether a loaded module is a heavy package, or a CLI chunk with one bundled into it (esbuild marks each bundled file with a `// node_modules/<name>/…` comment). */
+/** Whether a loaded module is a heavy package, or a CLI chunk with one bundled into it (its source map lists the package's files). */
 function isHeavy(url: string): boolean {
   if (HEAVY.some((name) => url.includes(`/node_modules/${name}/`) || url === `require:${name}`)) return true;
   if (!url.startsWith('file:') || !url.includes('/dist/')) return false;
-  const text = readFileSync(fileURLToPath(url), 'utf8');
-  return HEAVY.some((name) => text.includes(`// node_modules/${name}/`));
+  const map = JSON.parse(readFileSync(`${fileURLToPath(url)}.map`, 'utf8')) as { sources: string[] };
+  return HEAVY.some((name) => map.sources.some((source) => source.includes(`node_modules/${name}/`)));
 }
 
 function heavyIn(urls: string[]): string[] {
