@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, accessSync, constants as fsConstants, mkdirSync, cpSync, chmodSync, rmSync, writeFileSync, chownSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import { tmpdir, userInfo, platform, arch } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -131,19 +131,6 @@ export function findPgResetwal(version: number, bin = findPostgresBinaries(versi
     if (existsSync(candidate)) return candidate;
   }
   return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 interface RunAs {
