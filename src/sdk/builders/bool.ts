@@ -6,7 +6,7 @@ import { grow, ColumnBuilder } from './column-builder.js';
 
 /** Booleans, bit-packed. */
 export class BoolColumnBuilder extends ColumnBuilder<Bool> {
-  private bits = new Uint8Array(128);
+  private bits = new Uint8Array(8);
   constructor() {
     super(new Bool());
   }

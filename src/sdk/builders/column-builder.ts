@@ -8,6 +8,11 @@ export const TWO_32 = 4294967296;
 
 export const encoder = new TextEncoder();
 
+/**
+ * Grows `array` to at least `needed` elements (doubling). Builders start small on purpose: their
+ * grow paths then run within the first rows, while V8 still profiles them, instead of first
+ * running in optimized code (which V8 throws away when it meets a path it never saw).
+ */
 export function grow<T extends { length: number; set(a: ArrayLike<number>, o?: number): void }>(
   array: T,
   needed: number,

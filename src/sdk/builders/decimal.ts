@@ -10,7 +10,7 @@ import { TWO_32, grow, ColumnBuilder } from './column-builder.js';
  * 32-bit words. Values are exact: decimal text is parsed digit by digit, never via a float.
  */
 export class Decimal128ColumnBuilder extends ColumnBuilder<Decimal> {
-  private words = new Uint32Array(4096);
+  private words = new Uint32Array(256);
   constructor(
     readonly precision: number,
     readonly scale: number,

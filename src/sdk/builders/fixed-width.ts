@@ -14,7 +14,7 @@ class FixedWidthBuilder<T extends DataType> extends ColumnBuilder<T> {
     private readonly make: (n: number) => FixedArray,
   ) {
     super(type);
-    this.values = make(1024);
+    this.values = make(64);
   }
   get byteLength(): number {
     return this.length * this.values.BYTES_PER_ELEMENT + this.validityBytes();

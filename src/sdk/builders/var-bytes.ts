@@ -6,8 +6,8 @@ import { encoder, grow, ColumnBuilder } from './column-builder.js';
 
 /** Variable-length bytes (Utf8 and Binary): Int32 offsets plus one data buffer. */
 class VarBytesBuilder<T extends Utf8 | Binary> extends ColumnBuilder<T> {
-  private offsets = new Int32Array(1025);
-  private bytes = new Uint8Array(16 * 1024);
+  private offsets = new Int32Array(65);
+  private bytes = new Uint8Array(1024);
   private end = 0;
   get byteLength(): number {
     return this.end + this.length * 4 + this.validityBytes();

@@ -10,7 +10,7 @@ import { dateToUnit, parseIsoToUnit } from './time-units.js';
  * them without creating BigInts.
  */
 class Word64Builder<T extends DataType> extends ColumnBuilder<T> {
-  protected words = new Int32Array(2048);
+  protected words = new Int32Array(128);
   get byteLength(): number {
     return this.length * 8 + this.validityBytes();
   }
