@@ -114,7 +114,7 @@ export interface RunSettings {
   /**
    * Cap on the time a property check spends shrinking a failing scenario, in milliseconds.
    * `'auto'`: as long as the check's `numRuns` runs would take at the pace of the runs so far
-   * (at least 1 s), so a failing property check costs about twice a passing one.
+   * (at least 0.5 s), so a failing property check costs about twice a passing one.
    */
   shrinkMs: number | 'auto';
 }

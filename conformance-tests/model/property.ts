@@ -122,10 +122,10 @@ export async function runScenario(
   }
 }
 
-/** The shrink time cap: the setting, or for `'auto'` the time `numRuns` runs take at `msPerRun` (at least 1 s). */
+/** The shrink time cap: the setting, or for `'auto'` the time `numRuns` runs take at `msPerRun` (at least 0.5 s). */
 export function shrinkBudget(setting: number | 'auto', msPerRun: number, numRuns: number): number {
   if (setting !== 'auto') return setting;
-  return Math.max(1_000, Math.round(msPerRun * numRuns));
+  return Math.max(500, Math.round(msPerRun * numRuns));
 }
 
 /**
