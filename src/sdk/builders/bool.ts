@@ -2,7 +2,7 @@
  * Booleans, bit-packed.
  */
 import { Bool, makeData, type Data } from 'apache-arrow';
-import { grow, ColumnBuilder } from './column-builder.js';
+import { grow, handOver, ColumnBuilder } from './column-builder.js';
 
 /** Booleans, bit-packed. */
 export class BoolColumnBuilder extends ColumnBuilder<Bool> {
@@ -28,10 +28,11 @@ export class BoolColumnBuilder extends ColumnBuilder<Bool> {
     else this.append(value === true || value === 't' || value === 'true' || value === 1 || value === '1');
   }
   finish(): Data<Bool> {
-    const data = this.bits.slice(0, (this.length + 7) >> 3);
+    const { taken: data, next } = handOver(this.bits, (this.length + 7) >> 3, (n) => new Uint8Array(n));
+    // append only sets bits: a kept buffer is cleared where this batch used it
+    if (next === this.bits) next.fill(0, 0, data.length);
+    this.bits = next;
     const v = this.takeValidity();
-    // the next batch reuses the grown buffer; append only sets bits, so clear the used ones
-    this.bits.fill(0, 0, data.length);
     return makeData({ type: this.type, data, ...v });
   }
 }

@@ -26,6 +26,21 @@ export function grow<T extends { length: number; set(a: ArrayLike<number>, o?: n
   return next;
 }
 
+/**
+ * The first `used` elements of a builder's buffer, for a finished batch, and the buffer the
+ * builder goes on with. A batch that fills at least half of the buffer takes the buffer itself
+ * (a view, no copy) and the builder starts on a new zeroed one of the same size, which costs
+ * less than copying; a smaller batch gets a copy and the builder keeps its buffer.
+ */
+export function handOver<T extends { length: number; subarray(a: number, b: number): T; slice(a: number, b: number): T }>(
+  array: T,
+  used: number,
+  make: (n: number) => T,
+): { taken: T; next: T } {
+  if (used * 2 >= array.length) return { taken: array.subarray(0, used), next: make(array.length) };
+  return { taken: array.slice(0, used), next: array };
+}
+
 /** Common state of every builder: length and a lazily allocated validity bitmap. */
 export abstract class ColumnBuilder<T extends DataType = DataType> {
   length = 0;

@@ -3,7 +3,7 @@
  */
 import { Decimal, makeData, type Data } from 'apache-arrow';
 import { decimalStringToUnscaled } from '../decimal.js';
-import { TWO_32, grow, ColumnBuilder } from './column-builder.js';
+import { TWO_32, grow, handOver, ColumnBuilder } from './column-builder.js';
 
 /**
  * Decimal128(precision, scale): 128-bit two's complement unscaled integers, little-endian
@@ -63,9 +63,9 @@ export class Decimal128ColumnBuilder extends ColumnBuilder<Decimal> {
     this.appendUnscaled(decimalStringToUnscaled(String(value), this.scale, this.precision));
   }
   finish(): Data<Decimal> {
-    const data = this.words.slice(0, this.length * 4);
+    const { taken: data, next } = handOver(this.words, this.length * 4, (n) => new Uint32Array(n));
+    this.words = next;
     const v = this.takeValidity();
-    // the next batch reuses the grown buffer (every slot is written before it is read)
     return makeData({ type: this.type, data, ...v });
   }
 }

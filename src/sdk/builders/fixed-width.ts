@@ -2,7 +2,7 @@
  * Fixed-width numbers stored in one typed array: Int8/16/32, Float32/64 and Date32.
  */
 import { DateDay, Float32, Float64, Int8, Int16, Int32, makeData, type Data, type DataType } from 'apache-arrow';
-import { grow, ColumnBuilder } from './column-builder.js';
+import { grow, handOver, ColumnBuilder } from './column-builder.js';
 
 type FixedArray = Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
@@ -36,9 +36,9 @@ class FixedWidthBuilder<T extends DataType> extends ColumnBuilder<T> {
     else this.append(Number(value));
   }
   finish(): Data<T> {
-    const values = this.values.slice(0, this.length);
+    const { taken: values, next } = handOver(this.values, this.length, this.make);
+    this.values = next;
     const v = this.takeValidity();
-    // the next batch reuses the grown buffer (every slot is written before it is read)
     return makeData({ type: this.type as never, data: values, ...v } as never) as unknown as Data<T>;
   }
 }

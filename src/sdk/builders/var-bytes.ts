@@ -2,7 +2,7 @@
  * Byte values: variable-length (Utf8, Binary: offsets plus data) and fixed-size (uuid).
  */
 import { Binary, FixedSizeBinary, Utf8, makeData, type Data } from 'apache-arrow';
-import { encoder, grow, ColumnBuilder } from './column-builder.js';
+import { encoder, grow, handOver, ColumnBuilder } from './column-builder.js';
 
 /** Variable-length bytes (Utf8 and Binary): Int32 offsets plus one data buffer. */
 class VarBytesBuilder<T extends Utf8 | Binary> extends ColumnBuilder<T> {
@@ -65,10 +65,14 @@ class VarBytesBuilder<T extends Utf8 | Binary> extends ColumnBuilder<T> {
     else this.appendString(String(value));
   }
   finish(): Data<T> {
-    const valueOffsets = this.offsets.slice(0, this.length + 1);
-    const data = this.bytes.slice(0, this.end);
+    const offsets = handOver(this.offsets, this.length + 1, (n) => new Int32Array(n));
+    const bytes = handOver(this.bytes, this.end, (n) => new Uint8Array(n));
+    const valueOffsets = offsets.taken;
+    const data = bytes.taken;
+    // offsets[0] stays 0 in a kept buffer and is 0 in a new one; bytes are written before read
+    this.offsets = offsets.next;
+    this.bytes = bytes.next;
     const v = this.takeValidity();
-    // the next batch reuses the grown buffers (offsets[0] stays 0; bytes are written before read)
     this.end = 0;
     return makeData({ type: this.type as never, valueOffsets, data, ...v }) as unknown as Data<T>;
   }

@@ -2,7 +2,7 @@
  * 64-bit integers kept as pairs of 32-bit words: Int64 and Timestamp.
  */
 import { Int64, makeData, type Data, type DataType, TimeUnit, Timestamp } from 'apache-arrow';
-import { TWO_32, grow, ColumnBuilder } from './column-builder.js';
+import { TWO_32, grow, handOver, ColumnBuilder } from './column-builder.js';
 import { dateToUnit, parseIsoToUnit } from './time-units.js';
 
 /**
@@ -60,9 +60,10 @@ class Word64Builder<T extends DataType> extends ColumnBuilder<T> {
     else this.appendInteger(value as number | bigint | string);
   }
   finish(): Data<T> {
-    const values = new BigInt64Array(this.words.buffer.slice(0, this.length * 8));
+    const { taken, next } = handOver(this.words, this.length * 2, (n) => new Int32Array(n));
+    this.words = next;
+    const values = new BigInt64Array(taken.buffer, taken.byteOffset, this.length);
     const v = this.takeValidity();
-    // the next batch reuses the grown buffer (every slot is written before it is read)
     return makeData({ type: this.type as never, data: values, ...v } as never) as unknown as Data<T>;
   }
 }
