@@ -294,8 +294,11 @@ export class PostgresSource implements ReferenceTableSource {
    */
   async commit(checkpoint: SourceCheckpoint): Promise<void> {
     this.ensureOpen();
+    // the snapshot point must stay available until the snapshot completes: nothing to confirm
+    // (and nothing to validate: a snapshot checkpoint is as large as its ranges and columns)
+    if (checkpoint.phase === 'snapshot') return;
     const cp = readCheckpoint(checkpoint, this.table);
-    if (cp.phase !== 'changes') return; // the snapshot point must stay available until the snapshot completes
+    if (cp.phase !== 'changes') return;
     const pos = cp.position;
     checkSlotMatches(pos.slot, this.slot, this.table);
     if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
