@@ -93,6 +93,9 @@ export class CopyDecoder {
    */
   decode(builder: BatchBuilder, maxRows: number, maxBytes: number): DecodeStop {
     for (;;) {
+      // an empty buffer is handled here, not in decodePending: this path is first taken late
+      // (a chunk ending exactly at a row end), and would throw decodePending's optimized code away
+      if (this.pending === null && !this.merge()) return this.ended ? 'end' : 'need-more';
       const stop = this.decodePending(builder, maxRows, maxBytes);
       if (stop !== 'need-more' || !this.merge()) return stop;
     }
@@ -100,8 +103,7 @@ export class CopyDecoder {
 
   /** Decodes the rows in `pending`; see {@link decode}. */
   private decodePending(builder: BatchBuilder, maxRows: number, maxBytes: number): DecodeStop {
-    const buf = this.pending;
-    if (buf === null) return this.ended ? 'end' : 'need-more';
+    const buf = this.pending!;
     this.need = 0;
     const end = buf.length;
     // DataView reads are compiled to plain loads; Buffer.readInt32BE is a bounds-checked call
