@@ -83,7 +83,7 @@ export abstract class ColumnBuilder<T extends DataType = DataType> {
   private ensureValidity(rows: number): void {
     const bytes = (rows + 7) >> 3;
     if (this.validity === null) {
-      const v = new Uint8Array(Math.max(64, bytes * 2));
+      const v = new Uint8Array(Math.max(8, bytes * 2));
       // every earlier row was valid
       const full = this.length >> 3;
       v.fill(0xff, 0, full);
