@@ -7,7 +7,7 @@ import type { Sink } from '../sdk/sink.js';
 import { initialProgress, sync, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
 import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
-import { createCheckpointStore, createSink, sourceFactory } from './endpoints.js';
+import { createCheckpointStore, createSink, joinKafkaTransactions, sourceFactory } from './endpoints.js';
 import { CliError, EXIT } from './errors.js';
 import { parseFlags } from './flags.js';
 import { Metrics } from './metrics.js';
@@ -163,7 +163,7 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
 /** Maps a ConnectorError that stopped a run to the CLI exit code. */
 export function exitCodeOf(error: ConnectorError): number {
   if (error.code === 'CONFIG_INVALID' || error.code === 'CHECKPOINT_INVALID' || error.code === 'CHECKPOINT_MISMATCH') return EXIT.badUsage;
-  if (error.code === 'ALL_SINKS_FAILED' || error.code === 'SINK_FAILED') return EXIT.sinkError;
+  if (error.code === 'ALL_SINKS_FAILED' || error.code === 'SINK_FAILED' || error.code === 'PRODUCER_FENCED') return EXIT.sinkError;
   return EXIT.sourceError;
 }
 
@@ -246,7 +246,8 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
 
   // sinks are created once the checkpoint is known to fit: creating one may open its output
   try {
-    for (const spec of config.sinks) sinks.push(await createSink(spec));
+    for (const spec of config.sinks) sinks.push(await createSink(spec, { table: config.table, sourceUrl: config.source }));
+    joinKafkaTransactions(checkpoints, sinks, checkpointSpec);
   } catch (error) {
     await closeAll(checkpoints, sinks, metrics);
     throw asCliError(error);
