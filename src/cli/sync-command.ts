@@ -23,7 +23,7 @@ const COMMON_OPTIONS: CommandOption[] = [
   {
     flag: '--sink <sink>',
     description:
-      'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&createTopic=true&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory',
+      'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory',
   },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },
@@ -45,7 +45,8 @@ const COMMON_OPTIONS: CommandOption[] = [
   { flag: '--metrics-port <port>', description: 'serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
 ];
 
-const CHECKPOINT_STORES = 'postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic)';
+const CHECKPOINT_STORES =
+  'postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic; required with a transactions=true sink, which commits the checkpoint in its transaction)';
 
 const SYNC_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(0, 3),

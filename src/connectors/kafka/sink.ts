@@ -319,12 +319,12 @@ export class KafkaSink implements Sink {
   }
 
   private async disconnectAll(): Promise<void> {
-    const producers = [this.producer, ...this.checkpointProducers.values()];
+    const producers = [...(this.producer !== null ? [this.producer] : []), ...this.checkpointProducers.values()];
     const transaction = this.transaction;
     this.producer = null;
     this.transaction = null;
     this.checkpointProducers = new Map();
-    await Promise.all(producers.map((p) => p?.disconnect().catch(() => undefined)));
+    await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
     await transaction?.disconnect();
   }
 
