@@ -14,25 +14,27 @@ import { KafkaCheckpointStore, KafkaSink } from '../../src/connectors/kafka/inde
 import { ConnectorError } from '../../src/sdk/errors.js';
 import type { StoredCheckpoint } from '../../src/sdk/checkpoint-store.js';
 import { CHECKPOINT_VERSION } from '../../src/sdk/checkpoint.js';
-import { changeBatch, quiet, row, snapshotBatch } from './helpers.js';
+import { sync } from '../../src/sdk/sync.js';
+import { MemorySource, MemoryStore } from '../../src/sources/memory/index.js';
+import { changeBatch, customers, quiet, row, snapshotBatch } from './helpers.js';
 
 const run = promisify(execFile);
 let broker: KafkaTestBroker;
 
 before(async () => {
   broker = await startKafkaTestBroker({
-    topics: ['tx-abort:3', 'tx-fence:2', 'tx-flush:2', { name: 'tx-checkpoints', config: { 'cleanup.policy': 'compact' } }],
+    topics: ['tx-abort:3', 'tx-fence:2', 'tx-flush:2', 'tx-retry:2', { name: 'tx-checkpoints', config: { 'cleanup.policy': 'compact' } }],
   });
 });
 after(async () => {
   await broker?.stop();
 });
 
-/** Data records (no control records) of a topic as kcat reads them with the given isolation level: key → values in order. */
+/** Data records (no control records) of a topic as kcat reads them with the given isolation level. */
 async function dataRecords(
   topic: string,
   isolation: 'read_committed' | 'read_uncommitted',
-): Promise<Array<{ key: string; value: string | null }>> {
+): Promise<Array<{ key: string; value: string | null; position: string | undefined }>> {
   const { stdout } = await run(
     'kcat',
     ['-C', '-b', broker.bootstrapServers, '-t', topic, '-e', '-J', '-q', '-X', `isolation.level=${isolation}`],
@@ -43,7 +45,12 @@ async function dataRecords(
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { key: string; payload: string | null; headers?: string[] })
     .filter((r) => !(r.headers ?? []).includes('refstream-control'))
-    .map((r) => ({ key: r.key, value: r.payload }));
+    .map((r) => ({ key: r.key, value: r.payload, position: positionOf(r.headers ?? []) }));
+}
+
+function positionOf(headers: string[]): string | undefined {
+  const i = headers.indexOf('refstream-position');
+  return i >= 0 && i % 2 === 0 ? headers[i + 1] : undefined;
 }
 
 function ids(records: Array<{ key: string }>): string[] {
@@ -143,6 +150,48 @@ describe('KafkaSink transactions', () => {
     assert.deepEqual(ids(await dataRecords('tx-fence', 'read_committed')), ['1', '2', '4']);
     assert.deepEqual((await newer.store.load())?.checkpoint, checkpointAt(6).checkpoint);
     await Promise.all([older.sink.close().catch(() => undefined), newer.sink.close(), older.store.close(), newer.store.close()]);
+  });
+
+  test('the runner retrying after a transient source failure aborts the open transaction: read_committed gets every change once', async () => {
+    const memory = new MemoryStore(customers);
+    const values = (id: number, name: string) => ({
+      id: BigInt(id),
+      name,
+      amount: `${id}.50`,
+      updated_at: new Date(0),
+      active: true,
+      note: null,
+    });
+    memory.insert(Array.from({ length: 20 }, (_, i) => values(i + 1, `c${i + 1}`)));
+    const { sink, store } = pair('tx-retry', 'tx-retry-id', 'retry-key');
+    let changesAtRetry: number | null = null;
+    let interrupted = false;
+    const run = sync({
+      source: () => new MemorySource(memory, { maxWaitMs: 5 }),
+      sinks: [sink],
+      checkpoints: store,
+      commitEvery: { rows: 100_000, ms: 600_000 }, // commits only at snapshot end and stop
+      retry: { initialDelayMs: 1, maxDelayMs: 10 },
+      until: (p) => changesAtRetry !== null && p.changeRows - changesAtRetry >= 10,
+    });
+    run.on('snapshot-complete', () => {
+      for (let i = 1; i <= 10; i++) memory.update([values(i, `updated ${i}`)]);
+    });
+    run.on('batch', ({ kind }) => {
+      if (kind === 'changes' && !interrupted) {
+        interrupted = true;
+        memory.interrupt();
+      }
+    });
+    run.on('retry', () => (changesAtRetry = run.progress.changeRows));
+    await run.done;
+    await store.close();
+
+    const committed = (await dataRecords('tx-retry', 'read_committed')).filter((r) => r.position !== undefined);
+    assert.equal(committed.length, 10, JSON.stringify(committed));
+    assert.equal(new Set(committed.map((r) => r.position)).size, 10, 'no change twice');
+    const all = (await dataRecords('tx-retry', 'read_uncommitted')).filter((r) => r.position !== undefined);
+    assert.ok(all.length > 10, `the attempt before the retry wrote changes that were aborted (${all.length} in the log)`);
   });
 
   test('without a joined checkpoint store each flush commits the transaction', async () => {

@@ -146,6 +146,13 @@ export class KafkaSink implements Sink {
   /** Produces the joined store's checkpoint records, in the same transaction. */
   private checkpointProducers = new Map<string, LeanProducer>();
   private checkpointJoined = false;
+  /**
+   * Transactional sinks only: before every attempt that resumes from a committed checkpoint
+   * (after a transient failure of the source, say) the runner calls it, and it aborts the
+   * open transaction, so the replay that follows is written once. Idempotent sinks have none
+   * (a replay there is the documented at-least-once).
+   */
+  restore?: (state: unknown) => Promise<void>;
 
   constructor(options: KafkaSinkOptions) {
     this.options = parseConfig(sinkOptionsSchema, options, 'KafkaSink') as KafkaSinkOptions;
@@ -158,6 +165,17 @@ export class KafkaSink implements Sink {
         : format === 'debezium'
           ? debeziumEncoder(this.options.tombstonesOnDelete ?? true)
           : arrowEncoder(() => this.partitions);
+    if (this.transactional) this.restore = () => this.abortOpenTransaction();
+  }
+
+  /** Drops what was written since the last commit: waits for it to be acknowledged, then aborts its transaction. */
+  private async abortOpenTransaction(): Promise<void> {
+    const transaction = this.transaction;
+    if (this.sender === null || transaction === null) return;
+    await this.sender.flush();
+    if (!transaction.inTransaction) return;
+    await transaction.abort();
+    this.tableFields = null; // the schema record may have been in the aborted transaction
   }
 
   /** Bytes written but not yet acknowledged by Kafka (0 right after `flush`). */
@@ -246,6 +264,8 @@ export class KafkaSink implements Sink {
   }
 
   async snapshotStart(info: SnapshotStartInfo): Promise<void> {
+    // A restarted snapshot redoes everything after the last commit: drop the open transaction.
+    if (info.restart) await this.abortOpenTransaction();
     const sender = await this.ready();
     const marker = randomUUID();
     const table = (info as { table?: string }).table ?? this.tableFields?.table ?? '';
