@@ -135,8 +135,23 @@ function splitExasolTable(flag: string, text: string): [string, string] {
   return [parts[0], parts[1]];
 }
 
+/** What a sink is written for: the table and its source URL (a transactional Kafka sink's id is derived from them). */
+export interface SyncIdentity {
+  table: string;
+  sourceUrl: string;
+}
+
+/**
+ * The default `transactional.id` of a transactional Kafka sink: the table, where it is read
+ * from (as in {@link checkpointKey}: no credentials, no parameters) and the topic. Two copies
+ * of the same sync get the same id, so the broker fences the older one.
+ */
+export function defaultTransactionalId(identity: SyncIdentity, topic: string): string {
+  return `refstream:${checkpointKey(identity.sourceUrl, identity.table)}->${topic}`;
+}
+
 /** Builds one sink from its URL. */
-export async function createSink(spec: string): Promise<Sink> {
+export async function createSink(spec: string, identity?: SyncIdentity): Promise<Sink> {
   if (spec === 'memory' || spec === 'memory:') return new MemorySink();
   if (spec.startsWith('arrow:')) return new ArrowIpcSink({ output: outputPath('arrow', spec.slice('arrow:'.length)) });
   if (spec.startsWith('jsonl:')) return new JsonlSink({ output: outputPath('jsonl', spec.slice('jsonl:'.length)) });
@@ -157,9 +172,14 @@ export async function createSink(spec: string): Promise<Sink> {
       );
     }
     const { KafkaSink } = await import('../connectors/kafka/index.js');
+    const transactionalId =
+      options.transactions === true && options.transactionalId === undefined && identity !== undefined
+        ? { transactionalId: defaultTransactionalId(identity, topic) }
+        : {};
     return new KafkaSink({
       ...connection,
       ...options,
+      ...transactionalId,
       topic,
       ...(format ? { format: format as 'json' } : {}),
       ...(compression ? { compression: compression as 'gzip' } : {}),
@@ -218,7 +238,7 @@ export function checkpointKey(sourceUrl: string, table: string): string {
  */
 class LegacyKeyFallback implements CheckpointStore {
   constructor(
-    private readonly primary: CheckpointStore,
+    readonly primary: CheckpointStore,
     private readonly legacy: () => CheckpointStore,
   ) {}
 
@@ -270,4 +290,35 @@ export async function createCheckpointStore(spec: string, table: string, sourceU
     );
   }
   return new FileCheckpointStore(resolve(spec));
+}
+
+/** A Kafka sink written with `?transactions=true` (duck-typed: the Kafka module loads on demand). */
+interface TransactionalSinkLike extends Sink {
+  transactional: boolean;
+}
+
+/**
+ * Joins the checkpoint store to the transactions of the one transactional Kafka sink, so each
+ * commit writes the sink's records and the checkpoint in one Kafka transaction. A
+ * transactional sink without a Kafka checkpoint store, or two of them, is a usage error: the
+ * checkpoint must be in the transaction for exactly-once.
+ */
+export function joinKafkaTransactions(store: CheckpointStore, sinks: readonly Sink[], checkpointSpec: string | null): void {
+  const transactional = sinks.filter((s): s is TransactionalSinkLike => (s as Partial<TransactionalSinkLike>).transactional === true);
+  if (transactional.length === 0) return;
+  if (transactional.length > 1) {
+    throw new CliError(
+      `--sink: ${transactional.map((s) => s.name).join(' and ')} both have transactions=true; one commit can hold one Kafka transaction`,
+      EXIT.badUsage,
+    );
+  }
+  const inner = store instanceof LegacyKeyFallback ? store.primary : store;
+  const kafkaStore = inner as { joinTransactionsOf?: (sink: Sink) => void };
+  if (checkpointSpec === null || typeof kafkaStore.joinTransactionsOf !== 'function') {
+    throw new CliError(
+      `--sink: ${transactional[0]!.name} has transactions=true, which needs --checkpoint kafka://host:port/<checkpoint-topic> on the same cluster (the checkpoint is committed in the sink's transaction)`,
+      EXIT.badUsage,
+    );
+  }
+  kafkaStore.joinTransactionsOf(transactional[0]!);
 }

@@ -4,7 +4,8 @@
  *
  * Options of every Kafka URL: `tls=true`, `ca=<file>` (PEM, implies TLS), `sasl=plain|
  * scram-sha-256|scram-sha-512` (default `plain` when credentials are given). Sinks also take
- * `format`, `compression`, `onTruncate`, `controlRecords`, `idempotent` and `createTopic`; sources take
+ * `format`, `compression`, `onTruncate`, `controlRecords`, `idempotent`, `createTopic`, `transactions`
+ * and `transactionalId`; sources take
  * `globalOrder`. Any other parameter is a usage error naming the accepted ones (a misspelt
  * `onTruncate=fail` must not be ignored).
  */
@@ -16,7 +17,7 @@ import { CliError, EXIT } from './errors.js';
 /** The sink and source options a Kafka URL can set (only those of its flag's role are set). */
 export type KafkaUrlOptions = Pick<
   KafkaSinkOptions,
-  'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent' | 'createTopic'
+  'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent' | 'createTopic' | 'transactions' | 'transactionalId'
 > &
   Pick<KafkaSourceOptions, 'globalOrder'>;
 
@@ -31,8 +32,8 @@ export interface KafkaUrl {
 
 const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
-/** A URL parameter: its allowed values (`boolean`: true or false). */
-type ParamValues = readonly string[] | 'boolean';
+/** A URL parameter: its allowed values (`boolean`: true or false; `text`: any non-empty text). */
+type ParamValues = readonly string[] | 'boolean' | 'text';
 
 /** Read by {@link parseKafkaUrl} itself, for every role. */
 const CONNECTION_PARAMS = ['tls', 'ca', 'sasl'];
@@ -48,6 +49,8 @@ const ROLE_PARAMS: Record<string, { what: string; params: Partial<Record<keyof K
       controlRecords: 'boolean',
       idempotent: 'boolean',
       createTopic: 'boolean',
+      transactions: 'boolean',
+      transactionalId: 'text',
     },
   },
   '--source': { what: 'source', params: { globalOrder: 'boolean' } },
@@ -77,6 +80,9 @@ function roleOptions(flag: string, params: URLSearchParams): KafkaUrlOptions {
     if (values === 'boolean') {
       if (value !== 'true' && value !== 'false') throw new CliError(`${flag}: ${name}=${value} must be true or false`, EXIT.badUsage);
       options[name] = value === 'true';
+    } else if (values === 'text') {
+      if (value === '') throw new CliError(`${flag}: ${name}= needs a value`, EXIT.badUsage);
+      options[name] = value;
     } else {
       if (!values.includes(value)) throw new CliError(`${flag}: ${name}=${value} is not one of ${values.join(', ')}`, EXIT.badUsage);
       options[name] = value;

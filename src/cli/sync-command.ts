@@ -7,7 +7,7 @@ import type { Sink } from '../sdk/sink.js';
 import { initialProgress, sync, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
 import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
-import { createCheckpointStore, createSink, sourceFactory } from './endpoints.js';
+import { createCheckpointStore, createSink, joinKafkaTransactions, sourceFactory } from './endpoints.js';
 import { CliError, EXIT } from './errors.js';
 import { parseFlags } from './flags.js';
 import { Metrics } from './metrics.js';
@@ -23,7 +23,7 @@ const COMMON_OPTIONS: CommandOption[] = [
   {
     flag: '--sink <sink>',
     description:
-      'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&createTopic=true&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory',
+      'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory',
   },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },
@@ -45,7 +45,8 @@ const COMMON_OPTIONS: CommandOption[] = [
   { flag: '--metrics-port <port>', description: 'serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
 ];
 
-const CHECKPOINT_STORES = 'postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic)';
+const CHECKPOINT_STORES =
+  'postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic; required with a transactions=true sink, which commits the checkpoint in its transaction)';
 
 const SYNC_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(0, 3),
@@ -163,7 +164,7 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
 /** Maps a ConnectorError that stopped a run to the CLI exit code. */
 export function exitCodeOf(error: ConnectorError): number {
   if (error.code === 'CONFIG_INVALID' || error.code === 'CHECKPOINT_INVALID' || error.code === 'CHECKPOINT_MISMATCH') return EXIT.badUsage;
-  if (error.code === 'ALL_SINKS_FAILED' || error.code === 'SINK_FAILED') return EXIT.sinkError;
+  if (error.code === 'ALL_SINKS_FAILED' || error.code === 'SINK_FAILED' || error.code === 'PRODUCER_FENCED') return EXIT.sinkError;
   return EXIT.sourceError;
 }
 
@@ -246,7 +247,8 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
 
   // sinks are created once the checkpoint is known to fit: creating one may open its output
   try {
-    for (const spec of config.sinks) sinks.push(await createSink(spec));
+    for (const spec of config.sinks) sinks.push(await createSink(spec, { table: config.table, sourceUrl: config.source }));
+    joinKafkaTransactions(checkpoints, sinks, checkpointSpec);
   } catch (error) {
     await closeAll(checkpoints, sinks, metrics);
     throw asCliError(error);

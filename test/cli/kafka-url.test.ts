@@ -8,7 +8,9 @@ import { runCli } from '../helpers/cli.js';
 import { parseKafkaUrl } from '../../src/cli/kafka-url.js';
 import { startKafkaTestBroker, startPostgres } from '../../src/testing/index.js';
 import { changeBatch, kcatRead } from '../kafka/helpers.js';
-import { createSink } from '../../src/cli/endpoints.js';
+import { createCheckpointStore, createSink, joinKafkaTransactions } from '../../src/cli/endpoints.js';
+import { CliError } from '../../src/cli/errors.js';
+import type { KafkaSink } from '../../src/connectors/kafka/index.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 
@@ -62,7 +64,7 @@ test('unknown URL parameters are refused naming the parameter and the accepted o
     [
       '--sink',
       'kafka://u:hunter2pw@h:9092/t?onTruncat=fail',
-      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, tls, ca, sasl$/,
+      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl$/,
     ],
     [
       '--source',
@@ -128,7 +130,7 @@ test('the built CLI refuses a misspelt Kafka URL parameter with a usage error (e
   assert.equal(result.code, 2, result.err);
   assert.match(
     result.err,
-    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, tls, ca, sasl/,
+    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl/,
   );
   assert.doesNotMatch(result.err, /hunter2pw/);
 });
@@ -270,4 +272,31 @@ test('SASL/PLAIN without TLS warns once that the password travels unencrypted; T
   assert.equal(ours.length, 1, ours.map((w) => w.message).join('\n'));
   assert.match(ours[0]!.message, /plain-a:9092: SASL\/PLAIN without TLS sends the password unencrypted; use kafkas:\/\//);
   assert.doesNotMatch(ours[0]!.message, /hunter2pw/);
+});
+
+test('transactions=true: the transactional.id is derived from table, source and topic, and the Kafka checkpoint store joins the sink', async () => {
+  const source = 'postgres://app:s3cretpw@db-1:5432/crm?sslmode=require';
+  const identity = { table: 'public.customers', sourceUrl: source };
+  const sink = (await createSink('kafka://h:9092/customers?transactions=true', identity)) as KafkaSink;
+  assert.equal(sink.transactional, true);
+  assert.equal(sink.transactionalId, 'refstream:public.customers@postgres://db-1:5432/crm->customers');
+  const chosen = (await createSink('kafka://h:9092/customers?transactions=true&transactionalId=crm-customers', identity)) as KafkaSink;
+  assert.equal(chosen.transactionalId, 'crm-customers');
+  assert.equal(((await createSink('kafka://h:9092/customers', identity)) as KafkaSink).transactionalId, null);
+
+  const usage = (pattern: RegExp) => (e: unknown) => e instanceof CliError && e.exitCode === 2 && pattern.test(e.message);
+  const fileStore = await createCheckpointStore(join(mkdtempSync(join(tmpdir(), 'refstream-tx-')), 'cp.json'), identity.table, source);
+  assert.throws(() => joinKafkaTransactions(fileStore, [sink], 'cp.json'), usage(/needs --checkpoint kafka:\/\//));
+  const kafkaStore = await createCheckpointStore('kafka://h:9092/refstream-checkpoints', identity.table, source);
+  assert.throws(
+    () => joinKafkaTransactions(kafkaStore, [sink, chosen], 'kafka://h:9092/refstream-checkpoints'),
+    usage(/both have transactions=true/),
+  );
+  joinKafkaTransactions(kafkaStore, [sink], 'kafka://h:9092/refstream-checkpoints');
+  // Joined: the sink now refuses a second store.
+  assert.throws(
+    () => joinKafkaTransactions(kafkaStore, [sink], 'kafka://h:9092/refstream-checkpoints'),
+    (e) => ConnectorError.is(e, 'CONFIG_INVALID'),
+  );
+  assert.throws(() => parseKafkaUrl('--sink', 'kafka://h:9092/t?transactions=yes'), usage(/transactions=yes must be true or false/));
 });

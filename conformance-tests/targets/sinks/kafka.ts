@@ -33,19 +33,37 @@ async function nextTopic(broker: KafkaTestBroker): Promise<string> {
   return pool.shift()!;
 }
 
-/** A target on `broker` (default: a test broker started on first use and stopped by {@link stopKafkaSinkTarget}). */
-export function kafkaSinkTarget(broker: () => Promise<KafkaTestBroker> = ownBroker): SinkConformanceTarget {
+/**
+ * A target on `broker` (default: a test broker started on first use and stopped by
+ * {@link stopKafkaSinkTarget}). With `transactions`, the sink writes in Kafka transactions
+ * (one `transactional.id` per destination, each flush commits); readBack reads
+ * `read_committed`, as the reverse source always does.
+ */
+export function kafkaSinkTarget(
+  broker: () => Promise<KafkaTestBroker> = ownBroker,
+  options: {
+    transactions?: boolean;
+    /** Runs before each readBack, e.g. to wait until the last commit is visible. */
+    beforeReadBack?: (brokers: string[], topic: string) => Promise<void>;
+  } = {},
+): SinkConformanceTarget {
   return {
-    name: 'kafka (KafkaSink, json)',
+    name: options.transactions ? 'kafka (KafkaSink, json, transactions)' : 'kafka (KafkaSink, json)',
     async setup(): Promise<SinkHarness> {
       const running = await broker();
       const { brokers } = running;
       const topic = await nextTopic(running);
       return {
         async createSink() {
-          return new KafkaSink({ brokers, topic, logLevel: 'nothing' });
+          return new KafkaSink({
+            brokers,
+            topic,
+            logLevel: 'nothing',
+            ...(options.transactions ? { transactions: true, transactionalId: `conformance-${topic}` } : {}),
+          });
         },
         async readBack() {
+          await options.beforeReadBack?.(brokers, topic);
           const source = new KafkaReferenceTableSource({ brokers, topic, logLevel: 'nothing', maxWaitMs: 0 });
           try {
             const rows: StoredRow[] = [];

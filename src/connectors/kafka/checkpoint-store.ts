@@ -14,6 +14,7 @@ import { PartitionReader } from './fetcher.js';
 import { connectionOptionsSchema, createKafkaClient, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { partitionFor } from './encode.js';
 import { asSinkError } from './errors.js';
+import type { KafkaSink } from './sink.js';
 
 /** Options of {@link KafkaCheckpointStore}. */
 export interface KafkaCheckpointStoreOptions extends KafkaConnectionOptions {
@@ -21,6 +22,13 @@ export interface KafkaCheckpointStoreOptions extends KafkaConnectionOptions {
   topic: string;
   /** Record key of this checkpoint, unique per synced table, e.g. `orders-db.public.customers`. */
   key: string;
+  /**
+   * A transactional {@link KafkaSink} on the same cluster whose transactions this store's
+   * checkpoints join: `save` writes the checkpoint record into the sink's open transaction and
+   * commits it, so the sink's records and the checkpoint become visible together, or not at
+   * all (exactly-once into Kafka). Can also be set later with {@link KafkaCheckpointStore.joinTransactionsOf}.
+   */
+  transactionsOf?: KafkaSink;
 }
 
 const storeOptionsSchema = z.extend(connectionOptionsSchema, {
@@ -41,13 +49,37 @@ export class KafkaCheckpointStore implements CheckpointStore {
   private producer: Producer | null = null;
   private reader: PartitionReader | null = null;
   private partition: number | null = null;
+  private sink: KafkaSink | null = null;
 
   constructor(options: KafkaCheckpointStoreOptions) {
-    this.options = parseConfig(storeOptionsSchema, options, 'KafkaCheckpointStore') as KafkaCheckpointStoreOptions;
+    const { transactionsOf, ...rest } = options;
+    this.options = parseConfig(storeOptionsSchema, rest, 'KafkaCheckpointStore') as KafkaCheckpointStoreOptions;
     this.kafka = createKafkaClient(this.options);
+    if (transactionsOf !== undefined) this.joinTransactionsOf(transactionsOf);
   }
 
+  /**
+   * Writes this store's checkpoints in `sink`'s Kafka transactions (see
+   * {@link KafkaCheckpointStoreOptions.transactionsOf}); call it before the first `load`.
+   */
+  joinTransactionsOf(sink: KafkaSink): void {
+    sink.joinCheckpoints();
+    this.sink = sink;
+  }
+
+  /** The transactional sink this store's checkpoints are committed with, if any. */
+  get transactionalSink(): KafkaSink | null {
+    return this.sink;
+  }
+
+  /**
+   * The last checkpoint saved. Records of transactions that were not committed are never
+   * read; with a joined sink, the sink's transactional session starts first, which fences an
+   * older copy of the sync and settles the transaction it left open, so the checkpoint read
+   * is final.
+   */
   async load(): Promise<StoredCheckpoint | null> {
+    if (this.sink !== null) await this.sink.beginTransactions();
     const reader = await this.connectReader();
     const partition = this.partition!;
     const [start, end] = await Promise.all([reader.offsets([partition], 'start'), reader.offsets([partition], 'end')]);
@@ -86,6 +118,10 @@ export class KafkaCheckpointStore implements CheckpointStore {
   }
 
   private async produce(value: string | null): Promise<void> {
+    if (this.sink !== null) {
+      await this.sink.commitTransaction({ topic: this.options.topic, key: this.options.key, value });
+      return;
+    }
     try {
       if (this.producer === null) {
         const producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });

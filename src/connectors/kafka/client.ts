@@ -60,10 +60,31 @@ const LEVELS = {
   debug: KafkaLogLevel.DEBUG,
 } as const;
 
+/**
+ * Error responses the transactional producer expects and retries (the coordinator still
+ * writing the previous transaction's markers, loading, or not elected yet): not worth a log line.
+ */
+const RETRIED_COORDINATOR_RESPONSE = /^Response (InitProducerId|AddPartitionsToTxn|EndTxn|GroupCoordinator)\(/;
+const RETRIED_COORDINATOR_ERRORS = [
+  /concurrent operation on the same transaction/,
+  /coordinator is loading/,
+  /coordinator is not available/,
+];
+
+function isRetriedCoordinatorResponse(message: unknown, error: unknown): boolean {
+  return (
+    typeof message === 'string' &&
+    RETRIED_COORDINATOR_RESPONSE.test(message) &&
+    typeof error === 'string' &&
+    RETRIED_COORDINATOR_ERRORS.some((e) => e.test(error))
+  );
+}
+
 /** kafkajs logs on stderr, one line each, with credentials masked. */
 function redactingLogCreator() {
   return ({ namespace, label, log }: LogEntry): void => {
     const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as Record<string, unknown>;
+    if (isRetriedCoordinatorResponse(message, extra.error)) return;
     const details = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : '';
     process.stderr.write(redactSecrets(`[kafkajs] ${label} ${namespace}: ${String(message)}${details}`) + '\n');
   };

@@ -66,10 +66,15 @@ export interface KafkajsCluster {
   ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
 }
 
+const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
 
-/** A kafkajs cluster (metadata, leaders, broker connections) built from the client's own settings. */
-export function createCluster(kafka: Kafka): KafkajsCluster {
+/**
+ * A kafkajs cluster (metadata, leaders, broker connections) built from the client's own
+ * settings. Its offset lookups give last stable offsets (`read_committed`, the default) or
+ * high watermarks (`read_uncommitted`).
+ */
+export function createCluster(kafka: Kafka, isolation: 'read_committed' | 'read_uncommitted' = 'read_committed'): KafkajsCluster {
   const factory = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
   const create = factory === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[factory];
   if (typeof create !== 'function') {
@@ -79,7 +84,7 @@ export function createCluster(kafka: Kafka): KafkajsCluster {
     metadataMaxAge: 300_000,
     allowAutoTopicCreation: false,
     maxInFlightRequests: null,
-    isolationLevel: READ_COMMITTED,
+    isolationLevel: isolation === 'read_committed' ? READ_COMMITTED : READ_UNCOMMITTED,
   }) as KafkajsCluster;
 }
 

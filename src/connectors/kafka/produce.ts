@@ -4,12 +4,13 @@
  * keep handling bootstrap, metadata, TLS and SASL. kafkajs's own producer builds several
  * objects per record and is several times slower for the many small records of a table.
  *
- * Not idempotent: a retry after a lost acknowledgement can write a record twice. For an
- * upsert topic that is harmless (same key, same value, same position).
+ * Idempotent by default (producer id and sequence numbers, so a retry is never written twice),
+ * or transactional with a {@link KafkaTransaction} (transaction.ts).
  */
 import type { Kafka } from 'kafkajs';
 import { createCluster, type KafkajsBroker, type KafkajsCluster, type RawRequest } from './fetcher.js';
 import { encodeRecordBatch, keyPartition, stampProducer, type WireRecord } from './wire.js';
+import type { KafkaTransaction } from './transaction.js';
 
 /** A record with an optional explicit partition (else: murmur2 of the key). */
 export interface OutRecord extends WireRecord {
@@ -30,6 +31,12 @@ export interface LeanProducerOptions {
    * id, e.g. without the IdempotentWrite permission on old clusters).
    */
   idempotent?: boolean;
+  /**
+   * Produce inside this transactional session: each batch's partition is added to the open
+   * transaction first, batches carry its producer id, epoch, sequences and the transactional
+   * flag (the `idempotent` setting is then ignored: a transactional producer is idempotent).
+   */
+  transaction?: KafkaTransaction;
 }
 
 /** Errors that end an idempotent producer's session: a new producer id is needed. */
@@ -60,8 +67,11 @@ const ERROR_NAMES: Record<number, string> = {
   29: 'TOPIC_AUTHORIZATION_FAILED',
   45: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
   47: 'INVALID_PRODUCER_EPOCH',
+  48: 'INVALID_TXN_STATE',
+  49: 'INVALID_PRODUCER_ID_MAPPING',
   59: 'UNKNOWN_PRODUCER_ID',
   87: 'INVALID_RECORD',
+  90: 'PRODUCER_FENCED',
 };
 
 /** A failed produce, shaped like kafkajs errors (`type`, `retriable`) so callers classify both alike. */
@@ -95,12 +105,20 @@ interface PartitionResult {
   errorCode: number;
 }
 
-function encodeProduceRequest(topic: string, acks: number, timeoutMs: number, batches: Map<number, Buffer>): Buffer {
+function encodeProduceRequest(
+  topic: string,
+  acks: number,
+  timeoutMs: number,
+  batches: Map<number, Buffer>,
+  transactionalId: string | null = null,
+): Buffer {
   const topicBytes = Buffer.from(topic, 'utf8');
-  let size = 2 + 2 + 4 + 4 + 2 + topicBytes.length + 4;
+  const idBytes = transactionalId === null ? null : Buffer.from(transactionalId, 'utf8');
+  let size = 2 + (idBytes?.length ?? 0) + 2 + 4 + 4 + 2 + topicBytes.length + 4;
   for (const b of batches.values()) size += 4 + 4 + b.length;
   const buf = Buffer.allocUnsafe(size);
-  let o = buf.writeInt16BE(-1, 0); // transactional id: null
+  let o = buf.writeInt16BE(idBytes === null ? -1 : idBytes.length, 0); // transactional id (null: none)
+  if (idBytes !== null) o += idBytes.copy(buf, o);
   o = buf.writeInt16BE(acks, o);
   o = buf.writeInt32BE(timeoutMs, o);
   o = buf.writeInt32BE(1, o); // one topic
@@ -177,7 +195,7 @@ export class LeanProducer {
     await this.cluster.addTargetTopic(this.options.topic);
     this.partitions = this.cluster.findTopicPartitionMetadata(this.options.topic).length;
     if (this.partitions === 0) throw new ProduceError(3, 'UNKNOWN_TOPIC_OR_PARTITION', false, -1);
-    if (this.options.idempotent !== false && this.options.acks === -1) {
+    if (this.options.transaction === undefined && this.options.idempotent !== false && this.options.acks === -1) {
       const id = await this.initProducerId();
       if (id !== null) this.producer = new ProducerSequences(id.id, id.epoch);
     }
@@ -186,7 +204,7 @@ export class LeanProducer {
 
   /** True when batches carry a producer id and sequence numbers. */
   get idempotent(): boolean {
-    return this.producer !== null;
+    return this.producer !== null || this.options.transaction !== undefined;
   }
 
   /**
@@ -262,6 +280,18 @@ export class LeanProducer {
    * so no partition's records are reordered.
    */
   async sendBatches(batches: Map<number, Buffer>): Promise<void> {
+    const transaction = this.options.transaction;
+    if (transaction === undefined) return this.sendStamped(batches);
+    try {
+      await transaction.addPartitions(this.options.topic, batches.keys());
+      transaction.stamp(this.options.topic, batches);
+      await this.sendStamped(batches);
+    } catch (error) {
+      throw transaction.classify(error);
+    }
+  }
+
+  private async sendStamped(batches: Map<number, Buffer>): Promise<void> {
     // Stamped once: a retry resends the same sequence, which the broker recognises.
     this.producer?.stamp(batches);
     let pending = new Map(batches);
@@ -287,7 +317,13 @@ export class LeanProducer {
         const own = new Map(partitions.map((p) => [p, batches.get(p)!]));
         try {
           const broker: KafkajsBroker = await this.cluster.findBroker({ nodeId });
-          const body = encodeProduceRequest(this.options.topic, this.options.acks, this.options.timeoutMs, own);
+          const body = encodeProduceRequest(
+            this.options.topic,
+            this.options.acks,
+            this.options.timeoutMs,
+            own,
+            this.options.transaction?.transactionalId ?? null,
+          );
           const request: RawRequest = {
             request: {
               apiKey: 0,

@@ -18,6 +18,7 @@ import { asSinkError } from './errors.js';
 import { OrderedSender, type SizedMessage } from './sender.js';
 import { gzipRecordBatch } from './wire.js';
 import { ensureTopic, type CreateTopicOptions } from './create-topic.js';
+import { KafkaTransaction } from './transaction.js';
 
 /** Options of {@link KafkaSink}. */
 export interface KafkaSinkOptions extends KafkaConnectionOptions {
@@ -67,6 +68,30 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   idempotent?: boolean;
   /** Produce request timeout (default 30 000 ms). */
   timeoutMs?: number;
+  /**
+   * Exactly-once into Kafka (default false): everything written between two runner commits
+   * goes out in one Kafka transaction, so `read_committed` consumers see whole commits only.
+   * A {@link KafkaCheckpointStore} joined with `transactionsOf: sink` writes the checkpoint in
+   * the same transaction and commits it; without one, each `flush` commits the transaction.
+   * See docs/sinks/kafka.md, "Exactly-once (transactions)".
+   */
+  transactions?: boolean;
+  /**
+   * The `transactional.id` (default `refstream-<topic>`). Two processes with the same id are
+   * two copies of one sync: the broker fences the older one. Give every sync its own, stable
+   * across restarts (the CLI derives it from the table, its source and the topic).
+   */
+  transactionalId?: string;
+  /** The broker aborts a transaction left open this long (default 60 000 ms). */
+  transactionTimeoutMs?: number;
+}
+
+/** A record the joined checkpoint store writes into the open transaction, and commits with it. */
+export interface TransactionalCheckpointRecord {
+  topic: string;
+  key: string;
+  /** The envelope JSON, or null for a tombstone (clear). */
+  value: string | null;
 }
 
 const sinkOptionsSchema = z.extend(connectionOptionsSchema, {
@@ -80,6 +105,9 @@ const sinkOptionsSchema = z.extend(connectionOptionsSchema, {
   timeoutMs: z.optional(z.int().check(z.positive())),
   compression: z.optional(z.enum(['none', 'gzip'])),
   idempotent: z.optional(z.boolean()),
+  transactions: z.optional(z.boolean()),
+  transactionalId: z.optional(z.string().check(z.minLength(1), z.maxLength(32767))),
+  transactionTimeoutMs: z.optional(z.int().check(z.positive())),
   createTopic: z.optional(
     z.union([
       z.boolean(),
@@ -113,6 +141,18 @@ export class KafkaSink implements Sink {
   private readonly encoder: RowEncoder;
   private tableFields: TableDescriptor | null = null;
   private closed = false;
+  /** The transactional session (transactions: true), renewed by `reset`. */
+  private transaction: KafkaTransaction | null = null;
+  /** Produces the joined store's checkpoint records, in the same transaction. */
+  private checkpointProducers = new Map<string, LeanProducer>();
+  private checkpointJoined = false;
+  /**
+   * Transactional sinks only: before every attempt that resumes from a committed checkpoint
+   * (after a transient failure of the source, say) the runner calls it, and it aborts the
+   * open transaction, so the replay that follows is written once. Idempotent sinks have none
+   * (a replay there is the documented at-least-once).
+   */
+  restore?: (state: unknown) => Promise<void>;
 
   constructor(options: KafkaSinkOptions) {
     this.options = parseConfig(sinkOptionsSchema, options, 'KafkaSink') as KafkaSinkOptions;
@@ -125,6 +165,17 @@ export class KafkaSink implements Sink {
         : format === 'debezium'
           ? debeziumEncoder(this.options.tombstonesOnDelete ?? true)
           : arrowEncoder(() => this.partitions);
+    if (this.transactional) this.restore = () => this.abortOpenTransaction();
+  }
+
+  /** Drops what was written since the last commit: waits for it to be acknowledged, then aborts its transaction. */
+  private async abortOpenTransaction(): Promise<void> {
+    const transaction = this.transaction;
+    if (this.sender === null || transaction === null) return;
+    await this.sender.flush();
+    if (!transaction.inTransaction) return;
+    await transaction.abort();
+    this.tableFields = null; // the schema record may have been in the aborted transaction
   }
 
   /** Bytes written but not yet acknowledged by Kafka (0 right after `flush`). */
@@ -132,7 +183,77 @@ export class KafkaSink implements Sink {
     return this.sender?.bufferedBytes ?? 0;
   }
 
-  /** True once connected with a producer id (idempotent produce). */
+  /** True when this sink writes in Kafka transactions (`transactions: true`). */
+  get transactional(): boolean {
+    return this.options.transactions === true;
+  }
+
+  /** The `transactional.id` of a transactional sink (else null). */
+  get transactionalId(): string | null {
+    return this.transactional ? (this.options.transactionalId ?? `refstream-${this.options.topic}`) : null;
+  }
+
+  /**
+   * Called by a {@link KafkaCheckpointStore} that writes its checkpoints in this sink's
+   * transactions: from then on `flush` leaves the transaction open and the store's `save`
+   * commits it. Definite error when the sink is not transactional or already has a store.
+   */
+  joinCheckpoints(): void {
+    if (!this.transactional) {
+      throw definite(
+        'CONFIG_INVALID',
+        `KafkaSink ${this.name} is not transactional; a checkpoint store can only join a sink's transactions`,
+        {
+          hint: 'set transactions: true on the sink (CLI: ?transactions=true)',
+        },
+      );
+    }
+    if (this.checkpointJoined) {
+      throw definite('CONFIG_INVALID', `KafkaSink ${this.name} already writes the checkpoint of another store in its transactions`, {
+        hint: 'use one checkpoint store per sync',
+      });
+    }
+    this.checkpointJoined = true;
+  }
+
+  /**
+   * Connects and starts the transactional session: older producers with the same
+   * `transactional.id` are fenced and the transaction they left open is aborted (or its
+   * commit completed), so what a `read_committed` reader sees afterwards is final. The joined
+   * checkpoint store calls this before it loads.
+   */
+  async beginTransactions(): Promise<void> {
+    await this.ready();
+  }
+
+  /**
+   * Writes `record` (the joined store's checkpoint) into the open transaction after
+   * everything written so far, and commits: the records and the checkpoint become visible
+   * together, or (after a crash) neither. A commit whose outcome is unknown is a definite
+   * error: the next start reads the outcome from Kafka.
+   */
+  async commitTransaction(record: TransactionalCheckpointRecord): Promise<void> {
+    const sender = await this.ready();
+    const transaction = this.transaction!;
+    await sender.flush();
+    try {
+      const producer = await this.checkpointProducer(record.topic, transaction);
+      await producer.send([{ key: record.key, value: record.value }]);
+    } catch (error) {
+      throw asSinkError(transaction.classify(error), record.topic);
+    }
+    try {
+      await transaction.commit();
+    } catch (error) {
+      if (ConnectorError.is(error) && error.kind === 'definite') throw error;
+      throw definite('SINK_FAILED', `KafkaSink ${this.name}: committing the Kafka transaction failed and its outcome is unknown`, {
+        cause: error,
+        hint: 'restart: the next start reads the committed checkpoint from Kafka and resumes exactly after it',
+      });
+    }
+  }
+
+  /** True once connected with a producer id (idempotent or transactional produce). */
   get idempotent(): boolean {
     return this.producer?.idempotent ?? false;
   }
@@ -143,6 +264,8 @@ export class KafkaSink implements Sink {
   }
 
   async snapshotStart(info: SnapshotStartInfo): Promise<void> {
+    // A restarted snapshot redoes everything after the last commit: drop the open transaction.
+    if (info.restart) await this.abortOpenTransaction();
     const sender = await this.ready();
     const marker = randomUUID();
     const table = (info as { table?: string }).table ?? this.tableFields?.table ?? '';
@@ -172,9 +295,14 @@ export class KafkaSink implements Sink {
     await sender.enqueue(this.control('snapshot-complete', this.tableFields?.table ?? ''));
   }
 
+  /**
+   * Resolves once everything written is acknowledged. A transactional sink without a joined
+   * checkpoint store then commits its transaction; with one, the store's `save` commits.
+   */
   async flush(): Promise<void> {
     if (this.sender === null) return;
     await this.sender.flush();
+    if (this.transaction !== null && !this.checkpointJoined) await this.transaction.commit();
   }
 
   /** Flushes what was written, then disconnects. Idempotent. */
@@ -184,10 +312,15 @@ export class KafkaSink implements Sink {
     try {
       if (this.connecting !== null) {
         const sender = await this.connecting.catch(() => null);
-        if (sender !== null && sender.error === null) await sender.flush();
+        if (sender !== null && sender.error === null) {
+          await sender.flush();
+          // What no checkpoint covers is replayed by the next run: abort it, not commit it.
+          if (this.transaction !== null && this.transaction.fencedBy === null)
+            await (this.checkpointJoined ? this.transaction.abort().catch(() => undefined) : this.transaction.commit());
+        }
       }
     } finally {
-      await this.producer?.disconnect().catch(() => undefined);
+      await this.disconnectAll();
     }
   }
 
@@ -198,12 +331,31 @@ export class KafkaSink implements Sink {
    */
   async reset(): Promise<void> {
     if (this.closed) throw definite('CLOSED', `KafkaSink ${this.name} is closed`);
-    const producer = this.producer;
-    this.producer = null;
     this.sender = null;
     this.connecting = null;
     this.tableFields = null; // announce the schema again
-    await producer?.disconnect().catch(() => undefined);
+    // A new transactional session on reconnect bumps the epoch, which aborts the open transaction.
+    await this.disconnectAll();
+  }
+
+  private async disconnectAll(): Promise<void> {
+    const producers = [...(this.producer !== null ? [this.producer] : []), ...this.checkpointProducers.values()];
+    const transaction = this.transaction;
+    this.producer = null;
+    this.transaction = null;
+    this.checkpointProducers = new Map();
+    await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
+    await transaction?.disconnect();
+  }
+
+  private async checkpointProducer(topic: string, transaction: KafkaTransaction): Promise<LeanProducer> {
+    let producer = this.checkpointProducers.get(topic);
+    if (producer === undefined) {
+      producer = new LeanProducer(this.kafka, { topic, acks: -1, timeoutMs: this.options.timeoutMs ?? 30_000, transaction });
+      this.checkpointProducers.set(topic, producer);
+      await producer.connect();
+    }
+    return producer;
   }
 
   private truncate(table: string, position: string): SizedMessage[] {
@@ -263,11 +415,22 @@ export class KafkaSink implements Sink {
           createTopic === true ? {} : createTopic,
         );
       }
+      let transaction: KafkaTransaction | undefined;
+      if (this.transactional) {
+        transaction = new KafkaTransaction(this.kafka, {
+          transactionalId: this.transactionalId!,
+          transactionTimeoutMs: this.options.transactionTimeoutMs ?? 60_000,
+          timeoutMs: this.options.timeoutMs ?? 30_000,
+        });
+        this.transaction = transaction;
+        await transaction.init();
+      }
       const producer = new LeanProducer(this.kafka, {
         topic,
         acks: -1,
         timeoutMs: this.options.timeoutMs ?? 30_000,
         idempotent: this.options.idempotent ?? true,
+        ...(transaction !== undefined ? { transaction } : {}),
       });
       this.producer = producer;
       this.partitions = await producer.connect();
@@ -285,8 +448,7 @@ export class KafkaSink implements Sink {
       return this.sender;
     } catch (error) {
       this.connecting = null;
-      await this.producer?.disconnect().catch(() => undefined);
-      this.producer = null;
+      await this.disconnectAll();
       const wrapped = asSinkError(error, topic);
       throw new ConnectorError(
         wrapped.code,
