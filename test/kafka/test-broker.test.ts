@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
 import { startKafkaTestBroker } from '../../src/testing/index.js';
+import { randomClusterId } from '../../src/testing/kafka/real-broker.js';
 import { waitFor } from '../helpers/process.js';
 
 const alive = (pid: number): boolean => {
@@ -67,4 +68,11 @@ test('a test process killed with SIGKILL leaves no broker and no data behind', {
   assert.ok(alive(pid) && existsSync(dataDir));
   child.kill('SIGKILL');
   await waitFor(() => !alive(pid) && !existsSync(dataDir), 30_000, 'the watchdog to kill the JVM and remove its data', 200);
+});
+
+test('cluster ids never start with "-" (kafka-storage format would read one as an option)', () => {
+  for (let i = 0; i < 5000; i++) {
+    const id = randomClusterId();
+    assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+  }
 });

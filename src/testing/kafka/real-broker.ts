@@ -78,9 +78,16 @@ function installExitHook(): void {
   });
 }
 
-/** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `kafka-storage random-uuid`). */
-function randomClusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `kafka-storage
+ * random-uuid`). One starting with `-` would be read as an option by `kafka-storage format -t`
+ * (about one start in 64), so such an id is drawn again.
+ */
+export function randomClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function tail(path: string, chars = 4000): string {
