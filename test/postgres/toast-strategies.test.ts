@@ -100,7 +100,7 @@ for (const version of PG_VERSIONS) {
       assert.equal(row!.ident, 'd');
     });
 
-    it("lookup (default): unchanged long text, jsonb and bytea are read by key; the folded changes equal the table", async () => {
+    it('lookup (default): unchanged long text, jsonb and bytea are read by key; the folded changes equal the table', async () => {
       const t = uniqueName('toast_lookup');
       await createToastTable(pg, t);
       const rows = await syncAndCompare(t, {});
@@ -118,7 +118,7 @@ for (const version of PG_VERSIONS) {
       await syncAndCompare(t, { binaryValues: false });
     });
 
-    it("identity-full without REPLICA IDENTITY FULL: refused at start naming the table, the columns and the ALTER TABLE", async () => {
+    it('identity-full without REPLICA IDENTITY FULL: refused at start naming the table, the columns and the ALTER TABLE', async () => {
       const t = uniqueName('toast_refused');
       await createToastTable(pg, t);
       const source = sourceFor(pg, t, { toast: 'identity-full' });
