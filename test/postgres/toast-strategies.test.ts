@@ -3,11 +3,12 @@
  * strategy delivers them, the folded changes equal the table, and `identity-full` refuses at
  * start (naming the table, the columns and the fix) unless allowed to set the identity.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import type { PostgresSourceConfig } from '../../src/connectors/postgres/config.js';
+import { visibleIn } from '../../src/connectors/postgres/toast.js';
 import { PG_VERSIONS, drainSnapshot, jsonRows, pollQuiet, sourceFor, uniqueName, type ChangeRow } from './helpers.js';
 
 /** Random hex (incompressible for pglz): `n` × 32 characters. */
@@ -56,6 +57,19 @@ function fold(state: Map<string, unknown[]>, rows: ChangeRow[]): void {
     else state.set(String(r.values[0]), r.values);
   }
 }
+
+test('visibleIn: a committed 32-bit xid is visible below xmin, or below xmax and not in progress, across epochs', () => {
+  const epoch = 1n << 32n;
+  assert.equal(visibleIn('100:105:', 99), true);
+  assert.equal(visibleIn('100:105:102', 102), false);
+  assert.equal(visibleIn('100:105:102', 103), true);
+  assert.equal(visibleIn('100:105:', 105), false, 'not yet completed');
+  // xmax just past a wraparound: xid 4294967290 belongs to the previous epoch
+  assert.equal(visibleIn(`${epoch + 3n}:${epoch + 10n}:`, 4294967290), true);
+  assert.equal(visibleIn(`${epoch + 3n}:${epoch + 10n}:${epoch + 5n}`, 5), false);
+  assert.equal(visibleIn(`${epoch - 8n}:${epoch + 10n}:${epoch - 6n}`, 4294967290), false);
+  assert.equal(visibleIn(`${epoch - 8n}:${epoch + 10n}:${epoch - 6n}`, 4294967291), true);
+});
 
 for (const version of PG_VERSIONS) {
   describe(`postgres ${version}: out-of-line (TOAST) values`, () => {
@@ -110,6 +124,35 @@ for (const version of PG_VERSIONS) {
         ['delete'],
       );
       assert.ok(rows.filter((r) => r.type === 'update').length >= 6);
+    });
+
+    it('lookup reads the values of a whole batch with one query, never one per row', async () => {
+      const t = uniqueName('toast_batched');
+      await pg.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY, price int NOT NULL, doc text)`);
+      await pg.query(`INSERT INTO ${t} SELECT g, g, ${LONG_TEXT} FROM generate_series(1, 200) g`);
+      const source = sourceFor(pg, t);
+      try {
+        await drainSnapshot(source);
+        await pg.query(`UPDATE ${t} SET price = price + 1`);
+        let rows = 0;
+        let batches = 0;
+        while (rows < 200) {
+          const b = await source.pollChanges();
+          if (!b) continue;
+          batches++;
+          for (const r of jsonRows(b)) {
+            rows++;
+            assert.equal(String(r[2]).length, 6400, `row ${String(r[0])} carries its long text`);
+          }
+        }
+        const reader = (source as unknown as { changes: { reader: { lookupQueries: number } } }).changes.reader;
+        assert.ok(
+          reader.lookupQueries >= 1 && reader.lookupQueries <= batches,
+          `${reader.lookupQueries} queries for ${batches} batches of 200 rows`,
+        );
+      } finally {
+        await source.close({ dropSlot: true });
+      }
     });
 
     it('lookup with values in text form (binaryValues: false): keys are bound as text; the folded changes equal the table', async () => {

@@ -192,11 +192,11 @@ export function visibleIn(snapshot: string, xid: number): boolean {
   const [xminText, xmaxText, xipText] = snapshot.split(':');
   const xmin = BigInt(xminText!);
   const xmax = BigInt(xmaxText!);
-  // widen xid to the epoch that puts it just below xmax
-  let full = (xmax & ~0xffffffffn) | BigInt(xid >>> 0);
-  if (full >= xmax) full -= 1n << 32n;
+  // live xids are within 2^31 of xmax: the distance below it, modulo 2^32, places xid
+  const below = ((((xmax & 0xffffffffn) - BigInt(xid >>> 0)) % (1n << 32n)) + (1n << 32n)) % (1n << 32n);
+  if (below === 0n || below > 1n << 31n) return false; // at or past xmax: not completed yet
+  const full = xmax - below;
   if (full < xmin) return true;
-  if (full >= xmax) return false;
   return !(xipText ?? '')
     .split(',')
     .filter((s) => s !== '')
