@@ -312,12 +312,13 @@ export class Catalog {
 
   /**
    * The columns PostgreSQL may store out of line (TOAST): variable-length types with storage
-   * `extended` or `external`. An update that leaves such a value unchanged sends no value for it.
+   * `extended` or `external` (and `main`, out of line as a last resort). An update that leaves
+   * such a value unchanged sends no value for it.
    */
   async outOfLineColumns(oid: number): Promise<string[]> {
     const rows = await this.q<{ attname: string }>(
       `SELECT attname FROM pg_attribute
-        WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attlen = -1 AND attstorage IN ('x', 'e') ORDER BY attnum`,
+        WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attlen = -1 AND attstorage IN ('x', 'e', 'm') ORDER BY attnum`,
       [oid],
     );
     return rows.map((r) => r.attname);
