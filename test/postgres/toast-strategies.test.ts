@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import type { PostgresSourceConfig } from '../../src/connectors/postgres/config.js';
+import { PostgresSource } from '../../src/connectors/postgres/index.js';
 import { visibleIn } from '../../src/connectors/postgres/toast.js';
 import { PG_VERSIONS, drainSnapshot, jsonRows, pollQuiet, sourceFor, uniqueName, type ChangeRow } from './helpers.js';
 
@@ -69,6 +70,13 @@ test('visibleIn: a committed 32-bit xid is visible below xmin, or below xmax and
   assert.equal(visibleIn(`${epoch + 3n}:${epoch + 10n}:${epoch + 5n}`, 5), false);
   assert.equal(visibleIn(`${epoch - 8n}:${epoch + 10n}:${epoch - 6n}`, 4294967290), false);
   assert.equal(visibleIn(`${epoch - 8n}:${epoch + 10n}:${epoch - 6n}`, 4294967291), true);
+});
+
+test("setReplicaIdentity without toast: 'identity-full' is refused as CONFIG_INVALID naming both keys", () => {
+  assert.throws(
+    () => new PostgresSource({ connectionString: 'postgres://localhost/db', table: 't', setReplicaIdentity: true }),
+    (e: unknown) => ConnectorError.is(e, 'CONFIG_INVALID') && /setReplicaIdentity/.test(e.message) && /identity-full/.test(e.message),
+  );
 });
 
 for (const version of PG_VERSIONS) {

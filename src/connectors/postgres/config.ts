@@ -135,6 +135,9 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   if (typeof raw.slot === 'string' && !isValidSlotName(raw.slot)) {
     problems.push('slot: replication slot names may contain only a-z, 0-9 and _ (1 to 63 characters)');
   }
+  if (raw.setReplicaIdentity === true && raw.toast !== 'identity-full') {
+    problems.push("setReplicaIdentity: only used with toast: 'identity-full' (set that too, or drop setReplicaIdentity)");
+  }
   if (raw.connectionString !== undefined && raw.connection !== undefined) {
     problems.push('connectionString: give either connectionString or connection, not both');
   }
