@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
-import { builtCli, ensureBuiltCli } from '../helpers/built-cli.js';
+import { builtCli, ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 import { exited, waitFor } from '../helpers/process.js';
 import { foldJsonl, sortedRows } from '../sinks/fold.js';
 
@@ -116,3 +116,36 @@ test(
     await server.query(`SELECT pg_drop_replication_slot('toast_cli_slot')`);
   },
 );
+
+test('refstream sync --toast identity-full on a table without REPLICA IDENTITY FULL: refused at start with the table, the columns and the ALTER TABLE', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'refstream-toast-cli-refused-'));
+  const table = 'public.products_refused';
+  await server.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, price int NOT NULL, description text)`);
+  await server.query(`INSERT INTO ${table} VALUES (1, 1, ${LONG})`);
+  const result = await runBuiltCli(
+    [
+      'sync',
+      '--source',
+      server.connectionString,
+      '--table',
+      table,
+      '--sink',
+      `jsonl:${join(dir, 'out.jsonl')}`,
+      '--toast',
+      'identity-full',
+    ],
+    { cwd: dir },
+  );
+  assert.notEqual(result.code, 0, result.err);
+  const events = result.err
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { event: string; code?: string; message?: string; hint?: string });
+  const error = events.find((e) => e.event === 'error');
+  assert.equal(error?.code, 'REPLICA_IDENTITY_NOT_FULL', result.err);
+  assert.match(error!.message!, /public\.products_refused/);
+  assert.match(error!.message!, /column description /);
+  assert.match(error!.hint!, /ALTER TABLE "public"\."products_refused" REPLICA IDENTITY FULL;/);
+  const [row] = await server.query<{ r: string }>(`SELECT relreplident::text AS r FROM pg_class WHERE oid = '${table}'::regclass`);
+  assert.equal(row!.r, 'd');
+});

@@ -39,7 +39,7 @@ export async function checkToastAtStart(catalog: Catalog, sql: pg.Client, table:
   }
   throw definite(
     'REPLICA_IDENTITY_NOT_FULL',
-    `toast: 'identity-full' needs REPLICA IDENTITY FULL on ${table.display}: its columns ${columns.join(', ')} may be stored out of line (TOAST), and an update leaving one unchanged would not carry its value`,
+    `toast: 'identity-full' needs REPLICA IDENTITY FULL on ${table.display}: its column${columns.length > 1 ? 's' : ''} ${columns.join(', ')} may be stored out of line (TOAST), and an update leaving one unchanged would not carry its value`,
     {
       table: table.display,
       hint: `${fix} (more WAL per update), or run with setReplicaIdentity / --set-replica-identity to let refstream run it, or use toast: 'lookup'`,
