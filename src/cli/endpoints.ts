@@ -23,6 +23,10 @@ export interface SourceSettings {
   snapshotParallelism?: number;
   /** Postgres: what a column type without an Arrow mapping does. */
   unknownTypes?: 'error' | 'text';
+  /** Postgres: how unchanged out-of-line (TOAST) values are delivered. */
+  toast?: 'lookup' | 'identity-full';
+  /** Postgres, with `toast: 'identity-full'`: set REPLICA IDENTITY FULL at start when missing. */
+  setReplicaIdentity?: boolean;
   /** Postgres: a one-shot snapshot (no slot, no publication). */
   snapshotOnly?: boolean;
   /** Postgres: re-snapshot when the server invalidated the slot, instead of failing. */
@@ -73,6 +77,8 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.publication !== undefined ? { publication: settings.publication } : {}),
       ...(settings.snapshotParallelism !== undefined ? { snapshotParallelism: settings.snapshotParallelism } : {}),
       ...(settings.unknownTypes !== undefined ? { unknownTypes: settings.unknownTypes } : {}),
+      ...(settings.toast !== undefined ? { toast: settings.toast } : {}),
+      ...(settings.setReplicaIdentity !== undefined ? { setReplicaIdentity: settings.setReplicaIdentity } : {}),
       ...(settings.snapshotOnly ? { mode: 'snapshot-only' as const } : {}),
       ...(settings.onSlotInvalidated !== undefined ? { onSlotInvalidated: settings.onSlotInvalidated } : {}),
       ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),

@@ -63,6 +63,16 @@ const SYNC_OPTIONS: CommandOption[] = [
       'Postgres: at start, warn about each other inactive refstream slot retaining more WAL than this (default 1073741824 = 1 GiB; 0: no warning)',
   },
   {
+    flag: '--toast <lookup|identity-full>',
+    description:
+      'Postgres: an update leaving a large out-of-line (TOAST) value unchanged carries no value for it: read it by key, one query per change batch (lookup, default), or require REPLICA IDENTITY FULL on the table and refuse to start without it (identity-full)',
+  },
+  {
+    flag: '--set-replica-identity',
+    description:
+      'Postgres, with --toast identity-full: run ALTER TABLE … REPLICA IDENTITY FULL at start when the table lacks it (more WAL per update)',
+  },
+  {
     flag: '--resnapshot-on-invalid-slot',
     description:
       'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED',
@@ -106,10 +116,12 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
     'log-format': { type: 'string' },
     'metrics-port': { type: 'string' },
     'resnapshot-on-invalid-slot': { type: 'boolean' },
+    toast: { type: 'string' },
+    'set-replica-identity': { type: 'boolean' },
     'warn-retained-bytes': { type: 'string' },
   });
   if (mode === 'snapshot') {
-    for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot', 'warn-retained-bytes']) {
+    for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot', 'warn-retained-bytes', 'toast', 'set-replica-identity']) {
       if (values[flag] !== undefined) {
         throw new CliError(
           `--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`,
@@ -147,6 +159,8 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   set('publication', values.publication);
   set('snapshotParallelism', int('parallelism', values.parallelism as string | undefined));
   set('unknownTypes', values['unknown-types']);
+  set('toast', values.toast);
+  set('setReplicaIdentity', values['set-replica-identity']);
   set('durationSeconds', int('duration', values.duration as string | undefined));
   set('retryForSeconds', int('retry-for', values['retry-for'] as string | undefined));
   set('logFormat', values['log-format']);
@@ -187,6 +201,8 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
       ...(config.publication !== undefined && mode === 'sync' ? { publication: config.publication } : {}),
       ...(config.snapshotParallelism !== undefined ? { snapshotParallelism: config.snapshotParallelism } : {}),
       ...(config.unknownTypes !== undefined ? { unknownTypes: config.unknownTypes } : {}),
+      ...(config.toast !== undefined && mode === 'sync' ? { toast: config.toast } : {}),
+      ...(config.setReplicaIdentity !== undefined && mode === 'sync' ? { setReplicaIdentity: config.setReplicaIdentity } : {}),
       ...(config.warnRetainedBytes !== undefined && mode === 'sync' ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
     });
   } catch (error) {

@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   SLOT_IN_USE: 'transient',
   SCHEMA_INCOMPATIBLE: 'definite',
   MISSING_TOAST: 'definite',
+  REPLICA_IDENTITY_NOT_FULL: 'definite',
   PERMISSION_DENIED: 'definite',
   AUTHENTICATION_FAILED: 'definite',
   TLS_FAILED: 'definite',

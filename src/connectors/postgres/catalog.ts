@@ -310,6 +310,20 @@ export class Catalog {
     }));
   }
 
+  /**
+   * The columns PostgreSQL may store out of line (TOAST): variable-length types with storage
+   * `extended` or `external` (and `main`, out of line as a last resort). An update that leaves
+   * such a value unchanged sends no value for it.
+   */
+  async outOfLineColumns(oid: number): Promise<string[]> {
+    const rows = await this.q<{ attname: string }>(
+      `SELECT attname FROM pg_attribute
+        WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attlen = -1 AND attstorage IN ('x', 'e', 'm') ORDER BY attnum`,
+      [oid],
+    );
+    return rows.map((r) => r.attname);
+  }
+
   /** Whether `name` is still a table with this oid (false once dropped). */
   async tableExists(oid: number): Promise<boolean> {
     const rows = await this.q('SELECT 1 FROM pg_class WHERE oid = $1', [oid]);

@@ -78,6 +78,7 @@ export class ChangePhase {
       start: this.start!,
       committed: this.committed,
       connect: session.connectReplication,
+      connectSql: session.connectSql,
     });
     this.reader = reader;
     try {

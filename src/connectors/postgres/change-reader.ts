@@ -17,6 +17,9 @@ import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
 import { mapPgError } from './errors.js';
 import { PartitionWatch } from './partitions.js';
 import { IdleTimers } from './heartbeat.js';
+import { ToastLookup, type LookupResult } from './toast.js';
+import type pg from 'pg';
+import { reportWarning } from '../../sdk/warnings.js';
 
 /**
  * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
@@ -41,6 +44,27 @@ export interface ChangeReaderOptions {
   /** Highest LSN committed so far (confirmed to the slot). */
   committed: bigint;
   connect: () => Promise<ReplicationConnection>;
+  /** A new SQL connection, for reading unchanged out-of-line (TOAST) values by key. */
+  connectSql: () => Promise<pg.Client>;
+}
+
+type RowType = 'insert' | 'update' | 'delete' | 'truncate';
+
+/**
+ * A row of the batch in progress, kept while unchanged out-of-line values may need a lookup:
+ * the batch is then written again from these, with the values read.
+ */
+interface RowRecord {
+  frame: Buffer;
+  type: RowType;
+  /** Where the row's tuple starts in `frame` (-1: truncate), and the old tuple (-1: none). */
+  pos: number;
+  oldPos: number;
+  index: number;
+  lsn: bigint;
+  xid: number;
+  /** Columns that arrived as unchanged out-of-line values with nothing to take them from. */
+  missing: number[] | null;
 }
 
 type Step = 'ok' | 'full';
@@ -79,6 +103,22 @@ export class ChangeReader {
   /** xid of the open transaction (from its Begin message). */
   private txnXid = 0;
 
+  /** Rows of the batch in progress, kept while the table lacks REPLICA IDENTITY FULL. */
+  private recording: boolean;
+  private records: RowRecord[] = [];
+  /** Whether a row of the batch in progress needs a lookup. */
+  private needsLookup = false;
+  /** Columns of the row being written that need a lookup. */
+  private rowMissing: number[] | null = null;
+  /** While a batch is written again: the values read for the row being written. */
+  private fill: Map<number, string | null> | null = null;
+  /** Where the tuples of the message being processed start. */
+  private newPos = -1;
+  private oldPos = -1;
+  private readonly replayNew = new Tuple();
+  private readonly replayOld = new Tuple();
+  private readonly lookup: ToastLookup;
+
   constructor(private readonly o: ChangeReaderOptions) {
     this.watch = o.partitions ? new PartitionWatch(o.table, o.partitions) : null;
     this.idle = new IdleTimers(o.config.heartbeatMs);
@@ -92,6 +132,13 @@ export class ChangeReader {
       this.skipCount = o.start.skip;
     }
     this.setSchema(o.specs, o.codecs);
+    this.recording = o.table.replicaIdentity !== 'f';
+    this.lookup = new ToastLookup(o.table, o.connectSql, o.config.connectTimeoutMs);
+  }
+
+  /** Lookup queries run so far (one per change batch that needed any). */
+  get lookupQueries(): number {
+    return this.lookup.queries;
   }
 
   /** The position after the last batch returned. */
@@ -200,20 +247,20 @@ export class ChangeReader {
           const step = frame[0] === 0x77 && frame[XLOG_DATA_HEADER] === 0x52 ? await this.onRelation(frame) : this.process(frame);
           if (step === 'full') {
             this.stashed = frame;
-            return this.finishBatch();
+            return await this.finishBatch();
           }
-          if (this.isFull()) return this.finishBatch();
+          if (this.isFull()) return await this.finishBatch();
         }
         if (this.builder.rows > 0 && this.txnLsn < 0n) {
           // Linger briefly for more transactions: many tiny batches cost more than a few ms.
           lingerUntil ||= Date.now() + this.o.config.lingerMs;
           const left = Math.min(lingerUntil, deadline) - Date.now();
-          if (left <= 0) return this.finishBatch();
+          if (left <= 0) return await this.finishBatch();
           await conn.wait(left, signal);
           continue;
         }
         const remaining = deadline - Date.now();
-        if (remaining <= 0) return this.builder.rows > 0 ? this.finishBatch() : null;
+        if (remaining <= 0) return this.builder.rows > 0 ? await this.finishBatch() : null;
         if (this.builder.rows === 0 && Date.now() - this.lastCatalogCheck >= this.o.config.catalogCheckIntervalMs) {
           await this.checkCatalog();
           continue; // frames may have arrived meanwhile
@@ -285,9 +332,66 @@ export class ChangeReader {
     return b.rows >= this.o.config.batchRows || (b.rows > 0 && b.byteLength >= this.o.config.batchBytes);
   }
 
-  private finishBatch(): RecordBatch {
+  /**
+   * The batch in progress. When rows need unchanged out-of-line values, they are read by key
+   * (one query for the batch) and the batch is written again from the kept rows with them; a
+   * row whose key is gone by then is left out: the delete (or key change) that removed it
+   * follows in the stream, so no row appears that the table does not have.
+   */
+  private async finishBatch(): Promise<RecordBatch | null> {
+    const records = this.records;
+    this.records = [];
+    if (!this.needsLookup) {
+      this.returned = { ...this.pending };
+      return this.builder.finish();
+    }
+    this.needsLookup = false;
+    this.builder.finish(); // holds nulls where the values were missing: never delivered
+    const wanted = records.filter((r) => r.missing !== null);
+    const results = await this.lookup.fetch(
+      this.specs,
+      this.keyIndexes,
+      wanted.map((r) => ({ key: this.keyOf(r), columns: r.missing!, xid: r.xid })),
+    );
+    const byRecord = new Map<RowRecord, LookupResult>();
+    wanted.forEach((r, i) => byRecord.set(r, results[i]));
+    this.builder = new BatchBuilder(this.descriptor, 'changes');
+    for (const r of records) {
+      let tuple: Tuple | null = null;
+      if (r.pos >= 0) {
+        tuple = r.pos === r.oldPos ? this.replayOld : this.replayNew;
+        tuple.parse(r.frame, r.pos);
+      }
+      this.replayOld.present = false;
+      if (r.oldPos >= 0) this.replayOld.parse(r.frame, r.oldPos);
+      if (r.missing !== null) {
+        const values = byRecord.get(r);
+        if (values === undefined) continue; // the key is gone: see above
+        this.fill = values;
+      }
+      try {
+        this.writeRow(r.frame, r.type, tuple, this.replayOld, r.index, r.lsn);
+      } finally {
+        this.fill = null;
+      }
+    }
     this.returned = { ...this.pending };
-    return this.builder.finish();
+    const batch = this.builder.finish();
+    return batch.numRows > 0 ? batch : null;
+  }
+
+  /** The key of a kept row, in its wire form, as bind parameters. */
+  private keyOf(r: RowRecord): (Buffer | string)[] {
+    const t = this.replayNew;
+    t.parse(r.frame, r.pos);
+    return this.keyIndexes.map((k) => {
+      const kind = t.kinds[k];
+      const start = t.offsets[k]!;
+      const end = start + t.lengths[k]!;
+      if (kind === KIND.binary) return r.frame.subarray(start, end);
+      if (kind === KIND.text) return r.frame.toString('utf8', start, end);
+      throw this.missingToast(k); // a key stored out of line and unchanged: nothing to look up by
+    });
   }
 
   /** Processes one frame (anything but a Relation message). */
@@ -341,6 +445,8 @@ export class ChangeReader {
 
   private onInsert(frame: Buffer, pos: number): Step {
     if (!this.ours(frame, pos)) return 'ok';
+    this.newPos = pos + 5;
+    this.oldPos = -1;
     this.newTuple.parse(frame, pos + 5);
     this.oldTuple.present = false;
     return this.rows(frame, [['insert', this.newTuple]]);
@@ -350,7 +456,12 @@ export class ChangeReader {
     if (!this.ours(frame, pos)) return 'ok';
     let p = pos + 4;
     this.oldTuple.present = false;
-    if (frame[p] === 0x4b || frame[p] === 0x4f) p = this.oldTuple.parse(frame, p + 1);
+    this.oldPos = -1;
+    if (frame[p] === 0x4b || frame[p] === 0x4f) {
+      this.oldPos = p + 1;
+      p = this.oldTuple.parse(frame, p + 1);
+    }
+    this.newPos = p + 1;
     this.newTuple.parse(frame, p + 1);
     if (this.oldTuple.present && this.keyChanged(frame)) {
       return this.rows(frame, [
@@ -363,6 +474,8 @@ export class ChangeReader {
 
   private onDelete(frame: Buffer, pos: number): Step {
     if (!this.ours(frame, pos)) return 'ok';
+    this.oldPos = pos + 5;
+    this.newPos = -1;
     this.oldTuple.parse(frame, pos + 5);
     return this.rows(frame, [['delete', this.oldTuple]]);
   }
@@ -394,7 +507,7 @@ export class ChangeReader {
    * in the middle of the message) are skipped by index; when the batch fills up, the message
    * is processed again on the next poll.
    */
-  private rows(frame: Buffer, rows: ['insert' | 'update' | 'delete' | 'truncate', Tuple | null][]): Step {
+  private rows(frame: Buffer, rows: [RowType, Tuple | null][]): Step {
     if (this.txnLsn < 0n)
       throw definite('INTERNAL', 'change outside a transaction in the replication stream', { table: this.o.table.display });
     const start = this.txnIndex;
@@ -410,14 +523,25 @@ export class ChangeReader {
         this.txnIndex = start;
         return 'full';
       }
-      this.writeRow(frame, type, tuple, index);
+      this.writeRow(frame, type, tuple, this.oldTuple, index, this.txnLsn);
+      if (this.rowMissing !== null) this.needsLookup = true;
+      if (this.recording) {
+        const pos = tuple === null ? -1 : tuple === this.oldTuple ? this.oldPos : this.newPos;
+        const oldPos = this.oldTuple.present ? this.oldPos : -1;
+        this.records.push({ frame, type, pos, oldPos, index, lsn: this.txnLsn, xid: this.txnXid, missing: this.rowMissing });
+      }
       this.txnIndex++;
       this.pending = { lsn: this.txnLsn, skip: this.txnIndex };
     }
     return 'ok';
   }
 
-  private writeRow(frame: Buffer, type: 'insert' | 'update' | 'delete' | 'truncate', tuple: Tuple | null, index: number): void {
+  /**
+   * Appends one row. An unchanged out-of-line value is taken from the old row (REPLICA
+   * IDENTITY FULL), from {@link fill} while a batch is written again, or else marked for a
+   * lookup (`rowMissing`; the cell holds a null until the batch is written again).
+   */
+  private writeRow(frame: Buffer, type: RowType, tuple: Tuple | null, old: Tuple, index: number, lsn: bigint): void {
     const b = this.builder;
     const cols = b.columns;
     const codecs = this.codecs;
@@ -428,7 +552,7 @@ export class ChangeReader {
       });
     }
     const keysOnly = type === 'delete';
-    const old = this.oldTuple;
+    this.rowMissing = null;
     for (let c = 0; c < n; c++) {
       const col = cols[c]!;
       if (tuple === null || (keysOnly && !this.isKey[c])) {
@@ -442,6 +566,13 @@ export class ChangeReader {
         if (old.present && old !== tuple && (old.kinds[c] === KIND.binary || old.kinds[c] === KIND.text)) {
           src = old;
           kind = old.kinds[c];
+        } else if (this.fill !== null && this.fill.has(c)) {
+          this.decodeFilled(this.fill.get(c)!, c, col);
+          continue;
+        } else if (this.recording && !this.isKey[c]) {
+          (this.rowMissing ??= []).push(c);
+          col.appendNull();
+          continue;
         } else {
           throw this.missingToast(c);
         }
@@ -450,7 +581,7 @@ export class ChangeReader {
     }
     // the two change columns follow the table columns
     (cols[n] as unknown as { appendIndex(i: number): void }).appendIndex(CHANGE_INDEX[type]);
-    (cols[n + 1] as unknown as { appendString(s: string): void }).appendString(formatPosition(this.txnLsn, index));
+    (cols[n + 1] as unknown as { appendString(s: string): void }).appendString(formatPosition(lsn, index));
     b.endRow();
   }
 
@@ -458,6 +589,16 @@ export class ChangeReader {
     if (kind === KIND.binary) this.codecs[c]!.decodeBinary(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
     else if (kind === KIND.text) this.codecs[c]!.decodeText(frame, tuple.offsets[c]!, tuple.lengths[c]!, col);
     else col.appendNull();
+  }
+
+  /** Appends a value read by a lookup (text output form; `null` is SQL NULL). */
+  private decodeFilled(value: string | null, c: number, col: ColumnBuilder): void {
+    if (value === null) {
+      col.appendNull();
+      return;
+    }
+    const bytes = Buffer.from(value, 'utf8');
+    this.codecs[c]!.decodeText(bytes, 0, bytes.length, col);
   }
 
   /** Key columns are NOT NULL: a null one in an old-key tuple means the identity no longer covers it. */
@@ -509,6 +650,11 @@ export class ChangeReader {
       }
     }
     await this.checkKey(rel);
+    if ((rel.replicaIdentity !== 'f') !== this.recording) {
+      if (this.builder.rows > 0) return 'full'; // a batch keeps rows for lookups throughout, or not at all
+      this.recording = rel.replicaIdentity !== 'f';
+    }
+    await this.checkOutOfLine(rel);
     if (rel.columns.length === current.length) return 'ok';
     const added = rel.columns.slice(current.length);
     if (!this.o.config.schemaEvolution) {
@@ -546,6 +692,22 @@ export class ChangeReader {
     const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
     this.setSchema(specs, codecs);
     return 'ok';
+  }
+
+  /**
+   * Re-reads which columns may be stored out of line. Under `toast: 'identity-full'` a table
+   * that lost REPLICA IDENTITY FULL while streaming is not stopped: its unchanged values are
+   * looked up (as with `'lookup'`), with a warning.
+   */
+  private async checkOutOfLine(rel: RelationMessage): Promise<void> {
+    const t = this.o.table;
+    const columns = await this.o.catalog.outOfLineColumns(t.oid);
+    if (this.o.config.toast !== 'identity-full' || rel.replicaIdentity === 'f' || columns.length === 0) return;
+    reportWarning(this.o.config.onWarning, {
+      code: 'TOAST_IDENTITY_CHANGED',
+      table: t.display,
+      message: `${t.display} no longer has REPLICA IDENTITY FULL (toast: 'identity-full'): unchanged out-of-line values of ${columns.join(', ')} are read by key until it has again (ALTER TABLE ${quoteQualified(t.name)} REPLICA IDENTITY FULL;)`,
+    });
   }
 
   /**
@@ -590,6 +752,7 @@ export class ChangeReader {
     if (this.closed) return;
     this.closed = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
+    await this.lookup.close();
     if (this.conn) {
       // a last status update so that the slot reflects every commit
       this.conn.sendStatus(this.committed);

@@ -93,6 +93,16 @@ export const postgresSourceConfigSchema = z.strictObject({
    * the slot and takes a new snapshot (sinks receive `snapshotStart({ restart: true })`).
    */
   onSlotInvalidated: z._default(z.enum(['error', 'resnapshot']), 'error'),
+  /**
+   * How an update that leaves a large value stored out of line (TOAST) unchanged is delivered
+   * (the stream carries no value for it): `'lookup'` (default) reads it by key over a side
+   * connection, one query per change batch; `'identity-full'` needs REPLICA IDENTITY FULL on the
+   * table (the old row carries the value) and refuses to start without it. See
+   * docs/connectors/postgres.md.
+   */
+  toast: z._default(z.enum(['lookup', 'identity-full']), 'lookup'),
+  /** With `toast: 'identity-full'`: run `ALTER TABLE … REPLICA IDENTITY FULL` at start when the table lacks it. */
+  setReplicaIdentity: z._default(z.boolean(), false),
   /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */
   onWarning: z.optional(z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function')),
 });
@@ -124,6 +134,9 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   }
   if (typeof raw.slot === 'string' && !isValidSlotName(raw.slot)) {
     problems.push('slot: replication slot names may contain only a-z, 0-9 and _ (1 to 63 characters)');
+  }
+  if (raw.setReplicaIdentity === true && raw.toast !== 'identity-full') {
+    problems.push("setReplicaIdentity: only used with toast: 'identity-full' (set that too, or drop setReplicaIdentity)");
   }
   if (raw.connectionString !== undefined && raw.connection !== undefined) {
     problems.push('connectionString: give either connectionString or connection, not both');

@@ -16,6 +16,7 @@ import type { SourceIdentity } from './checkpoint.js';
 import { readIdentity } from './identity.js';
 import { warnAboutIdleSlots } from './idle-slot-warning.js';
 import { dropSlot } from './slot.js';
+import { checkToastAtStart } from './toast.js';
 
 /**
  * Connects to the table's server and reads the table. Each field is set as soon as it is
@@ -30,6 +31,8 @@ export class TableSession {
   specs: ColumnSpec[] | null = null;
   /** Partitions of a partitioned table, as loaded at connect (the snapshot and restore update them). */
   partitions: Partition[] = [];
+  /** Columns PostgreSQL may store out of line (TOAST), as of connect (stream mode). */
+  outOfLine: string[] = [];
   /** Where this source reads from (read at connect); recorded in every checkpoint. */
   identity: SourceIdentity | null = null;
 
@@ -75,6 +78,7 @@ export class TableSession {
       });
     }
     if (!this.oneShot && !(await catalog.currentKey(this.info.oid)).immediate) throw deferrableKey(this.info);
+    if (!this.oneShot) this.outOfLine = await checkToastAtStart(catalog, sql, this.info, this.config);
     this.specs = this.info.columns;
     this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
     if (this.info.partitioned) {
