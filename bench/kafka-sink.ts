@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/kafka-sink.ts [rows=200000] [batchRows=10000] [runs=3] [compression=none|gzip]
  *
- * Both write to a 4-partition topic on the Kafka test broker (librdkafka's mock cluster) with
+ * Both write to a 4-partition topic on the Kafka test broker (a real Apache Kafka node) with
  * acks=all and murmur2 partitioning. The sink's time covers JSON encoding, partitioning,
  * producing and the final flush (all acknowledged); building the Arrow batches (the source's
  * work) is excluded. kcat's time covers its whole run reading the pre-rendered key/value
