@@ -18,12 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RecordBatch } from 'apache-arrow';
-import { BatchBuilder, formatPosition, type TableDescriptor } from '../src/sdk/batch.js';
 import { KafkaSink } from '../src/connectors/kafka/index.js';
 import { jsonEncoder } from '../src/connectors/kafka/encode.js';
 import type { SizedMessage } from '../src/connectors/kafka/sender.js';
 import { startKafkaTestBroker } from '../src/testing/index.js';
-import { testTableDescriptor } from '../conformance-tests/targets/test-table-descriptor.js';
+import { customerBatches } from './lib/customer-batches.js';
 
 const run = promisify(execFile);
 const ROWS = Number(process.argv[2] ?? 200_000);
@@ -31,28 +30,7 @@ const BATCH_ROWS = Number(process.argv[3] ?? 10_000);
 const RUNS = Number(process.argv[4] ?? 3);
 const COMPRESSION = (process.argv[5] ?? 'none') as 'none' | 'gzip';
 
-const table: TableDescriptor = testTableDescriptor('public.customers');
-
-function batches(): RecordBatch[] {
-  const out: RecordBatch[] = [];
-  const base = Date.UTC(2024, 0, 1);
-  for (let start = 0; start < ROWS; start += BATCH_ROWS) {
-    const b = new BatchBuilder(table, 'changes');
-    for (let i = start; i < Math.min(ROWS, start + BATCH_ROWS); i++) {
-      const values = [
-        BigInt(i),
-        `customer ${i}`,
-        `${i % 100000}.${String(i % 100).padStart(2, '0')}`,
-        new Date(base + i * 1000),
-        i % 2 === 0,
-        i % 5 === 0 ? null : `note for customer ${i}`,
-      ];
-      b.appendChange('update', values, formatPosition(i + 1));
-    }
-    out.push(b.finish());
-  }
-  return out;
-}
+const batches = (): RecordBatch[] => customerBatches(ROWS, BATCH_ROWS);
 
 function fmt(n: number): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: 1 });

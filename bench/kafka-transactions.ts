@@ -12,39 +12,18 @@
  * Runs alternate between the modes; medians are reported, with the ratio per commit size.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { BatchBuilder, formatPosition, type TableDescriptor } from '../src/sdk/batch.js';
 import { CHECKPOINT_VERSION } from '../src/sdk/checkpoint.js';
 import { KafkaCheckpointStore, KafkaSink } from '../src/connectors/kafka/index.js';
 import { startKafkaTestBroker } from '../src/testing/index.js';
-import { testTableDescriptor } from '../conformance-tests/targets/test-table-descriptor.js';
+import { customerBatches, customersTable } from './lib/customer-batches.js';
 
 const ROWS = Number(process.argv[2] ?? 200_000);
 const BATCH_ROWS = Number(process.argv[3] ?? 5_000);
 const RUNS = Number(process.argv[4] ?? 3);
 const COMMIT_ROWS = (process.argv[5] ?? '5000,50000').split(',').map(Number);
 
-const table: TableDescriptor = testTableDescriptor('public.customers');
-
-function batches(): RecordBatch[] {
-  const out: RecordBatch[] = [];
-  const base = Date.UTC(2024, 0, 1);
-  for (let start = 0; start < ROWS; start += BATCH_ROWS) {
-    const b = new BatchBuilder(table, 'changes');
-    for (let i = start; i < Math.min(ROWS, start + BATCH_ROWS); i++) {
-      const values = [
-        BigInt(i),
-        `customer ${i}`,
-        `${i % 100000}.${String(i % 100).padStart(2, '0')}`,
-        new Date(base + i * 1000),
-        i % 2 === 0,
-        i % 5 === 0 ? null : `note for customer ${i}`,
-      ];
-      b.appendChange('update', values, formatPosition(i + 1));
-    }
-    out.push(b.finish());
-  }
-  return out;
-}
+const table = customersTable;
+const batches = (): RecordBatch[] => customerBatches(ROWS, BATCH_ROWS);
 
 const fmt = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 1 });
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
