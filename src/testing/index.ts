@@ -18,7 +18,9 @@ export type {
   KafkaTestNode,
 } from './kafka/broker.js';
 export { buildKafkaMockLauncher } from './kafka/mock-broker.js';
-export { kafkaBrokerClasspath, findJava, KAFKA_TEST_BROKER_VERSION } from './kafka/broker-classpath.js';
+export { kafkaBrokerClasspath, KAFKA_TEST_BROKER_VERSION } from './kafka/broker-classpath.js';
+export { findJava, resolveMavenClasspath } from './java/maven-classpath.js';
+export type { MavenClasspathRequest } from './java/maven-classpath.js';
 export { startExasolTestServer, ExasolFaults, Transcript, createSelfSignedCertificate } from './exasol/index.js';
 export type {
   ExasolTestServer,
