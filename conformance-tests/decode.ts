@@ -6,6 +6,7 @@ import { TimeUnit, type DataType, type Field, type RecordBatch } from 'apache-ar
 import { CHANGE_TYPE_COLUMN, METADATA, POSITION_COLUMN, isRecordBatch, type BatchKind } from '../src/sdk/batch.js';
 import { batchReaders, cellKey, toJsonValue, type Cell } from '../src/sdk/values.js';
 import { CheckFailure, describe } from './assert.js';
+import type { ExtraColumn } from './types.js';
 import { canonicalDecimal, TEST_COLUMNS, type CanonicalRow } from './test-table.js';
 
 /** One row of a delivered batch. */
@@ -103,4 +104,30 @@ export function decodeBatch(value: unknown, where: string): DecodedBatch {
     rows.push(decoded);
   }
   return { kind, table, primaryKey, rows, batch };
+}
+
+/**
+ * Fails unless every row of `decoded` that carries values (snapshot, insert, update) holds the
+ * target's value in each extra column: a wrong, missing or placeholder value there is a source bug.
+ */
+export function checkExtraColumns(decoded: DecodedBatch, extras: readonly ExtraColumn[], where: string): void {
+  if (extras.length === 0) return;
+  const fields = decoded.batch.schema.fields;
+  const readers = batchReaders(decoded.batch);
+  for (const extra of extras) {
+    const i = fields.findIndex((f) => f.name === extra.name);
+    if (i < 0) throw new CheckFailure(`${where}: the target's column ${extra.name} is not in the batch`);
+    decoded.rows.forEach((row, r) => {
+      if (row.changeType === 'delete' || row.changeType === 'truncate') return;
+      const value = readers[i]!(r);
+      const expected = extra.valueOf(row.key);
+      if (value !== expected) {
+        const shown =
+          typeof value === 'string' && value.length > 40 ? `${value.slice(0, 40)}…(${value.length} chars)` : JSON.stringify(value);
+        throw new CheckFailure(
+          `${where}: row ${row.key} (${row.changeType ?? 'snapshot'}) has ${extra.name} = ${shown}, expected ${expected.length} chars`,
+        );
+      }
+    });
+  }
 }

@@ -5,9 +5,9 @@
  */
 import type { ReferenceTableSource, SourceCapabilities } from '../src/sdk/source.js';
 import { check, fail, sleep } from './assert.js';
-import { decodeBatch, type DecodedBatch } from './decode.js';
+import { checkExtraColumns, decodeBatch, type DecodedBatch } from './decode.js';
 import { canonicalTestRow, markerRow, type CanonicalRow } from './test-table.js';
-import type { TableHarness, TargetQuirks, TestRow } from './types.js';
+import type { ExtraColumn, TableHarness, TargetQuirks, TestRow } from './types.js';
 import { DeliveredView } from './view.js';
 
 /** The next marker ordinal per table, so every writer of one table draws fresh markers. */
@@ -80,6 +80,8 @@ export interface ConsumerOptions {
    * marker was written (10 s). A source that delivers never meets this limit.
    */
   convergeMs?: number;
+  /** The target's extra columns, whose values every row must hold (see `ConformanceTarget.extraColumns`). */
+  extraColumns?: readonly ExtraColumn[];
 }
 
 /** Polls one source and folds its batches into a {@link DeliveredView}. */
@@ -111,6 +113,7 @@ export class Consumer {
       limit === undefined || decoded.rows.length <= limit,
       () => `${where} returned ${decoded.rows.length} rows with batchRows = ${limit}`,
     );
+    checkExtraColumns(decoded, this.options.extraColumns ?? [], where);
     this.batches.push(decoded);
     this.view.apply(decoded);
     return decoded;

@@ -44,6 +44,7 @@ export type { CanonicalRow } from './test-table.js';
 export type {
   ConformanceTarget,
   TargetQuirks,
+  ExtraColumn,
   TableHarness,
   TestRow,
   SourceOptions,

@@ -71,6 +71,19 @@ export interface ConformanceTarget {
   setup(): Promise<TableHarness>;
   /** Documented behaviours of the database that the expected values must follow. */
   quirks?: TargetQuirks;
+  /**
+   * Columns the target's table has after the standard ones, e.g. a large value the database
+   * stores out of line. SCH-02 expects them after the standard columns, in this order, and
+   * every row that carries values (snapshot, insert, update) must hold `valueOf(id)` in them.
+   */
+  extraColumns?: readonly ExtraColumn[];
+}
+
+/** A column beyond the standard test table whose value is a function of the row's key. */
+export interface ExtraColumn {
+  name: string;
+  /** The value every row with primary key `id` (decimal text) holds, as Utf8 text. */
+  valueOf(id: string): string;
 }
 
 /**

@@ -25,7 +25,11 @@ export async function consumerFor(ctx: CheckContext, options: SourceOptions = {}
   return new Consumer(
     source,
     ctx.capabilities,
-    { convergeMs: ctx.settings.convergeMs, ...(options.batchRows !== undefined ? { batchRows: options.batchRows } : {}) },
+    {
+      convergeMs: ctx.settings.convergeMs,
+      ...(ctx.target.extraColumns ? { extraColumns: ctx.target.extraColumns } : {}),
+      ...(options.batchRows !== undefined ? { batchRows: options.batchRows } : {}),
+    },
     view,
   );
 }

@@ -114,11 +114,12 @@ export const schemaChecks = [
       for (const b of consumer.batches) {
         const fields = tableFields(b.batch.schema);
         const names = fields.map((f) => f.name);
-        check(
-          names.join(',') === TEST_COLUMNS.join(','),
-          `${b.kind} batch columns are ${names.join(', ')}, expected ${TEST_COLUMNS.join(', ')}`,
-        );
-        const problems = fields.map(typeProblem).filter((p): p is string => p !== undefined);
+        const expected = [...TEST_COLUMNS, ...(ctx.target.extraColumns ?? []).map((c) => c.name)];
+        check(names.join(',') === expected.join(','), `${b.kind} batch columns are ${names.join(', ')}, expected ${expected.join(', ')}`);
+        const problems = fields
+          .slice(0, TEST_COLUMNS.length)
+          .map(typeProblem)
+          .filter((p): p is string => p !== undefined);
         check(problems.length === 0, `${b.kind} batch: ${problems.join('; ')}`);
         if (b.kind === 'snapshot') check(!fields[0]!.nullable, 'snapshot batch: key column id is nullable');
       }

@@ -15,7 +15,7 @@ import type { ReferenceTableSource, SourceCapabilities } from '../../src/sdk/sou
 import { CheckFailure, describeError } from '../assert.js';
 import { Consumer, TableWriter } from '../drive.js';
 import { makeRow } from '../test-table.js';
-import type { CheckContext, TableHarness } from '../types.js';
+import type { CheckContext, ConformanceTarget, TableHarness } from '../types.js';
 import { DeliveredView } from '../view.js';
 import { renderScenario, scenarioArbitrary, type Scenario } from './commands.js';
 
@@ -45,8 +45,10 @@ export async function runScenario(
   batchRows: number,
   convergeMs = 10_000,
   stats: PropertyStats = emptyStats(),
+  target: Pick<ConformanceTarget, 'quirks' | 'extraColumns'> = {},
 ): Promise<void> {
-  const writer = new TableWriter(harness);
+  const writer = new TableWriter(harness, target.quirks);
+  const extras = target.extraColumns ? { extraColumns: target.extraColumns } : {};
   const options = { batchRows, maxWaitMs: 5 };
   const opened: ReferenceTableSource[] = [];
   const open = async (): Promise<ReferenceTableSource> => {
@@ -58,7 +60,7 @@ export async function runScenario(
   let step = 'seeding the table';
   try {
     await writer.insert(scenario.seed.map((r) => makeRow(r.id, r.version)));
-    let consumer = new Consumer(await open(), caps, { batchRows, convergeMs });
+    let consumer = new Consumer(await open(), caps, { batchRows, convergeMs, ...extras });
     const saved: Saved[] = [];
     let committed = -1;
     for (const [i, command] of scenario.commands.entries()) {
@@ -96,7 +98,7 @@ export async function runScenario(
           const restorable = saved.slice(Math.max(committed, 0));
           const source = await open();
           if (restorable.length === 0) {
-            consumer = new Consumer(source, caps, { batchRows, convergeMs }, freshView());
+            consumer = new Consumer(source, caps, { batchRows, convergeMs, ...extras }, freshView());
             break;
           }
           const chosen = restorable[command.pick % restorable.length]!;
@@ -104,7 +106,7 @@ export async function runScenario(
           stats.restores++;
           if (chosen.checkpoint.phase === 'snapshot') stats.midSnapshotRestores++;
           const restarts = chosen.checkpoint.phase === 'snapshot' && !caps.midSnapshotResume;
-          consumer = new Consumer(source, caps, { batchRows, convergeMs }, restarts ? freshView() : chosen.view.clone());
+          consumer = new Consumer(source, caps, { batchRows, convergeMs, ...extras }, restarts ? freshView() : chosen.view.clone());
           break;
         }
       }
@@ -154,7 +156,7 @@ export async function checkCrashRestoreProperty(ctx: CheckContext, batchRows: nu
     } else runs++;
     const harness = await ctx.target.setup();
     try {
-      await runScenario(harness, ctx.capabilities, scenario, batchRows, ctx.settings.convergeMs, stats);
+      await runScenario(harness, ctx.capabilities, scenario, batchRows, ctx.settings.convergeMs, stats, ctx.target);
     } catch (error) {
       if (firstFailureAt === undefined) {
         firstFailureAt = Date.now();

