@@ -10,7 +10,18 @@ import { ConnectorError } from '../../src/sdk/errors.js';
 import type { PostgresSourceConfig } from '../../src/connectors/postgres/config.js';
 import { PostgresSource } from '../../src/connectors/postgres/index.js';
 import { visibleIn } from '../../src/connectors/postgres/toast.js';
-import { PG_VERSIONS, drainSnapshot, jsonRows, pollQuiet, sourceFor, uniqueName, type ChangeRow } from './helpers.js';
+import pgDriver from 'pg';
+import type { SourceWarning } from '../../src/sdk/warnings.js';
+import {
+  PG_VERSIONS,
+  changeRows as changeRowsOf,
+  drainSnapshot,
+  jsonRows,
+  pollQuiet,
+  sourceFor,
+  uniqueName,
+  type ChangeRow,
+} from './helpers.js';
 
 /** Random hex (incompressible for pglz): `n` × 32 characters. */
 const hex = (n: number) => `(SELECT string_agg(md5(random()::text || g::text), '') FROM generate_series(1, ${n}) g)`;
@@ -163,6 +174,31 @@ for (const version of PG_VERSIONS) {
       }
     });
 
+    it('batchBytes bounds batches by the values their lookups add, not only by what the stream carried', async () => {
+      const t = uniqueName('toast_bytes');
+      await pg.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY, price int NOT NULL, doc text)`);
+      await pg.query(`INSERT INTO ${t} SELECT g, g, ${LONG_TEXT} FROM generate_series(1, 300) g`);
+      const batchBytes = 64 * 1024;
+      const source = sourceFor(pg, t, { batchBytes });
+      try {
+        await drainSnapshot(source);
+        await pg.query(`UPDATE ${t} SET price = price + 1`); // 300 rows of ~20 bytes on the wire, 6400 bytes each delivered
+        const sizes: number[] = [];
+        while (sizes.reduce((a, b) => a + b, 0) < 300) {
+          const b = await source.pollChanges();
+          if (b) sizes.push(b.numRows);
+        }
+        // before any lookup a missing value counts 2 kB (32 rows), then its measured 6400 bytes (10 rows)
+        assert.ok(sizes[0]! <= 33, `first batch ${sizes[0]} rows`);
+        assert.ok(
+          sizes.slice(1, -1).every((n) => n <= Math.ceil(batchBytes / 6400) + 1),
+          `batches of ${sizes.join(', ')} rows`,
+        );
+      } finally {
+        await source.close({ dropSlot: true });
+      }
+    });
+
     it('lookup with values in text form (binaryValues: false): keys are bound as text; the folded changes equal the table', async () => {
       const t = uniqueName('toast_text');
       await createToastTable(pg, t);
@@ -195,6 +231,100 @@ for (const version of PG_VERSIONS) {
       await syncAndCompare(t, { toast: 'identity-full', setReplicaIdentity: true });
       const [row] = await pg.query<{ r: string }>(`SELECT relreplident::text AS r FROM pg_class WHERE oid = '${t}'::regclass`);
       assert.equal(row!.r, 'f');
+    });
+
+    it('identity-full, then REPLICA IDENTITY DEFAULT while streaming: warns TOAST_IDENTITY_CHANGED once and keeps delivering by lookup', async () => {
+      const t = uniqueName('toast_ident_changed');
+      await createToastTable(pg, t);
+      const warnings: SourceWarning[] = [];
+      const source = sourceFor(pg, t, { toast: 'identity-full', setReplicaIdentity: true, onWarning: (w) => warnings.push(w) });
+      try {
+        const state = new Map<string, unknown[]>();
+        for (const b of await drainSnapshot(source)) for (const r of jsonRows(b)) state.set(String(r[0]), r);
+        await pg.query(`UPDATE ${t} SET price = price + 1 WHERE id = 1`);
+        fold(state, await pollQuiet(source, 2));
+        assert.equal(warnings.length, 0, 'no warning while the identity is FULL');
+        await pg.query(`ALTER TABLE ${t} REPLICA IDENTITY DEFAULT`);
+        await pg.query(`UPDATE ${t} SET price = price + 1`); // every large value unchanged
+        const rows = await pollQuiet(source, 3);
+        for (const r of rows) assert.notEqual(r.values[2], null, `row ${String(r.values[0])}: doc arrived empty`);
+        fold(state, rows);
+        const changed = warnings.filter((w) => w.code === 'TOAST_IDENTITY_CHANGED');
+        assert.equal(changed.length, 1, JSON.stringify(warnings));
+        assert.match(changed[0]!.message, new RegExp(`${t}.*doc, meta, img.*REPLICA IDENTITY FULL`));
+        const expected = await tableAsRead(pg, t);
+        for (const [k, v] of expected) assert.deepEqual(state.get(k), v, `row ${k} differs from the table`);
+      } finally {
+        await source.close({ dropSlot: true });
+      }
+    });
+
+    it('lookup while other sessions delete and re-insert the same keys: no phantom row, no empty value, the folded changes equal the table', async () => {
+      const t = uniqueName('toast_race');
+      await pg.query(`CREATE TABLE ${t} (id int8 PRIMARY KEY, price int NOT NULL, doc text)`);
+      await pg.query(`INSERT INTO ${t} SELECT g, g, ${LONG_TEXT} FROM generate_series(1, 40) g`);
+      const source = sourceFor(pg, t, { maxWaitMs: 20 });
+      const state = new Map<string, unknown[]>();
+      let running = true;
+      const session = async (work: (client: pgDriver.Client) => Promise<void>): Promise<number> => {
+        const client = new pgDriver.Client({ connectionString: pg.connectionString });
+        await client.connect();
+        let n = 0;
+        try {
+          while (running) {
+            await work(client);
+            n++;
+          }
+        } finally {
+          await client.end();
+        }
+        return n;
+      };
+      const id = () => 1 + Math.floor(Math.random() * 40);
+      try {
+        for (const b of await drainSnapshot(source)) for (const r of jsonRows(b)) state.set(String(r[0]), r);
+        // Updates leave doc unchanged (looked up by key); deletes and re-inserts race those lookups.
+        const sessions = [
+          session((c) => c.query(`UPDATE ${t} SET price = price + 1 WHERE id = $1`, [id()]).then(() => {})),
+          session((c) => c.query(`UPDATE ${t} SET price = price - 1 WHERE id = ANY($1)`, [[id(), id(), id()]]).then(() => {})),
+          session((c) =>
+            c
+              .query(`WITH d AS (DELETE FROM ${t} WHERE id = $1 RETURNING id) INSERT INTO ${t} SELECT id, 0, ${LONG_TEXT} FROM d`, [id()])
+              .then(() => {}),
+          ),
+          session(async (c) => {
+            const k = id();
+            await c.query(`DELETE FROM ${t} WHERE id = $1`, [k]);
+            await c.query(`INSERT INTO ${t} VALUES ($1, 1, ${LONG_TEXT}) ON CONFLICT (id) DO NOTHING`, [k]);
+          }),
+        ];
+        const until = Date.now() + 3000;
+        let rows = 0;
+        while (Date.now() < until) {
+          const b = await source.pollChanges();
+          if (!b) continue;
+          const changes = changeRowsOf(b);
+          for (const r of changes)
+            if (r.type !== 'delete') assert.equal(String(r.values[2]).length, 6400, `row ${String(r.values[0])}: doc`);
+          fold(state, changes);
+          rows += changes.length;
+        }
+        running = false;
+        const counts = await Promise.all(sessions);
+        const rest = await pollQuiet(source, 3);
+        for (const r of rest) if (r.type !== 'delete') assert.equal(String(r.values[2]).length, 6400, `row ${String(r.values[0])}: doc`);
+        fold(state, rest);
+        const expected = await tableAsRead(pg, t);
+        assert.deepEqual([...state.keys()].sort(), [...expected.keys()].sort(), 'no phantom and no missing row');
+        for (const [k, v] of expected) assert.deepEqual(state.get(k), v, `row ${k} differs from the table`);
+        assert.ok(
+          counts.every((n) => n > 10) && rows + rest.length > 100,
+          `sessions ran ${counts.join('/')} times, ${rows + rest.length} change rows`,
+        );
+      } finally {
+        running = false;
+        await source.close({ dropSlot: true });
+      }
     });
   });
 }

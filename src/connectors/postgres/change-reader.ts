@@ -108,6 +108,15 @@ export class ChangeReader {
   private records: RowRecord[] = [];
   /** Whether a row of the batch in progress needs a lookup. */
   private needsLookup = false;
+  /**
+   * Bytes the lookups of the batch in progress are expected to add, so that `batchBytes`
+   * bounds the delivered batch and not only what the stream carried: missing values counted at
+   * the running average size of the values read so far (2 kB before any: a value is stored out
+   * of line only when its row is over about 2 kB).
+   */
+  private lookupBytes = 0;
+  private lookedUpValues = 0;
+  private lookedUpBytes = 0;
   /** Columns of the row being written that need a lookup. */
   private rowMissing: number[] | null = null;
   /** While a batch is written again: the values read for the row being written. */
@@ -329,7 +338,7 @@ export class ChangeReader {
 
   private isFull(): boolean {
     const b = this.builder;
-    return b.rows >= this.o.config.batchRows || (b.rows > 0 && b.byteLength >= this.o.config.batchBytes);
+    return b.rows >= this.o.config.batchRows || (b.rows > 0 && b.byteLength + this.lookupBytes >= this.o.config.batchBytes);
   }
 
   /**
@@ -346,6 +355,7 @@ export class ChangeReader {
       return this.builder.finish();
     }
     this.needsLookup = false;
+    this.lookupBytes = 0;
     this.builder.finish(); // holds nulls where the values were missing: never delivered
     const wanted = records.filter((r) => r.missing !== null);
     const results = await this.lookup.fetch(
@@ -355,6 +365,13 @@ export class ChangeReader {
     );
     const byRecord = new Map<RowRecord, LookupResult>();
     wanted.forEach((r, i) => byRecord.set(r, results[i]));
+    for (const values of results) {
+      if (values === undefined) continue;
+      for (const v of values.values()) {
+        this.lookedUpValues++;
+        this.lookedUpBytes += v === null ? 0 : v.length;
+      }
+    }
     this.builder = new BatchBuilder(this.descriptor, 'changes');
     for (const r of records) {
       let tuple: Tuple | null = null;
@@ -378,6 +395,11 @@ export class ChangeReader {
     this.returned = { ...this.pending };
     const batch = this.builder.finish();
     return batch.numRows > 0 ? batch : null;
+  }
+
+  /** The average size of a looked-up value so far (2048 before the first lookup). */
+  private averageLookedUpBytes(): number {
+    return this.lookedUpValues === 0 ? 2048 : this.lookedUpBytes / this.lookedUpValues;
   }
 
   /** The key of a kept row, in its wire form, as bind parameters. */
@@ -524,7 +546,10 @@ export class ChangeReader {
         return 'full';
       }
       this.writeRow(frame, type, tuple, this.oldTuple, index, this.txnLsn);
-      if (this.rowMissing !== null) this.needsLookup = true;
+      if (this.rowMissing !== null) {
+        this.needsLookup = true;
+        this.lookupBytes += this.rowMissing.length * this.averageLookedUpBytes();
+      }
       if (this.recording) {
         const pos = tuple === null ? -1 : tuple === this.oldTuple ? this.oldPos : this.newPos;
         const oldPos = this.oldTuple.present ? this.oldPos : -1;
