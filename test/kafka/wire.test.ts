@@ -5,7 +5,7 @@ import { Partitioners } from 'kafkajs';
 import { Binary, Date_, DateUnit, Decimal, Field, Float64, Int16, Int32, List, TimeUnit, Timestamp, type Data } from 'apache-arrow';
 import fc from 'fast-check';
 import { gunzipSync } from 'node:zlib';
-import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, writeVarint } from '../../src/connectors/kafka/wire.js';
+import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, sealRecordBatch, writeVarint } from '../../src/connectors/kafka/wire.js';
 import { ProducerSequences } from '../../src/connectors/kafka/produce.js';
 import { ByteOut } from '../../src/sinks/json/byte-out.js';
 import { columnWriter } from '../../src/sinks/json/cells.js';
@@ -211,7 +211,7 @@ test('records rendered in place are byte-identical to records appended from stri
   );
 });
 
-test('gzipRecordBatch keeps the header, compresses the records and re-computes length and CRC', async () => {
+test('gzipRecordBatch keeps the header, compresses the records and re-computes the length; sealing writes the CRC', async () => {
   const writer = new RecordBatchWriter(64);
   for (let i = 0; i < 50; i++)
     writer.append({
@@ -224,7 +224,8 @@ test('gzipRecordBatch keeps the header, compresses the records and re-computes l
   assert.ok(zipped.length < plain.length / 2, `${zipped.length} bytes vs ${plain.length}`);
   assert.equal(zipped.readInt16BE(21), 1, 'attributes: gzip');
   assert.equal(zipped.readInt32BE(8), zipped.length - 12, 'batch length');
-  assert.equal(zipped.readUInt32BE(17), crc32c(zipped, 21, zipped.length), 'CRC over attributes..end');
+  sealRecordBatch(zipped);
+  assert.equal(zipped.readUInt32BE(17), crc32c(zipped, 21, zipped.length), 'sealed: CRC over attributes..end');
   assert.deepEqual(zipped.subarray(23, 61), plain.subarray(23, 61), 'offsets, timestamps, producer fields and record count unchanged');
   assert.deepEqual(gunzipSync(zipped.subarray(61)), plain.subarray(61));
 });
@@ -245,6 +246,7 @@ test('idempotent batches: producer id, epoch and per-partition sequences advanci
     const request = new Map<number, Buffer>();
     counts.forEach((n, partition) => n > 0 && request.set(partition, batch(n)));
     producer.stamp(request);
+    for (const b of request.values()) sealRecordBatch(b); // as the producer does before sending
     sent.push(request);
   }
   const fields = (b: Buffer) => ({

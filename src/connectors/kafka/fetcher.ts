@@ -32,7 +32,8 @@ export interface RawRequest {
     apiVersion: number;
     apiName: string;
     expectResponse: () => boolean;
-    encode: () => Promise<{ buf: Buffer; buffer: Buffer }>;
+    /** `buffer` needs only what kafkajs uses of it: its length and `copy(target, offset)`. */
+    encode: () => Promise<{ buf: Buffer; buffer: Buffer | { readonly length: number; copy(target: Buffer, targetStart: number): number } }>;
   };
   response: { decode: (raw: Buffer) => Promise<unknown>; parse: (decoded: unknown) => Promise<unknown> };
   requestTimeout?: number;

@@ -9,7 +9,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { createCluster, type KafkajsBroker, type KafkajsCluster, type RawRequest } from './fetcher.js';
-import { encodeRecordBatch, keyPartition, stampProducer, type WireRecord } from './wire.js';
+import { encodeRecordBatch, keyPartition, sealRecordBatch, stampProducer, type WireRecord } from './wire.js';
 import type { KafkaTransaction } from './transaction.js';
 
 /** A record with an optional explicit partition (else: murmur2 of the key). */
@@ -42,6 +42,8 @@ export interface LeanProducerOptions {
 /** Errors that end an idempotent producer's session: a new producer id is needed. */
 const PRODUCER_STATE_LOST = new Set([45, 47, 59]);
 const DUPLICATE_SEQUENCE_NUMBER = 46;
+/** The `buf` kafkajs checks a request payload for (its bytes come from `buffer`: see ProduceBody). */
+const EMPTY = Buffer.alloc(0);
 
 /**
  * InitProducerId errors that pass: REQUEST_TIMED_OUT, COORDINATOR_LOAD_IN_PROGRESS,
@@ -105,32 +107,47 @@ interface PartitionResult {
   errorCode: number;
 }
 
+/**
+ * A Produce v3 request body that writes itself straight into the client's request buffer:
+ * kafkajs copies a request's encoded payload with `buffer.copy(target, offset)`, so the record
+ * batches are copied once, there, instead of first into a body of their own (the batches are
+ * most of the sink's bytes; every copy of them costs).
+ */
+interface ProduceBody {
+  readonly length: number;
+  copy(target: Buffer, targetStart: number): number;
+}
+
 function encodeProduceRequest(
   topic: string,
   acks: number,
   timeoutMs: number,
   batches: Map<number, Buffer>,
   transactionalId: string | null = null,
-): Buffer {
+): ProduceBody {
   const topicBytes = Buffer.from(topic, 'utf8');
   const idBytes = transactionalId === null ? null : Buffer.from(transactionalId, 'utf8');
-  let size = 2 + (idBytes?.length ?? 0) + 2 + 4 + 4 + 2 + topicBytes.length + 4;
-  for (const b of batches.values()) size += 4 + 4 + b.length;
-  const buf = Buffer.allocUnsafe(size);
-  let o = buf.writeInt16BE(idBytes === null ? -1 : idBytes.length, 0); // transactional id (null: none)
-  if (idBytes !== null) o += idBytes.copy(buf, o);
-  o = buf.writeInt16BE(acks, o);
-  o = buf.writeInt32BE(timeoutMs, o);
-  o = buf.writeInt32BE(1, o); // one topic
-  o = buf.writeInt16BE(topicBytes.length, o);
-  o += topicBytes.copy(buf, o);
-  o = buf.writeInt32BE(batches.size, o);
-  for (const [partition, b] of batches) {
-    o = buf.writeInt32BE(partition, o);
-    o = buf.writeInt32BE(b.length, o);
-    o += b.copy(buf, o);
-  }
-  return buf;
+  let length = 2 + (idBytes?.length ?? 0) + 2 + 4 + 4 + 2 + topicBytes.length + 4;
+  for (const b of batches.values()) length += 4 + 4 + b.length;
+  return {
+    length,
+    copy(buf: Buffer, at: number): number {
+      let o = buf.writeInt16BE(idBytes === null ? -1 : idBytes.length, at); // transactional id (null: none)
+      if (idBytes !== null) o += idBytes.copy(buf, o);
+      o = buf.writeInt16BE(acks, o);
+      o = buf.writeInt32BE(timeoutMs, o);
+      o = buf.writeInt32BE(1, o); // one topic
+      o = buf.writeInt16BE(topicBytes.length, o);
+      o += topicBytes.copy(buf, o);
+      o = buf.writeInt32BE(batches.size, o);
+      for (const [partition, b] of batches) {
+        o = buf.writeInt32BE(partition, o);
+        o = buf.writeInt32BE(b.length, o);
+        o += b.copy(buf, o);
+      }
+      return o - at;
+    },
+  };
 }
 
 /** Produce v3 response: per-partition error codes (offsets are not needed). */
@@ -237,7 +254,7 @@ export class LeanProducer {
           apiVersion: 0,
           apiName: 'InitProducerId',
           expectResponse: () => true,
-          encode: async () => ({ buf: body, buffer: body }),
+          encode: async () => ({ buf: EMPTY, buffer: body }), // see ProduceBody
         },
         response: {
           decode: async (raw: Buffer) => ({ errorCode: raw.readInt16BE(4), id: raw.readBigInt64BE(6), epoch: raw.readInt16BE(14) }),
@@ -292,8 +309,9 @@ export class LeanProducer {
   }
 
   private async sendStamped(batches: Map<number, Buffer>): Promise<void> {
-    // Stamped once: a retry resends the same sequence, which the broker recognises.
+    // Stamped and sealed once: a retry resends the same sequence, which the broker recognises.
     this.producer?.stamp(batches);
+    for (const batch of batches.values()) sealRecordBatch(batch);
     let pending = new Map(batches);
     const attempts = this.options.attempts ?? 8;
     for (let attempt = 1; pending.size > 0; attempt++) {
@@ -330,7 +348,7 @@ export class LeanProducer {
               apiVersion: 3,
               apiName: 'Produce',
               expectResponse: () => true,
-              encode: async () => ({ buf: body, buffer: body }),
+              encode: async () => ({ buf: EMPTY, buffer: body }), // see ProduceBody
             },
             response: { decode: (raw) => decodeProduceResponse(raw), parse: async (decoded) => decoded },
             requestTimeout: this.options.timeoutMs + 5000,

@@ -142,7 +142,7 @@ export class KafkaTransaction {
       const key = `${topic}\u0000${partition}`;
       const sequence = this.sequences.get(key) ?? 0;
       batch.writeInt16BE(batch.readInt16BE(21) | TRANSACTIONAL_ATTRIBUTE, 21);
-      stampProducer(batch, id, this.epoch, sequence); // recomputes the CRC over the attributes too
+      stampProducer(batch, id, this.epoch, sequence); // the CRC (over the attributes too) is written when sent
       this.sequences.set(key, (sequence + batch.readInt32BE(57)) % 2 ** 31);
     }
   }

@@ -180,7 +180,7 @@ export function encodeRecordBatch(records: readonly WireRecord[], timestamp = Da
 /**
  * Builds one v2 record batch incrementally: records are encoded into a growing buffer as
  * they arrive (so a queue of pending records is a few buffers, not an object per record),
- * and `finish` writes the batch header and CRC.
+ * and `finish` writes the batch header (the CRC comes last: {@link sealRecordBatch}).
  *
  * Two ways in: `append` for a record given as strings/buffers, and the in-place sequence
  * `beginRecord` → value bytes written to `out` → `endValue` → header bytes → `endRecord`,
@@ -365,9 +365,18 @@ export class RecordBatchWriter {
     buf.writeInt16BE(-1, 51); // producer epoch
     buf.writeInt32BE(-1, 53); // base sequence
     buf.writeInt32BE(this.count, 57); // record count
-    buf.writeUInt32BE(crc32c(buf, 21, total), 17);
+    buf.writeUInt32BE(0, 17); // the CRC is written once the producer fields are final
     return buf.subarray(0, total);
   }
+}
+
+/**
+ * Writes the CRC of a finished batch (over attributes..end). Done once, after compression and
+ * the producer stamp, right before the batch is first sent: the CRC is the sink's costliest
+ * step per byte, and everything before it may still change the bytes it covers.
+ */
+export function sealRecordBatch(batch: Buffer): void {
+  batch.writeUInt32BE(crc32c(batch, 21, batch.length), 17);
 }
 
 /**
@@ -381,17 +390,15 @@ export async function gzipRecordBatch(batch: Buffer): Promise<Buffer> {
   compressed.copy(out, BATCH_HEADER_BYTES);
   out.writeInt32BE(out.length - 12, 8); // batch length
   out.writeInt16BE(1, 21); // attributes: gzip, create time, not transactional
-  out.writeUInt32BE(crc32c(out, 21, out.length), 17);
-  return out;
+  return out; // unsealed, as the batch it compresses
 }
 
 /**
- * Sets the producer id, epoch and base sequence of a finished (possibly compressed) batch
- * and re-computes its CRC, which covers those fields.
+ * Sets the producer id, epoch and base sequence of a finished (possibly compressed) batch;
+ * {@link sealRecordBatch} then writes the CRC, which covers those fields.
  */
 export function stampProducer(batch: Buffer, producerId: bigint, epoch: number, baseSequence: number): void {
   batch.writeBigInt64BE(producerId, 43);
   batch.writeInt16BE(epoch, 51);
   batch.writeInt32BE(baseSequence, 53);
-  batch.writeUInt32BE(crc32c(batch, 21, batch.length), 17);
 }
