@@ -141,6 +141,17 @@ function fold(records: Record_[]): Map<string, Record<string, unknown>> {
   return state;
 }
 
+/** The first few keys where the folded topic and the table differ, or '' when they are equal. */
+function describeDifferences(folded: Map<string, Record<string, unknown>>, expected: Map<string, Record<string, unknown>>): string {
+  const diffs: string[] = [];
+  for (const [k, row] of expected)
+    if (!isDeepStrictEqual(folded.get(k), row)) diffs.push(`${k}: topic ${JSON.stringify(folded.get(k))} table ${JSON.stringify(row)}`);
+  for (const k of folded.keys()) if (!expected.has(k)) diffs.push(`${k}: only in the topic`);
+  return diffs.length === 0
+    ? ''
+    : `${diffs.length} keys differ (topic ${folded.size}, table ${expected.size} rows), e.g. ${diffs.slice(0, 5).join('; ')}`;
+}
+
 async function tableRows(): Promise<Map<string, Record<string, unknown>>> {
   const rows = await server.query<Record<string, unknown>>(`SELECT id::text AS id, name, amount::text AS amount, note FROM ${TABLE}`);
   return new Map(rows.map((r) => [r.id as string, r]));
@@ -165,16 +176,24 @@ test(
 
     const last = startSync();
     const expected = await tableRows();
-    await waitFor(
-      async () => {
-        const folded = fold(await readTopic('read_committed'));
-        // every row as in the table, not only every key: the last updates may still be on their way
-        return folded.size === expected.size && [...expected].every(([k, row]) => isDeepStrictEqual(folded.get(k), row));
-      },
-      60_000,
-      'the topic to catch up',
-      500,
-    );
+    let differences = '';
+    try {
+      await waitFor(
+        async () => {
+          if (last.child.exitCode !== null) return true;
+          const folded = fold(await readTopic('read_committed'));
+          // every row as in the table, not only every key: the last updates may still be on their way
+          differences = describeDifferences(folded, expected);
+          return differences === '';
+        },
+        60_000,
+        'the topic to catch up',
+        500,
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}: ${differences}\nsync log (tail):\n${last.stderr().slice(-4000)}`);
+    }
+    assert.equal(last.child.exitCode, null, `the last sync exited early:\n${last.stderr().slice(-4000)}`);
     last.child.kill('SIGTERM');
     await exited(last.child);
     assert.equal(last.child.exitCode, 0, last.stderr());

@@ -5,7 +5,15 @@ import { Partitioners } from 'kafkajs';
 import { Binary, Date_, DateUnit, Decimal, Field, Float64, Int16, Int32, List, TimeUnit, Timestamp, type Data } from 'apache-arrow';
 import fc from 'fast-check';
 import { gunzipSync } from 'node:zlib';
-import { RecordBatchWriter, crc32c, gzipRecordBatch, keyPartition, murmur2, sealRecordBatch, writeVarint } from '../../src/connectors/kafka/wire.js';
+import {
+  RecordBatchWriter,
+  crc32c,
+  gzipRecordBatch,
+  keyPartition,
+  murmur2,
+  sealRecordBatch,
+  writeVarint,
+} from '../../src/connectors/kafka/wire.js';
 import { ProducerSequences } from '../../src/connectors/kafka/produce.js';
 import { ByteOut } from '../../src/sinks/json/byte-out.js';
 import { columnWriter } from '../../src/sinks/json/cells.js';
