@@ -6,7 +6,12 @@
 import { after, test } from 'node:test';
 import { registerConformance } from './index.js';
 import memoryTarget from './targets/memory.js';
-import postgresTarget, { postgresPartitionedTarget, postgresTargetWith, stopPostgresTarget } from './targets/postgres.js';
+import postgresTarget, {
+  postgresCaptureTarget,
+  postgresPartitionedTarget,
+  postgresTargetWith,
+  stopPostgresTarget,
+} from './targets/postgres.js';
 
 const seed = process.env.REFSTREAM_CONFORMANCE_SEED ? Number(process.env.REFSTREAM_CONFORMANCE_SEED) : 20261121;
 const numRuns = process.env.REFSTREAM_CONFORMANCE_RUNS ? Number(process.env.REFSTREAM_CONFORMANCE_RUNS) : undefined;
@@ -21,6 +26,8 @@ if (process.env.REFSTREAM_CONFORMANCE_SKIP_POSTGRES !== '1') {
     // Known connector failures go here as `expectedFailures: { 'ID': 'reason + issue' }`:
     // reported as todo while failing, and failing the run once fixed.
   });
+  // a table of a capture: one slot and stream shared with a busy neighbour table
+  registerConformance(test, postgresCaptureTarget, { seed, numRuns: numRuns ?? 8 });
   // the same connector on a partitioned table
   registerConformance(test, postgresPartitionedTarget, { seed, numRuns: numRuns ?? 8 });
   // the same connector with schema evolution off: the checks whose outcome depends on it

@@ -8,7 +8,10 @@
  * default replica identity: every update arrives with `doc` as an unchanged TOAST value, which
  * the source must fill (`toast: 'lookup'`, the default) without stopping or leaking a placeholder.
  */
-import { PostgresSource, type PostgresSourceConfig } from '../../src/connectors/postgres/index.js';
+import { PostgresCapture, PostgresSource, type PostgresSourceConfig } from '../../src/connectors/postgres/index.js';
+import { sync } from '../../src/sdk/sync.js';
+import { MemorySink } from '../../src/sinks/memory.js';
+import { MemoryCheckpointStore } from '../../src/sdk/checkpoint-store.js';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { createHash } from 'node:crypto';
 import type { ConformanceTarget, ExtraColumn, SourceOptions, TableHarness, TestRow } from '../types.js';
@@ -48,7 +51,68 @@ function valuesOf(rows: TestRow[]): { sql: string; params: unknown[] } {
 /** Layouts of the test table: plain, or hash-partitioned in three (one of them hashed again in two). */
 type Layout = 'plain' | 'partitioned';
 
-async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout = 'plain'): Promise<TableHarness> {
+/**
+ * The tested table as one table of a capture, added to it while a neighbour table streams (a
+ * writer keeps changing it, a sync keeps reading it): the tested source must behave exactly
+ * like a source of its own while the stream it shares carries the neighbour's changes too
+ * (and restarts for it).
+ */
+async function captureHarness(): Promise<TableHarness> {
+  const own = await harness();
+  const pg = await postgres();
+  const name = `n${process.pid}_${++tables}`;
+  const neighbour = `conformance.${name}`;
+  const slot = `rscc_${name}`;
+  const applicationName = `rscc_${name}`;
+  await pg.query(`CREATE TABLE ${neighbour} (id bigint PRIMARY KEY, v text NOT NULL)`);
+  await pg.query(`INSERT INTO ${neighbour} SELECT g, 'v' || g FROM generate_series(1, 200) g`);
+  // the tested table joins a running capture (a snapshot of its own while the neighbour streams)
+  const capture = new PostgresCapture({ connectionString: pg.connectionString, slot, tables: [neighbour], applicationName });
+  const neighbourRun = sync({
+    source: () => capture.source(neighbour),
+    sinks: [new MemorySink()],
+    checkpoints: new MemoryCheckpointStore(),
+    commitEvery: { ms: 100 },
+  });
+  // the shared stream runs before the tested source starts: what it holds is the capture's
+  for (let waited = 0; neighbourRun.progress.phase !== 'changes' || neighbourRun.progress.commits === 0; waited += 20) {
+    if (waited > 30_000) throw new Error(`the neighbour table of ${own.table!} did not start streaming`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await capture.addTable(own.table!);
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      await pg.query(`UPDATE ${neighbour} SET v = $2 WHERE id = $1`, [1 + (i % 200), `w${i}`]).catch(() => {});
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    ...own,
+    async createSource(options: SourceOptions = {}) {
+      return capture.source(own.table!, {
+        ...(options.batchRows !== undefined ? { batchRows: options.batchRows } : {}),
+        ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
+      });
+    },
+    async interrupt() {
+      await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [
+        applicationName,
+      ]);
+    },
+    async teardown() {
+      writing = false;
+      await writer;
+      neighbourRun.stop();
+      await neighbourRun.done.catch(() => {});
+      await capture.close({ dropSlot: true }).catch(() => {});
+      await pg.query(`DROP TABLE IF EXISTS ${neighbour}`);
+      await own.teardown();
+    },
+  };
+}
+
+async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout = 'plain'): Promise<TableHarness & { table?: string }> {
   const pg = await postgres();
   const name = `t${process.pid}_${++tables}`;
   const table = `conformance.${name}`;
@@ -70,6 +134,7 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
   }
   await pg.query(`ALTER TABLE ${table} ALTER COLUMN doc SET STORAGE EXTERNAL`); // recurses into the partitions
   return {
+    table,
     async createSource(options: SourceOptions = {}) {
       return new PostgresSource({
         connectionString: pg.connectionString,
@@ -147,6 +212,14 @@ export const postgresPartitionedTarget: ConformanceTarget = {
   capabilities: postgresTarget.capabilities,
   extraColumns: [largeDoc],
   setup: () => harness({ snapshotParallelism: 2 }, 'partitioned'),
+};
+
+/** A table of a `PostgresCapture`, sharing its slot and stream with a busy neighbour table. */
+export const postgresCaptureTarget: ConformanceTarget = {
+  name: 'postgres (table of a capture)',
+  capabilities: postgresTarget.capabilities,
+  extraColumns: [largeDoc],
+  setup: () => captureHarness(),
 };
 
 export default postgresTarget;

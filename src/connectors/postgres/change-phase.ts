@@ -11,6 +11,8 @@ import { ChangeReader, type ChangePosition } from './change-reader.js';
 import type { ColumnSpec } from './types.js';
 import { sameSpecs } from './restore-checks.js';
 import type { TableSession } from './table-session.js';
+import { openSlotChannel } from './change-channel.js';
+import type { CaptureMembership } from './capture/membership.js';
 
 /** Reads the table's changes from where the snapshot (or the restored checkpoint) left off. */
 export class ChangePhase {
@@ -25,12 +27,16 @@ export class ChangePhase {
   /** The highest LSN confirmed to the slot. */
   private committed = 0n;
 
-  /** @param isClosed - true once the source is closed: a stream opened meanwhile is closed at once */
+  /**
+   * @param isClosed - true once the source is closed: a stream opened meanwhile is closed at once
+   * @param membership - the capture whose shared stream the table reads, instead of its own slot
+   */
   constructor(
     private readonly session: TableSession,
     private readonly config: ResolvedConfig,
     private readonly table: string,
     private readonly isClosed: () => boolean,
+    private readonly membership: CaptureMembership | null = null,
   ) {}
 
   /** Sets where the stream starts, with the columns and partitions as of there. */
@@ -77,7 +83,15 @@ export class ChangePhase {
       partitions: session.info!.partitioned ? (this.partitions ?? recordPartitions(session.partitions)) : null,
       start: this.start!,
       committed: this.committed,
-      connect: session.connectReplication,
+      openChannel:
+        this.membership?.openChannel ??
+        openSlotChannel({
+          config: this.config,
+          catalog: session.catalog!,
+          table: session.info!,
+          connect: session.connectReplication,
+          committed: this.committed,
+        }),
       connectSql: session.connectSql,
     });
     this.reader = reader;

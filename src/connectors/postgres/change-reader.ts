@@ -5,15 +5,15 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, formatPosition, type TableDescriptor } from '../../sdk/batch.js';
-import { ConnectorError, definite, transient } from '../../sdk/errors.js';
+import { ConnectorError, definite } from '../../sdk/errors.js';
 import type { ColumnBuilder } from '../../sdk/builders.js';
 import { createPublicationSql, type Catalog, type TableInfo } from './catalog.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import type { ResolvedConfig } from './config.js';
-import type { ReplicationConnection } from './replication-stream.js';
 import { KIND, Tuple, parseKeepalive, parseRelation, XLOG_DATA_HEADER, type RelationMessage } from './pgoutput.js';
 import { formatLsn } from './lsn.js';
-import { quoteIdent, quoteLiteral, quoteQualified } from './identifiers.js';
+import { quoteIdent, quoteQualified } from './identifiers.js';
+import { REWOUND, type ChangeChannel, type ChangePosition, type OpenChannel } from './change-channel.js';
 import { mapPgError } from './errors.js';
 import { PartitionWatch } from './partitions.js';
 import { IdleTimers } from './heartbeat.js';
@@ -21,14 +21,7 @@ import { ToastLookup, type LookupResult } from './toast.js';
 import type pg from 'pg';
 import { reportWarning } from '../../sdk/warnings.js';
 
-/**
- * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
- * commits at `lsn` (0 when the position is between transactions).
- */
-export interface ChangePosition {
-  lsn: bigint;
-  skip: number;
-}
+export type { ChangePosition } from './change-channel.js';
 
 export interface ChangeReaderOptions {
   config: ResolvedConfig;
@@ -43,7 +36,8 @@ export interface ChangeReaderOptions {
   partitions: string[] | null;
   /** Highest LSN committed so far (confirmed to the slot). */
   committed: bigint;
-  connect: () => Promise<ReplicationConnection>;
+  /** Where the frames come from: the table's own slot, or its share of a capture's stream. */
+  openChannel: OpenChannel;
   /** A new SQL connection, for reading unchanged out-of-line (TOAST) values by key. */
   connectSql: () => Promise<pg.Client>;
 }
@@ -70,7 +64,7 @@ interface RowRecord {
 type Step = 'ok' | 'full';
 
 export class ChangeReader {
-  private conn: ReplicationConnection | null = null;
+  private conn: ChangeChannel | null = null;
   private specs: ColumnSpec[];
   private codecs: ColumnCodec[];
   private descriptor!: TableDescriptor;
@@ -92,7 +86,13 @@ export class ChangeReader {
   /** Position after the rows currently in the builder. */
   private pending: ChangePosition;
   private committed: bigint;
-  private statusTimer: NodeJS.Timeout | null = null;
+  /**
+   * Transactions committing before this LSN were delivered already: a capture's stream may
+   * start before this table's position (where another table of the capture stands).
+   */
+  private floorLsn: bigint;
+  /** The open transaction commits before {@link floorLsn}: none of its messages count. */
+  private txnBelowFloor = false;
   private lastCatalogCheck = Date.now();
   private failure: ConnectorError | null = null;
   private closed = false;
@@ -136,6 +136,7 @@ export class ChangeReader {
     this.returned = { ...o.start };
     this.pending = { ...o.start };
     this.committed = o.committed;
+    this.floorLsn = o.start.lsn;
     if (o.start.skip > 0) {
       this.skipLsn = o.start.lsn;
       this.skipCount = o.start.skip;
@@ -182,61 +183,39 @@ export class ChangeReader {
     }
   }
 
-  /** Connects, starts streaming at the start position and verifies the slot did not move past it. */
+  /** Checks the table and publication, then opens the stream at the start position. */
   async open(): Promise<void> {
-    const { config, table, catalog } = this.o;
     await this.checkTableAndPublication();
-    const conn = await this.o.connect();
-    this.conn = conn;
     // protocol 2 with binary values, or protocol 1 with values in text output format (also
     // when a column is read as text only: pgoutput would send it in binary form)
-    const binary = config.binaryValues && this.o.textValues !== true && !this.codecs.some((c) => c.textOnly);
-    const options = [
-      `proto_version '${binary ? 2 : 1}'`,
-      `publication_names ${quoteLiteral(quoteIdent(config.publicationName))}`,
-      ...(binary ? [`binary 'true'`] : []),
-    ].join(', ');
-    conn.start(config.slotName, this.o.start.lsn, options);
-    // Wait until this connection holds the slot, then check its confirmed position: nobody
-    // else can move it any more, so the check cannot race.
-    const pid = (conn.client as unknown as { processID: number }).processID;
-    const deadline = Date.now() + config.connectTimeoutMs;
-    for (;;) {
-      if (conn.failure) throw mapPgError(conn.failure, table.display, 'starting replication');
-      const rows = await catalog.slotActive(config.slotName);
-      if (rows && rows.activePid === pid) {
-        if (rows.invalid) {
-          throw definite('SLOT_INVALIDATED', `replication slot ${config.slotName} was invalidated`, {
-            table: table.display,
-            hint: `SELECT pg_drop_replication_slot(${quoteLiteral(config.slotName)}); then delete the checkpoint to take a new snapshot`,
-          });
-        }
-        if (rows.confirmedFlush !== null && rows.confirmedFlush > this.o.start.lsn) {
-          throw definite(
-            'CHECKPOINT_EXPIRED',
-            `replication slot ${config.slotName} is at ${formatLsn(rows.confirmedFlush)}, past the checkpoint position ${formatLsn(this.o.start.lsn)}; changes in between are gone`,
-            {
-              table: table.display,
-              hint: 'delete the checkpoint to take a new snapshot (and make sure only one reader commits to this slot)',
-            },
-          );
-        }
-        break;
-      }
-      if (Date.now() > deadline)
-        throw transient('TIMEOUT', `replication did not start on slot ${config.slotName}`, { table: table.display });
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    this.statusTimer = setInterval(() => this.conn?.sendStatus(this.committed), config.statusIntervalMs);
-    this.statusTimer.unref();
-    if (this.committed > 0n) conn.sendStatus(this.committed);
+    const binary = this.o.config.binaryValues && this.o.textValues !== true && !this.codecs.some((c) => c.textOnly);
+    this.conn = await this.o.openChannel(this.returned, !binary, this.o.table);
+  }
+
+  /**
+   * The stream was restarted at an earlier position: drop what was read but not returned,
+   * and take the frames again from the last returned position.
+   */
+  private rewind(): void {
+    this.builder = new BatchBuilder(this.descriptor, 'changes');
+    this.records = [];
+    this.needsLookup = false;
+    this.lookupBytes = 0;
+    this.stashed = null;
+    this.txnLsn = -1n;
+    this.txnIndex = 0;
+    this.txnBelowFloor = false;
+    this.pending = { ...this.returned };
+    this.floorLsn = this.returned.lsn;
+    this.skipLsn = this.returned.skip > 0 ? this.returned.lsn : -1n;
+    this.skipCount = this.returned.skip;
   }
 
   /** Confirms `lsn` (a committed checkpoint's position) to the slot. */
   commit(lsn: bigint): void {
     if (lsn <= this.committed) return;
     this.committed = lsn;
-    this.conn?.sendStatus(lsn);
+    this.conn?.confirm(lsn);
   }
 
   /** The next change batch, or `null` when nothing arrived within `maxWaitMs`. */
@@ -253,6 +232,10 @@ export class ChangeReader {
           const frame = this.stashed ?? conn.readFrame();
           this.stashed = null;
           if (frame === null) break;
+          if (frame === REWOUND) {
+            this.rewind();
+            continue;
+          }
           const step = frame[0] === 0x77 && frame[XLOG_DATA_HEADER] === 0x52 ? await this.onRelation(frame) : this.process(frame);
           if (step === 'full') {
             this.stashed = frame;
@@ -422,7 +405,7 @@ export class ChangeReader {
     if (kind === 0x6b) {
       // 'k' keepalive: when nothing is open or buffered, everything before wal_end was sent and seen
       const ka = parseKeepalive(frame);
-      if (ka.replyRequested) this.conn!.sendStatus(this.committed);
+      if (ka.replyRequested) this.conn!.confirm(this.committed);
       if (this.txnLsn < 0n && this.builder.rows === 0 && ka.walEnd > this.returned.lsn && this.skipLsn < 0n) {
         this.returned = { lsn: ka.walEnd, skip: 0 };
         this.pending = { ...this.returned };
@@ -437,10 +420,16 @@ export class ChangeReader {
         this.txnLsn = frame.readBigUInt64BE(p + 1);
         this.txnXid = frame.readUInt32BE(p + 17);
         this.txnIndex = 0;
+        this.txnBelowFloor = this.txnLsn < this.floorLsn;
         return 'ok';
       case 0x43: {
         // C
         const commitLsn = frame.readBigUInt64BE(p + 2);
+        if (this.txnBelowFloor) {
+          this.txnBelowFloor = false;
+          this.txnLsn = -1n;
+          return 'ok';
+        }
         if (this.skipLsn >= 0n && commitLsn >= this.skipLsn) this.skipLsn = -1n;
         this.txnLsn = -1n;
         this.pending = { lsn: commitLsn + 1n, skip: 0 };
@@ -461,8 +450,9 @@ export class ChangeReader {
     }
   }
 
+  /** A row message of this table in a transaction at or past the floor. */
   private ours(frame: Buffer, pos: number): boolean {
-    return frame.readUInt32BE(pos) === this.o.table.oid;
+    return !this.txnBelowFloor && frame.readUInt32BE(pos) === this.o.table.oid;
   }
 
   private onInsert(frame: Buffer, pos: number): Step {
@@ -503,6 +493,7 @@ export class ChangeReader {
   }
 
   private onTruncate(frame: Buffer, pos: number): Step {
+    if (this.txnBelowFloor) return 'ok';
     const n = frame.readInt32BE(pos);
     for (let i = 0; i < n; i++) {
       if (frame.readUInt32BE(pos + 5 + 4 * i) === this.o.table.oid) {
@@ -654,7 +645,8 @@ export class ChangeReader {
   /** A Relation message: verifies (or evolves) the schema of our table. */
   private async onRelation(frame: Buffer): Promise<Step> {
     const rel = parseRelation(frame, XLOG_DATA_HEADER + 1);
-    if (rel.relid !== this.o.table.oid) return 'ok';
+    // a Relation before the floor describes the table as it was before this reader's position
+    if (rel.relid !== this.o.table.oid || this.txnBelowFloor) return 'ok';
     const t = this.o.table;
     const current = this.specs;
     for (let i = 0; i < current.length; i++) {
@@ -772,36 +764,12 @@ export class ChangeReader {
     );
   }
 
-  /** Stops streaming and closes the connection. */
+  /** Stops streaming and closes the stream (the slot is released). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.statusTimer) clearInterval(this.statusTimer);
     await this.lookup.close();
-    if (this.conn) {
-      // a last status update so that the slot reflects every commit
-      this.conn.sendStatus(this.committed);
-      const pid = (this.conn.client as unknown as { processID: number }).processID;
-      await this.conn.close();
-      await this.slotReleased(pid);
-    }
-  }
-
-  /**
-   * Waits (briefly) until the walsender of `pid` has let go of the slot: it exits a moment after
-   * the connection closes, and a reader started at once would find the slot still in use.
-   */
-  private async slotReleased(pid: number): Promise<void> {
-    const deadline = Date.now() + 2000;
-    try {
-      while (Date.now() < deadline) {
-        const slot = await this.o.catalog.slotActive(this.o.config.slotName);
-        if (slot?.activePid !== pid) return;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    } catch {
-      // the SQL connection is gone too: nothing to wait with
-    }
+    await this.conn?.close();
   }
 }
 

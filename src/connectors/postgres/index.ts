@@ -7,6 +7,8 @@
  */
 export { PostgresSource, POSTGRES_CONNECTOR, type PostgresCloseOptions } from './source.js';
 export { postgresSourceConfigSchema, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
+export { PostgresCapture, type CaptureTableStatus, type CaptureTableSettings } from './capture/capture.js';
+export type { PostgresCaptureConfig, ResolvedCaptureConfig } from './capture/capture-config.js';
 export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './checkpoint-store.js';
 export type { Queryable } from './catalog.js';
 export { quoteIdent, quoteLiteral, parseQualifiedName, type QualifiedName } from './identifiers.js';

@@ -109,23 +109,31 @@ export interface ExportedSnapshot {
 }
 
 /**
- * Creates a temporary slot inside a REPEATABLE READ transaction (`USE_SNAPSHOT`) and exports
- * that transaction's snapshot. The transaction stays open until `conn` is closed; the
- * temporary slot disappears with the connection, so a crash leaves nothing behind.
+ * Creates a slot inside a REPEATABLE READ transaction (`USE_SNAPSHOT`) and exports that
+ * transaction's snapshot: the snapshot sees exactly the transactions that commit before the
+ * slot's consistent point. By default the slot is temporary and disappears with the
+ * connection, so a crash leaves nothing behind; with `slot` the named (permanent) slot is
+ * created and its creation point is the snapshot's. The transaction stays open until `conn` is
+ * closed.
  */
-export async function exportConsistentSnapshot(connect: () => Promise<ReplicationConnection>, table: TableInfo): Promise<ExportedSnapshot> {
+export async function exportConsistentSnapshot(
+  connect: () => Promise<ReplicationConnection>,
+  display: string,
+  slot?: string,
+): Promise<ExportedSnapshot> {
   const conn = await connect();
   try {
     await conn.query('BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ');
-    const name = `refstream_tmp_${randomBytes(6).toString('hex')}`;
-    const [slot] = await conn.query<{ consistent_point: string }>(
-      `CREATE_REPLICATION_SLOT ${name} TEMPORARY LOGICAL pgoutput USE_SNAPSHOT`,
-    );
+    const create =
+      slot === undefined
+        ? `CREATE_REPLICATION_SLOT refstream_tmp_${randomBytes(6).toString('hex')} TEMPORARY LOGICAL pgoutput USE_SNAPSHOT`
+        : `CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput USE_SNAPSHOT`;
+    const [created] = await conn.query<{ consistent_point: string }>(create);
     const [snap] = await conn.query<{ id: string; xids: string }>('SELECT pg_export_snapshot() AS id, pg_current_snapshot()::text AS xids');
-    return { conn, lsn: parseLsn(slot!.consistent_point), snapshotId: snap!.id, xids: snap!.xids };
+    return { conn, lsn: parseLsn(created!.consistent_point), snapshotId: snap!.id, xids: snap!.xids };
   } catch (error) {
     await conn.close();
-    throw mapPgError(error, table.display, 'exporting the snapshot');
+    throw mapPgError(error, display, 'exporting the snapshot');
   }
 }
 

@@ -19,6 +19,7 @@ import { filenodes, storageRewritten } from './snapshot-storage.js';
 import type { ColumnCodec, ColumnSpec } from './types.js';
 import { sameSpecs } from './restore-checks.js';
 import type { TableSession } from './table-session.js';
+import type { CaptureMembership } from './capture/membership.js';
 
 /** Where a snapshot stands: what its checkpoints record, and what a resumed one starts from. */
 export interface SnapshotState {
@@ -45,12 +46,16 @@ export class SnapshotPhase {
   private reader: SnapshotReader | null = null;
   private holder: { close(): Promise<void> } | null = null;
 
-  /** @param oneShot - a one-shot snapshot (`mode: 'snapshot-only'`): no slot, no publication, never resumed */
+  /**
+   * @param oneShot - a one-shot snapshot (`mode: 'snapshot-only'`): no slot, no publication, never resumed
+   * @param membership - the capture the table belongs to: its exported snapshots and read permits are shared
+   */
   constructor(
     private readonly session: TableSession,
     private readonly config: ResolvedConfig,
     private readonly table: string,
     private readonly oneShot: boolean,
+    private readonly membership: CaptureMembership | null = null,
   ) {}
 
   /** True from {@link SnapshotPhase.begin} until the snapshot is released. */
@@ -94,10 +99,14 @@ export class SnapshotPhase {
   }
 
   /** Takes the snapshot, or resumes the one the restored checkpoint recorded, and starts reading it. */
-  async begin(): Promise<void> {
+  async begin(signal?: AbortSignal): Promise<void> {
     const info = this.session.info!;
     const resuming = this.state.lsn !== null;
-    const snapshotId: string | null = this.oneShot ? await this.takeOneShot() : resuming ? await this.prepareResume() : await this.take();
+    const snapshotId: string | null = this.oneShot
+      ? await this.takeOneShot()
+      : resuming
+        ? await this.prepareResume(signal)
+        : await this.take(signal);
     this.reader = new SnapshotReader({
       table: info,
       descriptor: this.descriptor(this.session.codecs!),
@@ -147,13 +156,23 @@ export class SnapshotPhase {
   }
 
   /** A new snapshot at the creation point of the slot (created here, with the publication). */
-  private async take(): Promise<string> {
+  private async take(signal?: AbortSignal): Promise<string> {
     const catalog = this.session.catalog!;
     const info = this.session.info!;
-    await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
-    await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, false);
-    const exported = await exportConsistentSnapshot(this.session.connectReplication, info);
-    this.holder = exported.conn;
+    let exported: { lsn: bigint; xids: string; snapshotId: string };
+    if (this.membership) {
+      // the capture's publication, slot and exported snapshot, shared with its other tables
+      await this.membership.prepare(info);
+      const lease = await this.membership.exportSnapshot(info, signal);
+      this.holder = { close: () => lease.release() };
+      exported = lease;
+    } else {
+      await catalog.ensurePublication(this.config.publicationName, info, this.config.createPublication);
+      await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, false);
+      const own = await exportConsistentSnapshot(this.session.connectReplication, info.display);
+      this.holder = own.conn;
+      exported = own;
+    }
     if (info.partitioned) {
       this.session.partitions = await this.partitionsAt(exported.snapshotId);
       checkReadable(info, this.session.partitions);
@@ -167,14 +186,25 @@ export class SnapshotPhase {
   }
 
   /** Checks that the recorded snapshot can still be resumed, and exports the snapshot it continues in. */
-  private async prepareResume(): Promise<string> {
+  private async prepareResume(signal?: AbortSignal): Promise<string> {
     const catalog = this.session.catalog!;
     const info = this.session.info!;
     // A resumed snapshot reads the remaining rows at a new snapshot, keeping only the row
     // versions the original snapshot saw; the stream still starts at the original point.
     await ensureMainSlot(catalog, this.config, info, this.session.connectReplication, true);
     await this.checkNotExpired(this.state.lsn!);
-    const exported = await this.exportTransactionSnapshot(false);
+    const permit = this.membership ? await this.membership.readPermit(signal) : null;
+    let exported: Awaited<ReturnType<SnapshotPhase['exportTransactionSnapshot']>>;
+    try {
+      exported = await this.exportTransactionSnapshot(false);
+    } catch (error) {
+      permit?.();
+      throw error;
+    }
+    if (permit) {
+      const holder = this.holder!;
+      this.holder = { close: () => holder.close().finally(permit) };
+    }
     // Held until the snapshot is read: no rewrite can come between this check and the scans.
     // One since restore() checked is retried, and the retry's restore() starts over.
     try {

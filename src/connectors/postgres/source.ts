@@ -9,7 +9,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import type { SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { definite, throwIfAborted } from '../../sdk/errors.js';
+import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
 import { resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 import { displayName } from './identifiers.js';
@@ -29,12 +29,16 @@ import {
   snapshotStateOf,
 } from './source-checkpoint.js';
 import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions } from './restore-checks.js';
+import type { CaptureMembership } from './capture/membership.js';
 
 export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
 
 /** Options of {@link PostgresSource.close}. */
 export interface PostgresCloseOptions {
-  /** Also drop the replication slot (for throwaway use; the next start takes a new snapshot). */
+  /**
+   * Also drop the replication slot (for throwaway use; the next start takes a new snapshot).
+   * Ignored for a table of a {@link PostgresCapture}, whose slot the capture owns.
+   */
   dropSlot?: boolean;
 }
 
@@ -72,13 +76,20 @@ export class PostgresSource implements ReferenceTableSource {
   /** One poll at a time: a concurrent poll is rejected with BUSY. */
   private readonly gate: PollGate;
 
-  constructor(config: PostgresSourceConfig) {
+  /**
+   * @param membership - set by {@link PostgresCapture.source}: the table shares the capture's
+   *   slot, publication, exported snapshots and change stream
+   */
+  constructor(
+    config: PostgresSourceConfig,
+    private readonly membership: CaptureMembership | null = null,
+  ) {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
     this.gate = new PollGate(this.table);
-    this.session = new TableSession(this.config, this.table, this.slot);
-    this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot);
-    this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed);
+    this.session = new TableSession(this.config, this.table, this.slot, membership);
+    this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot, membership);
+    this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed, membership);
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
@@ -139,9 +150,17 @@ export class PostgresSource implements ReferenceTableSource {
         // a poll interrupted by close() reports CLOSED, not the connection errors close caused
         if (this.closed && (error as Error)?.name !== 'AbortError')
           throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
+        this.reportStop(error);
         throw error;
       }
     });
+  }
+
+  /** A definite error stops the table: in a capture, it then no longer holds the slot back. */
+  private reportStop(error: unknown): void {
+    if (!this.membership || !ConnectorError.is(error) || error.kind !== 'definite') return;
+    if (error.code === 'INVALID_STATE' || error.code === 'BUSY' || error.code === 'CLOSED') return; // misuse, not the table's state
+    this.membership.failed(error);
   }
 
   // ---- snapshot --------------------------------------------------------------------------
@@ -150,11 +169,12 @@ export class PostgresSource implements ReferenceTableSource {
     return this.exclusive(async () => {
       throwIfAborted(opts.signal);
       this.polled = true;
+      this.membership?.settled();
       if (this.phase === 'changes') return null;
       await this.start();
       if (!this.snapshot.reading) {
         try {
-          await this.snapshot.begin();
+          await this.snapshot.begin(opts.signal);
         } catch (error) {
           await this.snapshot.release();
           throw error;
@@ -210,6 +230,7 @@ export class PostgresSource implements ReferenceTableSource {
       }
       throwIfAborted(opts.signal);
       this.polled = true;
+      this.membership?.settled();
       await this.start();
       return this.changes.poll(opts.signal, this.restored);
     });
@@ -238,6 +259,22 @@ export class PostgresSource implements ReferenceTableSource {
     if (this.polled || this.restored) {
       throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
     }
+    try {
+      await this.restoreFrom(checkpoint);
+      if (this.membership) {
+        // the stream must stay available from the restored position on
+        if (this.phase === 'changes') this.membership.hold(this.changes.start!.lsn);
+        else if (this.snapshot.state.lsn !== null) this.membership.hold(this.snapshot.state.lsn);
+      }
+    } catch (error) {
+      this.reportStop(error);
+      throw error;
+    } finally {
+      this.membership?.settled();
+    }
+  }
+
+  private async restoreFrom(checkpoint: SourceCheckpoint): Promise<void> {
     const cp = readCheckpoint(checkpoint, this.table);
     const pos = cp.position;
     if (pos.slot !== null && this.slot !== null) checkSlotMatches(pos.slot, this.slot, this.table); // before connecting: no server is needed to tell
@@ -302,7 +339,9 @@ export class PostgresSource implements ReferenceTableSource {
     const pos = cp.position;
     checkSlotMatches(pos.slot, this.slot, this.table);
     if (pos.lsn === null) return; // a one-shot snapshot has nothing to confirm
-    this.changes.commit(parseLsn(pos.lsn));
+    const lsn = parseLsn(pos.lsn);
+    this.membership?.hold(lsn);
+    this.changes.commit(lsn);
   }
 
   /**
@@ -315,7 +354,8 @@ export class PostgresSource implements ReferenceTableSource {
     // the change stream is kept (closed) so that checkpoint() still reports the last position
     await Promise.allSettled([...this.snapshot.closeAll(), this.changes.close()]);
     await this.started?.catch(() => {});
-    if (options.dropSlot && !this.oneShot) await this.session.dropSlot(this.config.slotName);
+    if (options.dropSlot && !this.oneShot && !this.membership) await this.session.dropSlot(this.config.slotName);
     await this.session.end();
+    this.membership?.detached();
   }
 }

@@ -17,6 +17,7 @@ import { readIdentity } from './identity.js';
 import { warnAboutIdleSlots } from './idle-slot-warning.js';
 import { dropSlot } from './slot.js';
 import { checkToastAtStart } from './toast.js';
+import type { CaptureMembership } from './capture/membership.js';
 
 /**
  * Connects to the table's server and reads the table. Each field is set as soon as it is
@@ -39,11 +40,13 @@ export class TableSession {
   /**
    * @param table - the qualified table name used in errors
    * @param slot - the replication slot, `null` for a one-shot snapshot (no slot, no publication)
+   * @param membership - the capture the table belongs to, whose SQL connection it shares
    */
   constructor(
     private readonly config: ResolvedConfig,
     private readonly table: string,
     private readonly slot: string | null,
+    private readonly membership: CaptureMembership | null = null,
   ) {}
 
   private get oneShot(): boolean {
@@ -52,14 +55,7 @@ export class TableSession {
 
   /** Opens the SQL connection and checks the server and the table the source needs. */
   async connect(): Promise<void> {
-    const sql = new pg.Client(clientConfig(this.config, false));
-    sql.on('error', () => {}); // surfaced by the next query
-    try {
-      await sql.connect();
-    } catch (error) {
-      await sql.end().catch(() => {});
-      throw mapPgError(error, this.table, 'connecting');
-    }
+    const sql = this.membership ? await this.membership.sql() : await this.openSql();
     this.sql = sql;
     const catalog = new Catalog(sql, this.table);
     this.catalog = catalog;
@@ -70,7 +66,9 @@ export class TableSession {
     }
     this.info = await catalog.loadTable(this.config.tableName);
     this.identity = await readIdentity(sql, this.config, this.table, this.oneShot ? null : this.connectReplication);
-    if (!this.oneShot) await warnAboutIdleSlots(sql, this.table, this.slot!, this.config.warnRetainedBytes, this.config.onWarning);
+    // a capture warns once for all its tables
+    if (!this.oneShot && !this.membership)
+      await warnAboutIdleSlots(sql, this.table, this.slot!, this.config.warnRetainedBytes, this.config.onWarning);
     if (this.info.replicaIdentity === 'n' && !this.oneShot) {
       throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
         table: this.table,
@@ -85,6 +83,18 @@ export class TableSession {
       this.partitions = await catalog.partitions(this.info.oid);
       checkReadable(this.info, this.partitions);
     }
+  }
+
+  private async openSql(): Promise<pg.Client> {
+    const sql = new pg.Client(clientConfig(this.config, false));
+    sql.on('error', () => {}); // surfaced by the next query
+    try {
+      await sql.connect();
+    } catch (error) {
+      await sql.end().catch(() => {});
+      throw mapPgError(error, this.table, 'connecting');
+    }
+    return sql;
   }
 
   /** A new replication connection (the slot, the exported snapshot, the change stream). */
@@ -120,9 +130,9 @@ export class TableSession {
     }
   }
 
-  /** Closes the SQL connection, if open. */
+  /** Closes the SQL connection, if open (a capture's shared one stays open). */
   async end(): Promise<void> {
-    await this.sql?.end().catch(() => {});
+    if (!this.membership) await this.sql?.end().catch(() => {});
     this.sql = null;
   }
 }
