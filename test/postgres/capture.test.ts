@@ -124,5 +124,181 @@ for (const version of PG_VERSIONS) {
       }
       for (const run of runs) await run.done;
     });
+
+    it('a definite error stops only its table: the others keep streaming and the slot keeps advancing', async () => {
+      const slot = uniqueName('cap');
+      const [bad, good, gone] = [uniqueName('bad'), uniqueName('good'), uniqueName('gone')].map((t) => `public.${t}`);
+      for (const t of [bad!, good!, gone!]) await createTestTable(server, t);
+      const capture = new PostgresCapture({
+        connectionString: server.connectionString,
+        slot,
+        tables: [bad!, good!, gone!],
+        maxWaitMs: 100,
+      });
+      const sinks = [bad!, good!, gone!].map((t) => new FoldSink(t));
+      const runs = [bad!, good!, gone!].map((t, i) =>
+        sync({ source: () => capture.source(t), sinks: [sinks[i]!], checkpoints: new MemoryCheckpointStore(), commitEvery: { ms: 100 } }),
+      );
+      try {
+        await eventually(async () => runs.every((r) => r.progress.phase === 'changes' && r.progress.commits > 0), 20_000, 'streaming');
+        await server.query(`ALTER TABLE ${bad!} ADD COLUMN p point`);
+        await server.query(`INSERT INTO ${bad!} VALUES (1, 'x', 1, now(), true, NULL, '(1,2)')`);
+        await server.query(`DROP TABLE ${gone!}`);
+        await assert.rejects(runs[0]!.done, (e: { code?: string }) => e.code === 'UNSUPPORTED_TYPE');
+        await assert.rejects(runs[2]!.done, (e: { code?: string }) => e.code === 'TABLE_DROPPED');
+        const status = new Map(capture.status().map((s) => [s.table, s]));
+        assert.equal(status.get(bad!)?.error?.code, 'UNSUPPORTED_TYPE');
+        assert.equal(status.get(gone!)?.error?.code, 'TABLE_DROPPED');
+        assert.equal(status.get(good!)?.error, null);
+        const mark = parseLsn((await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn);
+        await writeSome(server, good!, 1, 200);
+        await eventually(
+          async () => {
+            const d = diffStates(await tableState(server, good!), sinks[1]!.fold.rows);
+            return d.missing.length + d.extra.length + d.stale.length === 0;
+          },
+          20_000,
+          `${good!} to converge after the others stopped`,
+        );
+        await eventually(
+          async () => {
+            const [row] = await server.query<{ c: string | null }>(
+              `SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = $1`,
+              [slot],
+            );
+            return row?.c != null && parseLsn(row.c) > mark;
+          },
+          20_000,
+          'the slot to advance past the stopped tables',
+        );
+      } finally {
+        for (const run of runs) run.stop();
+        await Promise.allSettled(runs.map((r) => r.done));
+        await capture.close({ dropSlot: true });
+      }
+    });
+
+    it('a table added to a running capture under load, then another removed: the added one converges, the removed one leaves the publication', async () => {
+      const slot = uniqueName('cap');
+      const [busy, added] = [uniqueName('busy'), uniqueName('added')].map((t) => `public.${t}`);
+      for (const t of [busy!, added!]) {
+        await createTestTable(server, t);
+        await server.query(`INSERT INTO ${t} SELECT g, 'r' || g, g, now(), true, NULL FROM generate_series(1, 3000) g`);
+      }
+      const capture = new PostgresCapture({ connectionString: server.connectionString, slot, tables: [busy!], maxWaitMs: 100 });
+      const sinks = new Map([busy!, added!].map((t) => [t, new FoldSink(t)]));
+      const runs = new Map<string, SyncRun>();
+      const start = (t: string) =>
+        runs.set(
+          t,
+          sync({
+            source: () => capture.source(t),
+            sinks: [sinks.get(t)!],
+            checkpoints: new MemoryCheckpointStore(),
+            commitEvery: { ms: 100 },
+          }),
+        );
+      start(busy!);
+      let writing = true;
+      const writers = Promise.all([
+        (async () => {
+          for (let i = 0; writing; i += 20) await writeSome(server, busy!, 100_000 + i, 20);
+        })(),
+        (async () => {
+          for (let i = 0; writing; i += 20) await writeSome(server, added!, 200_000 + i, 20);
+        })(),
+      ]);
+      try {
+        await eventually(async () => runs.get(busy!)!.progress.commits > 3, 20_000, 'the first table streaming');
+        await capture.addTable(added!);
+        start(added!);
+        await eventually(
+          async () => runs.get(added!)!.progress.phase === 'changes' && runs.get(added!)!.progress.commits > 2,
+          20_000,
+          'the added table streaming',
+        );
+        await new Promise((r) => setTimeout(r, 500));
+        writing = false;
+        await writers;
+        for (const t of [busy!, added!]) {
+          await eventually(
+            async () => {
+              const d = diffStates(await tableState(server, t), sinks.get(t)!.fold.rows);
+              return d.missing.length + d.extra.length + d.stale.length === 0;
+            },
+            20_000,
+            `${t} to converge`,
+          );
+        }
+        await capture.removeTable(busy!);
+        await assert.rejects(runs.get(busy!)!.done, (e: { code?: string }) => e.code === 'CLOSED' || e.code === 'CONFIG_INVALID');
+        const published = await server.query<{ tablename: string }>('SELECT tablename FROM pg_publication_tables WHERE pubname = $1', [
+          slot,
+        ]);
+        assert.deepEqual(
+          published.map((r) => `public.${r.tablename}`),
+          [added!],
+        );
+        assert.deepEqual(capture.tables, [added!]);
+        await writeSome(server, added!, 300_000, 30);
+        await eventually(
+          async () => {
+            const d = diffStates(await tableState(server, added!), sinks.get(added!)!.fold.rows);
+            return d.missing.length + d.extra.length + d.stale.length === 0;
+          },
+          20_000,
+          'the remaining table to converge',
+        );
+      } finally {
+        writing = false;
+        await writers.catch(() => {});
+        for (const run of runs.values()) run.stop();
+        await Promise.allSettled([...runs.values()].map((r) => r.done));
+        await capture.close({ dropSlot: true });
+      }
+    });
+
+    it('connections cut: every table resumes from its own checkpoint and converges', async () => {
+      const slot = uniqueName('cap');
+      const tables = [uniqueName('x'), uniqueName('y')].map((t) => `public.${t}`);
+      for (const t of tables) await createTestTable(server, t);
+      const applicationName = uniqueName('app');
+      const capture = new PostgresCapture({ connectionString: server.connectionString, slot, tables, maxWaitMs: 100, applicationName });
+      const sinks = tables.map((t) => new FoldSink(t));
+      const runs = tables.map((t, i) =>
+        sync({
+          source: () => capture.source(t),
+          sinks: [sinks[i]!],
+          checkpoints: new MemoryCheckpointStore(),
+          commitEvery: { ms: 50 },
+          retry: { initialDelayMs: 50, maxDelayMs: 200 },
+        }),
+      );
+      try {
+        await eventually(async () => runs.every((r) => r.progress.phase === 'changes'), 20_000, 'streaming');
+        for (let cut = 0; cut < 3; cut++) {
+          await Promise.all(tables.map((t, i) => writeSome(server, t, 1000 * (cut + 1) * (i + 1) * 10, 60)));
+          await server.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+        }
+        for (const [i, t] of tables.entries()) {
+          await eventually(
+            async () => {
+              const d = diffStates(await tableState(server, t), sinks[i]!.fold.rows);
+              return d.missing.length + d.extra.length + d.stale.length === 0;
+            },
+            30_000,
+            `${t} to converge after the cuts`,
+          );
+        }
+        assert.ok(
+          runs.every((r) => r.progress.retries > 0),
+          'every table reconnected',
+        );
+      } finally {
+        for (const run of runs) run.stop();
+        await Promise.allSettled(runs.map((r) => r.done));
+        await capture.close({ dropSlot: true });
+      }
+    });
   });
 }
