@@ -12,16 +12,21 @@ import { configProblems } from '../sdk/config.js';
 const SINKS_NEEDED = 'needs at least one sink (arrow:<file|->, jsonl:<file|->, kafka://host:port/topic)';
 const positiveInt = () => z.int().check(z.positive());
 
-export const syncConfigSchema = z.strictObject({
-  source: z.string({ error: 'is required (a postgres:// URL)' }).check(z.minLength(1, 'is required (a postgres:// URL)')),
-  table: z
+const tableName = () =>
+  z
     .string({ error: 'is required (schema.table)' })
     .check(
       z.regex(
         /^("([^"]|"")+"|[^".]+)(\.("([^"]|"")+"|[^".]+))?$/,
-        'must be "table" or "schema.table" (double quotes around parts with dots)',
+        'must be "table" or "schema.table" (double quotes around parts with dots; * and ? match several tables)',
       ),
-    ),
+    );
+
+export const syncConfigSchema = z.strictObject({
+  source: z.string({ error: 'is required (a postgres:// URL)' }).check(z.minLength(1, 'is required (a postgres:// URL)')),
+  /** One table (or a pattern); `tables` lists several. */
+  table: z.optional(tableName()),
+  tables: z.optional(z.array(tableName()).check(z.minLength(1, 'needs at least one table'))),
   sinks: z.array(z.string().check(z.minLength(1)), { error: SINKS_NEEDED }).check(z.minLength(1, SINKS_NEEDED)),
   checkpoint: z.optional(z.string().check(z.minLength(1))),
   batchRows: z.optional(positiveInt()),
@@ -99,14 +104,28 @@ export async function readConfigFile(
 /** Validates the merged config; every problem is listed, values are never echoed. */
 export function validateSyncConfig(input: Record<string, unknown>): SyncConfig {
   const parsed = syncConfigSchema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const problems = configProblems(parsed.error, (key) => FLAG_OF[key] ?? key);
-  throw new CliError(problems.join('; '), EXIT.badUsage);
+  const problems = parsed.success ? [] : configProblems(parsed.error, (key) => FLAG_OF[key] ?? key);
+  if (input.table === undefined && input.tables === undefined) problems.unshift('--table: is required (schema.table, repeatable)');
+  if (input.table !== undefined && input.tables !== undefined)
+    problems.push('tables: give table or tables, not both (--table overrides both; repeat it for several tables)');
+  if (problems.length > 0 || !parsed.success) throw new CliError(problems.join('; '), EXIT.badUsage);
+  return parsed.data;
+}
+
+/** The tables (names or patterns) a sync config names, in the order given. */
+export function tablesOf(config: SyncConfig): string[] {
+  return config.tables ?? (config.table !== undefined ? [config.table] : []);
+}
+
+/** Whether `text` has a `*` or `?` outside double quotes: it names every table it matches. */
+export function isTablePattern(text: string): boolean {
+  return /[*?]/.test(text.replace(/"([^"]|"")*"/g, ''));
 }
 
 const FLAG_OF: Record<string, string> = {
   source: '--source',
   table: '--table',
+  tables: 'tables',
   sinks: '--sink',
   checkpoint: '--checkpoint',
   batchRows: '--batch-rows',

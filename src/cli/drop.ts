@@ -2,14 +2,14 @@
  * `refstream drop`: removes the replication slot and the publication refstream created for a
  * table, so the server stops keeping WAL for a sync that will not run again.
  */
-import type { DropPlan } from '../connectors/postgres/index.js';
+import type { DropPlan, Queryable } from '../connectors/postgres/index.js';
 import type { Command, CommandContext } from './command.js';
 import { CliError, EXIT } from './errors.js';
 import { parseFlags } from './flags.js';
 
 interface DropArgs {
   source: string;
-  table: string;
+  table?: string;
   slot?: string;
   publication?: string;
   yes: boolean;
@@ -25,10 +25,14 @@ function parseDropArgs(args: string[]): DropArgs {
   });
   if (!values.source)
     throw new CliError('--source is required: a postgres:// URL of the server (see refstream drop --help)', EXIT.badUsage);
-  if (!values.table) throw new CliError('--table is required: the table whose slot and publication to drop (schema.table)', EXIT.badUsage);
+  if (!values.table && !values.slot)
+    throw new CliError(
+      '--table is required: the table whose slot and publication to drop (schema.table); or --slot <name> for the slot of several tables',
+      EXIT.badUsage,
+    );
   return {
     source: values.source,
-    table: values.table,
+    ...(values.table !== undefined ? { table: values.table } : {}),
     ...(values.slot !== undefined ? { slot: values.slot } : {}),
     ...(values.publication !== undefined ? { publication: values.publication } : {}),
     yes: values.yes === true,
@@ -39,13 +43,14 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
   const options = parseDropArgs(args);
   const { dropTableObjects, planDrop } = await import('../connectors/postgres/index.js');
   const { isValidSlotName, parseQualifiedName } = await import('../connectors/postgres/index.js');
-  const table = parseQualifiedName(options.table);
-  if (!table) throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
+  const table = options.table === undefined ? null : parseQualifiedName(options.table);
+  if (table === undefined) throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
   if (options.slot !== undefined && !isValidSlotName(options.slot))
     throw new CliError('--slot: replication slot names contain only a-z, 0-9 and _ (1 to 63 characters)', EXIT.badUsage);
   const { withPostgres } = await import('./postgres-admin.js');
   const out = (line: string) => context.stdout.write(line + '\n');
   return withPostgres('--source', options.source, 'refstream drop', async (client) => {
+    if (table !== null && options.slot !== undefined) await refuseCaptureTable(client, options.slot, options.table!);
     const plan = await planDrop(client, table, {
       ...(options.slot ? { slot: options.slot } : {}),
       ...(options.publication ? { publication: options.publication } : {}),
@@ -96,6 +101,19 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
   });
 }
 
+/** A table of a capture is not dropped on its own: the slot and publication serve its other tables. */
+async function refuseCaptureTable(client: Queryable, slot: string, table: string): Promise<void> {
+  const { CAPTURE_MARKER } = await import('../connectors/postgres/index.js');
+  const { rows } = await client.query(`SELECT 1 FROM pg_publication p WHERE obj_description(p.oid, 'pg_publication') = $1`, [
+    `${CAPTURE_MARKER}${slot}`,
+  ]);
+  if (rows.length === 0) return;
+  throw new CliError(
+    `replication slot ${slot} is shared by several tables: to stop syncing ${table}, leave it out of the sync's --table list and restart it (that removes it from the publication and deletes its checkpoint); to drop the whole capture, run refstream drop --source … --slot ${slot} without --table`,
+    EXIT.badUsage,
+  );
+}
+
 function describe(plan: DropPlan): string[] {
   const bytesText = (n: number | null) => (n === null ? 'unknown' : `${n.toLocaleString('en-US')} bytes`);
   const lines = [`for ${plan.table}:`];
@@ -127,12 +145,12 @@ async function askOnTerminal(question: string): Promise<boolean> {
 
 export const dropCommand: Command = {
   name: 'drop',
-  synopsis: 'drop --source <postgres url> --table <schema.table> [--slot <name>] [--publication <name>] [--yes]',
+  synopsis: 'drop --source <postgres url> (--table <schema.table> [--slot <name>] | --slot <name>) [--publication <name>] [--yes]',
   summary:
     'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
   options: [
     { flag: '--source <url>', description: 'the PostgreSQL server and database of the sync (postgres://user:password@host:5432/db)' },
-    { flag: '--table <schema.table>', description: 'the table whose slot and publication to drop' },
+    { flag: '--table <schema.table>', description: 'the table whose slot and publication to drop (leave it out to drop the slot of several tables named by --slot)' },
     { flag: '--slot <name>', description: 'the slot, if the sync used --slot (default refstream_<schema>_<table>)' },
     {
       flag: '--publication <name>',

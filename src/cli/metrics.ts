@@ -1,57 +1,128 @@
 /**
  * A Prometheus text-format endpoint (`--metrics-port`): rows, batches, commits, retries,
- * errors by code, sink faults, snapshot state and checkpoint age.
+ * errors by code, sink faults, snapshot state, stopped tables and checkpoint age, per table.
  */
 import { createServer, type Server } from 'node:http';
 import type { SyncProgress } from '../sdk/sync.js';
 
-export class Metrics {
+/** The counters of one table of a run (a run of several tables has one per table). */
+export class TableMetrics {
   readonly errors = new Map<string, number>();
   sinkFaults = 0;
-  private server: Server | null = null;
+  /** The code of the definite error that stopped the table, if one did. */
+  stoppedBy: string | null = null;
 
   constructor(
-    private readonly table: string,
-    private readonly progress: () => SyncProgress,
+    readonly table: string,
+    readonly progress: () => SyncProgress,
   ) {}
 
   countError(code: string): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
   }
+}
+
+export class Metrics {
+  private server: Server | null = null;
+  private readonly tables: TableMetrics[];
+
+  /** One table (`table`, `progress`), or every table of a capture (`tables`). */
+  constructor(table: string | TableMetrics[], progress?: () => SyncProgress) {
+    this.tables = typeof table === 'string' ? [new TableMetrics(table, progress!)] : table;
+  }
+
+  /** The first (or only) table's counters. */
+  private get first(): TableMetrics {
+    return this.tables[0]!;
+  }
+
+  get errors(): Map<string, number> {
+    return this.first.errors;
+  }
+
+  get sinkFaults(): number {
+    return this.first.sinkFaults;
+  }
+
+  set sinkFaults(n: number) {
+    this.first.sinkFaults = n;
+  }
+
+  countError(code: string): void {
+    this.first.countError(code);
+  }
 
   /** The metrics in Prometheus text exposition format. */
   render(): string {
-    const p = this.progress();
-    const t = `table="${this.table.replace(/["\\\n]/g, '_')}"`;
-    const lines = [
-      '# HELP refstream_rows_total Rows delivered to the sinks.',
-      '# TYPE refstream_rows_total counter',
-      `refstream_rows_total{${t},kind="snapshot"} ${p.snapshotRows}`,
-      `refstream_rows_total{${t},kind="changes"} ${p.changeRows}`,
-      '# HELP refstream_batches_total Batches delivered.',
-      '# TYPE refstream_batches_total counter',
-      `refstream_batches_total{${t}} ${p.batches}`,
-      '# HELP refstream_commits_total Checkpoints saved and committed.',
-      '# TYPE refstream_commits_total counter',
-      `refstream_commits_total{${t}} ${p.commits}`,
-      '# HELP refstream_retries_total Reconnects after transient errors.',
-      '# TYPE refstream_retries_total counter',
-      `refstream_retries_total{${t}} ${p.retries}`,
-      '# HELP refstream_errors_total Errors by code.',
-      '# TYPE refstream_errors_total counter',
-      ...[...this.errors].map(([code, n]) => `refstream_errors_total{${t},code="${code}"} ${n}`),
-      '# HELP refstream_sink_faults_total Sinks detached after a failure.',
-      '# TYPE refstream_sink_faults_total counter',
-      `refstream_sink_faults_total{${t}} ${this.sinkFaults}`,
-      '# HELP refstream_snapshot_complete 1 once the snapshot is complete.',
-      '# TYPE refstream_snapshot_complete gauge',
-      `refstream_snapshot_complete{${t}} ${p.phase === 'changes' || p.phase === 'stopped' ? 1 : 0}`,
-      '# HELP refstream_last_commit_age_seconds Seconds since the last committed checkpoint (lag bound).',
-      '# TYPE refstream_last_commit_age_seconds gauge',
-      `refstream_last_commit_age_seconds{${t}} ${p.lastCommitAt === null ? 'NaN' : ((Date.now() - p.lastCommitAt) / 1000).toFixed(3)}`,
-      '',
+    const rows = this.tables.map((m) => ({ m, p: m.progress(), t: `table="${m.table.replace(/["\\\n]/g, '_')}"` }));
+    const metric = (name: string, help: string, type: string, lines: string[]) => [
+      `# HELP ${name} ${help}`,
+      `# TYPE ${name} ${type}`,
+      ...lines,
     ];
-    return lines.join('\n');
+    return [
+      ...metric(
+        'refstream_rows_total',
+        'Rows delivered to the sinks.',
+        'counter',
+        rows.flatMap(({ p, t }) => [
+          `refstream_rows_total{${t},kind="snapshot"} ${p.snapshotRows}`,
+          `refstream_rows_total{${t},kind="changes"} ${p.changeRows}`,
+        ]),
+      ),
+      ...metric(
+        'refstream_batches_total',
+        'Batches delivered.',
+        'counter',
+        rows.map(({ p, t }) => `refstream_batches_total{${t}} ${p.batches}`),
+      ),
+      ...metric(
+        'refstream_commits_total',
+        'Checkpoints saved and committed.',
+        'counter',
+        rows.map(({ p, t }) => `refstream_commits_total{${t}} ${p.commits}`),
+      ),
+      ...metric(
+        'refstream_retries_total',
+        'Reconnects after transient errors.',
+        'counter',
+        rows.map(({ p, t }) => `refstream_retries_total{${t}} ${p.retries}`),
+      ),
+      ...metric(
+        'refstream_errors_total',
+        'Errors by code.',
+        'counter',
+        rows.flatMap(({ m, t }) => [...m.errors].map(([code, n]) => `refstream_errors_total{${t},code="${code}"} ${n}`)),
+      ),
+      ...metric(
+        'refstream_sink_faults_total',
+        'Sinks detached after a failure.',
+        'counter',
+        rows.map(({ m, t }) => `refstream_sink_faults_total{${t}} ${m.sinkFaults}`),
+      ),
+      ...metric(
+        'refstream_snapshot_complete',
+        '1 once the snapshot is complete.',
+        'gauge',
+        rows.map(({ p, t }) => `refstream_snapshot_complete{${t}} ${p.phase === 'changes' || p.phase === 'stopped' ? 1 : 0}`),
+      ),
+      ...metric(
+        'refstream_table_stopped',
+        '1 once a definite error stopped the table (code: the error).',
+        'gauge',
+        rows.map(({ m, t }) => `refstream_table_stopped{${t},code="${m.stoppedBy ?? ''}"} ${m.stoppedBy === null ? 0 : 1}`),
+      ),
+      ...metric(
+        'refstream_last_commit_age_seconds',
+        'Seconds since the last committed checkpoint (lag bound).',
+        'gauge',
+        rows.map(
+          ({ p, t }) =>
+            `refstream_last_commit_age_seconds{${t}} ${p.lastCommitAt === null ? 'NaN' : ((Date.now() - p.lastCommitAt) / 1000).toFixed(3)}`,
+        ),
+      ),
+      '',
+    ].join('\n');
   }
 
   /** Serves `/metrics` on 127.0.0.1:`port` (0 picks a free port); resolves to the bound port. */

@@ -73,6 +73,22 @@ export class Reporter {
     });
   }
 
+  /** Reports the error that stopped one table of several; the others go on, so the status line does too. */
+  tableError(table: string, error: ConnectorError): void {
+    if (this.options.format === 'pretty') {
+      this.clearLine();
+      this.options.stream.write(`error ${error.code} (${table}): ${error.message}\n${error.hint ? `  fix: ${error.hint}\n` : ''}`);
+      return;
+    }
+    this.event('error', {
+      table,
+      code: error.code,
+      kind: error.kind,
+      message: error.message,
+      ...(error.hint ? { hint: error.hint } : {}),
+    });
+  }
+
   status(progress: SyncProgress): void {
     const rows = progress.snapshotRows + progress.changeRows;
     const now = Date.now();

@@ -3,6 +3,7 @@
  * as a table for people or as JSON for scripts (field names documented in docs/operations.md).
  */
 import type { PublicationStatus, ServerStatus, SlotStatus } from '../connectors/postgres/index.js';
+import type { StopNote } from '../sdk/checkpoint-store.js';
 import type { Command, CommandContext } from './command.js';
 import { CliError, EXIT } from './errors.js';
 import { parseFlags } from './flags.js';
@@ -19,10 +20,34 @@ export interface CheckpointBeside {
   behindConfirmedBytes?: number;
 }
 
+/** One table of a capture, as its checkpoint records it. */
+export interface CaptureTableReport {
+  table: string;
+  /** The checkpoint store read (password masked). */
+  checkpoint: string;
+  /** `null` when the store holds no checkpoint for the table (its snapshot has not committed yet). */
+  phase: 'snapshot' | 'changes' | null;
+  /** Where the table resumes (the snapshot's LSN during its snapshot). */
+  lsn: string | null;
+  /** How far the server's WAL is ahead of the table's position. */
+  lagBytes: number | null;
+  /** The definite error that stopped the table after its last commit, if one did. */
+  stopped: StopNote | null;
+}
+
+/** A capture of many tables: its slot, its publication and every table's position. */
+export interface CaptureReport {
+  slot: string;
+  publication: string;
+  tables: CaptureTableReport[];
+}
+
 /** The document `refstream status --json` prints. */
 export interface StatusReport extends ServerStatus {
   /** `null` when `--checkpoint` was not given or the store holds none. */
   checkpoint: CheckpointBeside | null;
+  /** The captures of many tables found (their tables read from the publication, positions from the checkpoints). */
+  captures: CaptureReport[];
 }
 
 interface StatusArgs {
@@ -79,7 +104,11 @@ async function runStatus(args: string[], context: CommandContext): Promise<numbe
   const server = await withPostgres('--source', options.source, 'refstream status', (client) =>
     readServerStatus(client, checkpoint?.slot ? { ...filter, slots: [...filter.slots, checkpoint.slot] } : filter),
   );
-  const report: StatusReport = { ...server, checkpoint: checkpoint ? await beside(checkpoint, server.slots) : null };
+  const report: StatusReport = {
+    ...server,
+    checkpoint: checkpoint ? await beside(checkpoint, server.slots) : null,
+    captures: await captureReports(server, options),
+  };
   context.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report));
   return EXIT.ok;
 }
@@ -102,6 +131,53 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
   } finally {
     await store.close?.().catch(() => {});
   }
+}
+
+/** The default checkpoint of a capture's table (as `refstream sync` of several tables writes it). */
+const CAPTURE_CHECKPOINT = '.refstream/{schema}.{table}.checkpoint.json';
+
+/**
+ * Every capture's tables with their positions: from `--checkpoint` when it names a store per
+ * table (`{table}` in a path, or a postgres:// or kafka:// store), else from the default files.
+ */
+async function captureReports(server: ServerStatus, options: StatusArgs): Promise<CaptureReport[]> {
+  const captures = server.publications.filter((p) => p.capture !== null);
+  if (captures.length === 0) return [];
+  const { parseQualifiedName, parseLsn, displayName } = await import('../connectors/postgres/index.js');
+  const { createCheckpointStore } = await import('./endpoints.js');
+  const { expandTemplate, hasPlaceholder } = await import('./table-templates.js');
+  const { redactSecrets } = await import('../sdk/errors.js');
+  const given = options.checkpoint;
+  const template = given !== undefined && (hasPlaceholder(given) || /^(postgres|postgresql|kafka|kafkas):\/\//i.test(given)) ? given : CAPTURE_CHECKPOINT;
+  const reports: CaptureReport[] = [];
+  for (const pub of captures) {
+    const tables: CaptureTableReport[] = [];
+    for (const text of pub.tables) {
+      const name = parseQualifiedName(text);
+      if (!name) continue;
+      const table = displayName(name);
+      const spec = expandTemplate(template, { schema: name.schema, name: name.name });
+      const row: CaptureTableReport = { table, checkpoint: redactSecrets(spec), phase: null, lsn: null, lagBytes: null, stopped: null };
+      const store = await createCheckpointStore(spec, table, options.source);
+      try {
+        const stored = await store.load();
+        if (stored) {
+          const position = (stored.checkpoint.position ?? {}) as Record<string, unknown>;
+          row.phase = stored.checkpoint.phase;
+          row.lsn = typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
+          if (row.lsn !== null) row.lagBytes = Math.max(0, Number(parseLsn(server.currentLsn) - parseLsn(row.lsn)));
+          row.stopped = stored.stopped ?? null;
+        }
+      } catch (error) {
+        row.stopped = { code: 'CHECKPOINT_UNREADABLE', message: (error as Error).message, at: new Date().toISOString() };
+      } finally {
+        await store.close?.().catch(() => {});
+      }
+      tables.push(row);
+    }
+    reports.push({ slot: pub.capture!, publication: pub.publication, tables });
+  }
+  return reports;
 }
 
 async function beside(checkpoint: CheckpointBeside, slots: SlotStatus[]): Promise<CheckpointBeside> {
@@ -155,6 +231,21 @@ export function renderStatus(report: StatusReport): string {
         ]),
       ),
     );
+  for (const capture of report.captures) {
+    lines.push('', `capture ${capture.slot} (publication ${capture.publication}): ${capture.tables.length} tables`);
+    lines.push(
+      ...table(
+        ['TABLE', 'PHASE', 'POSITION', 'LAG', 'STOPPED BY'],
+        capture.tables.map((t) => [
+          t.table,
+          t.phase ?? 'no checkpoint',
+          t.lsn ?? '-',
+          bytes(t.lagBytes),
+          t.stopped ? `${t.stopped.code} at ${t.stopped.at}: ${t.stopped.message.slice(0, 120)}` : '-',
+        ]),
+      ),
+    );
+  }
   if (report.checkpoint) {
     const c = report.checkpoint;
     lines.push(

@@ -6,12 +6,14 @@ import { ConnectorError, definite, redactSecrets, toConnectorError } from '../sd
 import type { Sink } from '../sdk/sink.js';
 import { initialProgress, sync, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
-import { readConfigFile, validateSyncConfig, type SyncConfig } from './config.js';
+import { isTablePattern, readConfigFile, tablesOf, validateSyncConfig, type SyncConfig } from './config.js';
+import { expandTemplate, splitTableName } from './table-templates.js';
 import { createCheckpointStore, createSink, joinKafkaTransactions, sourceFactory } from './endpoints.js';
 import { CliError, EXIT } from './errors.js';
 import { parseFlags } from './flags.js';
 import { Metrics } from './metrics.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
+import { asCliError, exitCodeOf, metricsListenError, type ParsedArgs } from './sync-support.js';
 
 const COMMON_OPTIONS: CommandOption[] = [
   {
@@ -88,19 +90,11 @@ const SNAPSHOT_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(3),
 ];
 
-interface ParsedArgs {
-  config: SyncConfig;
-  /** The config file that was read (named by --config, or found in the working directory). */
-  configFile: string | null;
-  /** `--checkpoint` or `checkpoint` in the config file was given. */
-  checkpointGiven: boolean;
-  resnapshotOnInvalidSlot: boolean;
-}
 
 async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<ParsedArgs> {
   const values: Record<string, string | string[] | boolean | undefined> = parseFlags(mode, args, {
     source: { type: 'string' },
-    table: { type: 'string' },
+    table: { type: 'string', multiple: true },
     sink: { type: 'string', multiple: true },
     checkpoint: { type: 'string' },
     config: { type: 'string' },
@@ -142,7 +136,14 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
     if (value !== undefined) merged[key] = value;
   };
   set('source', values.source);
-  set('table', values.table);
+  const tables = values.table as string[] | undefined;
+  if (tables !== undefined && tables.length > 0) {
+    // flags replace what the config file lists
+    delete merged.table;
+    delete merged.tables;
+    if (tables.length === 1) set('table', tables[0]);
+    else set('tables', tables);
+  }
   set('sinks', values.sink);
   set('checkpoint', values.checkpoint);
   set('batchRows', int('batch-rows', values['batch-rows'] as string | undefined));
@@ -175,15 +176,23 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   };
 }
 
-/** Maps a ConnectorError that stopped a run to the CLI exit code. */
-export function exitCodeOf(error: ConnectorError): number {
-  if (error.code === 'CONFIG_INVALID' || error.code === 'CHECKPOINT_INVALID' || error.code === 'CHECKPOINT_MISMATCH') return EXIT.badUsage;
-  if (error.code === 'ALL_SINKS_FAILED' || error.code === 'SINK_FAILED' || error.code === 'PRODUCER_FENCED') return EXIT.sinkError;
-  return EXIT.sourceError;
-}
-
 async function runSync(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<number> {
-  const { config, configFile, checkpointGiven, resnapshotOnInvalidSlot } = await parseSyncArgs(mode, args, context);
+  const parsed = await parseSyncArgs(mode, args, context);
+  const specs = tablesOf(parsed.config);
+  if (specs.length > 1 || specs.some(isTablePattern)) {
+    if (mode === 'snapshot') {
+      throw new CliError(
+        '--table: refstream snapshot takes one table; run it once per table, or refstream sync with several --table (or a pattern) to follow them',
+        EXIT.badUsage,
+      );
+    }
+    const { runCaptureSync } = await import('./capture-sync.js');
+    return runCaptureSync({ ...parsed, tables: specs }, context);
+  }
+  const table = specs[0]!;
+  const { config: parsedConfig, configFile, checkpointGiven, resnapshotOnInvalidSlot } = parsed;
+  // sink URLs may name the table with {schema} and {table}, as for several tables
+  const config = { ...parsedConfig, table, sinks: parsedConfig.sinks.map((spec) => expandTemplate(spec, splitTableName(table))) };
   const reporter = new Reporter({
     format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }),
     stream: context.stderr,
@@ -328,23 +337,6 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
 
 /** Progress reported by the metrics endpoint before the run has started. */
 const NOT_STARTED = initialProgress();
-
-/** A bad sink or checkpoint-store option (CONFIG_INVALID from a constructor) is a usage error, not an internal one. */
-function asCliError(error: unknown): unknown {
-  if (ConnectorError.is(error)) return new CliError(`${error.message}${error.hint ? ` — ${error.hint}` : ''}`, exitCodeOf(error));
-  return error;
-}
-
-function metricsListenError(port: number, error: unknown): CliError {
-  const code = (error as NodeJS.ErrnoException).code;
-  const why =
-    code === 'EADDRINUSE'
-      ? 'the port is in use'
-      : code === 'EACCES'
-        ? 'no permission to listen on it'
-        : `cannot listen (${code ?? (error as Error).message})`;
-  return new CliError(`--metrics-port ${port}: ${why} on 127.0.0.1; choose another port (nothing was started)`, EXIT.badUsage);
-}
 
 /** Closes what a start that did not get to run has opened, ignoring errors (the first one is reported). */
 async function closeAll(checkpoints: CheckpointStore, sinks: Sink[], metrics: Metrics): Promise<void> {

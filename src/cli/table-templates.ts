@@ -20,6 +20,13 @@ export function hasPlaceholder(spec: string): boolean {
   return PLACEHOLDER.test(spec);
 }
 
+/** `schema.table` as typed (quotes removed); a bare name is in `public`. */
+export function splitTableName(text: string): TableName {
+  const parts = text.match(/"([^"]|"")*"|[^.]+/g) ?? [text];
+  const unquote = (p: string) => (p.startsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p);
+  return parts.length >= 2 ? { schema: unquote(parts[0]!), name: unquote(parts.slice(1).join('.')) } : { schema: 'public', name: unquote(parts[0]!) };
+}
+
 /** `spec` for `table`: `{schema}` and `{table}` replaced. */
 export function expandTemplate(spec: string, table: TableName): string {
   return spec.replace(/\{schema\}/g, table.schema).replace(/\{table\}/g, table.name);

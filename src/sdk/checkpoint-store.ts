@@ -21,6 +21,19 @@ export interface StoredCheckpoint {
    * checkpoint was written by a refstream version that did not store sink states.
    */
   readonly sinks: Readonly<Record<string, JsonValue>>;
+  /**
+   * Set when the table stopped with a definite error after this commit (what `refstream
+   * status` shows); the next commit clears it. Restoring ignores it.
+   */
+  readonly stopped?: StopNote;
+}
+
+/** Why and when a table stopped. */
+export interface StopNote {
+  code: string;
+  message: string;
+  /** ISO 8601 time of the stop. */
+  at: string;
 }
 
 /**
@@ -51,6 +64,7 @@ export interface CheckpointEnvelope {
   savedAt: string;
   checkpoint: SourceCheckpoint;
   sinks: Record<string, JsonValue>;
+  stopped?: StopNote;
 }
 
 /** A checkpoint with no sink state (what a checkpoint saved before sink states existed loads as). */
@@ -65,6 +79,7 @@ export function encodeCheckpointEnvelope(stored: StoredCheckpoint): CheckpointEn
     savedAt: new Date().toISOString(),
     checkpoint: stored.checkpoint,
     sinks: { ...stored.sinks },
+    ...(stored.stopped ? { stopped: stored.stopped } : {}),
   };
 }
 
@@ -95,7 +110,12 @@ export function decodeCheckpointEnvelope(input: unknown, where: string, hint: st
   if (sinks === null || typeof sinks !== 'object' || Array.isArray(sinks)) {
     throw definite('CHECKPOINT_INVALID', `${where}: "sinks" must be an object of sink states by sink name`, { hint });
   }
-  return { checkpoint, sinks: sinks as Record<string, JsonValue> };
+  const stopped = envelope?.stopped;
+  const note =
+    stopped && typeof stopped === 'object' && typeof stopped.code === 'string' && typeof stopped.message === 'string' && typeof stopped.at === 'string'
+      ? { stopped: { code: stopped.code, message: stopped.message, at: stopped.at } }
+      : {};
+  return { checkpoint, sinks: sinks as Record<string, JsonValue>, ...note };
 }
 
 /**

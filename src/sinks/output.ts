@@ -8,7 +8,8 @@
  * durable length: they are never truncated or fsynced, and cannot be resumed exactly.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { JsonValue } from '../sdk/checkpoint.js';
 import { definite } from '../sdk/errors.js';
@@ -189,6 +190,8 @@ export class Output {
     const path = this.path!;
     // A FIFO or device is opened for writing as it is (O_TRUNC does nothing there).
     const existing = await stat(path).catch(() => null);
+    // an output per table (out/{table}.jsonl) goes into a folder that may not exist yet
+    if (existing === null) await mkdir(dirname(path), { recursive: true });
     const handle = await open(path, existing !== null && !existing.isFile() ? 'w' : flags, 0o644);
     try {
       const info = await handle.stat();

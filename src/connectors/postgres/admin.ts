@@ -53,7 +53,12 @@ export interface PublicationStatus {
   tables: string[];
   /** The publication carries refstream's creation marker (only such publications are dropped). */
   createdByRefstream: boolean;
+  /** The slot of the capture of many tables that created it, else `null`. */
+  capture: string | null;
 }
+
+/** The marker comment of a capture's publication: `created by refstream for capture <slot>`. */
+export const CAPTURE_MARKER = `${PUBLICATION_MARKER} for capture `;
 
 /** What `refstream status` reads from one server. */
 export interface ServerStatus {
@@ -109,9 +114,10 @@ export async function readServerStatus(client: Queryable, filter: StatusFilter =
        FROM pg_replication_slots s
        LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
       WHERE s.slot_type = 'logical'
-        AND (s.slot_name = ANY($1::text[]) OR (NOT $2 AND s.plugin = 'pgoutput' AND starts_with(s.slot_name, $3)))
+        AND (s.slot_name = ANY($1::text[]) OR (NOT $2 AND s.plugin = 'pgoutput' AND (starts_with(s.slot_name, $3)
+             OR EXISTS (SELECT 1 FROM pg_publication p WHERE obj_description(p.oid, 'pg_publication') = $4 || s.slot_name))))
       ORDER BY s.slot_name`,
-    [filter.slots ?? [], filter.only === true, `${DEFAULT_NAME_PREFIX}_`],
+    [filter.slots ?? [], filter.only === true, `${DEFAULT_NAME_PREFIX}_`, CAPTURE_MARKER],
     'reading replication slots',
   );
   const pubRows = await q<{ name: string; comment: string | null; all_tables: boolean; tables: string[] | null }>(
@@ -150,6 +156,7 @@ export async function readServerStatus(client: Queryable, filter: StatusFilter =
       publication: p.name,
       tables: p.all_tables ? ['*'] : (p.tables ?? []),
       createdByRefstream: (p.comment ?? '').startsWith(PUBLICATION_MARKER),
+      capture: (p.comment ?? '').startsWith(CAPTURE_MARKER) ? (p.comment ?? '').slice(CAPTURE_MARKER.length) : null,
     })),
   };
 }
@@ -183,18 +190,21 @@ export interface DropPlan {
   publicationName: string;
 }
 
-/** Looks up the slot and publication of `table` (default names unless given). */
+/**
+ * Looks up the slot and publication of `table` (default names unless given), or with no table
+ * those of a capture of many tables (`names.slot`; its publication defaults to the slot's name).
+ */
 export async function planDrop(
   client: Queryable,
-  table: QualifiedName,
+  table: QualifiedName | null,
   names: { slot?: string; publication?: string } = {},
 ): Promise<DropPlan> {
-  const defaults = defaultNames(table);
+  const defaults = table ? defaultNames(table) : { slot: names.slot!, publication: names.slot! };
   const slotName = names.slot ?? defaults.slot;
   const publicationName = names.publication ?? defaults.publication;
   const status = await readServerStatus(client, { slots: [slotName], publications: [publicationName], only: true });
   return {
-    table: displayName(table),
+    table: table ? displayName(table) : `capture ${slotName}`,
     slot: status.slots.find((s) => s.slot === slotName) ?? null,
     slotName,
     publication: status.publications.find((p) => p.publication === publicationName) ?? null,

@@ -8,10 +8,11 @@
 export { PostgresSource, POSTGRES_CONNECTOR, type PostgresCloseOptions } from './source.js';
 export { postgresSourceConfigSchema, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from './config.js';
 export { PostgresCapture, type CaptureTableStatus, type CaptureTableSettings } from './capture/capture.js';
+export { resolveTables, isTablePattern } from './capture/table-patterns.js';
 export type { PostgresCaptureConfig, ResolvedCaptureConfig } from './capture/capture-config.js';
 export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './checkpoint-store.js';
 export type { Queryable } from './catalog.js';
-export { quoteIdent, quoteLiteral, parseQualifiedName, type QualifiedName } from './identifiers.js';
+export { quoteIdent, quoteLiteral, parseQualifiedName, displayName, type QualifiedName } from './identifiers.js';
 export { formatLsn, parseLsn } from './lsn.js';
 export { PostgresTableSink, pgType } from './sink.js';
 export type { PostgresTableSinkOptions } from './sink.js';
@@ -23,6 +24,7 @@ export {
   isSlotInvalid,
   defaultNames,
   PUBLICATION_MARKER,
+  CAPTURE_MARKER,
   type ServerStatus,
   type SlotStatus,
   type PublicationStatus,

@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { ConnectorError, definite } from '../../../sdk/errors.js';
 import { Catalog, PUBLICATION_MARKER, type TableInfo } from '../catalog.js';
+import { CAPTURE_MARKER } from '../admin.js';
 import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from '../config.js';
 import { mapPgError } from '../errors.js';
 import { displayName, parseQualifiedName, quoteIdent, quoteLiteral, quoteQualified, type QualifiedName } from '../identifiers.js';
@@ -407,7 +408,7 @@ export class PostgresCapture {
       try {
         if (rows.length === 0) {
           await sql.query(
-            `CREATE PUBLICATION ${pub} FOR TABLE ${table} WITH (publish_via_partition_root = true); COMMENT ON PUBLICATION ${pub} IS ${quoteLiteral(`${PUBLICATION_MARKER} for capture ${this.slot}`)}`,
+            `CREATE PUBLICATION ${pub} FOR TABLE ${table} WITH (publish_via_partition_root = true); COMMENT ON PUBLICATION ${pub} IS ${quoteLiteral(`${CAPTURE_MARKER}${this.slot}`)}`,
           );
         } else if ((rows[0]!.comment ?? '').startsWith(PUBLICATION_MARKER)) {
           await sql.query(`ALTER PUBLICATION ${pub} ADD TABLE ${table}`);
