@@ -57,6 +57,13 @@ export class SharedStream {
   private statusTimer: NodeJS.Timeout | null = null;
   private lastStatus = 0n;
   private closed = false;
+  /**
+   * Tables joining right now: nothing is routed meanwhile, so that tables joining together at
+   * one position (the first tables, or every table after a transient error) join one stream
+   * instead of restarting it one after the other.
+   */
+  private joining = 0;
+  private resumeWaiters: Array<() => void> = [];
   /** Restarts so far (tests and metrics). */
   restarts = 0;
 
@@ -72,6 +79,7 @@ export class SharedStream {
     const channel = new CaptureChannel(this, table, start, textValues);
     this.channels.add(channel);
     this.byRelation.set(table.oid, channel);
+    this.joining++;
     try {
       for (;;) {
         if (this.restarting) {
@@ -91,6 +99,9 @@ export class SharedStream {
     } catch (error) {
       this.detach(channel);
       throw error;
+    } finally {
+      this.joining--;
+      if (!this.paused) this.resume();
     }
     this.wakeAll();
     return channel;
@@ -166,6 +177,32 @@ export class SharedStream {
     this.statusTimer = setInterval(() => this.sendStatus(false), this.o.config.statusIntervalMs);
     this.statusTimer.unref();
     this.sendStatus(false);
+    void this.routeWhileReadable(conn);
+  }
+
+  /**
+   * Routes frames as the socket has them, for as long as `conn` is the stream's connection:
+   * readers wait for frames of their own table only, and are woken when some are routed to them.
+   */
+  private async routeWhileReadable(conn: ReplicationConnection): Promise<void> {
+    while (this.conn === conn && !this.closed) {
+      if (this.paused) await this.resumed();
+      else {
+        this.pump();
+        if (!this.paused) await conn.wait(this.o.config.statusIntervalMs).catch(() => {});
+      }
+    }
+  }
+
+  /** Resolves once routing may go on (a reader took frames out, or the joining tables joined). */
+  private resumed(): Promise<void> {
+    return new Promise((resolve) => this.resumeWaiters.push(resolve));
+  }
+
+  private resume(): void {
+    const waiters = this.resumeWaiters;
+    this.resumeWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Reports the position every table committed to the slot (nothing while a table has none). */
@@ -178,7 +215,7 @@ export class SharedStream {
   /** Routes the frames the socket has, until none is left or the channels hold `bufferBytes`. */
   pump(): void {
     const conn = this.conn;
-    if (conn === null || this.restarting) return;
+    if (conn === null || this.restarting || this.joining > 0) return;
     while (this.queuedBytes < this.o.bufferBytes) {
       let frame: Buffer | null;
       try {
@@ -197,9 +234,9 @@ export class SharedStream {
     return this.queuedBytes >= this.o.bufferBytes;
   }
 
-  /** The stream's connection while it runs (channels wait on its socket). */
-  get connection(): ReplicationConnection | null {
-    return this.restarting ? null : this.conn;
+  /** Whether nothing is routed now (channels full, or tables joining): readers wait to be woken. */
+  get paused(): boolean {
+    return this.full || this.joining > 0;
   }
 
   private route(frame: Buffer): void {
@@ -263,7 +300,7 @@ export class SharedStream {
   taken(bytes: number): void {
     const wasFull = this.full;
     this.queuedBytes -= bytes;
-    if (wasFull && !this.full) this.wakeAll();
+    if (wasFull && !this.paused) this.resume();
   }
 
   wakeAll(): void {
@@ -274,6 +311,7 @@ export class SharedStream {
   private fail(error: unknown): void {
     const conn = this.conn;
     this.conn = null;
+    this.resume();
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.statusTimer = null;
     for (const channel of this.channels) channel.fail(error);
@@ -290,6 +328,7 @@ export class SharedStream {
   private async stopConnection(): Promise<void> {
     const conn = this.conn;
     this.conn = null;
+    this.resume();
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.statusTimer = null;
     if (!conn) return;
@@ -387,7 +426,6 @@ class CaptureChannel implements ChangeChannel {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(abortError(signal));
       if (this.head < this.queue.length || this.failure) return resolve();
-      const conn = this.stream.connection;
       let timer: NodeJS.Timeout | undefined;
       const finish = () => {
         this.wakers.delete(done);
@@ -405,8 +443,6 @@ class CaptureChannel implements ChangeChannel {
       this.wakers.add(done);
       timer = setTimeout(done, Math.max(0, timeoutMs));
       signal?.addEventListener('abort', onAbort, { once: true });
-      // frames on the socket may be ours: wake when it has some (unless the channels are full)
-      if (conn && !this.stream.full) conn.wait(timeoutMs).then(done, done);
     });
   }
 
