@@ -73,7 +73,9 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
   const tableNames: TableName[] = names.map((n) => ({ schema: n.schema, name: n.name }));
   const displays = names.map((n) => postgres.displayName(n));
   const sinkSpecs = expandForTables('--sink', config.sinks, tableNames, 'sink');
-  const checkpointSpecs = expandForTables('--checkpoint', [config.checkpoint ?? DEFAULT_CHECKPOINT], tableNames, 'checkpoint').map((s) => s[0]!);
+  const checkpointSpecs = expandForTables('--checkpoint', [config.checkpoint ?? DEFAULT_CHECKPOINT], tableNames, 'checkpoint').map(
+    (s) => s[0]!,
+  );
 
   let capture: InstanceType<typeof postgres.PostgresCapture>;
   try {
@@ -225,7 +227,8 @@ async function watch(r: TableRun, reporter: Reporter): Promise<void> {
 async function noteStop(store: CheckpointStore, failure: ConnectorError): Promise<void> {
   try {
     const committed = await store.load();
-    if (committed) await store.save({ ...committed, stopped: { code: failure.code, message: failure.message, at: new Date().toISOString() } });
+    if (committed)
+      await store.save({ ...committed, stopped: { code: failure.code, message: failure.message, at: new Date().toISOString() } });
   } catch {
     // the store may be what failed: the error was reported anyway
   }
@@ -244,7 +247,8 @@ function aggregate(runs: TableRun[]): SyncProgress {
     total.commits += p.commits;
     total.retries += p.retries;
     total.detachedSinks.push(...p.detachedSinks.map((s) => `${r.table}:${s}`));
-    if (p.lastCommitAt !== null && (total.lastCommitAt === null || p.lastCommitAt < total.lastCommitAt)) total.lastCommitAt = p.lastCommitAt;
+    if (p.lastCommitAt !== null && (total.lastCommitAt === null || p.lastCommitAt < total.lastCommitAt))
+      total.lastCommitAt = p.lastCommitAt;
     if (r.failure === null && (p.phase === 'snapshot' || p.phase === 'starting')) snapshot = true;
     if (r.failure === null && p.phase !== 'stopped') running = true;
   }

@@ -44,7 +44,8 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
   const { dropTableObjects, planDrop } = await import('../connectors/postgres/index.js');
   const { isValidSlotName, parseQualifiedName } = await import('../connectors/postgres/index.js');
   const table = options.table === undefined ? null : parseQualifiedName(options.table);
-  if (table === undefined) throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
+  if (table === undefined)
+    throw new CliError('--table: must be "table" or "schema.table" (double quotes around parts with dots)', EXIT.badUsage);
   if (options.slot !== undefined && !isValidSlotName(options.slot))
     throw new CliError('--slot: replication slot names contain only a-z, 0-9 and _ (1 to 63 characters)', EXIT.badUsage);
   const { withPostgres } = await import('./postgres-admin.js');
@@ -150,7 +151,10 @@ export const dropCommand: Command = {
     'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
   options: [
     { flag: '--source <url>', description: 'the PostgreSQL server and database of the sync (postgres://user:password@host:5432/db)' },
-    { flag: '--table <schema.table>', description: 'the table whose slot and publication to drop (leave it out to drop the slot of several tables named by --slot)' },
+    {
+      flag: '--table <schema.table>',
+      description: 'the table whose slot and publication to drop (leave it out to drop the slot of several tables named by --slot)',
+    },
     { flag: '--slot <name>', description: 'the slot, if the sync used --slot (default refstream_<schema>_<table>)' },
     {
       flag: '--publication <name>',

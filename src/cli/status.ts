@@ -148,7 +148,8 @@ async function captureReports(server: ServerStatus, options: StatusArgs): Promis
   const { expandTemplate, hasPlaceholder } = await import('./table-templates.js');
   const { redactSecrets } = await import('../sdk/errors.js');
   const given = options.checkpoint;
-  const template = given !== undefined && (hasPlaceholder(given) || /^(postgres|postgresql|kafka|kafkas):\/\//i.test(given)) ? given : CAPTURE_CHECKPOINT;
+  const template =
+    given !== undefined && (hasPlaceholder(given) || /^(postgres|postgresql|kafka|kafkas):\/\//i.test(given)) ? given : CAPTURE_CHECKPOINT;
   const reports: CaptureReport[] = [];
   for (const pub of captures) {
     const tables: CaptureTableReport[] = [];
@@ -164,7 +165,8 @@ async function captureReports(server: ServerStatus, options: StatusArgs): Promis
         if (stored) {
           const position = (stored.checkpoint.position ?? {}) as Record<string, unknown>;
           row.phase = stored.checkpoint.phase;
-          row.lsn = typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
+          row.lsn =
+            typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
           if (row.lsn !== null) row.lagBytes = Math.max(0, Number(parseLsn(server.currentLsn) - parseLsn(row.lsn)));
           row.stopped = stored.stopped ?? null;
         }

@@ -2,11 +2,11 @@
  * `refstream sync` and `refstream snapshot`.
  */
 import { MemoryCheckpointStore, type CheckpointStore } from '../sdk/checkpoint-store.js';
-import { ConnectorError, definite, redactSecrets, toConnectorError } from '../sdk/errors.js';
+import { definite, redactSecrets, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
 import { initialProgress, sync, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
-import { isTablePattern, readConfigFile, tablesOf, validateSyncConfig, type SyncConfig } from './config.js';
+import { isTablePattern, readConfigFile, tablesOf, validateSyncConfig } from './config.js';
 import { expandTemplate, splitTableName } from './table-templates.js';
 import { createCheckpointStore, createSink, joinKafkaTransactions, sourceFactory } from './endpoints.js';
 import { CliError, EXIT } from './errors.js';
@@ -21,17 +21,24 @@ const COMMON_OPTIONS: CommandOption[] = [
     description:
       'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic[?globalOrder=true] (use ${VAR} in a config file for secrets)',
   },
-  { flag: '--table <schema.table>', description: 'the table to sync (quote parts containing dots: "my.schema".t)' },
+  {
+    flag: '--table <schema.table>',
+    description:
+      'the table to sync (quote parts containing dots: "my.schema".t); sync: repeatable, and * and ? match several tables (public.dim_*), which then share one replication slot (--slot required)',
+  },
   {
     flag: '--sink <sink>',
     description:
-      'repeatable: arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory',
+      "repeatable; {schema} and {table} in it name each table's output (required with several tables): arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory",
   },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },
   { flag: '--commit-rows <n>', description: 'commit after this many rows (default 50000)' },
   { flag: '--commit-ms <n>', description: 'commit at least this often (default 1000)' },
-  { flag: '--parallelism <n>', description: 'snapshot connections (ctid ranges, PG ≥ 14)' },
+  {
+    flag: '--parallelism <n>',
+    description: 'snapshot connections (ctid ranges, PG ≥ 14); with several tables: tables reading their snapshot at a time',
+  },
   {
     flag: '--unknown-types <error|text>',
     description:
@@ -54,11 +61,18 @@ const SYNC_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(0, 3),
   {
     flag: '--checkpoint <store>',
-    description: `checkpoint store: a file path (default .refstream/<table>.checkpoint.json), ${CHECKPOINT_STORES}`,
+    description: `checkpoint store: a file path (default .refstream/<table>.checkpoint.json; with several tables a path with {schema} and {table}, default .refstream/{schema}.{table}.checkpoint.json), ${CHECKPOINT_STORES} (one entry per table)`,
   },
   ...COMMON_OPTIONS.slice(3),
-  { flag: '--slot <name>', description: 'Postgres replication slot (default derived from the table)' },
-  { flag: '--publication <name>', description: 'Postgres publication (default derived from the table)' },
+  {
+    flag: '--slot <name>',
+    description:
+      'Postgres replication slot (default derived from the table); required with several tables, which share it (keep the name across runs)',
+  },
+  {
+    flag: '--publication <name>',
+    description: "Postgres publication (default derived from the table; with several tables the slot's name)",
+  },
   {
     flag: '--warn-retained-bytes <n>',
     description:
@@ -89,7 +103,6 @@ const SNAPSHOT_OPTIONS: CommandOption[] = [
   },
   ...COMMON_OPTIONS.slice(3),
 ];
-
 
 async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<ParsedArgs> {
   const values: Record<string, string | string[] | boolean | undefined> = parseFlags(mode, args, {
@@ -347,7 +360,7 @@ async function closeAll(checkpoints: CheckpointStore, sinks: Sink[], metrics: Me
 
 export const syncCommand: Command = {
   name: 'sync',
-  synopsis: 'sync --source <url> --table <schema.table> --sink <sink> [--sink …] [--checkpoint <store>] [options]',
+  synopsis: 'sync --source <url> --table <schema.table> [--table …] --sink <sink> [--sink …] [--checkpoint <store>] [options]',
   summary:
     'Snapshot the table, then stream its changes into the sinks until stopped (Ctrl-C commits and exits 0), resuming from the checkpoint.',
   options: SYNC_OPTIONS,

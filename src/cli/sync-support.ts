@@ -39,4 +39,3 @@ export function metricsListenError(port: number, error: unknown): CliError {
         : `cannot listen (${code ?? (error as Error).message})`;
   return new CliError(`--metrics-port ${port}: ${why} on 127.0.0.1; choose another port (nothing was started)`, EXIT.badUsage);
 }
-

@@ -24,7 +24,9 @@ export function hasPlaceholder(spec: string): boolean {
 export function splitTableName(text: string): TableName {
   const parts = text.match(/"([^"]|"")*"|[^.]+/g) ?? [text];
   const unquote = (p: string) => (p.startsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p);
-  return parts.length >= 2 ? { schema: unquote(parts[0]!), name: unquote(parts.slice(1).join('.')) } : { schema: 'public', name: unquote(parts[0]!) };
+  return parts.length >= 2
+    ? { schema: unquote(parts[0]!), name: unquote(parts.slice(1).join('.')) }
+    : { schema: 'public', name: unquote(parts[0]!) };
 }
 
 /** `spec` for `table`: `{schema}` and `{table}` replaced. */

@@ -112,7 +112,11 @@ export function decodeCheckpointEnvelope(input: unknown, where: string, hint: st
   }
   const stopped = envelope?.stopped;
   const note =
-    stopped && typeof stopped === 'object' && typeof stopped.code === 'string' && typeof stopped.message === 'string' && typeof stopped.at === 'string'
+    stopped &&
+    typeof stopped === 'object' &&
+    typeof stopped.code === 'string' &&
+    typeof stopped.message === 'string' &&
+    typeof stopped.at === 'string'
       ? { stopped: { code: stopped.code, message: stopped.message, at: stopped.at } }
       : {};
   return { checkpoint, sinks: sinks as Record<string, JsonValue>, ...note };
