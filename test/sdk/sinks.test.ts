@@ -15,16 +15,24 @@ import { BatchBuilder, batchInfo, formatPosition } from '../../src/sdk/batch.js'
 import { batchReaders, toJsonValue } from '../../src/sdk/values.js';
 import { standardDescriptor, standardRow } from '../helpers/tables.js';
 
-async function runOnce(store: MemoryStore, sinks: ConstructorParameters<typeof Object>[0][], changes: () => void) {
+/** Syncs `store` into `sinks` until the snapshot and `changeRows` changes made by `changes` were delivered. */
+async function runOnce(store: MemoryStore, sinks: ConstructorParameters<typeof Object>[0][], changes: () => void, changeRows: number) {
   const memory = new MemorySink();
   const run = sync({
     source: () => new MemorySource(store, { batchRows: 3, maxWaitMs: 5 }),
     sinks: [...(sinks as never[]), memory],
     commitEvery: { rows: 1, ms: 1 },
   });
-  await new Promise((r) => setTimeout(r, 20));
+  // waits on progress, not on time: a loaded machine may take longer than any fixed sleep
+  const until = async (done: () => boolean) => {
+    for (let waited = 0; !done(); waited += 5) {
+      if (waited > 10_000) throw new Error(`the run did not get there: ${JSON.stringify(run.progress)}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await until(() => run.progress.phase === 'changes');
   changes();
-  await new Promise((r) => setTimeout(r, 40));
+  await until(() => run.progress.changeRows >= changeRows);
   run.stop();
   await run.done;
   return memory.table;
@@ -39,11 +47,16 @@ test('JSON Lines sink writes {op,key,row,position} lines that fold to the table'
     standardRow(2n),
     { ...standardRow(9007199254740993n), updated_at: new Date('2024-05-06T07:08:09.123Z'), note: 'big' },
   ]);
-  const expected = await runOnce(store, [new JsonlSink({ output: path })], () => {
-    store.update([standardRow(1n, 5)]);
-    store.delete([2n]);
-    store.insert([standardRow(4n, 1)]);
-  });
+  const expected = await runOnce(
+    store,
+    [new JsonlSink({ output: path })],
+    () => {
+      store.update([standardRow(1n, 5)]);
+      store.delete([2n]);
+      store.insert([standardRow(4n, 1)]);
+    },
+    3,
+  );
   const lines = (await readFile(path, 'utf8'))
     .trim()
     .split('\n')
@@ -79,10 +92,15 @@ test('Arrow IPC sink writes concatenated streams that keep each batch schema and
   const path = join(dir, 'out.arrow');
   const store = new MemoryStore(standardDescriptor());
   store.insert(Array.from({ length: 10 }, (_, i) => standardRow(BigInt(i + 1))));
-  const expected = await runOnce(store, [new ArrowIpcSink({ output: path })], () => {
-    store.update([standardRow(3n, 7)]);
-    store.delete([4n]);
-  });
+  const expected = await runOnce(
+    store,
+    [new ArrowIpcSink({ output: path })],
+    () => {
+      store.update([standardRow(3n, 7)]);
+      store.delete([4n]);
+    },
+    2,
+  );
   const bytes = await readFile(path);
   const table = new ReferenceTable();
   const kinds: string[] = [];
