@@ -125,6 +125,53 @@ for (const version of PG_VERSIONS) {
       for (const run of runs) await run.done;
     });
 
+    it('snapshots of many tables run snapshotParallelism at a time, one connection each, all at one exported snapshot', async () => {
+      const slot = uniqueName('cap');
+      const applicationName = uniqueName('par');
+      const tables = Array.from({ length: 6 }, () => `public.${uniqueName('par')}`);
+      for (const t of tables) {
+        await createTestTable(server, t);
+        await server.query(`INSERT INTO ${t} SELECT g, repeat('r', 200), g, now(), true, NULL FROM generate_series(1, 40000) g`);
+      }
+      const capture = new PostgresCapture({
+        connectionString: server.connectionString,
+        slot,
+        tables,
+        snapshotParallelism: 2,
+        applicationName,
+        batchRows: 1000,
+      });
+      const sinks = tables.map((t) => new FoldSink(t));
+      let most = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const [row] = await server.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'COPY%' AND state = 'active'`,
+            [applicationName],
+          );
+          most = Math.max(most, row!.n);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      const runs = tables.map((t, i) =>
+        sync({ source: () => capture.source(t), sinks: [sinks[i]!], checkpoints: new MemoryCheckpointStore(), commitEvery: { ms: 100 } }),
+      );
+      try {
+        await eventually(async () => runs.every((r) => r.progress.phase === 'changes'), 60_000, 'every snapshot');
+        sampling = false;
+        await sampler;
+        assert.ok(most >= 1 && most <= 2, `at most 2 snapshot reads at a time, saw ${most}`);
+        assert.equal(capture.counters.exports, 1, 'one exported snapshot');
+        for (const [i, t] of tables.entries()) assert.equal(sinks[i]!.fold.rows.size, 40000, t);
+      } finally {
+        sampling = false;
+        for (const run of runs) run.stop();
+        await Promise.allSettled(runs.map((r) => r.done));
+        await capture.close({ dropSlot: true });
+      }
+    });
+
     it('a definite error stops only its table: the others keep streaming and the slot keeps advancing', async () => {
       const slot = uniqueName('cap');
       const [bad, good, gone] = [uniqueName('bad'), uniqueName('good'), uniqueName('gone')].map((t) => `public.${t}`);
