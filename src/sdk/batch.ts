@@ -11,6 +11,11 @@ export const METADATA = {
   primaryKey: 'refstream.primary_key',
   kind: 'refstream.kind',
   sourceType: 'refstream.source_type',
+  /**
+   * A column's stable identity in its table (PostgreSQL: the attnum), so that a rename is told
+   * from a drop and an add (see schema-change.ts).
+   */
+  columnId: 'refstream.column_id',
 } as const;
 
 /** Name of the change-type column of change batches. */
@@ -35,10 +40,11 @@ export interface TableDescriptor {
   readonly fields: readonly Field[];
 }
 
-/** Creates a table column field with its source type in the field metadata. */
-export function column(name: string, type: DataType, nullable: boolean, sourceType?: string): Field {
+/** Creates a table column field with its source type and stable identity in the field metadata. */
+export function column(name: string, type: DataType, nullable: boolean, sourceType?: string, columnId?: string | number): Field {
   const metadata = new Map<string, string>();
   if (sourceType !== undefined) metadata.set(METADATA.sourceType, sourceType);
+  if (columnId !== undefined) metadata.set(METADATA.columnId, String(columnId));
   return new Field(name, type, nullable, metadata);
 }
 
@@ -223,6 +229,7 @@ export function sameTableSchema(a: readonly Field[], b: readonly Field[]): boole
     const y = b[i]!;
     if (x.name !== y.name || String(x.type) !== String(y.type)) return false;
     if (x.metadata.get(METADATA.sourceType) !== y.metadata.get(METADATA.sourceType)) return false;
+    if (x.metadata.get(METADATA.columnId) !== y.metadata.get(METADATA.columnId)) return false;
   }
   return true;
 }

@@ -14,6 +14,7 @@ import {
 } from './batch.js';
 import { dateToUnit } from './builders.js';
 import { batchReaders, cellKey, toJsonValue, toUserValue, type Cell } from './values.js';
+import { diffColumns, widenCell } from './schema-change.js';
 
 /** One change to the table's state, as seen by `on('change', …)` listeners. */
 export interface TableChange {
@@ -108,10 +109,11 @@ export class ReferenceTable {
     if (this.options.table !== undefined && info.table !== this.options.table) {
       throw new TypeError(`batch of table ${info.table} applied to the ReferenceTable of ${this.options.table}`);
     }
-    this.adoptSchema(descriptorOf(batch.schema));
     const readers = batchReaders(batch);
     const columnCount = info.tableColumnCount;
     const typeReader = info.kind === 'changes' ? readers[batch.schema.fields.findIndex((f) => f.name === CHANGE_TYPE_COLUMN)]! : null;
+    // a re-seed (truncate, then rows of a schema the old rows cannot take) starts from nothing
+    this.adoptSchema(descriptorOf(batch.schema), batch.numRows > 0 && typeReader?.(0) === 'truncate');
     const positionReader = info.kind === 'changes' ? readers[batch.schema.fields.findIndex((f) => f.name === POSITION_COLUMN)]! : null;
     const notify = this.listeners.size > 0;
     let applied = 0;
@@ -226,16 +228,25 @@ export class ReferenceTable {
     if (this.highestPosition === null || position > this.highestPosition) this.highestPosition = position;
   }
 
-  private adoptSchema(next: TableDescriptor): void {
+  private adoptSchema(next: TableDescriptor, truncating: boolean): void {
     const current = this.descriptor;
-    if (current !== null && sameTableSchema(current.fields, next.fields)) return;
-    if (current !== null) {
-      // Schema evolution: re-map kept rows by column name (new columns start as null).
-      const mapping = next.fields.map((f) => current.fields.findIndex((g) => g.name === f.name && String(g.type) === String(f.type)));
+    if (current !== null && sameTableSchema(current.fields, next.fields) && sameKey(current.primaryKey, next.primaryKey)) return;
+    if (current !== null && this.rowsByKey.size > 0 && !truncating) {
+      // Schema evolution: kept columns (by identity, else name) keep their values in place,
+      // renamed or widened; added columns start as null; dropped ones go.
+      const changes = diffColumns(current.fields, next.fields);
+      const incompatible = changes.find((c) => c.kind === 'kept' && c.type === 'incompatible');
+      if (incompatible || !sameKey(current.primaryKey, next.primaryKey)) {
+        throw new TypeError(
+          `${next.table} changed ${incompatible ? `the type of column ${incompatible.kind === 'kept' ? incompatible.from.name : ''}` : 'its primary key'} while it holds rows: a source delivers such a change only after a truncate (re-snapshot)`,
+        );
+      }
+      const sources = next.fields.map(() => -1);
+      for (const c of changes) if (c.kind === 'kept') sources[c.toIndex] = c.fromIndex;
       for (const [key, cells] of this.rowsByKey)
         this.rowsByKey.set(
           key,
-          mapping.map((m) => (m < 0 ? null : cells[m]!)),
+          sources.map((m, i) => (m < 0 ? null : widenCell(cells[m]!, current.fields[m]!.type, next.fields[i]!.type))),
         );
     }
     this.descriptor = next;
@@ -278,6 +289,10 @@ export class ReferenceTable {
   private emit(change: TableChange): void {
     for (const listener of this.listeners) listener(change);
   }
+}
+
+function sameKey(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
 /** Converts a user-supplied key value into the cell representation of `field`. */

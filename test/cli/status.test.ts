@@ -73,7 +73,12 @@ test('status shows an active slot with its pid, then the same slot inactive with
     assert.equal(typeof slot.lagBytes, 'number');
     assert.match(slot.confirmedFlushLsn!, /^[0-9A-F]+\/[0-9A-F]+$/);
     const publication = active.publications.find((p) => p.publication === 'refstream_public_live');
-    assert.deepEqual(publication, { publication: 'refstream_public_live', tables: ['public.live'], createdByRefstream: true, capture: null });
+    assert.deepEqual(publication, {
+      publication: 'refstream_public_live',
+      tables: ['public.live'],
+      createdByRefstream: true,
+      capture: null,
+    });
     const human = await runBuiltCli(['status', '--source', pg.connectionString, '--table', 'public.live']);
     assert.equal(human.code, 0, human.err);
     assert.match(human.out, new RegExp(`refstream_public_live\\s+postgres\\s+yes \\(pid ${walsender!.pid}\\)\\s+reserved`));

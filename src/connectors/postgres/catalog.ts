@@ -296,8 +296,8 @@ export class Catalog {
   }
 
   private async loadColumns(oid: number): Promise<ColumnSpec[]> {
-    const rows = await this.q<{ attname: string; atttypid: string; atttypmod: number; attnotnull: boolean; st: string }>(
-      `SELECT attname, atttypid::text AS atttypid, atttypmod, attnotnull, format_type(atttypid, atttypmod) AS st
+    const rows = await this.q<{ attname: string; atttypid: string; atttypmod: number; attnotnull: boolean; st: string; attnum: number }>(
+      `SELECT attname, atttypid::text AS atttypid, atttypmod, attnotnull, format_type(atttypid, atttypmod) AS st, attnum
          FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
       [oid],
     );
@@ -307,7 +307,17 @@ export class Catalog {
       typmod: r.atttypmod,
       sourceType: r.st,
       nullable: !r.attnotnull,
+      attnum: r.attnum,
     }));
+  }
+
+  /** Every column of the table by attnum, dropped ones included (their attnum is never reused). */
+  async attributes(oid: number): Promise<Array<{ attnum: number; name: string; dropped: boolean; notNull: boolean }>> {
+    const rows = await this.q<{ attnum: number; attname: string; attisdropped: boolean; attnotnull: boolean }>(
+      `SELECT attnum, attname, attisdropped, attnotnull FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND attgenerated = '' ORDER BY attnum`,
+      [oid],
+    );
+    return rows.map((r) => ({ attnum: r.attnum, name: r.attname, dropped: r.attisdropped, notNull: r.attnotnull }));
   }
 
   /**

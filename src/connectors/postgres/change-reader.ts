@@ -20,6 +20,7 @@ import { IdleTimers } from './heartbeat.js';
 import { ToastLookup, type LookupResult } from './toast.js';
 import type pg from 'pg';
 import { reportWarning } from '../../sdk/warnings.js';
+import { evolveColumns } from './relation-evolution.js';
 
 export type { ChangePosition } from './change-channel.js';
 
@@ -127,6 +128,8 @@ export class ChangeReader {
   private readonly replayNew = new Tuple();
   private readonly replayOld = new Tuple();
   private readonly lookup: ToastLookup;
+  /** Schema changes followed so far. */
+  schemaChanges = 0;
 
   constructor(private readonly o: ChangeReaderOptions) {
     this.watch = o.partitions ? new PartitionWatch(o.table, o.partitions) : null;
@@ -642,50 +645,47 @@ export class ChangeReader {
     );
   }
 
-  /** A Relation message: verifies (or evolves) the schema of our table. */
+  /**
+   * A Relation message: verifies the schema of our table, or follows its change (columns added,
+   * dropped, renamed or widened; see relation-evolution.ts). Every change starts a new batch.
+   */
   private async onRelation(frame: Buffer): Promise<Step> {
     const rel = parseRelation(frame, XLOG_DATA_HEADER + 1);
     // a Relation before the floor describes the table as it was before this reader's position
     if (rel.relid !== this.o.table.oid || this.txnBelowFloor) return 'ok';
     const t = this.o.table;
     const current = this.specs;
-    for (let i = 0; i < current.length; i++) {
-      const now = rel.columns[i];
-      const was = current[i]!;
-      if (!now || now.name !== was.name) {
-        throw definite('SCHEMA_INCOMPATIBLE', `column ${was.name} of ${t.display} was dropped or renamed`, {
-          table: t.display,
-          hint: 'restore the column, or delete the checkpoint and take a new snapshot',
-        });
-      }
-      if (now.typeOid !== was.typeOid || now.typmod !== was.typmod) {
-        const type = await this.o.catalog.formatType(now.typeOid, now.typmod);
-        throw definite('SCHEMA_INCOMPATIBLE', `column ${was.name} of ${t.display} changed type from ${was.sourceType} to ${type}`, {
-          table: t.display,
-          hint: 'delete the checkpoint and take a new snapshot',
-        });
-      }
-    }
+    const unchanged =
+      rel.columns.length === current.length &&
+      rel.columns.every((c, i) => c.name === current[i]!.name && c.typeOid === current[i]!.typeOid && c.typmod === current[i]!.typmod);
     await this.checkKey(rel);
     if ((rel.replicaIdentity !== 'f') !== this.recording) {
       if (this.builder.rows > 0) return 'full'; // a batch keeps rows for lookups throughout, or not at all
       this.recording = rel.replicaIdentity !== 'f';
     }
     await this.checkOutOfLine(rel);
-    if (rel.columns.length === current.length) return 'ok';
-    const added = rel.columns.slice(current.length);
+    if (unchanged) return 'ok';
+    if (this.builder.rows > 0) return 'full';
+    const evolution = await evolveColumns(this.o.catalog, t, current, rel);
+    const what = evolution.described.join('; ');
+    if (evolution.incompatible !== null) {
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `the columns of ${t.display} changed in a way the sinks cannot follow in place (${what}): ${evolution.incompatible}`,
+        {
+          table: t.display,
+          hint: 'delete the checkpoint and take a new snapshot, or restore the previous definition',
+        },
+      );
+    }
     if (!this.o.config.schemaEvolution) {
-      throw definite('SCHEMA_INCOMPATIBLE', `column ${added[0]!.name} was added to ${t.display} and schemaEvolution is off`, {
+      throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${t.display} changed (${what}) and schemaEvolution is off`, {
         table: t.display,
         hint: 'set schemaEvolution: true, or delete the checkpoint and take a new snapshot',
       });
     }
-    if (this.builder.rows > 0) return 'full';
     // PostgreSQL writes no change for the rows a DEFAULT fills in: they would stay null downstream
-    const filled = await this.o.catalog.addedColumnsWithValues(
-      t,
-      added.map((c) => c.name),
-    );
+    const filled = evolution.added.length > 0 ? await this.o.catalog.addedColumnsWithValues(t, evolution.added) : [];
     if (filled.length > 0) {
       throw definite(
         'SCHEMA_INCOMPATIBLE',
@@ -696,18 +696,14 @@ export class ChangeReader {
         },
       );
     }
-    const specs = [...current];
-    for (const c of added) {
-      specs.push({
-        name: c.name,
-        typeOid: c.typeOid,
-        typmod: c.typmod,
-        sourceType: await this.o.catalog.formatType(c.typeOid, c.typmod),
-        nullable: true,
-      });
-    }
-    const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
-    this.setSchema(specs, codecs);
+    const codecs = await this.o.catalog.codecs(evolution.specs, t.display, this.o.config.unknownTypes);
+    this.setSchema(evolution.specs, codecs);
+    this.schemaChanges++;
+    reportWarning(this.o.config.onWarning, {
+      code: 'SCHEMA_CHANGED',
+      table: t.display,
+      message: `the columns of ${t.display} changed at ${formatPosition(this.txnLsn, this.txnIndex)}: ${what}`,
+    });
     return 'ok';
   }
 

@@ -12,7 +12,13 @@ import type { ColumnSpec } from './types.js';
 
 const lsnText = z.string().check(z.refine(isLsnText, 'must be an LSN like 16/B374D848'));
 const digits = z.string().check(z.regex(/^\d+$/, 'must be a decimal number'));
-const columnsSchema = z.array(z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean()]));
+/** `[name, typeOid, typmod, sourceType, nullable, attnum?]` (attnum: absent in checkpoints of older versions). */
+const columnsSchema = z.array(
+  z.union([
+    z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean()]),
+    z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean(), z.int()]),
+  ]),
+);
 
 /** Where a checkpoint was taken. Restoring it against another source is `CHECKPOINT_MISMATCH`. */
 export const identitySchema = z.strictObject({
@@ -83,11 +89,22 @@ export type ChangesPosition = z.output<typeof changesPositionSchema>;
 export type ColumnsJson = z.output<typeof columnsSchema>;
 
 export function specsToJson(specs: ColumnSpec[]): ColumnsJson {
-  return specs.map((s) => [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable]);
+  return specs.map((s) =>
+    s.attnum === undefined
+      ? [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable]
+      : [s.name, s.typeOid, s.typmod, s.sourceType, s.nullable, s.attnum],
+  );
 }
 
 export function specsFromJson(json: ColumnsJson): ColumnSpec[] {
-  return json.map(([name, typeOid, typmod, sourceType, nullable]) => ({ name, typeOid, typmod, sourceType, nullable }));
+  return json.map(([name, typeOid, typmod, sourceType, nullable, attnum]) => ({
+    name,
+    typeOid,
+    typmod,
+    sourceType,
+    nullable,
+    ...(attnum !== undefined ? { attnum } : {}),
+  }));
 }
 
 /** What a checkpoint is checked against: the connected source. */

@@ -59,6 +59,12 @@ export interface ColumnSpec {
   /** `format_type(oid, typmod)`, stored as the field's `refstream.source_type`. */
   sourceType: string;
   nullable: boolean;
+  /**
+   * `pg_attribute.attnum`: the column's identity in its table (a rename keeps it, a drop never
+   * frees it), stored as the field's `refstream.column_id`. Absent in checkpoints of refstream
+   * versions that did not record it.
+   */
+  attnum?: number;
 }
 
 /** Decodes one non-null value in binary send format, `buf[off, off+len)`, into `builder`. */
@@ -133,7 +139,7 @@ export function columnCodec(
   const mapping = mapType(spec.typeOid, spec.typmod, ctx, 0);
   return {
     spec,
-    field: column(spec.name, mapping.type, spec.nullable, spec.sourceType),
+    field: column(spec.name, mapping.type, spec.nullable, spec.sourceType, spec.attnum),
     decodeBinary: mapping.decodeBinary,
     decodeText: mapping.decodeText,
     fast: mapping.fast ?? FAST.none,
