@@ -200,8 +200,13 @@ export async function createSink(spec: string, identity?: SyncIdentity): Promise
         EXIT.badUsage,
       );
     url.hash = '';
+    // the sink's own parameter; every other one belongs to the connection string
+    const alter = url.searchParams.get('alterTable');
+    if (alter !== null && alter !== 'true' && alter !== 'false')
+      throw new CliError(`--sink: alterTable=${alter} is not true or false (postgres://…?alterTable=false#schema.table)`, EXIT.badUsage);
+    url.searchParams.delete('alterTable');
     const { PostgresTableSink } = await import('../connectors/postgres/index.js');
-    return new PostgresTableSink({ connectionString: url.toString(), table });
+    return new PostgresTableSink({ connectionString: url.toString(), table, ...(alter !== null ? { alterTable: alter === 'true' } : {}) });
   }
   if (spec.startsWith('exasol://')) {
     const url = parseUrl('--sink', spec, 'exasol://user:password@host:8563#SCHEMA.TABLE');

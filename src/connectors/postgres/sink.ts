@@ -10,7 +10,8 @@
 import type { DataType, Field, RecordBatch } from 'apache-arrow';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { CHANGE_TYPE_COLUMN, METADATA, POSITION_COLUMN, batchInfo, tableFields } from '../../sdk/batch.js';
+import { CHANGE_TYPE_COLUMN, METADATA, POSITION_COLUMN, batchInfo, sameTableSchema, tableFields } from '../../sdk/batch.js';
+import { followSchema, markColumnSql } from './sink-target.js';
 import { definite } from '../../sdk/errors.js';
 import { mapPgError } from './errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
@@ -25,6 +26,12 @@ export interface PostgresTableSinkOptions {
   table: string;
   /** Create the target table from the first batch's schema when it does not exist (default true). */
   createTable?: boolean;
+  /**
+   * Follow the source's schema changes on the target with `ALTER TABLE` (default true): columns
+   * added, renamed, widened and dropped (only the ones the sink created), and after a re-seed any
+   * change. With `false` a change stops the sink with `SCHEMA_INCOMPATIBLE` listing the statements.
+   */
+  alterTable?: boolean;
 }
 
 const OP_CODES: Record<string, number> = { snapshot: 0, insert: 1, update: 2, delete: 3 };
@@ -61,9 +68,10 @@ export class PostgresTableSink implements Sink {
     const info = batchInfo(batch);
     const fields = tableFields(batch.schema);
     await this.begin();
-    await this.adoptSchema(fields, info.primaryKey);
     const readers = batchReaders(batch);
     const typeIndex = batch.schema.fields.findIndex((f) => f.name === CHANGE_TYPE_COLUMN);
+    // a re-seed (truncate first) may change the schema in any way: the target is emptied first
+    await this.adoptSchema(fields, info.primaryKey, typeIndex >= 0 && batch.numRows > 0 && readers[typeIndex]!(0) === 'truncate');
     const positionIndex = batch.schema.fields.findIndex((f) => f.name === POSITION_COLUMN);
     let text = '';
     const flushText = async () => {
@@ -151,11 +159,12 @@ export class PostgresTableSink implements Sink {
     return (r.rows[0] as { present: boolean }).present === true;
   }
 
-  private async adoptSchema(fields: Field[], primaryKey: string[]): Promise<void> {
+  private async adoptSchema(fields: Field[], primaryKey: string[], emptied: boolean): Promise<void> {
     const same =
       this.fields &&
-      this.fields.length === fields.length &&
-      this.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
+      sameTableSchema(this.fields, fields) &&
+      this.primaryKey.length === primaryKey.length &&
+      this.primaryKey.every((k, i) => k === primaryKey[i]);
     if (same) return;
     if (this.fields && this.staged > 0) await this.mergeStaged();
     this.fields = fields;
@@ -168,15 +177,20 @@ export class PostgresTableSink implements Sink {
       await this.query(
         `CREATE TABLE ${quoteQualified(this.target)} (${columns.join(', ')}, PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')}))`,
       );
+      for (const f of fields) {
+        const mark = markColumnSql(this.target, f);
+        if (mark) await this.query(mark);
+      }
     } else {
-      // An added column (schema evolution) is added to the target too.
-      const existing = await this.query(
-        `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
-        [quoteQualified(this.target)],
-      );
-      const have = new Set(existing.rows.map((r: { attname: string }) => r.attname));
-      for (const f of fields)
-        if (!have.has(f.name)) await this.query(`ALTER TABLE ${quoteQualified(this.target)} ADD COLUMN ${quoteIdent(f.name)} ${pgType(f)}`);
+      await followSchema((sql, params) => this.query(sql, params), {
+        target: this.target,
+        display: this.options.table,
+        fields,
+        primaryKey,
+        emptied,
+        alter: this.options.alterTable !== false,
+        pgType,
+      });
     }
     // Staging columns are text and cast on merge, so COPY text needs no type-specific encoding.
     await this.query(`DROP TABLE IF EXISTS pg_temp.${this.stagingName()}`);
