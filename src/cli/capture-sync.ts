@@ -89,6 +89,7 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
       ...(config.unknownTypes !== undefined ? { unknownTypes: config.unknownTypes } : {}),
       ...(config.toast !== undefined ? { toast: config.toast } : {}),
       ...(config.setReplicaIdentity !== undefined ? { setReplicaIdentity: config.setReplicaIdentity } : {}),
+      ...(config.onSchemaChange !== undefined ? { onIncompatibleSchemaChange: config.onSchemaChange } : {}),
       ...(config.warnRetainedBytes !== undefined ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
       onWarning: (warning) => reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message }),
     });

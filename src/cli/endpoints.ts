@@ -27,6 +27,8 @@ export interface SourceSettings {
   toast?: 'lookup' | 'identity-full';
   /** Postgres, with `toast: 'identity-full'`: set REPLICA IDENTITY FULL at start when missing. */
   setReplicaIdentity?: boolean;
+  /** Postgres: what a schema change the sinks cannot follow in place does. */
+  onIncompatibleSchemaChange?: 'error' | 'resnapshot';
   /** Postgres: a one-shot snapshot (no slot, no publication). */
   snapshotOnly?: boolean;
   /** Postgres: re-snapshot when the server invalidated the slot, instead of failing. */
@@ -79,6 +81,7 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.unknownTypes !== undefined ? { unknownTypes: settings.unknownTypes } : {}),
       ...(settings.toast !== undefined ? { toast: settings.toast } : {}),
       ...(settings.setReplicaIdentity !== undefined ? { setReplicaIdentity: settings.setReplicaIdentity } : {}),
+      ...(settings.onIncompatibleSchemaChange !== undefined ? { onIncompatibleSchemaChange: settings.onIncompatibleSchemaChange } : {}),
       ...(settings.snapshotOnly ? { mode: 'snapshot-only' as const } : {}),
       ...(settings.onSlotInvalidated !== undefined ? { onSlotInvalidated: settings.onSlotInvalidated } : {}),
       ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),

@@ -89,6 +89,11 @@ const SYNC_OPTIONS: CommandOption[] = [
       'Postgres, with --toast identity-full: run ALTER TABLE … REPLICA IDENTITY FULL at start when the table lacks it (more WAL per update)',
   },
   {
+    flag: '--on-schema-change <error|resnapshot>',
+    description:
+      'Postgres: a schema change the sinks cannot follow in place (a key column changed, a type narrowed or changed kind, a column added with a default): stop with SCHEMA_INCOMPATIBLE (error, default), or re-seed the table inside the stream (resnapshot: a truncate, then a new snapshot, then the changes after it). Dropped, renamed and widened columns are always followed',
+  },
+  {
     flag: '--resnapshot-on-invalid-slot',
     description:
       'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED',
@@ -125,10 +130,19 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
     'resnapshot-on-invalid-slot': { type: 'boolean' },
     toast: { type: 'string' },
     'set-replica-identity': { type: 'boolean' },
+    'on-schema-change': { type: 'string' },
     'warn-retained-bytes': { type: 'string' },
   });
   if (mode === 'snapshot') {
-    for (const flag of ['slot', 'publication', 'resnapshot-on-invalid-slot', 'warn-retained-bytes', 'toast', 'set-replica-identity']) {
+    for (const flag of [
+      'slot',
+      'publication',
+      'resnapshot-on-invalid-slot',
+      'warn-retained-bytes',
+      'toast',
+      'set-replica-identity',
+      'on-schema-change',
+    ]) {
       if (values[flag] !== undefined) {
         throw new CliError(
           `--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`,
@@ -175,6 +189,7 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   set('unknownTypes', values['unknown-types']);
   set('toast', values.toast);
   set('setReplicaIdentity', values['set-replica-identity']);
+  set('onSchemaChange', values['on-schema-change']);
   set('durationSeconds', int('duration', values.duration as string | undefined));
   set('retryForSeconds', int('retry-for', values['retry-for'] as string | undefined));
   set('logFormat', values['log-format']);
@@ -225,6 +240,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
       ...(config.unknownTypes !== undefined ? { unknownTypes: config.unknownTypes } : {}),
       ...(config.toast !== undefined && mode === 'sync' ? { toast: config.toast } : {}),
       ...(config.setReplicaIdentity !== undefined && mode === 'sync' ? { setReplicaIdentity: config.setReplicaIdentity } : {}),
+      ...(config.onSchemaChange !== undefined && mode === 'sync' ? { onIncompatibleSchemaChange: config.onSchemaChange } : {}),
       ...(config.warnRetainedBytes !== undefined && mode === 'sync' ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
     });
   } catch (error) {

@@ -155,6 +155,24 @@ export class BatchBuilder {
   }
 }
 
+/**
+ * A snapshot batch's rows as `insert` change rows of the same table, at `position(i)`: the
+ * table columns are shared, not copied (a table re-seeds itself inside its change stream).
+ */
+export function insertsFromSnapshot(batch: RecordBatch, position: (row: number) => string): RecordBatch {
+  const descriptor = descriptorOf(batch.schema);
+  const schema = changeSchema(descriptor);
+  const types = new FixedDictionaryColumnBuilder(CHANGE_TYPES, CHANGE_TYPE_DICTIONARY_ID);
+  const positions = new Utf8ColumnBuilder();
+  const insert = CHANGE_TYPES.indexOf('insert');
+  for (let i = 0; i < batch.numRows; i++) {
+    types.appendIndex(insert);
+    positions.appendString(position(i));
+  }
+  const children = [...batch.data.children, types.finish(), positions.finish()];
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+}
+
 /** True for an Arrow RecordBatch from any copy of apache-arrow (duck-typed, no instanceof). */
 export function isRecordBatch(value: unknown): value is RecordBatch {
   if (typeof value !== 'object' || value === null) return false;

@@ -7,7 +7,11 @@ import { ConnectorError, transient } from '../../sdk/errors.js';
 import type { ResolvedConfig } from './config.js';
 import { ensureMainSlot } from './slot.js';
 import { recordPartitions } from './partitions.js';
-import { ChangeReader, type ChangePosition } from './change-reader.js';
+import { ChangeReader, ReseedNeeded, type ChangePosition } from './change-reader.js';
+import { insertsFromSnapshot, BatchBuilder, formatPosition } from '../../sdk/batch.js';
+import { reportWarning } from '../../sdk/warnings.js';
+import { SnapshotPhase } from './snapshot-phase.js';
+import type { ReseedProgress } from './source-checkpoint.js';
 import type { ColumnSpec } from './types.js';
 import { sameSpecs } from './restore-checks.js';
 import type { TableSession } from './table-session.js';
@@ -26,6 +30,11 @@ export class ChangePhase {
   private reader: ChangeReader | null = null;
   /** The highest LSN confirmed to the slot. */
   private committed = 0n;
+  /**
+   * A re-seed in progress (an incompatible schema change): the position it began at (`start`),
+   * the rows delivered since, and the new snapshot being read.
+   */
+  private reseeding: { delivered: number; snapshot: SnapshotPhase } | null = null;
 
   /**
    * @param isClosed - true once the source is closed: a stream opened meanwhile is closed at once
@@ -52,8 +61,15 @@ export class ChangePhase {
    */
   async poll(signal: AbortSignal | undefined, restored: boolean): Promise<RecordBatch | null> {
     try {
+      if (this.reseeding) return await this.nextReseeded(signal);
       if (!this.reader) await this.open(restored);
-      return await this.reader!.poll(signal);
+      try {
+        return await this.reader!.poll(signal);
+      } catch (error) {
+        if (!(error instanceof ReseedNeeded)) throw error;
+        await this.beginReseed(error);
+        return await this.nextReseeded(signal);
+      }
     } catch (error) {
       // a slot invalidated while streaming: a restart restores the checkpoint, finds the
       // slot invalidated and re-snapshots (see restore)
@@ -105,11 +121,73 @@ export class ChangePhase {
     if (this.isClosed()) await reader.close(); // close() ran while connecting
   }
 
-  /** The position a checkpoint records now, with the columns and partitions as of there. */
-  position(): { position: ChangePosition; columns: ColumnSpec[]; partitions: string[] | null } {
+  /**
+   * The table changed in a way the sinks cannot follow: it re-seeds itself from `needed.at` —
+   * a truncate row there, then its rows at a new consistent snapshot as inserts, then the
+   * stream from the snapshot's point (everything committed before it is in the snapshot).
+   */
+  private async beginReseed(needed: ReseedNeeded): Promise<void> {
     const reader = this.reader;
-    if (reader) return { position: reader.position, columns: reader.columns, partitions: reader.partitions };
-    return { position: this.start!, columns: this.specs ?? this.session.specs!, partitions: this.partitions };
+    this.reader = null;
+    await reader?.close();
+    reportWarning(this.config.onWarning, {
+      code: 'TABLE_RESEEDED',
+      table: this.table,
+      message: `${needed.reason}; ${this.table} re-seeds itself: a truncate, then a new snapshot, then the changes after it`,
+    });
+    await this.session.reloadTable();
+    this.start = needed.at;
+    this.specs = this.session.specs;
+    this.reseeding = { delivered: 0, snapshot: new SnapshotPhase(this.session, this.config, this.table, false, this.membership) };
+  }
+
+  /** Resumes a re-seed a checkpoint recorded (its snapshot resumes as an interrupted snapshot does). */
+  resumeReseed(progress: ReseedProgress): void {
+    const snapshot = new SnapshotPhase(this.session, this.config, this.table, false, this.membership);
+    snapshot.state = progress.snapshot;
+    this.reseeding = { delivered: progress.delivered, snapshot };
+  }
+
+  /** The next batch of the re-seed; once its snapshot is read, the stream goes on from the snapshot's point. */
+  private async nextReseeded(signal: AbortSignal | undefined): Promise<RecordBatch | null> {
+    const r = this.reseeding!;
+    const at = this.start!;
+    if (r.delivered === 0) {
+      const builder = new BatchBuilder(this.descriptor(), 'changes');
+      builder.appendChange('truncate', null, formatPosition(at.lsn, at.skip));
+      r.delivered = 1;
+      return builder.finish();
+    }
+    if (!r.snapshot.reading) await r.snapshot.begin(signal);
+    const batch = await r.snapshot.next(signal);
+    if (batch !== null) {
+      const base = at.skip + r.delivered;
+      r.delivered += batch.numRows;
+      return insertsFromSnapshot(batch, (i) => formatPosition(at.lsn, base + i));
+    }
+    const state = r.snapshot.state;
+    this.reseeding = null;
+    this.startAt({ lsn: state.lsn!, skip: 0 }, state.specs ?? this.session.specs, state.partitions);
+    return null;
+  }
+
+  private descriptor() {
+    const info = this.session.info!;
+    return { table: this.table, primaryKey: info.primaryKey, fields: this.session.codecs!.map((c) => c.field) };
+  }
+
+  /** The position a checkpoint records now, with the columns and partitions as of there (and a re-seed's progress). */
+  position(): { position: ChangePosition; columns: ColumnSpec[]; partitions: string[] | null; reseed: ReseedProgress | null } {
+    if (this.reseeding)
+      return {
+        position: this.start!,
+        columns: this.specs ?? this.session.specs!,
+        partitions: this.partitions,
+        reseed: { delivered: this.reseeding.delivered, snapshot: this.reseeding.snapshot.state },
+      };
+    const reader = this.reader;
+    if (reader) return { position: reader.position, columns: reader.columns, partitions: reader.partitions, reseed: null };
+    return { position: this.start!, columns: this.specs ?? this.session.specs!, partitions: this.partitions, reseed: null };
   }
 
   /** Confirms `lsn` (durably stored downstream) to the slot; never moves backwards. */
@@ -120,6 +198,6 @@ export class ChangePhase {
 
   /** Closes the stream, if open; it is kept for {@link ChangePhase.position}. */
   async close(): Promise<void> {
-    await this.reader?.close();
+    await Promise.allSettled([this.reader?.close(), ...(this.reseeding?.snapshot.closeAll() ?? [])]);
   }
 }

@@ -24,6 +24,21 @@ import { evolveColumns } from './relation-evolution.js';
 
 export type { ChangePosition } from './change-channel.js';
 
+/**
+ * Thrown by {@link ChangeReader.poll} (with `onIncompatibleSchemaChange: 'resnapshot'`) when the
+ * table changed in a way the sinks cannot follow: everything before `at` was returned, and the
+ * table re-seeds itself from there (change-phase.ts).
+ */
+export class ReseedNeeded extends Error {
+  override name = 'ReseedNeeded';
+  constructor(
+    readonly at: ChangePosition,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
 export interface ChangeReaderOptions {
   config: ResolvedConfig;
   table: TableInfo;
@@ -268,7 +283,7 @@ export class ChangeReader {
         if (this.closed) throw definite('CLOSED', `change stream of ${this.o.table.display} was closed`, { table: this.o.table.display });
       }
     } catch (error) {
-      if ((error as Error)?.name === 'AbortError') throw error;
+      if ((error as Error)?.name === 'AbortError' || error instanceof ReseedNeeded) throw error;
       this.failure = mapPgError(error, this.o.table.display, 'reading changes');
       throw this.failure;
     }
@@ -658,23 +673,32 @@ export class ChangeReader {
     const unchanged =
       rel.columns.length === current.length &&
       rel.columns.every((c, i) => c.name === current[i]!.name && c.typeOid === current[i]!.typeOid && c.typmod === current[i]!.typmod);
-    await this.checkKey(rel);
+    let keyProblem: ConnectorError | null = null;
+    try {
+      await this.checkKey(rel);
+    } catch (error) {
+      if (!ConnectorError.is(error, 'SCHEMA_INCOMPATIBLE') || !this.reseeds || /DEFERRABLE/.test(error.message)) throw error;
+      keyProblem = error;
+    }
+    // every schema change starts a new batch (and a re-seed starts after everything returned)
+    if ((!unchanged || keyProblem !== null) && this.builder.rows > 0) return 'full';
+    if (keyProblem !== null) this.reseed(keyProblem.message);
     if ((rel.replicaIdentity !== 'f') !== this.recording) {
       if (this.builder.rows > 0) return 'full'; // a batch keeps rows for lookups throughout, or not at all
       this.recording = rel.replicaIdentity !== 'f';
     }
     await this.checkOutOfLine(rel);
     if (unchanged) return 'ok';
-    if (this.builder.rows > 0) return 'full';
     const evolution = await evolveColumns(this.o.catalog, t, current, rel);
     const what = evolution.described.join('; ');
     if (evolution.incompatible !== null) {
+      if (this.reseeds) this.reseed(`the columns of ${t.display} changed (${what}): ${evolution.incompatible}`);
       throw definite(
         'SCHEMA_INCOMPATIBLE',
         `the columns of ${t.display} changed in a way the sinks cannot follow in place (${what}): ${evolution.incompatible}`,
         {
           table: t.display,
-          hint: 'delete the checkpoint and take a new snapshot, or restore the previous definition',
+          hint: 'delete the checkpoint and take a new snapshot, or restore the previous definition; to have the table re-seed itself instead, set onIncompatibleSchemaChange: resnapshot (CLI --on-schema-change resnapshot)',
         },
       );
     }
@@ -687,6 +711,7 @@ export class ChangeReader {
     // PostgreSQL writes no change for the rows a DEFAULT fills in: they would stay null downstream
     const filled = evolution.added.length > 0 ? await this.o.catalog.addedColumnsWithValues(t, evolution.added) : [];
     if (filled.length > 0) {
+      if (this.reseeds) this.reseed(`column ${filled.join(', ')} was added to ${t.display} with values for the rows already there`);
       throw definite(
         'SCHEMA_INCOMPATIBLE',
         `column ${filled.join(', ')} was added to ${t.display} with a default (or as an identity or generated column): the rows already in the table got a value without any change event, so they would stay null downstream`,
@@ -705,6 +730,16 @@ export class ChangeReader {
       message: `the columns of ${t.display} changed at ${formatPosition(this.txnLsn, this.txnIndex)}: ${what}`,
     });
     return 'ok';
+  }
+
+  /** Whether an incompatible change re-seeds the table (else it stops with SCHEMA_INCOMPATIBLE). */
+  private get reseeds(): boolean {
+    return this.o.config.onIncompatibleSchemaChange === 'resnapshot' && this.o.config.schemaEvolution;
+  }
+
+  /** Hands the table over to a re-seed at the current position (everything before it was returned). */
+  private reseed(reason: string): never {
+    throw new ReseedNeeded(this.txnLsn >= 0n ? { lsn: this.txnLsn, skip: this.txnIndex } : { ...this.returned }, reason);
   }
 
   /**

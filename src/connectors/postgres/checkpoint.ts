@@ -82,6 +82,18 @@ export const changesPositionSchema = z.strictObject({
   partitions: partitionsSchema,
   key: keySchema,
   source: z.optional(identitySchema),
+  /** A re-seed in progress (an incompatible schema change): rows delivered since `lsn`/`skip`, and its snapshot. */
+  reseed: z.optional(
+    z.strictObject({
+      delivered: z.int().check(z.gte(0)),
+      snapshotLsn: z.nullable(lsnText),
+      snapshotXids: z.nullable(z.string().check(z.regex(/^\d+:\d+:[\d,]*$/))),
+      columns: z.nullable(columnsSchema),
+      ranges: z.nullable(z.array(rangeSchema)),
+      partitions: partitionsSchema,
+      relfilenode: z.optional(z.int().check(z.gte(0))),
+    }),
+  ),
 });
 
 export type SnapshotPosition = z.output<typeof snapshotPositionSchema>;

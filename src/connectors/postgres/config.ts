@@ -101,6 +101,15 @@ export const postgresSourceConfigSchema = z.strictObject({
    * docs/connectors/postgres.md.
    */
   toast: z._default(z.enum(['lookup', 'identity-full']), 'lookup'),
+  /**
+   * What a schema change the sinks cannot follow in place does (a key column changed, a type
+   * narrowed or changed to another kind, a column added with a default that filled the
+   * existing rows): `'error'` (default) stops with the definite `SCHEMA_INCOMPATIBLE`;
+   * `'resnapshot'` re-seeds the table inside its change stream — a `truncate` row, then the
+   * table's rows at a new snapshot as `insert`s, then the changes after it (no gap, no
+   * overlap). Needs `schemaEvolution`. See docs/connectors/postgres.md.
+   */
+  onIncompatibleSchemaChange: z._default(z.enum(['error', 'resnapshot']), 'error'),
   /** With `toast: 'identity-full'`: run `ALTER TABLE … REPLICA IDENTITY FULL` at start when the table lacks it. */
   setReplicaIdentity: z._default(z.boolean(), false),
   /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */

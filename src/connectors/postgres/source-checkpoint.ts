@@ -38,6 +38,14 @@ export interface CheckpointContext {
 export function snapshotCheckpoint(ctx: CheckpointContext, s: SnapshotState): SourceCheckpoint {
   return makeCheckpoint(POSTGRES_CONNECTOR, ctx.table, 'snapshot', {
     slot: ctx.slot,
+    ...snapshotFields(s),
+    ...extras(ctx),
+  });
+}
+
+/** Where a snapshot stands, as checkpoints record it (a table's snapshot, or a re-seed's). */
+function snapshotFields(s: SnapshotState) {
+  return {
     snapshotLsn: s.lsn === null ? null : formatLsn(s.lsn),
     snapshotXids: s.xids,
     columns: s.specs ? specsToJson(s.specs) : null,
@@ -52,8 +60,7 @@ export function snapshotCheckpoint(ctx: CheckpointContext, s: SnapshotState): So
       : null,
     ...(s.partitions ? { partitions: [...s.partitions] } : {}),
     ...(s.relfilenode !== undefined ? { relfilenode: s.relfilenode } : {}),
-    ...extras(ctx),
-  });
+  };
 }
 
 /** Records that a one-shot snapshot completed; there is no stream position. */
@@ -68,12 +75,22 @@ export function completedOneShotCheckpoint(ctx: CheckpointContext, columns: Colu
   });
 }
 
-/** A position in the change stream, with the columns and partitions as of that position. */
+/** A table re-seeding itself in its stream: the rows delivered since `at`, and its new snapshot. */
+export interface ReseedProgress {
+  delivered: number;
+  snapshot: SnapshotState;
+}
+
+/**
+ * A position in the change stream, with the columns and partitions as of that position; during
+ * a re-seed, the position is where it began and `reseed` how far it got.
+ */
 export function changesCheckpoint(
   ctx: CheckpointContext,
   position: ChangePosition,
   columns: ColumnSpec[],
   partitions: string[] | null,
+  reseed: ReseedProgress | null = null,
 ): SourceCheckpoint {
   return makeCheckpoint(POSTGRES_CONNECTOR, ctx.table, 'changes', {
     slot: ctx.slot,
@@ -81,6 +98,7 @@ export function changesCheckpoint(
     skip: position.skip,
     columns: specsToJson(columns),
     ...(partitions ? { partitions: [...partitions] } : {}),
+    ...(reseed ? { reseed: { delivered: reseed.delivered, ...snapshotFields(reseed.snapshot) } } : {}),
     ...extras(ctx),
   });
 }
@@ -116,11 +134,11 @@ export function snapshotStateOf(snap: SnapshotPosition): SnapshotState | null {
   };
 }
 
-/** Where the change stream resumes, with the columns and partitions as of there. */
+/** Where the change stream resumes, with the columns and partitions as of there (and a re-seed in progress). */
 export function changeStartOf(
   changes: ChangesPosition,
   table: string,
-): { start: ChangePosition; specs: ColumnSpec[]; partitions: string[] | null } {
+): { start: ChangePosition; specs: ColumnSpec[]; partitions: string[] | null; reseed: ReseedProgress | null } {
   if (changes.lsn === null)
     throw definite('CHECKPOINT_INVALID', `the checkpoint of ${table} has no stream position`, {
       table,
@@ -130,5 +148,17 @@ export function changeStartOf(
     start: { lsn: parseLsn(changes.lsn), skip: changes.skip },
     specs: specsFromJson(changes.columns),
     partitions: changes.partitions ?? null,
+    reseed: changes.reseed
+      ? {
+          delivered: changes.reseed.delivered,
+          snapshot: snapshotStateOf({ ...changes.reseed, slot: null }) ?? {
+            lsn: null,
+            xids: null,
+            ranges: null,
+            specs: null,
+            partitions: null,
+          },
+        }
+      : null,
   };
 }

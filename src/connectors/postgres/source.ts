@@ -243,8 +243,8 @@ export class PostgresSource implements ReferenceTableSource {
     if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
     if (this.oneShot)
       return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
-    const { position, columns, partitions } = this.changes.position();
-    return changesCheckpoint(ctx, position, columns, partitions);
+    const { position, columns, partitions, reseed } = this.changes.position();
+    return changesCheckpoint(ctx, position, columns, partitions, reseed);
   }
 
   /**
@@ -299,6 +299,7 @@ export class PostgresSource implements ReferenceTableSource {
       const resume = changeStartOf(cp.position, this.table);
       this.phase = 'changes';
       this.changes.startAt(resume.start, resume.specs, resume.partitions);
+      if (resume.reseed) this.changes.resumeReseed(resume.reseed);
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();

@@ -69,19 +69,33 @@ export class TableSession {
     // a capture warns once for all its tables
     if (!this.oneShot && !this.membership)
       await warnAboutIdleSlots(sql, this.table, this.slot!, this.config.warnRetainedBytes, this.config.onWarning);
-    if (this.info.replicaIdentity === 'n' && !this.oneShot) {
+    await this.readTable();
+  }
+
+  /** Reads the table again (its key and columns changed: a re-seed starts from what it is now). */
+  async reloadTable(): Promise<void> {
+    this.info = await this.catalog!.loadTable(this.config.tableName);
+    await this.readTable();
+  }
+
+  /** Checks the table and reads its columns, codecs and partitions. */
+  private async readTable(): Promise<void> {
+    const catalog = this.catalog!;
+    const sql = this.sql!;
+    if (this.info!.replicaIdentity === 'n' && !this.oneShot) {
       throw definite('SCHEMA_INCOMPATIBLE', `table ${this.table} has REPLICA IDENTITY NOTHING, so updates and deletes cannot be followed`, {
         table: this.table,
         hint: `ALTER TABLE ${this.table} REPLICA IDENTITY DEFAULT;`,
       });
     }
-    if (!this.oneShot && !(await catalog.currentKey(this.info.oid)).immediate) throw deferrableKey(this.info);
-    if (!this.oneShot) this.outOfLine = await checkToastAtStart(catalog, sql, this.info, this.config);
-    this.specs = this.info.columns;
+    const info = this.info!;
+    if (!this.oneShot && !(await catalog.currentKey(info.oid)).immediate) throw deferrableKey(info);
+    if (!this.oneShot) this.outOfLine = await checkToastAtStart(catalog, sql, info, this.config);
+    this.specs = info.columns;
     this.codecs = await catalog.codecs(this.specs, this.table, this.config.unknownTypes);
-    if (this.info.partitioned) {
-      this.partitions = await catalog.partitions(this.info.oid);
-      checkReadable(this.info, this.partitions);
+    if (info.partitioned) {
+      this.partitions = await catalog.partitions(info.oid);
+      checkReadable(info, this.partitions);
     }
   }
 
