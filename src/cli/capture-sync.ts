@@ -91,7 +91,11 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
       ...(config.setReplicaIdentity !== undefined ? { setReplicaIdentity: config.setReplicaIdentity } : {}),
       ...(config.onSchemaChange !== undefined ? { onIncompatibleSchemaChange: config.onSchemaChange } : {}),
       ...(config.warnRetainedBytes !== undefined ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
-      onWarning: (warning) => reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message }),
+      onWarning: (warning) => {
+        const table = runs?.find((r) => r.table === warning.table);
+        if (table && (warning.code === 'SCHEMA_CHANGED' || warning.code === 'TABLE_RESEEDED')) table.metrics.schemaChanges++;
+        reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message });
+      },
     });
   } catch (error) {
     throw asCliError(error);

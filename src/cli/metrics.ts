@@ -11,6 +11,8 @@ export class TableMetrics {
   sinkFaults = 0;
   /** The code of the definite error that stopped the table, if one did. */
   stoppedBy: string | null = null;
+  /** Schema changes followed, and re-seeds (warnings SCHEMA_CHANGED and TABLE_RESEEDED). */
+  schemaChanges = 0;
 
   constructor(
     readonly table: string,
@@ -50,6 +52,11 @@ export class Metrics {
 
   countError(code: string): void {
     this.first.countError(code);
+  }
+
+  /** Counts a warning of the first (or only) table: schema changes are counted. */
+  countWarning(code: string): void {
+    if (code === 'SCHEMA_CHANGED' || code === 'TABLE_RESEEDED') this.first.schemaChanges++;
   }
 
   /** The metrics in Prometheus text exposition format. */
@@ -105,6 +112,12 @@ export class Metrics {
         '1 once the snapshot is complete.',
         'gauge',
         rows.map(({ p, t }) => `refstream_snapshot_complete{${t}} ${p.phase === 'changes' || p.phase === 'stopped' ? 1 : 0}`),
+      ),
+      ...metric(
+        'refstream_schema_changes_total',
+        'Schema changes followed in the stream, re-seeds included.',
+        'counter',
+        rows.map(({ m, t }) => `refstream_schema_changes_total{${t}} ${m.schemaChanges}`),
       ),
       ...metric(
         'refstream_table_stopped',

@@ -18,6 +18,8 @@ export interface CheckpointBeside {
   lsn: string | null;
   /** How far the checkpoint is behind the slot's confirmed_flush_lsn (negative: ahead). */
   behindConfirmedBytes?: number;
+  /** The last schema change the stream followed (or re-seed): its position and what changed. */
+  schemaChange?: { at: string; what: string };
 }
 
 /** One table of a capture, as its checkpoint records it. */
@@ -33,6 +35,8 @@ export interface CaptureTableReport {
   lagBytes: number | null;
   /** The definite error that stopped the table after its last commit, if one did. */
   stopped: StopNote | null;
+  /** The last schema change the stream followed (or re-seed), if any. */
+  schemaChange: { at: string; what: string } | null;
 }
 
 /** A capture of many tables: its slot, its publication and every table's position. */
@@ -122,7 +126,15 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
     const cp = stored.checkpoint;
     const position = (cp.position ?? {}) as Record<string, unknown>;
     const lsn = typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
-    return { store: spec, table: cp.table, phase: cp.phase, slot: typeof position.slot === 'string' ? position.slot : null, lsn };
+    const change = schemaChangeOf(position);
+    return {
+      store: spec,
+      table: cp.table,
+      phase: cp.phase,
+      slot: typeof position.slot === 'string' ? position.slot : null,
+      lsn,
+      ...(change ? { schemaChange: change } : {}),
+    };
   } catch (error) {
     const { ConnectorError } = await import('../sdk/errors.js');
     if (ConnectorError.is(error))
@@ -158,7 +170,15 @@ async function captureReports(server: ServerStatus, options: StatusArgs): Promis
       if (!name) continue;
       const table = displayName(name);
       const spec = expandTemplate(template, { schema: name.schema, name: name.name });
-      const row: CaptureTableReport = { table, checkpoint: redactSecrets(spec), phase: null, lsn: null, lagBytes: null, stopped: null };
+      const row: CaptureTableReport = {
+        table,
+        checkpoint: redactSecrets(spec),
+        phase: null,
+        lsn: null,
+        lagBytes: null,
+        stopped: null,
+        schemaChange: null,
+      };
       const store = await createCheckpointStore(spec, table, options.source);
       try {
         const stored = await store.load();
@@ -169,6 +189,7 @@ async function captureReports(server: ServerStatus, options: StatusArgs): Promis
             typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
           if (row.lsn !== null) row.lagBytes = Math.max(0, Number(parseLsn(server.currentLsn) - parseLsn(row.lsn)));
           row.stopped = stored.stopped ?? null;
+          row.schemaChange = schemaChangeOf(position);
         }
       } catch (error) {
         row.stopped = { code: 'CHECKPOINT_UNREADABLE', message: (error as Error).message, at: new Date().toISOString() };
@@ -180,6 +201,12 @@ async function captureReports(server: ServerStatus, options: StatusArgs): Promis
     reports.push({ slot: pub.capture!, publication: pub.publication, tables });
   }
   return reports;
+}
+
+/** The last schema change a Postgres checkpoint records, if any. */
+function schemaChangeOf(position: Record<string, unknown>): { at: string; what: string } | null {
+  const change = position.schemaChange as { at?: unknown; what?: unknown } | undefined;
+  return change && typeof change.at === 'string' && typeof change.what === 'string' ? { at: change.at, what: change.what } : null;
 }
 
 async function beside(checkpoint: CheckpointBeside, slots: SlotStatus[]): Promise<CheckpointBeside> {
@@ -237,13 +264,14 @@ export function renderStatus(report: StatusReport): string {
     lines.push('', `capture ${capture.slot} (publication ${capture.publication}): ${capture.tables.length} tables`);
     lines.push(
       ...table(
-        ['TABLE', 'PHASE', 'POSITION', 'LAG', 'STOPPED BY'],
+        ['TABLE', 'PHASE', 'POSITION', 'LAG', 'STOPPED BY', 'LAST SCHEMA CHANGE'],
         capture.tables.map((t) => [
           t.table,
           t.phase ?? 'no checkpoint',
           t.lsn ?? '-',
           bytes(t.lagBytes),
           t.stopped ? `${t.stopped.code} at ${t.stopped.at}: ${t.stopped.message.slice(0, 120)}` : '-',
+          t.schemaChange ? `${t.schemaChange.what.slice(0, 120)} (at ${t.schemaChange.at})` : '-',
         ]),
       ),
     );
@@ -253,6 +281,7 @@ export function renderStatus(report: StatusReport): string {
     lines.push(
       '',
       `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
+      ...(c.schemaChange ? [`last schema change at ${c.schemaChange.at}: ${c.schemaChange.what}`] : []),
     );
   }
   lines.push('');

@@ -226,13 +226,17 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     stream: context.stderr,
   });
   let factory;
+  let metrics: Metrics | undefined;
   try {
     factory = await sourceFactory(config.source, {
       table: config.table,
       // a one-shot snapshot creates no slot and no publication (a slot in a shared config file is not used)
       ...(mode === 'snapshot' ? { snapshotOnly: true } : {}),
       ...(resnapshotOnInvalidSlot ? { onSlotInvalidated: 'resnapshot' as const } : {}),
-      onWarning: (warning) => reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message }),
+      onWarning: (warning) => {
+        metrics?.countWarning(warning.code);
+        reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message });
+      },
       ...(config.batchRows !== undefined ? { batchRows: config.batchRows } : {}),
       ...(config.slot !== undefined && mode === 'sync' ? { slot: config.slot } : {}),
       ...(config.publication !== undefined && mode === 'sync' ? { publication: config.publication } : {}),
@@ -248,7 +252,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
   }
   // listening first: a port in use stops the command before anything is opened or started
   let run: SyncRun | undefined;
-  const metrics = new Metrics(config.table, () => run?.progress ?? NOT_STARTED);
+  metrics = new Metrics(config.table, () => run?.progress ?? NOT_STARTED);
   if (config.metricsPort !== undefined) {
     let port: number;
     try {

@@ -198,6 +198,8 @@ function sameSchema(a: Schema, b: Schema): boolean {
     const x = a.fields[i]!;
     const y = b.fields[i]!;
     if (x.name !== y.name || String(x.type) !== String(y.type) || x.nullable !== y.nullable) return false;
+    // a changed source type or column identity (varchar(20) → text) is a new schema too
+    if ([...x.metadata.entries()].sort().join() !== [...y.metadata.entries()].sort().join()) return false;
   }
   const ma = [...a.metadata.entries()].sort().join();
   const mb = [...b.metadata.entries()].sort().join();

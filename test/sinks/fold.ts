@@ -45,6 +45,7 @@ export function foldJsonl(path: string): Folded {
   const problems: string[] = [];
   const positions = new PositionCheck(problems);
   let changes = 0;
+  let columns: JsonlRecord['columns'] | null = null;
   const lines = text.split('\n');
   lines.pop();
   lines.forEach((line, i) => {
@@ -54,6 +55,19 @@ export function foldJsonl(path: string): Folded {
     } catch {
       throw new Error(`${path}:${i + 1} is not JSON: ${JSON.stringify(line.slice(0, 120))}`);
     }
+    if (record.op === 'schema') {
+      // the rows folded so far take the new columns: renamed and dropped by identity, added as null
+      const next = record.columns!;
+      if (columns !== null) {
+        const from = (c: NonNullable<JsonlRecord['columns']>[number]) =>
+          columns!.find((p) => (p.id !== null && c.id !== null ? p.id === c.id : p.name === c.name))?.name;
+        for (const [key, row] of rows)
+          rows.set(key, Object.fromEntries(next.map((c) => [c.name, from(c) === undefined ? null : (row[from(c)!] ?? null)])));
+      }
+      columns = next;
+      return;
+    }
+    if (columns === null && record.row) columns = Object.keys(record.row).map((name) => ({ name, id: null, type: null }));
     if (record.op === 'truncate') {
       rows.clear();
       // A snapshot start (position null) begins a new history.

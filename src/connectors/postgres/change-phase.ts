@@ -35,6 +35,8 @@ export class ChangePhase {
    * the rows delivered since, and the new snapshot being read.
    */
   private reseeding: { delivered: number; snapshot: SnapshotPhase } | null = null;
+  /** The last schema change followed (or re-seed), as checkpoints record it for `refstream status`. */
+  schemaChange: { at: string; what: string } | null = null;
 
   /**
    * @param isClosed - true once the source is closed: a stream opened meanwhile is closed at once
@@ -109,6 +111,7 @@ export class ChangePhase {
           committed: this.committed,
         }),
       connectSql: session.connectSql,
+      onSchemaChange: (at, what) => (this.schemaChange = { at, what }),
     });
     this.reader = reader;
     try {
@@ -136,6 +139,7 @@ export class ChangePhase {
       message: `${needed.reason}; ${this.table} re-seeds itself: a truncate, then a new snapshot, then the changes after it`,
     });
     await this.session.reloadTable();
+    this.schemaChange = { at: formatPosition(needed.at.lsn, needed.at.skip), what: `re-seeded: ${needed.reason}` };
     this.start = needed.at;
     this.specs = this.session.specs;
     this.reseeding = { delivered: 0, snapshot: new SnapshotPhase(this.session, this.config, this.table, false, this.membership) };

@@ -56,6 +56,8 @@ export interface ChangeReaderOptions {
   openChannel: OpenChannel;
   /** A new SQL connection, for reading unchanged out-of-line (TOAST) values by key. */
   connectSql: () => Promise<pg.Client>;
+  /** Told of every schema change followed: where, and what changed (one text per column). */
+  onSchemaChange?: (at: string, what: string) => void;
 }
 
 type RowType = 'insert' | 'update' | 'delete' | 'truncate';
@@ -724,10 +726,12 @@ export class ChangeReader {
     const codecs = await this.o.catalog.codecs(evolution.specs, t.display, this.o.config.unknownTypes);
     this.setSchema(evolution.specs, codecs);
     this.schemaChanges++;
+    const at = formatPosition(this.txnLsn, this.txnIndex);
+    this.o.onSchemaChange?.(at, what);
     reportWarning(this.o.config.onWarning, {
       code: 'SCHEMA_CHANGED',
       table: t.display,
-      message: `the columns of ${t.display} changed at ${formatPosition(this.txnLsn, this.txnIndex)}: ${what}`,
+      message: `the columns of ${t.display} changed at ${at}: ${what}`,
     });
     return 'ok';
   }

@@ -82,6 +82,8 @@ export const changesPositionSchema = z.strictObject({
   partitions: partitionsSchema,
   key: keySchema,
   source: z.optional(identitySchema),
+  /** The last schema change followed (or re-seed): its position and what changed, for `refstream status`. */
+  schemaChange: z.optional(z.strictObject({ at: z.string(), what: z.string() })),
   /** A re-seed in progress (an incompatible schema change): rows delivered since `lsn`/`skip`, and its snapshot. */
   reseed: z.optional(
     z.strictObject({

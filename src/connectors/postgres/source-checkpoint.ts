@@ -91,6 +91,7 @@ export function changesCheckpoint(
   columns: ColumnSpec[],
   partitions: string[] | null,
   reseed: ReseedProgress | null = null,
+  schemaChange: { at: string; what: string } | null = null,
 ): SourceCheckpoint {
   return makeCheckpoint(POSTGRES_CONNECTOR, ctx.table, 'changes', {
     slot: ctx.slot,
@@ -99,6 +100,7 @@ export function changesCheckpoint(
     columns: specsToJson(columns),
     ...(partitions ? { partitions: [...partitions] } : {}),
     ...(reseed ? { reseed: { delivered: reseed.delivered, ...snapshotFields(reseed.snapshot) } } : {}),
+    ...(schemaChange ? { schemaChange: { ...schemaChange } } : {}),
     ...extras(ctx),
   });
 }
@@ -138,7 +140,13 @@ export function snapshotStateOf(snap: SnapshotPosition): SnapshotState | null {
 export function changeStartOf(
   changes: ChangesPosition,
   table: string,
-): { start: ChangePosition; specs: ColumnSpec[]; partitions: string[] | null; reseed: ReseedProgress | null } {
+): {
+  start: ChangePosition;
+  specs: ColumnSpec[];
+  partitions: string[] | null;
+  reseed: ReseedProgress | null;
+  schemaChange: { at: string; what: string } | null;
+} {
   if (changes.lsn === null)
     throw definite('CHECKPOINT_INVALID', `the checkpoint of ${table} has no stream position`, {
       table,
@@ -160,5 +168,6 @@ export function changeStartOf(
           },
         }
       : null,
+    schemaChange: changes.schemaChange ?? null,
   };
 }

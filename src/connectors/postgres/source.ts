@@ -244,7 +244,7 @@ export class PostgresSource implements ReferenceTableSource {
     if (this.oneShot)
       return completedOneShotCheckpoint(ctx, this.snapshot.state.specs ?? this.session.specs!, this.snapshot.state.partitions);
     const { position, columns, partitions, reseed } = this.changes.position();
-    return changesCheckpoint(ctx, position, columns, partitions, reseed);
+    return changesCheckpoint(ctx, position, columns, partitions, reseed, this.changes.schemaChange);
   }
 
   /**
@@ -300,6 +300,7 @@ export class PostgresSource implements ReferenceTableSource {
       this.phase = 'changes';
       this.changes.startAt(resume.start, resume.specs, resume.partitions);
       if (resume.reseed) this.changes.resumeReseed(resume.reseed);
+      this.changes.schemaChange = resume.schemaChange;
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
