@@ -55,11 +55,24 @@ export interface TableHarness {
    */
   addColumn?(name: string): Promise<void>;
   /**
+   * Applies one of the schema changes real migrations make (hook for SCH-07, SCH-08, SCH-09),
+   * then inserts a row with id `insertId` using the columns left (the suite only looks for
+   * its key and the columns of the batch carrying it):
+   * - `drop-note`: drops the nullable column `note`;
+   * - `rename-name`: renames `name` to `title`;
+   * - `widen-amount`: widens `amount` from decimal(12,2) to decimal(14,2).
+   * An extension of the standard harness; optional.
+   */
+  migrate?(change: Migration, insertId: bigint): Promise<void>;
+  /**
    * Empties the table in one upstream statement (`TRUNCATE`), hook for CHG-11. An extension
    * of the standard harness; optional.
    */
   truncate?(): Promise<void>;
 }
+
+/** A schema change of {@link TableHarness.migrate}. */
+export type Migration = 'drop-note' | 'rename-name' | 'widen-amount';
 
 /** What a connector author hands to the suite (the default export of a target module). */
 export interface ConformanceTarget {
@@ -163,7 +176,7 @@ export interface ConformanceCheck {
   /** Capabilities the check needs; otherwise it is skipped with a reason naming its counterpart. */
   readonly requires?: CapabilityRequirement;
   /** Optional harness hooks the check needs. */
-  readonly needsHarness?: readonly ('interrupt' | 'addColumn' | 'truncate')[];
+  readonly needsHarness?: readonly ('interrupt' | 'addColumn' | 'truncate' | 'migrate')[];
   /** Capabilities whose claim this check verifies: failing it contradicts the claim. */
   readonly verifies?: readonly (keyof SourceCapabilities)[];
   /** The check that covers the rule for the other capability value, named in skip reasons. */

@@ -8,7 +8,8 @@ import { ConnectorError } from '../../src/sdk/errors.js';
 import { check, CheckFailure, describeError, fail } from '../assert.js';
 import type { Consumer, TableWriter } from '../drive.js';
 import { makeRow, makeRows, TEST_COLUMNS } from '../test-table.js';
-import type { CheckContext } from '../types.js';
+import type { CheckContext, Migration } from '../types.js';
+import { batchReaders, toJsonValue } from '../../src/sdk/values.js';
 import { catchUp, consumerFor, defineCheck, writerFor } from './helpers.js';
 
 /** Name of the column SCH-06 and SCH-06N add. */
@@ -26,6 +27,44 @@ async function addColumnScenario(ctx: CheckContext): Promise<{ consumer: Consume
   await ctx.harness.addColumn!(ADDED_COLUMN);
   await writer.insert([makeRow(10)]);
   return { consumer, before, writer };
+}
+
+/**
+ * Snapshot of two rows and one change; then the harness migrates the table and inserts row 10.
+ * Returns the table columns before, and those of the change batch carrying row 10 (polled
+ * straight from the source: the rows no longer have the standard columns).
+ */
+async function migrationScenario(
+  ctx: CheckContext,
+  change: Migration,
+): Promise<{ before: Field[]; after: Field[]; row: Record<string, unknown> }> {
+  const writer = writerFor(ctx);
+  await writer.insert(makeRows(2));
+  const consumer = await consumerFor(ctx);
+  await consumer.drainSnapshot();
+  await writer.insert([makeRow(5)]);
+  await catchUp(consumer, writer, ctx);
+  const before = tableFields(consumer.batches[0]!.batch.schema);
+  await ctx.harness.migrate!(change, 10n);
+  const deadline = Date.now() + ctx.settings.convergeMs;
+  while (Date.now() < deadline) {
+    const batch = await consumer.source.pollChanges();
+    if (batch === null) continue;
+    const fields = tableFields(batch.schema);
+    const readers = batchReaders(batch);
+    const id = fields.findIndex((f) => f.name === 'id');
+    for (let i = 0; i < batch.numRows; i++) {
+      if (String(readers[id]!(i)) !== '10') continue;
+      const row = Object.fromEntries(fields.map((f, c) => [f.name, toJsonValue(f, readers[c]!(i))]));
+      return { before, after: fields, row };
+    }
+  }
+  return fail(`the row inserted after ${change} did not arrive within ${ctx.settings.convergeMs} ms`);
+}
+
+/** The columns as `name Type` for messages. */
+function columnList(fields: Field[]): string {
+  return fields.map((f) => `${f.name} ${String(f.type)}`).join(', ');
 }
 
 /** Reads a snapshot of a few rows in small batches, then (if possible) a few changes of each type. */
@@ -267,6 +306,76 @@ export const schemaChecks = [
         return;
       }
       fail('the stream went on past the added column (a marker written after it arrived) without a SCHEMA_INCOMPATIBLE');
+    },
+  }),
+  defineCheck({
+    id: 'SCH-07',
+    level: 'MUST',
+    category: 'schema',
+    rule: 'With `schemaEvolution`, a dropped non-key column is followed: the change batches after it have the other columns, unchanged, and the stream goes on.',
+    method:
+      'After the snapshot and a change, the harness drops the nullable column `note` and inserts row 10; the batch carrying it must have the old columns without `note`.',
+    requires: { changes: ['log', 'poll'], schemaEvolution: true },
+    needsHarness: ['migrate'],
+    verifies: ['schemaEvolution'],
+    async run(ctx) {
+      const { before, after } = await migrationScenario(ctx, 'drop-note');
+      const expected = before.filter((f) => f.name !== 'note');
+      check(
+        sameTableSchema(after.slice(0, expected.length), expected) && after.length === expected.length,
+        () => `columns after dropping note: ${columnList(after)}; expected ${columnList(expected)}`,
+      );
+    },
+  }),
+  defineCheck({
+    id: 'SCH-08',
+    level: 'MUST',
+    category: 'schema',
+    rule: 'With `schemaEvolution`, a renamed column is followed: it keeps its place, type and values under the new name, and its `refstream.column_id` (when the source gives identities) stays the same, so consumers tell a rename from a drop and an add.',
+    method:
+      "After the snapshot and a change, the harness renames `name` to `title` and inserts row 10; the batch carrying it must have `title` where `name` was, with the same type and column id, and the row's value.",
+    requires: { changes: ['log', 'poll'], schemaEvolution: true },
+    needsHarness: ['migrate'],
+    verifies: ['schemaEvolution'],
+    async run(ctx) {
+      const { before, after, row } = await migrationScenario(ctx, 'rename-name');
+      const at = before.findIndex((f) => f.name === 'name');
+      const renamed = after[at];
+      check(renamed?.name === 'title', () => `columns after renaming name to title: ${columnList(after)}`);
+      check(
+        String(renamed!.type) === String(before[at]!.type),
+        () => `title is ${String(renamed!.type)}, name was ${String(before[at]!.type)}`,
+      );
+      check(after.length === before.length, () => `columns after the rename: ${columnList(after)}`);
+      const id = before[at]!.metadata.get(METADATA.columnId);
+      check(
+        id === renamed!.metadata.get(METADATA.columnId),
+        () => `refstream.column_id changed from ${id} to ${renamed!.metadata.get(METADATA.columnId)} in the rename`,
+      );
+      check(typeof row['title'] === 'string' && row['title'] !== '', () => `row 10 arrived with title ${JSON.stringify(row['title'])}`);
+    },
+  }),
+  defineCheck({
+    id: 'SCH-09',
+    level: 'MUST',
+    category: 'schema',
+    rule: 'With `schemaEvolution`, a widened type is followed: decimal(12,2) widened to decimal(14,2) arrives as Decimal128(14, 2) with exact values.',
+    method:
+      'After the snapshot and a change, the harness widens `amount` to decimal(14,2) and inserts row 10; the batch carrying it must type `amount` Decimal128(14, 2), the other columns unchanged.',
+    requires: { changes: ['log', 'poll'], schemaEvolution: true },
+    needsHarness: ['migrate'],
+    verifies: ['schemaEvolution'],
+    async run(ctx) {
+      const { before, after, row } = await migrationScenario(ctx, 'widen-amount');
+      const amount = after.find((f) => f.name === 'amount');
+      const t = amount?.type as AnyType | undefined;
+      check(
+        t?.typeId === 7 && t.precision === 14 && t.scale === 2,
+        () => `amount after the widening: ${String(amount?.type)}, expected Decimal128(14, 2)`,
+      );
+      const others = (fields: Field[]) => fields.filter((f) => f.name !== 'amount');
+      check(sameTableSchema(others(after), others(before)), () => `other columns changed: ${columnList(after)}`);
+      check(row['amount'] === makeRow(10).amount, () => `row 10 amount ${JSON.stringify(row['amount'])}, expected ${makeRow(10).amount}`);
     },
   }),
 ];

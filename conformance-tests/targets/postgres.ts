@@ -15,6 +15,7 @@ import { MemoryCheckpointStore } from '../../src/sdk/checkpoint-store.js';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import { createHash } from 'node:crypto';
 import type { ConformanceTarget, ExtraColumn, SourceOptions, TableHarness, TestRow } from '../types.js';
+import { makeRow } from '../test-table.js';
 
 let server: Promise<TestPostgres> | undefined;
 let tables = 0;
@@ -169,6 +170,30 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
     },
     async addColumn(column) {
       await pg.query(`ALTER TABLE ${table} ADD COLUMN ${column} text`);
+    },
+    async migrate(change, insertId) {
+      const row = makeRow(Number(insertId));
+      const values = {
+        id: row.id.toString(),
+        name: row.name,
+        amount: row.amount,
+        updated_at: row.updated_at.toISOString(),
+        active: row.active,
+        note: row.note,
+      };
+      const ddl = {
+        'drop-note': `ALTER TABLE ${table} DROP COLUMN note`,
+        'rename-name': `ALTER TABLE ${table} RENAME COLUMN name TO title`,
+        'widen-amount': `ALTER TABLE ${table} ALTER COLUMN amount TYPE numeric(14,2)`,
+      }[change];
+      await pg.query(ddl);
+      const columns = Object.keys(values)
+        .filter((c) => !(change === 'drop-note' && c === 'note'))
+        .map((c) => ({ c, as: change === 'rename-name' && c === 'name' ? 'title' : c }));
+      await pg.query(
+        `INSERT INTO ${table} (${columns.map((x) => x.as).join(', ')}, doc) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}, ${LARGE_DOC.replace('v.id', `$1::bigint`)})`,
+        columns.map((x) => values[x.c as keyof typeof values]),
+      );
     },
     async interrupt() {
       await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [
