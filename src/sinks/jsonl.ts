@@ -35,6 +35,8 @@ export interface JsonlRecord {
    * it already folded.
    */
   columns?: Array<{ name: string; id: string | null; type: string | null }>;
+  /** `schema` lines only: the columns of the rows before it (`null` when this process did not know them). */
+  previous?: Array<{ name: string; id: string | null; type: string | null }> | null;
   /** `schema` lines only: the key columns. */
   primaryKey?: string[];
 }
@@ -63,7 +65,8 @@ const NULL = Buffer.from('null');
  * rendered losslessly (int64 and decimals as strings, timestamps ISO-8601 with every digit).
  * Each snapshot start writes a `truncate` line with a null position, so a consumer folding
  * the file never keeps rows of an earlier snapshot attempt. Where the table's columns change
- * (schema evolution), a `schema` line lists the new columns with their identities.
+ * (schema evolution), a `schema` line lists the new and the previous columns with their
+ * identities.
  *
  * Exactly-once on a regular file: its durable length is the sink's checkpoint state
  * (`{ bytes }`); a resumed run truncates the file to it and appends, so every line is
@@ -76,8 +79,7 @@ export class JsonlSink implements Sink {
   private readonly buffer = new ByteOut(64 * 1024);
   /**
    * The columns of the last rows in the file (JSON of {@link columnsOf}), to tell where they
-   * change; `null` while unknown (a new file, or one of an older version): the first batch then
-   * writes a `schema` line when its columns have identities to follow.
+   * change; `null` while unknown (a new file, or a checkpoint of an older version).
    */
   private columns: string | null = null;
 
@@ -120,8 +122,9 @@ export class JsonlSink implements Sink {
     out.pos = 0;
     const columns = columnsOf(fields);
     const columnsText = JSON.stringify(columns);
-    if (this.columns === null ? columns.some((c) => c.id !== null) : this.columns !== columnsText) {
-      const line: JsonlRecord = { op: 'schema', key: null, row: null, position: null, columns, primaryKey: info.primaryKey };
+    if (this.columns !== null && this.columns !== columnsText) {
+      const previous = JSON.parse(this.columns) as JsonlRecord['columns'];
+      const line: JsonlRecord = { op: 'schema', key: null, row: null, position: null, columns, previous, primaryKey: info.primaryKey };
       out.bytes(Buffer.from(JSON.stringify(line) + '\n'));
     }
     this.columns = columnsText;

@@ -18,10 +18,21 @@ import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
 import { METADATA } from '../../src/sdk/batch.js';
 import { builtCli, ensureBuiltCli } from '../helpers/built-cli.js';
-import { exited, waitFor } from '../helpers/process.js';
+import { exited, waitFor as waitForCondition } from '../helpers/process.js';
 import { foldArrow, foldJsonl } from '../sinks/fold.js';
 
 let server: TestPostgres;
+/** The sync of the running scenario, whose log a timeout shows. */
+let current: { stderr: () => string } | null = null;
+
+/** Waits like waitFor; a timeout shows the end of the running sync's log. */
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string, intervalMs?: number): Promise<void> {
+  try {
+    await waitForCondition(condition, timeoutMs, what, intervalMs);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nsync log (tail):\n${current?.stderr().slice(-3000) ?? ''}`, { cause: error });
+  }
+}
 
 before(async () => {
   ensureBuiltCli();
@@ -87,6 +98,7 @@ function startSync(dir: string, table: string, extra: string[]): { child: ChildP
   );
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  current = { stderr: () => err };
   return { child, stderr: () => err };
 }
 

@@ -58,6 +58,7 @@ export function foldJsonl(path: string): Folded {
     if (record.op === 'schema') {
       // the rows folded so far take the new columns: renamed and dropped by identity, added as null
       const next = record.columns!;
+      columns = record.previous ?? columns;
       if (columns !== null) {
         const from = (c: NonNullable<JsonlRecord['columns']>[number]) =>
           columns!.find((p) => (p.id !== null && c.id !== null ? p.id === c.id : p.name === c.name))?.name;

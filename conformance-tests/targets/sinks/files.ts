@@ -47,6 +47,7 @@ export function foldJsonl(text: string): StoredRow[] {
     } catch {
       throw new Error(`line ${i + 1} is not JSON: ${JSON.stringify(line.slice(0, 120))}`);
     }
+    if (record.op === 'schema') return; // the rows carry their columns by name
     if (record.op === 'truncate' && record.position === null) repeats.reset();
     repeats.see(record.position, JSON.stringify(record.key), record.row as StoredRow | null);
     if (record.op === 'truncate') rows.clear();

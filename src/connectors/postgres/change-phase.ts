@@ -3,7 +3,7 @@
  * stream (a `ChangeReader` on the slot) at the first poll, and the position confirmed to it.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { ConnectorError, transient } from '../../sdk/errors.js';
+import { abortError, ConnectorError, transient } from '../../sdk/errors.js';
 import type { ResolvedConfig } from './config.js';
 import { ensureMainSlot } from './slot.js';
 import { recordPartitions } from './partitions.js';
@@ -17,6 +17,22 @@ import { sameSpecs } from './restore-checks.js';
 import type { TableSession } from './table-session.js';
 import { openSlotChannel } from './change-channel.js';
 import type { CaptureMembership } from './capture/membership.js';
+
+/** Resolves after `ms`, or rejects when `signal` aborts. */
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /** Reads the table's changes from where the snapshot (or the restored checkpoint) left off. */
 export class ChangePhase {
@@ -34,7 +50,7 @@ export class ChangePhase {
    * A re-seed in progress (an incompatible schema change): the position it began at (`start`),
    * the rows delivered since, and the new snapshot being read.
    */
-  private reseeding: { delivered: number; snapshot: SnapshotPhase } | null = null;
+  private reseeding: { delivered: number; snapshot: SnapshotPhase; beginning: Promise<void> | null; truncate: boolean } | null = null;
   /** The last schema change followed (or re-seed), as checkpoints record it for `refstream status`. */
   schemaChange: { at: string; what: string } | null = null;
 
@@ -142,27 +158,57 @@ export class ChangePhase {
     this.schemaChange = { at: formatPosition(needed.at.lsn, needed.at.skip), what: `re-seeded: ${needed.reason}` };
     this.start = needed.at;
     this.specs = this.session.specs;
-    this.reseeding = { delivered: 0, snapshot: new SnapshotPhase(this.session, this.config, this.table, false, this.membership) };
+    this.reseeding = {
+      delivered: 0,
+      snapshot: new SnapshotPhase(this.session, this.config, this.table, false, this.membership),
+      beginning: null,
+      truncate: true,
+    };
   }
 
   /** Resumes a re-seed a checkpoint recorded (its snapshot resumes as an interrupted snapshot does). */
   resumeReseed(progress: ReseedProgress): void {
     const snapshot = new SnapshotPhase(this.session, this.config, this.table, false, this.membership);
     snapshot.state = progress.snapshot;
-    this.reseeding = { delivered: progress.delivered, snapshot };
+    this.reseeding = { delivered: progress.delivered, snapshot, beginning: null, truncate: progress.delivered === 0 };
+  }
+
+  /** The interrupted re-seed cannot resume (the table was rewritten or changed again): it starts over, after what it delivered. */
+  restartReseed(): void {
+    const r = this.reseeding!;
+    r.snapshot = new SnapshotPhase(this.session, this.config, this.table, false, this.membership);
+    r.truncate = true;
+    this.specs = this.session.specs;
+  }
+
+  /** The snapshot state of the re-seed in progress, if any. */
+  get reseedSnapshot(): SnapshotPhase['state'] | null {
+    return this.reseeding?.snapshot.state ?? null;
   }
 
   /** The next batch of the re-seed; once its snapshot is read, the stream goes on from the snapshot's point. */
   private async nextReseeded(signal: AbortSignal | undefined): Promise<RecordBatch | null> {
     const r = this.reseeding!;
     const at = this.start!;
-    if (r.delivered === 0) {
+    if (r.truncate) {
+      // positions go on after whatever an earlier attempt delivered
       const builder = new BatchBuilder(this.descriptor(), 'changes');
-      builder.appendChange('truncate', null, formatPosition(at.lsn, at.skip));
-      r.delivered = 1;
+      builder.appendChange('truncate', null, formatPosition(at.lsn, at.skip + r.delivered));
+      r.delivered += 1;
+      r.truncate = false;
       return builder.finish();
     }
-    if (!r.snapshot.reading) await r.snapshot.begin(signal);
+    if (!r.snapshot.reading) {
+      // Exporting a snapshot waits for every transaction writing at that moment to end, the
+      // sinks' own included when they write to this server: the poll hands control back to the
+      // runner (which commits them) and the export goes on in the background.
+      r.beginning ??= r.snapshot.begin().then(async () => {
+        if (this.isClosed()) await r.snapshot.release();
+      });
+      const started = await Promise.race([r.beginning.then(() => true), delay(this.config.maxWaitMs, signal).then(() => false)]);
+      if (!started) return null;
+      r.beginning = null;
+    }
     const batch = await r.snapshot.next(signal);
     if (batch !== null) {
       const base = at.skip + r.delivered;

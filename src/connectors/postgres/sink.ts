@@ -47,6 +47,8 @@ export class PostgresTableSink implements Sink {
   private primaryKey: string[] = [];
   private staged = 0;
   private ordinal = 0;
+  /** A snapshot started: the target's rows go with its first batch. */
+  private clearPending = false;
 
   constructor(private readonly options: PostgresTableSinkOptions) {
     const target = parseQualifiedName(options.table);
@@ -57,17 +59,23 @@ export class PostgresTableSink implements Sink {
   }
 
   async snapshotStart(_info: SnapshotStartInfo): Promise<void> {
-    // A new snapshot replaces the table: forget staged changes and existing rows (committed at the next flush).
-    await this.begin();
-    if (this.fields) await this.query(`TRUNCATE ${this.stagingName()}`);
+    // A new snapshot replaces the table: forget staged changes now, and the existing rows with
+    // the first batch (in its transaction, committed at the next flush). Deleting now would hold
+    // a writing transaction open while the source exports its snapshot, which waits for every
+    // writing transaction of the server to end: a deadlock when the target is on that server.
+    if (this.fields && this.connected) await this.query(`TRUNCATE ${this.stagingName()}`);
     this.staged = 0;
-    if (await this.targetExists()) await this.query(`DELETE FROM ${quoteQualified(this.target)}`);
+    this.clearPending = true;
   }
 
   async write(batch: RecordBatch): Promise<void> {
     const info = batchInfo(batch);
     const fields = tableFields(batch.schema);
     await this.begin();
+    if (this.clearPending) {
+      if (await this.targetExists()) await this.query(`DELETE FROM ${quoteQualified(this.target)}`);
+      this.clearPending = false;
+    }
     const readers = batchReaders(batch);
     const typeIndex = batch.schema.fields.findIndex((f) => f.name === CHANGE_TYPE_COLUMN);
     // a re-seed (truncate first) may change the schema in any way: the target is emptied first
@@ -100,6 +108,12 @@ export class PostgresTableSink implements Sink {
   }
 
   async flush(): Promise<void> {
+    if (this.clearPending) {
+      // a snapshot without a single batch: the target is emptied now
+      await this.begin();
+      if (await this.targetExists()) await this.query(`DELETE FROM ${quoteQualified(this.target)}`);
+      this.clearPending = false;
+    }
     if (!this.inTransaction) return;
     await this.mergeStaged();
     await this.query('COMMIT');

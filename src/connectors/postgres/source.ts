@@ -28,7 +28,7 @@ import {
   snapshotCheckpoint,
   snapshotStateOf,
 } from './source-checkpoint.js';
-import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions } from './restore-checks.js';
+import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions, sameSpecs } from './restore-checks.js';
 import type { CaptureMembership } from './capture/membership.js';
 
 export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
@@ -301,6 +301,16 @@ export class PostgresSource implements ReferenceTableSource {
       this.changes.startAt(resume.start, resume.specs, resume.partitions);
       if (resume.reseed) this.changes.resumeReseed(resume.reseed);
       this.changes.schemaChange = resume.schemaChange;
+      const reseed = this.changes.reseedSnapshot;
+      if (
+        reseed !== null &&
+        reseed.lsn !== null &&
+        ((await storageRewritten(this.session.sql!, this.session.info!, reseed)) ||
+          (reseed.specs !== null && !sameSpecs(reseed.specs, this.session.specs!)))
+      ) {
+        // the table was rewritten or changed again while its re-seed was interrupted
+        this.changes.restartReseed();
+      }
     }
     this.restored = true;
     if (this.phase === 'changes' || this.snapshot.state.lsn !== null) await this.checkSlotValid();
