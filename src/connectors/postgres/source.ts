@@ -5,6 +5,7 @@
  * The class holds the lifecycle (phases, restore, commit, close) and delegates: connecting to
  * table-session.ts, the snapshot to snapshot-phase.ts, the change stream to change-phase.ts,
  * checkpoints to source-checkpoint.ts and the restore-time checks to restore-checks.ts.
+ * With `capture: 'trigger'` every call goes to trigger/source.ts instead.
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
@@ -29,6 +30,8 @@ import {
   snapshotStateOf,
 } from './source-checkpoint.js';
 import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions } from './restore-checks.js';
+import { TriggerCaptureSource } from './trigger/source.js';
+import { isTriggerCheckpoint } from './trigger/checkpoint.js';
 
 export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
 
@@ -71,25 +74,30 @@ export class PostgresSource implements ReferenceTableSource {
   private closed = false;
   /** One poll at a time: a concurrent poll is rejected with BUSY. */
   private readonly gate: PollGate;
+  /** Trigger capture (`capture: 'trigger'`), which then serves every call; `null` for logical replication. */
+  private readonly trigger: TriggerCaptureSource | null;
 
   constructor(config: PostgresSourceConfig) {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
     this.gate = new PollGate(this.table);
+    this.trigger = this.config.capture === 'trigger' && !this.oneShot ? new TriggerCaptureSource(this.config, this.table) : null;
     this.session = new TableSession(this.config, this.table, this.slot);
     this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot);
     this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed);
     this.capabilities = Object.freeze(
-      this.oneShot
-        ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
-        : {
-            changes: 'log',
-            deletes: true,
-            exactlyOnce: true,
-            midSnapshotResume: true,
-            transactions: true,
-            schemaEvolution: this.config.schemaEvolution,
-          },
+      this.trigger
+        ? this.trigger.capabilities
+        : this.oneShot
+          ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
+          : {
+              changes: 'log',
+              deletes: true,
+              exactlyOnce: true,
+              midSnapshotResume: true,
+              transactions: true,
+              schemaEvolution: this.config.schemaEvolution,
+            },
     );
   }
 
@@ -110,6 +118,7 @@ export class PostgresSource implements ReferenceTableSource {
    * nothing. Sinks must replace their content, so the runner sends `snapshotStart({ restart: true })`.
    */
   restartsSnapshot(): boolean {
+    if (this.trigger) return this.trigger.restartsSnapshot();
     return this.restartedSnapshot;
   }
 
@@ -147,6 +156,7 @@ export class PostgresSource implements ReferenceTableSource {
   // ---- snapshot --------------------------------------------------------------------------
 
   async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    if (this.trigger) return this.trigger.pollSnapshot(opts);
     return this.exclusive(async () => {
       throwIfAborted(opts.signal);
       this.polled = true;
@@ -185,12 +195,14 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   isSnapshotComplete(): boolean {
+    if (this.trigger) return this.trigger.isSnapshotComplete();
     return this.phase === 'changes';
   }
 
   // ---- changes ---------------------------------------------------------------------------
 
   async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    if (this.trigger) return this.trigger.pollChanges(opts);
     return this.exclusive(async () => {
       if (this.phase !== 'changes') {
         throw definite('INVALID_STATE', `pollChanges before the snapshot of ${this.table} is complete`, {
@@ -218,6 +230,7 @@ export class PostgresSource implements ReferenceTableSource {
   // ---- checkpoints -----------------------------------------------------------------------
 
   checkpoint(): SourceCheckpoint {
+    if (this.trigger) return this.trigger.checkpoint();
     const ctx = { table: this.table, slot: this.slot, key: this.session.info?.primaryKey ?? null, identity: this.session.identity };
     if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
     if (this.oneShot)
@@ -234,9 +247,20 @@ export class PostgresSource implements ReferenceTableSource {
    * slot is `SLOT_INVALIDATED`, or with `onSlotInvalidated: 'resnapshot'` a new snapshot.
    */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
+    if (this.trigger) return this.trigger.restore(checkpoint);
     this.ensureOpen();
     if (this.polled || this.restored) {
       throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
+    }
+    if (isTriggerCheckpoint(checkpoint) && !this.oneShot) {
+      throw definite(
+        'CHECKPOINT_MISMATCH',
+        `the checkpoint of ${this.table} was written by trigger capture, this source uses logical replication`,
+        {
+          table: this.table,
+          hint: "use capture: 'trigger' (CLI --capture trigger) to resume it, or delete the checkpoint to start over with a new snapshot",
+        },
+      );
     }
     const cp = readCheckpoint(checkpoint, this.table);
     const pos = cp.position;
@@ -293,6 +317,7 @@ export class PostgresSource implements ReferenceTableSource {
    * Nothing past the last committed checkpoint is ever confirmed.
    */
   async commit(checkpoint: SourceCheckpoint): Promise<void> {
+    if (this.trigger) return this.trigger.commit(checkpoint);
     this.ensureOpen();
     // the snapshot point must stay available until the snapshot completes: nothing to confirm
     // (and nothing to validate: a snapshot checkpoint is as large as its ranges and columns)
@@ -310,6 +335,7 @@ export class PostgresSource implements ReferenceTableSource {
    * once the server has released the slot (up to 2 s), so a new source can take it at once.
    */
   async close(options: PostgresCloseOptions = {}): Promise<void> {
+    if (this.trigger) return this.trigger.close();
     if (this.closed && !options.dropSlot) return;
     this.closed = true;
     // the change stream is kept (closed) so that checkpoint() still reports the last position
