@@ -29,10 +29,14 @@ function newerThan(delivered: PgSnapshot): string {
 /**
  * One row: the statement's snapshot (`s`), and whether any change row of a transaction that
  * ended after `delivered` and by `s` exists (`pending`). Both come from the same snapshot, so
- * when `pending` is false everything `s` shows is delivered.
+ * when `pending` is false everything `s` shows is delivered. When `pending`, `s` is recorded as
+ * consumer `$1`'s next epoch in the same statement (so a restart reads the same epochs again).
  */
-export function pendingSql(objects: TriggerObjects, delivered: PgSnapshot): string {
-  return `SELECT pg_current_snapshot()::text AS s, EXISTS (SELECT 1 FROM ${changesOf(objects)} WHERE ${newerThan(delivered)}) AS pending`;
+export function nextEpochSql(objects: TriggerObjects, delivered: PgSnapshot): string {
+  const epochs = `${quoteIdent(objects.schema)}.${quoteIdent(objects.epochs)}`;
+  return `WITH now AS (SELECT pg_current_snapshot() AS s, EXISTS (SELECT 1 FROM ${changesOf(objects)} WHERE ${newerThan(delivered)}) AS pending),
+     recorded AS (INSERT INTO ${epochs} (consumer, snapshot) SELECT $1, s FROM now WHERE pending RETURNING 1)
+SELECT s::text AS s, pending, (SELECT count(*) FROM recorded)::int AS recorded FROM now`;
 }
 
 /**

@@ -113,6 +113,12 @@ export function triggerChangesCheckpoint(ctx: TriggerCheckpointContext, cursor: 
   return makeCheckpoint(CONNECTOR, ctx.table, 'changes', position);
 }
 
+/** Whether a Postgres checkpoint was written by logical replication capture (it names a slot, or none for a one-shot snapshot). */
+function isLogicalCheckpoint(checkpoint: SourceCheckpoint): boolean {
+  const position = checkpoint.position;
+  return typeof position === 'object' && position !== null && !Array.isArray(position) && 'slot' in position && !('capture' in position);
+}
+
 /** Whether a Postgres checkpoint was written by trigger capture. */
 export function isTriggerCheckpoint(checkpoint: SourceCheckpoint): boolean {
   const position = checkpoint.position;
@@ -129,7 +135,7 @@ export type ReadTriggerCheckpoint =
  */
 export function readTriggerCheckpoint(checkpoint: SourceCheckpoint, table: string): ReadTriggerCheckpoint {
   const cp = parseCheckpoint(checkpoint, { connector: CONNECTOR, table });
-  if (!isTriggerCheckpoint(cp)) {
+  if (isLogicalCheckpoint(cp)) {
     throw definite(
       'CHECKPOINT_MISMATCH',
       `the checkpoint of ${table} was written by logical replication capture (a slot), this source uses trigger capture`,

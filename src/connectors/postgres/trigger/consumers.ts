@@ -29,6 +29,8 @@ function literalQualified(objects: TriggerObjects, name: string): string {
 export class ConsumerProgress {
   private readonly changes: string;
   private readonly consumers: string;
+  private readonly epochs: string;
+  private locked = false;
   /** The snapshot last written to the consumer's row. */
   private stored: PgSnapshot | null = null;
   private cleaning: Promise<void> | null = null;
@@ -46,6 +48,7 @@ export class ConsumerProgress {
   ) {
     this.changes = `${quoteIdent(objects.schema)}.${quoteIdent(objects.changes)}`;
     this.consumers = `${quoteIdent(objects.schema)}.${quoteIdent(objects.consumers)}`;
+    this.epochs = `${quoteIdent(objects.schema)}.${quoteIdent(objects.epochs)}`;
   }
 
   /**
@@ -54,12 +57,16 @@ export class ConsumerProgress {
    * connection; the runner retries).
    */
   async lock(): Promise<void> {
+    if (this.locked) return;
     const [row] = await this.q<{ got: boolean }>(
       `SELECT pg_try_advisory_lock(${consumerLockSql(this.objects)}) AS got`,
       [this.consumer],
       'locking the consumer',
     );
-    if (row!.got) return;
+    if (row!.got) {
+      this.locked = true;
+      return;
+    }
     const [holder] = await this.q<{ pid: number | null; app: string | null }>(
       `SELECT l.pid, a.application_name AS app FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
@@ -78,19 +85,32 @@ export class ConsumerProgress {
   }
 
   /**
-   * Registers the consumer (or resets it) at the current snapshot, before its snapshot is
-   * taken: change rows after it are kept for this consumer from now on.
+   * Registers the consumer before its snapshot is taken, at the current snapshot: change rows
+   * after it are kept for this consumer from now on. A row the consumer already has is kept as
+   * it is (it keeps more, until the first commit moves it on); epochs of an earlier stream go.
    */
-  async register(): Promise<PgSnapshot> {
-    const [row] = await this.q<{ s: string }>(
-      `INSERT INTO ${this.consumers} (consumer, delivered) VALUES ($1, pg_current_snapshot())
-       ON CONFLICT (consumer) DO UPDATE SET delivered = excluded.delivered, updated_at = now()
-       RETURNING delivered::text AS s`,
+  async register(): Promise<void> {
+    await this.q(`DELETE FROM ${this.epochs} WHERE consumer = $1`, [this.consumer], 'registering the consumer');
+    await this.q(
+      `INSERT INTO ${this.consumers} (consumer, delivered) VALUES ($1, pg_current_snapshot()) ON CONFLICT (consumer) DO NOTHING`,
       [this.consumer],
       'registering the consumer',
     );
-    this.stored = parsePgSnapshot(row!.s);
-    return this.stored;
+    this.stored = null;
+  }
+
+  /**
+   * The epochs recorded after `delivered` (and after the open epoch `open`), in the order they
+   * were read: a restart reads them again as they were, before taking new ones.
+   */
+  async recordedEpochs(delivered: PgSnapshot, open: PgSnapshot | null): Promise<PgSnapshot[]> {
+    const rows = await this.q<{ s: string }>(
+      `SELECT snapshot::text AS s FROM ${this.epochs} WHERE consumer = $1 ORDER BY id`,
+      [this.consumer],
+      'reading the epochs',
+    );
+    const after = open ?? delivered;
+    return rows.map((r) => parsePgSnapshot(r.s)).filter((s) => !covers(after, s));
   }
 
   /** The consumer's stored snapshot, `null` when it has no row. */
@@ -181,7 +201,7 @@ export class ConsumerProgress {
     const result = await this.sql.query(
       `DELETE FROM ${this.changes} WHERE ctid = ANY (ARRAY(
          SELECT c.ctid FROM ${this.changes} c
-          WHERE c.xid < (SELECT min(pg_snapshot_xmax(k.delivered)) FROM ${this.consumers} k)
+          WHERE c.xid < (SELECT pg_snapshot_xmax(k.delivered) AS x FROM ${this.consumers} k ORDER BY x LIMIT 1)
             AND NOT EXISTS (SELECT 1 FROM ${this.consumers} k WHERE NOT pg_visible_in_snapshot(c.xid, k.delivered))
           LIMIT ${CLEANUP_BATCH_ROWS}))`,
     );

@@ -24,6 +24,8 @@ export class CopyRows {
   private queued = 0;
   /** Where the current row's message starts in `pending` (for {@link rewind}). */
   private rowStart = -1;
+  /** The current row's message also carried the file header. */
+  private rowAfterHeader = false;
   private headerRead = false;
   private trailerRead = false;
   /** True once CopyDone was read. */
@@ -80,6 +82,7 @@ export class CopyRows {
     if (this.rowStart < 0) throw new Error('CopyRows.rewind without a current row');
     this.pos = this.rowStart;
     this.rowStart = -1;
+    if (this.rowAfterHeader) this.headerRead = false;
   }
 
   /** Moves to the next row ('row'), or reports that more bytes are needed, or that the COPY ended. */
@@ -104,7 +107,9 @@ export class CopyRows {
         this.ended = true;
         return 'end';
       }
+      let afterHeader = false;
       if (!this.headerRead) {
+        afterHeader = true;
         if (p + 19 > end || !buf.subarray(p, p + 11).equals(SIGNATURE)) {
           throw definite('INTERNAL', 'COPY output does not start with the binary signature', { table: this.table });
         }
@@ -129,6 +134,7 @@ export class CopyRows {
       if (p !== end) throw definite('INTERNAL', `COPY row of ${this.table} does not fill its CopyData message`, { table: this.table });
       this.buf = buf;
       this.rowStart = start;
+      this.rowAfterHeader = afterHeader;
       return 'row';
     }
   }

@@ -1,6 +1,7 @@
 /**
- * Installing, upgrading and removing trigger capture on one table: a change table, a
- * consumers table and a trigger function in a schema of their own (`refstream` by default),
+ * Installing, upgrading and removing trigger capture on one table: a change table, the
+ * consumers' progress and epoch tables, and a trigger function in a schema of their own
+ * (`refstream` by default),
  * and AFTER INSERT/UPDATE/DELETE/TRUNCATE statement triggers on the table.
  *
  * Installing needs ownership of the table (ALTER TABLE … ENABLE ALWAYS TRIGGER) and CREATE on
@@ -48,6 +49,7 @@ export interface Installation {
   triggers: InstalledTrigger[];
   changesExists: boolean;
   consumersExists: boolean;
+  epochsExists: boolean;
 }
 
 /** Options of {@link installTriggerCapture}. */
@@ -131,10 +133,12 @@ export async function readInstallation(client: Queryable, tableOid: number, tabl
   }
   const changes = meta?.changes ?? null;
   const consumers = meta?.consumers ?? null;
-  const exists = await q<{ changes: boolean; consumers: boolean }>(
+  const epochs = meta?.epochs ?? null;
+  const qualified = (name: string | null) => (name ? `${quoteIdent(schema)}.${quoteIdent(name)}` : null);
+  const exists = await q<{ changes: boolean; consumers: boolean; epochs: boolean }>(
     client,
-    `SELECT to_regclass($1) IS NOT NULL AS changes, to_regclass($2) IS NOT NULL AS consumers`,
-    [changes ? `${quoteIdent(schema)}.${quoteIdent(changes)}` : null, consumers ? `${quoteIdent(schema)}.${quoteIdent(consumers)}` : null],
+    `SELECT to_regclass($1) IS NOT NULL AS changes, to_regclass($2) IS NOT NULL AS consumers, to_regclass($3) IS NOT NULL AS epochs`,
+    [qualified(changes), qualified(consumers), qualified(epochs)],
     table,
     'reading the capture tables',
   );
@@ -144,12 +148,14 @@ export async function readInstallation(client: Queryable, tableOid: number, tabl
       fn,
       changes: changes ?? '',
       consumers: consumers ?? '',
+      epochs: epochs ?? '',
       channel: meta?.channel ?? '',
     },
     meta,
     triggers: triggers.map((t) => ({ name: t.name, enabled: t.enabled })),
     changesExists: exists[0]!.changes,
     consumersExists: exists[0]!.consumers,
+    epochsExists: exists[0]!.epochs,
   };
 }
 
@@ -167,6 +173,7 @@ export function installationProblem(inst: Installation | null, table: { oid: num
     return `the triggers detect key changes on (${inst.meta.key.join(', ')}), the table is now keyed on (${table.primaryKey.join(', ')})`;
   if (!inst.changesExists) return `the change table ${inst.objects.schema}.${inst.meta.changes} is missing`;
   if (!inst.consumersExists) return `the consumers table ${inst.objects.schema}.${inst.meta.consumers} is missing`;
+  if (!inst.epochsExists) return `the epochs table ${inst.objects.schema}.${inst.meta.epochs} is missing`;
   for (const name of Object.values(TRIGGER_NAMES)) {
     const trigger = inst.triggers.find((t) => t.name === name);
     if (!trigger) return `trigger ${name} is missing`;
@@ -293,7 +300,9 @@ export async function installTriggerCapture(client: Queryable, table: CapturedTa
   const defaults = defaultTriggerObjects(table.name, schema);
   const objects: TriggerObjects = {
     ...defaults,
-    ...(existing?.meta ? { changes: existing.meta.changes, consumers: existing.meta.consumers } : {}),
+    ...(existing?.meta?.changes ? { changes: existing.meta.changes } : {}),
+    ...(existing?.meta?.consumers ? { consumers: existing.meta.consumers } : {}),
+    ...(existing?.meta?.epochs ? { epochs: existing.meta.epochs } : {}),
   };
   const notify = options.notify ?? (existing?.meta ? existing.meta.channel !== null : true);
   const meta = metadataFor(table, objects, notify);
@@ -306,6 +315,7 @@ export async function installTriggerCapture(client: Queryable, table: CapturedTa
   const tableSql = quoteQualified(table.name);
   const changes = `${quoteIdent(schema)}.${quoteIdent(objects.changes)}`;
   const consumers = `${quoteIdent(schema)}.${quoteIdent(objects.consumers)}`;
+  const epochs = `${quoteIdent(schema)}.${quoteIdent(objects.epochs)}`;
   const fn = `${quoteIdent(schema)}.${quoteIdent(objects.fn)}`;
   await run('BEGIN', 'installing trigger capture');
   try {
@@ -341,6 +351,19 @@ export async function installTriggerCapture(client: Queryable, table: CapturedTa
     await run(
       `COMMENT ON TABLE ${consumers} IS ${quoteLiteral(`refstream trigger capture: consumers of ${display} and the snapshot each has committed`)}`,
       'commenting the consumers table',
+    );
+    await run(
+      `CREATE TABLE IF NOT EXISTS ${epochs} (
+         consumer text NOT NULL,
+         id bigint GENERATED ALWAYS AS IDENTITY,
+         snapshot pg_snapshot NOT NULL,
+         PRIMARY KEY (consumer, id)
+       )`,
+      'creating the epochs table',
+    );
+    await run(
+      `COMMENT ON TABLE ${epochs} IS ${quoteLiteral(`refstream trigger capture: epochs of ${display} each consumer has read past its committed checkpoint`)}`,
+      'commenting the epochs table',
     );
     await run(captureFunctionSql(objects, table.primaryKey, meta.channel), 'creating the capture function');
     await run(`COMMENT ON FUNCTION ${fn}() IS ${quoteLiteral(captureComment(meta))}`, 'commenting the capture function');
@@ -421,12 +444,14 @@ export async function uninstallTriggerCapture(
           fn: found.fn,
           changes: found.meta.changes,
           consumers: found.meta.consumers,
+          epochs: found.meta.epochs,
           channel: found.meta.channel ?? '',
         },
         meta: found.meta,
         triggers: [],
         changesExists: true,
         consumersExists: true,
+        epochsExists: true,
       };
     }
   }
@@ -436,6 +461,7 @@ export async function uninstallTriggerCapture(
   const fallback = defaultTriggerObjects(table.name, o.schema);
   const changes = o.changes || fallback.changes;
   const consumers = o.consumers || fallback.consumers;
+  const epochs = o.epochs || fallback.epochs;
   await run('BEGIN', 'removing trigger capture');
   try {
     await run(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(options.lockTimeoutMs ?? 10_000))}`, 'removing trigger capture');
@@ -446,6 +472,7 @@ export async function uninstallTriggerCapture(
     await run(`DROP FUNCTION IF EXISTS ${quoteIdent(o.schema)}.${quoteIdent(o.fn)}()`, 'removing the capture function');
     await run(`DROP TABLE IF EXISTS ${quoteIdent(o.schema)}.${quoteIdent(changes)}`, 'removing the change table');
     await run(`DROP TABLE IF EXISTS ${quoteIdent(o.schema)}.${quoteIdent(consumers)}`, 'removing the consumers table');
+    await run(`DROP TABLE IF EXISTS ${quoteIdent(o.schema)}.${quoteIdent(epochs)}`, 'removing the epochs table');
     await run('COMMIT', 'removing trigger capture');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
@@ -477,5 +504,5 @@ export async function uninstallTriggerCapture(
       }
     }
   }
-  return { found: true, triggers: inst.triggers.map((t) => t.name), objects: { ...o, changes, consumers }, schemaDropped };
+  return { found: true, triggers: inst.triggers.map((t) => t.name), objects: { ...o, changes, consumers, epochs }, schemaDropped };
 }

@@ -28,12 +28,17 @@ export const TRIGGER_NAMES = {
 
 /** Every object trigger capture creates for one table. */
 export interface TriggerObjects {
-  /** Schema of the change table, the consumers table and the function. */
+  /** Schema of the tables and the function. */
   readonly schema: string;
   /** The change table: one row per changed row (and per TRUNCATE). */
   readonly changes: string;
   /** One row per consumer: how far its committed checkpoint has read. */
   readonly consumers: string;
+  /**
+   * The epochs each consumer has read past its committed checkpoint, in order, so that a
+   * restart replays exactly the batches (and positions) delivered before.
+   */
+  readonly epochs: string;
   /** The trigger function. */
   readonly fn: string;
   /** The NOTIFY channel the function signals after each statement that changed rows. */
@@ -46,6 +51,7 @@ export function defaultTriggerObjects(table: QualifiedName, schema: string = DEF
     schema,
     changes: defaultObjectName('changes', table),
     consumers: defaultObjectName('consumers', table),
+    epochs: defaultObjectName('epochs', table),
     fn: defaultObjectName('capture', table),
     channel: defaultObjectName('refstream', table),
   };
@@ -62,6 +68,7 @@ export const captureMetadataSchema = z.object({
   key: z.array(z.string()),
   changes: z.string(),
   consumers: z.string(),
+  epochs: z.string(),
   /** The NOTIFY channel, `null` when installed without notifications. */
   channel: z.nullable(z.string()),
 });
@@ -97,6 +104,7 @@ export function metadataFor(
     key: [...table.primaryKey],
     changes: objects.changes,
     consumers: objects.consumers,
+    epochs: objects.epochs,
     channel: notify ? objects.channel : null,
   };
 }

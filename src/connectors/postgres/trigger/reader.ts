@@ -18,13 +18,14 @@ import { mapPgError } from '../errors.js';
 import { quoteIdent, quoteQualified } from '../identifiers.js';
 import type { ColumnCodec, ColumnSpec } from '../types.js';
 import type { ChangeCursor } from './checkpoint.js';
-import { epochCopySql, pendingSql } from './change-query.js';
+import { epochCopySql, nextEpochSql } from './change-query.js';
+import type { ConsumerProgress } from './consumers.js';
 import { columnGone, imageColumnsFor, loadRowType } from './columns.js';
 import { CopyRows } from './copy-rows.js';
 import { ImageWriter, type ImageMismatch, type ImageRowType } from './image.js';
 import { installationProblem, readInstallation } from './install.js';
 import type { TriggerObjects } from './objects.js';
-import { covers, epochKey, parsePgSnapshot } from './pg-snapshot.js';
+import { covers, epochKey, parsePgSnapshot, type PgSnapshot } from './pg-snapshot.js';
 
 export interface TriggerReaderOptions {
   config: ResolvedConfig;
@@ -40,6 +41,8 @@ export interface TriggerReaderOptions {
   start: ChangeCursor;
   /** A new SQL connection (the one the epochs are streamed over). */
   connectSql: () => Promise<pg.Client>;
+  /** The consumer: its lock, and the epochs it recorded. */
+  progress: ConsumerProgress;
 }
 
 type EpochStep = 'full' | 'end' | 'timeout';
@@ -99,6 +102,8 @@ export class TriggerChangeReader {
   /** After the rows in the builder. */
   private pending: ChangeCursor;
   private epochKey = '';
+  /** Epochs recorded by an earlier run after the start position: read again first, as they were. */
+  private replay: PgSnapshot[] = [];
   private stream: EpochStream | null = null;
   private streamClient: pg.Client | null = null;
   private readonly wakeup = new Wakeup();
@@ -148,9 +153,14 @@ export class TriggerChangeReader {
     return new ImageWriter(columns, codecs, key);
   }
 
-  /** Reads the row type, and LISTENs when notifications are on. */
+  /**
+   * Takes the consumer's lock, reads the epochs an earlier run recorded, the row type, and
+   * LISTENs when notifications are on.
+   */
   async open(): Promise<void> {
     const t = this.o.table;
+    await this.o.progress.lock();
+    this.replay = await this.o.progress.recordedEpochs(this.o.start.delivered, this.o.start.epoch);
     const rowType = await loadRowType(this.o.sql, t.oid, t.display);
     const columns = imageColumnsFor(rowType, this.specs, t.display);
     this.setSchema(this.specs, this.codecs, this.writerFor(columns, this.codecs, this.specs));
@@ -180,7 +190,7 @@ export class TriggerChangeReader {
           continue; // an epoch that held nothing: look for the next one
         }
         const now = Date.now();
-        if (this.notified || now - this.lastCheck >= config.pollIntervalMs) {
+        if (this.replay.length > 0 || this.notified || now - this.lastCheck >= config.pollIntervalMs) {
           await this.check();
           continue;
         }
@@ -199,11 +209,22 @@ export class TriggerChangeReader {
     }
   }
 
-  /** Looks for transactions that ended since `delivered`: opens their epoch, or moves `delivered` on. */
+  /**
+   * Opens the next epoch: one an earlier run recorded, else the transactions that ended since
+   * `delivered` (recorded as they are found); with none, moves `delivered` on.
+   */
   private async check(): Promise<void> {
+    const recorded = this.replay.shift();
+    if (recorded !== undefined) {
+      this.pending = { delivered: this.pending.delivered, epoch: recorded, after: null };
+      this.epochKey = epochKey(recorded);
+      return;
+    }
     this.notified = false; // a notification during the query asks for another check
     this.lastCheck = Date.now();
-    const { rows } = await this.o.sql.query<{ s: string; pending: boolean }>(pendingSql(this.o.objects, this.pending.delivered));
+    const { rows } = await this.o.sql.query<{ s: string; pending: boolean }>(nextEpochSql(this.o.objects, this.pending.delivered), [
+      this.o.progress.consumer,
+    ]);
     const now = parsePgSnapshot(rows[0]!.s);
     if (!covers(now, this.pending.delivered)) return; // cannot happen on one server; never go back
     if (rows[0]!.pending) {

@@ -128,9 +128,8 @@ export class TriggerCaptureSource {
     }
     if (problem !== null) throw triggersMissing(info, problem);
     this.installation = inst;
-    const consumers = new ConsumerProgress(session.sql!, inst!.objects, this.config.consumerName, this.table, this.config.onWarning);
-    await consumers.lock();
-    this.consumers = consumers;
+    // the consumer's lock is taken when the change stream opens (or at the first commit)
+    this.consumers = new ConsumerProgress(session.sql!, inst!.objects, this.config.consumerName, this.table, this.config.onWarning);
   }
 
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -214,6 +213,7 @@ export class TriggerCaptureSource {
       codecs,
       start: this.start!,
       connectSql: session.connectSql,
+      progress: this.consumers!,
     });
     try {
       await reader.open();
