@@ -87,10 +87,10 @@ export class ConsumerProgress {
   /**
    * Registers the consumer before its snapshot is taken, at the current snapshot: change rows
    * after it are kept for this consumer from now on. A row the consumer already has is kept as
-   * it is (it keeps more, until the first commit moves it on); epochs of an earlier stream go.
+   * it is (it keeps more, until the first commit moves it on). Epochs recorded before are older
+   * than the new snapshot, so the new stream never reads them; the first commit prunes them.
    */
   async register(): Promise<void> {
-    await this.q(`DELETE FROM ${this.epochs} WHERE consumer = $1`, [this.consumer], 'registering the consumer');
     await this.q(
       `INSERT INTO ${this.consumers} (consumer, delivered) VALUES ($1, pg_current_snapshot()) ON CONFLICT (consumer) DO NOTHING`,
       [this.consumer],

@@ -323,7 +323,15 @@ export async function installTriggerCapture(client: Queryable, table: CapturedTa
     await run(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(timeout))}`, 'installing trigger capture');
     // no write can run while the triggers change: each transaction is captured whole or not at all
     await run(`LOCK TABLE ${tableSql} IN SHARE ROW EXCLUSIVE MODE`, 'locking the table to install triggers');
-    await run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`, 'creating the schema');
+    // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists
+    const [present] = await q<{ n: number }>(
+      client,
+      'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
+      [schema],
+      display,
+      'reading the schema',
+    );
+    if (present!.n === 0) await run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`, 'creating the schema');
     await run(
       `CREATE TABLE IF NOT EXISTS ${changes} (
          seq bigint GENERATED ALWAYS AS IDENTITY,

@@ -59,7 +59,7 @@ export function defaultTriggerObjects(table: QualifiedName, schema: string = DEF
 
 /** What the function's comment records. */
 export const captureMetadataSchema = z.object({
-  version: z.int().check(z.gte(1)),
+  version: z.int().check(z.gte(0)),
   /** The captured table as it was named at install (it may have been renamed since). */
   table: z.string(),
   /** Its oid at install, as text. */

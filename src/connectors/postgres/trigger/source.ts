@@ -28,7 +28,7 @@ import {
 } from './checkpoint.js';
 import { ConsumerProgress } from './consumers.js';
 import { installationProblem, installTriggerCapture, readInstallation, type Installation } from './install.js';
-import { parsePgSnapshot } from './pg-snapshot.js';
+import { covers, parsePgSnapshot } from './pg-snapshot.js';
 import { TriggerChangeReader, triggersMissing } from './reader.js';
 import { noTriggerSnapshot, TriggerSnapshotPhase } from './snapshot-phase.js';
 
@@ -320,7 +320,10 @@ export class TriggerCaptureSource {
     if (checkpoint.phase === 'snapshot') return; // the consumer's row already keeps everything after the snapshot
     const cp = readTriggerCheckpoint(checkpoint, this.table);
     if (cp.phase !== 'changes' || this.consumers === null) return;
-    await this.consumers.commit(cp.cursor.delivered);
+    // never release what this source has yet to read itself (a checkpoint of another run may be ahead)
+    const own = this.reader?.position.delivered ?? this.start?.delivered ?? null;
+    if (own === null) return;
+    await this.consumers.commit(covers(own, cp.cursor.delivered) ? cp.cursor.delivered : own);
   }
 
   /** Closes every connection (the consumer's lock goes with them). Idempotent. */
