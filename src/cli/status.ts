@@ -1,8 +1,9 @@
 /**
- * `refstream status`: refstream's replication slots and publications on one PostgreSQL server,
- * as a table for people or as JSON for scripts (field names documented in docs/operations.md).
+ * `refstream status`: refstream's replication slots, publications and trigger captures on one
+ * PostgreSQL server, as a table for people or as JSON for scripts (field names documented in
+ * docs/operations.md).
  */
-import type { PublicationStatus, ServerStatus, SlotStatus } from '../connectors/postgres/index.js';
+import type { PublicationStatus, ServerStatus, SlotStatus, TriggerCaptureStatus } from '../connectors/postgres/index.js';
 import type { Command, CommandContext } from './command.js';
 import { CliError, EXIT } from './errors.js';
 import { parseFlags } from './flags.js';
@@ -17,10 +18,15 @@ export interface CheckpointBeside {
   lsn: string | null;
   /** How far the checkpoint is behind the slot's confirmed_flush_lsn (negative: ahead). */
   behindConfirmedBytes?: number;
+  /** Trigger capture: the consumer, and the snapshot up to which its changes are delivered. */
+  consumer?: string;
+  delivered?: string;
 }
 
 /** The document `refstream status --json` prints. */
 export interface StatusReport extends ServerStatus {
+  /** Trigger captures in the database (of `--table` only, when given). */
+  triggerCaptures: TriggerCaptureStatus[];
   /** `null` when `--checkpoint` was not given or the store holds none. */
   checkpoint: CheckpointBeside | null;
 }
@@ -57,7 +63,7 @@ function parseStatusArgs(args: string[]): StatusArgs {
 
 async function runStatus(args: string[], context: CommandContext): Promise<number> {
   const options = parseStatusArgs(args);
-  const { defaultNames, readServerStatus } = await import('../connectors/postgres/index.js');
+  const { defaultNames, readServerStatus, readTriggerStatus } = await import('../connectors/postgres/index.js');
   const { parseQualifiedName } = await import('../connectors/postgres/index.js');
   const { withPostgres } = await import('./postgres-admin.js');
   let filter: { slots: string[]; publications: string[]; only: boolean } = {
@@ -76,10 +82,12 @@ async function runStatus(args: string[], context: CommandContext): Promise<numbe
     };
   }
   const checkpoint = options.checkpoint !== undefined ? await loadCheckpoint(options.checkpoint, options.table, options.source) : null;
-  const server = await withPostgres('--source', options.source, 'refstream status', (client) =>
-    readServerStatus(client, checkpoint?.slot ? { ...filter, slots: [...filter.slots, checkpoint.slot] } : filter),
-  );
-  const report: StatusReport = { ...server, checkpoint: checkpoint ? await beside(checkpoint, server.slots) : null };
+  const table = options.table !== undefined ? parseQualifiedName(options.table) : undefined;
+  const [server, triggerCaptures] = await withPostgres('--source', options.source, 'refstream status', async (client) => [
+    await readServerStatus(client, checkpoint?.slot ? { ...filter, slots: [...filter.slots, checkpoint.slot] } : filter),
+    await readTriggerStatus(client, table),
+  ]);
+  const report: StatusReport = { ...server, triggerCaptures, checkpoint: checkpoint ? await beside(checkpoint, server.slots) : null };
   context.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report));
   return EXIT.ok;
 }
@@ -93,7 +101,21 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
     const cp = stored.checkpoint;
     const position = (cp.position ?? {}) as Record<string, unknown>;
     const lsn = typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
-    return { store: spec, table: cp.table, phase: cp.phase, slot: typeof position.slot === 'string' ? position.slot : null, lsn };
+    const trigger =
+      position.capture === 'trigger'
+        ? {
+            consumer: String(position.consumer),
+            ...(typeof position.delivered === 'string' ? { delivered: position.delivered } : {}),
+          }
+        : {};
+    return {
+      store: spec,
+      table: cp.table,
+      phase: cp.phase,
+      slot: typeof position.slot === 'string' ? position.slot : null,
+      lsn,
+      ...trigger,
+    };
   } catch (error) {
     const { ConnectorError } = await import('../sdk/errors.js');
     if (ConnectorError.is(error))
@@ -155,15 +177,55 @@ export function renderStatus(report: StatusReport): string {
         ]),
       ),
     );
+  lines.push('', ...renderTriggerCaptures(report.triggerCaptures));
   if (report.checkpoint) {
     const c = report.checkpoint;
     lines.push(
       '',
-      `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
+      `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.consumer ? ` of trigger capture consumer ${c.consumer}${c.delivered ? ` (delivered through snapshot ${c.delivered})` : ''}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
     );
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** Trigger captures: one row per captured table, one per consumer, and what needs attention. */
+function renderTriggerCaptures(captures: TriggerCaptureStatus[]): string[] {
+  if (captures.length === 0) return ['no refstream trigger captures'];
+  const lines = table(
+    ['TRIGGER CAPTURE', 'CHANGE TABLE', 'VERSION', 'ROWS', 'SIZE', 'NOTIFY', 'CONSUMER', 'ACTIVE', 'PENDING', 'LAST COMMIT'],
+    captures.flatMap((t) => {
+      const head = [
+        t.table,
+        `${t.schema}.${t.changeTable}`,
+        String(t.version),
+        String(t.changeRows),
+        bytes(t.changeTableBytes),
+        t.channel ?? 'off',
+      ];
+      if (t.consumers.length === 0) return [[...head, '(none)', '', '', '']];
+      return t.consumers.map((c, i) => [
+        ...(i === 0 ? head : head.map(() => '')),
+        c.consumer,
+        c.activePid !== null ? `yes (pid ${c.activePid})` : 'no',
+        String(c.pendingRows),
+        c.updatedAt,
+      ]);
+    }),
+  );
+  for (const t of captures) {
+    if (t.problem)
+      lines.push(
+        `! ${t.table}: ${t.problem}; changes are not captured: run refstream install-triggers for it, then start its syncs over (delete their checkpoints)`,
+      );
+    for (const c of t.consumers) {
+      if (c.activePid === null && c.pendingRows > 0)
+        lines.push(
+          `- consumer ${c.consumer} of ${t.table} is not running and keeps ${c.pendingRows} change rows; start its sync again, or remove it with refstream drop --table ${t.table} --consumer ${c.consumer}`,
+        );
+    }
+  }
+  return lines;
 }
 
 function table(header: string[], rows: string[][]): string[] {
@@ -194,13 +256,16 @@ export const statusCommand: Command = {
   synopsis:
     'status --source <postgres url> [--table <schema.table>] [--slot <name>] [--publication <name>] [--checkpoint <store>] [--json]',
   summary:
-    "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
+    "Show refstream's replication slots, publications and trigger captures on a PostgreSQL server: active or not, retained WAL, lag, wal_status, change rows waiting per consumer, the checkpoint's position.",
   options: [
     {
       flag: '--source <url>',
       description: 'the PostgreSQL server (postgres://user:password@host:5432/db; publications are read from this database)',
     },
-    { flag: '--table <schema.table>', description: "only this table's slot and publication (default names, or --slot/--publication)" },
+    {
+      flag: '--table <schema.table>',
+      description: "only this table's slot and publication (default names, or --slot/--publication) and its trigger capture",
+    },
     { flag: '--slot <name>', description: 'repeatable: also show this slot (refstream_* slots using pgoutput are always shown)' },
     { flag: '--publication <name>', description: 'repeatable: also show this publication' },
     {
