@@ -156,12 +156,26 @@ export class ConsumerProgress {
    */
   async commit(delivered: PgSnapshot): Promise<void> {
     if (this.stored !== null && (delivered.text === this.stored.text || !covers(delivered, this.stored))) return;
+    await this.lock();
     await this.q(
       `UPDATE ${this.consumers} SET delivered = $2::pg_snapshot, updated_at = now() WHERE consumer = $1`,
       [this.consumer, delivered.text],
       'recording the consumer progress',
     );
     this.stored = delivered;
+    // epochs the committed snapshot covers are never read again
+    const epochs = await this.q<{ id: string; s: string }>(
+      `SELECT id::text AS id, snapshot::text AS s FROM ${this.epochs} WHERE consumer = $1`,
+      [this.consumer],
+      'reading the epochs',
+    );
+    const done = epochs.filter((e) => covers(delivered, parsePgSnapshot(e.s))).map((e) => e.id);
+    if (done.length > 0)
+      await this.q(
+        `DELETE FROM ${this.epochs} WHERE consumer = $1 AND id = ANY($2::bigint[])`,
+        [this.consumer, done],
+        'pruning the epochs',
+      );
     this.cleanup();
   }
 
