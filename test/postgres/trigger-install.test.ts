@@ -249,6 +249,42 @@ describe('install-triggers and uninstall-triggers', () => {
       await source.close();
     }
   });
+
+  it('a reader role without rights on the capture objects gets PERMISSION_DENIED whose hint lists the grants, and reads once they are given', async () => {
+    const table = uniqueName('granted');
+    await createTable(table);
+    await server.query(`INSERT INTO ${table} VALUES (1, 'a')`);
+    const viewer = uniqueName('viewer');
+    await server.query(`CREATE ROLE ${viewer} LOGIN`);
+    await server.query(`GRANT SELECT ON ${table} TO ${viewer}`);
+    await withClient((c) => installTriggers(c, parseQualifiedName(table)!));
+    const refused = new PostgresSource({ connectionString: urlFor(viewer), table, capture: 'trigger', maxWaitMs: 200 });
+    let hint = '';
+    await assert.rejects(refused.pollSnapshot(), (e: unknown) => {
+      assert.ok(ConnectorError.is(e, 'PERMISSION_DENIED'), String(e));
+      hint = (e as ConnectorError).hint ?? '';
+      assert.match(hint, /GRANT USAGE ON SCHEMA "refstream"/);
+      assert.doesNotMatch(hint, /REPLICATION/);
+      return true;
+    });
+    await refused.close();
+    // the hint's statements, for this role, are all it takes
+    for (const grant of hint
+      .split(';')
+      .map((g) => g.trim())
+      .filter((g) => g.startsWith('GRANT'))) {
+      await server.query(grant.replace('<user>', viewer));
+    }
+    const source = new PostgresSource({ connectionString: urlFor(viewer), table, capture: 'trigger', maxWaitMs: 200 });
+    try {
+      await drainSnapshot(source);
+      await server.query(`INSERT INTO ${table} VALUES (2, 'b')`);
+      assert.equal((await pollChanges(source, 1))[0]!.values[0], 2);
+      await source.commit(source.checkpoint());
+    } finally {
+      await source.close();
+    }
+  });
 });
 
 function urlFor(user: string): string {

@@ -14,6 +14,7 @@ import {
   installTriggerCapture,
   listCaptureFunctions,
   readInstallation,
+  tablesIn,
   uninstallTriggerCapture,
   type InstallOptions,
   type InstallResult,
@@ -118,17 +119,12 @@ export async function readTriggerStatus(client: Queryable, table?: QualifiedName
     const problem = exists ? installationProblem(inst, { oid: Number(meta.oid), primaryKey: key }) : `table ${meta.table} no longer exists`;
     const changes = `${quoteIdent(f.schema)}.${quoteIdent(meta.changes)}`;
     const consumersTable = `${quoteIdent(f.schema)}.${quoteIdent(meta.consumers)}`;
-    const [present] = await q<{ changes: boolean; consumers: boolean }>(
-      client,
-      'SELECT to_regclass($1) IS NOT NULL AS changes, to_regclass($2) IS NOT NULL AS consumers',
-      [changes, consumersTable],
-      current,
-      'reading the capture tables',
-    );
+    const [changesExists, consumersExists] = await tablesIn(client, f.schema, [meta.changes, meta.consumers], current);
+    const present = { changes: changesExists!, consumers: consumersExists! };
     let changeRows = 0;
     let changeTableBytes = 0;
     let consumers: ConsumerStatus[] = [];
-    if (present!.changes) {
+    if (present.changes) {
       const [size] = await q<{ rows: string; bytes: string }>(
         client,
         `SELECT (SELECT count(*) FROM ${changes})::text AS rows, pg_total_relation_size($1::regclass)::text AS bytes`,
@@ -139,13 +135,13 @@ export async function readTriggerStatus(client: Queryable, table?: QualifiedName
       changeRows = Number(size!.rows);
       changeTableBytes = Number(size!.bytes);
     }
-    if (present!.consumers) {
+    if (present.consumers) {
       const rows = await q<{ consumer: string; delivered: string; updated_at: Date; pid: number | null; pending: string | null }>(
         client,
         `SELECT k.consumer, k.delivered::text AS delivered, k.updated_at,
                 (SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
                     AND l.classid = hashtext($1)::oid AND l.objid = hashtext(k.consumer)::oid LIMIT 1) AS pid,
-                ${present!.changes ? `(SELECT count(*) FROM ${changes} c WHERE NOT pg_visible_in_snapshot(c.xid, k.delivered))::text` : 'NULL'} AS pending
+                ${present.changes ? `(SELECT count(*) FROM ${changes} c WHERE NOT pg_visible_in_snapshot(c.xid, k.delivered))::text` : 'NULL'} AS pending
            FROM ${consumersTable} k ORDER BY k.consumer`,
         [changes],
         current,

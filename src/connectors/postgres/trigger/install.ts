@@ -134,14 +134,8 @@ export async function readInstallation(client: Queryable, tableOid: number, tabl
   const changes = meta?.changes ?? null;
   const consumers = meta?.consumers ?? null;
   const epochs = meta?.epochs ?? null;
-  const qualified = (name: string | null) => (name ? `${quoteIdent(schema)}.${quoteIdent(name)}` : null);
-  const exists = await q<{ changes: boolean; consumers: boolean; epochs: boolean }>(
-    client,
-    `SELECT to_regclass($1) IS NOT NULL AS changes, to_regclass($2) IS NOT NULL AS consumers, to_regclass($3) IS NOT NULL AS epochs`,
-    [qualified(changes), qualified(consumers), qualified(epochs)],
-    table,
-    'reading the capture tables',
-  );
+  const present = await tablesIn(client, schema, [changes, consumers, epochs], table);
+  const exists = [{ changes: present[0]!, consumers: present[1]!, epochs: present[2]! }];
   return {
     objects: {
       schema,
@@ -157,6 +151,22 @@ export async function readInstallation(client: Queryable, tableOid: number, tabl
     consumersExists: exists[0]!.consumers,
     epochsExists: exists[0]!.epochs,
   };
+}
+
+/**
+ * Whether each named table exists in `schema` (from the catalog: no USAGE on the schema is
+ * needed, so a role without it still gets a clear answer). `null` names are absent.
+ */
+export async function tablesIn(client: Queryable, schema: string, names: (string | null)[], table: string): Promise<boolean[]> {
+  const rows = await q<{ relname: string }>(
+    client,
+    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2::text[])`,
+    [schema, names.filter((n) => n !== null)],
+    table,
+    'reading the capture tables',
+  );
+  const found = new Set(rows.map((r) => r.relname));
+  return names.map((n) => n !== null && found.has(n));
 }
 
 /**

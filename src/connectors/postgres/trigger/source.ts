@@ -31,6 +31,7 @@ import { installationProblem, installTriggerCapture, readInstallation, type Inst
 import { covers, parsePgSnapshot } from './pg-snapshot.js';
 import { TriggerChangeReader, triggersMissing } from './reader.js';
 import { noTriggerSnapshot, TriggerSnapshotPhase } from './snapshot-phase.js';
+import { withReaderHint } from './errors.js';
 
 /** The source's side of trigger capture; `PostgresSource` hands every call to it. */
 export class TriggerCaptureSource {
@@ -88,7 +89,7 @@ export class TriggerCaptureSource {
       await this.started;
     } catch (error) {
       this.started = null;
-      throw error;
+      throw withReaderHint(error, this.table, this.installation?.objects ?? null);
     }
   }
 
@@ -140,7 +141,7 @@ export class TriggerCaptureSource {
       } catch (error) {
         if (this.closed && (error as Error)?.name !== 'AbortError')
           throw definite('CLOSED', `source of ${this.table} was closed during the poll`, { table: this.table });
-        throw error;
+        throw withReaderHint(error, this.table, this.installation?.objects ?? null);
       }
     });
   }
