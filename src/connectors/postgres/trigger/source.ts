@@ -99,7 +99,9 @@ export class TriggerCaptureSource {
    */
   private async connect(): Promise<void> {
     const session = this.session;
-    if (session.sql === null) await session.connect();
+    // a failed earlier attempt may have left a connection and part of what it learned
+    await session.end();
+    await session.connect();
     const info = session.info!;
     if (info.partitioned) {
       throw definite('CONFIG_INVALID', `trigger capture does not support partitioned tables (${this.table})`, {
