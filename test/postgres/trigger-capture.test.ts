@@ -317,6 +317,26 @@ for (const version of PG_VERSIONS) {
       }
     });
 
+    it('a consumer removed while it reads is told at its next commit, not left to miss changes', async () => {
+      const table = uniqueName('removed');
+      await createTestTable(server, table);
+      const source = triggerSource(server, table, { consumer: 'gone' });
+      try {
+        await drainSnapshot(source);
+        await server.query(`INSERT INTO ${table} VALUES (1, 'x', 1, now(), true, NULL)`);
+        await pollChanges(source, 1);
+        await server.query(`DELETE FROM refstream.consumers_public_${table} WHERE consumer = 'gone'`);
+        await server.query(`INSERT INTO ${table} VALUES (2, 'x', 1, now(), true, NULL)`);
+        await pollChanges(source, 1);
+        await assert.rejects(
+          source.commit(source.checkpoint()),
+          (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_EXPIRED') && /was removed/.test((e as Error).message),
+        );
+      } finally {
+        await source.close();
+      }
+    });
+
     it('without installTriggers a table without triggers is refused with the command that installs them', async () => {
       const table = uniqueName('missing');
       await createTestTable(server, table);

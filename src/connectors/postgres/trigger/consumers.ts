@@ -157,11 +157,22 @@ export class ConsumerProgress {
   async commit(delivered: PgSnapshot): Promise<void> {
     if (this.stored !== null && (delivered.text === this.stored.text || !covers(delivered, this.stored))) return;
     await this.lock();
-    await this.q(
-      `UPDATE ${this.consumers} SET delivered = $2::pg_snapshot, updated_at = now() WHERE consumer = $1`,
+    const updated = await this.q<{ consumer: string }>(
+      `UPDATE ${this.consumers} SET delivered = $2::pg_snapshot, updated_at = now() WHERE consumer = $1 RETURNING consumer`,
       [this.consumer, delivered.text],
       'recording the consumer progress',
     );
+    if (updated.length === 0) {
+      // its row was deleted while it read: other consumers' cleanups no longer kept its rows
+      throw definite(
+        'CHECKPOINT_EXPIRED',
+        `consumer ${this.consumer} of ${this.table} was removed while it was reading; changes it had not read may be gone`,
+        {
+          table: this.table,
+          hint: 'delete the checkpoint to take a new snapshot',
+        },
+      );
+    }
     this.stored = delivered;
     // epochs the committed snapshot covers are never read again
     const epochs = await this.q<{ id: string; s: string }>(
