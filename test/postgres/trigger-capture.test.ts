@@ -308,7 +308,19 @@ for (const version of PG_VERSIONS) {
         await new Promise((r) => setTimeout(r, 150));
         await assert.rejects(
           (async () => {
-            for (let i = 0; i < 20; i++) await a.pollChanges();
+            // under a steady load (every poll finds a new epoch) the catalog check still runs
+            const writer = await client(server);
+            let writing = true;
+            const writes = (async () => {
+              for (let i = 100; writing; i++) await writer.query(`INSERT INTO ${table} VALUES (${i}, 'x', 1, now(), true, NULL)`);
+            })();
+            try {
+              for (let i = 0; i < 300; i++) await a.pollChanges();
+            } finally {
+              writing = false;
+              await writes;
+              await writer.end();
+            }
           })(),
           (e: unknown) => ConnectorError.is(e, 'TRIGGERS_MISSING') && /refstream_capture_update/.test((e as Error).message),
         );

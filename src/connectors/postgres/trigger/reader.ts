@@ -190,12 +190,13 @@ export class TriggerChangeReader {
           continue; // an epoch that held nothing: look for the next one
         }
         const now = Date.now();
-        if (this.replay.length > 0 || this.notified || now - this.lastCheck >= config.pollIntervalMs) {
-          await this.check();
-          continue;
-        }
+        // due even under a steady load (every poll then finds a new epoch)
         if (now - this.lastCatalogCheck >= config.catalogCheckIntervalMs) {
           await this.checkCatalog();
+          continue;
+        }
+        if (this.replay.length > 0 || this.notified || now - this.lastCheck >= config.pollIntervalMs) {
+          await this.check();
           continue;
         }
         if (now >= deadline) return null;
