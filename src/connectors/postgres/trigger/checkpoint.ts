@@ -121,8 +121,14 @@ function isLogicalCheckpoint(checkpoint: SourceCheckpoint): boolean {
 
 /** Whether a Postgres checkpoint was written by trigger capture. */
 export function isTriggerCheckpoint(checkpoint: SourceCheckpoint): boolean {
-  const position = checkpoint.position;
-  return typeof position === 'object' && position !== null && !Array.isArray(position) && position.capture === 'trigger';
+  if (typeof checkpoint !== 'object' || checkpoint === null) return false; // (restore validates it)
+  const position = (checkpoint as { position?: unknown }).position;
+  return (
+    typeof position === 'object' &&
+    position !== null &&
+    !Array.isArray(position) &&
+    (position as { capture?: unknown }).capture === 'trigger'
+  );
 }
 
 export type ReadTriggerCheckpoint =
