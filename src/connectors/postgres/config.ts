@@ -120,6 +120,12 @@ export const postgresSourceConfigSchema = z.strictObject({
   notify: z._default(z.boolean(), true),
   /** Trigger capture: look for new changes at least this often (ms), notified or not. */
   pollIntervalMs: z._default(z.int().check(z.gte(10)).check(z.lte(600_000)), 1000),
+  /**
+   * Trigger capture: under load, start a new epoch at most this often (ms). Each epoch costs
+   * the source a small write and a query; fewer, larger epochs cost it less, at up to this much
+   * latency. 0 starts one as soon as the last ends.
+   */
+  epochIntervalMs: z._default(z.int().check(z.gte(0)).check(z.lte(10_000)), 10),
   /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */
   onWarning: z.optional(z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function')),
 });
@@ -148,7 +154,7 @@ const LOGICAL_ONLY = [
   'setReplicaIdentity',
   'onSlotInvalidated',
 ] as const;
-const TRIGGER_ONLY = ['consumer', 'installTriggers', 'triggerSchema', 'notify', 'pollIntervalMs'] as const;
+const TRIGGER_ONLY = ['consumer', 'installTriggers', 'triggerSchema', 'notify', 'pollIntervalMs', 'epochIntervalMs'] as const;
 
 /**
  * Validates a config. Throws definite `CONFIG_INVALID` listing every problem (path and reason;

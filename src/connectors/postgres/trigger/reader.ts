@@ -110,6 +110,8 @@ export class TriggerChangeReader {
   /** A notification arrived since the last check (the first poll checks at once). */
   private notified = true;
   private lastCheck = 0;
+  /** The last check found an epoch. */
+  private lastFound = false;
   private lastCatalogCheck = Date.now();
   private failure: ConnectorError | null = null;
   private closed = false;
@@ -196,6 +198,13 @@ export class TriggerChangeReader {
           continue;
         }
         if (this.replay.length > 0 || this.notified || now - this.lastCheck >= config.pollIntervalMs) {
+          // under load, epochs at most every epochIntervalMs: fewer, larger ones cost the source less
+          const paced = this.replay.length === 0 && this.lastFound ? this.lastCheck + config.epochIntervalMs : 0;
+          if (now < paced) {
+            if (now >= deadline) return null;
+            await this.wakeup.wait(Math.min(deadline, paced) - now, signal);
+            continue;
+          }
           await this.check();
           continue;
         }
@@ -227,6 +236,7 @@ export class TriggerChangeReader {
       this.o.progress.consumer,
     ]);
     const now = parsePgSnapshot(rows[0]!.s);
+    this.lastFound = rows[0]!.pending;
     if (!covers(now, this.pending.delivered)) return; // cannot happen on one server; never go back
     if (rows[0]!.pending) {
       this.pending = { delivered: this.pending.delivered, epoch: now, after: null };
