@@ -8,8 +8,9 @@
  * 2. Reader throughput: one committed workload (inserts, updates, deletes) read by a trigger
  *    capture consumer and by a logical replication slot, in changes per second.
  * 3. Commit-to-batch latency at about 1,000 single-row transactions per second (pgbench -R),
- *    from the row's clock_timestamp() to the batch's arrival: trigger capture (LISTEN/NOTIFY),
- *    trigger capture polling every 100 ms without notifications, logical replication.
+ *    from the row's clock_timestamp() to the batch's arrival: trigger capture (LISTEN/NOTIFY,
+ *    epochs paced at the default 10 ms and not paced), trigger capture polling every 100 ms
+ *    without notifications, logical replication.
  *
  *   node --import tsx bench/postgres-trigger.ts [changes=300000] [seconds=15]
  */
@@ -20,7 +21,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { PostgresSource, dropTriggerCapture, installTriggers, uninstallTriggers } from '../src/connectors/postgres/index.js';
 import { batchReaders } from '../src/sdk/values.js';
-import { PGBENCH, createBenchTable, percentile, startBenchServer } from './lib/postgres-bench.js';
+import { PGBENCH, createBenchTable, median, percentile, startBenchServer } from './lib/postgres-bench.js';
 
 const changes = Number(process.argv[2] ?? 300_000);
 const seconds = Number(process.argv[3] ?? 15);
@@ -126,7 +127,7 @@ try {
   console.log(`\nwrite overhead: pgbench -N (simple update), 4 clients, ${seconds} s per run, the variants in turn (x3)`);
   for (const [name, xs] of Object.entries(results)) {
     console.log(
-      `  ${name.padEnd(20)} ${xs.map((x) => x.toFixed(0)).join(' / ')} tps  ratio to none ${(avg(xs) / avg(results.none!)).toFixed(2)}x`,
+      `  ${name.padEnd(20)} ${xs.map((x) => x.toFixed(0)).join(' / ')} tps  ratio to none: means ${(avg(xs) / avg(results.none!)).toFixed(2)}x, medians ${(median(xs) / median(results.none!)).toFixed(2)}x`,
     );
   }
 
@@ -192,6 +193,18 @@ try {
         }),
     ],
     [
+      'trigger (NOTIFY, epochs at once)',
+      () =>
+        new PostgresSource({
+          connectionString: server.connectionString,
+          table: 'lat',
+          capture: 'trigger',
+          consumer: 'eager',
+          epochIntervalMs: 0,
+          maxWaitMs: 100,
+        }),
+    ],
+    [
       'trigger (polling 100 ms)',
       () =>
         new PostgresSource({
@@ -241,7 +254,7 @@ try {
       await admin((c) => installTriggers(c, { schema: 'public', name: 'lat' }));
     }
     console.log(
-      `  ${name.padEnd(26)} ${(latencies.length / seconds).toFixed(0)}/s  p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${Math.max(...latencies).toFixed(1)} ms  (reader CPU ${(((cpu.user + cpu.system) / 1000 / (seconds * 1000 + 500)) * 100).toFixed(0)}% of a core)`,
+      `  ${name.padEnd(34)} ${(latencies.length / seconds).toFixed(0)}/s  p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms  max ${Math.max(...latencies).toFixed(1)} ms  (reader CPU ${(((cpu.user + cpu.system) / 1000 / (seconds * 1000 + 500)) * 100).toFixed(0)}% of a core)`,
     );
   }
   console.log(
