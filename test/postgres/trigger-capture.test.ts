@@ -104,6 +104,42 @@ for (const version of PG_VERSIONS) {
       }
     });
 
+    it('snapshot hand-off: a transaction committed before the snapshot is only in it, one open during it only in the changes', async () => {
+      const table = uniqueName('handoff');
+      await createTestTable(server, table);
+      await server.query(`INSERT INTO ${table} VALUES (1, 'before', 1, now(), true, NULL)`);
+      const open = await client(server);
+      const source = triggerSource(server, table, { installTriggers: false });
+      const { installTriggers, parseQualifiedName } = await import('../../src/connectors/postgres/index.js');
+      const admin = await client(server);
+      try {
+        await installTriggers(admin, parseQualifiedName(table)!);
+        await server.query(`UPDATE ${table} SET name = 'before, updated' WHERE id = 1`);
+        await open.query('BEGIN');
+        await open.query(`INSERT INTO ${table} VALUES (2, 'open during the snapshot', 1, now(), true, NULL)`);
+        await open.query(`UPDATE ${table} SET name = 'changed by the open one' WHERE id = 1`);
+        const snapshot = (await drainSnapshot(source)).flatMap(jsonRows);
+        assert.deepEqual(
+          snapshot.map((r) => [r[0], r[1]]),
+          [['1', 'before, updated']],
+        );
+        await open.query('COMMIT');
+        const rows = await pollChanges(source, 2);
+        assert.deepEqual(
+          rows.map((r) => [r.type, r.values[0], r.values[1]]),
+          [
+            ['insert', '2', 'open during the snapshot'],
+            ['update', '1', 'changed by the open one'],
+          ],
+        );
+        assert.deepEqual(await pollQuiet(source), [], 'nothing twice, nothing of before the snapshot');
+      } finally {
+        await open.end();
+        await admin.end();
+        await source.close();
+      }
+    });
+
     it('a long transaction that began first and commits last is delivered after the shorter ones, never skipped', async () => {
       const table = uniqueName('long');
       await createTestTable(server, table);

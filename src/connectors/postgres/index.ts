@@ -1,6 +1,7 @@
 /**
- * `refstream/postgres`: the PostgreSQL connector (`PostgresSource`), the `PostgresCheckpointStore`
- * and the `PostgresTableSink`.
+ * `refstream/postgres`: the PostgreSQL connector (`PostgresSource`, with logical replication or
+ * trigger capture), the `PostgresCheckpointStore`, the `PostgresTableSink`, and the operator
+ * functions behind `refstream status`, `drop`, `install-triggers` and `uninstall-triggers`.
  *
  * @packageDocumentation
  * @module refstream/postgres
