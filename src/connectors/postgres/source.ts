@@ -86,18 +86,16 @@ export class PostgresSource implements ReferenceTableSource {
     this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot);
     this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed);
     this.capabilities = Object.freeze(
-      this.trigger
-        ? this.trigger.capabilities
-        : this.oneShot
-          ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
-          : {
-              changes: 'log',
-              deletes: true,
-              exactlyOnce: true,
-              midSnapshotResume: true,
-              transactions: true,
-              schemaEvolution: this.config.schemaEvolution,
-            },
+      this.oneShot
+        ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
+        : (this.trigger?.capabilities ?? {
+            changes: 'log',
+            deletes: true,
+            exactlyOnce: true,
+            midSnapshotResume: true,
+            transactions: true,
+            schemaEvolution: this.config.schemaEvolution,
+          }),
     );
   }
 
