@@ -385,6 +385,30 @@ for (const version of PG_VERSIONS) {
       }
     });
 
+    it('a checkpoint of a table that was dropped and created again (another oid) is refused with CHECKPOINT_MISMATCH', async () => {
+      const table = uniqueName('recreated');
+      await createTestTable(server, table);
+      const first = triggerSource(server, table);
+      await drainSnapshot(first);
+      await first.pollChanges();
+      const cp = first.checkpoint();
+      await first.close();
+      await server.query(`DROP TABLE ${table}`);
+      await createTestTable(server, table);
+      const second = triggerSource(server, table);
+      try {
+        await assert.rejects(
+          second.restore(cp),
+          (e: unknown) => ConnectorError.is(e, 'CHECKPOINT_MISMATCH') && /table oid differs/.test((e as Error).message),
+        );
+      } finally {
+        await second.close();
+      }
+      // the new table's capture starts afresh: the dropped table's consumers keep nothing
+      const consumers = await server.query(`SELECT consumer FROM refstream.consumers_public_${table}`);
+      assert.deepEqual(consumers, []);
+    });
+
     it('without installTriggers a table without triggers is refused with the command that installs them', async () => {
       const table = uniqueName('missing');
       await createTestTable(server, table);

@@ -152,6 +152,26 @@ describe('install-triggers and uninstall-triggers', () => {
     }
   });
 
+  it('objects named for a table that was renamed stay with it: a new table of the old name is refused, with the way out', async () => {
+    const table = uniqueName('renamed');
+    await createTable(table);
+    await withClient(async (c) => {
+      await installTriggers(c, parseQualifiedName(table)!);
+      await c.query(`ALTER TABLE ${table} RENAME TO ${table}_old`);
+      await createTable(table);
+      await assert.rejects(installTriggers(c, parseQualifiedName(table)!), (e: unknown) => {
+        assert.ok(ConnectorError.is(e, 'CONFIG_INVALID'), String(e));
+        assert.match((e as Error).message, new RegExp(`belong to table ${table}_old \\(installed as public\\.${table}\\)`));
+        assert.match((e as ConnectorError).hint ?? '', /--trigger-schema/);
+        return true;
+      });
+      // the renamed table is still captured
+      assert.equal(await problemOf(c, `${table}_old`), null);
+      const other = await installTriggers(c, parseQualifiedName(table)!, { schema: 'public' });
+      assert.equal(other.action, 'installed');
+    });
+  });
+
   it('objects of a newer refstream are refused, not downgraded', async () => {
     const table = uniqueName('newer');
     await createTable(table);

@@ -314,6 +314,8 @@ export async function installTriggerCapture(client: Queryable, table: CapturedTa
     ...(existing?.meta?.consumers ? { consumers: existing.meta.consumers } : {}),
     ...(existing?.meta?.epochs ? { epochs: existing.meta.epochs } : {}),
   };
+  // objects under these names that belong to another table's capture
+  const orphan = existing === null ? await otherOwner(client, objects, table, display) : null;
   const notify = options.notify ?? (existing?.meta ? existing.meta.channel !== null : true);
   const meta = metadataFor(table, objects, notify);
   const unchanged =
@@ -333,6 +335,11 @@ export async function installTriggerCapture(client: Queryable, table: CapturedTa
     await run(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(timeout))}`, 'installing trigger capture');
     // no write can run while the triggers change: each transaction is captured whole or not at all
     await run(`LOCK TABLE ${tableSql} IN SHARE ROW EXCLUSIVE MODE`, 'locking the table to install triggers');
+    if (orphan) {
+      // left behind by a dropped table of the same name: its rows and consumers mean nothing here
+      for (const name of [objects.changes, objects.consumers, objects.epochs])
+        await run(`DROP TABLE IF EXISTS ${quoteIdent(schema)}.${quoteIdent(name)}`, 'removing the objects of a dropped table');
+    }
     // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists
     const [present] = await q<{ n: number }>(
       client,
@@ -417,6 +424,32 @@ export async function installTriggerCapture(client: Queryable, table: CapturedTa
   const action =
     existing === null ? 'installed' : unchanged ? 'unchanged' : from !== null && from < TRIGGER_CAPTURE_VERSION ? 'upgraded' : 'repaired';
   return { action, from, objects };
+}
+
+/**
+ * Whether the objects named `objects` belong to the capture of another table: `true` when that
+ * table was dropped (the objects are orphaned and may be replaced), `null` when they belong to
+ * no capture. A table that still exists keeps them: definite `CONFIG_INVALID`.
+ */
+async function otherOwner(client: Queryable, objects: TriggerObjects, table: CapturedTable, display: string): Promise<true | null> {
+  const other = (await listCaptureFunctions(client)).find((f) => f.schema === objects.schema && f.fn === objects.fn && f.meta !== null);
+  if (!other || other.meta!.oid === String(table.oid)) return null;
+  const [alive] = await q<{ name: string }>(
+    client,
+    `SELECT c.oid::regclass::text AS name FROM pg_class c WHERE c.oid = $1::oid`,
+    [other.meta!.oid],
+    display,
+    'reading the captured table',
+  );
+  if (!alive) return true;
+  throw definite(
+    'CONFIG_INVALID',
+    `the trigger capture objects ${objects.schema}.${objects.changes} and ${objects.schema}.${objects.fn}() belong to table ${alive.name} (installed as ${other.meta!.table}), not to ${display}`,
+    {
+      table: display,
+      hint: `install into another schema (--trigger-schema), or remove the capture of ${alive.name} first (refstream uninstall-triggers --table ${alive.name})`,
+    },
+  );
 }
 
 function installError(error: unknown, table: string): ConnectorError {
