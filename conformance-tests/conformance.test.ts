@@ -12,6 +12,7 @@ import postgresTarget, {
   postgresTargetWith,
   stopPostgresTarget,
 } from './targets/postgres.js';
+import postgresTriggerTarget, { postgresTriggerTargetWith, stopPostgresTriggerTarget } from './targets/postgres-trigger.js';
 
 const seed = process.env.REFSTREAM_CONFORMANCE_SEED ? Number(process.env.REFSTREAM_CONFORMANCE_SEED) : 20261121;
 const numRuns = process.env.REFSTREAM_CONFORMANCE_RUNS ? Number(process.env.REFSTREAM_CONFORMANCE_RUNS) : undefined;
@@ -32,6 +33,13 @@ if (process.env.REFSTREAM_CONFORMANCE_SKIP_POSTGRES !== '1') {
   registerConformance(test, postgresPartitionedTarget, { seed, numRuns: numRuns ?? 8 });
   // the same connector with schema evolution off: the checks whose outcome depends on it
   registerConformance(test, postgresTargetWith('postgres (schemaEvolution: false)', { schemaEvolution: false }), {
+    seed,
+    only: ['CAP-01', 'SCH-04', 'SCH-06N'],
+  });
+  // trigger capture, on a server with wal_level = replica (no logical replication)
+  after(stopPostgresTriggerTarget);
+  registerConformance(test, postgresTriggerTarget, { seed, numRuns: numRuns ?? 15 });
+  registerConformance(test, postgresTriggerTargetWith('postgres trigger capture (schemaEvolution: false)', { schemaEvolution: false }), {
     seed,
     only: ['CAP-01', 'SCH-04', 'SCH-06N'],
   });

@@ -33,13 +33,13 @@ export async function stopPostgresTarget(): Promise<void> {
   if (running) await (await running).stop();
 }
 
-const COLUMNS = 'id, name, amount, updated_at, active, note';
+export const COLUMNS = 'id, name, amount, updated_at, active, note';
 /** 3200 characters per row, different for every id (the SQL and the value the suite expects). */
-const LARGE_DOC = `repeat(md5(v.id::text), 100)`;
-const largeDoc: ExtraColumn = { name: 'doc', valueOf: (id) => createHash('md5').update(id).digest('hex').repeat(100) };
+export const LARGE_DOC = `repeat(md5(v.id::text), 100)`;
+export const largeDoc: ExtraColumn = { name: 'doc', valueOf: (id) => createHash('md5').update(id).digest('hex').repeat(100) };
 
 /** `($1, $2, …), (…)` and the flat parameter list for rows. */
-function valuesOf(rows: TestRow[]): { sql: string; params: unknown[] } {
+export function valuesOf(rows: TestRow[]): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const tuples = rows.map((r) => {
     params.push(r.id.toString(), r.name, r.amount, r.updated_at.toISOString(), r.active, r.note);

@@ -46,6 +46,12 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
       EXIT.badUsage,
     );
   }
+  if (config.capture === 'trigger') {
+    throw new CliError(
+      '--capture trigger: several tables are read through one replication slot (logical capture); for trigger capture run one sync per table',
+      EXIT.badUsage,
+    );
+  }
   if (args.resnapshotOnInvalidSlot) {
     throw new CliError('--resnapshot-on-invalid-slot: not available for several tables; drop the flag', EXIT.badUsage);
   }

@@ -36,14 +36,26 @@ export const commands: readonly CommandEntry[] = [
   {
     name: 'status',
     summary:
-      "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
+      "Show refstream's replication slots, publications and trigger captures on a PostgreSQL server: active or not, retained WAL, lag, wal_status, change rows waiting per consumer, the checkpoint's position.",
     load: async () => (await import('./status.js')).statusCommand,
   },
   {
     name: 'drop',
     summary:
-      'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
+      'Remove what syncs of a table keep on the server: the replication slot and the publication refstream created, and its trigger capture (asks first unless --yes; refuses while a sync holds them).',
     load: async () => (await import('./drop.js')).dropCommand,
+  },
+  {
+    name: 'install-triggers',
+    summary:
+      'Install trigger capture on a table (for sync --capture trigger, no logical replication needed): a change table and AFTER INSERT/UPDATE/DELETE/TRUNCATE triggers; needs ownership of the table only. Running it again upgrades or repairs the objects and keeps their rows.',
+    load: async () => (await import('./triggers.js')).installTriggersCommand,
+  },
+  {
+    name: 'uninstall-triggers',
+    summary:
+      'Remove trigger capture from a table: its triggers, function, change table and consumers (asks first unless --yes; refuses while a sync reads it).',
+    load: async () => (await import('./triggers.js')).uninstallTriggersCommand,
   },
   {
     name: 'conformance',

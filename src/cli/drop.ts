@@ -1,6 +1,7 @@
 /**
  * `refstream drop`: removes the replication slot and the publication refstream created for a
- * table, so the server stops keeping WAL for a sync that will not run again.
+ * table, so the server stops keeping WAL for a sync that will not run again, and the table's
+ * trigger capture (all of it, or one consumer).
  */
 import type { DropPlan, Queryable } from '../connectors/postgres/index.js';
 import type { Command, CommandContext } from './command.js';
@@ -12,6 +13,7 @@ interface DropArgs {
   table?: string;
   slot?: string;
   publication?: string;
+  consumer?: string;
   yes: boolean;
 }
 
@@ -21,6 +23,7 @@ function parseDropArgs(args: string[]): DropArgs {
     table: { type: 'string' },
     slot: { type: 'string' },
     publication: { type: 'string' },
+    consumer: { type: 'string' },
     yes: { type: 'boolean', short: 'y', default: false },
   });
   if (!values.source)
@@ -35,13 +38,14 @@ function parseDropArgs(args: string[]): DropArgs {
     ...(values.table !== undefined ? { table: values.table } : {}),
     ...(values.slot !== undefined ? { slot: values.slot } : {}),
     ...(values.publication !== undefined ? { publication: values.publication } : {}),
+    ...(values.consumer !== undefined ? { consumer: values.consumer } : {}),
     yes: values.yes === true,
   };
 }
 
 async function runDrop(args: string[], context: CommandContext): Promise<number> {
   const options = parseDropArgs(args);
-  const { dropTableObjects, planDrop } = await import('../connectors/postgres/index.js');
+  const { dropTableObjects, planDrop, readTriggerStatus, dropTriggerCapture } = await import('../connectors/postgres/index.js');
   const { isValidSlotName, parseQualifiedName } = await import('../connectors/postgres/index.js');
   const table = options.table === undefined ? null : parseQualifiedName(options.table);
   if (table === undefined)
@@ -56,12 +60,24 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
       ...(options.slot ? { slot: options.slot } : {}),
       ...(options.publication ? { publication: options.publication } : {}),
     });
-    if (!plan.slot && !plan.publication?.createdByRefstream) {
+    // the slot of several tables has no trigger capture: only a table's does
+    const [capture] = table !== null ? await readTriggerStatus(client, table) : [];
+    const consumers = capture ? capture.consumers.filter((c) => options.consumer === undefined || c.consumer === options.consumer) : [];
+    const dropsCapture = capture !== undefined && (options.consumer === undefined || consumers.length > 0);
+    if (!plan.slot && !plan.publication?.createdByRefstream && !dropsCapture) {
       const publication = plan.publication
         ? `publication ${plan.publicationName} is kept: refstream did not create it`
         : `no publication ${plan.publicationName}`;
-      out(`nothing to drop for ${plan.table}: no replication slot ${plan.slotName}, ${publication}`);
+      const triggers = capture ? `no consumer ${options.consumer} of its trigger capture` : 'no trigger capture';
+      out(`nothing to drop for ${plan.table}: no replication slot ${plan.slotName}, ${publication}, ${triggers}`);
       return EXIT.ok;
+    }
+    const busy = consumers.find((c) => c.activePid !== null);
+    if (busy) {
+      throw new CliError(
+        `consumer ${busy.consumer} of the trigger capture of ${plan.table} is read by the process with backend pid ${busy.activePid}: stop the sync of ${plan.table} that reads it first, then run refstream drop again`,
+        EXIT.failed,
+      );
     }
     if (plan.slot?.active) {
       throw new CliError(
@@ -70,6 +86,14 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
       );
     }
     for (const line of describe(plan)) out(line);
+    if (capture && dropsCapture) {
+      const last = options.consumer === undefined || capture.consumers.every((c) => c.consumer === options.consumer);
+      for (const c of consumers) out(`  consumer ${c.consumer} of the trigger capture (${c.pendingRows} change rows not yet committed)`);
+      if (last)
+        out(
+          `  trigger capture: triggers on ${plan.table}, change table ${capture.schema}.${capture.changeTable} (${capture.changeRows} rows) and function`,
+        );
+    }
     if (!options.yes) {
       const interactive = context.interactive ?? process.stdin.isTTY === true;
       if (!interactive) {
@@ -90,7 +114,8 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
     } catch (error) {
       // a sync took the slot after the look-up
       const { ConnectorError } = await import('../sdk/errors.js');
-      if (ConnectorError.is(error, 'SLOT_IN_USE')) throw new CliError(`${error.message}: ${error.hint}`, EXIT.failed);
+      if (ConnectorError.is(error, 'SLOT_IN_USE') || ConnectorError.is(error, 'CONSUMER_IN_USE'))
+        throw new CliError(`${error.message}: ${error.hint}`, EXIT.failed);
       throw error;
     }
     if (result.slot.dropped) out(`dropped replication slot ${result.slot.name}`);
@@ -98,6 +123,11 @@ async function runDrop(args: string[], context: CommandContext): Promise<number>
     if (result.publication.dropped) out(`dropped publication ${result.publication.name}`);
     else if (result.publication.keptBecause) out(`kept: ${result.publication.keptBecause}`);
     else if (!result.publication.existed) out(`no publication ${result.publication.name}`);
+    if (capture && dropsCapture) {
+      const removed = await dropTriggerCapture(client, table!, options.consumer !== undefined ? { consumer: options.consumer } : {});
+      for (const c of options.consumer !== undefined ? removed.consumers : []) out(`dropped consumer ${c}`);
+      if (removed.uninstalled) out(`dropped trigger capture (${removed.uninstalled.triggers.length} triggers, function, change table)`);
+    }
     return EXIT.ok;
   });
 }
@@ -134,7 +164,8 @@ function describe(plan: DropPlan): string[] {
   return lines;
 }
 
-async function askOnTerminal(question: string): Promise<boolean> {
+/** Asks a yes/no question on the terminal (stdin/stderr). */
+export async function askOnTerminal(question: string): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -146,9 +177,10 @@ async function askOnTerminal(question: string): Promise<boolean> {
 
 export const dropCommand: Command = {
   name: 'drop',
-  synopsis: 'drop --source <postgres url> (--table <schema.table> [--slot <name>] | --slot <name>) [--publication <name>] [--yes]',
+  synopsis:
+    'drop --source <postgres url> (--table <schema.table> [--slot <name>] [--consumer <name>] | --slot <name>) [--publication <name>] [--yes]',
   summary:
-    'Remove the replication slot and the publication refstream created for a table (asks first unless --yes; refuses while a sync holds the slot).',
+    'Remove what syncs of a table keep on the server: the replication slot and the publication refstream created, and its trigger capture (asks first unless --yes; refuses while a sync holds them).',
   options: [
     { flag: '--source <url>', description: 'the PostgreSQL server and database of the sync (postgres://user:password@host:5432/db)' },
     {
@@ -159,6 +191,11 @@ export const dropCommand: Command = {
     {
       flag: '--publication <name>',
       description: 'the publication, if the sync used --publication; a publication refstream did not create is never dropped',
+    },
+    {
+      flag: '--consumer <name>',
+      description:
+        'trigger capture: drop only this consumer (a sync with --consumer); the triggers and the change table go with the last consumer. Without it, the whole trigger capture goes',
     },
     { flag: '--yes, -y', description: 'drop without asking (needed when stdin is not a terminal)' },
   ],

@@ -37,6 +37,16 @@ export interface SourceSettings {
   onWarning?: WarningHandler;
   /** Postgres: warn at start about other idle refstream slots retaining more WAL than this (0: off). */
   warnRetainedBytes?: number;
+  /** Postgres: logical replication (default) or trigger capture. */
+  capture?: 'logical' | 'trigger';
+  /** Postgres trigger capture: the consumer name. */
+  consumer?: string;
+  /** Postgres trigger capture: install the triggers at start when missing. */
+  installTriggers?: boolean;
+  /** Postgres trigger capture: the schema of its objects. */
+  triggerSchema?: string;
+  /** Postgres trigger capture: look for changes at least this often (ms). */
+  pollIntervalMs?: number;
 }
 
 function parseUrl(flag: string, text: string, example: string): URL {
@@ -86,17 +96,27 @@ export async function sourceFactory(url: string, settings: SourceSettings): Prom
       ...(settings.onSlotInvalidated !== undefined ? { onSlotInvalidated: settings.onSlotInvalidated } : {}),
       ...(settings.onWarning !== undefined ? { onWarning: settings.onWarning } : {}),
       ...(settings.warnRetainedBytes !== undefined ? { warnRetainedBytes: settings.warnRetainedBytes } : {}),
+      ...(settings.capture !== undefined ? { capture: settings.capture } : {}),
+      ...(settings.consumer !== undefined ? { consumer: settings.consumer } : {}),
+      ...(settings.installTriggers !== undefined ? { installTriggers: settings.installTriggers } : {}),
+      ...(settings.triggerSchema !== undefined ? { triggerSchema: settings.triggerSchema } : {}),
+      ...(settings.pollIntervalMs !== undefined ? { pollIntervalMs: settings.pollIntervalMs } : {}),
     };
     // Validate now, so a bad config fails before any connection and before the run starts.
     const resolved = resolveConfig(config);
     // the idle-slot warning is for the start, not for every reconnect after a transient error
     let started = false;
     const factory = () => {
-      const source = new PostgresSource(started ? { ...config, warnRetainedBytes: 0 } : config);
+      // (trigger capture has no slots to warn about)
+      const source = new PostgresSource(started && resolved.capture === 'logical' ? { ...config, warnRetainedBytes: 0 } : config);
       started = true;
       return source;
     };
-    const details: Record<string, string> = settings.snapshotOnly ? {} : { slot: resolved.slotName, publication: resolved.publicationName };
+    const details: Record<string, string> = settings.snapshotOnly
+      ? {}
+      : resolved.capture === 'trigger'
+        ? { capture: 'trigger', consumer: resolved.consumerName }
+        : { slot: resolved.slotName, publication: resolved.publicationName };
     return Object.assign(factory, { details });
   }
   if (parsed.protocol === 'exasol:') {

@@ -1,8 +1,9 @@
 /**
- * `refstream status`: refstream's replication slots and publications on one PostgreSQL server,
- * as a table for people or as JSON for scripts (field names documented in docs/operations.md).
+ * `refstream status`: refstream's replication slots, publications and trigger captures on one
+ * PostgreSQL server, as a table for people or as JSON for scripts (field names documented in
+ * docs/operations.md).
  */
-import type { PublicationStatus, ServerStatus, SlotStatus } from '../connectors/postgres/index.js';
+import type { PublicationStatus, ServerStatus, SlotStatus, TriggerCaptureStatus } from '../connectors/postgres/index.js';
 import type { StopNote } from '../sdk/checkpoint-store.js';
 import type { Command, CommandContext } from './command.js';
 import { CliError, EXIT } from './errors.js';
@@ -20,6 +21,9 @@ export interface CheckpointBeside {
   behindConfirmedBytes?: number;
   /** The last schema change the stream followed (or re-seed): its position and what changed. */
   schemaChange?: { at: string; what: string };
+  /** Trigger capture: the consumer, and the snapshot up to which its changes are delivered. */
+  consumer?: string;
+  delivered?: string;
 }
 
 /** One table of a capture, as its checkpoint records it. */
@@ -48,6 +52,8 @@ export interface CaptureReport {
 
 /** The document `refstream status --json` prints. */
 export interface StatusReport extends ServerStatus {
+  /** Trigger captures in the database (of `--table` only, when given). */
+  triggerCaptures: TriggerCaptureStatus[];
   /** `null` when `--checkpoint` was not given or the store holds none. */
   checkpoint: CheckpointBeside | null;
   /** The captures of many tables found (their tables read from the publication, positions from the checkpoints). */
@@ -86,7 +92,7 @@ function parseStatusArgs(args: string[]): StatusArgs {
 
 async function runStatus(args: string[], context: CommandContext): Promise<number> {
   const options = parseStatusArgs(args);
-  const { defaultNames, readServerStatus } = await import('../connectors/postgres/index.js');
+  const { defaultNames, readServerStatus, readTriggerStatus } = await import('../connectors/postgres/index.js');
   const { parseQualifiedName } = await import('../connectors/postgres/index.js');
   const { withPostgres } = await import('./postgres-admin.js');
   let filter: { slots: string[]; publications: string[]; only: boolean } = {
@@ -105,11 +111,14 @@ async function runStatus(args: string[], context: CommandContext): Promise<numbe
     };
   }
   const checkpoint = options.checkpoint !== undefined ? await loadCheckpoint(options.checkpoint, options.table, options.source) : null;
-  const server = await withPostgres('--source', options.source, 'refstream status', (client) =>
-    readServerStatus(client, checkpoint?.slot ? { ...filter, slots: [...filter.slots, checkpoint.slot] } : filter),
-  );
+  const table = options.table !== undefined ? parseQualifiedName(options.table) : undefined;
+  const [server, triggerCaptures] = await withPostgres('--source', options.source, 'refstream status', async (client) => [
+    await readServerStatus(client, checkpoint?.slot ? { ...filter, slots: [...filter.slots, checkpoint.slot] } : filter),
+    await readTriggerStatus(client, table),
+  ]);
   const report: StatusReport = {
     ...server,
+    triggerCaptures,
     checkpoint: checkpoint ? await beside(checkpoint, server.slots) : null,
     captures: await captureReports(server, options),
   };
@@ -127,6 +136,13 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
     const position = (cp.position ?? {}) as Record<string, unknown>;
     const lsn = typeof position.lsn === 'string' ? position.lsn : typeof position.snapshotLsn === 'string' ? position.snapshotLsn : null;
     const change = schemaChangeOf(position);
+    const trigger =
+      position.capture === 'trigger'
+        ? {
+            consumer: String(position.consumer),
+            ...(typeof position.delivered === 'string' ? { delivered: position.delivered } : {}),
+          }
+        : {};
     return {
       store: spec,
       table: cp.table,
@@ -134,6 +150,7 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
       slot: typeof position.slot === 'string' ? position.slot : null,
       lsn,
       ...(change ? { schemaChange: change } : {}),
+      ...trigger,
     };
   } catch (error) {
     const { ConnectorError } = await import('../sdk/errors.js');
@@ -276,16 +293,56 @@ export function renderStatus(report: StatusReport): string {
       ),
     );
   }
+  lines.push('', ...renderTriggerCaptures(report.triggerCaptures));
   if (report.checkpoint) {
     const c = report.checkpoint;
     lines.push(
       '',
-      `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
+      `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.consumer ? ` of trigger capture consumer ${c.consumer}${c.delivered ? ` (delivered through snapshot ${c.delivered})` : ''}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
       ...(c.schemaChange ? [`last schema change at ${c.schemaChange.at}: ${c.schemaChange.what}`] : []),
     );
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** Trigger captures: one row per captured table, one per consumer, and what needs attention. */
+function renderTriggerCaptures(captures: TriggerCaptureStatus[]): string[] {
+  if (captures.length === 0) return ['no refstream trigger captures'];
+  const lines = table(
+    ['TRIGGER CAPTURE', 'CHANGE TABLE', 'VERSION', 'ROWS', 'SIZE', 'NOTIFY', 'CONSUMER', 'ACTIVE', 'PENDING', 'LAST COMMIT'],
+    captures.flatMap((t) => {
+      const head = [
+        t.table,
+        `${t.schema}.${t.changeTable}`,
+        String(t.version),
+        String(t.changeRows),
+        bytes(t.changeTableBytes),
+        t.channel ?? 'off',
+      ];
+      if (t.consumers.length === 0) return [[...head, '(none)', '', '', '']];
+      return t.consumers.map((c, i) => [
+        ...(i === 0 ? head : head.map(() => '')),
+        c.consumer,
+        c.activePid !== null ? `yes (pid ${c.activePid})` : 'no',
+        String(c.pendingRows),
+        c.updatedAt,
+      ]);
+    }),
+  );
+  for (const t of captures) {
+    if (t.problem)
+      lines.push(
+        `! ${t.table}: ${t.problem}; changes are not captured: run refstream install-triggers for it, then start its syncs over (delete their checkpoints)`,
+      );
+    for (const c of t.consumers) {
+      if (c.activePid === null && c.pendingRows > 0)
+        lines.push(
+          `- consumer ${c.consumer} of ${t.table} is not running and keeps ${c.pendingRows} change rows; start its sync again, or remove it with refstream drop --table ${t.table} --consumer ${c.consumer}`,
+        );
+    }
+  }
+  return lines;
 }
 
 function table(header: string[], rows: string[][]): string[] {
@@ -316,13 +373,16 @@ export const statusCommand: Command = {
   synopsis:
     'status --source <postgres url> [--table <schema.table>] [--slot <name>] [--publication <name>] [--checkpoint <store>] [--json]',
   summary:
-    "Show refstream's replication slots and publications on a PostgreSQL server: active or not, retained WAL, lag, wal_status, the checkpoint's position.",
+    "Show refstream's replication slots, publications and trigger captures on a PostgreSQL server: active or not, retained WAL, lag, wal_status, change rows waiting per consumer, the checkpoint's position.",
   options: [
     {
       flag: '--source <url>',
       description: 'the PostgreSQL server (postgres://user:password@host:5432/db; publications are read from this database)',
     },
-    { flag: '--table <schema.table>', description: "only this table's slot and publication (default names, or --slot/--publication)" },
+    {
+      flag: '--table <schema.table>',
+      description: "only this table's slot and publication (default names, or --slot/--publication) and its trigger capture",
+    },
     { flag: '--slot <name>', description: 'repeatable: also show this slot (refstream_* slots using pgoutput are always shown)' },
     { flag: '--publication <name>', description: 'repeatable: also show this publication' },
     {

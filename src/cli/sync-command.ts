@@ -57,6 +57,12 @@ const COMMON_OPTIONS: CommandOption[] = [
 const CHECKPOINT_STORES =
   'postgres://…[#table] or a Kafka URL as for --sink (kafka://host:port/topic; required with a transactions=true sink, which commits the checkpoint in its transaction)';
 
+const CAPTURE_OPTION: CommandOption = {
+  flag: '--capture <logical|trigger>',
+  description:
+    'Postgres: how changes are captured: a logical replication slot (logical, default; needs wal_level=logical and the REPLICATION privilege), or triggers writing a change table (trigger; any wal_level, table-owner rights to install: see refstream install-triggers)',
+};
+
 const SYNC_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(0, 3),
   {
@@ -98,6 +104,26 @@ const SYNC_OPTIONS: CommandOption[] = [
     description:
       'Postgres: when the server has invalidated the slot (wal_status lost), drop and recreate it and take a new snapshot (sinks replace their content) instead of stopping with SLOT_INVALIDATED',
   },
+  CAPTURE_OPTION,
+  {
+    flag: '--install-triggers',
+    description:
+      'Postgres, --capture trigger: install (or upgrade) the triggers and the change table at start when they are missing or outdated',
+  },
+  {
+    flag: '--consumer <name>',
+    description:
+      'Postgres, --capture trigger: this sync\'s name among the consumers of the table (default "default"); each consumer has its own progress, and change rows are deleted once every consumer has committed them',
+  },
+  {
+    flag: '--trigger-schema <schema>',
+    description: 'Postgres, --capture trigger: schema of the change table and the trigger function (default refstream)',
+  },
+  {
+    flag: '--poll-interval-ms <n>',
+    description:
+      'Postgres, --capture trigger: look for new changes at least this often; notifications wake the reader sooner (default 1000)',
+  },
 ];
 
 const SNAPSHOT_OPTIONS: CommandOption[] = [
@@ -107,6 +133,11 @@ const SNAPSHOT_OPTIONS: CommandOption[] = [
     description: `write a checkpoint (default: none) so an interrupted snapshot is known to restart; a file path, ${CHECKPOINT_STORES}`,
   },
   ...COMMON_OPTIONS.slice(3),
+  {
+    ...CAPTURE_OPTION,
+    description:
+      'Postgres: accepted for symmetry with sync; a one-shot snapshot reads one REPEATABLE READ transaction and needs neither a slot nor triggers, so both values take the same snapshot',
+  },
 ];
 
 async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context: CommandContext): Promise<ParsedArgs> {
@@ -132,6 +163,11 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
     'set-replica-identity': { type: 'boolean' },
     'on-schema-change': { type: 'string' },
     'warn-retained-bytes': { type: 'string' },
+    capture: { type: 'string' },
+    consumer: { type: 'string' },
+    'install-triggers': { type: 'boolean' },
+    'trigger-schema': { type: 'string' },
+    'poll-interval-ms': { type: 'string' },
   });
   if (mode === 'snapshot') {
     for (const flag of [
@@ -146,6 +182,14 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
       if (values[flag] !== undefined) {
         throw new CliError(
           `--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`,
+          EXIT.badUsage,
+        );
+      }
+    }
+    for (const flag of ['consumer', 'install-triggers', 'trigger-schema', 'poll-interval-ms']) {
+      if (values[flag] !== undefined) {
+        throw new CliError(
+          `--${flag}: refstream snapshot takes a one-shot snapshot that reads no change table; drop --${flag} (or use refstream sync --capture trigger)`,
           EXIT.badUsage,
         );
       }
@@ -195,6 +239,11 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   set('logFormat', values['log-format']);
   set('metricsPort', int('metrics-port', values['metrics-port'] as string | undefined));
   set('warnRetainedBytes', int('warn-retained-bytes', values['warn-retained-bytes'] as string | undefined));
+  set('capture', values.capture);
+  set('consumer', values.consumer);
+  set('installTriggers', values['install-triggers']);
+  set('triggerSchema', values['trigger-schema']);
+  set('pollIntervalMs', int('poll-interval-ms', values['poll-interval-ms'] as string | undefined));
   const config = validateSyncConfig(merged);
   return {
     config,
@@ -246,6 +295,11 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
       ...(config.setReplicaIdentity !== undefined && mode === 'sync' ? { setReplicaIdentity: config.setReplicaIdentity } : {}),
       ...(config.onSchemaChange !== undefined && mode === 'sync' ? { onIncompatibleSchemaChange: config.onSchemaChange } : {}),
       ...(config.warnRetainedBytes !== undefined && mode === 'sync' ? { warnRetainedBytes: config.warnRetainedBytes } : {}),
+      ...(config.capture !== undefined ? { capture: config.capture } : {}),
+      ...(config.consumer !== undefined && mode === 'sync' ? { consumer: config.consumer } : {}),
+      ...(config.installTriggers !== undefined && mode === 'sync' ? { installTriggers: config.installTriggers } : {}),
+      ...(config.triggerSchema !== undefined && mode === 'sync' ? { triggerSchema: config.triggerSchema } : {}),
+      ...(config.pollIntervalMs !== undefined && mode === 'sync' ? { pollIntervalMs: config.pollIntervalMs } : {}),
     });
   } catch (error) {
     throw asCliError(error);

@@ -112,6 +112,29 @@ export const postgresSourceConfigSchema = z.strictObject({
   onIncompatibleSchemaChange: z._default(z.enum(['error', 'resnapshot']), 'error'),
   /** With `toast: 'identity-full'`: run `ALTER TABLE … REPLICA IDENTITY FULL` at start when the table lacks it. */
   setReplicaIdentity: z._default(z.boolean(), false),
+  /**
+   * How changes are captured: `'logical'` (default) reads a logical replication slot;
+   * `'trigger'` needs no logical replication (any `wal_level`, no replication privilege):
+   * statement triggers write every change to a change table, which the source reads in
+   * commit order. See docs/connectors/postgres-trigger-capture.md.
+   */
+  capture: z._default(z.enum(['logical', 'trigger']), 'logical'),
+  /** Trigger capture: this reader's name among the consumers of the table (default `default`); each has its own progress. */
+  consumer: z.optional(z.string().check(z.minLength(1)).check(z.maxLength(200))),
+  /** Trigger capture: install (or upgrade) the triggers and the change table at start when they are missing or outdated. */
+  installTriggers: z._default(z.boolean(), false),
+  /** Trigger capture: the schema of the change table and the trigger function (default `refstream`). */
+  triggerSchema: z.optional(z.string().check(z.minLength(1)).check(z.maxLength(63))),
+  /** Trigger capture: LISTEN for the triggers' notifications (default true); polling every `pollIntervalMs` is the safety net. */
+  notify: z._default(z.boolean(), true),
+  /** Trigger capture: look for new changes at least this often (ms), notified or not. */
+  pollIntervalMs: z._default(z.int().check(z.gte(10)).check(z.lte(600_000)), 1000),
+  /**
+   * Trigger capture: under load, start a new epoch at most this often (ms). Each epoch costs
+   * the source a small write and a query; fewer, larger epochs cost it less, at up to this much
+   * latency. 0 starts one as soon as the last ends.
+   */
+  epochIntervalMs: z._default(z.int().check(z.gte(0)).check(z.lte(10_000)), 10),
   /** Receives warnings (e.g. an old checkpoint without identity); default: `process.emitWarning`. */
   onWarning: z.optional(z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function')),
 });
@@ -124,7 +147,23 @@ export interface ResolvedConfig extends z.output<typeof postgresSourceConfigSche
   readonly tableName: QualifiedName;
   readonly slotName: string;
   readonly publicationName: string;
+  /** Trigger capture: the consumer name (`consumer`, default `default`). */
+  readonly consumerName: string;
+  /** Trigger capture: the schema of its objects when installing (`triggerSchema`, default `refstream`). */
+  readonly triggerSchemaName: string;
 }
+
+/** Settings that only one capture mode uses, refused in the other. */
+const LOGICAL_ONLY = [
+  'slot',
+  'publication',
+  'createSlot',
+  'createPublication',
+  'toast',
+  'setReplicaIdentity',
+  'onSlotInvalidated',
+] as const;
+const TRIGGER_ONLY = ['consumer', 'installTriggers', 'triggerSchema', 'notify', 'pollIntervalMs', 'epochIntervalMs'] as const;
 
 /**
  * Validates a config. Throws definite `CONFIG_INVALID` listing every problem (path and reason;
@@ -147,6 +186,14 @@ export function resolveConfig(input: unknown): ResolvedConfig {
   if (raw.setReplicaIdentity === true && raw.toast !== 'identity-full') {
     problems.push("setReplicaIdentity: only used with toast: 'identity-full' (set that too, or drop setReplicaIdentity)");
   }
+  if (raw.capture === 'trigger' && raw.mode !== 'snapshot-only') {
+    for (const key of LOGICAL_ONLY) {
+      if (raw[key] !== undefined) problems.push(`${key}: only used with capture: 'logical' (trigger capture uses no slot or publication)`);
+    }
+  }
+  if (raw.capture !== 'trigger') {
+    for (const key of TRIGGER_ONLY) if (raw[key] !== undefined) problems.push(`${key}: only used with capture: 'trigger'`);
+  }
   if (raw.connectionString !== undefined && raw.connection !== undefined) {
     problems.push('connectionString: give either connectionString or connection, not both');
   }
@@ -161,6 +208,8 @@ export function resolveConfig(input: unknown): ResolvedConfig {
     tableName,
     slotName: data.slot ?? defaultObjectName('refstream', tableName),
     publicationName: data.publication ?? defaultObjectName('refstream', tableName),
+    consumerName: data.consumer ?? 'default',
+    triggerSchemaName: data.triggerSchema ?? 'refstream',
   };
 }
 

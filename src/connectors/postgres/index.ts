@@ -1,6 +1,7 @@
 /**
- * `refstream/postgres`: the PostgreSQL connector (`PostgresSource`), the `PostgresCheckpointStore`
- * and the `PostgresTableSink`.
+ * `refstream/postgres`: the PostgreSQL connector (`PostgresSource`, with logical replication or
+ * trigger capture), the `PostgresCheckpointStore`, the `PostgresTableSink`, and the operator
+ * functions behind `refstream status`, `drop`, `install-triggers` and `uninstall-triggers`.
  *
  * @packageDocumentation
  * @module refstream/postgres
@@ -34,3 +35,23 @@ export {
 } from './admin.js';
 export { isValidSlotName } from './identifiers.js';
 export { mapPgError } from './errors.js';
+export {
+  installTriggers,
+  uninstallTriggers,
+  dropTriggerCapture,
+  readTriggerStatus,
+  type TriggerCaptureStatus,
+  type ConsumerStatus,
+  type TriggerDropResult,
+} from './trigger/admin.js';
+export {
+  installTriggerCapture,
+  uninstallTriggerCapture,
+  readInstallation,
+  installationProblem,
+  type Installation,
+  type InstallOptions,
+  type InstallResult,
+  type UninstallResult,
+} from './trigger/install.js';
+export { TRIGGER_CAPTURE_VERSION, DEFAULT_TRIGGER_SCHEMA, defaultTriggerObjects, type TriggerObjects } from './trigger/objects.js';

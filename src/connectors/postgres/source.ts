@@ -5,6 +5,7 @@
  * The class holds the lifecycle (phases, restore, commit, close) and delegates: connecting to
  * table-session.ts, the snapshot to snapshot-phase.ts, the change stream to change-phase.ts,
  * checkpoints to source-checkpoint.ts and the restore-time checks to restore-checks.ts.
+ * With `capture: 'trigger'` every call goes to trigger/source.ts instead.
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
@@ -30,6 +31,8 @@ import {
 } from './source-checkpoint.js';
 import { checkKeyUnchanged, checkSlotMatches, droppedInvalidatedSlot, recheckPartitions, sameSpecs } from './restore-checks.js';
 import type { CaptureMembership } from './capture/membership.js';
+import { TriggerCaptureSource } from './trigger/source.js';
+import { isTriggerCheckpoint } from './trigger/checkpoint.js';
 
 export { POSTGRES_CONNECTOR } from './source-checkpoint.js';
 
@@ -75,6 +78,8 @@ export class PostgresSource implements ReferenceTableSource {
   private closed = false;
   /** One poll at a time: a concurrent poll is rejected with BUSY. */
   private readonly gate: PollGate;
+  /** Trigger capture (`capture: 'trigger'`), which then serves every call; `null` for logical replication. */
+  private readonly trigger: TriggerCaptureSource | null;
 
   /**
    * @param membership - set by {@link PostgresCapture.source}: the table shares the capture's
@@ -87,20 +92,21 @@ export class PostgresSource implements ReferenceTableSource {
     this.config = resolveConfig(config);
     this.table = displayName(this.config.tableName);
     this.gate = new PollGate(this.table);
+    this.trigger = this.config.capture === 'trigger' && !this.oneShot ? new TriggerCaptureSource(this.config, this.table) : null;
     this.session = new TableSession(this.config, this.table, this.slot, membership);
     this.snapshot = new SnapshotPhase(this.session, this.config, this.table, this.oneShot, membership);
     this.changes = new ChangePhase(this.session, this.config, this.table, () => this.closed, membership);
     this.capabilities = Object.freeze(
       this.oneShot
         ? { changes: 'none', deletes: false, exactlyOnce: false, midSnapshotResume: false, transactions: false, schemaEvolution: false }
-        : {
+        : (this.trigger?.capabilities ?? {
             changes: 'log',
             deletes: true,
             exactlyOnce: true,
             midSnapshotResume: true,
             transactions: true,
             schemaEvolution: this.config.schemaEvolution,
-          },
+          }),
     );
   }
 
@@ -121,6 +127,7 @@ export class PostgresSource implements ReferenceTableSource {
    * nothing. Sinks must replace their content, so the runner sends `snapshotStart({ restart: true })`.
    */
   restartsSnapshot(): boolean {
+    if (this.trigger) return this.trigger.restartsSnapshot();
     return this.restartedSnapshot;
   }
 
@@ -166,6 +173,7 @@ export class PostgresSource implements ReferenceTableSource {
   // ---- snapshot --------------------------------------------------------------------------
 
   async pollSnapshot(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    if (this.trigger) return this.trigger.pollSnapshot(opts);
     return this.exclusive(async () => {
       throwIfAborted(opts.signal);
       this.polled = true;
@@ -205,12 +213,14 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   isSnapshotComplete(): boolean {
+    if (this.trigger) return this.trigger.isSnapshotComplete();
     return this.phase === 'changes';
   }
 
   // ---- changes ---------------------------------------------------------------------------
 
   async pollChanges(opts: PollOptions = {}): Promise<RecordBatch | null> {
+    if (this.trigger) return this.trigger.pollChanges(opts);
     return this.exclusive(async () => {
       if (this.phase !== 'changes') {
         throw definite('INVALID_STATE', `pollChanges before the snapshot of ${this.table} is complete`, {
@@ -239,6 +249,7 @@ export class PostgresSource implements ReferenceTableSource {
   // ---- checkpoints -----------------------------------------------------------------------
 
   checkpoint(): SourceCheckpoint {
+    if (this.trigger) return this.trigger.checkpoint();
     const ctx = { table: this.table, slot: this.slot, key: this.session.info?.primaryKey ?? null, identity: this.session.identity };
     if (this.phase === 'snapshot') return snapshotCheckpoint(ctx, this.snapshot.state);
     if (this.oneShot)
@@ -255,6 +266,7 @@ export class PostgresSource implements ReferenceTableSource {
    * slot is `SLOT_INVALIDATED`, or with `onSlotInvalidated: 'resnapshot'` a new snapshot.
    */
   async restore(checkpoint: SourceCheckpoint): Promise<void> {
+    if (this.trigger) return this.trigger.restore(checkpoint);
     this.ensureOpen();
     if (this.polled || this.restored) {
       throw definite('INVALID_STATE', `restore must be called on a fresh source of ${this.table}, before any poll`, { table: this.table });
@@ -275,6 +287,16 @@ export class PostgresSource implements ReferenceTableSource {
   }
 
   private async restoreFrom(checkpoint: SourceCheckpoint): Promise<void> {
+    if (isTriggerCheckpoint(checkpoint) && !this.oneShot) {
+      throw definite(
+        'CHECKPOINT_MISMATCH',
+        `the checkpoint of ${this.table} was written by trigger capture, this source uses logical replication`,
+        {
+          table: this.table,
+          hint: "use capture: 'trigger' (CLI --capture trigger) to resume it, or delete the checkpoint to start over with a new snapshot",
+        },
+      );
+    }
     const cp = readCheckpoint(checkpoint, this.table);
     const pos = cp.position;
     if (pos.slot !== null && this.slot !== null) checkSlotMatches(pos.slot, this.slot, this.table); // before connecting: no server is needed to tell
@@ -342,6 +364,7 @@ export class PostgresSource implements ReferenceTableSource {
    * Nothing past the last committed checkpoint is ever confirmed.
    */
   async commit(checkpoint: SourceCheckpoint): Promise<void> {
+    if (this.trigger) return this.trigger.commit(checkpoint);
     this.ensureOpen();
     // the snapshot point must stay available until the snapshot completes: nothing to confirm
     // (and nothing to validate: a snapshot checkpoint is as large as its ranges and columns)
@@ -361,6 +384,7 @@ export class PostgresSource implements ReferenceTableSource {
    * once the server has released the slot (up to 2 s), so a new source can take it at once.
    */
   async close(options: PostgresCloseOptions = {}): Promise<void> {
+    if (this.trigger) return this.trigger.close();
     if (this.closed && !options.dropSlot) return;
     this.closed = true;
     // the change stream is kept (closed) so that checkpoint() still reports the last position

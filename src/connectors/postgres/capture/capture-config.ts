@@ -54,6 +54,8 @@ export function resolveCaptureConfig(input: PostgresCaptureConfig): ResolvedCapt
     problems.push('slot: replication slot names may contain only a-z, 0-9 and _ (1 to 63 characters)');
   for (const key of ['table', 'mode'])
     if (raw[key] !== undefined) problems.push(`${key}: not a capture setting (list the tables in tables; a capture always streams)`);
+  if (raw.capture !== undefined && raw.capture !== 'logical')
+    problems.push("capture: a capture of many tables reads one replication slot ('logical'); trigger capture reads one table per source");
   const tableNames: QualifiedName[] = [];
   const seen = new Set<string>();
   for (const text of Array.isArray(raw.tables) ? (raw.tables as unknown[]) : []) {
