@@ -16,7 +16,13 @@ export const CONNECTOR = 'postgres';
 
 const snapshotText = z.string().check(z.regex(PG_SNAPSHOT_TEXT, 'must be a pg_snapshot like 100:104:101,102'));
 const digits = z.string().check(z.regex(/^\d+$/, 'must be a decimal number'));
-const columnsSchema = z.array(z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean()]));
+/** `[name, typeOid, typmod, sourceType, nullable, attnum?]`, as logical checkpoints record columns (checkpoint.ts). */
+const columnsSchema = z.array(
+  z.union([
+    z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean()]),
+    z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean(), z.int()]),
+  ]),
+);
 const rangeSchema = z.strictObject({
   start: z.int().check(z.gte(0)),
   end: z.nullable(z.int().check(z.gte(0))),
