@@ -196,6 +196,11 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     await this.release();
   }
 
+  /** The term this replica leads in now, or `null`. */
+  get current(): LeaderTerm | null {
+    return this.term?.active ? this.term : null;
+  }
+
   /** Where this replica stands. */
   get status(): LeadershipStatus {
     const term = this.term?.active ? this.term : null;

@@ -27,7 +27,9 @@ describe('high availability: taking over from a reader that lost the lease', () 
     server.query(`INSERT INTO ${table} SELECT g, 'n' || g, g, now(), true, null FROM generate_series(${from}, ${from + n - 1}) g`);
 
   async function holder(slot: string): Promise<number | null> {
-    const rows = await server.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    const rows = await server.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [
+      slot,
+    ]);
     return rows[0]?.pid ?? null;
   }
 
@@ -41,7 +43,9 @@ describe('high availability: taking over from a reader that lost the lease', () 
         connectionString: server.connectionString,
         table,
         maxWaitMs: 100,
-        ...(capture === 'logical' ? { slot, publication: `p_${slot}` } : { capture: 'trigger' as const, installTriggers: true, pollIntervalMs: 100 }),
+        ...(capture === 'logical'
+          ? { slot, publication: `p_${slot}` }
+          : { capture: 'trigger' as const, installTriggers: true, pollIntervalMs: 100 }),
       };
       // a reader that holds the slot / the consumer, then stops reading (a paused replica)
       const stale = new PostgresSource(config);
@@ -65,7 +69,11 @@ describe('high availability: taking over from a reader that lost the lease', () 
         // the snapshot goes through its own temporary slot: the stream starts once it is committed
         await eventually(async () => run.progress.phase === 'changes' && run.progress.commits > 0, 30_000, 'the change phase');
         await insert(table, 2000, 20);
-        await eventually(async () => (await tableState(server, target).catch(() => new Map())).size === 71, 30_000, 'the target to catch up');
+        await eventually(
+          async () => (await tableState(server, target).catch(() => new Map())).size === 71,
+          30_000,
+          'the target to catch up',
+        );
         assert.ok(
           warnings.some((w) => w.code === 'TAKEN_OVER'),
           `a takeover was reported: ${warnings.map((w) => w.code).join(', ')}`,
@@ -90,7 +98,11 @@ describe('high availability: taking over from a reader that lost the lease', () 
     const slot = uniqueName('s');
     await server.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     await server.query(`CREATE PUBLICATION p_${slot} FOR TABLE ${table}`);
-    const foreign = new pg.Client({ connectionString: server.connectionString, replication: 'database', application_name: 'someone-else' } as pg.ClientConfig);
+    const foreign = new pg.Client({
+      connectionString: server.connectionString,
+      replication: 'database',
+      application_name: 'someone-else',
+    } as pg.ClientConfig);
     await foreign.connect();
     foreign.on('error', () => {});
     // START_REPLICATION never completes as a query: it stays streaming
@@ -102,7 +114,8 @@ describe('high availability: taking over from a reader that lost the lease', () 
     const store = new PostgresCheckpointStore({ connectionString: server.connectionString, id: table });
     const codes: string[] = [];
     const run = sync({
-      source: () => new PostgresSource({ connectionString: server.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 100 }),
+      source: () =>
+        new PostgresSource({ connectionString: server.connectionString, table, slot, publication: `p_${slot}`, maxWaitMs: 100 }),
       sinks: [new PostgresTableSink({ connectionString: server.connectionString, table: `copy.${table}` })],
       checkpoints: store,
       commitEvery: { ms: 100 },
