@@ -70,6 +70,8 @@ export interface LeadershipOptions {
   /** How often a standby tries at most (default the smaller of 1000 ms and half the lease). */
   maxPollMs?: number;
   clock?: Clock;
+  /** Random numbers in [0, 1) for the standbys' jitter (default `Math.random`; tests make it reproducible). */
+  random?: () => number;
 }
 
 /** One period of leadership, with the epoch every write of it is fenced by. */
@@ -129,6 +131,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
   private readonly drift: number;
   private readonly maxPollMs: number;
   private readonly clock: Clock;
+  private readonly random: () => number;
   private readonly leases: LeaseStore;
   private term: Term | null = null;
   private campaign: Promise<Term> | null = null;
@@ -148,6 +151,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
     this.renewEveryMs = options.renewEveryMs ?? this.leaseMs / 4;
     this.maxPollMs = options.maxPollMs ?? Math.min(1000, this.leaseMs / 2);
     this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
     this.leases = options.leases;
     const problems: string[] = [];
     if (!this.group) problems.push('group: must not be empty');
@@ -237,7 +241,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> {
         this.seen = { leader: lease.holder, epoch: lease.epoch, renewedAgoMs: lease.renewedAgoMs, at: this.clock.now() };
         this.reportStandby(lease.holder, lease.epoch, lease.expiresInMs);
         // try again just after it would expire (a little jitter spreads the standbys)
-        waitMs = Math.min(this.maxPollMs, Math.max(10, lease.expiresInMs + 5)) * (0.9 + Math.random() * 0.2);
+        waitMs = Math.min(this.maxPollMs, Math.max(10, lease.expiresInMs + 5)) * (0.9 + this.random() * 0.2);
       } catch (error) {
         this.emit('store-error', { group: this.group, during: 'acquire', error: toConnectorError(error) });
       }

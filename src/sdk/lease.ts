@@ -112,6 +112,11 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   async read(group: string): Promise<LeaseRecord | null> {
+    return this.readNow(group);
+  }
+
+  /** {@link LeaseStore.read} as one synchronous step. */
+  readNow(group: string): LeaseRecord | null {
     return this.record(group);
   }
 
