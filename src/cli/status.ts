@@ -164,8 +164,9 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
             ...(typeof position.delivered === 'string' ? { delivered: position.delivered } : {}),
           }
         : {};
+    const { redactSecrets } = await import('../sdk/errors.js');
     return {
-      store: spec,
+      store: redactSecrets(spec),
       table: cp.table,
       phase: cp.phase,
       slot: typeof position.slot === 'string' ? position.slot : null,
