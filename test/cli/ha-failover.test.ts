@@ -14,14 +14,24 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
-import { builtCli, ensureBuiltCli } from '../helpers/built-cli.js';
+import { ensureBuiltCli } from '../helpers/built-cli.js';
 import { exited, waitFor } from '../helpers/process.js';
 import { pgbenchMissing, startPgbench, type Pgbench } from '../helpers/pgbench.js';
+import {
+  auditCheckpoints,
+  checkpointEpochs,
+  checkpointSavesSince,
+  currentLease,
+  serverNow,
+  startReplica as spawnReplica,
+  watchConfirmedWal,
+  writeLoadScript,
+  type Replica,
+} from '../helpers/ha-replicas.js';
 
 const ROWS = 20_000;
 const SLOT = 'refstream_public_items';
@@ -35,34 +45,16 @@ before(async () => {
   await server.query(`CREATE TABLE public.items (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) NOT NULL, note text)`);
   await server.query(`INSERT INTO public.items SELECT g, 'name ' || g, g * 0.25, NULL FROM generate_series(1, ${ROWS}) g`);
   await server.query('CREATE SCHEMA copy');
-  // the checkpoint table as the store creates it, with a trigger recording every save's epoch
-  await server.query(
-    `CREATE TABLE public.refstream_checkpoints (id text PRIMARY KEY, checkpoint jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(), epoch bigint, lease_group text)`,
-  );
-  await server.query(`CREATE TABLE public.cp_audit (n bigserial PRIMARY KEY, epoch bigint, lsn text, at timestamptz NOT NULL)`);
-  await server.query(`CREATE FUNCTION public.cp_audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-      INSERT INTO public.cp_audit (epoch, lsn, at) VALUES (NEW.epoch, NEW.checkpoint->'checkpoint'->'position'->>'lsn', clock_timestamp());
-      RETURN NULL; END $$`);
-  await server.query(
-    `CREATE TRIGGER cp_audit AFTER INSERT OR UPDATE ON public.refstream_checkpoints FOR EACH ROW EXECUTE FUNCTION public.cp_audit_fn()`,
-  );
+  await auditCheckpoints(server);
 });
 after(async () => {
   await server?.stop();
 });
 
-interface Replica {
-  id: string;
-  child: ChildProcess;
-  stderr: () => string;
-}
-
 function startReplica(id: string): Replica {
-  const child = spawn(
-    process.execPath,
+  return spawnReplica(
+    id,
     [
-      builtCli,
-      'sync',
       '--source',
       server.connectionString,
       '--table',
@@ -71,26 +63,12 @@ function startReplica(id: string): Replica {
       `${server.connectionString}#copy.items`,
       '--checkpoint',
       server.connectionString,
-      '--ha',
-      '--replica-id',
-      id,
-      '--log-format',
-      'json',
     ],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+    dir,
   );
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-  return { id, child, stderr: () => err };
 }
 
-/** The lease as the store holds it. */
-async function lease(): Promise<{ holder: string; epoch: number } | null> {
-  const rows = await server.query<{ holder: string; epoch: string }>(
-    `SELECT holder, epoch::text AS epoch FROM public.refstream_leases WHERE expires_at > clock_timestamp()`,
-  );
-  return rows[0] ? { holder: rows[0].holder, epoch: Number(rows[0].epoch) } : null;
-}
+const lease = () => currentLease(server);
 
 async function targetHas(id: number): Promise<boolean> {
   return (await server.query(`SELECT 1 FROM copy.items WHERE id = $1`, [id])).length === 1;
@@ -107,20 +85,15 @@ async function markerVisibleAfter(start: number, marker: number, timeoutMs: numb
   return Date.now() - start;
 }
 
-async function serverNow(): Promise<string> {
-  return (await server.query<{ t: string }>(`SELECT clock_timestamp()::text AS t`))[0]!.t;
-}
-
 test(
   'three replicas under load: kill -9 and SIGSTOP of the leader, fenced takeover within 10 s, the target equals the source',
   { timeout: 400_000, skip: pgbenchMissing() },
   async () => {
     const replicas = new Map<string, Replica>();
+    const walViolations: string[] = [];
     for (const id of ['r1', 'r2', 'r3']) replicas.set(id, startReplica(id));
     let pgbench: Pgbench | null = null;
-    const walViolations: string[] = [];
-    let sampling = true;
-    let sampler: Promise<void> = Promise.resolve();
+    let wal: ReturnType<typeof watchConfirmedWal> | null = null;
     const log: string[] = [];
     try {
       await waitFor(
@@ -136,40 +109,9 @@ test(
       await server.query(
         `CREATE CONSTRAINT TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON copy.items DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION copy.audit_fn()`,
       );
-      // the slot is never confirmed past the stored checkpoint (read the slot first: the checkpoint only grows)
-      sampler = (async () => {
-        while (sampling) {
-          try {
-            const [slot] = await server.query<{ c: string | null }>(
-              `SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = $1`,
-              [SLOT],
-            );
-            const [cp] = await server.query<{ lsn: string | null }>(
-              `SELECT checkpoint->'checkpoint'->'position'->>'lsn' AS lsn FROM public.refstream_checkpoints`,
-            );
-            if (slot?.c && cp?.lsn) {
-              const [ok] = await server.query<{ ok: boolean }>(`SELECT $1::pg_lsn <= $2::pg_lsn AS ok`, [slot.c, cp.lsn]);
-              if (!ok!.ok) walViolations.push(`slot confirmed ${slot.c} past the checkpoint ${cp.lsn}`);
-            }
-          } catch {
-            // a sample lost to a busy server is not evidence
-          }
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
-      writeFileSync(
-        join(dir, 'load.sql'),
-        [
-          '\\set id random(1, 25000)',
-          '\\set r random(1, 100)',
-          'BEGIN;',
-          "INSERT INTO public.items VALUES (:id, 'ins ' || :r, :r, NULL) ON CONFLICT (id) DO UPDATE SET name = 'upd ' || :r, amount = public.items.amount + 1;",
-          "UPDATE public.items SET note = 'n' || :r WHERE id = (:id * 7) % 25000 + 1;",
-          'DELETE FROM public.items WHERE id = (:id * 13) % 25000 + 1 AND :r < 15;',
-          'COMMIT;',
-        ].join('\n'),
-      );
-      pgbench = startPgbench(server, join(dir, 'load.sql'), { clients: 2, rate: 200 });
+      // the slot is never confirmed past the stored checkpoint
+      wal = watchConfirmedWal(server, SLOT);
+      pgbench = startPgbench(server, writeLoadScript(dir, 'public.items', 25_000), { clients: 2, rate: 200 });
 
       // kill -9 the leader twice
       const takeovers: number[] = [];
@@ -207,7 +149,7 @@ test(
       );
       assert.notEqual(successor.holder, paused.holder);
       await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - stoppedAt))));
-      const resumedAt = await serverNow();
+      const resumedAt = await serverNow(server);
       const stderrBefore = zombie.stderr().length;
       zombie.child.kill('SIGCONT');
       await waitFor(() => /"event":"standby"/.test(zombie.stderr().slice(stderrBefore)), 20_000, 'the resumed replica to stand by');
@@ -223,11 +165,11 @@ test(
         resumedAt,
       ]);
       assert.equal(lateRows[0]!.n, '0', 'the paused replica committed no row after it resumed');
-      const lateCheckpoints = await server.query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM public.cp_audit WHERE epoch = $1 AND at >= $2`,
-        [paused.epoch, resumedAt],
+      assert.equal(
+        await checkpointSavesSince(server, paused.epoch, resumedAt),
+        0,
+        'the paused replica saved no checkpoint after it resumed',
       );
-      assert.equal(lateCheckpoints[0]!.n, '0', 'the paused replica saved no checkpoint after it resumed');
       // the successor ended the paused replica's walsender to take the slot: the paused one holds no connection to acknowledge WAL on
       const successorLog = replicas.get(successor.holder)!.stderr();
       assert.match(successorLog, /"code":"TAKEN_OVER"/, 'the successor took the slot over from the paused replica');
@@ -248,8 +190,7 @@ test(
       );
       assert.equal(await count('copy.items'), await count('public.items'));
     } finally {
-      sampling = false;
-      await sampler;
+      walViolations.push(...((await wal?.stop()) ?? []));
       await pgbench?.stop();
       for (const r of replicas.values()) {
         if (r.child.exitCode === null && r.child.signalCode === null) {
@@ -268,9 +209,7 @@ test(
     assert.ok(sinkEpochs.length > 0 && sinkEpochs.every(Number.isFinite), 'every sink commit came from a fenced session');
     const sinkDrops = sinkEpochs.filter((e, i) => i > 0 && e < sinkEpochs[i - 1]!);
     assert.deepEqual(sinkDrops, [], 'no sink commit of an older epoch after a newer one');
-    const cpEpochs = (await server.query<{ epoch: string }>(`SELECT epoch::text AS epoch FROM public.cp_audit ORDER BY n`)).map((r) =>
-      Number(r.epoch),
-    );
+    const cpEpochs = await checkpointEpochs(server);
     assert.ok(
       cpEpochs.every((e, i) => i === 0 || e >= cpEpochs[i - 1]!),
       `checkpoint epochs only increase: ${[...new Set(cpEpochs)].join(' → ')}`,
