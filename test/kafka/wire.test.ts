@@ -163,7 +163,7 @@ test('a row renders as JSON.stringify of toJsonValue, for any text (sliced batch
         const from = cut % full.numRows;
         const batch = full.slice(from);
         const messages: SizedMessage[] = [];
-        encoder.encode(batch, () => [], messages);
+        encoder.encode(batch, messages, 0);
         const readers = batchReaders(batch);
         assert.equal(messages.length, batch.numRows);
         for (let i = 0; i < batch.numRows; i++) {

@@ -9,12 +9,8 @@
  * `enqueue` waits while more than `maxBufferedBytes` are queued or in flight, so memory stays
  * bounded however fast batches arrive.
  *
- * At each `flush`, once everything queued is acknowledged, the sender writes watermark
- * records (built by the sink, one per partition) saying "every record up to this position is
- * now in the topic": readers use them to merge partitions back into stream order. Once per
- * flush rather than after every produce call: a flush is when the runner commits (every
- * second by default), which bounds what a reader waits for, and a busy writer no longer sends
- * a record to every partition per call (nor an extra produce call for them).
+ * It also knows the highest `_position` acknowledged together with everything before it,
+ * which the sink's watermarks (in the control topic) announce after each flush.
  */
 import type { ConnectorError } from '../../sdk/errors.js';
 import type { OutRecord } from './produce.js';
@@ -30,8 +26,6 @@ export interface SenderOptions {
   maxBufferedBytes: number;
   /** The partition of a record without an explicit one. */
   partitionOf: (record: OutRecord) => number;
-  /** Watermark records for `position` (written at `flush`, once everything up to it is acknowledged). */
-  watermark?: (position: string) => SizedMessage[];
 }
 
 /** A record to send and, for change rows, its `_position`. */
@@ -71,11 +65,8 @@ export class OrderedSender {
   /** Highest `_position` of each enqueue call that had any, oldest first. */
   private callPositions: Array<{ call: number; position: string }> = [];
   private callPosition: string | null = null;
-  /** Highest position acknowledged (with everything before it), and the highest announced by a watermark. */
-  private ackedPosition: string | null = null;
-  private announcedPosition: string | null = null;
-  /** A flush is waiting: write a watermark once everything queued is acknowledged. */
-  private watermarkWanted = false;
+  /** Highest position acknowledged together with everything before it. */
+  private acked: string | null = null;
   private waiters: Array<() => void> = [];
 
   constructor(
@@ -93,6 +84,19 @@ export class OrderedSender {
     let bytes = 0;
     for (const queue of this.partitions.values()) for (const batch of queue) bytes += batch.writer.byteLength;
     return bytes;
+  }
+
+  /** The highest `_position` acknowledged together with everything written before it (null: none yet). */
+  get ackedPosition(): string | null {
+    return this.acked;
+  }
+
+  /**
+   * Records that everything up to `position` is in the topic although no queued record
+   * carried it (a truncate, recorded in the control topic once everything before it was flushed).
+   */
+  noteDelivered(position: string): void {
+    if (this.acked === null || position > this.acked) this.acked = position;
   }
 
   /** The error that stopped this sender, if any (later calls rethrow it). */
@@ -143,15 +147,10 @@ export class OrderedSender {
     this.throwIfFailed();
   }
 
-  /** Resolves when everything queued (and its watermark) is acknowledged. */
+  /** Resolves when everything queued is acknowledged. */
   async flush(): Promise<void> {
-    this.watermarkWanted = true;
-    try {
-      this.pump();
-      while (this.failure === null && (this.sending || this.partitions.size > 0 || this.watermarkDue())) await this.nextEvent();
-    } finally {
-      this.watermarkWanted = false;
-    }
+    this.pump();
+    while (this.failure === null && (this.sending || this.partitions.size > 0)) await this.nextEvent();
     this.throwIfFailed();
   }
 
@@ -169,31 +168,9 @@ export class OrderedSender {
     return batch;
   }
 
-  /** A flush waits for a watermark: positions were acknowledged since the last one. */
-  private watermarkDue(): boolean {
-    return (
-      this.watermarkWanted &&
-      this.options.watermark !== undefined &&
-      this.ackedPosition !== null &&
-      this.ackedPosition !== this.announcedPosition
-    );
-  }
-
   /** Starts the next produce call unless one is in flight: the head batch of every partition. */
   private pump(): void {
-    if (this.sending || this.failure !== null) return;
-    // Only once nothing else is queued, so one watermark covers everything the flush waits for.
-    if (this.partitions.size === 0 && this.watermarkDue()) {
-      for (const w of this.options.watermark!(this.ackedPosition!)) {
-        const partition = w.message.partition!;
-        let queue = this.partitions.get(partition);
-        if (queue === undefined)
-          this.partitions.set(partition, (queue = [{ writer: new RecordBatchWriter(256), firstCall: this.calls + 1 }]));
-        queue[0]!.writer.append(w.message);
-      }
-      this.announcedPosition = this.ackedPosition;
-    }
-    if (this.partitions.size === 0) return;
+    if (this.sending || this.failure !== null || this.partitions.size === 0) return;
     const request: PartitionBatches = new Map();
     const now = Date.now();
     let bytes = 0;
@@ -234,8 +211,7 @@ export class OrderedSender {
     for (const queue of this.partitions.values()) oldestQueued = Math.min(oldestQueued, queue[0]!.firstCall);
     let k = 0;
     while (k < this.callPositions.length && this.callPositions[k]!.call < oldestQueued) {
-      const position = this.callPositions[k]!.position;
-      if (this.ackedPosition === null || position > this.ackedPosition) this.ackedPosition = position;
+      this.noteDelivered(this.callPositions[k]!.position);
       k++;
     }
     if (k > 0) this.callPositions.splice(0, k);
