@@ -4,7 +4,9 @@
  * Keys are the primary key as a JSON object with the key columns in key order (stable bytes,
  * so compaction and partitioning see one key per row). Values are the row as a JSON object
  * in table column order, rendered losslessly as `toJsonValue` does (the JSON Lines sink uses
- * the same rendering); see json-bytes.ts.
+ * the same rendering); see json-bytes.ts. Control records go to the control topic
+ * ({@link ControlRecord}); earlier versions wrote them into the data topic, keyed as
+ * {@link controlKey} and {@link legacyControlKey} say, and readers still apply those.
  */
 
 /** Header names written by the sink. */
@@ -48,13 +50,6 @@ export function controlKey(kind: ControlKind): string {
 export function legacyControlKey(kind: ControlKind): string {
   return `{"${CONTROL_KEY_PROPERTY}":"${kind}"}`;
 }
-
-/**
- * Control records that are not tombstones in the `json` format, so that compaction keeps the
- * latest of each per partition: the markers that clear a partition (rows at lower offsets
- * are gone) and the schema that types the rows.
- */
-export const KEPT_CONTROL_KINDS: ReadonlySet<ControlKind> = new Set<ControlKind>(['schema', 'snapshot-start', 'truncate']);
 
 /**
  * The control topic of a data topic, where the sink writes its control records:

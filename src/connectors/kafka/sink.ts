@@ -533,8 +533,10 @@ async function gzipAll(batches: Map<number, Buffer>): Promise<Map<number, Buffer
 }
 
 /**
- * True for a control record's key, in the current format (`["__refstream_control",…]`) or the
- * previous one (`{"__refstream_control":…}`). Consumers skip these; the header says the same.
+ * True for the key of a control record that earlier versions wrote into the data topic
+ * (`["__refstream_control",…]`, or `{"__refstream_control":…}` before that). Consumers of such
+ * topics skip these; the `refstream-control` header says the same. Data topics written now hold
+ * no control records (they go to the control topic).
  */
 export function isControlKey(key: Buffer | string | null): boolean {
   if (key === null) return false;
