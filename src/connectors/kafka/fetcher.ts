@@ -76,7 +76,7 @@ export interface RawRequest {
 }
 
 export interface KafkajsBroker {
-  connectionPool: { send(request: RawRequest): Promise<unknown> };
+  connectionPool: { send(request: RawRequest): Promise<unknown>; getConnection(index?: number): Promise<unknown> };
   metadata(topics: string[]): Promise<{ topicMetadata: Array<{ topic: string; topicErrorCode: number }> }>;
   fetch(request: {
     isolationLevel: number;

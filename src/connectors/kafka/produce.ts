@@ -8,7 +8,8 @@
  * or transactional with a {@link KafkaTransaction} (transaction.ts).
  */
 import type { Kafka } from 'kafkajs';
-import { createCluster, type KafkajsBroker, type KafkajsCluster, type RawRequest } from './fetcher.js';
+import { createCluster, type KafkajsBroker, type KafkajsCluster } from './fetcher.js';
+import { sendFramed } from './framed-request.js';
 import { encodeRecordBatch, keyPartition, sealRecordBatch, stampProducer, type WireRecord } from './wire.js';
 import type { KafkaTransaction } from './transaction.js';
 
@@ -112,10 +113,9 @@ interface PartitionResult {
 }
 
 /**
- * A Produce v3 request body that writes itself straight into the client's request buffer:
- * kafkajs copies a request's encoded payload with `buffer.copy(target, offset)`, so the record
- * batches are copied once, there, instead of first into a body of their own (the batches are
- * most of the sink's bytes; every copy of them costs).
+ * A Produce v3 request body that writes itself straight into the request's frame
+ * (framed-request.ts), so the record batches are copied once, there, instead of first into a
+ * body of their own (the batches are most of the sink's bytes; every copy of them costs).
  */
 interface ProduceBody {
   readonly length: number;
@@ -377,18 +377,14 @@ export class LeanProducer {
             own,
             this.options.transaction?.transactionalId ?? null,
           );
-          const request: RawRequest = {
-            request: {
-              apiKey: 0,
-              apiVersion: 3,
-              apiName: 'Produce',
-              expectResponse: () => true,
-              encode: async () => ({ buf: EMPTY, buffer: body }), // see ProduceBody
-            },
-            response: { decode: (raw) => decodeProduceResponse(raw), parse: async (decoded) => decoded },
+          const results = (await sendFramed(broker.connectionPool, {
+            apiKey: 0,
+            apiVersion: 3,
+            apiName: 'Produce',
+            body,
+            decode: decodeProduceResponse,
             requestTimeout: this.options.timeoutMs + 5000,
-          };
-          const results = (await broker.connectionPool.send(request)) as PartitionResult[];
+          })) as PartitionResult[];
           for (const r of results) {
             if (r.errorCode === 0 || r.errorCode === DUPLICATE_SEQUENCE_NUMBER) {
               const batch = own.get(r.partition);

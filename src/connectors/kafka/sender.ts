@@ -44,6 +44,9 @@ export interface SenderCall {
   notePosition(position: string): void;
 }
 
+/** Buffers of acknowledged batches kept for new ones (fresh large buffers cost page faults and GC). */
+const SPARE_BUFFERS = 8;
+
 /** A record batch being filled for one partition, and the enqueue calls it holds records of. */
 interface PendingBatch {
   writer: RecordBatchWriter;
@@ -59,6 +62,8 @@ export class OrderedSender {
   private readonly partitions = new Map<number, PendingBatch[]>();
   private inFlightBytes = 0;
   private readonly lastBatchBytes = new Map<number, number>();
+  /** Buffers of acknowledged batches, reused by new ones. */
+  private spare: Buffer[] = [];
   private sending = false;
   private failure: ConnectorError | null = null;
   private calls = 0;
@@ -163,15 +168,22 @@ export class OrderedSender {
     if (last !== undefined && last.writer.byteLength + last.writer.largestRecord <= this.options.chunkBytes) return last;
     // Sized like this partition's last batch, so a busy partition's buffer need not grow by copying.
     const initial = Math.min(this.options.chunkBytes + (64 << 10), Math.max(64 << 10, (this.lastBatchBytes.get(partition) ?? 0) * 1.25));
-    const batch: PendingBatch = { writer: new RecordBatchWriter(initial), firstCall: call };
+    const batch: PendingBatch = { writer: new RecordBatchWriter(initial, this.spareBuffer(initial)), firstCall: call };
     queue.push(batch);
     return batch;
+  }
+
+  /** A spare buffer of at least `bytes`, if there is one. */
+  private spareBuffer(bytes: number): Buffer | undefined {
+    const i = this.spare.findIndex((b) => b.length >= bytes);
+    return i < 0 ? undefined : this.spare.splice(i, 1)[0];
   }
 
   /** Starts the next produce call unless one is in flight: the head batch of every partition. */
   private pump(): void {
     if (this.sending || this.failure !== null || this.partitions.size === 0) return;
     const request: PartitionBatches = new Map();
+    const buffers: Buffer[] = [];
     const now = Date.now();
     let bytes = 0;
     for (const [partition, queue] of this.partitions) {
@@ -179,7 +191,9 @@ export class OrderedSender {
       // (brokers reject batches above max.message.bytes, 1 MiB by default).
       const rest = queue[0]!.writer.splitAt(this.options.chunkBytes);
       if (rest !== null) queue.splice(1, 0, { writer: rest, firstCall: queue[0]!.firstCall });
-      const batch = queue.shift()!.writer.finish(now);
+      const writer = queue.shift()!.writer;
+      buffers.push(writer.buffer);
+      const batch = writer.finish(now);
       this.lastBatchBytes.set(partition, batch.length);
       request.set(partition, batch);
       bytes += batch.length;
@@ -187,12 +201,14 @@ export class OrderedSender {
     }
     this.inFlightBytes += bytes;
     this.sending = true;
-    void this.send(request, bytes);
+    void this.send(request, bytes, buffers);
   }
 
-  private async send(request: PartitionBatches, bytes: number): Promise<void> {
+  private async send(request: PartitionBatches, bytes: number, buffers: Buffer[]): Promise<void> {
     try {
       await this.produce(request);
+      // Sent and acknowledged: nothing refers to these buffers any more.
+      for (const b of buffers) if (this.spare.length < SPARE_BUFFERS) this.spare.push(b);
       this.noteAcknowledged();
     } catch (error) {
       // Nothing more is sent after a failure: later records must not overtake lost ones.
