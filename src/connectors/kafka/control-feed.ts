@@ -46,6 +46,8 @@ export class ControlFeed {
   private lastLook = 0;
   /** Next control-topic offset to fetch. */
   private fetched = 0n;
+  /** The control topic's first offset when it was found (earlier ones were deleted). */
+  private first = 0n;
   /** Control records fetched that some partition has not applied yet, in control-topic order. */
   private pending: ControlEvent[] = [];
   /** Per data partition, the offset below which its records may be read. */
@@ -79,13 +81,14 @@ export class ControlFeed {
       throw error;
     }
     this.reader = reader;
-    this.restart(0n, offsets);
+    this.first = (await reader.offsets([0], 'start')).get(0) ?? 0n;
+    this.restart(this.first, offsets);
     return true;
   }
 
-  /** Reads from control-topic offset `from` on, with partitions released up to `offsets`. */
+  /** Reads from control-topic offset `from` on (or its first offset, if later), with partitions released up to `offsets`. */
   restart(from: bigint, offsets: Map<number, bigint>): void {
-    this.fetched = from;
+    this.fetched = from > this.first ? from : this.first;
     this.pending = [];
     this.released.clear();
     for (const [p, o] of offsets) this.released.set(p, o);
