@@ -12,8 +12,9 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import * as z from '../../sdk/zod.js';
+import { sleep } from '../../sdk/sleep.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { abortError, ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { lastCommit, loadTable, tableRowCount } from './catalog.js';
@@ -484,19 +485,4 @@ export class ExasolSource implements ReferenceTableSource {
     if (this.closed) throw definite('CLOSED', `source of ${this.tableName} is closed`, { table: this.tableName });
     throwIfAborted(signal);
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
