@@ -2,7 +2,8 @@
  * Snapshot to Arrow, refstream against the tools users would pick instead, on the same embedded
  * PostgreSQL table in the same run: refstream in-process (PostgresSource) and through the CLI,
  * the ADBC PostgreSQL driver (`cursor.fetch_arrow_table()`), ConnectorX
- * (`read_sql(return_type="arrow")`, also partitioned) and `psql COPY binary` as the baseline.
+ * (`read_sql(return_type="arrow")`, also partitioned), Debezium embedded's initial snapshot
+ * (until the last snapshot record reaches the consumer) and `psql COPY binary` as the baseline.
  * Every measurement is its own process under `/usr/bin/time` (peak RSS); peers alternate and
  * rotate their order in each round so that all see the same machine load.
  *
@@ -13,8 +14,9 @@
  *   npm run bench:peers -- [rows=2000000] [wideRows=500000] [repeat=3] [exasolRows=200000]
  *
  * (exasolRows 0 skips the Exasol part.)
- * Needs the built CLI (`npm run build`) and Python 3 with venv (the peers are installed from
- * bench/peers/requirements.txt into .cache/python/). Writes bench/results/peers-<time>.json.
+ * Needs the built CLI (`npm run build`), Python 3 with venv (the peers are installed from
+ * bench/peers/requirements.txt into .cache/python/) and a JDK 17+ with Maven (Debezium from
+ * bench/peers/debezium/pom.xml into the local Maven repository). Writes bench/results/peers-<time>.json.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBenchTable, median, PSQL, startBenchServer } from '../lib/postgres-bench.js';
 import { PROJECT_ROOT, pythonEnv } from '../../test/interop/python-env.js';
+import { javaProgram } from '../../test/helpers/java-program.js';
 import { createWideTable, WIDE_COLUMNS } from './wide-table.js';
 
 const rows = Number(process.argv[2] ?? 2_000_000);
@@ -47,7 +50,7 @@ interface Peer {
   id: string;
   label: string;
   connections: number;
-  command(table: string): { cmd: string; args: string[]; selfTimed: boolean };
+  command(table: string, rows: number): { cmd: string; args: string[]; selfTimed: boolean };
 }
 
 interface Measurement {
@@ -59,6 +62,7 @@ interface Measurement {
 }
 
 const py = pythonEnv(join(PROJECT_ROOT, 'bench', 'peers', 'requirements.txt'));
+const debezium = await javaProgram(join(PROJECT_ROOT, 'bench', 'peers', 'debezium'));
 const pg = await startBenchServer();
 const scratch = mkdtempSync(join(tmpdir(), 'refstream-peers-'));
 const pgUri = pg.connectionString.replace(/^postgres:/, 'postgresql:');
@@ -136,6 +140,24 @@ const PEERS: Peer[] = [
     }),
   },
   {
+    id: 'debezium',
+    label: 'Debezium embedded 3.6.1 initial snapshot',
+    connections: 2,
+    command: (t, n) => ({
+      cmd: debezium.java,
+      args: [
+        '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+        '-cp',
+        debezium.classpath,
+        'DebeziumSnapshotPeer',
+        pg.connectionString,
+        t,
+        String(n),
+      ],
+      selfTimed: true,
+    }),
+  },
+  {
     id: 'connectorx-p2',
     label: 'ConnectorX partition_on=id, partition_num=2',
     connections: 2,
@@ -144,8 +166,8 @@ const PEERS: Peer[] = [
 ];
 
 /** Runs one peer under /usr/bin/time: wall time, its own read time and peak RSS. */
-function measure(peer: Peer, table: string): Promise<Measurement> {
-  const { cmd, args, selfTimed } = peer.command(table);
+function measure(peer: Peer, table: string, tableRows: number): Promise<Measurement> {
+  const { cmd, args, selfTimed } = peer.command(table, tableRows);
   const rssFile = join(scratch, `${peer.id}.rss`);
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -182,12 +204,12 @@ interface Row {
 
 async function compare(peers: Peer[], table: string, tableRows: number, baseline: string): Promise<Row[]> {
   const samples = new Map<string, Measurement[]>(peers.map((p) => [p.id, []]));
-  for (const peer of peers) await measure(peer, table); // warm caches, JIT and the server's buffers
+  for (const peer of peers) await measure(peer, table, tableRows); // warm caches, JIT and the server's buffers
   for (let round = 0; round < repeat; round++) {
     // Each round starts one peer later, so no peer always runs right after the same other one.
     for (let k = 0; k < peers.length; k++) {
       const peer = peers[(k + round) % peers.length]!;
-      const m = await measure(peer, table);
+      const m = await measure(peer, table, tableRows);
       if (m.rows !== undefined && m.rows !== tableRows)
         throw new Error(`${peer.label} read ${m.rows} rows of ${table}, expected ${tableRows}`);
       samples.get(peer.id)!.push(m);
@@ -227,7 +249,7 @@ function printGoals(table: Row[]): void {
   const by = (id: string) => table.find((r) => r.peer === id)!;
   const ahead = (a: string, b: string) => `${(by(b).readMs / by(a).readMs).toFixed(2)}x`;
   console.log(
-    `  refstream in-process vs ADBC ${ahead('refstream-sdk', 'adbc')}, vs ConnectorX ${ahead('refstream-sdk', 'connectorx')}; parallelism 2 vs ConnectorX partitioned ${ahead('refstream-sdk-p2', 'connectorx-p2')} (CLI: ${ahead('refstream-cli-p2', 'connectorx-p2')}); >1 = refstream faster`,
+    `  refstream in-process vs ADBC ${ahead('refstream-sdk', 'adbc')}, vs ConnectorX ${ahead('refstream-sdk', 'connectorx')}, vs Debezium ${ahead('refstream-sdk', 'debezium')}; parallelism 2 vs ConnectorX partitioned ${ahead('refstream-sdk-p2', 'connectorx-p2')} (CLI: ${ahead('refstream-cli-p2', 'connectorx-p2')}); >1 = refstream faster`,
   );
 }
 
