@@ -17,7 +17,7 @@ import org.apache.kafka.connect.source.SourceRecord;
  *
  *   DebeziumSnapshotPeer postgres://user:password@host:port/db schema.table expectedRows
  *
- * Prints {"ms": …, "rows": …}. Offsets are kept in memory; the slot is dropped on stop.
+ * Prints {"ms": …, "firstRecordMs": …, "rows": …} (times from the engine's creation). Offsets are kept in memory; the slot is dropped on stop.
  */
 public final class DebeziumSnapshotPeer {
   public static void main(String[] args) throws Exception {
@@ -49,6 +49,7 @@ public final class DebeziumSnapshotPeer {
     props.setProperty("max.queue.size", "81920");
 
     AtomicLong rows = new AtomicLong();
+    AtomicLong firstAt = new AtomicLong();
     AtomicLong lastAt = new AtomicLong();
     CountDownLatch done = new CountDownLatch(1);
     long started = System.nanoTime();
@@ -58,7 +59,9 @@ public final class DebeziumSnapshotPeer {
           for (ChangeEvent<SourceRecord, SourceRecord> event : records) {
             SourceRecord r = event.value();
             if (r != null && r.value() instanceof Struct value && value.schema().field("op") != null && "r".equals(value.getString("op"))) {
-              if (rows.incrementAndGet() == expected) {
+              long n = rows.incrementAndGet();
+              if (n == 1) firstAt.set(System.nanoTime());
+              if (n == expected) {
                 lastAt.set(System.nanoTime());
                 done.countDown();
               }
@@ -79,7 +82,8 @@ public final class DebeziumSnapshotPeer {
       System.err.println("Debezium delivered " + rows.get() + " snapshot records of " + expected);
       System.exit(1);
     }
-    System.out.println("{\"ms\":" + (lastAt.get() - started) / 1_000_000.0 + ",\"rows\":" + rows.get() + "}");
+    System.out.println(
+        "{\"ms\":" + (lastAt.get() - started) / 1_000_000.0 + ",\"firstRecordMs\":" + (firstAt.get() - started) / 1_000_000.0 + ",\"rows\":" + rows.get() + "}");
     System.exit(0);
   }
 }
