@@ -1,7 +1,6 @@
 import io.debezium.embedded.Connect;
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
-import java.net.URI;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -21,32 +20,13 @@ import org.apache.kafka.connect.source.SourceRecord;
  */
 public final class DebeziumSnapshotPeer {
   public static void main(String[] args) throws Exception {
-    URI uri = new URI(args[0]);
     String table = args[1];
     long expected = Long.parseLong(args[2]);
-    String[] user = uri.getUserInfo().split(":", 2);
-
-    Properties props = new Properties();
-    props.setProperty("name", "refstream-peer");
-    props.setProperty("connector.class", "io.debezium.connector.postgresql.PostgresConnector");
+    Properties props = PeerConfig.connector(args[0], table, "dbz_peer_" + ProcessHandle.current().pid());
     props.setProperty("offset.storage", "org.apache.kafka.connect.storage.MemoryOffsetBackingStore");
     props.setProperty("offset.flush.interval.ms", "60000");
-    props.setProperty("database.hostname", uri.getHost());
-    props.setProperty("database.port", String.valueOf(uri.getPort()));
-    props.setProperty("database.user", user[0]);
-    props.setProperty("database.password", user.length > 1 ? user[1] : "");
-    props.setProperty("database.dbname", uri.getPath().substring(1));
-    props.setProperty("topic.prefix", "peer");
-    props.setProperty("table.include.list", table);
-    props.setProperty("plugin.name", "pgoutput");
-    props.setProperty("slot.name", "dbz_peer_" + ProcessHandle.current().pid());
     props.setProperty("slot.drop.on.stop", "true");
-    props.setProperty("publication.name", "dbz_peer_" + ProcessHandle.current().pid());
-    props.setProperty("publication.autocreate.mode", "filtered");
     props.setProperty("snapshot.mode", "initial_only");
-    // Larger batches and queue than the defaults (2048 / 8192): Debezium's throughput setting.
-    props.setProperty("max.batch.size", "20480");
-    props.setProperty("max.queue.size", "81920");
 
     AtomicLong rows = new AtomicLong();
     AtomicLong firstAt = new AtomicLong();
