@@ -38,7 +38,8 @@ if (![changes, repeat, seconds].every((n) => Number.isInteger(n) && n > 0)) {
   throw new Error('usage: npm run bench:peers:changes -- [changes=300000] [repeat=3] [seconds=10] (positive integers)');
 }
 const TIME = '/usr/bin/time';
-for (const tool of [TIME, PGBENCH]) if (!existsSync(tool)) throw new Error(`${tool} is missing (Debian/Ubuntu: apt-get install time postgresql-15)`);
+for (const tool of [TIME, PGBENCH])
+  if (!existsSync(tool)) throw new Error(`${tool} is missing (Debian/Ubuntu: apt-get install time postgresql-15)`);
 const TABLE = 'public.chg';
 const TABLE_ROWS = 100_000;
 const MARKER = 'refstream-bench:';
@@ -55,6 +56,27 @@ interface Peer {
   command(name: string, mode: 'prepare' | 'throughput' | 'latency', file?: string): [string, ...string[]];
 }
 
+function debeziumPeer(id: string, label: string, jvmOptions: string[]): Peer {
+  return {
+    id,
+    label,
+    command: (name, mode, file) => [
+      debezium.java,
+      '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+      ...jvmOptions,
+      '-cp',
+      debezium.classpath,
+      'DebeziumStreamPeer',
+      pg.connectionString,
+      TABLE,
+      name,
+      mode,
+      ...(file ? [file] : []),
+    ],
+  };
+}
+
+/** Every peer takes part in the latency runs; the throughput runs leave out the latency-tuned Debezium (a backlog fills its batches either way). */
 const PEERS: Peer[] = [
   {
     id: 'refstream',
@@ -71,23 +93,12 @@ const PEERS: Peer[] = [
       ...(file ? [file] : []),
     ],
   },
-  {
-    id: 'debezium',
-    label: 'Debezium embedded 3.6.1 (pgoutput)',
-    command: (name, mode, file) => [
-      debezium.java,
-      '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
-      '-cp',
-      debezium.classpath,
-      'DebeziumStreamPeer',
-      pg.connectionString,
-      TABLE,
-      name,
-      mode,
-      ...(file ? [file] : []),
-    ],
-  },
+  debeziumPeer('debezium', 'Debezium embedded 3.6.1 (pgoutput)', []),
+  debeziumPeer('debezium-poll10', 'Debezium, poll.interval.ms=10', ['-Dpeer.poll.interval.ms=10']),
 ];
+const THROUGHPUT_PEERS = PEERS.filter((p) => p.id !== 'debezium-poll10');
+/** Peers in round `round`: each round starts one peer later, so no peer always follows the same other one. */
+const rotated = (peers: Peer[], round: number) => peers.map((_, k) => peers[(k + round) % peers.length]!);
 
 /** A running peer: its stdout lines, its stderr, and its peak RSS once it exited. */
 class Running {
@@ -227,7 +238,7 @@ try {
   // ---- throughput: slots first, then one load, then each slot read to its end -----------
   const prepared: { peer: Peer; name: string; file: string }[] = [];
   for (let r = 0; r < repeat; r++) {
-    for (const peer of PEERS) {
+    for (const peer of THROUGHPUT_PEERS) {
       const name = `${peer.id}_tp_${r}`;
       const file = join(scratch, `${name}.offsets`);
       const running = new Running(peer, name, 'prepare', file);
@@ -239,12 +250,13 @@ try {
   await marker('from');
   const load = await pgbench([`${UPDATE}@6`, `${INSERT}@2`, `${DELETE}@2`], ['-t', String(Math.ceil(changes / 4))]);
   await marker('end');
-  console.log(`load: ${Math.ceil(changes / 4) * 4} transactions (60% update, 20% insert, 20% delete) committed in ${(load.ms / 1000).toFixed(1)} s`);
+  console.log(
+    `load: ${Math.ceil(changes / 4) * 4} transactions (60% update, 20% insert, 20% delete) committed in ${(load.ms / 1000).toFixed(1)} s`,
+  );
 
-  const throughput = new Map<string, Throughput[]>(PEERS.map((p) => [p.id, []]));
+  const throughput = new Map<string, Throughput[]>(THROUGHPUT_PEERS.map((p) => [p.id, []]));
   for (let r = 0; r < repeat; r++) {
-    const order = r % 2 === 0 ? PEERS : [...PEERS].reverse();
-    for (const peer of order) {
+    for (const peer of rotated(THROUGHPUT_PEERS, r)) {
       const { name, file } = prepared.find((p) => p.peer === peer && p.name.endsWith(`_${r}`))!;
       const running = new Running(peer, name, 'throughput', file);
       let out = await running.line();
@@ -264,9 +276,8 @@ try {
   const latency = new Map<string, Latency[]>(PEERS.flatMap((p) => RATES.map((rate) => [`${p.id}@${rate}`, []] as [string, Latency[]])));
   for (const rate of RATES) {
     for (let r = 0; r < repeat; r++) {
-      const order = r % 2 === 0 ? PEERS : [...PEERS].reverse();
-      for (const peer of order) {
-        const name = `${peer.id}_lat_${rate}_${r}`;
+      for (const peer of rotated(PEERS, r)) {
+        const name = `${peer.id.replace(/-/g, '_')}_lat_${rate}_${r}`;
         const running = new Running(peer, name, 'latency');
         await untilReady(running);
         await pgbench([`${UPDATE}@4`, `${INSERT}@1`], ['-R', String(rate), '-T', '2']);
@@ -284,48 +295,49 @@ try {
 
   // ---- report ----------------------------------------------------------------------------
   const summary = PEERS.map((peer) => {
-    const t = throughput.get(peer.id)!;
-    const perSecond = median(t.map((x) => x.changes / (x.ms / 1000)));
-    const cpuPer100k = median(t.map((x) => (x.cpuMs / 1000 / x.changes) * 100_000));
-    const walsenderPer100k = median(t.map((x) => (x.walsenderCpuS / x.changes) * 100_000));
-    const lat = Object.fromEntries(
-      RATES.map((rate) => {
-        const l = latency.get(`${peer.id}@${rate}`)!;
-        return [
-          rate,
-          {
-            achievedPerSecond: median(l.map((x) => x.latencyMs.count / seconds)),
-            p50Ms: median(l.map((x) => x.latencyMs.p50)),
-            p99Ms: median(l.map((x) => x.latencyMs.p99)),
-            maxMs: median(l.map((x) => x.latencyMs.max)),
-            consumerCpuPercent: median(l.map((x) => (x.cpuMs / x.ms) * 100)),
-          },
-        ];
-      }),
-    );
+    const t = throughput.get(peer.id);
+    const latencyAt = (rate: number) => {
+      const l = latency.get(`${peer.id}@${rate}`)!;
+      return {
+        achievedPerSecond: median(l.map((x) => x.latencyMs.count / (x.ms / 1000))),
+        p50Ms: median(l.map((x) => x.latencyMs.p50)),
+        p99Ms: median(l.map((x) => x.latencyMs.p99)),
+        maxMs: median(l.map((x) => x.latencyMs.max)),
+        consumerCpuPercent: median(l.map((x) => (x.cpuMs / x.ms) * 100)),
+      };
+    };
+    const cpuPer100k = t && median(t.map((x) => (x.cpuMs / 1000 / x.changes) * 100_000));
     return {
       peer: peer.id,
       label: peer.label,
-      changes: t[0]!.changes,
-      changesPerSecond: perSecond,
-      consumerCpuSecondsPer100k: cpuPer100k,
-      changesPerCpuSecond: 100_000 / cpuPer100k,
-      walsenderCpuSecondsPer100k: walsenderPer100k,
-      peakRssMB: median(t.map((x) => x.peakRssMB)),
-      latency: lat,
-      samples: { throughput: t, latency: RATES.map((rate) => latency.get(`${peer.id}@${rate}`)) },
+      throughput: t && {
+        changes: t[0]!.changes,
+        changesPerSecond: median(t.map((x) => x.changes / (x.ms / 1000))),
+        consumerCpuSecondsPer100k: cpuPer100k!,
+        changesPerCpuSecond: 100_000 / cpuPer100k!,
+        walsenderCpuSecondsPer100k: median(t.map((x) => (x.walsenderCpuS / x.changes) * 100_000)),
+        peakRssMB: median(t.map((x) => x.peakRssMB)),
+      },
+      latency: Object.fromEntries(RATES.map((rate) => [rate, latencyAt(rate)])),
+      samples: { throughput: t ?? null, latency: Object.fromEntries(RATES.map((rate) => [rate, latency.get(`${peer.id}@${rate}`)])) },
     };
   });
-  console.log(`\nthroughput at saturation (${summary[0]!.changes} changes read from a backlog; medians of ${repeat}, peers alternating)`);
+  const by = (id: string) => summary.find((s) => s.peer === id)!;
+  const ours = by('refstream');
+  const theirs = by('debezium');
+  console.log(
+    `\nthroughput at saturation (${ours.throughput!.changes} changes read from a backlog; medians of ${repeat}, peers alternating)`,
+  );
   console.log(`  ${'peer'.padEnd(40)} changes/s  consumer CPU s/100k  changes per CPU s  walsender CPU s/100k  peak RSS MB`);
   for (const s of summary) {
+    const t = s.throughput;
+    if (!t) continue;
     console.log(
-      `  ${s.label.padEnd(40)} ${s.changesPerSecond.toFixed(0).padStart(9)} ${s.consumerCpuSecondsPer100k.toFixed(2).padStart(20)} ${s.changesPerCpuSecond.toFixed(0).padStart(18)} ${s.walsenderCpuSecondsPer100k.toFixed(2).padStart(21)} ${s.peakRssMB.toFixed(0).padStart(12)}`,
+      `  ${s.label.padEnd(40)} ${t.changesPerSecond.toFixed(0).padStart(9)} ${t.consumerCpuSecondsPer100k.toFixed(2).padStart(20)} ${t.changesPerCpuSecond.toFixed(0).padStart(18)} ${t.walsenderCpuSecondsPer100k.toFixed(2).padStart(21)} ${t.peakRssMB.toFixed(0).padStart(12)}`,
     );
   }
-  const [ours, theirs] = summary as [(typeof summary)[0], (typeof summary)[0]];
   console.log(
-    `  refstream vs Debezium: ${(ours.changesPerSecond / theirs.changesPerSecond).toFixed(2)}x changes/s, ${(ours.changesPerCpuSecond / theirs.changesPerCpuSecond).toFixed(2)}x changes per consumer CPU second`,
+    `  refstream vs Debezium: ${(ours.throughput!.changesPerSecond / theirs.throughput!.changesPerSecond).toFixed(2)}x changes/s, ${(ours.throughput!.changesPerCpuSecond / theirs.throughput!.changesPerCpuSecond).toFixed(2)}x changes per consumer CPU second`,
   );
   console.log(`\ncommit → handed to the consumer (updates and inserts at a fixed rate for ${seconds} s; medians of ${repeat})`);
   console.log(`  ${'rate'.padStart(6)}  ${'peer'.padEnd(40)} achieved/s  p50 ms  p99 ms  max ms  consumer CPU %`);
@@ -336,6 +348,10 @@ try {
         `  ${String(rate).padStart(6)}  ${s.label.padEnd(40)} ${l.achievedPerSecond.toFixed(0).padStart(10)} ${l.p50Ms.toFixed(1).padStart(7)} ${l.p99Ms.toFixed(1).padStart(7)} ${l.maxMs.toFixed(1).padStart(7)} ${l.consumerCpuPercent.toFixed(0).padStart(15)}`,
       );
     }
+    const p99 = (id: string) => by(id).latency[rate]!.p99Ms;
+    console.log(
+      `          p99 refstream / Debezium ${(p99('refstream') / p99('debezium')).toFixed(2)}, / Debezium poll.interval.ms=10 ${(p99('refstream') / p99('debezium-poll10')).toFixed(2)} (<1 = refstream lower)`,
+    );
   }
   console.log(`\nload average after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
   const resultsDir = join(PROJECT_ROOT, 'bench', 'results');

@@ -26,6 +26,9 @@ final class PeerConfig {
     // Larger batches and queue than the defaults (2048 / 8192): Debezium's throughput setting.
     props.setProperty("max.batch.size", "20480");
     props.setProperty("max.queue.size", "81920");
+    // -Dpeer.poll.interval.ms: how long a batch may wait to fill, and the streaming thread sleeps when nothing came (default 500)
+    String pollInterval = System.getProperty("peer.poll.interval.ms");
+    if (pollInterval != null) props.setProperty("poll.interval.ms", pollInterval);
     return props;
   }
 
