@@ -15,8 +15,9 @@
  *
  * refstream: PostgresSource in a Node process (bench/peers/changes-refstream-child.ts).
  * Debezium: the embedded engine 3.6.1.Final with pgoutput, Connect records handed to a
- * ChangeConsumer (bench/peers/debezium/, Maven into the local repository). Both consumers
- * acknowledge every batch they are handed.
+ * ChangeConsumer (bench/peers/debezium/, Maven into the local repository). Both confirm their
+ * position once a second (refstream's default commit interval; Debezium's offset flush
+ * interval set to the same).
  *
  *   npm run bench:peers:changes -- [changes=300000] [repeat=3] [seconds=10]
  *
