@@ -57,6 +57,8 @@ interface Measurement {
   /** Connecting + reading into Arrow as the peer timed it; the whole process for CLI and psql. */
   readMs: number;
   processMs: number;
+  /** User + system CPU time of the whole process (every thread), in seconds. */
+  cpuSeconds: number;
   peakRssMB: number;
   rows: number | undefined;
 }
@@ -171,7 +173,9 @@ function measure(peer: Peer, table: string, tableRows: number): Promise<Measurem
   const rssFile = join(scratch, `${peer.id}.rss`);
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(TIME, ['-f', '%M', '-o', rssFile, cmd, ...args], { stdio: ['ignore', selfTimed ? 'pipe' : 'ignore', 'pipe'] });
+    const child = spawn(TIME, ['-f', '%M %U %S', '-o', rssFile, cmd, ...args], {
+      stdio: ['ignore', selfTimed ? 'pipe' : 'ignore', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -180,11 +184,17 @@ function measure(peer: Peer, table: string, tableRows: number): Promise<Measurem
     child.on('exit', (code) => {
       const processMs = performance.now() - started;
       if (code !== 0) return reject(new Error(`${peer.label} on ${table} exited with ${code}:\n${stderr.slice(-2000)}`));
-      const peakRssMB = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024;
-      if (!selfTimed) return resolve({ readMs: processMs, processMs, peakRssMB, rows: undefined });
+      const [rssKB, user, system] = readFileSync(rssFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [
+        number,
+        number,
+        number,
+      ];
+      const peakRssMB = rssKB / 1024;
+      const cpuSeconds = user + system;
+      if (!selfTimed) return resolve({ readMs: processMs, processMs, cpuSeconds, peakRssMB, rows: undefined });
       const report = JSON.parse(stdout.trim().split('\n').pop()!) as { ms?: number; rows?: number; runs?: { ms: number; rows: number }[] };
       const own = report.runs ? report.runs[0]! : { ms: report.ms!, rows: report.rows! };
-      resolve({ readMs: own.ms, processMs, peakRssMB, rows: own.rows });
+      resolve({ readMs: own.ms, processMs, cpuSeconds, peakRssMB, rows: own.rows });
     });
   });
 }
@@ -195,6 +205,8 @@ interface Row {
   connections: number;
   readMs: number;
   processMs: number;
+  /** User + system CPU time of the peer's process, in seconds (the database server's is not in it). */
+  cpuSeconds: number;
   rowsPerSecond: number;
   /** Baseline read time / this peer's (psql for PostgreSQL; pyexasol into Arrow for Exasol): > 1 is faster. */
   ratio: number;
@@ -227,6 +239,7 @@ async function compare(peers: Peer[], table: string, tableRows: number, baseline
       connections: peer.connections,
       readMs,
       processMs: median(s.map((m) => m.processMs)),
+      cpuSeconds: median(s.map((m) => m.cpuSeconds)),
       rowsPerSecond: tableRows / (readMs / 1000),
       ratio: baselineMs / readMs,
       peakRssMB: median(s.map((m) => m.peakRssMB)),
@@ -237,10 +250,10 @@ async function compare(peers: Peer[], table: string, tableRows: number, baseline
 
 function print(title: string, table: Row[], baseline: string): void {
   console.log(`\n${title}`);
-  console.log(`  ${'peer'.padEnd(46)} conns  read ms  M rows/s  vs ${baseline.padEnd(5)}  process ms  peak RSS MB`);
+  console.log(`  ${'peer'.padEnd(46)} conns  read ms  M rows/s  vs ${baseline.padEnd(5)}  process ms  CPU s  peak RSS MB`);
   for (const r of table) {
     console.log(
-      `  ${r.label.padEnd(46)} ${String(r.connections).padStart(5)} ${r.readMs.toFixed(0).padStart(8)} ${(r.rowsPerSecond / 1e6).toFixed(2).padStart(9)} ${r.ratio.toFixed(2).padStart(8)}x ${r.processMs.toFixed(0).padStart(11)} ${r.peakRssMB.toFixed(0).padStart(12)}`,
+      `  ${r.label.padEnd(46)} ${String(r.connections).padStart(5)} ${r.readMs.toFixed(0).padStart(8)} ${(r.rowsPerSecond / 1e6).toFixed(2).padStart(9)} ${r.ratio.toFixed(2).padStart(8)}x ${r.processMs.toFixed(0).padStart(11)} ${r.cpuSeconds.toFixed(2).padStart(6)} ${r.peakRssMB.toFixed(0).padStart(12)}`,
     );
   }
 }
