@@ -191,7 +191,7 @@ test(
         500,
       );
     } catch (error) {
-      throw new Error(`${(error as Error).message}: ${differences}\nsync log (tail):\n${last.stderr().slice(-4000)}`);
+      throw new Error(`${(error as Error).message}: ${differences}\nsync log (tail):\n${last.stderr().slice(-4000)}`, { cause: error });
     }
     assert.equal(last.child.exitCode, null, `the last sync exited early:\n${last.stderr().slice(-4000)}`);
     last.child.kill('SIGTERM');
