@@ -31,6 +31,7 @@ import { createInterface } from 'node:readline';
 import { createBenchTable, median, PGBENCH, startBenchServer } from '../lib/postgres-bench.js';
 import { PROJECT_ROOT } from '../../test/interop/python-env.js';
 import { javaProgram } from '../../test/helpers/java-program.js';
+import { bundledChild } from '../lib/bundled-child.js';
 
 const changes = Number(process.argv[2] ?? 300_000);
 const repeat = Number(process.argv[3] ?? 3);
@@ -48,6 +49,8 @@ const RATES = [1000, 10_000];
 const CLOCK_TICKS_PER_SECOND = 100;
 
 const debezium = await javaProgram(join(PROJECT_ROOT, 'bench', 'peers', 'debezium'));
+// run compiled, as a user's program would (bench/lib/bundled-child.ts)
+const REFSTREAM_CHILD = await bundledChild(join(PROJECT_ROOT, 'bench', 'peers', 'changes-refstream-child.ts'));
 const pg = await startBenchServer();
 const scratch = mkdtempSync(join(tmpdir(), 'refstream-peers-changes-'));
 
@@ -82,17 +85,7 @@ const PEERS: Peer[] = [
   {
     id: 'refstream',
     label: 'refstream PostgresSource (in-process)',
-    command: (name, mode, file) => [
-      process.execPath,
-      '--import',
-      'tsx',
-      join(PROJECT_ROOT, 'bench', 'peers', 'changes-refstream-child.ts'),
-      pg.connectionString,
-      TABLE,
-      name,
-      mode,
-      ...(file ? [file] : []),
-    ],
+    command: (name, mode, file) => [process.execPath, REFSTREAM_CHILD, pg.connectionString, TABLE, name, mode, ...(file ? [file] : [])],
   },
   debeziumPeer('debezium', 'Debezium embedded 3.6.1 (pgoutput)', []),
   debeziumPeer('debezium-poll10', 'Debezium, poll.interval.ms=10', ['-Dpeer.poll.interval.ms=10']),

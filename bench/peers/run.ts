@@ -26,6 +26,7 @@ import { createBenchTable, median, PSQL, startBenchServer } from '../lib/postgre
 import { PROJECT_ROOT, pythonEnv } from '../../test/interop/python-env.js';
 import { javaProgram } from '../../test/helpers/java-program.js';
 import { createWideTable, WIDE_COLUMNS } from './wide-table.js';
+import { bundledChild } from '../lib/bundled-child.js';
 
 const rows = Number(process.argv[2] ?? 2_000_000);
 const wideRows = Number(process.argv[3] ?? 500_000);
@@ -38,10 +39,11 @@ if (![rows, wideRows, repeat].every((n) => Number.isInteger(n) && n > 0) || !(Nu
 }
 const CLI = join(PROJECT_ROOT, 'dist', 'cli.js');
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-const CHILD = join(PROJECT_ROOT, 'bench', 'lib', 'postgres-snapshot-child.ts');
+// the in-process peers run compiled, as a user's program would (bench/lib/bundled-child.ts)
+const CHILD = await bundledChild(join(PROJECT_ROOT, 'bench', 'lib', 'postgres-snapshot-child.ts'));
 const PEER_PY = join(PROJECT_ROOT, 'bench', 'peers', 'peer.py');
 const PYEXASOL_PY = join(PROJECT_ROOT, 'bench', 'peers', 'pyexasol_peer.py');
-const EXASOL_CHILD = join(PROJECT_ROOT, 'bench', 'peers', 'exasol-refstream-child.ts');
+const EXASOL_CHILD = await bundledChild(join(PROJECT_ROOT, 'bench', 'peers', 'exasol-refstream-child.ts'));
 const TIME = '/usr/bin/time';
 if (!existsSync(TIME)) throw new Error(`${TIME} is missing (Debian/Ubuntu: apt-get install time); it reports each process's peak RSS`);
 
@@ -82,7 +84,7 @@ const PEERS: Peer[] = [
     connections: 1,
     command: (t) => ({
       cmd: process.execPath,
-      args: ['--import', 'tsx', CHILD, pg.connectionString, t, '1', '65536', String(8 << 20), '1'],
+      args: [CHILD, pg.connectionString, t, '1', '65536', String(8 << 20), '1'],
       selfTimed: true,
     }),
   },
@@ -114,7 +116,7 @@ const PEERS: Peer[] = [
     connections: 2,
     command: (t) => ({
       cmd: process.execPath,
-      args: ['--import', 'tsx', CHILD, pg.connectionString, t, '2', '65536', String(8 << 20), '1'],
+      args: [CHILD, pg.connectionString, t, '2', '65536', String(8 << 20), '1'],
       selfTimed: true,
     }),
   },
@@ -322,13 +324,13 @@ async function compareExasol(): Promise<Row[]> {
         id: 'refstream-export',
         label: 'refstream ExasolSource, parallel EXPORT ×3',
         connections: 3,
-        command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'export'], selfTimed: true }),
+        command: () => ({ cmd: process.execPath, args: [EXASOL_CHILD, ours, 'export'], selfTimed: true }),
       },
       {
         id: 'refstream-fetch',
         label: 'refstream ExasolSource, paged fetch',
         connections: 1,
-        command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'fetch'], selfTimed: true }),
+        command: () => ({ cmd: process.execPath, args: [EXASOL_CHILD, ours, 'fetch'], selfTimed: true }),
       },
     ];
     const results = await compare(peers, 'PEERS.T', exasolRows, 'pyexasol-arrow');
