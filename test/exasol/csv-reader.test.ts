@@ -19,7 +19,7 @@ function encode(rows: (string | null)[][], rowEnd: string): Buffer {
 
 function read(parts: Buffer[], fields: number): (string | null)[][] {
   const rows: (string | null)[][] = [];
-  const reader = new CsvRowReader(fields, (buf, starts, ends, nulls) => {
+  const reader = new CsvRowReader(fields, (buf, _view, starts, ends, nulls) => {
     const row: (string | null)[] = [];
     for (let f = 0; f < fields; f++) row.push(nulls[f] === 1 ? null : Buffer.from(buf.subarray(starts[f]!, ends[f]!)).toString('utf8'));
     rows.push(row);

@@ -7,11 +7,11 @@
  */
 
 /**
- * Receives one complete row: field `f` is `buf[starts[f], ends[f])`, or NULL where
- * `nulls[f]` is 1. Quoted fields are already unescaped (in place). The arrays are reused for
- * the next row.
+ * Receives one complete row: field `f` is `buf[starts[f], ends[f])` (`view` is a DataView of
+ * `buf`), or NULL where `nulls[f]` is 1. Quoted fields are already unescaped (in place). The
+ * arrays are reused for the next row.
  */
-export type RowHandler = (buf: Uint8Array, starts: Int32Array, ends: Int32Array, nulls: Uint8Array) => void;
+export type RowHandler = (buf: Uint8Array, view: DataView, starts: Int32Array, ends: Int32Array, nulls: Uint8Array) => void;
 
 /** Thrown for malformed CSV (wrong field count, stray quote). */
 export class CsvFormatError extends Error {}
@@ -47,10 +47,11 @@ export class CsvRowReader {
     let pos = this.carry.length === 0 ? 0 : this.completeCarried(chunk);
     if (pos < 0) return;
     const len = chunk.length;
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     while (pos < len) {
       const next = this.scanRow(chunk, pos);
       if (next < 0) break;
-      this.dispatch(chunk);
+      this.dispatch(chunk, view);
       pos = next;
     }
     if (pos < len) this.carry.push(Buffer.from(chunk.subarray(pos)));
@@ -75,7 +76,7 @@ export class CsvRowReader {
       const next = this.scanRow(joined, 0);
       if (next >= 0) {
         this.carry = [];
-        this.dispatch(joined);
+        this.dispatch(joined, new DataView(joined.buffer, joined.byteOffset, joined.byteLength));
         return next - carried.length;
       }
     }
@@ -87,7 +88,7 @@ export class CsvRowReader {
     const buf = Buffer.concat([...this.carry, Buffer.from([LF])]);
     this.carry = [];
     if (this.scanRow(buf, 0) < 0) throw new CsvFormatError('the CSV ended inside a quoted field');
-    this.dispatch(buf);
+    this.dispatch(buf, new DataView(buf.buffer, buf.byteOffset, buf.byteLength));
   }
 
   /** Records field ranges of the row at `pos`; returns the index after it, or -1 when incomplete. */
@@ -146,10 +147,10 @@ export class CsvRowReader {
     }
   }
 
-  private dispatch(buf: Buffer): void {
+  private dispatch(buf: Buffer, view: DataView): void {
     for (let f = 0; f < this.fields; f++) if (this.escaped[f] === 1) this.unescape(buf, f);
     this.rows++;
-    this.onRow(buf, this.starts, this.ends, this.nulls);
+    this.onRow(buf, view, this.starts, this.ends, this.nulls);
   }
 
   /** Turns `""` into `"` within field `f`, in place (the input bytes are this reader's to change). */

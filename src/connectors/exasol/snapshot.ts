@@ -27,7 +27,7 @@ import {
   csvKindOf,
   unitOfPrecision,
 } from './types.js';
-import { WatermarkMax } from './watermark-max.js';
+import { DecimalWatermarkMax, WatermarkMax } from './watermark-max.js';
 
 /** What a snapshot run found besides the batches. */
 export interface SnapshotFindings {
@@ -141,6 +141,9 @@ class RowSink {
   private readonly keyParts: string[];
   /** Watermark mode, CSV: the highest watermark of this sink's rows. */
   private readonly watermarkMax: WatermarkMax | undefined;
+  /** Watermark mode, CSV, a delivered DECIMAL watermark: its maximum, from the finished batches' column `decimalMaxAt`. */
+  private decimalMax: DecimalWatermarkMax | undefined;
+  private decimalMaxAt = -1;
 
   constructor(
     private readonly options: SnapshotOptions,
@@ -163,10 +166,16 @@ class RowSink {
     const units = Int32Array.from(shape.columns, (c) => (c.type.kind === 'TIMESTAMP' ? unitOfPrecision(c.type.precision) : 0));
     const max = this.watermarkMax;
     const watermarkAt = max ? deliveredWatermark(shape) : -1;
-    /** The field the watermark is read from: a delivered column, or the hidden one after them. */
-    const watermarkField = max ? (watermarkAt >= 0 ? watermarkAt : n) : -1;
+    if (watermarkAt >= 0 && kinds[watermarkAt] === CSV_KIND.decimal) {
+      // a delivered DECIMAL watermark: its maximum is taken from each finished batch instead
+      this.decimalMax = new DecimalWatermarkMax(shape.columns[watermarkAt]!.type, scales[watermarkAt]!);
+      this.decimalMaxAt = watermarkAt;
+    }
+    /** The field the watermark is read from per row: a delivered column, or the hidden one after them. */
+    const watermarkField = max && !this.decimalMax ? (watermarkAt >= 0 ? watermarkAt : n) : -1;
     const diff = mode === 'diff';
-    return (buf, starts, ends, nulls) => {
+    const last = this.csvFields() - 1;
+    return (buf, view, starts, ends, nulls) => {
       for (let f = 0; f < n; f++) {
         const col = columns[f]!;
         if (nulls[f] === 1) {
@@ -178,7 +187,7 @@ class RowSink {
         // literal labels make a jump table; `satisfies` keeps them equal to CSV_KIND
         switch (kinds[f]!) {
           case 1 satisfies typeof CSV_KIND.bytes:
-            (col as Utf8ColumnBuilder).appendBytes(buf, s, e);
+            (col as Utf8ColumnBuilder).appendBytesFrom(view, s, e);
             break;
           case 2 satisfies typeof CSV_KIND.decimal:
             appendDecimalBytes(col as Decimal128ColumnBuilder, buf, s, e, scales[f]!);
@@ -205,7 +214,7 @@ class RowSink {
         });
         this.extra(text(n)?.toString('latin1') ?? null);
       }
-      this.endRow();
+      this.endRow(ends[last]! - starts[0]! + 2);
     };
   }
 
@@ -237,15 +246,37 @@ class RowSink {
     }
   }
 
-  endRow(): void {
+  /**
+   * Ends a row of `size` input bytes. Summing the builders' sizes costs more than a row, so it
+   * is read only once the input since the last reading may have filled the batch: a value
+   * takes at most 17 bytes in Arrow for its 1 CSV byte (a NULL decimal: the separator), so
+   * after 1/32 of the remaining bytes the batch has grown by at most about half of what remained.
+   */
+  endRow(size = Infinity): void {
     this.builder.endRow();
-    if (this.builder.rows >= this.options.batchRows || this.builder.byteLength >= this.options.batchBytes)
-      this.queue.push(this.builder.finish());
+    this.inputSinceCheck += size;
+    if (this.builder.rows >= this.options.batchRows || (this.inputSinceCheck >= this.inputBudget && this.reachedBytes()))
+      this.finishBatch();
+  }
+
+  private inputSinceCheck = 0;
+  private inputBudget = 0;
+
+  private reachedBytes(): boolean {
+    const bytes = this.builder.byteLength;
+    this.inputSinceCheck = 0;
+    this.inputBudget = Math.max(4096, (this.options.batchBytes - bytes) / 32);
+    return bytes >= this.options.batchBytes;
+  }
+
+  private finishBatch(): void {
+    const batch = this.builder.finish();
+    if (this.decimalMax) this.decimalMax.scan(batch.getChildAt(this.decimalMaxAt)!.data[0] as never);
+    this.queue.push(batch);
   }
 
   flush(): void {
-    if (this.builder.rows > 0) this.queue.push(this.builder.finish());
-    const max = this.watermarkMax?.result();
-    if (max !== null && max !== undefined) this.extra(max);
+    if (this.builder.rows > 0) this.finishBatch();
+    for (const max of [this.watermarkMax?.result(), this.decimalMax?.result()]) if (max !== null && max !== undefined) this.extra(max);
   }
 }

@@ -3,6 +3,7 @@
  * watermark field: a row costs a byte comparison and no string; the text is made once, at
  * the end.
  */
+import { readDecimal128, unscaledToDecimalString } from '../../sdk/decimal.js';
 import { compareWatermarks, keyValueText } from './table-shape.js';
 import type { ExasolType } from './types.js';
 
@@ -46,7 +47,8 @@ export class WatermarkMax {
 
   private compareDecimal(buf: Uint8Array, start: number, end: number): number | undefined {
     if (!decimalParts(buf, start, end, X)) return undefined;
-    Y.set(this.maxParts);
+    const parts = this.maxParts;
+    for (let k = 0; k < 5; k++) Y[k] = parts[k]!;
     return compareParts(buf, this.max);
   }
 
@@ -145,4 +147,55 @@ function compareMagnitude(a: Uint8Array, b: Uint8Array): number {
     if (d !== 0) return d;
   }
   return xFrac - yFrac;
+}
+
+/**
+ * The highest DECIMAL watermark among the batches of a delivered Decimal128 column, found from
+ * the batches' 128-bit words when each batch is finished: the rows cost nothing.
+ */
+export class DecimalWatermarkMax {
+  private readonly max = new Uint32Array(4);
+  private found = false;
+
+  constructor(
+    private readonly type: ExasolType,
+    private readonly scale: number,
+  ) {}
+
+  /** Takes in a finished batch's column (`data.values`: 4 little-endian words per value). */
+  scan(data: { length: number; offset: number; values: Uint32Array; nullBitmap: Uint8Array | undefined }): void {
+    const words = data.values;
+    const valid = data.nullBitmap && data.nullBitmap.length > 0 ? data.nullBitmap : null;
+    const m = this.max;
+    for (let i = 0; i < data.length; i++) {
+      const bit = data.offset + i;
+      if (valid !== null && (valid[bit >> 3]! & (1 << (bit & 7))) === 0) continue;
+      const o = 4 * i;
+      if (!this.found || compareWords(words, o, m) > 0) {
+        m[0] = words[o]!;
+        m[1] = words[o + 1]!;
+        m[2] = words[o + 2]!;
+        m[3] = words[o + 3]!;
+        this.found = true;
+      }
+    }
+  }
+
+  /** The highest value as canonical watermark text, `null` when no row had one. */
+  result(): string | null {
+    return this.found ? keyValueText(this.type, unscaledToDecimalString(readDecimal128(this.max, 0), this.scale)) : null;
+  }
+}
+
+/** Signed 128-bit comparison of `words[o, o+4)` with `max` (little-endian 32-bit words). */
+function compareWords(words: Uint32Array, o: number, max: Uint32Array): number {
+  const hi = words[o + 3]! | 0;
+  const maxHi = max[3]! | 0;
+  if (hi !== maxHi) return hi - maxHi;
+  for (let k = 2; k >= 0; k--) {
+    const a = words[o + k]!;
+    const b = max[k]!;
+    if (a !== b) return a > b ? 1 : -1;
+  }
+  return 0;
 }
