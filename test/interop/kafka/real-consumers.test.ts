@@ -161,7 +161,11 @@ function warnings(stderr: string): string[] {
  * record a consumer could not deserialise, skipped or complained about would show up.
  */
 const KNOWN_WARNINGS: Record<'kafkaStreams' | 'flink', RegExp[]> = {
-  kafkaStreams: [/ WARN org\.apache\.kafka\.streams\.StreamsConfig - Processing exception handler is not enabled for the GlobalThread/],
+  kafkaStreams: [
+    / WARN org\.apache\.kafka\.streams\.StreamsConfig - Processing exception handler is not enabled for the GlobalThread/,
+    // the state directory lies in the checkout's .cache, which is under /tmp on a CI machine
+    / WARN org\.apache\.kafka\.streams\.processor\.internals\.StateDirectory - Using an OS temp directory in the state\.dir property/,
+  ],
   flink: [
     / WARN org\.apache\.flink\.runtime\.security\.token\.DefaultDelegationTokenManager - (No tokens obtained|Tokens update task not started)/,
     / WARN org\.apache\.flink\.runtime\.webmonitor\.WebMonitorUtils - (Log file environment variable|JobManager log files are unavailable)/,
