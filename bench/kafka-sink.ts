@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     const lines: string[] = [];
     for (const b of input) {
       const messages: SizedMessage[] = [];
-      jsonEncoder(() => 4).encode(b, () => [], messages);
+      jsonEncoder(() => 4).encode(b, messages, 0);
       for (const m of messages) {
         const key = m.message.key as string;
         const value = m.message.value as string;

@@ -2,7 +2,8 @@
  * Snapshot to Arrow, refstream against the tools users would pick instead, on the same embedded
  * PostgreSQL table in the same run: refstream in-process (PostgresSource) and through the CLI,
  * the ADBC PostgreSQL driver (`cursor.fetch_arrow_table()`), ConnectorX
- * (`read_sql(return_type="arrow")`, also partitioned) and `psql COPY binary` as the baseline.
+ * (`read_sql(return_type="arrow")`, also partitioned), Debezium embedded's initial snapshot
+ * (until the last snapshot record reaches the consumer) and `psql COPY binary` as the baseline.
  * Every measurement is its own process under `/usr/bin/time` (peak RSS); peers alternate and
  * rotate their order in each round so that all see the same machine load.
  *
@@ -13,8 +14,9 @@
  *   npm run bench:peers -- [rows=2000000] [wideRows=500000] [repeat=3] [exasolRows=200000]
  *
  * (exasolRows 0 skips the Exasol part.)
- * Needs the built CLI (`npm run build`) and Python 3 with venv (the peers are installed from
- * bench/peers/requirements.txt into .cache/python/). Writes bench/results/peers-<time>.json.
+ * Needs the built CLI (`npm run build`), Python 3 with venv (the peers are installed from
+ * bench/peers/requirements.txt into .cache/python/) and a JDK 17+ with Maven (Debezium from
+ * bench/peers/debezium/pom.xml into the local Maven repository). Writes bench/results/peers-<time>.json.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +24,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBenchTable, median, PSQL, startBenchServer } from '../lib/postgres-bench.js';
 import { PROJECT_ROOT, pythonEnv } from '../../test/interop/python-env.js';
+import { javaProgram } from '../../test/helpers/java-program.js';
 import { createWideTable, WIDE_COLUMNS } from './wide-table.js';
+import { bundledChild } from '../lib/bundled-child.js';
 
 const rows = Number(process.argv[2] ?? 2_000_000);
 const wideRows = Number(process.argv[3] ?? 500_000);
@@ -35,10 +39,11 @@ if (![rows, wideRows, repeat].every((n) => Number.isInteger(n) && n > 0) || !(Nu
 }
 const CLI = join(PROJECT_ROOT, 'dist', 'cli.js');
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-const CHILD = join(PROJECT_ROOT, 'bench', 'lib', 'postgres-snapshot-child.ts');
+// the in-process peers run compiled, as a user's program would (bench/lib/bundled-child.ts)
+const CHILD = await bundledChild(join(PROJECT_ROOT, 'bench', 'lib', 'postgres-snapshot-child.ts'));
 const PEER_PY = join(PROJECT_ROOT, 'bench', 'peers', 'peer.py');
 const PYEXASOL_PY = join(PROJECT_ROOT, 'bench', 'peers', 'pyexasol_peer.py');
-const EXASOL_CHILD = join(PROJECT_ROOT, 'bench', 'peers', 'exasol-refstream-child.ts');
+const EXASOL_CHILD = await bundledChild(join(PROJECT_ROOT, 'bench', 'peers', 'exasol-refstream-child.ts'));
 const TIME = '/usr/bin/time';
 if (!existsSync(TIME)) throw new Error(`${TIME} is missing (Debian/Ubuntu: apt-get install time); it reports each process's peak RSS`);
 
@@ -47,18 +52,21 @@ interface Peer {
   id: string;
   label: string;
   connections: number;
-  command(table: string): { cmd: string; args: string[]; selfTimed: boolean };
+  command(table: string, rows: number): { cmd: string; args: string[]; selfTimed: boolean };
 }
 
 interface Measurement {
   /** Connecting + reading into Arrow as the peer timed it; the whole process for CLI and psql. */
   readMs: number;
   processMs: number;
+  /** User + system CPU time of the whole process (every thread), in seconds. */
+  cpuSeconds: number;
   peakRssMB: number;
   rows: number | undefined;
 }
 
 const py = pythonEnv(join(PROJECT_ROOT, 'bench', 'peers', 'requirements.txt'));
+const debezium = await javaProgram(join(PROJECT_ROOT, 'bench', 'peers', 'debezium'));
 const pg = await startBenchServer();
 const scratch = mkdtempSync(join(tmpdir(), 'refstream-peers-'));
 const pgUri = pg.connectionString.replace(/^postgres:/, 'postgresql:');
@@ -76,7 +84,7 @@ const PEERS: Peer[] = [
     connections: 1,
     command: (t) => ({
       cmd: process.execPath,
-      args: ['--import', 'tsx', CHILD, pg.connectionString, t, '1', '65536', String(8 << 20), '1'],
+      args: [CHILD, pg.connectionString, t, '1', '65536', String(8 << 20), '1'],
       selfTimed: true,
     }),
   },
@@ -108,7 +116,7 @@ const PEERS: Peer[] = [
     connections: 2,
     command: (t) => ({
       cmd: process.execPath,
-      args: ['--import', 'tsx', CHILD, pg.connectionString, t, '2', '65536', String(8 << 20), '1'],
+      args: [CHILD, pg.connectionString, t, '2', '65536', String(8 << 20), '1'],
       selfTimed: true,
     }),
   },
@@ -136,6 +144,24 @@ const PEERS: Peer[] = [
     }),
   },
   {
+    id: 'debezium',
+    label: 'Debezium embedded 3.6.1 initial snapshot',
+    connections: 2,
+    command: (t, n) => ({
+      cmd: debezium.java,
+      args: [
+        '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+        '-cp',
+        debezium.classpath,
+        'DebeziumSnapshotPeer',
+        pg.connectionString,
+        t,
+        String(n),
+      ],
+      selfTimed: true,
+    }),
+  },
+  {
     id: 'connectorx-p2',
     label: 'ConnectorX partition_on=id, partition_num=2',
     connections: 2,
@@ -144,12 +170,14 @@ const PEERS: Peer[] = [
 ];
 
 /** Runs one peer under /usr/bin/time: wall time, its own read time and peak RSS. */
-function measure(peer: Peer, table: string): Promise<Measurement> {
-  const { cmd, args, selfTimed } = peer.command(table);
+function measure(peer: Peer, table: string, tableRows: number): Promise<Measurement> {
+  const { cmd, args, selfTimed } = peer.command(table, tableRows);
   const rssFile = join(scratch, `${peer.id}.rss`);
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(TIME, ['-f', '%M', '-o', rssFile, cmd, ...args], { stdio: ['ignore', selfTimed ? 'pipe' : 'ignore', 'pipe'] });
+    const child = spawn(TIME, ['-f', '%M %U %S', '-o', rssFile, cmd, ...args], {
+      stdio: ['ignore', selfTimed ? 'pipe' : 'ignore', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -158,11 +186,17 @@ function measure(peer: Peer, table: string): Promise<Measurement> {
     child.on('exit', (code) => {
       const processMs = performance.now() - started;
       if (code !== 0) return reject(new Error(`${peer.label} on ${table} exited with ${code}:\n${stderr.slice(-2000)}`));
-      const peakRssMB = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024;
-      if (!selfTimed) return resolve({ readMs: processMs, processMs, peakRssMB, rows: undefined });
+      const [rssKB, user, system] = readFileSync(rssFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [
+        number,
+        number,
+        number,
+      ];
+      const peakRssMB = rssKB / 1024;
+      const cpuSeconds = user + system;
+      if (!selfTimed) return resolve({ readMs: processMs, processMs, cpuSeconds, peakRssMB, rows: undefined });
       const report = JSON.parse(stdout.trim().split('\n').pop()!) as { ms?: number; rows?: number; runs?: { ms: number; rows: number }[] };
       const own = report.runs ? report.runs[0]! : { ms: report.ms!, rows: report.rows! };
-      resolve({ readMs: own.ms, processMs, peakRssMB, rows: own.rows });
+      resolve({ readMs: own.ms, processMs, cpuSeconds, peakRssMB, rows: own.rows });
     });
   });
 }
@@ -173,6 +207,8 @@ interface Row {
   connections: number;
   readMs: number;
   processMs: number;
+  /** User + system CPU time of the peer's process, in seconds (the database server's is not in it). */
+  cpuSeconds: number;
   rowsPerSecond: number;
   /** Baseline read time / this peer's (psql for PostgreSQL; pyexasol into Arrow for Exasol): > 1 is faster. */
   ratio: number;
@@ -182,12 +218,12 @@ interface Row {
 
 async function compare(peers: Peer[], table: string, tableRows: number, baseline: string): Promise<Row[]> {
   const samples = new Map<string, Measurement[]>(peers.map((p) => [p.id, []]));
-  for (const peer of peers) await measure(peer, table); // warm caches, JIT and the server's buffers
+  for (const peer of peers) await measure(peer, table, tableRows); // warm caches, JIT and the server's buffers
   for (let round = 0; round < repeat; round++) {
     // Each round starts one peer later, so no peer always runs right after the same other one.
     for (let k = 0; k < peers.length; k++) {
       const peer = peers[(k + round) % peers.length]!;
-      const m = await measure(peer, table);
+      const m = await measure(peer, table, tableRows);
       if (m.rows !== undefined && m.rows !== tableRows)
         throw new Error(`${peer.label} read ${m.rows} rows of ${table}, expected ${tableRows}`);
       samples.get(peer.id)!.push(m);
@@ -205,6 +241,7 @@ async function compare(peers: Peer[], table: string, tableRows: number, baseline
       connections: peer.connections,
       readMs,
       processMs: median(s.map((m) => m.processMs)),
+      cpuSeconds: median(s.map((m) => m.cpuSeconds)),
       rowsPerSecond: tableRows / (readMs / 1000),
       ratio: baselineMs / readMs,
       peakRssMB: median(s.map((m) => m.peakRssMB)),
@@ -215,10 +252,10 @@ async function compare(peers: Peer[], table: string, tableRows: number, baseline
 
 function print(title: string, table: Row[], baseline: string): void {
   console.log(`\n${title}`);
-  console.log(`  ${'peer'.padEnd(46)} conns  read ms  M rows/s  vs ${baseline.padEnd(5)}  process ms  peak RSS MB`);
+  console.log(`  ${'peer'.padEnd(46)} conns  read ms  M rows/s  vs ${baseline.padEnd(5)}  process ms  CPU s  peak RSS MB`);
   for (const r of table) {
     console.log(
-      `  ${r.label.padEnd(46)} ${String(r.connections).padStart(5)} ${r.readMs.toFixed(0).padStart(8)} ${(r.rowsPerSecond / 1e6).toFixed(2).padStart(9)} ${r.ratio.toFixed(2).padStart(8)}x ${r.processMs.toFixed(0).padStart(11)} ${r.peakRssMB.toFixed(0).padStart(12)}`,
+      `  ${r.label.padEnd(46)} ${String(r.connections).padStart(5)} ${r.readMs.toFixed(0).padStart(8)} ${(r.rowsPerSecond / 1e6).toFixed(2).padStart(9)} ${r.ratio.toFixed(2).padStart(8)}x ${r.processMs.toFixed(0).padStart(11)} ${r.cpuSeconds.toFixed(2).padStart(6)} ${r.peakRssMB.toFixed(0).padStart(12)}`,
     );
   }
 }
@@ -227,7 +264,7 @@ function printGoals(table: Row[]): void {
   const by = (id: string) => table.find((r) => r.peer === id)!;
   const ahead = (a: string, b: string) => `${(by(b).readMs / by(a).readMs).toFixed(2)}x`;
   console.log(
-    `  refstream in-process vs ADBC ${ahead('refstream-sdk', 'adbc')}, vs ConnectorX ${ahead('refstream-sdk', 'connectorx')}; parallelism 2 vs ConnectorX partitioned ${ahead('refstream-sdk-p2', 'connectorx-p2')} (CLI: ${ahead('refstream-cli-p2', 'connectorx-p2')}); >1 = refstream faster`,
+    `  refstream in-process vs ADBC ${ahead('refstream-sdk', 'adbc')}, vs ConnectorX ${ahead('refstream-sdk', 'connectorx')}, vs Debezium ${ahead('refstream-sdk', 'debezium')}; parallelism 2 vs ConnectorX partitioned ${ahead('refstream-sdk-p2', 'connectorx-p2')} (CLI: ${ahead('refstream-cli-p2', 'connectorx-p2')}); >1 = refstream faster`,
   );
 }
 
@@ -287,13 +324,13 @@ async function compareExasol(): Promise<Row[]> {
         id: 'refstream-export',
         label: 'refstream ExasolSource, parallel EXPORT ×3',
         connections: 3,
-        command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'export'], selfTimed: true }),
+        command: () => ({ cmd: process.execPath, args: [EXASOL_CHILD, ours, 'export'], selfTimed: true }),
       },
       {
         id: 'refstream-fetch',
         label: 'refstream ExasolSource, paged fetch',
         connections: 1,
-        command: () => ({ cmd: process.execPath, args: ['--import', 'tsx', EXASOL_CHILD, ours, 'fetch'], selfTimed: true }),
+        command: () => ({ cmd: process.execPath, args: [EXASOL_CHILD, ours, 'fetch'], selfTimed: true }),
       },
     ];
     const results = await compare(peers, 'PEERS.T', exasolRows, 'pyexasol-arrow');

@@ -4,9 +4,8 @@
  *
  * Options of every Kafka URL: `tls=true`, `ca=<file>` (PEM, implies TLS), `sasl=plain|
  * scram-sha-256|scram-sha-512` (default `plain` when credentials are given). Sinks also take
- * `format`, `compression`, `onTruncate`, `controlRecords`, `idempotent`, `createTopic`, `transactions`
- * and `transactionalId`; sources take
- * `globalOrder`. Any other parameter is a usage error naming the accepted ones (a misspelt
+ * `format`, `compression`, `onTruncate`, `controlRecords`, `controlTopic`, `idempotent`, `createTopic`,
+ * `transactions` and `transactionalId`; sources take `globalOrder` and `controlTopic`. Any other parameter is a usage error naming the accepted ones (a misspelt
  * `onTruncate=fail` must not be ignored).
  */
 import { readFileSync } from 'node:fs';
@@ -17,7 +16,15 @@ import { CliError, EXIT } from './errors.js';
 /** The sink and source options a Kafka URL can set (only those of its flag's role are set). */
 export type KafkaUrlOptions = Pick<
   KafkaSinkOptions,
-  'format' | 'compression' | 'onTruncate' | 'controlRecords' | 'idempotent' | 'createTopic' | 'transactions' | 'transactionalId'
+  | 'format'
+  | 'compression'
+  | 'onTruncate'
+  | 'controlRecords'
+  | 'controlTopic'
+  | 'idempotent'
+  | 'createTopic'
+  | 'transactions'
+  | 'transactionalId'
 > &
   Pick<KafkaSourceOptions, 'globalOrder'>;
 
@@ -47,13 +54,14 @@ const ROLE_PARAMS: Record<string, { what: string; params: Partial<Record<keyof K
       compression: ['none', 'gzip'],
       onTruncate: ['control-record', 'fail'],
       controlRecords: 'boolean',
+      controlTopic: 'text',
       idempotent: 'boolean',
       createTopic: 'boolean',
       transactions: 'boolean',
       transactionalId: 'text',
     },
   },
-  '--source': { what: 'source', params: { globalOrder: 'boolean' } },
+  '--source': { what: 'source', params: { globalOrder: 'boolean', controlTopic: 'text' } },
   '--checkpoint': { what: 'checkpoint', params: {} },
 };
 

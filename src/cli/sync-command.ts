@@ -22,7 +22,7 @@ const COMMON_OPTIONS: CommandOption[] = [
   {
     flag: '--source <url>',
     description:
-      'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic[?globalOrder=true] (use ${VAR} in a config file for secrets)',
+      'source database: postgres://user:pass@host:5432/db, or exasol://user:pass@host:8563?mode=diff|watermark&watermark=COL&stateDir=DIR, or a topic written by a Kafka sink: kafka://host:port/topic[?globalOrder=true&controlTopic=<topic>] (use ${VAR} in a config file for secrets)',
   },
   {
     flag: '--table <schema.table>',
@@ -32,7 +32,7 @@ const COMMON_OPTIONS: CommandOption[] = [
   {
     flag: '--sink <sink>',
     description:
-      "repeatable; {schema} and {table} in it name each table's output (required with several tables): arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory",
+      "repeatable; {schema} and {table} in it name each table's output (required with several tables): arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&controlTopic=<topic>&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…#schema.table, exasol://user:password@host:8563#SCHEMA.TABLE, memory",
   },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },

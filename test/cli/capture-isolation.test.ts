@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
@@ -128,5 +128,44 @@ test(
     assert.equal(byTable.get('public.iso_bad')?.stopped?.code, 'UNSUPPORTED_TYPE');
     assert.equal(byTable.get('public.iso_good')?.stopped, null);
     assert.equal(byTable.get('public.iso_good')?.phase, 'changes');
+  },
+);
+
+test(
+  'several tables: a sink or checkpoint path without {table}, or no --slot, is a usage error naming the fix; tables: in the config file works like repeated --table',
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'refstream-capture-usage-'));
+    for (const t of ['use_a', 'use_b']) {
+      await server.query(`CREATE TABLE public.${t} (id int PRIMARY KEY, v text)`);
+      await server.query(`INSERT INTO public.${t} VALUES (1, 'one')`);
+    }
+    const cli = (args: string[]) => spawnSync(process.execPath, [builtCli, ...args], { cwd: dir, encoding: 'utf8' });
+    const base = ['sync', '--source', server.connectionString, '--table', 'public.use_a', '--table', 'public.use_b'];
+    const noSlot = cli([...base, '--sink', `jsonl:${join(dir, '{table}.jsonl')}`]);
+    assert.equal(noSlot.status, 2, noSlot.stderr);
+    assert.match(noSlot.stderr, /--slot: 2 tables share one replication slot; name it with --slot/);
+    const noPlaceholder = cli([...base, '--slot', 'use', '--sink', `jsonl:${join(dir, 'all.jsonl')}`]);
+    assert.equal(noPlaceholder.status, 2, noPlaceholder.stderr);
+    assert.match(
+      noPlaceholder.stderr,
+      /has no \{table\} placeholder, but 2 tables would write to it; .*jsonl:out\/\{schema\}\.\{table\}\.jsonl/,
+    );
+    const noMatch = cli(['sync', '--source', server.connectionString, '--table', 'public.nothing_*', '--slot', 'use', '--sink', 'memory']);
+    assert.equal(noMatch.status, 2, noMatch.stderr);
+    assert.match(noMatch.stderr, /public\.nothing_\* matches no table/);
+    // tables: in a config file, run for 3 seconds: both tables' files fold to their rows
+    writeFileSync(
+      join(dir, 'refstream.config.yaml'),
+      `source: ${server.connectionString}\nslot: use\ntables: [public.use_a, public.use_b]\nsinks: ['jsonl:out/{table}.jsonl']\n`,
+    );
+    const run = cli(['sync', '--duration', '3', '--log-format', 'json']);
+    assert.equal(run.status, 0, run.stderr);
+    for (const t of ['use_a', 'use_b']) assert.equal(foldJsonl(join(dir, 'out', `${t}.jsonl`)).rows.size, 1, t);
+    assert.equal(
+      spawnSync(process.execPath, [builtCli, 'drop', '--source', server.connectionString, '--slot', 'use', '--yes'], { encoding: 'utf8' })
+        .status,
+      0,
+    );
   },
 );

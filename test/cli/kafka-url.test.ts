@@ -64,12 +64,12 @@ test('unknown URL parameters are refused naming the parameter and the accepted o
     [
       '--sink',
       'kafka://u:hunter2pw@h:9092/t?onTruncat=fail',
-      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl$/,
+      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl$/,
     ],
     [
       '--source',
       'kafka://h:9092/t?format=json',
-      /^--source: unknown parameter "format" in the Kafka source URL; accepted: globalOrder, tls, ca, sasl$/,
+      /^--source: unknown parameter "format" in the Kafka source URL; accepted: globalOrder, controlTopic, tls, ca, sasl$/,
     ],
     [
       '--checkpoint',
@@ -97,7 +97,7 @@ test('unknown URL parameters are refused naming the parameter and the accepted o
   }
 });
 
-test('sink URLs set format, compression, onTruncate, controlRecords and idempotent; source URLs globalOrder', () => {
+test('sink URLs set format, compression, onTruncate, controlRecords, controlTopic and idempotent; source URLs globalOrder and controlTopic', () => {
   assert.deepEqual(
     parseKafkaUrl(
       '--sink',
@@ -113,6 +113,8 @@ test('sink URLs set format, compression, onTruncate, controlRecords and idempote
   );
   assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t').options, {});
   assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?globalOrder=false').options, { globalOrder: false });
+  assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t?controlTopic=t-control').options, { controlTopic: 't-control' });
+  assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?controlTopic=t-control').options, { controlTopic: 't-control' });
   assert.deepEqual(parseKafkaUrl('--checkpoint', 'kafka://u:p@h:9092/t?sasl=plain').options, {});
 });
 
@@ -130,7 +132,7 @@ test('the built CLI refuses a misspelt Kafka URL parameter with a usage error (e
   assert.equal(result.code, 2, result.err);
   assert.match(
     result.err,
-    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl/,
+    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl/,
   );
   assert.doesNotMatch(result.err, /hunter2pw/);
 });

@@ -160,6 +160,7 @@ test(
     const writer = startWriter(table);
     const extra = ['--on-schema-change', 'resnapshot'];
     let run = startSync(dir, table, extra);
+    const logs: string[] = [];
     const steps = [
       `ALTER TABLE ${table} ADD COLUMN area numeric(10,1)`,
       `ALTER TABLE ${table} ADD COLUMN active bool NOT NULL DEFAULT true`,
@@ -178,6 +179,7 @@ test(
           await new Promise((r) => setTimeout(r, 200 * Math.random()));
           run.child.kill('SIGKILL');
           await exited(run.child);
+          logs.push(run.stderr());
           run = startSync(dir, table, extra);
         }
         await waitFor(
@@ -202,7 +204,10 @@ test(
     await exited(last.child);
     assert.equal(last.child.exitCode, 0, last.stderr().slice(-3000));
     await assertConverged(dir, table, ['id'], 'after the migrations');
-    const warnings = (run.stderr() + last.stderr()).split('\n').filter((l) => /"code":"(SCHEMA_CHANGED|TABLE_RESEEDED)"/.test(l));
+    const warnings = [...logs, run.stderr(), last.stderr()]
+      .join('\n')
+      .split('\n')
+      .filter((l) => /"code":"(SCHEMA_CHANGED|TABLE_RESEEDED)"/.test(l));
     assert.ok(warnings.length >= 3, `schema changes are logged: ${warnings.length}`);
     const status = spawnSync(
       process.execPath,

@@ -200,3 +200,67 @@ test('watermark mode: snapshot, then inserts and updates after the highest water
     await admin.close();
   }
 });
+
+test('watermark mode over EXPORT: a delivered watermark column is exported once and its maximum starts the stream; a hidden one too', async () => {
+  const admin = await connect(server);
+  try {
+    await admin.execute('CREATE TABLE EXP.M (ID DECIMAL(18,0) PRIMARY KEY, AMOUNT DECIMAL(12,2), TS TIMESTAMP(6), V VARCHAR(20))');
+    // the largest values sit in the middle of the table, so every node's share matters
+    await admin.execute(
+      `INSERT INTO EXP.M SELECT g, CASE WHEN g = 1501 THEN 99999.99 WHEN g % 5 = 0 THEN NULL ELSE -(g / 100.0) END, TIMESTAMP '2024-01-01 00:00:00.000001' + (g % 1000) * INTERVAL '1' SECOND, 'v' || g FROM generate_series(1, ${ROWS}) g`,
+    );
+    const cases: { watermark: string; columns?: string[]; expected: string; hidden: boolean }[] = [
+      { watermark: 'AMOUNT', expected: '99999.99', hidden: false },
+      { watermark: 'TS', expected: '2024-01-01 00:16:39.000001000', hidden: false },
+      { watermark: 'AMOUNT', columns: ['ID', 'V'], expected: '99999.99', hidden: true },
+    ];
+    for (const c of cases) {
+      server.transcript.clear();
+      const source = sourceFor(server, {
+        schema: 'EXP',
+        table: 'M',
+        mode: 'watermark',
+        watermark: { column: c.watermark },
+        ...(c.columns ? { columns: c.columns } : {}),
+        snapshot: { method: 'export' },
+        maxWaitMs: 0,
+      });
+      try {
+        assert.equal(rowsOf(await drainSnapshot(source)).length, ROWS);
+        const statement = server.transcript
+          .entries({ channel: 'websocket', direction: 'in' })
+          .find((e) => e.text.includes('EXPORT ('))!.text;
+        assert.equal(
+          statement.includes('RS__EXTRA'),
+          c.hidden,
+          `${c.watermark}: the EXPORT reads it ${c.hidden ? 'as a hidden column' : 'once'}`,
+        );
+        assert.equal((source.checkpoint().position as { wm: string }).wm, c.expected, `${c.watermark}: the highest watermark`);
+      } finally {
+        await source.close();
+      }
+    }
+  } finally {
+    await admin.close();
+  }
+});
+
+test('EXPORT batches end near batchBytes', async () => {
+  const batchBytes = 16 * 1024;
+  const source = diffSource(server, { batchRows: 1_000_000, batchBytes });
+  try {
+    const batches = await drainSnapshot(source);
+    assert.equal(rowsOf(batches).length, ROWS);
+    const sizes = batches.map((b) =>
+      b.data.children.reduce(
+        (sum, d) => sum + (d.values?.byteLength ?? 0) + (d.valueOffsets?.byteLength ?? 0) + (d.nullBitmap?.byteLength ?? 0),
+        0,
+      ),
+    );
+    // each node's share ends with a smaller batch; every batch stays near the bound
+    assert.ok(sizes.length > 10, `${sizes.length} batches`);
+    for (const size of sizes) assert.ok(size <= batchBytes * 1.6, `a batch of ${size} bytes for batchBytes ${batchBytes}`);
+  } finally {
+    await source.close();
+  }
+});

@@ -13,7 +13,7 @@ import { foldUpsert, kcatRead, quiet, row, snapshotBatch } from './helpers.js';
 
 let broker: MockKafkaTestBroker;
 before(async () => {
-  broker = await startKafkaTestBroker({ kind: 'mock', topics: ['mocked:2'] });
+  broker = await startKafkaTestBroker({ kind: 'mock', topics: ['mocked:2', 'mocked.refstream-control'] });
 });
 after(async () => {
   await broker?.stop();

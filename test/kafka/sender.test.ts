@@ -116,21 +116,15 @@ test('splitAt keeps the records that fit and re-encodes the rest byte-identicall
   );
 });
 
-test('watermarks: one per partition per flush that follows positioned records, sent after everything else is acknowledged', async () => {
-  const calls: Array<Map<number, string[]>> = [];
+test('ackedPosition: the highest position acknowledged with everything before it, never one still in flight', async () => {
+  let release: () => void = () => undefined;
+  let held = false;
   const sender = new OrderedSender(
-    async (batches: PartitionBatches) => {
-      await new Promise((resolve) => setImmediate(resolve));
-      calls.push(new Map([...batches].map(([p, b]) => [p, values(b)])));
+    async () => {
+      if (held) await new Promise<void>((resolve) => (release = resolve));
+      else await new Promise((resolve) => setImmediate(resolve));
     },
-    {
-      topic: 't',
-      chunkBytes: 256,
-      maxBufferedBytes: 1 << 20,
-      partitionOf: (r) => r.partition!,
-      watermark: (position) =>
-        [0, 1, 2].map((partition) => ({ message: { key: 'w', value: `watermark ${position}`, partition, headers: {} } })),
-    },
+    { topic: 't', chunkBytes: 256, maxBufferedBytes: 1 << 20, partitionOf: (r) => r.partition! },
   );
   let seq = 0;
   const write = async (n: number): Promise<void> => {
@@ -144,24 +138,21 @@ test('watermarks: one per partition per flush that follows positioned records, s
       ]);
     }
   };
+  assert.equal(sender.ackedPosition, null);
   await write(30);
   await sender.flush();
-  await sender.flush(); // nothing new: no watermark
-  await write(30);
+  assert.equal(sender.ackedPosition, '0030');
+  // Rows in flight are not acknowledged yet.
+  held = true;
+  await write(3);
+  assert.equal(sender.ackedPosition, '0030');
+  held = false;
+  release();
   await sender.flush();
-  const watermarks = calls.flatMap((c) => [...c].flatMap(([p, vs]) => vs.filter((v) => v.startsWith('watermark')).map((v) => `${p} ${v}`)));
-  assert.deepEqual(watermarks, [
-    '0 watermark 0030',
-    '1 watermark 0030',
-    '2 watermark 0030',
-    '0 watermark 0060',
-    '1 watermark 0060',
-    '2 watermark 0060',
-  ]);
-  assert.ok(calls.length > 4, `the rows took several produce calls (${calls.length})`);
-  // A watermark call carries nothing else: every row it covers was acknowledged before.
-  for (const c of calls) {
-    const all = [...c.values()].flat();
-    if (all.some((v) => v.startsWith('watermark'))) assert.ok(all.every((v) => v.startsWith('watermark')));
-  }
+  assert.equal(sender.ackedPosition, '0033');
+  // A position recorded outside the queue (a truncate) counts once everything before it is acknowledged.
+  sender.noteDelivered('0040');
+  assert.equal(sender.ackedPosition, '0040');
+  sender.noteDelivered('0035');
+  assert.equal(sender.ackedPosition, '0040', 'never goes back');
 });

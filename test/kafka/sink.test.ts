@@ -10,7 +10,7 @@ import { KafkaReferenceTableSource } from '../../src/connectors/kafka/index.js';
 import { formatPosition } from '../../src/sdk/batch.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
 import { ReferenceTable } from '../../src/sdk/table.js';
-import { changeBatch, foldUpsert, kcatRead, quiet, row, snapshotBatch, type Change } from './helpers.js';
+import { changeBatch, foldUpsert, kcatRead, quiet, row, snapshotBatch, type Change, type KcatRecord } from './helpers.js';
 
 const run = promisify(execFile);
 let broker: KafkaTestBroker;
@@ -28,6 +28,7 @@ before(async () => {
       'arrow:3',
       'kcat-keys:5',
       'fail-truncate:1',
+      'no-control:1',
       'fold-gzip:3',
       'idem:3',
       'plain:3',
@@ -39,6 +40,28 @@ before(async () => {
 after(async () => {
   await broker?.stop();
 });
+
+/** The control topic's records as written: partition and the JSON value. */
+async function controlRecords(
+  topic: string,
+): Promise<
+  Array<{ partition: number; kind: string; table: string; offsets: string[]; position?: string | null; marker?: string; schema?: string }>
+> {
+  return (await kcatRead(broker.bootstrapServers, topic)).map((r) => {
+    assert.equal(r.key, JSON.parse(r.payload!).kind, 'keyed by kind');
+    return { partition: r.partition, ...JSON.parse(r.payload!) };
+  });
+}
+
+async function topicNames(): Promise<string[]> {
+  const admin = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return await admin.listTopics();
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 function sinkFor(topic: string, extra: Partial<ConstructorParameters<typeof KafkaSink>[0]> = {}): KafkaSink {
   return new KafkaSink({ brokers: broker.brokers, topic, ...quiet, ...extra });
@@ -93,30 +116,37 @@ describe('KafkaSink', () => {
     assert.equal(del.headers['refstream-op'], 'delete');
     assert.equal(del.headers['refstream-position'], '000000000000000c/00000000');
 
-    // Control records: in every partition, keyed by a JSON array (never a row key), recognised
-    // by header; the markers compaction must keep carry a value, the others are tombstones.
-    for (const kind of ['snapshot-start', 'schema', 'snapshot-complete', 'watermark']) {
-      const controls = records.filter((r) => r.headers['refstream-control'] === kind);
-      assert.deepEqual(controls.map((c) => c.partition).sort(), [0, 1, 2], kind);
-      for (const c of controls) {
-        assert.equal(c.key, `["__refstream_control","${kind}"]`);
-        assert.ok(isControlKey(c.key));
-        if (kind === 'snapshot-start' || kind === 'schema') assert.equal(JSON.parse(c.payload!)['refstream-control'], kind);
-        else assert.equal(c.payload, null, kind);
-        if (kind !== 'snapshot-start') assert.equal(c.headers['refstream-table'], 'public.customers');
-      }
-    }
-    assert.ok(isControlKey('{"__refstream_control":"truncate"}'), 'the previous key format is still recognised');
+    // The data topic holds rows and tombstones only: every key is a row key.
+    assert.ok(records.every((r) => r.headers['refstream-control'] === undefined && /^\{"id":"\d+"\}$/.test(r.key!)));
     assert.ok(!isControlKey('{"id":"1"}'));
-    // Per partition: snapshot-start, schema, snapshot rows, snapshot-complete, changes.
-    for (let p = 0; p < 3; p++) {
-      const kinds = records.filter((r) => r.partition === p).map((r) => r.headers['refstream-control'] ?? r.headers['refstream-op']);
-      assert.equal(kinds[0], 'snapshot-start');
-      assert.equal(kinds[1], 'schema');
-      const complete = kinds.indexOf('snapshot-complete');
-      assert.ok(kinds.slice(2, complete).every((k) => k === 'snapshot'));
-      assert.ok(kinds.slice(complete + 1).every((k) => k !== 'snapshot'));
-    }
+    assert.ok(isControlKey('["__refstream_control","truncate"]') && isControlKey('{"__refstream_control":"truncate"}'), 'earlier formats');
+
+    // Control records: in the control topic (one partition), in order, each placed among the
+    // rows by the data partitions' offsets it carries.
+    assert.equal(sink.controlTopic, 'format.refstream-control');
+    const controls = await controlRecords(sink.controlTopic);
+    assert.deepEqual(
+      controls.map((c) => c.kind),
+      ['snapshot-start', 'schema', 'snapshot-complete', 'watermark'],
+    );
+    assert.ok(controls.every((c) => c.partition === 0));
+    assert.ok(controls.slice(1).every((c) => c.table === 'public.customers'));
+    const ends = (before: (r: KcatRecord) => boolean) =>
+      [0, 1, 2].map((p) => String(Math.max(-1, ...records.filter((r) => r.partition === p && before(r)).map((r) => r.offset)) + 1));
+    assert.deepEqual(controls[0]!.offsets, ['0', '0', '0'], 'snapshot-start: before every row');
+    assert.deepEqual(controls[1]!.offsets, ['0', '0', '0'], 'schema: before every row');
+    assert.ok(Buffer.from(controls[1]!.schema!, 'base64').length > 0);
+    assert.deepEqual(
+      controls[2]!.offsets,
+      ends((r) => r.headers['refstream-op'] === 'snapshot'),
+      'snapshot-complete: after the snapshot rows',
+    );
+    assert.deepEqual(
+      controls[3]!.offsets,
+      ends(() => true),
+      'watermark: after everything flushed',
+    );
+    assert.equal(controls[3]!.position, '000000000000000c/00000000');
   });
 
   test('each key stays in one partition (murmur2, as Java clients) and keeps its order', async () => {
@@ -145,31 +175,35 @@ describe('KafkaSink', () => {
     assert.equal(new Set(partitionOf.values()).size, 3, 'keys spread over all partitions');
   });
 
-  test('watermarks: one per partition per flush, at the highest position flushed, however many produce calls', async () => {
+  test('watermarks: one per flush, at the highest position flushed and the end of every partition, however many produce calls', async () => {
     const sink = sinkFor('watermarks', { chunkBytes: 1024 });
     let seq = 1;
     const flushedAt: string[] = [];
+    const counts: number[] = [];
     for (let round = 0; round < 2; round++) {
       for (let b = 0; b < 15; b++)
         await sink.write(changeBatch(Array.from({ length: 20 }, (_, i): Change => ['update', row(i, `r${round}b${b}`), seq++])));
       await sink.flush();
+      await sink.flush(); // nothing new: no watermark
       flushedAt.push(formatPosition(seq - 1));
+      counts.push((await kcatRead(broker.bootstrapServers, 'watermarks')).length);
     }
     await sink.close();
     const records = await kcatRead(broker.bootstrapServers, 'watermarks');
-    const watermarks = records.filter((r) => r.headers['refstream-control'] === 'watermark');
-    // Per partition, one watermark per flush, saying exactly what that flush made durable.
-    for (let p = 0; p < 3; p++) {
-      assert.deepEqual(
-        watermarks.filter((w) => w.partition === p).map((w) => w.headers['refstream-position']),
-        flushedAt,
-        `partition ${p}`,
-      );
-    }
-    assert.equal(records.filter((r) => r.headers['refstream-control'] === undefined).length, 600);
+    assert.equal(records.length, 600);
+    const watermarks = (await controlRecords(sink.controlTopic)).filter((c) => c.kind === 'watermark');
+    assert.deepEqual(
+      watermarks.map((w) => w.position),
+      flushedAt,
+    );
+    // Each says exactly what its flush made durable: the end of every partition then.
+    assert.deepEqual(
+      watermarks.map((w) => w.offsets.reduce((n, o) => n + Number(o), 0)),
+      counts,
+    );
   });
 
-  test('control records never bind to a row key: a lenient typed-key consumer (Jackson `record Key(long id)`) keeps row 0', async () => {
+  test('the data topic holds row keys only: a typed-key consumer (Jackson `record Key(long id)`) reads every record and keeps row 0', async () => {
     const sink = sinkFor('lenient');
     await sink.snapshotStart({ restart: false });
     await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i))));
@@ -186,30 +220,22 @@ describe('KafkaSink', () => {
     await sink.snapshotComplete();
     await sink.close();
     const records = await kcatRead(broker.bootstrapServers, 'lenient');
-    // As Jackson with FAIL_ON_UNKNOWN_PROPERTIES=false binds a key to `record Key(long id)`:
-    // an object binds (a missing `id` becomes 0); anything else fails to deserialise (skipped).
+    // As Jackson binds a key to `record Key(long id)`: strictly (an unknown property fails) and
+    // leniently (a missing `id` becomes 0). Every key binds strictly: nothing is skipped or misread.
     const state = new Map<bigint, string>();
-    let unreadable = 0;
     for (const r of records) {
-      const key = JSON.parse(r.key!) as unknown;
-      if (typeof key !== 'object' || key === null || Array.isArray(key)) {
-        unreadable++;
-        continue;
-      }
-      const raw = (key as { id?: string | number }).id;
-      const id = raw === undefined ? 0n : BigInt(raw);
+      const key = JSON.parse(r.key!) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(key), ['id'], r.key!);
+      const id = BigInt(key.id as string);
       if (r.payload === null) state.delete(id);
       else state.set(id, r.payload);
     }
-    const controls = records.filter((r) => r.headers['refstream-control'] !== undefined);
-    assert.ok(controls.length >= 5 * 3, 'control records were written');
-    assert.equal(unreadable, controls.length, 'exactly the control records are unreadable as row keys');
-    for (const c of controls) assert.ok(Array.isArray(JSON.parse(c.key!)), c.key!);
+    assert.ok((await controlRecords(sink.controlTopic)).length >= 5, 'control records were written, to the control topic');
     assert.deepEqual(
       [...state.keys()].sort((a, b) => Number(a - b)),
       [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n],
     );
-    assert.equal(JSON.parse(state.get(0n)!).id, '0', 'row 0 survives every control record');
+    assert.equal(JSON.parse(state.get(0n)!).id, '0', 'row 0 survives');
   });
 
   test('partitioning agrees with a librdkafka producer using murmur2', async () => {
@@ -380,9 +406,12 @@ describe('KafkaSink', () => {
     );
     assert.equal(events(two)[1].after.name, 'two');
     assert.equal(events(two)[1].source.snapshot, 'false');
+    // An update's before carries the key (the rest null), as a delete's: Flink's debezium-json
+    // refuses an update without one.
+    assert.deepEqual(events(two)[1].before, { id: '2', name: null, amount: null, updated_at: null, active: null, note: null });
   });
 
-  test('truncate becomes a control record in every partition, in place', async () => {
+  test('truncate becomes a control record placed between the rows before and after it', async () => {
     const sink = sinkFor('truncate');
     await sink.write(
       changeBatch([
@@ -393,29 +422,30 @@ describe('KafkaSink', () => {
     );
     await sink.close();
     const records = await kcatRead(broker.bootstrapServers, 'truncate');
-    const truncates = records.filter((r) => r.headers['refstream-control'] === 'truncate');
-    assert.deepEqual(truncates.map((t) => t.partition).sort(), [0, 1]);
-    for (const t of truncates) {
-      assert.equal(t.headers['refstream-position'], '0000000000000002/00000000');
-      assert.deepEqual(JSON.parse(t.payload!), {
-        'refstream-control': 'truncate',
-        'refstream-table': 'public.customers',
-        'refstream-position': '0000000000000002/00000000',
-        'refstream-marker': '0000000000000002/00000000',
-      });
-    }
-    const p1 = partitionFor('truncate', '{"id":"1"}', 2);
-    const inP1 = records.filter((r) => r.partition === p1).map((r) => r.headers['refstream-control'] ?? r.key);
-    assert.ok(inP1.indexOf('{"id":"1"}') < inP1.indexOf('truncate'));
+    assert.ok(records.every((r) => r.headers['refstream-control'] === undefined));
+    const truncates = (await controlRecords(sink.controlTopic)).filter((c) => c.kind === 'truncate');
+    assert.equal(truncates.length, 1);
+    const t = truncates[0]!;
+    assert.equal(t.position, '0000000000000002/00000000');
+    assert.equal(t.marker, '0000000000000002/00000000');
+    const at = (id: string) => records.find((r) => r.key === `{"id":"${id}"}`)!;
+    assert.ok(at('1').offset < Number(t.offsets[at('1').partition]), 'row 1 before the truncate');
+    assert.ok(at('2').offset >= Number(t.offsets[at('2').partition]), 'row 2 after it');
   });
 
-  test("onTruncate: 'fail' rejects with a definite TABLE_TRUNCATED", async () => {
-    const sink = sinkFor('fail-truncate', { onTruncate: 'fail' });
-    await assert.rejects(
-      sink.write(changeBatch([['truncate', null, 1]])),
-      (e) => ConnectorError.is(e, 'TABLE_TRUNCATED') && e.kind === 'definite',
-    );
-    await sink.close();
+  test("onTruncate: 'fail' rejects with a definite TABLE_TRUNCATED; so does a truncate without control records", async () => {
+    for (const [topic, options] of [
+      ['fail-truncate', { onTruncate: 'fail' as const }],
+      ['no-control', { controlRecords: false }],
+    ] as const) {
+      const sink = sinkFor(topic, options);
+      await assert.rejects(
+        sink.write(changeBatch([['truncate', null, 1]])),
+        (e) => ConnectorError.is(e, 'TABLE_TRUNCATED') && e.kind === 'definite',
+      );
+      await sink.close();
+    }
+    assert.ok(!(await topicNames()).includes('no-control.refstream-control'), 'controlRecords: false creates no control topic');
   });
 
   test('arrow format: one IPC stream per batch and partition, rows of a key in one partition', async () => {

@@ -92,6 +92,7 @@ describe('KafkaReferenceTableSource: checkpoint identity', () => {
           assert.ok(!text.includes(setting), `${setting} is not in the checkpoint`);
       }
       assert.deepEqual(Object.keys(changes.position as object).sort(), [
+        'control',
         'frontier',
         'high',
         'offsets',

@@ -10,7 +10,8 @@ import { ReferenceTable } from '../../src/sdk/table.js';
 import { formatPosition, snapshotSchema } from '../../src/sdk/batch.js';
 import { toIpc } from '../../src/connectors/kafka/encode.js';
 import { partitionFor } from '../../src/connectors/kafka/index.js';
-import { changeBatch, compact, customers, produceRecords, quiet, readTopic, row, snapshotBatch, type Change, type Row } from './helpers.js';
+import { changeBatch, customers, produceRecords, quiet, readTopic, row, snapshotBatch, type Change, type Row } from './helpers.js';
+import { waitFor } from '../helpers/process.js';
 
 let broker: KafkaTestBroker;
 const topics = [
@@ -23,11 +24,9 @@ const topics = [
   'trunc',
   'bounded',
   'noschema',
-  'compact-trunc',
-  'compacted-trunc',
-  'compact-resnap',
-  'compacted-resnap',
   'old-format',
+  'array-format',
+  'late-writer',
 ];
 before(async () => {
   broker = await startKafkaTestBroker({ brokers: 2, topics: topics.map((t) => `${t}:3`) });
@@ -330,8 +329,28 @@ describe('KafkaReferenceTableSource', () => {
     await Promise.all([source.close(), sink.close()]);
   });
 
-  test('a truncate survives compaction: rows written before it stay gone for a reader starting later', async () => {
-    const sink = sinkFor('compact-trunc');
+  /**
+   * A sink whose data and control topics the broker's log cleaner compacts within the test:
+   * segments roll every 100 ms, any dirty segment is cleaned, tombstones go after 100 ms.
+   */
+  function compactingSink(topic: string): KafkaSink {
+    return new KafkaSink({
+      brokers: broker.brokers,
+      topic,
+      createTopic: { partitions: 3, config: { 'segment.ms': '100', 'min.cleanable.dirty.ratio': '0.01', 'delete.retention.ms': '100' } },
+      ...quiet,
+    });
+  }
+  /** Writes a change batch and flushes after the segments had time to roll, so the cleaner can take the records before. */
+  async function laterWrite(sink: KafkaSink, changes: Change[]): Promise<void> {
+    await new Promise((r) => setTimeout(r, 150));
+    await sink.write(changeBatch(changes));
+    await sink.flush();
+  }
+  const kindsOf = async (topic: string) => (await readTopic(broker.brokers, topic)).map((r) => r.headers['refstream-control']?.toString());
+
+  test('a truncate survives compaction: rows written before it stay gone for a reader starting later', { timeout: 120_000 }, async () => {
+    const sink = compactingSink('compact-trunc');
     await sink.snapshotStart({ restart: false });
     await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i + 1))));
     await sink.snapshotComplete();
@@ -344,108 +363,153 @@ describe('KafkaReferenceTableSource', () => {
         ['delete', 43, 23],
       ]),
     );
+    await sink.flush();
+    for (let seq = 30; seq < 34; seq++) await laterWrite(sink, [['update', row(42, `v${seq}`), seq]]);
     await sink.close();
-    // The log as compaction leaves it after delete.retention.ms: latest record per key, no tombstones.
-    const kept = compact(await readTopic(broker.brokers, 'compact-trunc'));
-    assert.ok(
-      kept.some((r) => r.headers['refstream-op']?.toString() === 'snapshot'),
-      'older row records survive compaction',
+    // The cleaner ran: the deleted key is gone from the data topic, superseded watermarks from the control topic.
+    await waitFor(
+      async () => {
+        const data = await readTopic(broker.brokers, 'compact-trunc');
+        const watermarks = (await kindsOf(sink.controlTopic)).filter((k) => k === 'watermark').length;
+        return !data.some((r) => r.key?.toString() === '{"id":"43"}') && watermarks <= 2;
+      },
+      90_000,
+      'the log cleaner to compact both topics',
+      300,
     );
-    await produceRecords(broker.brokers, 'compacted-trunc', kept);
-    const source = sourceFor('compacted-trunc', { schema: customers });
+    const data = await readTopic(broker.brokers, 'compact-trunc');
+    assert.ok(
+      data.some((r) => r.headers['refstream-op']?.toString() === 'snapshot'),
+      'rows written before the truncate survive compaction',
+    );
+    assert.equal((await kindsOf(sink.controlTopic)).filter((k) => k === 'truncate').length, 1, 'the truncate survives');
+    const source = sourceFor('compact-trunc', { schema: customers });
     const table = new ReferenceTable();
     await drainSnapshot(source, table);
     assert.deepEqual(
-      (table.toJSON() as Array<{ id: string }>).map((r) => r.id),
-      ['42'],
+      (table.toJSON() as Array<{ id: string; name: string }>).map((r) => `${r.id} ${r.name}`),
+      ['42 v33'],
     );
     await source.close();
-    // Without the schema option: the schema records survive compaction too.
-    const blind = sourceFor('compacted-trunc');
+    // Without the schema option: the schema record survives compaction too.
+    const blind = sourceFor('compact-trunc');
     const again = new ReferenceTable();
     await drainSnapshot(blind, again);
     assert.deepEqual(again.toJSON(), table.toJSON());
     await blind.close();
   });
 
-  test('a repeated snapshot survives compaction: rows gone from the new snapshot are not resurrected', async () => {
-    const sink = sinkFor('compact-resnap');
+  test('a repeated snapshot survives compaction: rows gone from the new snapshot are not resurrected', { timeout: 120_000 }, async () => {
+    const sink = compactingSink('compact-resnap');
     await sink.snapshotStart({ restart: false });
     await sink.write(snapshotBatch(Array.from({ length: 10 }, (_, i) => row(i + 1))));
     await sink.flush();
     // The source restarted and delivered the snapshot again; rows 6..10 were deleted meanwhile.
+    await new Promise((r) => setTimeout(r, 150));
     await sink.snapshotStart({ restart: true });
     await sink.write(snapshotBatch(Array.from({ length: 5 }, (_, i) => row(i + 1, 'second'))));
     await sink.snapshotComplete();
+    await sink.flush();
+    for (let seq = 1; seq < 4; seq++) await laterWrite(sink, [['update', row(1, `v${seq}`), seq]]);
     await sink.close();
-    await produceRecords(broker.brokers, 'compacted-resnap', compact(await readTopic(broker.brokers, 'compact-resnap')));
-    const source = sourceFor('compacted-resnap', { schema: customers });
+    await waitFor(
+      async () => (await kindsOf(sink.controlTopic)).filter((k) => k === 'snapshot-start').length === 1,
+      90_000,
+      'the log cleaner to keep only the latest snapshot-start',
+      300,
+    );
+    const source = sourceFor('compact-resnap');
     const table = new ReferenceTable();
     await drainSnapshot(source, table);
     const rows = table.toJSON() as Array<{ id: string; name: string }>;
     assert.deepEqual(rows.map((r) => r.id).sort(), ['1', '2', '3', '4', '5']);
-    assert.ok(rows.every((r) => r.name === 'second'));
+    assert.deepEqual(rows.map((r) => r.name).sort(), ['second', 'second', 'second', 'second', 'v3']);
     await source.close();
   });
 
-  test('reads topics in the previous record format (control records as tombstones keyed by a JSON object)', async () => {
-    const header = (h: Record<string, string | Buffer>) =>
-      Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
-    const control = (kind: string, h: Record<string, string | Buffer> = {}) =>
-      [0, 1, 2].map((partition) => ({
-        partition,
-        key: Buffer.from(`{"__refstream_control":"${kind}"}`),
-        value: null,
-        headers: header({ 'refstream-control': kind, 'refstream-table': 'public.customers', ...h }),
-      }));
-    const rowRecord = (r: Row, op: string, position?: string) => {
-      const [id, name, amount, updatedAt, active, note] = r;
-      const key = `{"id":"${id}"}`;
-      const value = JSON.stringify({ id: String(id), name, amount, updated_at: updatedAt, active, note });
-      return {
-        partition: partitionFor('old-format', key, 3),
-        key: Buffer.from(key),
-        value: Buffer.from(value),
-        headers: header({ 'refstream-op': op, ...(position ? { 'refstream-position': position } : {}) }),
-      };
-    };
-    const deleteRecord = (id: number, position: string) => {
-      const key = `{"id":"${id}"}`;
-      return {
-        partition: partitionFor('old-format', key, 3),
-        key: Buffer.from(key),
-        value: null,
-        headers: header({ 'refstream-op': 'delete', 'refstream-position': position }),
-      };
-    };
-    await produceRecords(broker.brokers, 'old-format', [
-      ...control('snapshot-start', { 'refstream-marker': 'm1', 'refstream-snapshot-restart': 'false' }),
-      ...control('schema', { 'refstream-schema': toIpc([], snapshotSchema(customers)) }),
-      ...Array.from({ length: 6 }, (_, i) => rowRecord(row(i + 1), 'snapshot')),
-      ...control('snapshot-complete'),
-      rowRecord(row(2, 'two'), 'update', formatPosition(1)),
-      deleteRecord(3, formatPosition(2)),
-      ...control('watermark', { 'refstream-position': formatPosition(2) }),
-    ]);
-    const source = sourceFor('old-format');
+  test('a reader started before the writer finds the control topic once it appears', async () => {
+    const source = sourceFor('late-writer', { maxWaitMs: 500 });
+    assert.equal(await source.pollSnapshot(), null);
+    const sink = sinkFor('late-writer');
+    await sink.write(changeBatch([1, 2, 3].map((id) => ['insert', row(id), id] as Change)));
+    await sink.flush();
     const table = new ReferenceTable();
-    await drainSnapshot(source, table);
-    assert.deepEqual((table.toJSON() as Array<{ id: string }>).map((r) => r.id).sort(), ['1', '2', '4', '5', '6']);
-    assert.equal(table.get(2n)?.name, 'two');
-    await produceRecords(broker.brokers, 'old-format', [
-      ...control('truncate', { 'refstream-position': formatPosition(3), 'refstream-marker': formatPosition(3) }),
-      rowRecord(row(42), 'insert', formatPosition(4)),
-      ...control('watermark', { 'refstream-position': formatPosition(4) }),
-    ]);
-    const changes = await drainChanges(source, table);
-    const types = changes.flatMap((b) => Array.from({ length: b.numRows }, (_, r) => b.getChild('_change_type')!.get(r) as string));
-    assert.deepEqual(types, ['truncate', 'insert']);
-    assert.deepEqual(
-      (table.toJSON() as Array<{ id: string }>).map((r) => r.id),
-      ['42'],
-    );
-    await source.close();
+    const started = Date.now();
+    while (table.size < 3 && Date.now() - started < 20_000) {
+      const b = await source.pollChanges();
+      if (b !== null) table.apply(b);
+    }
+    assert.equal(table.size, 3);
+    await Promise.all([source.close(), sink.close()]);
   });
+
+  for (const layout of [
+    { topic: 'old-format', what: 'control records as tombstones keyed by a JSON object', arrayKeys: false },
+    { topic: 'array-format', what: 'control records in the data topic, keyed by a JSON array, markers kept', arrayKeys: true },
+  ])
+    test(`reads topics in the record formats of earlier versions (${layout.what})`, async () => {
+      const header = (h: Record<string, string | Buffer>) =>
+        Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
+      const kept = new Set(['schema', 'snapshot-start', 'truncate']);
+      const control = (kind: string, h: Record<string, string | Buffer> = {}) =>
+        [0, 1, 2].map((partition) => {
+          const all = { 'refstream-control': kind, 'refstream-table': 'public.customers', ...h };
+          const text = Object.fromEntries(Object.entries(all).filter(([, v]) => typeof v === 'string'));
+          return {
+            partition,
+            key: Buffer.from(layout.arrayKeys ? `["__refstream_control","${kind}"]` : `{"__refstream_control":"${kind}"}`),
+            value: layout.arrayKeys && kept.has(kind) ? Buffer.from(JSON.stringify(text)) : null,
+            headers: header(all),
+          };
+        });
+      const rowRecord = (r: Row, op: string, position?: string) => {
+        const [id, name, amount, updatedAt, active, note] = r;
+        const key = `{"id":"${id}"}`;
+        const value = JSON.stringify({ id: String(id), name, amount, updated_at: updatedAt, active, note });
+        return {
+          partition: partitionFor(layout.topic, key, 3),
+          key: Buffer.from(key),
+          value: Buffer.from(value),
+          headers: header({ 'refstream-op': op, ...(position ? { 'refstream-position': position } : {}) }),
+        };
+      };
+      const deleteRecord = (id: number, position: string) => {
+        const key = `{"id":"${id}"}`;
+        return {
+          partition: partitionFor(layout.topic, key, 3),
+          key: Buffer.from(key),
+          value: null,
+          headers: header({ 'refstream-op': 'delete', 'refstream-position': position }),
+        };
+      };
+      await produceRecords(broker.brokers, layout.topic, [
+        ...control('snapshot-start', { 'refstream-marker': 'm1', 'refstream-snapshot-restart': 'false' }),
+        ...control('schema', { 'refstream-schema': toIpc([], snapshotSchema(customers)) }),
+        ...Array.from({ length: 6 }, (_, i) => rowRecord(row(i + 1), 'snapshot')),
+        ...control('snapshot-complete'),
+        rowRecord(row(2, 'two'), 'update', formatPosition(1)),
+        deleteRecord(3, formatPosition(2)),
+        ...control('watermark', { 'refstream-position': formatPosition(2) }),
+      ]);
+      const source = sourceFor(layout.topic);
+      const table = new ReferenceTable();
+      await drainSnapshot(source, table);
+      assert.deepEqual((table.toJSON() as Array<{ id: string }>).map((r) => r.id).sort(), ['1', '2', '4', '5', '6']);
+      assert.equal(table.get(2n)?.name, 'two');
+      await produceRecords(broker.brokers, layout.topic, [
+        ...control('truncate', { 'refstream-position': formatPosition(3), 'refstream-marker': formatPosition(3) }),
+        rowRecord(row(42), 'insert', formatPosition(4)),
+        ...control('watermark', { 'refstream-position': formatPosition(4) }),
+      ]);
+      const changes = await drainChanges(source, table);
+      const types = changes.flatMap((b) => Array.from({ length: b.numRows }, (_, r) => b.getChild('_change_type')!.get(r) as string));
+      assert.deepEqual(types, ['truncate', 'insert']);
+      assert.deepEqual(
+        (table.toJSON() as Array<{ id: string }>).map((r) => r.id),
+        ['42'],
+      );
+      await source.close();
+    });
 
   test('batches are bounded by batchRows and batchBytes', async () => {
     const sink = sinkFor('bounded');

@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startKafkaTestBroker, type KafkaTestBroker } from '../../src/testing/index.js';
-import { KafkaCheckpointStore, KafkaSink } from '../../src/connectors/kafka/index.js';
+import { Kafka, logLevel } from 'kafkajs';
+import { KafkaCheckpointStore, KafkaReferenceTableSource, KafkaSink } from '../../src/connectors/kafka/index.js';
+import { ReferenceTable } from '../../src/sdk/table.js';
 import { ConnectorError } from '../../src/sdk/errors.js';
-import type { StoredCheckpoint } from '../../src/sdk/checkpoint-store.js';
+import { encodeCheckpointEnvelope, type StoredCheckpoint } from '../../src/sdk/checkpoint-store.js';
 import { CHECKPOINT_VERSION } from '../../src/sdk/checkpoint.js';
 import { sync } from '../../src/sdk/sync.js';
 import { MemorySource, MemoryStore } from '../../src/sources/memory/index.js';
@@ -23,7 +25,15 @@ let broker: KafkaTestBroker;
 
 before(async () => {
   broker = await startKafkaTestBroker({
-    topics: ['tx-abort:3', 'tx-fence:2', 'tx-flush:2', 'tx-retry:2', { name: 'tx-checkpoints', config: { 'cleanup.policy': 'compact' } }],
+    topics: [
+      'tx-abort:3',
+      'tx-fence:2',
+      'tx-flush:2',
+      'tx-retry:2',
+      'tx-read:3',
+      { name: 'tx-checkpoints', config: { 'cleanup.policy': 'compact' } },
+      { name: 'tx-aborted-checkpoints', config: { 'cleanup.policy': 'compact' } },
+    ],
   });
 });
 after(async () => {
@@ -118,6 +128,49 @@ describe('KafkaSink transactions', () => {
     const reader = new KafkaCheckpointStore({ brokers: broker.brokers, topic: 'tx-checkpoints', key: 'abort-key', ...quiet });
     assert.deepEqual((await reader.load())?.checkpoint, checkpointAt(11).checkpoint);
     await reader.close();
+  });
+
+  test('KafkaReferenceTableSource and KafkaCheckpointStore read committed records only: rows and checkpoints of aborted transactions are skipped', async () => {
+    // A crashed writer's open transaction, aborted by its successor, lies among the rows the
+    // successor's control records release.
+    const first = pair('tx-read', 'tx-read-id', 'read-key');
+    await first.store.load();
+    await first.sink.write(snapshotBatch([row(1), row(2), row(3)]));
+    await first.sink.flush();
+    await first.store.save(checkpointAt(1));
+    await first.sink.write(changeBatch([['insert', row(4), 10]]));
+    await first.sink.flush();
+    const second = pair('tx-read', 'tx-read-id', 'read-key');
+    await second.store.load();
+    await second.sink.write(changeBatch([['insert', row(5), 11]]));
+    await second.sink.flush();
+    await second.store.save(checkpointAt(11));
+    await Promise.all([second.sink.close(), second.store.close(), first.store.close()]);
+    const source = new KafkaReferenceTableSource({ brokers: broker.brokers, topic: 'tx-read', maxWaitMs: 50, ...quiet });
+    const table = new ReferenceTable();
+    for (let b = await source.pollSnapshot(); b !== null; b = await source.pollSnapshot()) table.apply(b);
+    await source.close();
+    assert.deepEqual((table.toJSON() as Array<{ id: string }>).map((r) => r.id).sort(), ['1', '2', '3', '5']);
+
+    // A checkpoint record whose transaction was aborted never loads.
+    const store = new KafkaCheckpointStore({ brokers: broker.brokers, topic: 'tx-aborted-checkpoints', key: 'k', ...quiet });
+    await store.save(checkpointAt(1));
+    const producer = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).producer({
+      transactionalId: 'tx-aborted-writer',
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const transaction = await producer.transaction();
+    await transaction.send({
+      topic: 'tx-aborted-checkpoints',
+      messages: [{ key: 'k', value: JSON.stringify(encodeCheckpointEnvelope(checkpointAt(99))) }],
+    });
+    await transaction.abort();
+    await producer.disconnect();
+    const reader = new KafkaCheckpointStore({ brokers: broker.brokers, topic: 'tx-aborted-checkpoints', key: 'k', ...quiet });
+    assert.deepEqual((await reader.load())?.checkpoint, checkpointAt(1).checkpoint);
+    await Promise.all([store.close(), reader.close()]);
   });
 
   test('a sink with the same transactional.id fences the older one: its next commit fails with a definite PRODUCER_FENCED', async () => {

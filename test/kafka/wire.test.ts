@@ -1,4 +1,6 @@
 /** The sink's own wire encoding agrees with the reference implementations it replaces. */
+import { createRequire } from 'node:module';
+import { frameOf, frameSize } from '../../src/connectors/kafka/framed-request.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Partitioners } from 'kafkajs';
@@ -163,7 +165,7 @@ test('a row renders as JSON.stringify of toJsonValue, for any text (sliced batch
         const from = cut % full.numRows;
         const batch = full.slice(from);
         const messages: SizedMessage[] = [];
-        encoder.encode(batch, () => [], messages);
+        encoder.encode(batch, messages, 0);
         const readers = batchReaders(batch);
         assert.equal(messages.length, batch.numRows);
         for (let i = 0; i < batch.numRows; i++) {
@@ -275,4 +277,32 @@ test('idempotent batches: producer id, epoch and per-partition sequences advanci
   const after = new Map([[0, batch(1)]]);
   wrapping.stamp(after);
   assert.equal(after.get(0)!.readInt32BE(53), 3);
+});
+
+test('frameOf frames a request byte for byte as kafkajs does (size, header v1, body)', async () => {
+  const createRequest = createRequire(import.meta.url)('kafkajs/src/protocol/request') as (args: {
+    correlationId: number;
+    clientId: string;
+    request: { apiKey: number; apiVersion: number; encode: () => Promise<unknown> };
+  }) => Promise<{ buffer: Buffer }>;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uint8Array({ maxLength: 3000 }),
+      fc.string({ maxLength: 40 }),
+      fc.nat(2 ** 31 - 1),
+      async (bytes, clientId, correlationId) => {
+        const src = Buffer.from(bytes);
+        const body = { length: src.length, copy: (target: Buffer, at: number) => src.copy(target, at) };
+        const request = { apiKey: 0, apiVersion: 3, apiName: 'Produce', body, decode: async () => null, requestTimeout: 1000 };
+        const ours = frameOf(request, correlationId, clientId, Buffer.alloc(frameSize(request, clientId)));
+        const theirs = await createRequest({
+          correlationId,
+          clientId,
+          request: { apiKey: 0, apiVersion: 3, encode: async () => ({ buf: Buffer.alloc(0), buffer: body }) },
+        });
+        assert.deepEqual(ours, theirs.buffer);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

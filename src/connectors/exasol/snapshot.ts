@@ -5,13 +5,29 @@
  * the change stream).
  */
 import { BatchBuilder } from '../../sdk/batch.js';
-import type { ColumnBuilder } from '../../sdk/builders.js';
+import type {
+  BoolColumnBuilder,
+  Date32ColumnBuilder,
+  Decimal128ColumnBuilder,
+  TimestampColumnBuilder,
+  Utf8ColumnBuilder,
+} from '../../sdk/builders.js';
 import { BatchQueue } from './batch-queue.js';
 import type { ExasolConnection } from './connection.js';
-import { CsvRowReader, type FieldHandler } from './csv-reader.js';
+import { CsvRowReader, type RowHandler } from './csv-reader.js';
 import { runParallelExport, type RunningExport } from './export.js';
 import { compareWatermarks, keyText, keyValueText, rowHashExpression, selectList, type TableShape } from './table-shape.js';
 import { quoteIdent } from './sql.js';
+import {
+  appendBoolByte,
+  appendDateBytes,
+  appendDecimalBytes,
+  appendTimestampBytes,
+  CSV_KIND,
+  csvKindOf,
+  unitOfPrecision,
+} from './types.js';
+import { DecimalWatermarkMax, WatermarkMax } from './watermark-max.js';
 
 /** What a snapshot run found besides the batches. */
 export interface SnapshotFindings {
@@ -50,9 +66,13 @@ export class SnapshotRun {
     if (options.mode === 'watermark') this.findings.maxWatermark = null;
   }
 
-  /** The query: delivered columns, then the hidden one (hash or watermark). */
+  /**
+   * The query: delivered columns, then the hidden one (hash, or a watermark column that is
+   * not delivered). A delivered watermark column is not read twice.
+   */
   query(): string {
     const { shape, mode } = this.options;
+    if (mode === 'watermark' && deliveredWatermark(shape) >= 0) return `SELECT ${selectList(shape)} FROM ${shape.sqlName}`;
     const extra = mode === 'diff' ? rowHashExpression(shape) : quoteIdent(shape.watermark!.column.name);
     return `SELECT ${selectList(shape)}, ${extra} AS "RS__EXTRA" FROM ${shape.sqlName}`;
   }
@@ -81,7 +101,7 @@ export class SnapshotRun {
       table: this.options.shape.name,
       consumer: () => {
         const sink = new RowSink(this.options, this.queue, this.findings);
-        const reader = new CsvRowReader(sink.csvHandlers(), () => sink.endRow());
+        const reader = new CsvRowReader(sink.csvFields(), sink.csvRow());
         return {
           push: (chunk) => {
             reader.push(chunk);
@@ -109,10 +129,21 @@ export class SnapshotRun {
   }
 }
 
+/** The index of the watermark column among the delivered columns, -1 when it is not delivered. */
+function deliveredWatermark(shape: TableShape): number {
+  const name = shape.watermark?.column.name;
+  return name === undefined ? -1 : shape.columns.findIndex((c) => c.name === name);
+}
+
 /** Turns rows (CSV fields or JSON values) into snapshot batches and findings. */
 class RowSink {
   private readonly builder: BatchBuilder;
   private readonly keyParts: string[];
+  /** Watermark mode, CSV: the highest watermark of this sink's rows. */
+  private readonly watermarkMax: WatermarkMax | undefined;
+  /** Watermark mode, CSV, a delivered DECIMAL watermark: its maximum, from the finished batches' column `decimalMaxAt`. */
+  private decimalMax: DecimalWatermarkMax | undefined;
+  private decimalMaxAt = -1;
 
   constructor(
     private readonly options: SnapshotOptions,
@@ -121,27 +152,76 @@ class RowSink {
   ) {
     this.builder = new BatchBuilder(options.shape.descriptor, 'snapshot');
     this.keyParts = options.shape.keyIndexes.map(() => '');
+    this.watermarkMax = options.mode === 'watermark' ? new WatermarkMax(options.shape.watermark!.column.type) : undefined;
   }
 
-  csvHandlers(): FieldHandler[] {
+  /** The handler of the EXPORT's CSV rows: delivered columns, then the hidden one if any. */
+  csvRow(): RowHandler {
     const { shape, mode } = this.options;
-    const handlers: FieldHandler[] = shape.columns.map((column, i) => {
-      const builder: ColumnBuilder = this.builder.columns[i]!;
-      const codec = shape.codecs[i]!;
-      const keyPosition = mode === 'diff' ? shape.keyIndexes.indexOf(i) : -1;
-      if (keyPosition >= 0) {
-        return (buf, s, e, isNull) => {
-          if (isNull) builder.appendNull();
-          else codec.appendCsv(builder, buf, s, e);
-          this.keyParts[keyPosition] = isNull
-            ? ''
-            : keyValueText(column.type, Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'));
-        };
+    const n = shape.columns.length;
+    const columns = this.builder.columns.slice(0, n);
+    const codecs = shape.codecs;
+    const kinds = Uint8Array.from(shape.columns, csvKindOf);
+    const scales = Int32Array.from(shape.columns, (c) => (c.type.kind === 'DECIMAL' ? c.type.scale : 0));
+    const units = Int32Array.from(shape.columns, (c) => (c.type.kind === 'TIMESTAMP' ? unitOfPrecision(c.type.precision) : 0));
+    const max = this.watermarkMax;
+    const watermarkAt = max ? deliveredWatermark(shape) : -1;
+    if (watermarkAt >= 0 && kinds[watermarkAt] === CSV_KIND.decimal) {
+      // a delivered DECIMAL watermark: its maximum is taken from each finished batch instead
+      this.decimalMax = new DecimalWatermarkMax(shape.columns[watermarkAt]!.type, scales[watermarkAt]!);
+      this.decimalMaxAt = watermarkAt;
+    }
+    /** The field the watermark is read from per row: a delivered column, or the hidden one after them. */
+    const watermarkField = max && !this.decimalMax ? (watermarkAt >= 0 ? watermarkAt : n) : -1;
+    const diff = mode === 'diff';
+    const last = this.csvFields() - 1;
+    return (buf, view, starts, ends, nulls) => {
+      for (let f = 0; f < n; f++) {
+        const col = columns[f]!;
+        if (nulls[f] === 1) {
+          col.appendNull();
+          continue;
+        }
+        const s = starts[f]!;
+        const e = ends[f]!;
+        // literal labels make a jump table; `satisfies` keeps them equal to CSV_KIND
+        switch (kinds[f]!) {
+          case 1 satisfies typeof CSV_KIND.bytes:
+            (col as Utf8ColumnBuilder).appendBytesFrom(view, s, e);
+            break;
+          case 2 satisfies typeof CSV_KIND.decimal:
+            appendDecimalBytes(col as Decimal128ColumnBuilder, buf, s, e, scales[f]!);
+            break;
+          case 3 satisfies typeof CSV_KIND.timestamp:
+            appendTimestampBytes(col as TimestampColumnBuilder, buf, s, e, units[f]!);
+            break;
+          case 4 satisfies typeof CSV_KIND.bool:
+            appendBoolByte(col as BoolColumnBuilder, buf, s);
+            break;
+          case 5 satisfies typeof CSV_KIND.date:
+            appendDateBytes(col as Date32ColumnBuilder, buf, s, e);
+            break;
+          default:
+            codecs[f]!.appendCsv(col, buf, s, e);
+        }
       }
-      return (buf, s, e, isNull) => (isNull ? builder.appendNull() : codec.appendCsv(builder, buf, s, e));
-    });
-    handlers.push((buf, s, e, isNull) => this.extra(isNull ? null : Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('latin1')));
-    return handlers;
+      if (watermarkField >= 0 && nulls[watermarkField] === 0) max!.offer(buf, starts[watermarkField]!, ends[watermarkField]!);
+      if (diff) {
+        const text = (f: number) => (nulls[f] === 1 ? null : Buffer.from(buf.buffer, buf.byteOffset + starts[f]!, ends[f]! - starts[f]!));
+        shape.keyIndexes.forEach((ci, k) => {
+          const bytes = text(ci);
+          this.keyParts[k] = bytes === null ? '' : keyValueText(shape.columns[ci]!.type, bytes.toString('utf8'));
+        });
+        this.extra(text(n)?.toString('latin1') ?? null);
+      }
+      this.endRow(ends[last]! - starts[0]! + 2);
+    };
+  }
+
+  /** Fields per CSV row: the delivered columns and the hidden one, if the query reads one. */
+  csvFields(): number {
+    const { shape, mode } = this.options;
+    return shape.columns.length + (mode === 'watermark' && deliveredWatermark(shape) >= 0 ? 0 : 1);
   }
 
   appendJsonRow(data: unknown[][], r: number): void {
@@ -149,7 +229,8 @@ class RowSink {
     const n = shape.columns.length;
     for (let i = 0; i < n; i++) shape.codecs[i]!.appendJson(this.builder.columns[i]!, data[i]![r] ?? null);
     if (mode === 'diff') shape.keyIndexes.forEach((ci, k) => (this.keyParts[k] = keyValueText(shape.columns[ci]!.type, data[ci]![r])));
-    const extra = data[n]![r];
+    const watermarkAt = mode === 'watermark' ? deliveredWatermark(shape) : -1;
+    const extra = data[watermarkAt >= 0 ? watermarkAt : n]![r];
     this.extra(extra === null || extra === undefined ? null : String(extra));
     this.endRow();
   }
@@ -165,13 +246,37 @@ class RowSink {
     }
   }
 
-  endRow(): void {
+  /**
+   * Ends a row of `size` input bytes. Summing the builders' sizes costs more than a row, so it
+   * is read only once the input since the last reading may have filled the batch: a value
+   * takes at most 17 bytes in Arrow for its 1 CSV byte (a NULL decimal: the separator), so
+   * after 1/32 of the remaining bytes the batch has grown by at most about half of what remained.
+   */
+  endRow(size = Infinity): void {
     this.builder.endRow();
-    if (this.builder.rows >= this.options.batchRows || this.builder.byteLength >= this.options.batchBytes)
-      this.queue.push(this.builder.finish());
+    this.inputSinceCheck += size;
+    if (this.builder.rows >= this.options.batchRows || (this.inputSinceCheck >= this.inputBudget && this.reachedBytes()))
+      this.finishBatch();
+  }
+
+  private inputSinceCheck = 0;
+  private inputBudget = 0;
+
+  private reachedBytes(): boolean {
+    const bytes = this.builder.byteLength;
+    this.inputSinceCheck = 0;
+    this.inputBudget = Math.max(4096, (this.options.batchBytes - bytes) / 32);
+    return bytes >= this.options.batchBytes;
+  }
+
+  private finishBatch(): void {
+    const batch = this.builder.finish();
+    if (this.decimalMax) this.decimalMax.scan(batch.getChildAt(this.decimalMaxAt)!.data[0] as never);
+    this.queue.push(batch);
   }
 
   flush(): void {
-    if (this.builder.rows > 0) this.queue.push(this.builder.finish());
+    if (this.builder.rows > 0) this.finishBatch();
+    for (const max of [this.watermarkMax?.result(), this.decimalMax?.result()]) if (max !== null && max !== undefined) this.extra(max);
   }
 }

@@ -12,8 +12,9 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import * as z from '../../sdk/zod.js';
+import { sleep } from '../../sdk/sleep.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../sdk/checkpoint.js';
-import { abortError, ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
+import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
 import { lastCommit, loadTable, tableRowCount } from './catalog.js';
@@ -112,8 +113,18 @@ export class ExasolSource implements ReferenceTableSource {
     this.assertUsable(opts.signal);
     this.started = true;
     if (this.phase.kind === 'changes') return null;
-    await this.open(opts.signal);
-    if (this.phase.kind === 'idle') await this.startSnapshot(opts.signal);
+    if (this.phase.kind === 'idle') {
+      // the snapshot's own session logs in while the first one reads the catalog
+      const session = this.openSnapshotSession();
+      try {
+        await this.open(opts.signal);
+      } catch (error) {
+        void session.then((c) => c.close()).catch(() => undefined);
+        throw error;
+      }
+      if (this.phase.kind === 'idle') await this.startSnapshot(session, opts.signal);
+      else void session.then((c) => c.close()).catch(() => undefined);
+    }
     const phase = this.phase as Extract<Phase, { kind: 'snapshot' }>;
     let batch: RecordBatch | null;
     try {
@@ -298,13 +309,29 @@ export class ExasolSource implements ReferenceTableSource {
     return rows !== null && rows < fetchBelowRows ? 'fetch' : 'export';
   }
 
-  private async startSnapshot(signal?: AbortSignal): Promise<void> {
+  /** EXPORT blocks its session until the transfer ends: the snapshot runs on a session of its own. */
+  private openSnapshotSession(): Promise<ExasolConnection> {
+    const session = openSession(this.config, { clientName: `refstream ${this.tableName} snapshot` });
+    session.catch(() => undefined);
+    return session;
+  }
+
+  private async startSnapshot(session: Promise<ExasolConnection>, signal?: AbortSignal): Promise<void> {
     const shape = this.shape!;
-    const method = await this.guard(() => this.snapshotMethod(signal));
-    // EXPORT blocks its session until the transfer ends: run it on a session of its own
-    const connection = await openSession(this.config, { clientName: `refstream ${this.tableName} snapshot` }).catch((e: unknown) => {
+    let method: 'export' | 'fetch';
+    try {
+      method = await this.guard(() => this.snapshotMethod(signal));
+    } catch (error) {
+      void session.then((c) => c.close()).catch(() => undefined);
+      throw error;
+    }
+    const connection = await session.catch((e: unknown) => {
       throw this.wrap(e);
     });
+    if (this.closed) {
+      await connection.close();
+      this.assertUsable();
+    }
     try {
       let nodes: { host: string; port: number }[] = [];
       let tunnelTls = false;
@@ -484,19 +511,4 @@ export class ExasolSource implements ReferenceTableSource {
     if (this.closed) throw definite('CLOSED', `source of ${this.tableName} is closed`, { table: this.tableName });
     throwIfAborted(signal);
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

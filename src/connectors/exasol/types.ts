@@ -168,6 +168,32 @@ const latin1 = (buf: Uint8Array, start: number, end: number) =>
   Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
 const utf8 = (buf: Uint8Array, start: number, end: number) => Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8');
 
+/**
+ * How the snapshot's CSV reader appends a column's fields: the common types inline (no
+ * closure call per value), the rest through their codec's `appendCsv`.
+ */
+export const CSV_KIND = { codec: 0, bytes: 1, decimal: 2, timestamp: 3, bool: 4, date: 5 } as const;
+
+/** The {@link CSV_KIND} of a column. */
+export function csvKindOf(column: ExasolColumn): number {
+  switch (column.type.kind) {
+    case 'CHAR':
+    case 'VARCHAR':
+    case 'GEOMETRY':
+      return CSV_KIND.bytes;
+    case 'DECIMAL':
+      return column.override === 'int64' ? CSV_KIND.codec : CSV_KIND.decimal;
+    case 'TIMESTAMP':
+      return CSV_KIND.timestamp;
+    case 'BOOLEAN':
+      return CSV_KIND.bool;
+    case 'DATE':
+      return CSV_KIND.date;
+    default:
+      return CSV_KIND.codec;
+  }
+}
+
 /** The codec of a column. */
 export function codecOf(column: ExasolColumn, table: string): ValueCodec {
   const type = column.type;
@@ -222,8 +248,7 @@ export function codecOf(column: ExasolColumn, table: string): ValueCodec {
           (b as BoolColumnBuilder).append(v === true || v === 'true' || v === 'TRUE' || v === 1);
         },
         appendCsv(b, buf, s) {
-          const c = buf[s]!;
-          (b as BoolColumnBuilder).append(c === 0x54 || c === 0x74 || c === 0x31); // T t 1
+          appendBoolByte(b as BoolColumnBuilder, buf, s);
         },
       };
     case 'CHAR':
@@ -246,7 +271,7 @@ export function codecOf(column: ExasolColumn, table: string): ValueCodec {
           (b as Date32ColumnBuilder).append(daysFromCivil(Number(t.slice(0, t.length - 6)), Number(t.slice(-5, -3)), Number(t.slice(-2))));
         },
         appendCsv(b, buf, s, e) {
-          (b as Date32ColumnBuilder).append(daysFromCivil(digits(buf, s, e - 6), digits(buf, e - 5, e - 3), digits(buf, e - 2, e)));
+          appendDateBytes(b as Date32ColumnBuilder, buf, s, e);
         },
       };
     case 'TIMESTAMP': {
@@ -323,8 +348,19 @@ function appendInt64Text(b: Int64ColumnBuilder, text: string, outOfRange: (t: st
   b.appendBigInt(v);
 }
 
+/** `TRUE`/`true`/`1` bytes → true, anything else false. */
+export function appendBoolByte(b: BoolColumnBuilder, buf: Uint8Array, s: number): void {
+  const c = buf[s]!;
+  b.append(c === 0x54 || c === 0x74 || c === 0x31); // T t 1
+}
+
+/** `YYYY-MM-DD` bytes (the year may have other lengths) → days since the epoch. */
+export function appendDateBytes(b: Date32ColumnBuilder, buf: Uint8Array, s: number, e: number): void {
+  b.append(daysFromCivil(digits(buf, s, e - 6), digits(buf, e - 5, e - 3), digits(buf, e - 2, e)));
+}
+
 /** Parses decimal text bytes (`-123.45`) into the unscaled value at `scale`, exactly. */
-function appendDecimalBytes(b: Decimal128ColumnBuilder, buf: Uint8Array, s: number, e: number, scale: number): void {
+export function appendDecimalBytes(b: Decimal128ColumnBuilder, buf: Uint8Array, s: number, e: number, scale: number): void {
   let negative = false;
   if (buf[s] === 0x2d) {
     negative = true;
@@ -383,7 +419,7 @@ const UNIT_PER_SECOND: Record<number, number> = { [TimeUnit.MILLISECOND]: 1e3, [
 const UNIT_DIGITS: Record<number, number> = { [TimeUnit.MILLISECOND]: 3, [TimeUnit.MICROSECOND]: 6, [TimeUnit.NANOSECOND]: 9 };
 
 /** `YYYY-MM-DD HH:MI:SS[.f…]` bytes → count of `unit` since the epoch (UTC), exactly. */
-function appendTimestampBytes(b: TimestampColumnBuilder, buf: Uint8Array, s: number, e: number, unit: TimeUnit): void {
+export function appendTimestampBytes(b: TimestampColumnBuilder, buf: Uint8Array, s: number, e: number, unit: TimeUnit): void {
   // the year may have more or fewer than 4 digits only in exotic data: use the text path
   if (buf[s + 4] !== 0x2d || e - s < 19) {
     b.appendBigInt(parseIsoToUnit(latin1(buf, s, e), unit));

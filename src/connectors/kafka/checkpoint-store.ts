@@ -87,12 +87,16 @@ export class KafkaCheckpointStore implements CheckpointStore {
     const last = end.get(partition) ?? 0n;
     let latest: Buffer | null | undefined;
     while (offset < last) {
-      const records = await reader.fetch(new Map([[partition, offset]]), 100);
+      const reached = new Map<number, bigint>();
+      const records = await reader.fetch(new Map([[partition, offset]]), 100, undefined, reached);
       for (const r of records) {
         offset = r.offset + 1n;
         if (r.key !== null && r.key.toString('utf8') === this.options.key) latest = r.value;
       }
-      if (records.length === 0) break; // nothing readable up to the end (compacted-away tail)
+      // Past records not readable (aborted transactions, markers, a compacted-away tail).
+      const to = reached.get(partition);
+      if (to !== undefined && to > offset) offset = to;
+      else if (records.length === 0) break;
     }
     if (latest === undefined || latest === null) return null;
     return decodeCheckpointEnvelope(

@@ -27,20 +27,31 @@ export async function ensureTopic(
 ): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
+  // A new topic's metadata reaches every broker a moment after it was created (longer on a
+  // busy cluster): a retriable answer in between is waited out, not reported.
+  const deadline = Date.now() + 30_000;
   try {
-    if ((await admin.listTopics()).includes(topic)) return false;
-    const config = { 'cleanup.policy': cleanupPolicy, ...options.config };
-    return await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: options.partitions ?? -1,
-          replicationFactor: options.replicationFactor ?? -1,
-          configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
-        },
-      ],
-    });
+    for (;;) {
+      try {
+        if ((await admin.listTopics()).includes(topic)) return false;
+        const config = { 'cleanup.policy': cleanupPolicy, ...options.config };
+        return await admin.createTopics({
+          waitForLeaders: true,
+          timeout: 30_000,
+          topics: [
+            {
+              topic,
+              numPartitions: options.partitions ?? -1,
+              replicationFactor: options.replicationFactor ?? -1,
+              configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+            },
+          ],
+        });
+      } catch (error) {
+        if ((error as { retriable?: boolean }).retriable !== true || Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

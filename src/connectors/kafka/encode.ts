@@ -31,11 +31,12 @@ export type MessageSink = Pick<SenderCall, 'push'> & Partial<SenderCall>;
 
 /**
  * Converts the rows of a batch into messages, in row order, handing each to `out` as soon
- * as it is made (so no per-record object outlives its row). Truncate rows become whatever
- * `truncate(position)` returns (control records), placed where the truncate was.
+ * as it is made (so no per-record object outlives its row). It starts at row `from` and stops
+ * at the first `truncate` row, whose index it returns (`batch.numRows` when there is none): a
+ * truncate is a control record, written by the sink once the rows before it are in the topic.
  */
 export interface RowEncoder {
-  encode(batch: RecordBatch, truncate: (position: string) => SizedMessage[], out: MessageSink): void;
+  encode(batch: RecordBatch, out: MessageSink, from: number): number;
 }
 
 /** Renders the key and row JSON of a batch's rows into a shared byte buffer. */
@@ -106,21 +107,29 @@ interface RowView {
   position: string | null;
   /** The row's JSON (for deletes: key columns set, the rest null). */
   row: () => string;
+  /** The row's JSON with only the key columns set (what a Debezium `before` of an update can say). */
+  keyRow: () => string;
 }
 
-/** Walks a batch's rows in order, handing truncates to `onTruncate`. */
-function forEachRow(batch: RecordBatch, onTruncate: (position: string) => void, visit: (view: RowView) => void): void {
+/** A row object of `columns` with the key's values in the key columns and null elsewhere. */
+function keyOnlyRow(columns: readonly string[], keyJson: string): string {
+  const key = JSON.parse(keyJson) as Record<string, unknown>;
+  return `{${columns.map((c) => `${JSON.stringify(c)}:${Object.hasOwn(key, c) ? JSON.stringify(key[c]) : 'null'}`).join(',')}}`;
+}
+
+/** Walks a batch's rows in order from `from`, up to the first truncate; returns where it stopped. */
+function forEachRow(batch: RecordBatch, from: number, visit: (view: RowView) => void): number {
   const render = new RowRenderer(batch, new ByteOut());
   const changes = changeColumns(batch, render.info);
-  for (let i = 0; i < batch.numRows; i++) {
+  const columns = batch.schema.fields.slice(0, render.info.tableColumnCount).map((f) => f.name);
+  for (let i = from; i < batch.numRows; i++) {
     const op = changes === null ? 'snapshot' : changes.op(i);
+    if (op === 'truncate') return i;
     const position = changes === null ? null : changes.position.text(i);
-    if (op === 'truncate') {
-      onTruncate(position!);
-      continue;
-    }
-    visit({ table: render.info.table, op, key: render.keyText(i), position, row: () => render.rowText(i) });
+    const key = render.keyText(i);
+    visit({ table: render.info.table, op, key, position, row: () => render.rowText(i), keyRow: () => keyOnlyRow(columns, key) });
   }
+  return batch.numRows;
 }
 
 function headersOf(view: RowView): Record<string, string> {
@@ -164,16 +173,14 @@ export function jsonEncoder(partitionCount: () => number): RowEncoder {
   const scratch = new ByteOut(4096);
   const text = new ByteOut(4096);
   return {
-    encode(batch, truncate, out) {
+    encode(batch, out, from) {
       const render = new RowRenderer(batch, scratch);
       const changes = changeColumns(batch, render.info);
       const partitions = partitionCount();
-      for (let i = 0; i < batch.numRows; i++) {
+      let i = from;
+      for (; i < batch.numRows; i++) {
         const op: Op = changes === null ? 'snapshot' : changes.op(i);
-        if (op === 'truncate') {
-          for (const m of truncate(changes!.position.text(i))) out.push(m);
-          continue;
-        }
+        if (op === 'truncate') break;
         scratch.pos = 0;
         render.key(i);
         const keyLength = scratch.pos;
@@ -204,8 +211,8 @@ export function jsonEncoder(partitionCount: () => number): RowEncoder {
         writer.endRecord();
       }
       // Positions ascend within a batch: the last row's is the batch's highest.
-      if (changes !== null && batch.numRows > 0 && out.notePosition !== undefined)
-        out.notePosition(changes.position.text(batch.numRows - 1));
+      if (changes !== null && i > from && out.notePosition !== undefined) out.notePosition(changes.position.text(i - 1));
+      return i;
     },
   };
 }
@@ -239,24 +246,20 @@ const DEBEZIUM_OP: Record<Exclude<Op, 'truncate'>, string> = { snapshot: 'r', in
 /** Debezium's envelope, schemaless (as with `value.converter.schemas.enable=false`). */
 export function debeziumEncoder(tombstones: boolean): RowEncoder {
   return {
-    encode(batch, truncate, out) {
+    encode(batch, out, from) {
       const now = Date.now();
-      forEachRow(
-        batch,
-        (p) => truncate(p).forEach((m) => out.push(m)),
-        (view) => {
-          const op = DEBEZIUM_OP[view.op as Exclude<Op, 'truncate'>];
-          const row = view.row();
-          const source =
-            `{"connector":"refstream","name":"refstream","table":${JSON.stringify(view.table)},` +
-            `"snapshot":"${view.op === 'snapshot'}","position":${view.position === null ? 'null' : JSON.stringify(view.position)},"ts_ms":${now}}`;
-          const before = view.op === 'delete' ? row : 'null';
-          const after = view.op === 'delete' ? 'null' : row;
-          const value = `{"before":${before},"after":${after},"source":${source},"op":"${op}","ts_ms":${now}}`;
-          out.push(sized({ key: view.key, value, headers: headersOf(view) }, view.position));
-          if (view.op === 'delete' && tombstones) out.push(sized({ key: view.key, value: null, headers: headersOf(view) }, view.position));
-        },
-      );
+      return forEachRow(batch, from, (view) => {
+        const op = DEBEZIUM_OP[view.op as Exclude<Op, 'truncate'>];
+        const row = view.row();
+        const source =
+          `{"connector":"refstream","name":"refstream","table":${JSON.stringify(view.table)},` +
+          `"snapshot":"${view.op === 'snapshot'}","position":${view.position === null ? 'null' : JSON.stringify(view.position)},"ts_ms":${now}}`;
+        const before = view.op === 'delete' ? row : view.op === 'update' ? view.keyRow() : 'null';
+        const after = view.op === 'delete' ? 'null' : row;
+        const value = `{"before":${before},"after":${after},"source":${source},"op":"${op}","ts_ms":${now}}`;
+        out.push(sized({ key: view.key, value, headers: headersOf(view) }, view.position));
+        if (view.op === 'delete' && tombstones) out.push(sized({ key: view.key, value: null, headers: headersOf(view) }, view.position));
+      });
     },
   };
 }
@@ -281,7 +284,7 @@ export function partitionFor(_topic: string, key: string, partitionCount: number
 /** Arrow IPC values: rows grouped per key partition, one message per partition and batch. */
 export function arrowEncoder(partitionCount: () => number): RowEncoder {
   return {
-    encode(batch, truncate, out) {
+    encode(batch, out, from) {
       const info = batchInfo(batch);
       const descriptor: TableDescriptor = descriptorOf(batch.schema);
       const builders = new Map<number, BatchBuilder>();
@@ -304,14 +307,13 @@ export function arrowEncoder(partitionCount: () => number): RowEncoder {
         builders.clear();
         lastPosition.clear();
       };
-      for (let i = 0; i < batch.numRows; i++) {
+      for (let i = from; i < batch.numRows; i++) {
         const type = info.kind === 'changes' ? (readers[n]!(i) as ChangeType) : null;
-        const position = info.kind === 'changes' ? (readers[n + 1]!(i) as string) : null;
         if (type === 'truncate') {
-          emit(); // rows before the truncate go first
-          for (const m of truncate(position!)) out.push(m);
-          continue;
+          emit(); // the rows before the truncate
+          return i;
         }
+        const position = info.kind === 'changes' ? (readers[n + 1]!(i) as string) : null;
         render.out.pos = 0;
         render.key(i);
         const partition = (murmur2(render.out.buf, 0, render.out.pos) & 0x7fffffff) % count;
@@ -328,6 +330,7 @@ export function arrowEncoder(partitionCount: () => number): RowEncoder {
         }
       }
       emit();
+      return batch.numRows;
     },
   };
 }

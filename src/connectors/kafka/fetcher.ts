@@ -23,6 +23,42 @@ interface KafkajsMessage {
   value: Buffer | null;
   headers?: Record<string, Buffer | Buffer[] | undefined>;
   isControlRecord?: boolean;
+  batchContext?: { producerId: string; inTransaction: boolean };
+}
+
+/** The key of a transaction marker that aborts (version 0, type 0). */
+const ABORT_MARKER_KEY = Buffer.from([0, 0, 0, 0]);
+
+/**
+ * The records of `messages` (one partition, in offset order) that no aborted transaction
+ * wrote: a read_committed fetch returns aborted records too, with the list of aborted
+ * transactions (producer id, first offset), and the reader drops them up to each producer's
+ * abort marker, as the Java and kafkajs consumers do.
+ */
+function withoutAborted(
+  messages: KafkajsMessage[],
+  aborted: Array<{ producerId: string; firstOffset: string }> | undefined,
+): KafkajsMessage[] {
+  if (aborted === undefined || aborted.length === 0) return messages.filter((m) => m.isControlRecord !== true);
+  const upcoming = [...aborted].sort((a, b) => (BigInt(a.firstOffset) < BigInt(b.firstOffset) ? -1 : 1));
+  const open = new Set<string>();
+  return messages.filter((m) => {
+    const offset = BigInt(m.offset);
+    while (upcoming.length > 0 && offset >= BigInt(upcoming[0]!.firstOffset)) open.add(upcoming.shift()!.producerId);
+    const producerId = m.batchContext?.producerId ?? '';
+    if (m.isControlRecord) {
+      if (m.key !== null && Buffer.from(m.key).equals(ABORT_MARKER_KEY)) open.delete(producerId);
+      return false;
+    }
+    return !(m.batchContext?.inTransaction === true && open.has(producerId));
+  });
+}
+
+/** What one fetch showed of a partition: its stable end, and how far its records went. */
+interface PartitionSeen {
+  stable: bigint;
+  /** The offset after the last record the fetch returned, any kind (none: no batch at all). */
+  scannedTo?: bigint;
 }
 
 /** A request kafkajs's connection can send (encoded by the caller). */
@@ -40,7 +76,8 @@ export interface RawRequest {
 }
 
 export interface KafkajsBroker {
-  connectionPool: { send(request: RawRequest): Promise<unknown> };
+  connectionPool: { send(request: RawRequest): Promise<unknown>; getConnection(index?: number): Promise<unknown> };
+  metadata(topics: string[]): Promise<{ topicMetadata: Array<{ topic: string; topicErrorCode: number }> }>;
   fetch(request: {
     isolationLevel: number;
     maxWaitTime: number;
@@ -48,7 +85,16 @@ export interface KafkajsBroker {
     maxBytes: number;
     topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
   }): Promise<{
-    responses: Array<{ topicName: string; partitions: Array<{ partition: number; highWatermark: string; messages: KafkajsMessage[] }> }>;
+    responses: Array<{
+      topicName: string;
+      partitions: Array<{
+        partition: number;
+        highWatermark: string;
+        lastStableOffset?: string;
+        abortedTransactions?: Array<{ producerId: string; firstOffset: string }>;
+        messages: KafkajsMessage[];
+      }>;
+    }>;
   }>;
 }
 
@@ -58,7 +104,9 @@ export interface KafkajsCluster {
   addTargetTopic(topic: string): Promise<void>;
   refreshMetadata(): Promise<void>;
   /** Metadata v2+ carries the cluster id (null from older brokers). */
-  metadata(args: { topics: string[] }): Promise<{ clusterId?: string | null }>;
+  metadata(args: {
+    topics: string[];
+  }): Promise<{ clusterId?: string | null; topicMetadata?: Array<{ topic: string; topicErrorCode: number }> }>;
   findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(args: { nodeId: string }): Promise<KafkajsBroker>;
@@ -128,6 +176,23 @@ export class PartitionReader {
     return typeof metadata.clusterId === 'string' && metadata.clusterId !== '' ? metadata.clusterId : null;
   }
 
+  /**
+   * True when the cluster has topic `name`: a Metadata request for it alone, sent to the
+   * leader of this topic's first partition (topics are never created by it).
+   */
+  async topicExists(name: string): Promise<boolean> {
+    const nodeId = Object.keys(this.cluster.findLeaderForPartitions(this.topic, [this.partitions()[0]!]))[0];
+    if (nodeId === undefined) throw definite('INTERNAL', `no leader known for topic ${this.topic}`);
+    const broker = await this.cluster.findBroker({ nodeId });
+    try {
+      const metadata = await broker.metadata([name]);
+      return metadata.topicMetadata.some((t) => t.topic === name && t.topicErrorCode === 0);
+    } catch (error) {
+      if ((error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return false;
+      throw error;
+    }
+  }
+
   /** The end offsets (last stable offsets) of the given partitions, or their start offsets. */
   async offsets(partitions: number[], which: 'end' | 'start'): Promise<Map<number, bigint>> {
     const result = await this.cluster.fetchTopicsOffset([
@@ -139,18 +204,50 @@ export class PartitionReader {
   }
 
   /**
-   * Fetches records at or after the given offsets (one request per partition leader, in
-   * parallel). Records are in offset order per partition; records before the requested offset
-   * (a fetch returns whole record batches) and transaction markers are dropped.
+   * Fetches committed records at or after the given offsets (one request per partition
+   * leader, in parallel), in offset order per partition; records of aborted transactions,
+   * transaction markers and records before the requested offset (a fetch returns whole record
+   * batches) are dropped. `reached`, when given, receives per partition the offset up to which
+   * everything was looked at: every record below it was returned or is not readable (aborted,
+   * a marker, compacted away), so a reader may move its position there.
    */
   async fetch(
     positions: Map<number, bigint>,
     maxWaitMs: number,
     maxBytesPerPartition = this.maxBytesPerPartition,
+    reached?: Map<number, bigint>,
   ): Promise<FetchedRecord[]> {
     const partitions = [...positions.keys()];
     if (partitions.length === 0) return [];
-    const byLeader = this.cluster.findLeaderForPartitions(this.topic, partitions);
+    const seen = new Map<number, PartitionSeen>();
+    const out = await this.fetchOnce(positions, maxWaitMs, maxBytesPerPartition, seen);
+    // A broker leaves out a partition whose next record batch is larger than its share of the
+    // fetch, unless it is the first partition with data: those are fetched again alone, where
+    // it answers with that batch whatever its size.
+    const missed = partitions.filter((p) => seen.get(p)?.scannedTo === undefined && (seen.get(p)?.stable ?? 0n) > positions.get(p)!);
+    if (missed.length > 1 || (missed.length === 1 && partitions.length > 1)) {
+      const again = await Promise.all(missed.map((p) => this.fetchOnce(new Map([[p, positions.get(p)!]]), 0, maxBytesPerPartition, seen)));
+      for (const records of again) out.push(...records);
+    }
+    if (reached !== undefined) {
+      for (const p of partitions) {
+        const s = seen.get(p);
+        if (s === undefined) continue;
+        // Alone in its fetch and no batch at all below the stable end: compacted away.
+        const to = s.scannedTo ?? (s.stable > positions.get(p)! ? s.stable : undefined);
+        if (to !== undefined) reached.set(p, to);
+      }
+    }
+    return out;
+  }
+
+  private async fetchOnce(
+    positions: Map<number, bigint>,
+    maxWaitMs: number,
+    maxBytesPerPartition: number,
+    seen: Map<number, PartitionSeen>,
+  ): Promise<FetchedRecord[]> {
+    const byLeader = this.cluster.findLeaderForPartitions(this.topic, [...positions.keys()]);
     const responses = await Promise.all(
       Object.entries(byLeader).map(async ([nodeId, ids]) => {
         const broker = await this.cluster.findBroker({ nodeId });
@@ -177,8 +274,13 @@ export class PartitionReader {
       for (const topic of response.responses) {
         for (const p of topic.partitions) {
           const from = positions.get(p.partition)!;
-          for (const m of p.messages) {
-            if (m.isControlRecord) continue;
+          const lso = BigInt(p.lastStableOffset ?? '-1');
+          const last = p.messages.at(-1);
+          seen.set(p.partition, {
+            stable: lso >= 0n ? lso : BigInt(p.highWatermark),
+            ...(last !== undefined && BigInt(last.offset) >= from ? { scannedTo: BigInt(last.offset) + 1n } : {}),
+          });
+          for (const m of withoutAborted(p.messages, p.abortedTransactions)) {
             const offset = BigInt(m.offset);
             if (offset < from) continue;
             const headers: Record<string, Buffer | undefined> = {};

@@ -8,7 +8,8 @@
  * or transactional with a {@link KafkaTransaction} (transaction.ts).
  */
 import type { Kafka } from 'kafkajs';
-import { createCluster, type KafkajsBroker, type KafkajsCluster, type RawRequest } from './fetcher.js';
+import { createCluster, type KafkajsBroker, type KafkajsCluster } from './fetcher.js';
+import { sendFramed } from './framed-request.js';
 import { encodeRecordBatch, keyPartition, sealRecordBatch, stampProducer, type WireRecord } from './wire.js';
 import type { KafkaTransaction } from './transaction.js';
 
@@ -42,6 +43,8 @@ export interface LeanProducerOptions {
 /** Errors that end an idempotent producer's session: a new producer id is needed. */
 const PRODUCER_STATE_LOST = new Set([45, 47, 59]);
 const DUPLICATE_SEQUENCE_NUMBER = 46;
+/** Where a v2 record batch holds its record count. */
+const RECORD_COUNT_AT = 57;
 /** The `buf` kafkajs checks a request payload for (its bytes come from `buffer`: see ProduceBody). */
 const EMPTY = Buffer.alloc(0);
 
@@ -105,13 +108,14 @@ function encodeInitProducerId(): Buffer {
 interface PartitionResult {
   partition: number;
   errorCode: number;
+  /** Offset of the batch's first record (-1 when the broker does not say, e.g. for a duplicate). */
+  baseOffset: bigint;
 }
 
 /**
- * A Produce v3 request body that writes itself straight into the client's request buffer:
- * kafkajs copies a request's encoded payload with `buffer.copy(target, offset)`, so the record
- * batches are copied once, there, instead of first into a body of their own (the batches are
- * most of the sink's bytes; every copy of them costs).
+ * A Produce v3 request body that writes itself straight into the request's frame
+ * (framed-request.ts), so the record batches are copied once, there, instead of first into a
+ * body of their own (the batches are most of the sink's bytes; every copy of them costs).
  */
 interface ProduceBody {
   readonly length: number;
@@ -150,7 +154,7 @@ function encodeProduceRequest(
   };
 }
 
-/** Produce v3 response: per-partition error codes (offsets are not needed). */
+/** Produce v3 response: per-partition error codes and base offsets. */
 async function decodeProduceResponse(raw: Buffer): Promise<PartitionResult[]> {
   const out: PartitionResult[] = [];
   let o = 0;
@@ -162,7 +166,7 @@ async function decodeProduceResponse(raw: Buffer): Promise<PartitionResult[]> {
     const partitions = raw.readInt32BE(o);
     o += 4;
     for (let p = 0; p < partitions; p++) {
-      out.push({ partition: raw.readInt32BE(o), errorCode: raw.readInt16BE(o + 4) });
+      out.push({ partition: raw.readInt32BE(o), errorCode: raw.readInt16BE(o + 4), baseOffset: raw.readBigInt64BE(o + 6) });
       o += 4 + 2 + 8 + 8;
     }
   }
@@ -187,7 +191,7 @@ export class ProducerSequences {
     for (const [partition, batch] of batches) {
       const sequence = this.next.get(partition) ?? 0;
       stampProducer(batch, this.id, this.epoch, sequence);
-      this.next.set(partition, (sequence + batch.readInt32BE(57)) % 2 ** 31);
+      this.next.set(partition, (sequence + batch.readInt32BE(RECORD_COUNT_AT)) % 2 ** 31);
     }
   }
 }
@@ -198,12 +202,18 @@ export class LeanProducer {
   private partitions = 0;
   /** The idempotent producer's id, epoch and sequences (null: plain produce). */
   private producer: ProducerSequences | null = null;
+  /**
+   * Per partition, the offset after the last record this producer wrote (or the partition's
+   * end when it connected); a partition missing here is looked up again before it is reported.
+   */
+  private readonly nextOffset = new Map<number, bigint>();
 
   constructor(
     kafka: Kafka,
     private readonly options: LeanProducerOptions,
   ) {
-    this.cluster = createCluster(kafka);
+    // Offset lookups give high watermarks: the end of everything written, committed or not.
+    this.cluster = createCluster(kafka, 'read_uncommitted');
   }
 
   /** Connects and loads the topic's metadata; resolves to its partition count. */
@@ -269,6 +279,31 @@ export class LeanProducer {
 
   get partitionCount(): number {
     return this.partitions;
+  }
+
+  /**
+   * Per partition (index = partition), the offset after every record this producer has had
+   * acknowledged: what a control record written now stands before. Partitions it has not
+   * written to, or whose last offset the broker did not report, are looked up (ListOffsets).
+   */
+  async endOffsets(): Promise<bigint[]> {
+    const unknown: number[] = [];
+    for (let p = 0; p < this.partitions; p++) if (!this.nextOffset.has(p)) unknown.push(p);
+    // Leaders may still be moving (a topic just created, a failover): retried after a metadata refresh.
+    for (let attempt = 1; unknown.length > 0; attempt++) {
+      try {
+        const result = await this.cluster.fetchTopicsOffset([
+          { topic: this.options.topic, partitions: unknown.map((partition) => ({ partition })), fromBeginning: false },
+        ]);
+        for (const p of result[0]?.partitions ?? []) this.nextOffset.set(p.partition, BigInt(p.offset));
+        break;
+      } catch (error) {
+        if ((error as { retriable?: boolean }).retriable !== true || attempt >= (this.options.attempts ?? 8)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** (attempt - 1), 3000)));
+        await this.cluster.refreshMetadata().catch(() => undefined);
+      }
+    }
+    return Array.from({ length: this.partitions }, (_, p) => this.nextOffset.get(p) ?? 0n);
   }
 
   /** The partition of a record: its explicit one, else murmur2 of its key. */
@@ -342,20 +377,22 @@ export class LeanProducer {
             own,
             this.options.transaction?.transactionalId ?? null,
           );
-          const request: RawRequest = {
-            request: {
-              apiKey: 0,
-              apiVersion: 3,
-              apiName: 'Produce',
-              expectResponse: () => true,
-              encode: async () => ({ buf: EMPTY, buffer: body }), // see ProduceBody
-            },
-            response: { decode: (raw) => decodeProduceResponse(raw), parse: async (decoded) => decoded },
+          const results = (await sendFramed(broker.connectionPool, {
+            apiKey: 0,
+            apiVersion: 3,
+            apiName: 'Produce',
+            body,
+            decode: decodeProduceResponse,
             requestTimeout: this.options.timeoutMs + 5000,
-          };
-          const results = (await broker.connectionPool.send(request)) as PartitionResult[];
+          })) as PartitionResult[];
           for (const r of results) {
-            if (r.errorCode === 0 || r.errorCode === DUPLICATE_SEQUENCE_NUMBER) continue;
+            if (r.errorCode === 0 || r.errorCode === DUPLICATE_SEQUENCE_NUMBER) {
+              const batch = own.get(r.partition);
+              if (r.errorCode === 0 && r.baseOffset >= 0n && batch !== undefined)
+                this.nextOffset.set(r.partition, r.baseOffset + BigInt(batch.readInt32BE(RECORD_COUNT_AT)));
+              else this.nextOffset.delete(r.partition); // looked up when next needed
+              continue;
+            }
             const type = ERROR_NAMES[r.errorCode] ?? `ERROR_${r.errorCode}`;
             const retriable = RETRIABLE.has(r.errorCode);
             failures.push({ partitions: [r.partition], retriable, error: new ProduceError(r.errorCode, type, retriable, r.partition) });

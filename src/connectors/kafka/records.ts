@@ -4,7 +4,9 @@
  * Keys are the primary key as a JSON object with the key columns in key order (stable bytes,
  * so compaction and partitioning see one key per row). Values are the row as a JSON object
  * in table column order, rendered losslessly as `toJsonValue` does (the JSON Lines sink uses
- * the same rendering); see json-bytes.ts.
+ * the same rendering); see json-bytes.ts. Control records go to the control topic
+ * ({@link ControlRecord}); earlier versions wrote them into the data topic, keyed as
+ * {@link controlKey} and {@link legacyControlKey} say, and readers still apply those.
  */
 
 /** Header names written by the sink. */
@@ -50,8 +52,76 @@ export function legacyControlKey(kind: ControlKind): string {
 }
 
 /**
- * Control records that are not tombstones in the `json` format, so that compaction keeps the
- * latest of each per partition: the markers that clear a partition (rows at lower offsets
- * are gone) and the schema that types the rows.
+ * The control topic of a data topic, where the sink writes its control records:
+ * `<topic>.refstream-control`. The data topic itself then holds rows and tombstones only, which
+ * every upsert consumer reads without special settings.
  */
-export const KEPT_CONTROL_KINDS: ReadonlySet<ControlKind> = new Set<ControlKind>(['schema', 'snapshot-start', 'truncate']);
+export function defaultControlTopic(topic: string): string {
+  return `${topic}.refstream-control`;
+}
+
+/**
+ * A record of the control topic (its value, JSON; key = the kind, so compaction keeps the
+ * latest of each kind). `offsets[p]` places it in partition `p` of the data topic: every data
+ * record the sink wrote before it is at a lower offset, every later one at this offset or above.
+ */
+export interface ControlRecord {
+  kind: ControlKind;
+  /** Qualified table name ('' before the first batch). */
+  table: string;
+  /** Per data partition (index = partition), the offset the record stands before. */
+  offsets: bigint[];
+  /** watermark: every row up to this position is below `offsets` (null while only snapshot rows were written); truncate: its position. */
+  position?: string | null;
+  /** snapshot-start: a random id; truncate: its position. */
+  marker?: string;
+  /** snapshot-start: true when a snapshot is delivered again. */
+  restart?: boolean;
+  /** schema: the table schema as a base64 Arrow IPC stream (schema only). */
+  schema?: string;
+}
+
+const CONTROL_KINDS: ReadonlySet<string> = new Set<ControlKind>(['schema', 'snapshot-start', 'snapshot-complete', 'truncate', 'watermark']);
+
+/** The JSON value of a control-topic record. */
+export function encodeControlRecord(record: ControlRecord): string {
+  return JSON.stringify({ ...record, offsets: record.offsets.map(String) });
+}
+
+/** Reads a control-topic record's value; null when it is not one (an unknown kind is skipped by readers). */
+export function decodeControlRecord(value: Buffer | null): ControlRecord | null {
+  if (value === null) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const r = parsed as Partial<Record<keyof ControlRecord, unknown>>;
+  if (typeof r !== 'object' || r === null || typeof r.kind !== 'string' || !CONTROL_KINDS.has(r.kind) || !Array.isArray(r.offsets))
+    return null;
+  if (!r.offsets.every((o) => typeof o === 'string' && /^\d+$/.test(o))) return null;
+  return {
+    kind: r.kind as ControlKind,
+    table: typeof r.table === 'string' ? r.table : '',
+    offsets: (r.offsets as string[]).map((o) => BigInt(o)),
+    ...(typeof r.position === 'string' || r.position === null ? { position: r.position } : {}),
+    ...(typeof r.marker === 'string' ? { marker: r.marker } : {}),
+    ...(typeof r.restart === 'boolean' ? { restart: r.restart } : {}),
+    ...(typeof r.schema === 'string' ? { schema: r.schema } : {}),
+  };
+}
+
+/**
+ * The headers the same control record had when it was written into the data topic (earlier
+ * versions), so readers handle both layouts with one logic.
+ */
+export function controlHeaders(record: ControlRecord): Record<string, Buffer> {
+  const h: Record<string, Buffer> = { [HEADERS.control]: Buffer.from(record.kind) };
+  if (record.table !== '') h[HEADERS.table] = Buffer.from(record.table);
+  if (typeof record.position === 'string') h[HEADERS.position] = Buffer.from(record.position);
+  if (record.marker !== undefined) h[HEADERS.marker] = Buffer.from(record.marker);
+  if (record.restart !== undefined) h[HEADERS.restart] = Buffer.from(String(record.restart));
+  if (record.schema !== undefined) h[HEADERS.schema] = Buffer.from(record.schema, 'base64');
+  return h;
+}

@@ -9,12 +9,8 @@
  * `enqueue` waits while more than `maxBufferedBytes` are queued or in flight, so memory stays
  * bounded however fast batches arrive.
  *
- * At each `flush`, once everything queued is acknowledged, the sender writes watermark
- * records (built by the sink, one per partition) saying "every record up to this position is
- * now in the topic": readers use them to merge partitions back into stream order. Once per
- * flush rather than after every produce call: a flush is when the runner commits (every
- * second by default), which bounds what a reader waits for, and a busy writer no longer sends
- * a record to every partition per call (nor an extra produce call for them).
+ * It also knows the highest `_position` acknowledged together with everything before it,
+ * which the sink's watermarks (in the control topic) announce after each flush.
  */
 import type { ConnectorError } from '../../sdk/errors.js';
 import type { OutRecord } from './produce.js';
@@ -30,8 +26,6 @@ export interface SenderOptions {
   maxBufferedBytes: number;
   /** The partition of a record without an explicit one. */
   partitionOf: (record: OutRecord) => number;
-  /** Watermark records for `position` (written at `flush`, once everything up to it is acknowledged). */
-  watermark?: (position: string) => SizedMessage[];
 }
 
 /** A record to send and, for change rows, its `_position`. */
@@ -50,6 +44,9 @@ export interface SenderCall {
   notePosition(position: string): void;
 }
 
+/** Buffers of acknowledged batches kept for new ones (fresh large buffers cost page faults and GC). */
+const SPARE_BUFFERS = 8;
+
 /** A record batch being filled for one partition, and the enqueue calls it holds records of. */
 interface PendingBatch {
   writer: RecordBatchWriter;
@@ -65,17 +62,16 @@ export class OrderedSender {
   private readonly partitions = new Map<number, PendingBatch[]>();
   private inFlightBytes = 0;
   private readonly lastBatchBytes = new Map<number, number>();
+  /** Buffers of acknowledged batches, reused by new ones. */
+  private spare: Buffer[] = [];
   private sending = false;
   private failure: ConnectorError | null = null;
   private calls = 0;
   /** Highest `_position` of each enqueue call that had any, oldest first. */
   private callPositions: Array<{ call: number; position: string }> = [];
   private callPosition: string | null = null;
-  /** Highest position acknowledged (with everything before it), and the highest announced by a watermark. */
-  private ackedPosition: string | null = null;
-  private announcedPosition: string | null = null;
-  /** A flush is waiting: write a watermark once everything queued is acknowledged. */
-  private watermarkWanted = false;
+  /** Highest position acknowledged together with everything before it. */
+  private acked: string | null = null;
   private waiters: Array<() => void> = [];
 
   constructor(
@@ -93,6 +89,19 @@ export class OrderedSender {
     let bytes = 0;
     for (const queue of this.partitions.values()) for (const batch of queue) bytes += batch.writer.byteLength;
     return bytes;
+  }
+
+  /** The highest `_position` acknowledged together with everything written before it (null: none yet). */
+  get ackedPosition(): string | null {
+    return this.acked;
+  }
+
+  /**
+   * Records that everything up to `position` is in the topic although no queued record
+   * carried it (a truncate, recorded in the control topic once everything before it was flushed).
+   */
+  noteDelivered(position: string): void {
+    if (this.acked === null || position > this.acked) this.acked = position;
   }
 
   /** The error that stopped this sender, if any (later calls rethrow it). */
@@ -143,15 +152,10 @@ export class OrderedSender {
     this.throwIfFailed();
   }
 
-  /** Resolves when everything queued (and its watermark) is acknowledged. */
+  /** Resolves when everything queued is acknowledged. */
   async flush(): Promise<void> {
-    this.watermarkWanted = true;
-    try {
-      this.pump();
-      while (this.failure === null && (this.sending || this.partitions.size > 0 || this.watermarkDue())) await this.nextEvent();
-    } finally {
-      this.watermarkWanted = false;
-    }
+    this.pump();
+    while (this.failure === null && (this.sending || this.partitions.size > 0)) await this.nextEvent();
     this.throwIfFailed();
   }
 
@@ -164,37 +168,22 @@ export class OrderedSender {
     if (last !== undefined && last.writer.byteLength + last.writer.largestRecord <= this.options.chunkBytes) return last;
     // Sized like this partition's last batch, so a busy partition's buffer need not grow by copying.
     const initial = Math.min(this.options.chunkBytes + (64 << 10), Math.max(64 << 10, (this.lastBatchBytes.get(partition) ?? 0) * 1.25));
-    const batch: PendingBatch = { writer: new RecordBatchWriter(initial), firstCall: call };
+    const batch: PendingBatch = { writer: new RecordBatchWriter(initial, this.spareBuffer(initial)), firstCall: call };
     queue.push(batch);
     return batch;
   }
 
-  /** A flush waits for a watermark: positions were acknowledged since the last one. */
-  private watermarkDue(): boolean {
-    return (
-      this.watermarkWanted &&
-      this.options.watermark !== undefined &&
-      this.ackedPosition !== null &&
-      this.ackedPosition !== this.announcedPosition
-    );
+  /** A spare buffer of at least `bytes`, if there is one. */
+  private spareBuffer(bytes: number): Buffer | undefined {
+    const i = this.spare.findIndex((b) => b.length >= bytes);
+    return i < 0 ? undefined : this.spare.splice(i, 1)[0];
   }
 
   /** Starts the next produce call unless one is in flight: the head batch of every partition. */
   private pump(): void {
-    if (this.sending || this.failure !== null) return;
-    // Only once nothing else is queued, so one watermark covers everything the flush waits for.
-    if (this.partitions.size === 0 && this.watermarkDue()) {
-      for (const w of this.options.watermark!(this.ackedPosition!)) {
-        const partition = w.message.partition!;
-        let queue = this.partitions.get(partition);
-        if (queue === undefined)
-          this.partitions.set(partition, (queue = [{ writer: new RecordBatchWriter(256), firstCall: this.calls + 1 }]));
-        queue[0]!.writer.append(w.message);
-      }
-      this.announcedPosition = this.ackedPosition;
-    }
-    if (this.partitions.size === 0) return;
+    if (this.sending || this.failure !== null || this.partitions.size === 0) return;
     const request: PartitionBatches = new Map();
+    const buffers: Buffer[] = [];
     const now = Date.now();
     let bytes = 0;
     for (const [partition, queue] of this.partitions) {
@@ -202,7 +191,9 @@ export class OrderedSender {
       // (brokers reject batches above max.message.bytes, 1 MiB by default).
       const rest = queue[0]!.writer.splitAt(this.options.chunkBytes);
       if (rest !== null) queue.splice(1, 0, { writer: rest, firstCall: queue[0]!.firstCall });
-      const batch = queue.shift()!.writer.finish(now);
+      const writer = queue.shift()!.writer;
+      buffers.push(writer.buffer);
+      const batch = writer.finish(now);
       this.lastBatchBytes.set(partition, batch.length);
       request.set(partition, batch);
       bytes += batch.length;
@@ -210,12 +201,14 @@ export class OrderedSender {
     }
     this.inFlightBytes += bytes;
     this.sending = true;
-    void this.send(request, bytes);
+    void this.send(request, bytes, buffers);
   }
 
-  private async send(request: PartitionBatches, bytes: number): Promise<void> {
+  private async send(request: PartitionBatches, bytes: number, buffers: Buffer[]): Promise<void> {
     try {
       await this.produce(request);
+      // Sent and acknowledged: nothing refers to these buffers any more.
+      for (const b of buffers) if (this.spare.length < SPARE_BUFFERS) this.spare.push(b);
       this.noteAcknowledged();
     } catch (error) {
       // Nothing more is sent after a failure: later records must not overtake lost ones.
@@ -234,8 +227,7 @@ export class OrderedSender {
     for (const queue of this.partitions.values()) oldestQueued = Math.min(oldestQueued, queue[0]!.firstCall);
     let k = 0;
     while (k < this.callPositions.length && this.callPositions[k]!.call < oldestQueued) {
-      const position = this.callPositions[k]!.position;
-      if (this.ackedPosition === null || position > this.ackedPosition) this.ackedPosition = position;
+      this.noteDelivered(this.callPositions[k]!.position);
       k++;
     }
     if (k > 0) this.callPositions.splice(0, k);

@@ -11,12 +11,14 @@ import { batchInfo, descriptorOf, sameTableSchema, snapshotSchema, type TableDes
 import { ConnectorError, definite } from '../../sdk/errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
 import { leaseLost, type Fence } from '../../sdk/lease.js';
+import { cellReader } from '../../sdk/values.js';
 import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { arrowEncoder, debeziumEncoder, jsonEncoder, toIpc, type KafkaValueFormat, type RowEncoder } from './encode.js';
-import { CONTROL_KEY_PROPERTY, HEADERS, KEPT_CONTROL_KINDS, controlKey, type ControlKind } from './records.js';
+import { CONTROL_KEY_PROPERTY, defaultControlTopic, type ControlRecord } from './records.js';
 import { LeanProducer } from './produce.js';
 import { asSinkError } from './errors.js';
-import { OrderedSender, type SizedMessage } from './sender.js';
+import { OrderedSender } from './sender.js';
+import { ControlWriter } from './control-writer.js';
 import { gzipRecordBatch } from './wire.js';
 import { ensureTopic, type CreateTopicOptions } from './create-topic.js';
 import { KafkaTransaction } from './transaction.js';
@@ -38,10 +40,16 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   /** Value format (default `json`, the upsert format). */
   format?: KafkaValueFormat;
   /**
-   * Write control records (schema, snapshot-start, snapshot-complete, watermark). Default true.
-   * Truncates are written either way. See docs/sinks/kafka.md, "Control records".
+   * Write control records (schema, snapshot-start, snapshot-complete, truncate, watermark) to
+   * the control topic. Default true. Without them a truncate cannot be recorded and stops the
+   * sync with `TABLE_TRUNCATED`. See docs/sinks/kafka.md, "Control records".
    */
   controlRecords?: boolean;
+  /**
+   * The topic control records go to (default `<topic>.refstream-control`; one partition,
+   * compacted, created on first use when missing). Readers of the topic name the same one.
+   */
+  controlTopic?: string;
   /**
    * What a `truncate` change becomes: `control-record` (default; consumers that understand it
    * clear their state, see the docs) or `fail` (definite `TABLE_TRUNCATED`).
@@ -99,6 +107,7 @@ const sinkOptionsSchema = z.extend(connectionOptionsSchema, {
   topic: z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name')),
   format: z.optional(z.enum(['json', 'debezium', 'arrow'])),
   controlRecords: z.optional(z.boolean()),
+  controlTopic: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'))),
   onTruncate: z.optional(z.enum(['control-record', 'fail'])),
   tombstonesOnDelete: z.optional(z.boolean()),
   chunkBytes: z.optional(z.int().check(z.positive())),
@@ -141,6 +150,10 @@ export class KafkaSink implements Sink {
   private partitions = 0;
   private readonly encoder: RowEncoder;
   private tableFields: TableDescriptor | null = null;
+  /** Writes the control records (null: not connected, or `controlRecords: false`). */
+  private controlWriter: ControlWriter | null = null;
+  /** Rows were written since the last control record (a watermark is due at the next flush). */
+  private unmarked = false;
   private closed = false;
   /** The transactional session (transactions: true), renewed by `reset`. */
   private transaction: KafkaTransaction | null = null;
@@ -160,6 +173,11 @@ export class KafkaSink implements Sink {
   constructor(options: KafkaSinkOptions) {
     this.options = parseConfig(sinkOptionsSchema, options, 'KafkaSink') as KafkaSinkOptions;
     this.name = `kafka:${this.options.topic}`;
+    if (this.options.controlTopic === undefined && defaultControlTopic(this.options.topic).length > 249) {
+      throw definite('CONFIG_INVALID', `KafkaSink: topic ${this.options.topic} is too long to name its control topic after it`, {
+        hint: 'set controlTopic (CLI: ?controlTopic=<name>) to a topic name of at most 249 characters',
+      });
+    }
     this.kafka = createKafkaClient(this.options);
     const format = this.options.format ?? 'json';
     this.encoder =
@@ -279,6 +297,11 @@ export class KafkaSink implements Sink {
     await this.ready();
   }
 
+  /** The topic the control records go to. */
+  get controlTopic(): string {
+    return this.options.controlTopic ?? defaultControlTopic(this.options.topic);
+  }
+
   /** True once connected with a producer id (idempotent or transactional produce). */
   get idempotent(): boolean {
     return this.producer?.idempotent ?? false;
@@ -292,43 +315,79 @@ export class KafkaSink implements Sink {
   async snapshotStart(info: SnapshotStartInfo): Promise<void> {
     // A restarted snapshot redoes everything after the last commit: drop the open transaction.
     if (info.restart) await this.abortOpenTransaction();
-    const sender = await this.ready();
-    const marker = randomUUID();
+    await this.ready();
     const table = (info as { table?: string }).table ?? this.tableFields?.table ?? '';
-    await sender.enqueue(this.control('snapshot-start', table, { [HEADERS.marker]: marker, [HEADERS.restart]: String(info.restart) }));
+    await this.mark({ kind: 'snapshot-start', table, marker: randomUUID(), restart: info.restart });
   }
 
   async write(batch: RecordBatch): Promise<void> {
     const sender = await this.ready();
     const info = batchInfo(batch);
     const descriptor = descriptorOf(batch.schema);
-    const out = sender.beginCall();
-    try {
-      if (this.tableFields === null || !sameTableSchema(this.tableFields.fields, descriptor.fields)) {
-        // Announce the (new) table schema before its first row, so readers can type the JSON.
-        this.tableFields = descriptor;
-        for (const m of this.control('schema', info.table, { [HEADERS.schema]: toIpc([], snapshotSchema(withKeyNotNull(descriptor))) }))
-          out.push(m);
+    if (this.tableFields === null || !sameTableSchema(this.tableFields.fields, descriptor.fields)) {
+      // Announce the (new) table schema before its first row, so readers can type the JSON.
+      this.tableFields = descriptor;
+      await this.mark({
+        kind: 'schema',
+        table: info.table,
+        schema: toIpc([], snapshotSchema(withKeyNotNull(descriptor))).toString('base64'),
+      });
+    }
+    for (let from = 0; from < batch.numRows;) {
+      const out = sender.beginCall();
+      let stop: number;
+      try {
+        stop = this.encoder.encode(batch, out, from);
+        if (stop > from) this.unmarked = true;
+      } finally {
+        await sender.endCall();
       }
-      this.encoder.encode(batch, (position) => this.truncate(info.table, position), out);
-    } finally {
-      await sender.endCall();
+      if (stop === batch.numRows) break;
+      // A truncate: recorded once every row before it is in the topic.
+      await this.truncate(info.table, cellReader(batch.data.children[info.tableColumnCount + 1]!)(stop) as string);
+      from = stop + 1;
     }
   }
 
   async snapshotComplete(): Promise<void> {
-    const sender = await this.ready();
-    await sender.enqueue(this.control('snapshot-complete', this.tableFields?.table ?? ''));
+    await this.ready();
+    await this.mark({ kind: 'snapshot-complete', table: this.tableFields?.table ?? '' });
   }
 
   /**
-   * Resolves once everything written is acknowledged. A transactional sink without a joined
-   * checkpoint store then commits its transaction; with one, the store's `save` commits.
+   * Resolves once everything written is acknowledged, then writes a watermark to the control
+   * topic when rows were written since the last control record. A transactional sink without
+   * a joined checkpoint store then commits its transaction; with one, the store's `save` commits.
    */
   async flush(): Promise<void> {
     if (this.sender === null) return;
-    await this.sender.flush();
+    await this.settle(this.sender);
     if (this.transaction !== null && !this.checkpointJoined) await this.transaction.commit();
+  }
+
+  /** Waits for every record to be acknowledged; then the watermark, if rows went out since the last control record. */
+  private async settle(sender: OrderedSender): Promise<void> {
+    await sender.flush();
+    if (this.unmarked) await this.mark({ kind: 'watermark', table: this.tableFields?.table ?? '', position: sender.ackedPosition });
+  }
+
+  /**
+   * Writes a control record once every row written before it is acknowledged, with the data
+   * partitions' end offsets that place it among them. Nothing without control records.
+   */
+  private async mark(record: Omit<ControlRecord, 'offsets'>): Promise<void> {
+    const sender = this.sender;
+    const writer = this.controlWriter;
+    if (sender === null || writer === null) return;
+    await sender.flush();
+    let offsets: bigint[];
+    try {
+      offsets = await this.producer!.endOffsets();
+    } catch (error) {
+      throw asSinkError(error, this.options.topic);
+    }
+    await writer.write({ ...record, offsets });
+    this.unmarked = false;
   }
 
   /** Flushes what was written, then disconnects. Idempotent. */
@@ -339,7 +398,7 @@ export class KafkaSink implements Sink {
       if (this.connecting !== null) {
         const sender = await this.connecting.catch(() => null);
         if (sender !== null && sender.error === null) {
-          await sender.flush();
+          await this.settle(sender);
           // What no checkpoint covers is replayed by the next run: abort it, not commit it.
           if (this.transaction !== null && this.transaction.fencedBy === null)
             await (this.checkpointJoined ? this.transaction.abort().catch(() => undefined) : this.transaction.commit());
@@ -367,10 +426,13 @@ export class KafkaSink implements Sink {
   private async disconnectAll(): Promise<void> {
     const producers = [...(this.producer !== null ? [this.producer] : []), ...this.checkpointProducers.values()];
     const transaction = this.transaction;
+    const controlWriter = this.controlWriter;
     this.producer = null;
     this.transaction = null;
+    this.controlWriter = null;
+    this.unmarked = false;
     this.checkpointProducers = new Map();
-    await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
+    await Promise.all([...producers.map((p) => p.disconnect().catch(() => undefined)), controlWriter?.disconnect().catch(() => undefined)]);
     await transaction?.disconnect();
   }
 
@@ -384,43 +446,29 @@ export class KafkaSink implements Sink {
     return producer;
   }
 
-  private truncate(table: string, position: string): SizedMessage[] {
-    if ((this.options.onTruncate ?? 'control-record') === 'fail') {
-      throw definite('TABLE_TRUNCATED', `table ${table} was truncated and KafkaSink ${this.name} is configured with onTruncate: 'fail'`, {
-        table,
-        hint: "recreate the topic and resync, or use onTruncate: 'control-record'",
-      });
-    }
-    return this.control('truncate', table, { [HEADERS.position]: position, [HEADERS.marker]: position }, true).map((m) => ({
-      ...m,
-      position,
-    }));
-  }
-
   /**
-   * A control record in every partition, keyed by a JSON array that no row key equals or
-   * binds to, with a `refstream-control` header saying what it is. In the `json` format the
-   * markers compaction must keep (schema, snapshot-start, truncate) carry a small JSON value;
-   * the others are tombstones. `force` writes it even when control records are disabled
-   * (truncates). See docs/sinks/kafka.md, "Control records".
+   * A truncate: a control record (written once every row before it is acknowledged) that
+   * readers of the control topic clear their state on. Without control records it cannot be
+   * recorded, so it stops the sync like `onTruncate: 'fail'`.
    */
-  private control(kind: ControlKind, table: string, headers: Record<string, string | Buffer> = {}, force = false): SizedMessage[] {
-    if (this.options.controlRecords === false && !force) return [];
-    const key = controlKey(kind);
-    const all: Record<string, string | Buffer> = {
-      [HEADERS.control]: kind,
-      ...(table !== '' ? { [HEADERS.table]: table } : {}),
-      ...headers,
-    };
-    const value = this.keepsMarkers && KEPT_CONTROL_KINDS.has(kind) ? markerValue(all) : null;
-    const out: SizedMessage[] = [];
-    for (let partition = 0; partition < this.partitions; partition++) out.push({ message: { key, value, partition, headers: all } });
-    return out;
-  }
-
-  /** The `json` format keeps markers as records compaction keeps (the reverse source reads it). */
-  private get keepsMarkers(): boolean {
-    return (this.options.format ?? 'json') === 'json';
+  private async truncate(table: string, position: string): Promise<void> {
+    const fail = (this.options.onTruncate ?? 'control-record') === 'fail';
+    if (fail || this.controlWriter === null) {
+      throw definite(
+        'TABLE_TRUNCATED',
+        fail
+          ? `table ${table} was truncated and KafkaSink ${this.name} is configured with onTruncate: 'fail'`
+          : `table ${table} was truncated and KafkaSink ${this.name} writes no control records (controlRecords: false) to record it in`,
+        {
+          table,
+          hint: fail
+            ? "recreate the topic and resync, or use onTruncate: 'control-record'"
+            : 'recreate the topic and resync, or enable control records so readers of the control topic learn about truncates',
+        },
+      );
+    }
+    await this.mark({ kind: 'truncate', table, position, marker: position });
+    this.sender!.noteDelivered(position);
   }
 
   private ready(): Promise<OrderedSender> {
@@ -468,11 +516,18 @@ export class KafkaSink implements Sink {
         partitionOf: (record) => producer.partitionOf(record),
         chunkBytes: this.options.chunkBytes ?? 1 << 20,
         maxBufferedBytes: this.options.maxBufferedBytes ?? 16 << 20,
-        // "Everything up to this position is in the topic": lets readers restore stream order across partitions.
-        ...(this.options.controlRecords !== false
-          ? { watermark: (position: string) => this.control('watermark', this.tableFields?.table ?? '', { [HEADERS.position]: position }) }
-          : {}),
       });
+      if (this.options.controlRecords !== false) {
+        const created = typeof createTopic === 'object' ? createTopic : {};
+        this.controlWriter = new ControlWriter(this.kafka, {
+          topic: this.controlTopic,
+          dataTopic: topic,
+          timeoutMs: this.options.timeoutMs ?? 30_000,
+          ...(created.replicationFactor !== undefined ? { replicationFactor: created.replicationFactor } : {}),
+          ...(created.config !== undefined ? { config: created.config } : {}),
+          ...(transaction !== undefined ? { transaction } : {}),
+        });
+      }
       return this.sender;
     } catch (error) {
       this.connecting = null;
@@ -505,14 +560,11 @@ async function gzipAll(batches: Map<number, Buffer>): Promise<Map<number, Buffer
   return new Map(entries);
 }
 
-/** The value of a kept marker: its text headers as a JSON object (binary ones, the schema, stay in headers). */
-function markerValue(headers: Record<string, string | Buffer>): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(headers).filter(([, v]) => typeof v === 'string')));
-}
-
 /**
- * True for a control record's key, in the current format (`["__refstream_control",…]`) or the
- * previous one (`{"__refstream_control":…}`). Consumers skip these; the header says the same.
+ * True for the key of a control record that earlier versions wrote into the data topic
+ * (`["__refstream_control",…]`, or `{"__refstream_control":…}` before that). Consumers of such
+ * topics skip these; the `refstream-control` header says the same. Data topics written now hold
+ * no control records (they go to the control topic).
  */
 export function isControlKey(key: Buffer | string | null): boolean {
   if (key === null) return false;

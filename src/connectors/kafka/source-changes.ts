@@ -1,13 +1,15 @@
 /**
  * The Kafka source's change stream: the records after the snapshot, merged across
  * partitions in stream (`refstream-position`) order, with replays and superseded changes
- * dropped.
+ * dropped. Control records (from the control topic, placed among the rows by control-feed.ts,
+ * or in the data topic itself in topics of earlier versions) drive the merge.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, formatPosition, sameTableSchema, type ChangeType } from '../../sdk/batch.js';
 import { definite } from '../../sdk/errors.js';
 import { keyRowFromJson, parseJson, rowFromJson } from './decode.js';
 import type { FetchedRecord } from './fetcher.js';
+import type { ReadRecord } from './control-feed.js';
 import { HEADERS } from './records.js';
 import { cloneState, type StreamState } from './source-checkpoint.js';
 import { asSourceCall, type ReadContext } from './source-context.js';
@@ -48,12 +50,20 @@ export class ChangeReader {
   async next(state: StreamState, commit: (after: StreamState) => void, signal?: AbortSignal): Promise<ChangeStep> {
     const { ctx } = this;
     const reader = await ctx.connect();
+    const feed = ctx.control;
     const deadline = Date.now() + this.options.maxWaitMs;
     for (;;) {
-      const wait = Math.max(0, deadline - Date.now());
-      const records = await asSourceCall(() => reader.fetch(new Map(state.offsets), Math.min(wait, 100)), ctx.topic, ctx.table);
+      const wait = Math.min(Math.max(0, deadline - Date.now()), 100);
+      await asSourceCall(() => feed.discover(reader, state.offsets), feed.topic, ctx.table);
+      // Partitions read as far as released wait for the next control records.
+      const exhausted = [...state.offsets].filter(([p, o]) => o >= (feed.limit(p) ?? o + 1n)).length;
+      if (exhausted > 0) await asSourceCall(() => feed.more(exhausted === state.offsets.size ? wait : 0), feed.topic, ctx.table);
+      const due = new Map([...state.offsets].filter(([p, o]) => o < (feed.limit(p) ?? o + 1n)));
+      const ends = new Map<number, bigint>();
+      const records = due.size === 0 ? [] : await asSourceCall(() => reader.fetch(due, wait, undefined, ends), ctx.topic, ctx.table);
       if (ctx.isClosed()) return { batch: null, after: null };
-      const builder = this.merge(records, state);
+      const builder = this.merge(this.arrange(records, state, ends), state);
+      feed.trim(state);
       const after = cloneState(state);
       if (builder !== null && builder.rows > 0) return { batch: builder.finish(), after };
       // Nothing to return, but offsets may have moved past dropped replays and control records.
@@ -63,26 +73,45 @@ export class ChangeReader {
   }
 
   /**
-   * Turns fetched records into one change batch, in stream order. Partitions are merged by
-   * `refstream-position`: the smallest head goes first, but only once every other partition
-   * is known to hold nothing smaller — it has a later head, or a watermark at or past it (the
-   * writer writes watermarks to every partition once records are acknowledged). Records not
-   * taken stay unread (offsets stop before them) and are fetched again by the next poll.
+   * Each partition's records in reading order, with the control topic's records placed among
+   * them: where the fetch looked at everything (`reached`), nothing unread lies before them.
    */
-  private merge(records: FetchedRecord[], state: StreamState): BatchBuilder | null {
+  private arrange(records: FetchedRecord[], state: StreamState, reached: Map<number, bigint>): Map<number, ReadRecord[]> {
+    const byPartition = new Map<number, FetchedRecord[]>();
+    for (const p of state.offsets.keys()) byPartition.set(p, []);
+    for (const r of records) if (r.offset >= state.offsets.get(r.partition)!) byPartition.get(r.partition)?.push(r);
+    const queues = new Map<number, ReadRecord[]>();
+    for (const [p, list] of byPartition) {
+      const from = state.offsets.get(p)!;
+      const to = reached.get(p);
+      queues.set(p, this.ctx.control.arrange(p, list, to !== undefined && to > from ? to : from, state));
+    }
+    return queues;
+  }
+
+  /**
+   * Turns the partitions' records into one change batch, in stream order. Partitions are
+   * merged by `refstream-position`: the smallest head goes first, but only once every other
+   * partition is known to hold nothing smaller — it has a later head, or a watermark at or
+   * past it (the writer writes one at every flush, once what it wrote is acknowledged).
+   * Records not taken stay unread (offsets stop before them) and are fetched again by the next poll.
+   */
+  private merge(queues: Map<number, ReadRecord[]>, state: StreamState): BatchBuilder | null {
     const { ctx } = this;
     const limitRows = ctx.batchRows;
     const limitBytes = ctx.batchBytes;
     const globalOrder = this.options.globalOrder;
-    const queues = new Map<number, FetchedRecord[]>();
-    for (const p of state.offsets.keys()) queues.set(p, []);
-    for (const r of records) if (r.offset >= state.offsets.get(r.partition)!) queues.get(r.partition)?.push(r);
     const next = new Map<number, number>([...queues.keys()].map((p) => [p, 0]));
     let builder: BatchBuilder | null = null;
     const full = (): boolean => builder !== null && (builder.rows >= limitRows || builder.byteLength >= limitBytes);
-    const consume = (r: FetchedRecord): void => {
+    const consume = (r: ReadRecord): void => {
       next.set(r.partition, next.get(r.partition)! + 1);
-      state.offsets.set(r.partition, r.offset + 1n);
+      if (r.placed === undefined) state.offsets.set(r.partition, r.offset + 1n);
+      else {
+        // A control record: applied; nothing unread lies before the offset it stands before.
+        state.control.set(r.partition, r.placed.at + 1n);
+        if (r.placed.boundary > state.offsets.get(r.partition)!) state.offsets.set(r.partition, r.placed.boundary);
+      }
     };
     for (;;) {
       if (full()) return builder;
@@ -122,7 +151,7 @@ export class ChangeReader {
       }
       if (full()) return builder;
       // The smallest positioned head, if every other partition is known to hold nothing smaller.
-      let best: FetchedRecord | null = null;
+      let best: ReadRecord | null = null;
       let bestPosition = '';
       for (const [p, queue] of queues) {
         const r = queue[next.get(p)!];

@@ -1,6 +1,7 @@
 /**
  * The checkpoint codec of KafkaReferenceTableSource: the stream state a checkpoint restores
- * (next offset, highest position and watermark per partition, last truncate), its JSON form,
+ * (next offset, highest position and watermark per partition, last truncate, how far each
+ * partition applied the control topic), its JSON form,
  * and the identity of the source it was taken on (cluster id, topic), checked before a
  * checkpoint is applied.
  */
@@ -15,14 +16,26 @@ export interface StreamState {
   high: Map<number, string>;
   frontier: Map<number, string>;
   truncatedAt: string | null;
+  /**
+   * Per partition, the next control-topic offset whose record it has not applied yet. Absent
+   * for a partition read before its control topic was (control records placed at or below
+   * its read position then count as applied).
+   */
+  control: Map<number, bigint>;
 }
 
 export function emptyState(): StreamState {
-  return { offsets: new Map(), high: new Map(), frontier: new Map(), truncatedAt: null };
+  return { offsets: new Map(), high: new Map(), frontier: new Map(), truncatedAt: null, control: new Map() };
 }
 
 export function cloneState(s: StreamState): StreamState {
-  return { offsets: new Map(s.offsets), high: new Map(s.high), frontier: new Map(s.frontier), truncatedAt: s.truncatedAt };
+  return {
+    offsets: new Map(s.offsets),
+    high: new Map(s.high),
+    frontier: new Map(s.frontier),
+    truncatedAt: s.truncatedAt,
+    control: new Map(s.control),
+  };
 }
 
 /** Where a checkpoint was taken. No broker address or credential: the cluster id names the cluster. */
@@ -48,6 +61,8 @@ export const changePositionSchema = z.strictObject({
   truncatedAt: z.nullable(z.string()),
   /** The table schema as a base64 Arrow IPC stream (so a restore needs no schema record). */
   schema: z.nullable(z.string()),
+  /** Next control-topic offset per partition (decimal strings); absent before the control topic existed. */
+  control: z.optional(z.record(z.string(), z.string().check(z.regex(/^\d+$/)))),
   /** Absent in checkpoints of refstream versions that did not record it. */
   source: z.optional(identitySchema),
 });
@@ -74,6 +89,7 @@ export function encodeChangePosition(
     frontier: Object.fromEntries([...state.frontier].map(([p, h]) => [String(p), h])),
     truncatedAt: state.truncatedAt,
     schema,
+    ...(state.control.size > 0 ? { control: Object.fromEntries([...state.control].map(([p, o]) => [String(p), o.toString()])) } : {}),
     ...(identity !== null ? { source: { ...identity } } : {}),
   };
   return position;
@@ -91,6 +107,7 @@ export function decodeStreamState(position: ChangePosition): StreamState {
     high: new Map(Object.entries(position.high).map(([p, h]) => [Number(p), h])),
     frontier: new Map(Object.entries(position.frontier).map(([p, h]) => [Number(p), h])),
     truncatedAt: position.truncatedAt,
+    control: new Map(Object.entries(position.control ?? {}).map(([p, o]) => [Number(p), BigInt(o)])),
   };
 }
 

@@ -2,6 +2,7 @@
  * What the Kafka source's snapshot and change readers share: the topic, batch limits, the
  * schema and the connection, owned by KafkaReferenceTableSource.
  */
+import type { ControlFeed } from './control-feed.js';
 import type { PartitionReader } from './fetcher.js';
 import { asSourceError } from './errors.js';
 import type { TopicSchema } from './source-schema.js';
@@ -15,6 +16,8 @@ export interface ReadContext {
   /** Approximate most bytes per batch. */
   readonly batchBytes: number;
   readonly schema: TopicSchema;
+  /** The control topic (inactive for topics of earlier versions, which have none). */
+  readonly control: ControlFeed;
   /** True once the source is closed: a read in progress then returns no batch. */
   isClosed(): boolean;
   /** The connected reader (connects on first use). */

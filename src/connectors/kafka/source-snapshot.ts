@@ -1,12 +1,14 @@
 /**
- * The Kafka source's snapshot: the topic folded by key up to the end offsets captured when
- * the snapshot starts, read in two passes so memory holds keys, never rows.
+ * The Kafka source's snapshot: the topic folded by key up to where the control records read
+ * when the snapshot starts release it (topics of earlier versions, without a control topic:
+ * up to the end offsets captured then), read in two passes so memory holds keys, never rows.
  */
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder } from '../../sdk/batch.js';
 import { parseJson, rowFromJson } from './decode.js';
 import type { FetchedRecord } from './fetcher.js';
-import { HEADERS } from './records.js';
+import { boundaryOf, type ControlEvent } from './control-feed.js';
+import { HEADERS, controlHeaders } from './records.js';
 import { cloneState, type StreamState } from './source-checkpoint.js';
 import { asSourceCall, type ReadContext } from './source-context.js';
 import { isReplay, noteFrontier, notePosition } from './stream-state.js';
@@ -17,7 +19,7 @@ export type SnapshotStep = { batch: RecordBatch; end?: undefined } | { batch: nu
 /** The snapshot's second pass: what to read, where it is, and which record wins per key. */
 interface SnapshotPlan {
   partitions: number[];
-  /** End offsets captured at start (the snapshot's extent). */
+  /** Where the snapshot ends in each partition (the changes begin there). */
   targets: Map<number, bigint>;
   /** Next offset the second pass reads, per partition. */
   cursor: Map<number, bigint>;
@@ -80,29 +82,77 @@ export class SnapshotReader {
     return { batch: null, end: plan.end };
   }
 
-  /** First pass: the winning offset of every live key, up to the end offsets at start. */
+  /**
+   * First pass: the winning offset of every live key, up to the snapshot's extent. With a
+   * control topic, its records are read first (to its end now): the extent is where they
+   * release each partition, and the markers among them (schema, snapshot-start, truncate, the
+   * last watermark) are applied where they stand among the rows.
+   */
   private async planSnapshot(state: StreamState): Promise<SnapshotPlan> {
     const { ctx } = this;
     const reader = await ctx.connect();
     const partitions = reader.partitions();
-    const targets = await asSourceCall(() => reader.offsets(partitions, 'end'), ctx.topic, ctx.table);
+    const feed = ctx.control;
+    const events: ControlEvent[] = [];
+    let controlEnd = 0n;
+    let targets: Map<number, bigint>;
+    if (feed.active) {
+      targets = new Map(partitions.map((p) => [p, state.offsets.get(p)!]));
+      let watermark: ControlEvent | null = null;
+      await asSourceCall(
+        async () => {
+          controlEnd = await feed.end();
+          await feed.scan(0n, controlEnd, (event) => {
+            for (const p of partitions) if (boundaryOf(event.record, p) > targets.get(p)!) targets.set(p, boundaryOf(event.record, p));
+            // Watermarks only raise frontiers: the last one says all the others say.
+            if (event.record.kind === 'watermark') watermark = event;
+            else if (event.record.kind !== 'snapshot-complete') events.push(event);
+          });
+        },
+        feed.topic,
+        ctx.table,
+      );
+      if (watermark !== null) events.push(watermark);
+      events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    } else targets = await asSourceCall(() => reader.offsets(partitions, 'end'), ctx.topic, ctx.table);
     const winners = new Map<string, bigint>();
     const cursor = new Map(partitions.map((p) => [p, state.offsets.get(p)!]));
+    // Per partition, the control records applied so far (they come in control-topic order).
+    const applied = new Map(partitions.map((p) => [p, 0]));
+    const applyUpTo = (partition: number, offset: bigint): void => {
+      let i = applied.get(partition)!;
+      for (; i < events.length && boundaryOf(events[i]!.record, partition) <= offset; i++) {
+        const record = events[i]!.record;
+        const boundary = boundaryOf(record, partition);
+        this.foldRecord({ partition, offset: boundary - 1n, key: null, value: null, headers: controlHeaders(record) }, winners, state);
+      }
+      applied.set(partition, i);
+    };
     for (;;) {
       const due = new Map<number, bigint>();
       for (const p of partitions) if (state.offsets.get(p)! < targets.get(p)!) due.set(p, state.offsets.get(p)!);
       if (due.size === 0) break;
-      const records = await asSourceCall(() => reader.fetch(due, 100, SNAPSHOT_FETCH_BYTES), ctx.topic, ctx.table);
+      const reached = new Map<number, bigint>();
+      const records = await asSourceCall(() => reader.fetch(due, 100, SNAPSHOT_FETCH_BYTES, reached), ctx.topic, ctx.table);
       if (ctx.isClosed()) break;
-      let progressed = false;
       for (const r of records) {
         if (r.offset >= targets.get(r.partition)! || r.offset < state.offsets.get(r.partition)!) continue;
+        applyUpTo(r.partition, r.offset);
         state.offsets.set(r.partition, r.offset + 1n);
-        progressed = true;
         this.foldRecord(r, winners, state);
       }
-      // Offsets below the end that hold nothing readable (compacted away, aborted transactions).
-      if (!progressed) for (const [p] of due) state.offsets.set(p, targets.get(p)!);
+      // Past what holds nothing readable (aborted transactions, markers, records compacted
+      // away); a partition whose records are not readable yet (a transaction's markers still
+      // being written) is fetched again.
+      for (const [p, to] of reached) {
+        const end = to < targets.get(p)! ? to : targets.get(p)!;
+        if (end > state.offsets.get(p)!) state.offsets.set(p, end);
+      }
+    }
+    for (const p of partitions) applyUpTo(p, targets.get(p)!);
+    if (feed.active) {
+      for (const p of partitions) state.control.set(p, controlEnd);
+      feed.restart(controlEnd, targets);
     }
     if (winners.size > 0) ctx.schema.require();
     return { partitions, targets, cursor, winners, end: cloneState(state) };

@@ -24,6 +24,8 @@ import type { WarningHandler } from '../../sdk/warnings.js';
 import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { descriptorFromIpc } from './decode.js';
 import { PartitionReader } from './fetcher.js';
+import { ControlFeed } from './control-feed.js';
+import { defaultControlTopic } from './records.js';
 import { asSourceError } from './errors.js';
 import { PollScheduler, type PollResult } from './poll-scheduler.js';
 import { ChangeReader } from './source-changes.js';
@@ -70,6 +72,8 @@ export interface KafkaSourceOptions extends KafkaConnectionOptions {
   globalOrder?: boolean;
   /** Receives warnings such as `CHECKPOINT_UNIDENTIFIED` (default: Node process warnings on stderr). */
   onWarning?: WarningHandler;
+  /** The control topic the writer used (default `<topic>.refstream-control`, as KafkaSink's `controlTopic`). */
+  controlTopic?: string;
 }
 
 const optionsSchema = z.extend(connectionOptionsSchema, {
@@ -80,6 +84,7 @@ const optionsSchema = z.extend(connectionOptionsSchema, {
   batchBytes: z.optional(z.int().check(z.positive())),
   maxWaitMs: z.optional(z.int().check(z.nonnegative())),
   globalOrder: z.optional(z.boolean()),
+  controlTopic: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'))),
   onWarning: z.optional(z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function')),
 });
 
@@ -107,6 +112,7 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
   private readonly table: string;
   private reader: PartitionReader | null = null;
   private readonly schema: TopicSchema;
+  private readonly feed: ControlFeed;
   private readonly snapshot: SnapshotReader;
   private readonly changes: ChangeReader;
   private snapshotDone = false;
@@ -134,12 +140,15 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     );
     const s = this.options.schema as Schema | TableDescriptor | undefined;
     this.schema = new TopicSchema(this.options.topic, this.table, s === undefined ? null : 'primaryKey' in s ? s : descriptorOf(s));
+    this.kafka = createKafkaClient(this.options);
+    this.feed = new ControlFeed(this.kafka, this.options.controlTopic ?? defaultControlTopic(this.options.topic));
     const context: ReadContext = {
       topic: this.options.topic,
       table: this.table,
       batchRows: this.options.batchRows ?? 10_000,
       batchBytes: this.options.batchBytes ?? 8 << 20,
       schema: this.schema,
+      control: this.feed,
       isClosed: () => this.closed,
       connect: () => this.connect(),
     };
@@ -149,7 +158,6 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
       globalOrder: this.options.globalOrder ?? true,
       emittedData: () => this.emittedData,
     });
-    this.kafka = createKafkaClient(this.options);
   }
 
   isSnapshotComplete(): boolean {
@@ -225,7 +233,7 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
     if (this.closed) return;
     this.closed = true;
     this.snapshot.discard();
-    await this.reader?.close();
+    await Promise.all([this.reader?.close(), this.feed.close()]);
     this.reader = null;
   }
 
@@ -265,12 +273,21 @@ export class KafkaReferenceTableSource implements ReferenceTableSource {
           );
         }
       }
+      // Where the control topic is read from: a restored position names it per partition.
+      if (await this.feed.discover(reader, this.ahead.offsets, true)) {
+        const cursors = [...this.ahead.control.values()];
+        if (cursors.length > 0)
+          this.feed.restart(
+            cursors.reduce((a, b) => (a < b ? a : b)),
+            this.ahead.offsets,
+          );
+      }
     } catch (error) {
-      await reader.close();
+      await Promise.all([reader.close(), this.feed.close()]);
       throw asSourceError(error, this.options.topic, this.table);
     }
     if (this.closed) {
-      await reader.close();
+      await Promise.all([reader.close(), this.feed.close()]);
       this.throwIfClosed();
     }
     this.reader = reader;

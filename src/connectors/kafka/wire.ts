@@ -194,8 +194,10 @@ export class RecordBatchWriter {
   private valueLengthAt = 0;
   private largest = 0;
 
-  constructor(initialBytes = 64 * 1024) {
-    this.out = new ByteOut(Math.max(initialBytes, 256));
+  /** @param reuse - a buffer to write into (from a batch already sent), instead of a new one */
+  constructor(initialBytes = 64 * 1024, reuse?: Buffer) {
+    const size = Math.max(initialBytes, 256);
+    this.out = new ByteOut(size, reuse !== undefined && reuse.length >= size ? reuse : undefined);
     this.out.pos = BATCH_HEADER_BYTES;
   }
 
@@ -347,6 +349,11 @@ export class RecordBatchWriter {
       this.out.pos += shift;
     }
     writeVarint(this.out.buf, at, length);
+  }
+
+  /** The buffer the batch is written in (to reuse once the batch is sent and acknowledged). */
+  get buffer(): Buffer {
+    return this.out.buf;
   }
 
   /** The finished batch (the writer must not be used afterwards). */

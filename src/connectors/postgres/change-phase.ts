@@ -3,7 +3,8 @@
  * stream (a `ChangeReader` on the slot) at the first poll, and the position confirmed to it.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { abortError, ConnectorError, transient } from '../../sdk/errors.js';
+import { ConnectorError, transient } from '../../sdk/errors.js';
+import { sleep } from '../../sdk/sleep.js';
 import type { ResolvedConfig } from './config.js';
 import { ensureMainSlot } from './slot.js';
 import { recordPartitions } from './partitions.js';
@@ -18,22 +19,6 @@ import type { TableSession } from './table-session.js';
 import { openSlotChannel } from './change-channel.js';
 import type { CaptureMembership } from './capture/membership.js';
 import type { LeaderTerm } from '../../sdk/leadership.js';
-
-/** Resolves after `ms`, or rejects when `signal` aborts. */
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** Reads the table's changes from where the snapshot (or the restored checkpoint) left off. */
 export class ChangePhase {
@@ -209,7 +194,7 @@ export class ChangePhase {
       r.beginning ??= r.snapshot.begin().then(async () => {
         if (this.isClosed()) await r.snapshot.release();
       });
-      const started = await Promise.race([r.beginning.then(() => true), delay(this.config.maxWaitMs, signal).then(() => false)]);
+      const started = await Promise.race([r.beginning.then(() => true), sleep(this.config.maxWaitMs, signal).then(() => false)]);
       if (!started) return null;
       r.beginning = null;
     }

@@ -13,7 +13,7 @@ import type { ColumnSpec } from './types.js';
 const lsnText = z.string().check(z.refine(isLsnText, 'must be an LSN like 16/B374D848'));
 const digits = z.string().check(z.regex(/^\d+$/, 'must be a decimal number'));
 /** `[name, typeOid, typmod, sourceType, nullable, attnum?]` (attnum: absent in checkpoints of older versions). */
-const columnsSchema = z.array(
+export const columnsSchema = z.array(
   z.union([
     z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean()]),
     z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean(), z.int()]),

@@ -34,6 +34,9 @@ import type {
   TimestampColumnBuilder,
   Utf8ColumnBuilder,
 } from '../../sdk/builders.js';
+
+/** A builder of 64-bit words (Int64 and Timestamp). */
+type Word64ColumnBuilder = Int64ColumnBuilder | TimestampColumnBuilder;
 import { column } from '../../sdk/batch.js';
 import { definite } from '../../sdk/errors.js';
 import { OID } from './oids.js';
@@ -90,12 +93,25 @@ export interface ColumnCodec {
 export type UnknownTypes = 'error' | 'text';
 
 /** Kinds of columns that the COPY decoder handles inline instead of through a closure. */
-export const FAST = { none: 0, int8: 1, bytes: 2, bool: 3, timestamp: 4, int4: 5 } as const;
+export const FAST = {
+  none: 0,
+  int8: 1,
+  bytes: 2,
+  bool: 3,
+  timestamp: 4,
+  int4: 5,
+  int2: 6,
+  float4: 7,
+  float8: 8,
+  date: 9,
+  uuid: 10,
+  /** numeric with a precision and scale (Decimal128); values beyond 2^53 unscaled take the codec. */
+  decimal: 11,
+} as const;
 
 export { OID };
 
-/** Microseconds and days between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
-const PG_EPOCH_US = 946_684_800_000_000;
+/** Days between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 const PG_EPOCH_DAYS = 10_957;
 const TWO_32 = 4294967296;
 
@@ -219,6 +235,7 @@ function mapBuiltin(oid: number, typmod: number, ctx: MapContext): Mapping | und
     case OID.int2:
       return {
         type: new Int16(),
+        fast: FAST.int2,
         decodeBinary: (buf, off, _len, b) => (b as unknown as { append(v: number): void }).append(buf.readInt16BE(off)),
         decodeText: numberFromText,
       };
@@ -245,12 +262,14 @@ function mapBuiltin(oid: number, typmod: number, ctx: MapContext): Mapping | und
     case OID.float4:
       return {
         type: new Float32(),
+        fast: FAST.float4,
         decodeBinary: (buf, off, _len, b) => (b as unknown as { append(v: number): void }).append(buf.readFloatBE(off)),
         decodeText: numberFromText,
       };
     case OID.float8:
       return {
         type: new Float64(),
+        fast: FAST.float8,
         decodeBinary: (buf, off, _len, b) => (b as unknown as { append(v: number): void }).append(buf.readDoubleBE(off)),
         decodeText: numberFromText,
       };
@@ -282,17 +301,15 @@ function mapBuiltin(oid: number, typmod: number, ctx: MapContext): Mapping | und
     case OID.uuid:
       return {
         type: new FixedSizeBinary(16),
+        fast: FAST.uuid,
         decodeBinary: (buf, off, _len, b) => (b as FixedSizeBinaryColumnBuilder).appendBytes(buf, off),
         decodeText: (buf, off, len, b) => (b as FixedSizeBinaryColumnBuilder).appendValue(buf.toString('latin1', off, off + len)),
       };
     case OID.date:
       return {
         type: new DateDay(),
-        decodeBinary: (buf, off, _len, b) => {
-          const days = buf.readInt32BE(off);
-          // ±infinity keep their sentinel values (int32 max/min) instead of wrapping
-          (b as Date32ColumnBuilder).append(days === 0x7fffffff || days === -0x80000000 ? days : days + PG_EPOCH_DAYS);
-        },
+        fast: FAST.date,
+        decodeBinary: (buf, off, _len, b) => (b as Date32ColumnBuilder).append(unixDays(buf.readInt32BE(off))),
         decodeText: (buf, off, len, b) => (b as Date32ColumnBuilder).appendValue(buf.toString('latin1', off, off + len)),
       };
     case OID.timestamp:
@@ -324,24 +341,36 @@ function mapBuiltin(oid: number, typmod: number, ctx: MapContext): Mapping | und
   return undefined;
 }
 
+/** A PostgreSQL date (days since 2000-01-01) as days since the Unix epoch; ±infinity keep their sentinels (int32 max/min) instead of wrapping. */
+export function unixDays(pgDays: number): number {
+  return pgDays === 0x7fffffff || pgDays === -0x80000000 ? pgDays : pgDays + PG_EPOCH_DAYS;
+}
+
 function numberFromText(buf: Buffer, off: number, len: number, b: ColumnBuilder): void {
   (b as unknown as { append(v: number): void }).append(Number(buf.toString('latin1', off, off + len)));
 }
 
 export function decodeTimestamp(buf: Buffer, off: number, _len: number, b: ColumnBuilder): void {
-  const builder = b as TimestampColumnBuilder;
   // byte arithmetic: Buffer.read*BE validate their arguments on every call
   const hi = (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
   const lo = ((buf[off + 4]! << 24) | (buf[off + 5]! << 16) | (buf[off + 6]! << 8) | buf[off + 7]!) >>> 0;
-  if (hi > -0x100000 && hi < 0x100000) {
-    // |µs| < 2^52: exact in a double, no BigInt on the hot path
-    builder.appendSafeInteger(hi * TWO_32 + lo + PG_EPOCH_US);
-    return;
-  }
-  const raw = buf.readBigInt64BE(off);
-  // ±infinity keep int64 max/min
-  if (raw === 0x7fffffffffffffffn || raw === -0x8000000000000000n) builder.appendBigInt(raw);
-  else builder.appendBigInt(raw + BigInt(PG_EPOCH_US));
+  appendPgTimestamp(b as TimestampColumnBuilder, hi, lo);
+}
+
+/** The Unix epoch's distance to PostgreSQL's in µs (946,684,800,000,000), as high and low 32-bit words. */
+const PG_EPOCH_US_HI = 220_417;
+const PG_EPOCH_US_LO = 993_517_568;
+
+/**
+ * Appends a PostgreSQL timestamp (µs since 2000-01-01, as the signed high and unsigned low
+ * words of its int64) as µs since the Unix epoch, with 32-bit word arithmetic (no BigInt);
+ * ±infinity keep int64 max/min, other values wrap as int64 arithmetic does.
+ */
+export function appendPgTimestamp(builder: Word64ColumnBuilder, hi: number, lo: number): void {
+  if ((hi === 0x7fffffff && lo === 0xffffffff) || (hi === -0x80000000 && lo === 0)) return builder.appendWords(lo | 0, hi);
+  const low = lo + PG_EPOCH_US_LO;
+  const carry = low >= TWO_32 ? 1 : 0;
+  builder.appendWords((low - carry * TWO_32) | 0, (hi + PG_EPOCH_US_HI + carry) | 0);
 }
 
 const NUMERIC_NEG = 0x4000;
@@ -378,31 +407,14 @@ function mapNumeric(typmod: number, ctx: MapContext): Mapping {
   };
   return {
     type: new Decimal(scale, precision, 128),
+    fast: FAST.decimal,
     decodeBinary: (buf, off, _len, b) => {
       const builder = b as Decimal128ColumnBuilder;
-      // byte arithmetic: Buffer.read*BE validate their arguments on every call
-      const ndigits = ((buf[off]! << 24) >> 16) | buf[off + 1]!;
-      const weight = ((buf[off + 2]! << 24) >> 16) | buf[off + 3]!;
+      if (appendNumericSafe(buf, off, scale, builder)) return;
       const sign = (buf[off + 4]! << 8) | buf[off + 5]!;
       if (sign === NUMERIC_NAN) notRepresentable('NaN');
       if (sign === NUMERIC_PINF || sign === NUMERIC_NINF) notRepresentable('Infinity');
-      // value = Σ digit[i] · 10000^(weight − i); unscaled = value · 10^scale
-      const exp10 = scale - 4 * (ndigits - 1 - weight);
-      if (ndigits <= 3 && exp10 >= -15 && exp10 <= 15) {
-        let acc = 0;
-        for (let i = 0, q = off + 8; i < ndigits; i++, q += 2) acc = acc * 10000 + ((buf[q]! << 8) | buf[q + 1]!);
-        const unscaled = exp10 >= 0 ? acc * POW10[exp10]! : acc / POW10[-exp10]!;
-        if (Number.isSafeInteger(unscaled)) {
-          builder.appendUnscaledSafe(sign === NUMERIC_NEG ? -unscaled : unscaled);
-          return;
-        }
-      }
-      let big = 0n;
-      for (let i = 0; i < ndigits; i++) big = big * 10000n + BigInt(buf.readUInt16BE(off + 8 + 2 * i));
-      if (ndigits === 0) big = 0n;
-      else if (exp10 >= 0) big *= 10n ** BigInt(exp10);
-      else big /= 10n ** BigInt(-exp10);
-      builder.appendUnscaled(sign === NUMERIC_NEG ? -big : big);
+      builder.appendUnscaled(numericUnscaled(buf, off, scale));
     },
     decodeText: (buf, off, len, b) => {
       const text = buf.toString('latin1', off, off + len);
@@ -411,6 +423,63 @@ function mapNumeric(typmod: number, ctx: MapContext): Mapping {
       (b as Decimal128ColumnBuilder).appendValue(text);
     },
   };
+}
+
+/** 2^53 / 10000, rounded down so that `acc * 10000 + 9999` stays a safe integer. */
+const NUMERIC_SAFE_ACC = 900_719_925_473;
+const DIGIT_POW10 = [1, 10, 100, 1000];
+
+/**
+ * Appends a binary numeric (not NaN or infinite) as its unscaled value at `scale` when that is a
+ * safe integer and needs no rounding, with no BigInt; returns false, appending nothing, for
+ * anything else (special values, larger values, more fraction digits than `scale`).
+ */
+export function appendNumericSafe(buf: Uint8Array, off: number, scale: number, builder: Decimal128ColumnBuilder): boolean {
+  const ndigits = (buf[off]! << 8) | buf[off + 1]!;
+  const weight = ((buf[off + 2]! << 24) >> 16) | buf[off + 3]!;
+  const sign = (buf[off + 4]! << 8) | buf[off + 5]!;
+  if ((sign !== 0 && sign !== NUMERIC_NEG) || ndigits > 0x7fff) return false;
+  if (ndigits === 0) {
+    builder.appendUnscaledSafe(0);
+    return true;
+  }
+  // value = Σ digit[i] · 10000^(weight − i); unscaled = value · 10^scale = digits · 10^exp10
+  let acc = 0;
+  const lastAt = off + 8 + 2 * (ndigits - 1);
+  for (let q = off + 8; q < lastAt; q += 2) acc = acc * 10000 + ((buf[q]! << 8) | buf[q + 1]!);
+  if (acc > NUMERIC_SAFE_ACC) return false;
+  const last = (buf[lastAt]! << 8) | buf[lastAt + 1]!;
+  const exp10 = scale - 4 * (ndigits - 1 - weight);
+  let unscaled: number;
+  if (exp10 >= 0) {
+    if (exp10 > 15) return false;
+    // exact whenever the result is a safe integer (both factors are)
+    unscaled = (acc * 10000 + last) * POW10[exp10]!;
+    if (unscaled > Number.MAX_SAFE_INTEGER) return false;
+  } else {
+    // the last group holds 1–3 digits beyond the scale: they must be zeros (no rounding here)
+    if (exp10 < -3) return false;
+    // small-integer tables: `%` on a double (POW10's elements) is a call into C
+    const divisor = DIGIT_POW10[-exp10]!;
+    if (last % divisor !== 0) return false;
+    unscaled = acc * DIGIT_POW10[4 + exp10]! + last / divisor;
+  }
+  builder.appendUnscaledSafe(sign === NUMERIC_NEG ? -unscaled : unscaled);
+  return true;
+}
+
+/** The unscaled value of a finite binary numeric at `scale`, exactly (digits beyond `scale` truncated toward zero). */
+export function numericUnscaled(buf: Buffer, off: number, scale: number): bigint {
+  const ndigits = buf.readInt16BE(off);
+  const weight = buf.readInt16BE(off + 2);
+  const sign = buf.readUInt16BE(off + 4);
+  if (ndigits === 0) return 0n;
+  let big = 0n;
+  for (let i = 0; i < ndigits; i++) big = big * 10000n + BigInt(buf.readUInt16BE(off + 8 + 2 * i));
+  const exp10 = scale - 4 * (ndigits - 1 - weight);
+  if (exp10 >= 0) big *= 10n ** BigInt(exp10);
+  else big /= 10n ** BigInt(-exp10);
+  return sign === NUMERIC_NEG ? -big : big;
 }
 
 /** Renders a binary numeric as PostgreSQL would print it (keeps the display scale). */

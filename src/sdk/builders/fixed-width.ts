@@ -1,5 +1,8 @@
 /**
  * Fixed-width numbers stored in one typed array: Int8/16/32, Float32/64 and Date32.
+ *
+ * Each concrete class stores its values in its own `append`: one shared method would store
+ * into five kinds of typed array, which V8 compiles to a slow generic store.
  */
 import { DateDay, Float32, Float64, Int8, Int16, Int32, makeData, type Data, type DataType } from 'apache-arrow';
 import { grow, handOver, ColumnBuilder } from './column-builder.js';
@@ -25,9 +28,18 @@ class FixedWidthBuilder<T extends DataType> extends ColumnBuilder<T> {
   }
   /** Appends a number. */
   append(value: number): void {
+    const i = this.slot();
+    this.values[i] = value;
+    this.appended(i);
+  }
+  /** The index of the next value, with room for it. */
+  protected slot(): number {
     const i = this.length;
     if (i >= this.values.length) this.values = grow(this.values, i + 1, this.make);
-    this.values[i] = value;
+    return i;
+  }
+  /** Marks the value just stored at `i` as appended. */
+  protected appended(i: number): void {
     this.markValid(i);
     this.length = i + 1;
   }
@@ -53,11 +65,21 @@ export class Int16ColumnBuilder extends FixedWidthBuilder<Int16> {
   constructor() {
     super(new Int16(), (n) => new Int16Array(n));
   }
+  override append(value: number): void {
+    const i = this.slot();
+    this.values[i] = value;
+    this.appended(i);
+  }
 }
 
 export class Int32ColumnBuilder extends FixedWidthBuilder<Int32> {
   constructor() {
     super(new Int32(), (n) => new Int32Array(n));
+  }
+  override append(value: number): void {
+    const i = this.slot();
+    this.values[i] = value;
+    this.appended(i);
   }
 }
 
@@ -65,11 +87,21 @@ export class Float32ColumnBuilder extends FixedWidthBuilder<Float32> {
   constructor() {
     super(new Float32(), (n) => new Float32Array(n));
   }
+  override append(value: number): void {
+    const i = this.slot();
+    this.values[i] = value;
+    this.appended(i);
+  }
 }
 
 export class Float64ColumnBuilder extends FixedWidthBuilder<Float64> {
   constructor() {
     super(new Float64(), (n) => new Float64Array(n));
+  }
+  override append(value: number): void {
+    const i = this.slot();
+    this.values[i] = value;
+    this.appended(i);
   }
 }
 
@@ -77,6 +109,11 @@ export class Float64ColumnBuilder extends FixedWidthBuilder<Float64> {
 export class Date32ColumnBuilder extends FixedWidthBuilder<DateDay> {
   constructor() {
     super(new DateDay(), (n) => new Int32Array(n));
+  }
+  override append(value: number): void {
+    const i = this.slot();
+    this.values[i] = value;
+    this.appended(i);
   }
   override appendValue(value: unknown): void {
     if (value === null || value === undefined) return this.appendNull();

@@ -32,6 +32,14 @@ class Word64Builder<T extends DataType> extends ColumnBuilder<T> {
     this.markValid(i);
     this.length = i + 1;
   }
+  /** Appends the 64-bit integer whose low and high 32-bit words (as int32) are given. */
+  appendWords(low: number, high: number): void {
+    const i = this.slot();
+    this.words[2 * i] = low;
+    this.words[2 * i + 1] = high;
+    this.markValid(i);
+    this.length = i + 1;
+  }
   /** Appends a safe integer (|v| < 2^53) without BigInt arithmetic. */
   appendSafeInteger(value: number): void {
     const i = this.slot();

@@ -5,8 +5,9 @@ export class ByteOut {
   buf: Buffer;
   pos = 0;
 
-  constructor(initialBytes = 4096) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
+  /** @param buffer - a buffer to write into from the start (reused), instead of a new one of `initialBytes` */
+  constructor(initialBytes = 4096, buffer?: Buffer) {
+    this.buf = buffer ?? Buffer.allocUnsafe(initialBytes);
   }
 
   /** Makes room for `bytes` more bytes after `pos`. */

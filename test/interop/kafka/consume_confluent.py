@@ -5,10 +5,10 @@ what it found as one JSON document on stdout.
 
 FORMAT is `json` (the upsert format: key = primary key, value = row, tombstone = delete) or
 `debezium` (the Debezium envelope: `op` + `after`/`before`). Records with a `refstream-control`
-header are skipped, as docs/sinks/kafka.md tells consumers to. The consumer reads every
-partition up to the end offsets it saw at start (the producer has stopped), folds the records
-by key and reports the folded rows, the (op, position, key) identities seen more than once,
-the snapshot-start markers and any consumer errors.
+header (the control records topics of earlier refstream versions carried) are counted and
+skipped. The consumer reads every partition up to the end offsets it saw at start (the
+producer has stopped), folds the records by key and reports the folded rows, the (op,
+position, key) identities seen more than once, the control records and any consumer errors.
 """
 
 import json
@@ -38,7 +38,7 @@ def main() -> None:
     rows: dict[str, dict] = {}
     seen: set[str] = set()
     duplicates: list[str] = []
-    snapshot_starts = 0
+    controls = 0
     records = 0
     at_end: set[int] = set()
     # The producer has stopped: each partition's end (for read_committed its last stable
@@ -58,7 +58,7 @@ def main() -> None:
         headers = {k: v.decode("utf-8", "replace") for k, v in (msg.headers() or []) if v is not None}
         control = headers.get("refstream-control")
         if control is not None:
-            snapshot_starts += control == "snapshot-start"
+            controls += 1
             continue
         key = json.loads(msg.key())
         key_text = json.dumps(key, sort_keys=True)
@@ -87,7 +87,7 @@ def main() -> None:
                 "rows": list(rows.values()),
                 "records": records,
                 "duplicates": duplicates,
-                "snapshotStarts": snapshot_starts,
+                "controlRecords": controls,
                 "errors": errors,
             }
         )

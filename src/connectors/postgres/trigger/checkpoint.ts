@@ -6,7 +6,7 @@
 import * as z from '../../../sdk/zod.js';
 import { definite } from '../../../sdk/errors.js';
 import { makeCheckpoint, parseCheckpoint, parsePosition, type JsonValue, type SourceCheckpoint } from '../../../sdk/checkpoint.js';
-import { identitySchema, specsFromJson, specsToJson, type SourceIdentity } from '../checkpoint.js';
+import { columnsSchema, identitySchema, specsFromJson, specsToJson, type SourceIdentity } from '../checkpoint.js';
 import type { SnapshotRange } from '../snapshot.js';
 import type { ColumnSpec } from '../types.js';
 import { PG_SNAPSHOT_TEXT, parsePgSnapshot, type PgSnapshot } from './pg-snapshot.js';
@@ -16,13 +16,6 @@ export const CONNECTOR = 'postgres';
 
 const snapshotText = z.string().check(z.regex(PG_SNAPSHOT_TEXT, 'must be a pg_snapshot like 100:104:101,102'));
 const digits = z.string().check(z.regex(/^\d+$/, 'must be a decimal number'));
-/** `[name, typeOid, typmod, sourceType, nullable, attnum?]`, as logical checkpoints record columns (checkpoint.ts). */
-const columnsSchema = z.array(
-  z.union([
-    z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean()]),
-    z.tuple([z.string(), z.int(), z.int(), z.string(), z.boolean(), z.int()]),
-  ]),
-);
 const rangeSchema = z.strictObject({
   start: z.int().check(z.gte(0)),
   end: z.nullable(z.int().check(z.gte(0))),
