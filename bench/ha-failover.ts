@@ -11,7 +11,7 @@
  *    change throughput of one replica with and without `--ha` on the same committed workload
  *    (`changes` updates, from the first to the last being visible in the target).
  *
- *   npm run build && node --import tsx bench/ha-failover.ts [failovers=12] [changes=200000]
+ *   npm run build && node --import tsx bench/ha-failover.ts [failovers=12] [changes=500000]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ import type { TestPostgres } from '../src/testing/postgres.js';
 import { createBenchTable, median, percentile, startBenchServer } from './lib/postgres-bench.js';
 
 const failovers = Number(process.argv[2] ?? 12);
-const changes = Number(process.argv[3] ?? 200_000);
+const changes = Number(process.argv[3] ?? 500_000);
 const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
 const ROWS = 100_000;
 const server = await startBenchServer();
@@ -107,7 +107,7 @@ async function takeovers(): Promise<number[]> {
       times.push(ms);
       console.log(`  failover ${n}: ${holder} killed, ${await leaseHolder()} leads, first change visible after ${ms.toFixed(0)} ms`);
       replicas.delete(leader.id);
-      const fresh = `${leader.id}-${n}`;
+      const fresh = `r${n + 3}`;
       replicas.set(fresh, startReplica(fresh, 'ha.items', true));
     }
   } finally {
@@ -135,33 +135,28 @@ async function renewalsPerSecond(seconds: number): Promise<number> {
   }
 }
 
-/** Changes per second of one replica (with or without --ha) on `changes` committed updates. */
+/**
+ * Changes per second of one replica (with or without --ha) catching up on `changes` committed
+ * updates: from its start to the last change visible in the target (startup included).
+ */
 async function throughput(ha: boolean, target: string): Promise<number> {
   await server.query('CREATE SCHEMA IF NOT EXISTS tp');
-  const r = startReplica(ha ? 'tp-ha' : 'tp', target, ha);
+  const id = ha ? 'tp-ha' : 'tp';
+  let r = startReplica(id, target, ha);
   try {
-    await waitFor(
-      'the snapshot',
-      async () => (await one(`SELECT count(*) FROM ${target}`)) === String(await one(`SELECT count(*) FROM public.items`)),
-      300_000,
-      250,
-    );
-    await sleep(1000);
-    const started = performance.now();
-    const perTx = 100;
+    const rows = await one(`SELECT count(*) FROM public.items`);
+    await waitFor('the snapshot', async () => (await one(`SELECT count(*) FROM ${target}`)) === rows, 300_000, 250);
+    await sleep(2000); // a checkpoint after the snapshot
+    await stop(r);
+    const perTx = 10_000;
+    let last = '';
     for (let done = 0; done < changes; done += perTx) {
-      await server.query(`UPDATE public.items SET name = 'tp ' || $3 WHERE id BETWEEN $1 AND $2`, [
-        (done % ROWS) + 1,
-        (done % ROWS) + perTx,
-        `${target} ${done}`,
-      ]);
+      last = `tp ${target} ${done}`;
+      await server.query(`UPDATE public.items SET name = $3 WHERE id BETWEEN $1 AND $2`, [(done % ROWS) + 1, (done % ROWS) + perTx, last]);
     }
-    const last = `${target} ${Math.floor((changes - 1) / perTx) * perTx}`;
-    await waitFor(
-      'the last change',
-      async () => (await one(`SELECT count(*) FROM ${target} WHERE name = $1`, [`tp ${last}`])) !== '0',
-      600_000,
-    );
+    const started = performance.now();
+    r = startReplica(id, target, ha);
+    await waitFor('the last change', async () => (await one(`SELECT count(*) FROM ${target} WHERE name = $1`, [last])) !== '0', 600_000);
     return changes / ((performance.now() - started) / 1000);
   } finally {
     await stop(r);
