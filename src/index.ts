@@ -24,4 +24,6 @@ export * from './sdk/table.js';
 export * from './sdk/sink.js';
 export * from './sources/memory/index.js';
 export * from './sdk/sync.js';
+export * from './sdk/lease.js';
+export * from './sdk/leadership.js';
 export * from './sinks/index.js';

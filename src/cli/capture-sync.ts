@@ -4,13 +4,20 @@
  * runner per table, each with its own sinks (URLs with `{schema}`/`{table}`) and its own
  * checkpoint. A table stopped by a definite error is reported and the others go on; the
  * command ends when every table has stopped (Ctrl-C stops them all).
+ *
+ * With `--ha` the whole capture is one replica of its group: one lease for all its tables.
+ * Each term of leadership gets a capture of its own (closed when the term ends, which releases
+ * the slot), and every table's runner leads and stands by with that one lease.
  */
 import type { CheckpointStore } from '../sdk/checkpoint-store.js';
 import { ConnectorError, redactSecrets, toConnectorError } from '../sdk/errors.js';
 import type { Sink } from '../sdk/sink.js';
 import { initialProgress, sync, type SyncProgress, type SyncRun } from '../sdk/sync.js';
 import type { CommandContext } from './command.js';
-import { createCheckpointStore, createSink, joinKafkaTransactions } from './endpoints.js';
+import { checkpointKey, createCheckpointStore, createSink, joinKafkaTransactions } from './endpoints.js';
+import { checkHaSetup, createLeadership, defaultGroup, leadershipField, perTerm, reportLeadership } from './ha.js';
+import type { Leadership } from '../sdk/leadership.js';
+import type { LeaseStore } from '../sdk/lease.js';
 import { CliError, EXIT } from './errors.js';
 import { Metrics, TableMetrics } from './metrics.js';
 import { Reporter, resolveLogFormat } from './reporter.js';
@@ -55,10 +62,11 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
   if (args.resnapshotOnInvalidSlot) {
     throw new CliError('--resnapshot-on-invalid-slot: not available for several tables; drop the flag', EXIT.badUsage);
   }
+  let ha: { leadership: Leadership; leases: LeaseStore } | null = null;
   const reporter = new Reporter({
     format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }),
     stream: context.stderr,
-    extra: () => ({ tables: tableSummary(runs) }),
+    extra: () => ({ tables: tableSummary(runs), ...(ha ? { ha: leadershipField(ha.leadership) } : {}) }),
   });
   const postgres = await import('../connectors/postgres/index.js');
   const { withPostgres } = await import('./postgres-admin.js');
@@ -83,12 +91,12 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
     (s) => s[0]!,
   );
 
-  let capture: InstanceType<typeof postgres.PostgresCapture>;
-  try {
-    capture = new postgres.PostgresCapture({
+  const slot = config.slot;
+  const newCapture = () =>
+    new postgres.PostgresCapture({
       connectionString: config.source,
       tables: displays,
-      slot: config.slot,
+      slot,
       ...(config.publication !== undefined ? { publication: config.publication } : {}),
       ...(config.snapshotParallelism !== undefined ? { snapshotParallelism: config.snapshotParallelism } : {}),
       ...(config.batchRows !== undefined ? { batchRows: config.batchRows } : {}),
@@ -103,9 +111,29 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
         reporter.event('warning', { code: warning.code, table: warning.table, message: warning.message });
       },
     });
+  // without --ha one capture for the run; with --ha one per term of leadership (made when it starts)
+  let capture: InstanceType<typeof postgres.PostgresCapture> | null = null;
+  try {
+    const first = newCapture(); // validates the settings before anything starts
+    if (config.ha) await first.close();
+    else capture = first;
   } catch (error) {
     throw asCliError(error);
   }
+  let captureOfTerm: ReturnType<typeof perTerm<InstanceType<typeof postgres.PostgresCapture>>> | null = null;
+  /** The capture a table's new source comes from (with --ha: the current term's). */
+  let captureForSource = async () => capture!;
+  /** Tables taken out of the configuration leave the publication, and their checkpoints go. */
+  const pruneRemoved = async (from: InstanceType<typeof postgres.PostgresCapture>) => {
+    for (const removed of await from.pruneTables()) {
+      const name = postgres.parseQualifiedName(removed)!;
+      const [spec] = expandForTables('--checkpoint', [config.checkpoint ?? DEFAULT_CHECKPOINT], [name], 'checkpoint')[0]!;
+      const store = await createCheckpointStore(spec!, removed, config.source);
+      await store.clear?.();
+      await store.close?.();
+      reporter.event('table-removed', { table: removed, checkpoint: redactSecrets(spec!) });
+    }
+  };
 
   const runs: TableRun[] = displays.map((table, i) => ({
     table,
@@ -121,7 +149,9 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
   const closeStarted = async () => {
     for (const r of runs) for (const sink of r.sinks) await sink.close().catch(() => {});
     for (const store of opened) await store.close?.().catch(() => {});
-    await capture.close().catch(() => {});
+    await capture?.close().catch(() => {});
+    await ha?.leadership.close().catch(() => {});
+    await ha?.leases.close?.().catch(() => {});
     await metrics.close();
   };
   if (config.metricsPort !== undefined) {
@@ -140,18 +170,37 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
       r.checkpoints = await createCheckpointStore(checkpointSpecs[i]!, r.table, config.source);
       opened.push(r.checkpoints);
     }
-    // tables taken out of the configuration leave the publication, and their checkpoints go
-    for (const removed of await capture.pruneTables()) {
-      const name = postgres.parseQualifiedName(removed)!;
-      const [spec] = expandForTables('--checkpoint', [config.checkpoint ?? DEFAULT_CHECKPOINT], [name], 'checkpoint')[0]!;
-      const store = await createCheckpointStore(spec!, removed, config.source);
-      await store.clear?.();
-      await store.close?.();
-      reporter.event('table-removed', { table: removed, checkpoint: redactSecrets(spec!) });
-    }
+    // under --ha only the leader prunes, when its first term starts
+    if (capture) await pruneRemoved(capture);
     for (const [i, r] of runs.entries()) {
       for (const spec of sinkSpecs[i]!) r.sinks.push(await createSink(spec, { table: r.table, sourceUrl: config.source }));
-      joinKafkaTransactions(r.checkpoints, r.sinks, checkpointSpecs[i]!);
+      if (config.ha) checkHaSetup({ sourceUrl: config.source, checkpointSpec: checkpointSpecs[i]!, sinks: r.sinks });
+      else joinKafkaTransactions(r.checkpoints, r.sinks, checkpointSpecs[i]!);
+    }
+    if (config.ha) {
+      // one lease for the whole capture, beside the first table's checkpoint
+      ha = createLeadership(runs[0]!.checkpoints, config, defaultGroup(checkpointKey(config.source, `capture ${slot}`)));
+      reportLeadership(ha.leadership, reporter);
+      metrics.leadership = ha.leadership;
+      const leadership = ha.leadership;
+      let pruned: Promise<void> | null = null;
+      captureOfTerm = perTerm(
+        () => leadership.current,
+        () => {
+          const made = newCapture();
+          const term = leadership.current;
+          if (term) made.leadWith(term);
+          return made;
+        },
+        (c) => c.close(),
+      );
+      const ofTerm = captureOfTerm;
+      captureForSource = async () => {
+        const made = await ofTerm.get();
+        pruned ??= pruneRemoved(made);
+        await pruned;
+        return made;
+      };
     }
   } catch (error) {
     await closeStarted();
@@ -160,11 +209,12 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
 
   for (const r of runs) {
     const run = sync({
-      source: () => capture.source(r.table),
+      source: async () => (await captureForSource()).source(r.table),
       sinks: r.sinks,
       checkpoints: r.checkpoints,
       ...(config.commitEvery ? { commitEvery: config.commitEvery } : {}),
       ...(config.retryForSeconds !== undefined ? { retry: { giveUpAfterMs: config.retryForSeconds * 1000 } } : {}),
+      ...(ha ? { ha: { leadership: ha.leadership } } : {}),
     });
     r.run = run;
     run.on('snapshot-complete', ({ rows }) => reporter.event('snapshot-complete', { table: r.table, rows }));
@@ -189,15 +239,16 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
     mode: 'sync',
     tables: displays,
     source: redactSecrets(config.source),
-    slot: capture.slot,
-    publication: capture.publication,
+    slot,
+    publication: config.publication ?? slot,
+    ...(ha ? { ha: { group: ha.leadership.group, replica: ha.leadership.replicaId, leaseMs: ha.leadership.leaseMs } } : {}),
     checkpoint: redactSecrets(config.checkpoint ?? DEFAULT_CHECKPOINT),
     ...(configFile !== null ? { configFile } : {}),
     sinks: config.sinks.map(redactSecrets),
   });
   reporter.start(() => aggregate(runs));
   try {
-    await Promise.all(runs.map((r) => watch(r, reporter)));
+    await Promise.all(runs.map((r) => watch(r, reporter, ha?.leadership ?? null)));
     reporter.stop();
     const totals = aggregate(runs);
     const failed = runs.filter((r) => r.failure !== null);
@@ -214,14 +265,18 @@ export async function runCaptureSync(args: ParsedArgs & { tables: string[] }, co
     process.off('SIGTERM', stopAll);
     if (timer) clearTimeout(timer);
     reporter.stop();
-    await capture.close().catch(() => {});
+    await capture?.close().catch(() => {});
+    await captureOfTerm?.dispose().catch(() => {});
+    // a stopped leader releases the lease: a standby takes over at once
+    await ha?.leadership.close().catch(() => {});
+    await ha?.leases.close?.().catch(() => {});
     await metrics.close();
     for (const store of opened) await store.close?.().catch(() => {});
   }
 }
 
 /** Waits for one table's run; a definite error is reported, counted and noted in its checkpoint, and the others go on. */
-async function watch(r: TableRun, reporter: Reporter): Promise<void> {
+async function watch(r: TableRun, reporter: Reporter, leadership: Leadership | null): Promise<void> {
   try {
     await r.run!.done;
   } catch (error) {
@@ -230,16 +285,22 @@ async function watch(r: TableRun, reporter: Reporter): Promise<void> {
     r.metrics.countError(failure.code);
     r.metrics.stoppedBy = failure.code;
     reporter.tableError(r.table, failure);
-    await noteStop(r.checkpoints, failure);
+    await noteStop(r.checkpoints, failure, leadership);
   }
 }
 
-/** Records in the table's last checkpoint why it stopped (`refstream status` shows it); best effort. */
-async function noteStop(store: CheckpointStore, failure: ConnectorError): Promise<void> {
+/**
+ * Records in the table's last checkpoint why it stopped (`refstream status` shows it); best
+ * effort. Under --ha only while this replica leads, fenced by its epoch.
+ */
+async function noteStop(store: CheckpointStore, failure: ConnectorError, leadership: Leadership | null): Promise<void> {
   try {
+    const term = leadership?.current ?? null;
+    if (leadership && !term) return;
     const committed = await store.load();
-    if (committed)
-      await store.save({ ...committed, stopped: { code: failure.code, message: failure.message, at: new Date().toISOString() } });
+    if (!committed) return;
+    const note = { ...committed, stopped: { code: failure.code, message: failure.message, at: new Date().toISOString() } };
+    await (term ? store.save(note, term.fence) : store.save(note));
   } catch {
     // the store may be what failed: the error was reported anyway
   }

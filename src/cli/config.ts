@@ -48,6 +48,11 @@ export const syncConfigSchema = z.strictObject({
   durationSeconds: z.optional(z.number().check(z.positive())),
   warnRetainedBytes: z.optional(z.int().check(z.gte(0))),
   retryForSeconds: z.optional(z.number().check(z.positive())),
+  /** High availability: run as one replica of a group (docs/operations.md). */
+  ha: z.optional(z.boolean()),
+  group: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  replicaId: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  leaseMs: z.optional(z.int().check(z.gte(200), z.lte(600_000))),
 });
 
 export type SyncConfig = z.output<typeof syncConfigSchema>;
@@ -114,6 +119,8 @@ export function validateSyncConfig(input: Record<string, unknown>): SyncConfig {
   if (input.table === undefined && input.tables === undefined) problems.unshift('--table: is required (schema.table, repeatable)');
   if (input.table !== undefined && input.tables !== undefined)
     problems.push('tables: give table or tables, not both (--table overrides both; repeat it for several tables)');
+  for (const key of ['group', 'replicaId', 'leaseMs'] as const)
+    if (input[key] !== undefined && input.ha !== true) problems.push(`${FLAG_OF[key]}: only used with --ha (high availability)`);
   if (problems.length > 0 || !parsed.success) throw new CliError(problems.join('; '), EXIT.badUsage);
   return parsed.data;
 }
@@ -153,4 +160,8 @@ const FLAG_OF: Record<string, string> = {
   durationSeconds: '--duration',
   warnRetainedBytes: '--warn-retained-bytes',
   retryForSeconds: '--retry-for',
+  ha: '--ha',
+  group: '--group',
+  replicaId: '--replica-id',
+  leaseMs: '--lease-ms',
 };

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { FileCheckpointStore, type CheckpointStore, type StoredCheckpoint } from '../sdk/checkpoint-store.js';
 import { redactSecrets } from '../sdk/errors.js';
+import type { Fence, LeaseStore } from '../sdk/lease.js';
 import type { WarningHandler } from '../sdk/warnings.js';
 import type { Sink } from '../sdk/sink.js';
 import type { SourceFactory } from '../sdk/source.js';
@@ -271,10 +272,17 @@ export function checkpointKey(sourceUrl: string, table: string): string {
  * checkpoint's own identity then tells whether it belongs to this source.
  */
 class LegacyKeyFallback implements CheckpointStore {
+  readonly fencing: boolean;
+  /** The primary store's leases (high availability), when it keeps them. */
+  readonly leaseStore?: () => LeaseStore;
+
   constructor(
     readonly primary: CheckpointStore,
     private readonly legacy: () => CheckpointStore,
-  ) {}
+  ) {
+    this.fencing = primary.fencing === true;
+    if (typeof primary.leaseStore === 'function') this.leaseStore = () => primary.leaseStore!();
+  }
 
   async load(): Promise<StoredCheckpoint | null> {
     const checkpoint = await this.primary.load();
@@ -287,8 +295,8 @@ class LegacyKeyFallback implements CheckpointStore {
     }
   }
 
-  save(stored: StoredCheckpoint): Promise<void> {
-    return this.primary.save(stored);
+  save(stored: StoredCheckpoint, fence?: Fence): Promise<void> {
+    return fence ? this.primary.save(stored, fence) : this.primary.save(stored);
   }
 
   async close(): Promise<void> {

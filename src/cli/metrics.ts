@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { SyncProgress } from '../sdk/sync.js';
+import type { Leadership } from '../sdk/leadership.js';
 
 /** The counters of one table of a run (a run of several tables has one per table). */
 export class TableMetrics {
@@ -27,6 +28,8 @@ export class TableMetrics {
 export class Metrics {
   private server: Server | null = null;
   private readonly tables: TableMetrics[];
+  /** High availability (`--ha`): this replica's leadership, rendered as `refstream_ha_*`. */
+  leadership: Leadership | null = null;
 
   /** One table (`table`, `progress`), or every table of a capture (`tables`). */
   constructor(table: string | TableMetrics[], progress?: () => SyncProgress) {
@@ -134,8 +137,34 @@ export class Metrics {
             `refstream_last_commit_age_seconds{${t}} ${p.lastCommitAt === null ? 'NaN' : ((Date.now() - p.lastCommitAt) / 1000).toFixed(3)}`,
         ),
       ),
+      ...this.renderLeadership(metric),
       '',
     ].join('\n');
+  }
+
+  /** `refstream_ha_*`: whether this replica leads, its epoch, the lease's age, renewals and terms won. */
+  private renderLeadership(metric: (name: string, help: string, type: string, lines: string[]) => string[]): string[] {
+    const leadership = this.leadership;
+    if (!leadership) return [];
+    const s = leadership.status;
+    const labels = `group="${s.group.replace(/["\\\n]/g, '_')}",replica="${s.replicaId.replace(/["\\\n]/g, '_')}"`;
+    return [
+      ...metric('refstream_ha_leader', '1 while this replica holds the lease and syncs, 0 while it waits as a standby.', 'gauge', [
+        `refstream_ha_leader{${labels}} ${s.role === 'leader' ? 1 : 0}`,
+      ]),
+      ...metric('refstream_ha_epoch', "The lease's epoch: this replica's while it leads, else the last one it saw.", 'gauge', [
+        `refstream_ha_epoch{${labels}} ${s.epoch ?? 'NaN'}`,
+      ]),
+      ...metric('refstream_ha_lease_age_seconds', 'Seconds since the lease was last renewed.', 'gauge', [
+        `refstream_ha_lease_age_seconds{${labels}} ${s.leaseAgeMs === null ? 'NaN' : (s.leaseAgeMs / 1000).toFixed(3)}`,
+      ]),
+      ...metric('refstream_ha_lease_renewals_total', 'Lease renewals by this replica.', 'counter', [
+        `refstream_ha_lease_renewals_total{${labels}} ${s.renewals}`,
+      ]),
+      ...metric('refstream_ha_terms_total', 'Times this replica became the leader.', 'counter', [
+        `refstream_ha_terms_total{${labels}} ${s.terms}`,
+      ]),
+    ];
   }
 
   /** Serves `/metrics` on 127.0.0.1:`port` (0 picks a free port); resolves to the bound port. */

@@ -112,7 +112,9 @@ export class Reporter {
       return;
     }
     const parts: string[] = [];
-    if (progress.phase === 'snapshot' || progress.phase === 'starting') {
+    if (progress.phase === 'standby') {
+      parts.push('standby');
+    } else if (progress.phase === 'snapshot' || progress.phase === 'starting') {
       const total = expected && expected > 0 ? expected : undefined;
       const pct = total ? Math.min(100, (100 * progress.snapshotRows) / total) : undefined;
       const eta = total && this.rate > 0 ? Math.max(0, (total - progress.snapshotRows) / this.rate) : undefined;

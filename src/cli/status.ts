@@ -24,6 +24,24 @@ export interface CheckpointBeside {
   /** Trigger capture: the consumer, and the snapshot up to which its changes are delivered. */
   consumer?: string;
   delivered?: string;
+  /** High availability: the lease epoch the checkpoint was saved under. */
+  epoch?: number;
+}
+
+/** A high-availability group's lease (`--checkpoint postgres://…`: the leases beside the checkpoints). */
+export interface LeaseReport {
+  group: string;
+  /** The replica holding the lease (or that held it last, when it expired or was released). */
+  leader: string | null;
+  epoch: number;
+  /** `held` while the leader renews it; `expired` or `released` when no replica holds it now. */
+  state: 'held' | 'expired';
+  /** Seconds since the leader last renewed the lease. */
+  leaseAgeSeconds: number;
+  /** Seconds until it expires (negative: expired that long ago). */
+  expiresInSeconds: number;
+  /** When the current leader took it (ISO 8601). */
+  since: string;
 }
 
 /** One table of a capture, as its checkpoint records it. */
@@ -58,6 +76,8 @@ export interface StatusReport extends ServerStatus {
   checkpoint: CheckpointBeside | null;
   /** The captures of many tables found (their tables read from the publication, positions from the checkpoints). */
   captures: CaptureReport[];
+  /** High availability: every group's lease in the postgres:// checkpoint store given (else empty). */
+  leases: LeaseReport[];
 }
 
 interface StatusArgs {
@@ -121,6 +141,7 @@ async function runStatus(args: string[], context: CommandContext): Promise<numbe
     triggerCaptures,
     checkpoint: checkpoint ? await beside(checkpoint, server.slots) : null,
     captures: await captureReports(server, options),
+    leases: options.checkpoint !== undefined ? await leaseReports(options.checkpoint) : [],
   };
   context.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : renderStatus(report));
   return EXIT.ok;
@@ -143,14 +164,16 @@ async function loadCheckpoint(spec: string, table: string | undefined, source: s
             ...(typeof position.delivered === 'string' ? { delivered: position.delivered } : {}),
           }
         : {};
+    const { redactSecrets } = await import('../sdk/errors.js');
     return {
-      store: spec,
+      store: redactSecrets(spec),
       table: cp.table,
       phase: cp.phase,
       slot: typeof position.slot === 'string' ? position.slot : null,
       lsn,
       ...(change ? { schemaChange: change } : {}),
       ...trigger,
+      ...(stored.epoch !== undefined ? { epoch: stored.epoch } : {}),
     };
   } catch (error) {
     const { ConnectorError } = await import('../sdk/errors.js');
@@ -218,6 +241,34 @@ async function captureReports(server: ServerStatus, options: StatusArgs): Promis
     reports.push({ slot: pub.capture!, publication: pub.publication, tables });
   }
   return reports;
+}
+
+/** The leases beside a postgres:// checkpoint store (none when it keeps none). */
+async function leaseReports(spec: string): Promise<LeaseReport[]> {
+  if (!/^postgres(ql)?:\/\//i.test(spec)) return [];
+  const { PostgresCheckpointStore } = await import('../connectors/postgres/index.js');
+  const url = new URL(spec);
+  const table = decodeURIComponent(url.hash.replace(/^#/, '')) || undefined;
+  url.hash = '';
+  const leases = new PostgresCheckpointStore({ connectionString: url.toString(), id: 'status', ...(table ? { table } : {}) }).leaseStore();
+  try {
+    if (!(await leases.exists())) return [];
+    return (await leases.list()).map((l) => ({
+      group: l.group,
+      leader: l.holder,
+      epoch: l.epoch,
+      state: l.expiresInMs > 0 ? 'held' : 'expired',
+      leaseAgeSeconds: l.renewedAgoMs / 1000,
+      expiresInSeconds: l.expiresInMs / 1000,
+      since: l.acquiredAt,
+    }));
+  } catch (error) {
+    const { ConnectorError } = await import('../sdk/errors.js');
+    if (ConnectorError.is(error)) throw new CliError(`--checkpoint: reading the leases: ${error.message}`, EXIT.sourceError);
+    throw error;
+  } finally {
+    await leases.close();
+  }
 }
 
 /** The last schema change a Postgres checkpoint records, if any. */
@@ -294,12 +345,32 @@ export function renderStatus(report: StatusReport): string {
     );
   }
   lines.push('', ...renderTriggerCaptures(report.triggerCaptures));
+  if (report.leases.length > 0) {
+    lines.push(
+      '',
+      ...table(
+        ['HA GROUP', 'LEADER', 'EPOCH', 'LEASE', 'LEASE AGE', 'SINCE'],
+        report.leases.map((l) => [
+          l.group,
+          l.leader ?? '-',
+          String(l.epoch),
+          l.state === 'held' ? `held (${l.expiresInSeconds.toFixed(1)} s left)` : `expired ${(-l.expiresInSeconds).toFixed(1)} s ago`,
+          `${l.leaseAgeSeconds.toFixed(1)} s`,
+          l.since,
+        ]),
+      ),
+    );
+    for (const l of report.leases)
+      if (l.state === 'expired')
+        lines.push(`- no replica of ${l.group} holds the lease: its replicas are stopped, or cannot reach the checkpoint store`);
+  }
   if (report.checkpoint) {
     const c = report.checkpoint;
     lines.push(
       '',
       `checkpoint ${c.store}: ${c.table}, ${c.phase}${c.lsn ? ` at ${c.lsn}` : ''}${c.slot ? ` on slot ${c.slot}` : ''}${c.consumer ? ` of trigger capture consumer ${c.consumer}${c.delivered ? ` (delivered through snapshot ${c.delivered})` : ''}` : ''}${c.behindConfirmedBytes !== undefined ? ` (${c.behindConfirmedBytes >= 0 ? `${bytes(c.behindConfirmedBytes)} behind` : `${bytes(-c.behindConfirmedBytes)} ahead of`} the slot's confirmed flush)` : ''}`,
       ...(c.schemaChange ? [`last schema change at ${c.schemaChange.at}: ${c.schemaChange.what}`] : []),
+      ...(c.epoch !== undefined ? [`saved under lease epoch ${c.epoch} (high availability)`] : []),
     );
   }
   lines.push('');
@@ -373,7 +444,7 @@ export const statusCommand: Command = {
   synopsis:
     'status --source <postgres url> [--table <schema.table>] [--slot <name>] [--publication <name>] [--checkpoint <store>] [--json]',
   summary:
-    "Show refstream's replication slots, publications and trigger captures on a PostgreSQL server: active or not, retained WAL, lag, wal_status, change rows waiting per consumer, the checkpoint's position.",
+    "Show refstream's replication slots, publications and trigger captures on a PostgreSQL server: active or not, retained WAL, lag, wal_status, change rows waiting per consumer, the checkpoint's position; with a postgres:// checkpoint store, the high-availability leases beside it (leader, epoch, lease age).",
   options: [
     {
       flag: '--source <url>',
@@ -387,7 +458,8 @@ export const statusCommand: Command = {
     { flag: '--publication <name>', description: 'repeatable: also show this publication' },
     {
       flag: '--checkpoint <store>',
-      description: 'a checkpoint store as for sync (file, postgres://…, kafka://…): show its position beside its slot',
+      description:
+        'a checkpoint store as for sync (file, postgres://…, kafka://…): show its position beside its slot; a postgres:// store also shows the leases of --ha replicas (leader, epoch, lease age)',
     },
     { flag: '--json', description: 'print one JSON document (fields documented in docs/operations.md)' },
   ],

@@ -8,7 +8,10 @@ import { initialProgress, sync, type SyncRun } from '../sdk/sync.js';
 import type { Command, CommandContext, CommandOption } from './command.js';
 import { isTablePattern, readConfigFile, tablesOf, validateSyncConfig } from './config.js';
 import { expandTemplate, splitTableName } from './table-templates.js';
-import { createCheckpointStore, createSink, joinKafkaTransactions, sourceFactory } from './endpoints.js';
+import { checkpointKey, createCheckpointStore, createSink, joinKafkaTransactions, sourceFactory } from './endpoints.js';
+import { checkHaSetup, createLeadership, defaultGroup, leadershipField, reportLeadership } from './ha.js';
+import type { Leadership } from '../sdk/leadership.js';
+import type { LeaseStore } from '../sdk/lease.js';
 import { CliError, EXIT } from './errors.js';
 import { parseFlags } from './flags.js';
 import { Metrics } from './metrics.js';
@@ -62,6 +65,25 @@ const CAPTURE_OPTION: CommandOption = {
   description:
     'Postgres: how changes are captured: a logical replication slot (logical, default; needs wal_level=logical and the REPLICATION privilege), or triggers writing a change table (trigger; any wal_level, table-owner rights to install: see refstream install-triggers)',
 };
+
+const HA_OPTIONS: CommandOption[] = [
+  {
+    flag: '--ha',
+    description:
+      'high availability: run as one of several replicas of this sync; only the replica holding the lease reads and writes, the others wait and take over within seconds when it fails (needs a postgres:// --checkpoint, and sinks that can be fenced: postgres://…#table, kafka://…?transactions=true, memory; see docs/operations.md)',
+  },
+  {
+    flag: '--group <name>',
+    description:
+      'with --ha: the replicas sharing this name elect one leader (default: the table and source, as the checkpoint is keyed; with several tables the slot and source)',
+  },
+  { flag: '--replica-id <id>', description: "with --ha: this replica's name in status and logs (default <hostname>:<pid>)" },
+  {
+    flag: '--lease-ms <n>',
+    description:
+      'with --ha: lease time; the leader renews every quarter of it, and a failed leader is replaced about this long after its last renewal (default 4000)',
+  },
+];
 
 const SYNC_OPTIONS: CommandOption[] = [
   ...COMMON_OPTIONS.slice(0, 3),
@@ -124,6 +146,7 @@ const SYNC_OPTIONS: CommandOption[] = [
     description:
       'Postgres, --capture trigger: look for new changes at least this often; notifications wake the reader sooner (default 1000)',
   },
+  ...HA_OPTIONS,
 ];
 
 const SNAPSHOT_OPTIONS: CommandOption[] = [
@@ -168,6 +191,10 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
     'install-triggers': { type: 'boolean' },
     'trigger-schema': { type: 'string' },
     'poll-interval-ms': { type: 'string' },
+    ha: { type: 'boolean' },
+    group: { type: 'string' },
+    'replica-id': { type: 'string' },
+    'lease-ms': { type: 'string' },
   });
   if (mode === 'snapshot') {
     for (const flag of [
@@ -182,6 +209,14 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
       if (values[flag] !== undefined) {
         throw new CliError(
           `--${flag}: refstream snapshot takes a one-shot snapshot with no replication slot and no publication; drop --${flag} (or use refstream sync)`,
+          EXIT.badUsage,
+        );
+      }
+    }
+    for (const flag of ['ha', 'group', 'replica-id', 'lease-ms']) {
+      if (values[flag] !== undefined) {
+        throw new CliError(
+          `--${flag}: refstream snapshot is a one-shot export that several replicas need not share; drop --${flag} (high availability is for refstream sync)`,
           EXIT.badUsage,
         );
       }
@@ -244,6 +279,10 @@ async function parseSyncArgs(mode: 'sync' | 'snapshot', args: string[], context:
   set('installTriggers', values['install-triggers']);
   set('triggerSchema', values['trigger-schema']);
   set('pollIntervalMs', int('poll-interval-ms', values['poll-interval-ms'] as string | undefined));
+  set('ha', values.ha);
+  set('group', values.group);
+  set('replicaId', values['replica-id']);
+  set('leaseMs', int('lease-ms', values['lease-ms'] as string | undefined));
   const config = validateSyncConfig(merged);
   return {
     config,
@@ -270,9 +309,11 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
   const { config: parsedConfig, configFile, checkpointGiven, resnapshotOnInvalidSlot } = parsed;
   // sink URLs may name the table with {schema} and {table}, as for several tables
   const config = { ...parsedConfig, table, sinks: parsedConfig.sinks.map((spec) => expandTemplate(spec, splitTableName(table))) };
+  let leadership: Leadership | null = null;
   const reporter = new Reporter({
     format: resolveLogFormat(config.logFormat, context.stderr as { isTTY?: boolean }),
     stream: context.stderr,
+    extra: () => (leadership ? { ha: leadershipField(leadership) } : {}),
   });
   let factory;
   let metrics: Metrics | undefined;
@@ -358,9 +399,18 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
   }
 
   // sinks are created once the checkpoint is known to fit: creating one may open its output
+  let ha: { leadership: Leadership; leases: LeaseStore } | null = null;
   try {
     for (const spec of config.sinks) sinks.push(await createSink(spec, { table: config.table, sourceUrl: config.source }));
-    joinKafkaTransactions(checkpoints, sinks, checkpointSpec);
+    if (config.ha) {
+      // a transactional Kafka sink commits its own transaction at each flush: the broker fences
+      // a replica that lost the lease, and the checkpoint save (compare-and-set) follows
+      checkHaSetup({ sourceUrl: config.source, checkpointSpec, sinks });
+      ha = createLeadership(checkpoints, config, defaultGroup(checkpointKey(config.source, config.table)));
+      reportLeadership(ha.leadership, reporter);
+      metrics.leadership = ha.leadership;
+      leadership = ha.leadership;
+    } else joinKafkaTransactions(checkpoints, sinks, checkpointSpec);
   } catch (error) {
     await closeAll(checkpoints, sinks, metrics);
     throw asCliError(error);
@@ -373,6 +423,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     ...(config.commitEvery ? { commitEvery: config.commitEvery } : {}),
     stopAfterSnapshot: mode === 'snapshot',
     ...(config.retryForSeconds !== undefined ? { retry: { giveUpAfterMs: config.retryForSeconds * 1000 } } : {}),
+    ...(ha ? { ha: { leadership: ha.leadership } } : {}),
     handleSignals: true,
   });
   run.on('snapshot-complete', ({ rows }) => reporter.event('snapshot-complete', { rows }));
@@ -397,6 +448,7 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     checkpoint: checkpointSpec === null ? 'none' : redactSecrets(checkpointSpec),
     ...(configFile !== null ? { configFile } : {}),
     sinks: sinks.map((s) => s.name),
+    ...(ha ? { ha: { group: ha.leadership.group, replica: ha.leadership.replicaId, leaseMs: ha.leadership.leaseMs } } : {}),
   });
   reporter.start(() => run.progress);
   try {
@@ -418,6 +470,9 @@ async function runSync(mode: 'sync' | 'snapshot', args: string[], context: Comma
     if (timer) clearTimeout(timer);
     reporter.stop();
     await metrics.close();
+    // a stopped leader releases the lease: a standby takes over at once
+    await ha?.leadership.close().catch(() => {});
+    await ha?.leases.close?.().catch(() => {});
     await checkpoints.close?.().catch(() => {});
   }
 }

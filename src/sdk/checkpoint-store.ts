@@ -6,6 +6,7 @@ import { open, rename, mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { definite } from './errors.js';
 import { parseCheckpoint, type JsonValue, type SourceCheckpoint } from './checkpoint.js';
+import { leaseLost, type Fence, type LeaseStore, type MemoryLeaseStore } from './lease.js';
 
 /**
  * What one commit stores: the source's position and, for every sink that keeps resumable
@@ -26,6 +27,8 @@ export interface StoredCheckpoint {
    * status` shows); the next commit clears it. Restoring ignores it.
    */
   readonly stopped?: StopNote;
+  /** High availability: the epoch of the lease it was saved under (set by the store on load). */
+  readonly epoch?: number;
 }
 
 /** Why and when a table stopped. */
@@ -45,11 +48,20 @@ export interface StopNote {
 export interface CheckpointStore {
   /** The last saved checkpoint with its sink states, or `null` when none was saved yet. */
   load(): Promise<StoredCheckpoint | null>;
-  /** Stores `stored` durably and atomically, replacing the previous one. */
-  save(stored: StoredCheckpoint): Promise<void>;
+  /**
+   * Stores `stored` durably and atomically, replacing the previous one. With `fence` (high
+   * availability; only stores with `fencing: true` take one) the save is a compare-and-set: it
+   * happens only while the fence's lease is still at its epoch, else it writes nothing and
+   * rejects with `LEASE_LOST`.
+   */
+  save(stored: StoredCheckpoint, fence?: Fence): Promise<void>;
   /** Forgets the stored checkpoint (next start takes a new snapshot). */
   clear?(): Promise<void>;
   close?(): Promise<void>;
+  /** True when `save` honours a fence: the store keeps the leases it checks (high availability). */
+  readonly fencing?: boolean;
+  /** The store of the leases the fences name (stores with `fencing: true`). */
+  leaseStore?(): LeaseStore;
 }
 
 /** Marker of the envelope's JSON form. */
@@ -65,6 +77,9 @@ export interface CheckpointEnvelope {
   checkpoint: SourceCheckpoint;
   sinks: Record<string, JsonValue>;
   stopped?: StopNote;
+  /** High availability: the lease epoch and replica it was saved under. */
+  epoch?: number;
+  replica?: string;
 }
 
 /** A checkpoint with no sink state (what a checkpoint saved before sink states existed loads as). */
@@ -72,14 +87,15 @@ export function storedCheckpoint(checkpoint: SourceCheckpoint, sinks: Record<str
   return { checkpoint, sinks };
 }
 
-/** The envelope to store for `stored` (stamped with the current time). */
-export function encodeCheckpointEnvelope(stored: StoredCheckpoint): CheckpointEnvelope {
+/** The envelope to store for `stored` (stamped with the current time, and with the fence it is saved under). */
+export function encodeCheckpointEnvelope(stored: StoredCheckpoint, fence?: Fence): CheckpointEnvelope {
   return {
     format: CHECKPOINT_ENVELOPE_FORMAT,
     savedAt: new Date().toISOString(),
     checkpoint: stored.checkpoint,
     sinks: { ...stored.sinks },
     ...(stored.stopped ? { stopped: stored.stopped } : {}),
+    ...(fence ? { epoch: fence.epoch, replica: fence.holder } : {}),
   };
 }
 
@@ -119,7 +135,8 @@ export function decodeCheckpointEnvelope(input: unknown, where: string, hint: st
     typeof stopped.at === 'string'
       ? { stopped: { code: stopped.code, message: stopped.message, at: stopped.at } }
       : {};
-  return { checkpoint, sinks: sinks as Record<string, JsonValue>, ...note };
+  const epoch = typeof envelope?.epoch === 'number' ? { epoch: envelope.epoch } : {};
+  return { checkpoint, sinks: sinks as Record<string, JsonValue>, ...note, ...epoch };
 }
 
 /**
@@ -180,17 +197,37 @@ async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Keeps the checkpoint in memory (tests, and runs that may start over after a restart). */
+/**
+ * Keeps the checkpoint in memory (tests, and runs that may start over after a restart). With
+ * `leases`, saves can be fenced (replicas inside one process, and tests of high availability).
+ */
 export class MemoryCheckpointStore implements CheckpointStore {
   private current: StoredCheckpoint | null = null;
-  /** Every checkpoint saved, oldest first (useful in tests). */
+  /** Every checkpoint saved, oldest first (useful in tests); fenced saves carry their `epoch`. */
   readonly history: StoredCheckpoint[] = [];
+  readonly fencing: boolean;
+
+  constructor(private readonly options: { leases?: MemoryLeaseStore } = {}) {
+    this.fencing = options.leases !== undefined;
+  }
+
   async load(): Promise<StoredCheckpoint | null> {
     return this.current === null ? null : structuredClone(this.current);
   }
-  async save(stored: StoredCheckpoint): Promise<void> {
-    this.current = structuredClone(stored);
+  async save(stored: StoredCheckpoint, fence?: Fence): Promise<void> {
+    if (fence) {
+      const leases = this.options.leases;
+      if (!leases) throw definite('CONFIG_INVALID', 'this MemoryCheckpointStore keeps no leases: create it with { leases }');
+      // checked and written in one synchronous step: nothing can take the lease in between
+      if (!leases.holds(fence)) throw leaseLost(fence, 'the checkpoint was not saved');
+      if ((this.current?.epoch ?? 0) > fence.epoch) throw leaseLost(fence, `a checkpoint of epoch ${this.current!.epoch} exists`);
+    }
+    this.current = structuredClone(fence ? { ...stored, epoch: fence.epoch } : stored);
     this.history.push(this.current);
+  }
+  leaseStore(): LeaseStore {
+    if (!this.options.leases) throw definite('CONFIG_INVALID', 'this MemoryCheckpointStore keeps no leases: create it with { leases }');
+    return this.options.leases;
   }
   async clear(): Promise<void> {
     this.current = null;

@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   SINK_STATE_MISSING: 'definite',
   ALL_SINKS_FAILED: 'definite',
   RETRIES_EXHAUSTED: 'definite',
+  /** High availability: a newer epoch holds the group's lease; the replica stands by. */
+  LEASE_LOST: 'transient',
   INTERNAL: 'definite',
 } as const satisfies Record<string, ErrorKind>;
 

@@ -1,5 +1,6 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { JsonValue } from './checkpoint.js';
+import type { Fence } from './lease.js';
 
 /** Information passed to {@link Sink.snapshotStart}. */
 export interface SnapshotStartInfo {
@@ -58,4 +59,15 @@ export interface Sink {
    * shorter than committed) must fail with a definite error, never be repaired silently.
    */
   restore?(state: JsonValue | null): Promise<void>;
+  /**
+   * Optional, required under high availability (`sync({ ha })`): from now on this sink writes
+   * for the lease epoch of `fence`, and makes every write of an older epoch fail. Called when
+   * a replica starts leading (and again after each transient retry), before the runner
+   * confirms it still holds the lease and before any write. The sink fences off writers of
+   * older epochs here (a Postgres table: a fence row they check before committing; Kafka: the
+   * transactional producer, which makes the broker fence older producers). A write or flush
+   * that finds a newer epoch fails with `LEASE_LOST` and commits nothing. A sink that cannot
+   * keep a replica that lost the lease from writing (a file) has no `fence`: `ha` refuses it.
+   */
+  fence?(fence: Fence): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { SourceCheckpoint } from './checkpoint.js';
+import type { LeaderTerm } from './leadership.js';
 
 /**
  * What a source can promise. The conformance suite verifies every claim, and runs the
@@ -63,6 +64,15 @@ export interface ReferenceTableSource {
    * change log it pointed into is gone): the runner then sends `snapshotStart({ restart: true })`.
    */
   restartsSnapshot?(): boolean;
+
+  /**
+   * Optional, for high availability: the runner leads its replica group with `term` while it
+   * uses this source (called on a fresh source, before `restore`). A source whose upstream lets
+   * one reader in at a time (a replication slot) may then take that place from a reader still
+   * holding it — a replica that lost the lease — once `term.confirm()` resolved. Without this
+   * call a source never takes anything from another reader.
+   */
+  leadWith?(term: LeaderTerm): void;
 
   /** Releases every connection, timer and child process. Idempotent. */
   close(): Promise<void>;

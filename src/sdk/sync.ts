@@ -8,6 +8,7 @@
  * replays, never gaps); definite errors stop the run with their code.
  */
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import type { RecordBatch } from 'apache-arrow';
 import { MemoryCheckpointStore, type CheckpointStore, type StoredCheckpoint } from './checkpoint-store.js';
 import type { JsonValue, SourceCheckpoint } from './checkpoint.js';
@@ -16,6 +17,8 @@ import type { Sink } from './sink.js';
 import type { ReferenceTableSource, SourceFactory } from './source.js';
 import type { ReferenceTable } from './table.js';
 import { batchInfo } from './batch.js';
+import { isLeaseLost, leaseLost, type LeaseStore } from './lease.js';
+import { Leadership, type LeaderTerm } from './leadership.js';
 
 /** Points between the steps of a commit where a test can simulate a crash. */
 export type KillPoint = 'after-write' | 'after-flush' | 'after-save' | 'after-commit';
@@ -68,11 +71,39 @@ export interface SyncOptions {
   closeSinks?: boolean;
   /** Fault injection for tests: throwing here simulates a crash at that point (nothing is closed or committed). */
   killPoint?: (point: KillPoint, progress: SyncProgress) => void;
+  /**
+   * High availability (docs/operations.md): run as one replica of a group, reading only while
+   * this replica holds the group's lease. Needs a checkpoint store with `fencing` (checkpoint
+   * saves are compare-and-set on the lease's epoch) and sinks with `fence`; anything else is
+   * refused with `CONFIG_INVALID`. A replica that loses the lease stops reading, closes its
+   * source (releasing the replication slot), drops what it did not commit, and waits as a
+   * standby again; `done` resolves only when the run is stopped.
+   */
+  ha?: HaOptions;
 }
+
+/**
+ * How a run takes part in high availability: `{ group, … }` elects with the checkpoint store's
+ * leases (the run creates, and at its end closes, the {@link Leadership}); `{ leadership }`
+ * shares one (one lease for several tables; its owner closes it).
+ */
+export type HaOptions =
+  | {
+      /** The replicas of one sync share a group name. */
+      group: string;
+      /** This replica's name in the group (default `<hostname>:<pid>`). */
+      replicaId?: string;
+      /** Lease time in ms (default 4000). */
+      leaseMs?: number;
+      /** Where the lease lives (default: the checkpoint store's `leaseStore()`). */
+      leases?: LeaseStore;
+    }
+  | { leadership: Leadership };
 
 /** Counters of a run. */
 export interface SyncProgress {
-  phase: 'starting' | 'snapshot' | 'changes' | 'stopped';
+  /** `standby`: a replica (high availability) waiting for the lease. */
+  phase: 'starting' | 'snapshot' | 'changes' | 'stopped' | 'standby';
   snapshotRows: number;
   changeRows: number;
   batches: number;
@@ -116,6 +147,10 @@ export interface SyncEvents {
   'sink-fault': [info: { sink: string; error: ConnectorError }];
   'sink-reconciled': [info: { sink: string }];
   retry: [info: { attempt: number; delayMs: number; error: ConnectorError }];
+  /** High availability: this replica leads (its writes are fenced by `epoch`). */
+  leader: [info: { group: string; epoch: number }];
+  /** High availability: this replica lost the lease (or could not confirm it) and waits as a standby again. */
+  standby: [info: { group: string; epoch: number; reason: string }];
 }
 
 interface AttachedSink {
@@ -146,6 +181,8 @@ export class SyncRun extends EventEmitter<SyncEvents> {
   private everPolled = false;
   /** The last checkpoint saved or loaded, with the sink states committed with it. */
   private committed: StoredCheckpoint | null = null;
+  /** High availability: the term this replica leads in, while it does. */
+  private term: LeaderTerm | null = null;
 
   constructor(private readonly options: SyncOptions) {
     super();
@@ -223,8 +260,18 @@ export class SyncRun extends EventEmitter<SyncEvents> {
 
   private async runWithRetries(): Promise<void> {
     this.checkSinkNames();
+    if (this.options.ha) return this.runAsReplica(this.options.ha);
     this.committed = await this.store.load();
     this.progress.lastCheckpoint = this.committed?.checkpoint ?? null;
+    await this.attemptWithRetries();
+  }
+
+  /**
+   * Attempts until the run stops, retrying transient failures from the last committed
+   * checkpoint. Under a term (high availability), any failure is first checked against the
+   * lease: a replica that no longer holds it stops with `LEASE_LOST`.
+   */
+  private async attemptWithRetries(): Promise<void> {
     const retry = {
       maxAttempts: Number.POSITIVE_INFINITY,
       startupAttempts: 3,
@@ -243,7 +290,7 @@ export class SyncRun extends EventEmitter<SyncEvents> {
         return;
       } catch (error) {
         await this.closeSourceQuietly();
-        const failure = toConnectorError(error);
+        const failure = await this.failureUnderTerm(toConnectorError(error));
         if (failure.kind !== 'transient') throw failure;
         if (typeof this.options.source !== 'function') {
           throw new ConnectorError(failure.code, failure.message, {
@@ -298,12 +345,21 @@ export class SyncRun extends EventEmitter<SyncEvents> {
   private async runAttempt(stored: StoredCheckpoint | null): Promise<void> {
     await this.resetSinks();
     this.attemptSnapshotRows = 0;
+    const term = this.term;
+    if (term) {
+      // sinks fence off older epochs first, then the lease is confirmed: a replica that lost
+      // it in between finds out here, before anything is written
+      await this.forEachSink((s) => s.fence!(term.fence));
+      await term.confirm();
+    }
     // Sinks first: a sink whose committed state cannot be honoured stops the run before any connection.
     if (stored) await this.forEachSink((s) => s.restore?.(stored.sinks[s.name] ?? null) ?? Promise.resolve());
     const committed = stored?.checkpoint ?? null;
     const source = typeof this.options.source === 'function' ? await this.options.source() : this.options.source;
     this.source = source;
+    if (term) source.leadWith?.(term);
     if (committed) await source.restore(committed);
+    const signal = term ? AbortSignal.any([this.stopController.signal, term.signal]) : this.stopController.signal;
     const commitRows = this.options.commitEvery?.rows ?? DEFAULT_COMMIT_ROWS;
     const commitMs = this.options.commitEvery?.ms ?? DEFAULT_COMMIT_MS;
     let rowsSinceCommit = 0;
@@ -328,14 +384,14 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     for (;;) {
       await this.processReconciles();
       if (this.stopReason !== null) break;
+      this.checkTerm();
       const inSnapshot = !source.isSnapshotComplete();
       let batch: RecordBatch | null;
       try {
-        batch = inSnapshot
-          ? await source.pollSnapshot({ signal: this.stopController.signal })
-          : await source.pollChanges({ signal: this.stopController.signal });
+        batch = inSnapshot ? await source.pollSnapshot({ signal }) : await source.pollChanges({ signal });
       } catch (error) {
         if (isAbortError(error) && this.stopReason !== null) break;
+        this.checkTerm();
         throw error;
       }
       this.everPolled = true;
@@ -374,6 +430,135 @@ export class SyncRun extends EventEmitter<SyncEvents> {
     await this.closeSourceQuietly();
   }
 
+  /** Under a term that has ended (or whose deadline passed): stop with `LEASE_LOST`. */
+  private checkTerm(): void {
+    const term = this.term;
+    if (term && !term.active) throw leaseLost(term.fence, 'the term ended');
+  }
+
+  /**
+   * Under a term, a failure is what it says only while the lease is still this replica's (a
+   * replica that lost it sees errors caused by the new leader: its slot connection ended, its
+   * checkpoint expired, its producer fenced): confirmed at the store, else this throws
+   * `LEASE_LOST`. A `LEASE_LOST` from a sink while the lease is confirmed (another replica's
+   * start fenced this one's producer) is returned, and retried: the next attempt fences again.
+   */
+  private async failureUnderTerm(failure: ConnectorError): Promise<ConnectorError> {
+    const term = this.term;
+    if (!term) return failure;
+    if (!(await this.stillLeading(term))) throw leaseLost(term.fence, `the lease moved on (then: ${failure.code}: ${failure.message})`);
+    return failure;
+  }
+
+  /** The term is active and the store confirms it (a store that cannot answer does not confirm). */
+  private async stillLeading(term: LeaderTerm): Promise<boolean> {
+    if (!term.active) return false;
+    try {
+      await term.confirm();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * High availability: waits as a standby until this replica holds the lease, runs while it
+   * does, and goes back to standby when it loses it, until the run is stopped.
+   */
+  private async runAsReplica(ha: HaOptions): Promise<void> {
+    const leadership = 'leadership' in ha ? ha.leadership : this.ownLeadership(ha);
+    const owned = !('leadership' in ha);
+    try {
+      this.checkFenceable();
+      for (;;) {
+        this.progress.phase = 'standby';
+        let term: LeaderTerm;
+        try {
+          term = await leadership.acquire(this.stopController.signal);
+        } catch (error) {
+          if (isAbortError(error) && this.stopReason !== null) return;
+          throw error;
+        }
+        this.term = term;
+        this.progress.phase = 'starting';
+        this.emit('leader', { group: term.fence.group, epoch: term.epoch });
+        try {
+          // the previous epoch's last save committed before this term's lease did
+          this.committed = await this.store.load();
+          this.progress.lastCheckpoint = this.committed?.checkpoint ?? null;
+          await this.attemptWithRetries();
+          return;
+        } catch (error) {
+          if (!isLeaseLost(error) && (await this.stillLeading(term))) throw error;
+          await this.standDown();
+          this.emit('standby', { group: term.fence.group, epoch: term.epoch, reason: toConnectorError(error).message });
+        } finally {
+          this.term = null;
+        }
+      }
+    } finally {
+      if (owned) await leadership.close();
+    }
+  }
+
+  private ownLeadership(ha: Exclude<HaOptions, { leadership: Leadership }>): Leadership {
+    let leases = ha.leases;
+    if (!leases) {
+      if (typeof this.store.leaseStore !== 'function') {
+        throw definite('CONFIG_INVALID', 'high availability needs a checkpoint store that keeps leases', {
+          hint: 'use a PostgresCheckpointStore (CLI: --checkpoint postgres://…), or pass ha.leases',
+        });
+      }
+      leases = this.store.leaseStore();
+    }
+    return new Leadership({
+      leases,
+      group: ha.group,
+      replicaId: ha.replicaId ?? defaultReplicaId(),
+      ...(ha.leaseMs !== undefined ? { leaseMs: ha.leaseMs } : {}),
+    });
+  }
+
+  /** High availability refuses what a replica that lost the lease could still write to. */
+  private checkFenceable(): void {
+    if (typeof this.options.source !== 'function') {
+      throw definite('CONFIG_INVALID', 'high availability needs a source factory: every term of leadership opens a new source', {
+        hint: 'pass source: () => new …Source(config)',
+      });
+    }
+    if (this.store.fencing !== true) {
+      throw definite('CONFIG_INVALID', 'high availability needs a checkpoint store whose saves are fenced by the lease epoch', {
+        hint: 'use a PostgresCheckpointStore (CLI: --checkpoint postgres://…)',
+      });
+    }
+    const unfenced = this.sinks.filter(({ sink }) => typeof sink.fence !== 'function').map(({ sink }) => sink.name);
+    if (unfenced.length > 0) {
+      throw definite(
+        'CONFIG_INVALID',
+        `high availability needs sinks that can be fenced; ${unfenced.join(', ')} cannot keep a replica that lost the lease from writing`,
+        {
+          hint: 'use Postgres table sinks, transactional Kafka sinks (transactions: true) or memory sinks under high availability',
+        },
+      );
+    }
+  }
+
+  /** A replica that lost the lease: closes its source, drops what it did not commit, and forgets its position. */
+  private async standDown(): Promise<void> {
+    await this.closeSourceQuietly();
+    for (const entry of this.sinks) {
+      if (!entry.attached || typeof entry.sink.reset !== 'function') continue;
+      try {
+        await entry.sink.reset();
+        entry.needsReset = false;
+      } catch {
+        entry.needsReset = true; // tried again before the next term's first attempt
+      }
+    }
+    this.progress.lastCheckpoint = null;
+    this.committed = null;
+  }
+
   private async deliver(batch: RecordBatch): Promise<void> {
     this.stateTable()?.apply(batch);
     if (batchInfo(batch).kind === 'snapshot') this.snapshotDelivered = true;
@@ -401,7 +586,11 @@ export class SyncRun extends EventEmitter<SyncEvents> {
       if (state !== undefined && state !== null) states[sink.name] = state;
     }
     const stored: StoredCheckpoint = { checkpoint, sinks: states };
-    await this.store.save(stored);
+    const term = this.term;
+    if (term) {
+      this.checkTerm();
+      await this.store.save(stored, term.fence);
+    } else await this.store.save(stored);
     this.committed = stored;
     this.progress.lastCheckpoint = checkpoint;
     this.options.killPoint?.('after-save', this.progress);
@@ -429,7 +618,11 @@ export class SyncRun extends EventEmitter<SyncEvents> {
           await op(entry.sink);
         } catch (error) {
           const failure = sinkFailure(entry.sink, error);
-          if (failure.kind === 'transient' && (typeof entry.sink.reset === 'function' || !detachMode)) {
+          if (isLeaseLost(failure)) {
+            // fenced off by a newer epoch: never a reason to detach the sink
+            retryable ??= failure;
+            if (typeof entry.sink.reset === 'function') entry.needsReset = true;
+          } else if (failure.kind === 'transient' && (typeof entry.sink.reset === 'function' || !detachMode)) {
             if (typeof entry.sink.reset === 'function') entry.needsReset = true;
             retryable ??= failure;
           } else if (detachMode) {
@@ -540,6 +733,11 @@ function sinkFailure(sink: Sink, error: unknown): ConnectorError {
     cause: error,
     hint: 'fix the sink and restart: nothing past the failure was committed, so the restart replays what the sink missed',
   });
+}
+
+/** This process's default name in a replica group: `<hostname>:<pid>`. */
+export function defaultReplicaId(): string {
+  return `${hostname()}:${process.pid}`;
 }
 
 /**

@@ -10,6 +10,7 @@ import * as z from '../../sdk/zod.js';
 import { batchInfo, descriptorOf, sameTableSchema, snapshotSchema, type TableDescriptor } from '../../sdk/batch.js';
 import { ConnectorError, definite } from '../../sdk/errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
+import { leaseLost, type Fence } from '../../sdk/lease.js';
 import { cellReader } from '../../sdk/values.js';
 import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
 import { arrowEncoder, debeziumEncoder, jsonEncoder, toIpc, type KafkaValueFormat, type RowEncoder } from './encode.js';
@@ -159,6 +160,8 @@ export class KafkaSink implements Sink {
   /** Produces the joined store's checkpoint records, in the same transaction. */
   private checkpointProducers = new Map<string, LeanProducer>();
   private checkpointJoined = false;
+  /** High availability: the lease epoch this sink writes for (a fenced producer then reports `LEASE_LOST`). */
+  private leaseFence: Fence | null = null;
   /**
    * Transactional sinks only: before every attempt that resumes from a committed checkpoint
    * (after a transient failure of the source, say) the runner calls it, and it aborts the
@@ -269,6 +272,29 @@ export class KafkaSink implements Sink {
         hint: 'restart: the next start reads the committed checkpoint from Kafka and resumes exactly after it',
       });
     }
+  }
+
+  /**
+   * High availability: writes from now on belong to `fence`'s epoch. Starts the transactional
+   * session now (when not started yet), which makes the broker fence every older producer
+   * with the same `transactional.id` — the one of a replica that lost the lease — and abort
+   * the transaction it left open. The runner confirms the lease after this and before any
+   * write, so a producer started by a replica that lost the lease is fenced in turn by the
+   * leader's next start. Only a transactional sink can be fenced.
+   */
+  async fence(fence: Fence): Promise<void> {
+    if (!this.transactional) {
+      throw definite(
+        'CONFIG_INVALID',
+        `KafkaSink ${this.name} cannot be fenced: an idempotent producer of a replica that lost the lease could still write`,
+        {
+          hint: 'set transactions: true on the sink (CLI: ?transactions=true) to run it under high availability',
+        },
+      );
+    }
+    if (this.leaseFence?.epoch !== fence.epoch && this.connecting !== null) await this.reset(); // a session of an earlier term
+    this.leaseFence = fence;
+    await this.ready();
   }
 
   /** The topic the control records go to. */
@@ -465,10 +491,12 @@ export class KafkaSink implements Sink {
       }
       let transaction: KafkaTransaction | undefined;
       if (this.transactional) {
+        const fence = this.leaseFence;
         transaction = new KafkaTransaction(this.kafka, {
           transactionalId: this.transactionalId!,
           transactionTimeoutMs: this.options.transactionTimeoutMs ?? 60_000,
           timeoutMs: this.options.timeoutMs ?? 30_000,
+          ...(fence ? { fencedError: () => leaseLost(fence, `the broker fenced ${this.name}: a newer producer started`) } : {}),
         });
         this.transaction = transaction;
         await transaction.init();

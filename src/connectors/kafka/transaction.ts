@@ -22,6 +22,8 @@ export interface KafkaTransactionOptions {
   transactionTimeoutMs: number;
   /** How long coordinator requests are retried while the coordinator is busy or moving. */
   timeoutMs: number;
+  /** The error a fenced producer reports (default {@link fencedError}; high availability reports `LEASE_LOST`). */
+  fencedError?: (cause: unknown) => ConnectorError;
 }
 
 /** What kafkajs's broker object offers for transactions (the subset used here). */
@@ -165,12 +167,16 @@ export class KafkaTransaction {
   /** Turns a produce failure into the fencing error when it is one (else returns it unchanged). */
   classify(error: unknown): unknown {
     if (this.fenced !== null) return this.fenced;
-    if (isFencedError(error)) return (this.fenced = fencedError(this.options.transactionalId, error));
+    if (isFencedError(error)) return (this.fenced = this.fencingError(error));
     return error;
   }
 
   async disconnect(): Promise<void> {
     await this.cluster.disconnect().catch(() => undefined);
+  }
+
+  private fencingError(cause: unknown): ConnectorError {
+    return this.options.fencedError?.(cause) ?? fencedError(this.options.transactionalId, cause);
   }
 
   private async end(commit: boolean): Promise<void> {
@@ -204,7 +210,7 @@ export class KafkaTransaction {
         });
         return await request(coordinator);
       } catch (error) {
-        if (isFencedError(error)) throw (this.fenced = fencedError(this.options.transactionalId, error));
+        if (isFencedError(error)) throw (this.fenced = this.fencingError(error));
         const e = error as KafkaErrorLike;
         const busy = BUSY.has(e.type ?? '') || e.retriable === true || e.name === 'KafkaJSConnectionError';
         if (!busy || Date.now() >= deadline) {

@@ -80,7 +80,8 @@ export class Catalog {
   private readonly typeNames = new Map<string, string>();
 
   constructor(
-    private readonly client: Queryable,
+    /** The SQL connection the catalog reads through. */
+    readonly client: Queryable,
     private readonly table: string,
   ) {}
 
@@ -522,6 +523,16 @@ export class Catalog {
       confirmedFlush: confirmed ? parseLsn(confirmed) : null,
       invalid: row.wal_status === 'lost' || (row.invalidation_reason !== undefined && row.invalidation_reason !== null),
     };
+  }
+
+  /** The session holding the slot (its walsender), or `null` when none does. */
+  async slotHolder(slot: string): Promise<{ pid: number; application: string | null } | null> {
+    const [row] = await this.q<{ pid: number | null; app: string | null }>(
+      `SELECT s.active_pid AS pid, a.application_name AS app FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
+        WHERE s.slot_name = $1`,
+      [slot],
+    );
+    return row && row.pid !== null ? { pid: Number(row.pid), application: row.app } : null;
   }
 
   /** The slot's holder and confirmed position, or `null` when it does not exist. */

@@ -4,12 +4,14 @@
  * its share of a capture's stream that carries many tables (capture/shared-stream.ts).
  */
 import { definite, transient } from '../../sdk/errors.js';
+import type { LeaderTerm } from '../../sdk/leadership.js';
 import type { Catalog, TableInfo } from './catalog.js';
 import type { ResolvedConfig } from './config.js';
 import { mapPgError } from './errors.js';
 import { quoteIdent, quoteLiteral } from './identifiers.js';
 import { formatLsn } from './lsn.js';
 import type { ReplicationConnection } from './replication-stream.js';
+import { endStaleHolder } from './takeover.js';
 
 /**
  * A stream position: restart at `lsn` and skip the first `skip` rows of the transaction that
@@ -55,13 +57,25 @@ export function pgoutputOptions(publication: string, binary: boolean): string {
  * Starts streaming on `connection` at `startLsn` and waits until it holds the slot; then
  * checks the slot: not invalidated, and not confirmed past `startLsn` (the changes in between
  * would be gone). Nobody else can move the slot once this connection holds it, so the check
- * cannot race.
+ * cannot race. Under high availability (`term`), a refstream walsender of a replica that lost
+ * the lease still holding the slot is ended first (takeover.ts).
  */
 export async function startOnSlot(
   conn: ReplicationConnection,
-  o: { config: ResolvedConfig; catalog: Catalog; display: string; startLsn: bigint; binary: boolean },
+  o: { config: ResolvedConfig; catalog: Catalog; display: string; startLsn: bigint; binary: boolean; term?: LeaderTerm | null },
 ): Promise<void> {
   const { config, catalog, display } = o;
+  if (o.term) {
+    const holder = await catalog.slotHolder(config.slotName);
+    if (holder)
+      await endStaleHolder(catalog.client, {
+        holder,
+        term: o.term,
+        what: `replication slot ${config.slotName}`,
+        table: display,
+        onWarning: config.onWarning,
+      });
+  }
   conn.start(config.slotName, o.startLsn, pgoutputOptions(config.publicationName, o.binary));
   const pid = (conn.client as unknown as { processID: number }).processID;
   const deadline = Date.now() + config.connectTimeoutMs;
@@ -124,11 +138,20 @@ export function openSlotChannel(o: {
   connect: () => Promise<ReplicationConnection>;
   /** Highest LSN committed so far (confirmed to the slot). */
   committed: bigint;
+  /** High availability: the term this replica leads in (it may take the slot over). */
+  term?: LeaderTerm | null;
 }): OpenChannel {
   return async (start, textValues) => {
     const conn = await o.connect();
     try {
-      await startOnSlot(conn, { config: o.config, catalog: o.catalog, display: o.table.display, startLsn: start.lsn, binary: !textValues });
+      await startOnSlot(conn, {
+        config: o.config,
+        catalog: o.catalog,
+        display: o.table.display,
+        startLsn: start.lsn,
+        binary: !textValues,
+        term: o.term ?? null,
+      });
     } catch (error) {
       await conn.close();
       throw error;

@@ -18,6 +18,7 @@ import { sameSpecs } from './restore-checks.js';
 import type { TableSession } from './table-session.js';
 import { openSlotChannel } from './change-channel.js';
 import type { CaptureMembership } from './capture/membership.js';
+import type { LeaderTerm } from '../../sdk/leadership.js';
 
 /** Reads the table's changes from where the snapshot (or the restored checkpoint) left off. */
 export class ChangePhase {
@@ -38,6 +39,8 @@ export class ChangePhase {
   private reseeding: { delivered: number; snapshot: SnapshotPhase; beginning: Promise<void> | null; truncate: boolean } | null = null;
   /** The last schema change followed (or re-seed), as checkpoints record it for `refstream status`. */
   schemaChange: { at: string; what: string } | null = null;
+  /** High availability: the term the runner leads in (the slot may be taken over from a replica that lost it). */
+  term: LeaderTerm | null = null;
 
   /**
    * @param isClosed - true once the source is closed: a stream opened meanwhile is closed at once
@@ -110,6 +113,7 @@ export class ChangePhase {
           table: session.info!,
           connect: session.connectReplication,
           committed: this.committed,
+          term: this.term,
         }),
       connectSql: session.connectSql,
       onSchemaChange: (at, what) => (this.schemaChange = { at, what }),

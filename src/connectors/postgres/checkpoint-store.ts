@@ -1,6 +1,8 @@
 /**
  * A CheckpointStore that keeps checkpoints in a PostgreSQL table, for deployments without a
- * durable local disk. Each store instance owns one row (keyed by `id`).
+ * durable local disk. Each store instance owns one row (keyed by `id`). The leases of high
+ * availability live beside it (lease-store.ts): a fenced save is a compare-and-set on the
+ * group's lease epoch.
  */
 import pg from 'pg';
 import {
@@ -10,9 +12,12 @@ import {
   type StoredCheckpoint,
 } from '../../sdk/checkpoint-store.js';
 import { definite } from '../../sdk/errors.js';
-import { parseQualifiedName, quoteIdent, quoteQualified } from './identifiers.js';
+import { leaseLost, type Fence } from '../../sdk/lease.js';
+import { parseQualifiedName, quoteQualified, type QualifiedName } from './identifiers.js';
 import { mapPgError } from './errors.js';
 import type { Queryable } from './catalog.js';
+import { PostgresLeaseStore } from './lease-store.js';
+import { checkTableOwner, createTableIfMissing } from './owned-table.js';
 
 /** Options of {@link PostgresCheckpointStore}. */
 export interface PostgresCheckpointStoreOptions {
@@ -30,22 +35,28 @@ export interface PostgresCheckpointStoreOptions {
   id: string;
   /** Give up connecting after this long (default 10 000 ms), so an unreachable host fails instead of hanging. */
   connectTimeoutMs?: number;
+  /** High availability: the table of the leases (default `refstream_leases` in the checkpoint table's schema). */
+  leaseTable?: string;
 }
 
 /** Errors after which the owned connection is dropped and a new one opened. */
 const RECONNECT_CODES = new Set(['CONNECTION_LOST', 'CONNECTION_REFUSED', 'SERVER_SHUTDOWN', 'TIMEOUT']);
 
 /**
- * Stores checkpoints in `(id text primary key, checkpoint jsonb, saved_at timestamptz)`; the
- * `checkpoint` column holds the shared envelope (source checkpoint and sink states).
+ * Stores checkpoints in `(id text primary key, checkpoint jsonb, saved_at timestamptz, epoch
+ * bigint, lease_group text)`; the `checkpoint` column holds the shared envelope (source
+ * checkpoint and sink states), `epoch` and `lease_group` the lease a fenced save was made under.
  * `save` is one upsert that commits with `synchronous_commit` on whatever the server's or
  * role's default, so it is durable once it returns.
  */
 export class PostgresCheckpointStore implements CheckpointStore {
+  /** Saves take a fence (high availability): see {@link PostgresCheckpointStore.save}. */
+  readonly fencing = true;
   private client: Queryable | null;
   private owned: pg.Client | null = null;
   private ready: Promise<void> | null = null;
   private readonly tableSql: string;
+  private readonly leaseTableSql: string;
 
   constructor(private readonly options: PostgresCheckpointStoreOptions) {
     if (!options.client && !options.connectionString) {
@@ -55,7 +66,21 @@ export class PostgresCheckpointStore implements CheckpointStore {
     const name = parseQualifiedName(options.table ?? 'public.refstream_checkpoints');
     if (!name) throw definite('CONFIG_INVALID', 'PostgresCheckpointStore table must be "table" or "schema.table"');
     this.tableSql = quoteQualified(name);
+    const leases = options.leaseTable !== undefined ? parseQualifiedName(options.leaseTable) : leaseTableBeside(name);
+    if (!leases) throw definite('CONFIG_INVALID', 'PostgresCheckpointStore leaseTable must be "table" or "schema.table"');
+    this.leaseTableSql = quoteQualified(leases);
     this.client = options.client ?? null;
+  }
+
+  /**
+   * The leases of high availability, in their table beside the checkpoints (on their own
+   * connection, so renewals never queue behind saves). The caller closes it.
+   */
+  leaseStore(): PostgresLeaseStore {
+    return new PostgresLeaseStore({
+      ...(this.options.client ? { client: this.options.client } : { connectionString: this.options.connectionString! }),
+      table: this.leaseTableSql,
+    });
   }
 
   private async init(): Promise<Queryable> {
@@ -74,10 +99,13 @@ export class PostgresCheckpointStore implements CheckpointStore {
         this.owned = client;
         this.client = client;
       }
-      await this.client!.query(
-        `CREATE TABLE IF NOT EXISTS ${this.tableSql} (id text PRIMARY KEY, checkpoint jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now())`,
+      await createTableIfMissing(
+        this.client!,
+        this.tableSql,
+        `CREATE TABLE IF NOT EXISTS ${this.tableSql} (id text PRIMARY KEY, checkpoint jsonb NOT NULL, saved_at timestamptz NOT NULL DEFAULT now(), epoch bigint, lease_group text)`,
       );
-      await this.checkOwner(this.client!);
+      await checkTableOwner(this.client!, this.tableSql, 'checkpoint table', 'the checkpoints', this.options.id);
+      await this.addLeaseColumns(this.client!);
     })();
     try {
       await this.ready;
@@ -90,24 +118,14 @@ export class PostgresCheckpointStore implements CheckpointStore {
     return this.client!;
   }
 
-  /** Refuses a table another role created first (CREATE TABLE IF NOT EXISTS adopts it silently). */
-  private async checkOwner(client: Queryable): Promise<void> {
+  /** A table created by an earlier refstream lacks the columns of fenced saves: they are added. */
+  private async addLeaseColumns(client: Queryable): Promise<void> {
     const { rows } = await client.query(
-      `SELECT pg_get_userbyid(c.relowner) AS owner, current_user AS me, c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS mine
-         FROM pg_class c WHERE c.oid = to_regclass($1)`,
+      `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname IN ('epoch', 'lease_group') AND NOT attisdropped`,
       [this.tableSql],
     );
-    const row = rows[0] as { owner: string; me: string; mine: boolean } | undefined;
-    if (row && !row.mine) {
-      throw definite(
-        'PERMISSION_DENIED',
-        `checkpoint table ${this.tableSql} is owned by role ${row.owner}, not by ${row.me}: its owner could rewrite the checkpoints, and its triggers would run as ${row.me}`,
-        {
-          table: this.options.id,
-          hint: `check the table, then ALTER TABLE ${this.tableSql} OWNER TO ${quoteIdent(row.me)}; or keep checkpoints in a table of your own (postgres://…#schema.table)`,
-        },
-      );
-    }
+    if ((rows[0] as { n: number }).n < 2)
+      await client.query(`ALTER TABLE ${this.tableSql} ADD COLUMN IF NOT EXISTS epoch bigint, ADD COLUMN IF NOT EXISTS lease_group text`);
   }
 
   /** Drops an owned connection that failed, so the next call reconnects. */
@@ -142,28 +160,58 @@ export class PostgresCheckpointStore implements CheckpointStore {
     const rows = await this.run(
       'loading the checkpoint',
       async (client) =>
-        (await client.query(`SELECT checkpoint::text AS cp FROM ${this.tableSql} WHERE id = $1`, [this.options.id])).rows as {
+        (await client.query(`SELECT checkpoint::text AS cp, epoch::text AS epoch FROM ${this.tableSql} WHERE id = $1`, [this.options.id]))
+          .rows as {
           cp: string;
+          epoch: string | null;
         }[],
     );
     if (rows.length === 0) return null;
-    return decodeCheckpointEnvelope(
+    const stored = decodeCheckpointEnvelope(
       rows[0]!.cp,
       `checkpoint ${this.options.id} in ${this.tableSql}`,
       `repair or delete the row with id ${this.options.id} (deleting it starts over with a new snapshot)`,
     );
+    return rows[0]!.epoch === null ? stored : { ...stored, epoch: Number(rows[0]!.epoch) };
   }
 
-  async save(stored: StoredCheckpoint): Promise<void> {
+  /**
+   * Saves `stored`. With `fence` (high availability) the save is a compare-and-set: it writes
+   * only while the group's lease row is still at the fence's epoch and holder, and it takes
+   * that row `FOR SHARE`, so a takeover (which updates the row) commits either before it (the
+   * save then writes nothing: `LEASE_LOST`) or after it (the new leader then loads it). Without
+   * a fence, a row last saved under a lease is refused: replicas of a group must all be fenced.
+   */
+  async save(stored: StoredCheckpoint, fence?: Fence): Promise<void> {
+    const envelope = JSON.stringify(encodeCheckpointEnvelope(stored, fence));
     // One statement, so it is one transaction on a pool too: set_config(…, true) is SET LOCAL,
     // and the WHERE clause runs it before the row is written and the transaction commits.
-    await this.run('saving the checkpoint', (client) =>
-      client.query(
-        `INSERT INTO ${this.tableSql} (id, checkpoint, saved_at)
-         SELECT $1, $2::jsonb, now() WHERE set_config('synchronous_commit', 'on', true) = 'on'
-         ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, saved_at = EXCLUDED.saved_at`,
-        [this.options.id, JSON.stringify(encodeCheckpointEnvelope(stored))],
-      ),
+    const result = await this.run('saving the checkpoint', (client) =>
+      fence
+        ? client.query(
+            `WITH lease AS (SELECT 1 FROM ${this.leaseTableSql} WHERE group_name = $3 AND epoch = $4 AND holder = $5 FOR SHARE)
+             INSERT INTO ${this.tableSql} AS c (id, checkpoint, saved_at, epoch, lease_group)
+             SELECT $1, $2::jsonb, now(), $4, $3 FROM lease WHERE set_config('synchronous_commit', 'on', true) = 'on'
+             ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, saved_at = EXCLUDED.saved_at, epoch = EXCLUDED.epoch, lease_group = EXCLUDED.lease_group
+               WHERE c.epoch IS NULL OR c.lease_group IS DISTINCT FROM EXCLUDED.lease_group OR c.epoch <= EXCLUDED.epoch`,
+            [this.options.id, envelope, fence.group, fence.epoch, fence.holder],
+          )
+        : client.query(
+            `INSERT INTO ${this.tableSql} AS c (id, checkpoint, saved_at)
+             SELECT $1, $2::jsonb, now() WHERE set_config('synchronous_commit', 'on', true) = 'on'
+             ON CONFLICT (id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, saved_at = EXCLUDED.saved_at WHERE c.epoch IS NULL`,
+            [this.options.id, envelope],
+          ),
+    );
+    if ((result as { rowCount?: number | null }).rowCount === 1) return;
+    if (fence) throw leaseLost(fence, `checkpoint ${this.options.id} was not saved`);
+    throw definite(
+      'CONFIG_INVALID',
+      `checkpoint ${this.options.id} in ${this.tableSql} is kept by replicas under high availability; a sync without --ha must not write it`,
+      {
+        table: this.options.id,
+        hint: `run this sync with --ha (and the same --group); to leave high availability, stop every replica, then UPDATE ${this.tableSql} SET epoch = NULL, lease_group = NULL WHERE id = '…'`,
+      },
     );
   }
 
@@ -178,4 +226,9 @@ export class PostgresCheckpointStore implements CheckpointStore {
     this.ready = null;
     await owned?.end().catch(() => {});
   }
+}
+
+/** The default lease table: `refstream_leases` in the checkpoint table's schema. */
+function leaseTableBeside(checkpoints: QualifiedName): QualifiedName {
+  return { schema: checkpoints.schema, name: 'refstream_leases' };
 }

@@ -12,6 +12,7 @@ export { PostgresCapture, type CaptureTableStatus, type CaptureTableSettings } f
 export { resolveTables, isTablePattern } from './capture/table-patterns.js';
 export type { PostgresCaptureConfig, ResolvedCaptureConfig } from './capture/capture-config.js';
 export { PostgresCheckpointStore, type PostgresCheckpointStoreOptions } from './checkpoint-store.js';
+export { PostgresLeaseStore, type PostgresLeaseStoreOptions, type LeaseStatus } from './lease-store.js';
 export type { Queryable } from './catalog.js';
 export { quoteIdent, quoteLiteral, parseQualifiedName, displayName, type QualifiedName } from './identifiers.js';
 export { formatLsn, parseLsn } from './lsn.js';

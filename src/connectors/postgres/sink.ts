@@ -15,8 +15,10 @@ import { followSchema, markColumnSql } from './sink-target.js';
 import { definite } from '../../sdk/errors.js';
 import { mapPgError } from './errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
+import type { Fence } from '../../sdk/lease.js';
 import { batchReaders, toJsonValue, type Cell } from '../../sdk/values.js';
 import { parseQualifiedName, quoteIdent, quoteQualified, type QualifiedName } from './identifiers.js';
+import { SinkFence } from './sink-fence.js';
 
 /** Options of {@link PostgresTableSink}. */
 export interface PostgresTableSinkOptions {
@@ -49,13 +51,38 @@ export class PostgresTableSink implements Sink {
   private ordinal = 0;
   /** A snapshot started: the target's rows go with its first batch. */
   private clearPending = false;
+  /** High availability: the epoch this sink writes for, checked in every transaction before it commits. */
+  private readonly fenceRow: SinkFence;
 
   constructor(private readonly options: PostgresTableSinkOptions) {
     const target = parseQualifiedName(options.table);
     if (!target) throw definite('CONFIG_INVALID', `PostgresTableSink table: "${options.table}" is not "table" or "schema.table"`);
     this.target = target;
+    this.fenceRow = new SinkFence(target.schema, options.table);
     this.client = this.newClient();
     this.name = `postgres:${options.table}`;
+  }
+
+  /**
+   * High availability: from now on every transaction of this sink commits only while the
+   * target database's fence row of the group is at `fence`'s epoch (checked `FOR SHARE`
+   * right before COMMIT). Claiming the row for this epoch first ends the sessions of older
+   * epochs' sinks (marked by their application_name), so a paused replica's open transaction
+   * is rolled back and never commits.
+   */
+  async fence(fence: Fence): Promise<void> {
+    this.fenceRow.use(fence);
+    await this.ensureConnected();
+    if (this.inTransaction) {
+      // what an older term wrote and did not commit is not this term's
+      await this.query('ROLLBACK');
+      this.inTransaction = false;
+      this.fields = null;
+      this.staged = 0;
+    }
+    // the session is named for its epoch, so that a newer term can end it
+    await this.query(`SELECT set_config('application_name', $1, false)`, [this.fenceRow.applicationName]);
+    await this.fenceRow.claim((sql, params) => this.query(sql, params));
   }
 
   async snapshotStart(_info: SnapshotStartInfo): Promise<void> {
@@ -116,6 +143,14 @@ export class PostgresTableSink implements Sink {
     }
     if (!this.inTransaction) return;
     await this.mergeStaged();
+    try {
+      await this.fenceRow.check((sql, params) => this.query(sql, params));
+    } catch (error) {
+      await this.query('ROLLBACK').catch(() => {});
+      this.inTransaction = false;
+      this.staged = 0;
+      throw error;
+    }
     await this.query('COMMIT');
     this.inTransaction = false;
   }
@@ -144,20 +179,23 @@ export class PostgresTableSink implements Sink {
   }
 
   private newClient(): pg.Client {
-    const client = new pg.Client({ connectionString: this.options.connectionString, application_name: 'refstream-sink' });
+    const client = new pg.Client({ connectionString: this.options.connectionString, application_name: this.fenceRow.applicationName });
     client.on('error', () => {});
     return client;
   }
 
-  private async begin(): Promise<void> {
-    if (!this.connected) {
-      try {
-        await this.client.connect();
-      } catch (error) {
-        throw this.failure(error, 'cannot connect');
-      }
-      this.connected = true;
+  private async ensureConnected(): Promise<void> {
+    if (this.connected) return;
+    try {
+      await this.client.connect();
+    } catch (error) {
+      throw this.failure(error, 'cannot connect');
     }
+    this.connected = true;
+  }
+
+  private async begin(): Promise<void> {
+    await this.ensureConnected();
     if (!this.inTransaction) {
       await this.query('BEGIN');
       this.inTransaction = true;

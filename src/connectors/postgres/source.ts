@@ -9,6 +9,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { PollOptions, ReferenceTableSource, SourceCapabilities } from '../../sdk/source.js';
+import type { LeaderTerm } from '../../sdk/leadership.js';
 import type { SourceCheckpoint } from '../../sdk/checkpoint.js';
 import { ConnectorError, definite, throwIfAborted } from '../../sdk/errors.js';
 import { PollGate } from '../../sdk/poll-gate.js';
@@ -129,6 +130,17 @@ export class PostgresSource implements ReferenceTableSource {
   restartsSnapshot(): boolean {
     if (this.trigger) return this.trigger.restartsSnapshot();
     return this.restartedSnapshot;
+  }
+
+  /**
+   * High availability: the runner leads its replica group with `term`. The replication slot
+   * (or, with trigger capture, the consumer's lock) may then be taken from a refstream reader
+   * of a replica that lost the lease: its session is ended once the lease is confirmed.
+   */
+  leadWith(term: LeaderTerm): void {
+    if (this.trigger) return this.trigger.leadWith(term);
+    if (this.membership) return this.membership.leadWith(term);
+    this.changes.term = term;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------

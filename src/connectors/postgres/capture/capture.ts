@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import { ConnectorError, definite } from '../../../sdk/errors.js';
+import type { LeaderTerm } from '../../../sdk/leadership.js';
 import { Catalog, PUBLICATION_MARKER, type TableInfo } from '../catalog.js';
 import { CAPTURE_MARKER } from '../admin.js';
 import { clientConfig, resolveConfig, type PostgresSourceConfig, type ResolvedConfig } from '../config.js';
@@ -79,6 +80,7 @@ export class PostgresCapture {
   private settleWaiters: Array<() => void> = [];
   private warned = false;
   private closed = false;
+  private term: LeaderTerm | null = null;
 
   constructor(config: PostgresCaptureConfig) {
     this.config = resolveCaptureConfig(config);
@@ -93,6 +95,7 @@ export class PostgresCapture {
       catalog: async () => new Catalog(await this.sql(), display),
       holds: this.holds,
       bufferBytes: this.config.bufferBytes,
+      term: () => this.term,
     });
     this.exports = new SnapshotExports({
       display,
@@ -237,6 +240,16 @@ export class PostgresCapture {
     });
   }
 
+  /**
+   * High availability: the runners of this capture's tables lead with `term` (one lease for
+   * the whole capture). The shared stream may then take the slot from a refstream walsender
+   * of a replica that lost the lease. A capture serves one term: when it ends, close the
+   * capture (its stream holds the slot) and use a new one for the next term.
+   */
+  leadWith(term: LeaderTerm): void {
+    this.term = term;
+  }
+
   /** Restarts of the shared stream and snapshots exported so far (for tests and metrics). */
   get counters(): { streamRestarts: number; exports: number } {
     return { streamRestarts: this.stream.restarts, exports: this.exports.exports };
@@ -308,6 +321,7 @@ export class PostgresCapture {
       detached: () => {
         if (isCurrent() && entry.source !== null) entry.source = null;
       },
+      leadWith: (term) => this.leadWith(term),
     };
   }
 

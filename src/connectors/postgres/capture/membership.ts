@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import type { ConnectorError } from '../../../sdk/errors.js';
+import type { LeaderTerm } from '../../../sdk/leadership.js';
 import type { TableInfo } from '../catalog.js';
 import type { OpenChannel } from '../change-channel.js';
 
@@ -48,4 +49,6 @@ export interface CaptureMembership {
   failed(error: ConnectorError): void;
   /** The table's source closed (it may come back with a restored checkpoint). */
   detached(): void;
+  /** High availability: the runner leads with `term`; the capture's stream may take the slot over. */
+  leadWith(term: LeaderTerm): void;
 }

@@ -14,6 +14,7 @@
  *   ({@link Holds.confirmable}), never more.
  */
 import { abortError, definite } from '../../../sdk/errors.js';
+import type { LeaderTerm } from '../../../sdk/leadership.js';
 import type { Catalog, TableInfo } from '../catalog.js';
 import type { ResolvedConfig } from '../config.js';
 import { REWOUND, slotPastCheckpoint, slotReleased, startOnSlot, type ChangeChannel, type ChangePosition } from '../change-channel.js';
@@ -32,6 +33,8 @@ export interface SharedStreamOptions {
   holds: Holds;
   /** Frames waiting in channels, in bytes, beyond which the socket is not read. */
   bufferBytes: number;
+  /** High availability: the term the capture's runners lead in (the slot may be taken over). */
+  term?: () => LeaderTerm | null;
 }
 
 const BEGIN = 0x42;
@@ -167,6 +170,7 @@ export class SharedStream {
         display: this.o.display,
         startLsn: start ?? 0n,
         binary,
+        term: this.o.term?.() ?? null,
       });
     } catch (error) {
       await conn.close();

@@ -6,6 +6,8 @@
  * readers from using one name at once.
  */
 import type pg from 'pg';
+import type { LeaderTerm } from '../../../sdk/leadership.js';
+import { endStaleHolder } from '../takeover.js';
 import { definite, transient, type ConnectorError } from '../../../sdk/errors.js';
 import { reportWarning, type WarningHandler } from '../../../sdk/warnings.js';
 import { mapPgError } from '../errors.js';
@@ -38,6 +40,8 @@ export class ConsumerProgress {
   private closed = false;
   /** Rows deleted so far (for tests and benchmarks). */
   deleted = 0;
+  /** High availability: the term the runner leads in (a stale holder of the lock may be ended). */
+  term: LeaderTerm | null = null;
 
   constructor(
     private readonly sql: pg.Client,
@@ -58,22 +62,35 @@ export class ConsumerProgress {
    */
   async lock(): Promise<void> {
     if (this.locked) return;
-    const [row] = await this.q<{ got: boolean }>(
-      `SELECT pg_try_advisory_lock(${consumerLockSql(this.objects)}) AS got`,
-      [this.consumer],
-      'locking the consumer',
-    );
-    if (row!.got) {
+    const tryLock = async () =>
+      (
+        await this.q<{ got: boolean }>(
+          `SELECT pg_try_advisory_lock(${consumerLockSql(this.objects)}) AS got`,
+          [this.consumer],
+          'locking the consumer',
+        )
+      )[0]!.got;
+    if (await tryLock()) {
       this.locked = true;
       return;
     }
-    const [holder] = await this.q<{ pid: number | null; app: string | null }>(
-      `SELECT l.pid, a.application_name AS app FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
-          AND l.classid = hashtext(${literalQualified(this.objects, this.objects.changes)})::oid AND l.objid = hashtext($1)::oid`,
-      [this.consumer],
-      'locking the consumer',
-    );
+    const holder = await this.lockHolder();
+    // high availability: a refstream reader of a replica that lost the lease gives way
+    if (
+      this.term &&
+      holder?.pid &&
+      (await endStaleHolder(this.sql, {
+        holder: { pid: holder.pid, application: holder.app },
+        term: this.term,
+        what: `consumer ${this.consumer}`,
+        table: this.table,
+        onWarning: this.onWarning,
+      })) &&
+      (await tryLock())
+    ) {
+      this.locked = true;
+      return;
+    }
     throw transient(
       'CONSUMER_IN_USE',
       `consumer ${this.consumer} of ${this.table} is in use by another reader${holder?.pid ? ` (backend pid ${holder.pid}${holder.app ? `, application ${holder.app}` : ''})` : ''}`,
@@ -82,6 +99,18 @@ export class ConsumerProgress {
         hint: 'stop the other reader, or give this one its own consumer name (consumer, CLI --consumer): each consumer has its own checkpoint and progress',
       },
     );
+  }
+
+  /** The session holding the consumer's lock, if any. */
+  private async lockHolder(): Promise<{ pid: number | null; app: string | null } | undefined> {
+    const [holder] = await this.q<{ pid: number | null; app: string | null }>(
+      `SELECT l.pid, a.application_name AS app FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted
+          AND l.classid = hashtext(${literalQualified(this.objects, this.objects.changes)})::oid AND l.objid = hashtext($1)::oid`,
+      [this.consumer],
+      'locking the consumer',
+    );
+    return holder;
   }
 
   /**

@@ -27,6 +27,7 @@ import {
   type TriggerCheckpointContext,
 } from './checkpoint.js';
 import { ConsumerProgress } from './consumers.js';
+import type { LeaderTerm } from '../../../sdk/leadership.js';
 import { installationProblem, installTriggerCapture, readInstallation, type Installation } from './install.js';
 import { covers, parsePgSnapshot } from './pg-snapshot.js';
 import { TriggerChangeReader, triggersMissing } from './reader.js';
@@ -44,6 +45,7 @@ export class TriggerCaptureSource {
   private identity: SourceIdentity | null = null;
   private installation: Installation | null = null;
   private consumers: ConsumerProgress | null = null;
+  private term: LeaderTerm | null = null;
   /** Where the change stream starts (the snapshot's point, or the restored checkpoint's). */
   private start: ChangeCursor | null = null;
   private startSpecs: ColumnSpec[] | null = null;
@@ -77,6 +79,12 @@ export class TriggerCaptureSource {
 
   restartsSnapshot(): boolean {
     return this.restartedSnapshot;
+  }
+
+  /** High availability: the consumer's lock may be taken from a replica that lost the lease. */
+  leadWith(term: LeaderTerm): void {
+    this.term = term;
+    if (this.consumers) this.consumers.term = term;
   }
 
   private ensureOpen(): void {
@@ -133,6 +141,7 @@ export class TriggerCaptureSource {
     this.installation = inst;
     // the consumer's lock is taken when the change stream opens (or at the first commit)
     this.consumers = new ConsumerProgress(session.sql!, inst!.objects, this.config.consumerName, this.table, this.config.onWarning);
+    this.consumers.term = this.term;
   }
 
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
