@@ -36,7 +36,7 @@ export const commands: readonly CommandEntry[] = [
   {
     name: 'status',
     summary:
-      "Show refstream's replication slots, publications and trigger captures on a PostgreSQL server: active or not, retained WAL, lag, wal_status, change rows waiting per consumer, the checkpoint's position.",
+      "Show refstream's replication slots, publications and trigger captures on a PostgreSQL server: active or not, retained WAL, lag, wal_status, change rows waiting per consumer, the checkpoint's position; with a postgres:// checkpoint store, the high-availability leases beside it (leader, epoch, lease age).",
     load: async () => (await import('./status.js')).statusCommand,
   },
   {
