@@ -5,12 +5,14 @@
  * or in the data topic itself in topics of earlier versions) drive the merge.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { BatchBuilder, formatPosition, sameTableSchema, type ChangeType } from '../../sdk/batch.js';
+import { BatchBuilder, formatPosition, sameTableSchema, type ChangeType, type TableDescriptor } from '../../sdk/batch.js';
 import { definite } from '../../sdk/errors.js';
 import { keyRowFromJson, parseJson, rowFromJson } from './decode.js';
 import type { FetchedRecord } from './fetcher.js';
 import type { ReadRecord } from './control-feed.js';
 import { HEADERS } from './records.js';
+import { asLatest } from './schema-versions.js';
+import { descriptorFromIpc } from './decode.js';
 import { cloneState, type StreamState } from './source-checkpoint.js';
 import { asSourceCall, type ReadContext } from './source-context.js';
 import { isStale, noteFrontier, notePosition } from './stream-state.js';
@@ -37,6 +39,11 @@ export interface ChangeStep {
 
 /** Reads change batches of one source. */
 export class ChangeReader {
+  /** Per partition, the schema its rows from here on were written with (once a schema record was read there). */
+  private readonly written = new Map<number, TableDescriptor>();
+  /** The control-topic offset of the latest schema adopted: an older one read on a slower partition does not replace it. */
+  private latestSchemaAt = -1n;
+
   constructor(
     private readonly ctx: ReadContext,
     private readonly options: ChangeReadOptions,
@@ -122,6 +129,14 @@ export class ChangeReader {
           const control = r.headers[HEADERS.control]?.toString('utf8');
           const position = r.headers[HEADERS.position]?.toString('utf8');
           if (control === 'schema') {
+            const bytes = r.headers[HEADERS.schema];
+            if (bytes !== undefined) this.written.set(p, descriptorFromIpc(bytes));
+            const at = r.placed?.at;
+            if (at !== undefined && at < this.latestSchemaAt) {
+              consume(r);
+              continue;
+            }
+            if (at !== undefined) this.latestSchemaAt = at;
             const before = ctx.schema.descriptor;
             ctx.schema.adopt(r);
             // A new schema ends the batch; its rows come in the next one.
@@ -194,11 +209,8 @@ export class ChangeReader {
     } else {
       const op = r.headers[HEADERS.op]?.toString('utf8');
       const type: ChangeType = op === 'insert' ? 'insert' : 'update';
-      b.appendChange(
-        type,
-        rowFromJson(descriptor, parseJson(r.value, `value of key ${r.key!.toString('utf8')}`, this.ctx.table)),
-        position,
-      );
+      const json = parseJson(r.value, `value of key ${r.key!.toString('utf8')}`, this.ctx.table);
+      b.appendChange(type, rowFromJson(descriptor, asLatest(json, this.written.get(r.partition) ?? null, descriptor)), position);
     }
     return b;
   }

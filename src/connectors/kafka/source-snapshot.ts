@@ -4,7 +4,8 @@
  * up to the end offsets captured then), read in two passes so memory holds keys, never rows.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { BatchBuilder } from '../../sdk/batch.js';
+import { BatchBuilder, type TableDescriptor } from '../../sdk/batch.js';
+import { asLatest } from './schema-versions.js';
 import { parseJson, rowFromJson } from './decode.js';
 import type { FetchedRecord } from './fetcher.js';
 import { boundaryOf, type ControlEvent } from './control-feed.js';
@@ -27,6 +28,12 @@ interface SnapshotPlan {
   winners: Map<string, bigint>;
   /** Stream state at the end of the snapshot (where changes begin). */
   end: StreamState;
+  /**
+   * Per partition, the schemas rows were written with, from the offset on where each applies
+   * (a row older than the latest schema change is read with its own, then mapped: renamed and
+   * dropped columns by `refstream.column_id`, added ones null).
+   */
+  versions: Map<number, Array<{ from: bigint; descriptor: TableDescriptor }>>;
 }
 
 /** Bytes per partition fetched while reading the snapshot (small: the snapshot is read twice). */
@@ -73,7 +80,8 @@ export class SnapshotReader {
           if (plan.winners.get(id) !== r.offset) continue;
           plan.winners.delete(id);
           builder ??= new BatchBuilder(ctx.schema.require(), 'snapshot');
-          builder.appendRow(rowFromJson(builder.descriptor, parseJson(r.value, `value of key ${r.key.toString('utf8')}`, ctx.table)));
+          const json = parseJson(r.value, `value of key ${r.key.toString('utf8')}`, ctx.table);
+          builder.appendRow(rowFromJson(builder.descriptor, asLatest(json, versionAt(plan, p, r.offset), builder.descriptor)));
           if (builder.rows >= ctx.batchRows || builder.byteLength >= ctx.batchBytes) return { batch: builder.finish() };
         }
       }
@@ -116,6 +124,10 @@ export class SnapshotReader {
       events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
     } else targets = await asSourceCall(() => reader.offsets(partitions, 'end'), ctx.topic, ctx.table);
     const winners = new Map<string, bigint>();
+    const versions = new Map<number, Array<{ from: bigint; descriptor: TableDescriptor }>>(
+      partitions.map((p) => [p, ctx.schema.descriptor ? [{ from: 0n, descriptor: ctx.schema.descriptor }] : []]),
+    );
+    this.versions = versions;
     const cursor = new Map(partitions.map((p) => [p, state.offsets.get(p)!]));
     // Per partition, the control records applied so far (they come in control-topic order).
     const applied = new Map(partitions.map((p) => [p, 0]));
@@ -150,13 +162,20 @@ export class SnapshotReader {
       }
     }
     for (const p of partitions) applyUpTo(p, targets.get(p)!);
+    // Partitions apply the control records at their own pace: the rows are read with the latest schema.
+    const latest = events.findLast((e) => e.record.kind === 'schema');
+    if (latest) this.ctx.schema.adopt({ partition: 0, offset: 0n, key: null, value: null, headers: controlHeaders(latest.record) });
     if (feed.active) {
       for (const p of partitions) state.control.set(p, controlEnd);
       feed.restart(controlEnd, targets);
     }
     if (winners.size > 0) ctx.schema.require();
-    return { partitions, targets, cursor, winners, end: cloneState(state) };
+    this.versions = null;
+    return { partitions, targets, cursor, winners, end: cloneState(state), versions };
   }
+
+  /** While the first pass runs: the schema versions it found so far. */
+  private versions: SnapshotPlan['versions'] | null = null;
 
   /**
    * Folds one record in offset order. A `snapshot-start` or `truncate` marker drops every
@@ -167,8 +186,11 @@ export class SnapshotReader {
   private foldRecord(r: FetchedRecord, winners: Map<string, bigint>, state: StreamState): void {
     const control = r.headers[HEADERS.control]?.toString('utf8');
     if (control !== undefined) {
-      if (control === 'schema') this.ctx.schema.adopt(r);
-      else if (control === 'watermark') {
+      if (control === 'schema') {
+        this.ctx.schema.adopt(r);
+        const descriptor = this.ctx.schema.descriptor;
+        if (descriptor) this.versions?.get(r.partition)?.push({ from: r.offset + 1n, descriptor });
+      } else if (control === 'watermark') {
         const position = r.headers[HEADERS.position]?.toString('utf8');
         if (position !== undefined) noteFrontier(state, r.partition, position);
       } else if (control === 'snapshot-start') clearPartition(winners, r.partition);
@@ -192,6 +214,13 @@ export class SnapshotReader {
     if (r.value === null) winners.delete(id);
     else winners.set(id, r.offset);
   }
+}
+
+/** The schema the row at `offset` of `partition` was written with, if known. */
+function versionAt(plan: SnapshotPlan, partition: number, offset: bigint): TableDescriptor | null {
+  let found: TableDescriptor | null = null;
+  for (const v of plan.versions.get(partition) ?? []) if (v.from <= offset) found = v.descriptor;
+  return found;
 }
 
 /** The winners-map key of `key` in `partition`. */
