@@ -6,14 +6,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { isDeepStrictEqual, promisify } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import { startKafkaTestBroker, startPostgres, type KafkaTestBroker, type TestPostgres } from '../../src/testing/index.js';
 import { builtCli, ensureBuiltCli } from '../helpers/built-cli.js';
 import { exited, waitFor } from '../helpers/process.js';
+import { foldById, readTopic as readKafkaTopic, type TopicRecord } from '../helpers/kcat-topic.js';
 
-const run = promisify(execFile);
 const ROWS = 5000;
 const TABLE = 'public.accounts';
 let server: TestPostgres;
@@ -104,41 +104,8 @@ function startSync(): { child: ChildProcess; commits: () => number; stderr: () =
   return { child, commits, stderr: () => err };
 }
 
-interface Record_ {
-  partition: number;
-  key: string | null;
-  payload: string | null;
-  headers: Record<string, string>;
-}
-
-async function readTopic(isolation: 'read_committed' | 'read_uncommitted', topic = 'eo-accounts'): Promise<Record_[]> {
-  const { stdout } = await run(
-    'kcat',
-    ['-C', '-b', broker.bootstrapServers, '-t', topic, '-e', '-J', '-q', '-X', `isolation.level=${isolation}`],
-    { maxBuffer: 256 << 20 },
-  );
-  return stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const r = JSON.parse(l) as { partition: number; key: string | null; payload: string | null; headers?: string[] };
-      const headers: Record<string, string> = {};
-      const h = r.headers ?? [];
-      for (let i = 0; i + 1 < h.length; i += 2) headers[h[i]!] = h[i + 1]!;
-      return { partition: r.partition, key: r.key, payload: r.payload, headers };
-    });
-}
-
-/** The topic folded by key (last value wins, tombstones delete), as a KTable consumer does. */
-function fold(records: Record_[]): Map<string, Record<string, unknown>> {
-  const state = new Map<string, Record<string, unknown>>();
-  for (const r of records) {
-    if (r.headers['refstream-control'] !== undefined) continue;
-    const id = (JSON.parse(r.key!) as { id: string }).id;
-    if (r.payload === null) state.delete(id);
-    else state.set(id, JSON.parse(r.payload) as Record<string, unknown>);
-  }
-  return state;
+function readTopic(isolation: 'read_committed' | 'read_uncommitted', topic = 'eo-accounts'): Promise<TopicRecord[]> {
+  return readKafkaTopic(broker.bootstrapServers, topic, { isolation });
 }
 
 /** The first few keys where the folded topic and the table differ, or '' when they are equal. */
@@ -181,7 +148,7 @@ test(
       await waitFor(
         async () => {
           if (last.child.exitCode !== null) return true;
-          const folded = fold(await readTopic('read_committed'));
+          const folded = foldById(await readTopic('read_committed'));
           // every row as in the table, not only every key: the last updates may still be on their way
           differences = describeDifferences(folded, expected);
           return differences === '';
@@ -199,7 +166,7 @@ test(
     assert.equal(last.child.exitCode, 0, last.stderr());
 
     const committed = await readTopic('read_committed');
-    const folded = fold(committed);
+    const folded = foldById(committed);
     assert.deepEqual([...folded.keys()].sort(), [...expected.keys()].sort());
     for (const [id, row] of folded) assert.deepEqual(row, expected.get(id), `row ${id}`);
 

@@ -10,11 +10,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isDeepStrictEqual, promisify } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
 import { startKafkaTestBroker, startPostgres, type KafkaTestBroker, type TestPostgres } from '../../src/testing/index.js';
 import { ensureBuiltCli } from '../helpers/built-cli.js';
 import { exited, waitFor } from '../helpers/process.js';
@@ -30,8 +29,8 @@ import {
   writeLoadScript,
   type Replica,
 } from '../helpers/ha-replicas.js';
+import { foldById, readTopic as readKafkaTopic, type TopicRecord } from '../helpers/kcat-topic.js';
 
-const run = promisify(execFile);
 const ROWS = 5000;
 const TOPIC = 'ha-items';
 let server: TestPostgres;
@@ -67,52 +66,9 @@ function startReplica(id: string): Replica {
   );
 }
 
-interface KafkaRecord {
-  key: string | null;
-  payload: string | null;
-  headers: Record<string, string>;
-}
-
 /** The topic as a read_committed consumer sees it (`sinceMs`: only records with a timestamp from then on). */
-async function readTopic(sinceMs?: number): Promise<KafkaRecord[]> {
-  const { stdout } = await run(
-    'kcat',
-    [
-      '-C',
-      '-b',
-      broker.bootstrapServers,
-      '-t',
-      TOPIC,
-      '-e',
-      '-J',
-      '-q',
-      '-X',
-      'isolation.level=read_committed',
-      ...(sinceMs !== undefined ? ['-o', `s@${sinceMs}`] : []),
-    ],
-    { maxBuffer: 256 << 20 },
-  );
-  return stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const r = JSON.parse(l) as { key: string | null; payload: string | null; headers?: string[] };
-      const headers: Record<string, string> = {};
-      const h = r.headers ?? [];
-      for (let i = 0; i + 1 < h.length; i += 2) headers[h[i]!] = h[i + 1]!;
-      return { key: r.key, payload: r.payload, headers };
-    });
-}
-
-function fold(records: KafkaRecord[]): Map<string, Record<string, unknown>> {
-  const state = new Map<string, Record<string, unknown>>();
-  for (const r of records) {
-    if (r.headers['refstream-control'] !== undefined) continue;
-    const id = (JSON.parse(r.key!) as { id: string }).id;
-    if (r.payload === null) state.delete(id);
-    else state.set(id, JSON.parse(r.payload) as Record<string, unknown>);
-  }
-  return state;
+function readTopic(sinceMs?: number): Promise<TopicRecord[]> {
+  return readKafkaTopic(broker.bootstrapServers, TOPIC, sinceMs === undefined ? {} : { sinceMs });
 }
 
 async function tableRows(): Promise<Map<string, Record<string, unknown>>> {
@@ -143,7 +99,7 @@ test(
     const log: string[] = [];
     try {
       await waitFor(
-        async () => fold(await readTopic()).size === ROWS && (await currentLease(server)) !== null,
+        async () => foldById(await readTopic()).size === ROWS && (await currentLease(server)) !== null,
         120_000,
         'the snapshot in the topic',
         500,
@@ -198,7 +154,7 @@ test(
       await pgbench.stop();
       pgbench = null;
       const expected = await tableRows();
-      await waitFor(async () => isDeepStrictEqual(fold(await readTopic()), expected), 60_000, 'the topic to fold to the table', 1000);
+      await waitFor(async () => isDeepStrictEqual(foldById(await readTopic()), expected), 60_000, 'the topic to fold to the table', 1000);
     } catch (error) {
       const tails = [...replicas.values()].map((r) => `--- ${r.id}:\n${r.stderr().slice(-3000)}`).join('\n');
       throw new Error(`${(error as Error).message}\n${log.join('; ')}\n${tails}`, { cause: error });
