@@ -235,8 +235,18 @@ export async function createSink(spec: string, identity?: SyncIdentity): Promise
   if (spec.startsWith('exasol://')) {
     const url = parseUrl('--sink', spec, 'exasol://user:password@host:8563#SCHEMA.TABLE');
     const [schema, table] = splitExasolTable('--sink', decodeURIComponent(url.hash.replace(/^#/, '')));
+    const alter = url.searchParams.get('alterTable');
+    if (alter !== null && alter !== 'true' && alter !== 'false')
+      throw new CliError(`--sink: alterTable=${alter} is not true or false (exasol://…?alterTable=false#SCHEMA.TABLE)`, EXIT.badUsage);
+    url.searchParams.delete('alterTable');
     const { ExasolTableSink } = await import('../connectors/exasol/index.js');
-    return new ExasolTableSink({ ...exasolConnection(url), schema, table, createTable: url.searchParams.get('createTable') !== 'false' });
+    return new ExasolTableSink({
+      ...exasolConnection(url),
+      schema,
+      table,
+      createTable: url.searchParams.get('createTable') !== 'false',
+      ...(alter !== null ? { alterTable: alter === 'true' } : {}),
+    });
   }
   throw new CliError(
     `--sink: unsupported sink "${redactSecrets(spec)}"; use arrow:<file|->, jsonl:<file|->, kafka://host:port/topic, postgres://…#schema.table, exasol://…#SCHEMA.TABLE or memory`,

@@ -3,8 +3,8 @@
  * once per process, backed by its own embedded PostgreSQL). Every destination is a new table
  * the sink creates (`createTable: true`); readBack selects it over a separate session.
  *
- * The sink does not alter tables, so it declares `addColumn: false` (SINK-05N verifies the
- * refusal), and Exasol stores `''` as NULL (the `emptyStringIsNull` quirk).
+ * The sink follows added columns (ALTER TABLE … ADD COLUMN), so it declares `addColumn: true`
+ * (SINK-05), and Exasol stores `''` as NULL (the `emptyStringIsNull` quirk).
  */
 import { ExasolConnection } from '../../../src/connectors/exasol/index.js';
 import { ExasolTableSink } from '../../../src/connectors/exasol/index.js';
@@ -74,7 +74,7 @@ async function harness(): Promise<SinkHarness> {
 
 const exasolSinkTarget: SinkConformanceTarget = {
   name: 'exasol (ExasolTableSink)',
-  capabilities: { addColumn: false },
+  capabilities: { addColumn: true },
   quirks: { emptyStringIsNull: true },
   setup: harness,
 };

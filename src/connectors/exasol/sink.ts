@@ -6,11 +6,13 @@
  * transaction: IMPORT into a staging table through an HTTP-transport tunnel (our process
  * serves the CSV), DELETE of deleted keys, MERGE of upserted rows, COMMIT. A snapshot start
  * also clears the target in that transaction. Replays after a crash re-apply the same
- * upserts and deletes in the same order, so they are harmless.
+ * upserts and deletes in the same order, so they are harmless. When the stream's columns
+ * change, the rows written before and after the change are applied in order in that same
+ * transaction, with the target altered between them (sink-target.ts).
  */
 import type { DataType, Field, RecordBatch } from 'apache-arrow';
 import * as z from '../../sdk/zod.js';
-import { batchInfo, CHANGE_TYPE_COLUMN, tableFields } from '../../sdk/batch.js';
+import { batchInfo, CHANGE_TYPE_COLUMN, sameTableSchema, tableFields } from '../../sdk/batch.js';
 import { ConnectorError, definite } from '../../sdk/errors.js';
 import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
 import { batchReaders, cellKey } from '../../sdk/values.js';
@@ -22,6 +24,7 @@ import { serveDownload } from './http-exchange.js';
 import { openSession } from './session.js';
 import { qualified, quoteIdent, quoteString } from './sql.js';
 import { openTunnel, useTunnelTls } from './tunnel.js';
+import { followSchema, markColumnSql, type TargetTable } from './sink-target.js';
 
 /** zod schema of {@link ExasolTableSinkConfig}. */
 export const sinkConfigSchema = z.strictObject(
@@ -35,6 +38,11 @@ export const sinkConfigSchema = z.strictObject(
     stagingTable: z.optional(z.string().check(z.minLength(1)).check(z.maxLength(128))),
     /** TLS on the IMPORT tunnel with PUBLIC KEY pinning: `auto` when the server supports it. */
     tunnelTls: z._default(z.enum(['auto', 'on', 'off']), 'auto'),
+    /**
+     * Follow schema changes of the stream on the target (ADD / RENAME / MODIFY / DROP COLUMN);
+     * false: refuse them with the statements to run by hand.
+     */
+    alterTable: z._default(z.boolean(), true),
   }).shape,
 );
 
@@ -49,14 +57,22 @@ interface Pending {
   rows: Map<string, { op: 'U' | 'D'; line: string }>;
   /** Clear the target first (truncate row, or a snapshot start). */
   truncate: boolean;
+  /** The columns the rows were written with (undefined until the first batch). */
+  fields?: Field[];
+  primaryKey?: string[];
+  /** Rows written with other columns before these, applied first (oldest first). */
+  earlier: Pending[];
 }
+
+const nothingPending = (): Pending => ({ rows: new Map(), truncate: false, earlier: [] });
 
 /** A `Sink` writing into an Exasol table by IMPORT + MERGE, one transaction per `flush()`. */
 export class ExasolTableSink implements Sink {
   readonly name: string;
   private readonly config: z.output<typeof sinkConfigSchema>;
   private connection: ExasolConnection | undefined;
-  private pending: Pending = { rows: new Map(), truncate: false };
+  private pending: Pending = nothingPending();
+  /** The columns of the target as of the last flush (or the first batch). */
   private fields: Field[] | undefined;
   private primaryKey: string[] | undefined;
   private prepared = false;
@@ -77,7 +93,7 @@ export class ExasolTableSink implements Sink {
 
   async snapshotStart(_info: SnapshotStartInfo): Promise<void> {
     // the target outlives the process: every snapshot replaces what is there
-    this.pending = { rows: new Map(), truncate: true };
+    this.pending = { ...nothingPending(), truncate: true };
   }
 
   async write(batch: RecordBatch): Promise<void> {
@@ -85,6 +101,7 @@ export class ExasolTableSink implements Sink {
     const info = batchInfo(batch);
     const fields = tableFields(batch.schema);
     this.adoptSchema(fields, info.primaryKey);
+    const pending = this.pending;
     const readers = batchReaders(batch);
     const names = batch.schema.fields.map((f) => f.name);
     const changeIdx = names.indexOf(CHANGE_TYPE_COLUMN);
@@ -93,50 +110,82 @@ export class ExasolTableSink implements Sink {
     for (let r = 0; r < batch.numRows; r++) {
       const type = changeIdx >= 0 ? (readers[changeIdx]!(r) as string) : 'insert';
       if (type === 'truncate') {
-        this.pending = { rows: new Map(), truncate: true };
+        pending.earlier = [];
+        pending.rows = new Map();
+        pending.truncate = true;
         continue;
       }
       const key = keyIdx.map((i) => cellKey(readers[i]!(r))).join('|');
       const op = type === 'delete' ? 'D' : 'U';
       const cells = tableIdx.map((i, c) => (op === 'D' && !keyIdx.includes(i) ? '' : csvField(fields[c]!, readers[i]!(r))));
-      this.pending.rows.set(key, { op, line: `${cells.join(',')},${op}\n` });
+      pending.rows.set(key, { op, line: `${cells.join(',')},${op}\n` });
     }
   }
 
   /** Applies everything written since the last flush in one transaction. */
   async flush(): Promise<void> {
     this.assertOpen();
-    if (this.pending.rows.size === 0 && !this.pending.truncate) return;
-    const connection = await this.session();
     const pending = this.pending;
+    const parts = [...pending.earlier, pending];
+    if (parts.every((p) => p.rows.size === 0 && !p.truncate)) return;
+    const connection = await this.session();
     if (!this.fields) {
       // an empty snapshot still replaces what the target held
       await this.clearTarget(connection);
-      if (this.pending === pending) this.pending = { rows: new Map(), truncate: false };
+      if (this.pending === pending) this.pending = nothingPending();
       return;
     }
     try {
-      await this.prepare(connection);
-      await connection.execute(`DELETE FROM ${this.staging}`);
-      if (pending.rows.size > 0) await this.importRows(connection, pending);
-      if (pending.truncate) await connection.execute(`DELETE FROM ${this.target}`);
-      const keys = this.primaryKey!;
-      const match = keys.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
-      await connection.execute(
-        `DELETE FROM ${this.target} t WHERE EXISTS (SELECT 1 FROM ${this.staging} s WHERE s.${OP_COLUMN} = 'D' AND ${match})`,
-      );
-      const columns = this.fields.map((f) => quoteIdent(f.name));
-      const nonKey = this.fields.filter((f) => !keys.includes(f.name)).map((f) => quoteIdent(f.name));
-      const update = nonKey.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${nonKey.map((c) => `t.${c} = s.${c}`).join(', ')} ` : '';
-      await connection.execute(
-        `MERGE INTO ${this.target} t USING (SELECT * FROM ${this.staging} WHERE ${OP_COLUMN} = 'U') s ON (${match}) ${update}WHEN NOT MATCHED THEN INSERT (${columns.join(', ')}) VALUES (${columns.map((c) => `s.${c}`).join(', ')})`,
-      );
+      for (const part of parts) await this.apply(connection, part);
       await connection.execute('COMMIT');
-      if (this.pending === pending) this.pending = { rows: new Map(), truncate: false };
+      if (this.pending === pending) this.pending = nothingPending();
     } catch (error) {
       await connection.execute('ROLLBACK').catch(() => undefined);
+      // what the target had before this transaction
+      this.fields = parts[0]!.fields ?? this.fields;
+      this.primaryKey = parts[0]!.primaryKey ?? this.primaryKey;
+      this.prepared = false;
       throw this.wrap(error);
     }
+  }
+
+  /** One part of a flush: the target brought to the part's columns, then its rows applied. */
+  private async apply(connection: ExasolConnection, part: Pending): Promise<void> {
+    const fields = part.fields ?? this.fields!;
+    const primaryKey = part.primaryKey ?? this.primaryKey!;
+    if (this.prepared && !sameTableSchema(this.fields!, fields)) {
+      await followSchema(connection, this.targetTable, {
+        previous: this.fields!,
+        fields,
+        previousKey: this.primaryKey!,
+        primaryKey,
+        emptied: part.truncate,
+        alter: this.config.alterTable,
+      });
+      await connection.execute(`DROP TABLE IF EXISTS ${this.staging}`);
+      this.prepared = false;
+    }
+    this.fields = fields;
+    this.primaryKey = primaryKey;
+    await this.prepare(connection);
+    if (part.rows.size === 0 && !part.truncate) return;
+    await connection.execute(`DELETE FROM ${this.staging}`);
+    if (part.rows.size > 0) await this.importRows(connection, part);
+    if (part.truncate) await connection.execute(`DELETE FROM ${this.target}`);
+    const match = primaryKey.map((k) => `t.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+    await connection.execute(
+      `DELETE FROM ${this.target} t WHERE EXISTS (SELECT 1 FROM ${this.staging} s WHERE s.${OP_COLUMN} = 'D' AND ${match})`,
+    );
+    const columns = fields.map((f) => quoteIdent(f.name));
+    const nonKey = fields.filter((f) => !primaryKey.includes(f.name)).map((f) => quoteIdent(f.name));
+    const update = nonKey.length > 0 ? `WHEN MATCHED THEN UPDATE SET ${nonKey.map((c) => `t.${c} = s.${c}`).join(', ')} ` : '';
+    await connection.execute(
+      `MERGE INTO ${this.target} t USING (SELECT * FROM ${this.staging} WHERE ${OP_COLUMN} = 'U') s ON (${match}) ${update}WHEN NOT MATCHED THEN INSERT (${columns.join(', ')}) VALUES (${columns.map((c) => `s.${c}`).join(', ')})`,
+    );
+  }
+
+  private get targetTable(): TargetTable {
+    return { schema: this.config.schema, table: this.config.table, exasolType: exasolTypeOf };
   }
 
   /**
@@ -145,7 +194,7 @@ export class ExasolTableSink implements Sink {
    */
   async reset(): Promise<void> {
     this.assertOpen();
-    this.pending = { rows: new Map(), truncate: false };
+    this.pending = nothingPending();
     this.connection?.destroy();
     this.connection = undefined;
     this.prepared = false;
@@ -170,22 +219,19 @@ export class ExasolTableSink implements Sink {
     }
   }
 
+  /** Rows of other columns than those written so far start a new part of the pending rows. */
   private adoptSchema(fields: Field[], primaryKey: string[]): void {
-    if (!this.fields) {
-      this.fields = fields;
-      this.primaryKey = primaryKey;
+    this.fields ??= fields;
+    this.primaryKey ??= primaryKey;
+    const pending = this.pending;
+    if (pending.fields === undefined) {
+      pending.fields = fields;
+      pending.primaryKey = primaryKey;
       return;
     }
-    const same = fields.length === this.fields.length && fields.every((f, i) => f.name === this.fields![i]!.name);
-    if (!same) {
-      throw definite(
-        'SCHEMA_INCOMPATIBLE',
-        `the columns of ${this.config.schema}.${this.config.table} changed in the stream; ExasolTableSink does not alter tables`,
-        {
-          table: `${this.config.schema}.${this.config.table}`,
-        },
-      );
-    }
+    if (sameTableSchema(pending.fields, fields) && pending.primaryKey!.join('\u0000') === primaryKey.join('\u0000')) return;
+    const { earlier, ...current } = pending;
+    this.pending = { rows: new Map(), truncate: false, fields, primaryKey, earlier: [...earlier, { ...current, earlier: [] }] };
   }
 
   private async session(): Promise<ExasolConnection> {
@@ -213,18 +259,34 @@ export class ExasolTableSink implements Sink {
       await connection.execute(
         `CREATE TABLE ${this.target} (${columns.join(', ')}, PRIMARY KEY (${this.primaryKey!.map(quoteIdent).join(', ')}))`,
       );
+      // the columns' identities, so a later rename is followed by identity rather than by name
+      for (const f of fields) {
+        const mark = markColumnSql(this.targetTable, f);
+        if (mark) await connection.execute(mark);
+      }
       await connection.execute('COMMIT');
       existing.clear();
       for (const f of fields) existing.set(f.name, exasolTypeOf(f));
-    }
-    const missing = fields.filter((f) => !existing.has(f.name)).map((f) => f.name);
-    if (missing.length > 0) {
-      throw definite('SCHEMA_INCOMPATIBLE', `target ${this.config.schema}.${this.config.table} lacks the columns ${missing.join(', ')}`, {
-        table: `${this.config.schema}.${this.config.table}`,
+    } else {
+      // the target may have other columns than the stream (they changed while this sink was
+      // not running): follow them, by the identities recorded on the target's columns
+      await followSchema(connection, this.targetTable, {
+        previous: null,
+        fields,
+        previousKey: null,
+        primaryKey: this.primaryKey!,
+        emptied: false,
+        alter: this.config.alterTable,
       });
+      existing.clear();
+      for (const [name, type] of await this.columnTypes(connection, this.config.table)) existing.set(name, type);
     }
     const stagingName = this.config.stagingTable ?? `${this.config.table}__REFSTREAM_STAGE`;
     const staged = await this.columnTypes(connection, stagingName);
+    if (staged.size > 0 && (staged.size !== fields.length + 1 || fields.some((f) => staged.get(f.name) !== existing.get(f.name)))) {
+      await connection.execute(`DROP TABLE ${this.staging}`);
+      staged.clear();
+    }
     if (staged.size === 0) {
       const columns = fields.map((f) => `${quoteIdent(f.name)} ${existing.get(f.name)}`);
       await connection.execute(`CREATE TABLE ${this.staging} (${columns.join(', ')}, ${OP_COLUMN} CHAR(1))`);

@@ -62,7 +62,7 @@ function systemViews(): string[] {
         NULL::numeric(18,0) AS "COLUMN_PARTITION_KEY_ORDINAL_POSITION",
         pg_get_expr(d.adbin, d.adrelid)::varchar(2000) AS "COLUMN_DEFAULT", NULL::varchar(2000) AS "COLUMN_IDENTITY",
         'SYS'::varchar(128) AS "COLUMN_OWNER", c.oid::bigint::numeric(18,0) AS "COLUMN_OBJECT_ID", NULL::varchar(20) AS "STATUS",
-        NULL::varchar(2000) AS "COLUMN_COMMENT"
+        col_description(c.oid, a.attnum)::varchar(2000) AS "COLUMN_COMMENT"
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
       LEFT JOIN ${COLUMN_TYPES} t ON t.schema_name = n.nspname AND t.table_name = c.relname AND t.column_name = a.attname
@@ -159,6 +159,55 @@ export async function recordTableTypes(
       exasolTypeText(type),
     ]);
   }
+}
+
+/** The recorded Exasol types of a table's columns by attnum, taken before an ALTER TABLE. */
+export async function typesByAttnum(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+): Promise<Map<number, { exaType: unknown; columnType: string }>> {
+  const { rows } = await client.query<{ attnum: number; exa_type: unknown; column_type: string }>(
+    `SELECT a.attnum, t.exa_type, t.column_type FROM ${COLUMN_TYPES} t
+       JOIN pg_namespace n ON n.nspname = t.schema_name JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.table_name
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = t.column_name AND NOT a.attisdropped
+      WHERE t.schema_name = $1 AND t.table_name = $2`,
+    [schema, table],
+  );
+  return new Map(rows.map((r) => [Number(r.attnum), { exaType: r.exa_type, columnType: r.column_type }]));
+}
+
+/**
+ * After an ALTER TABLE: each column keeps the Exasol type recorded before (found by attnum, so
+ * a renamed column keeps it), a column given a type (`declared`: ADD, MODIFY) takes that one,
+ * dropped columns are forgotten, and new ones get a type derived from their storage.
+ */
+export async function recordAlteredTypes(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+  before: Map<number, { exaType: unknown; columnType: string }>,
+  declared: DeclaredColumn[] = [],
+): Promise<void> {
+  const { rows } = await client.query<{ attname: string; attnum: number }>(
+    `SELECT a.attname, a.attnum FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
+    [schema, table],
+  );
+  await client.query(`DELETE FROM ${COLUMN_TYPES} WHERE schema_name = $1 AND table_name = $2`, [schema, table]);
+  for (const row of rows) {
+    if (declared.some((c) => c.name === row.attname)) continue;
+    const kept = before.get(Number(row.attnum));
+    if (!kept) continue;
+    await client.query(`INSERT INTO ${COLUMN_TYPES} VALUES ($1, $2, $3, $4, $5)`, [
+      schema,
+      table,
+      row.attname,
+      JSON.stringify(kept.exaType),
+      kept.columnType,
+    ]);
+  }
+  await recordTableTypes(client, schema, table, declared, true);
 }
 
 /** Fills in types for tables created behind the server's back (e.g. directly in PostgreSQL). */

@@ -7,7 +7,16 @@
 import pg from 'pg';
 import { ExasolError, SqlCode, fromPostgresError } from './errors.js';
 import { translateStatement, TranslationError, type TableRef, type TranslatedStatement } from './sql-translate.js';
-import { forgetObjects, loadColumnTypes, qualify, recordMissingTypes, recordTableTypes, touchTables } from './catalog.js';
+import {
+  forgetObjects,
+  loadColumnTypes,
+  qualify,
+  recordAlteredTypes,
+  recordMissingTypes,
+  recordTableTypes,
+  touchTables,
+  typesByAttnum,
+} from './catalog.js';
 import { exasolTypeFromPostgres } from './exasol-types.js';
 import { StoredResultSet, encodeColumn, type ResultColumn } from './result-sets.js';
 import { parseExport, parseImport } from './etl-statements.js';
@@ -191,8 +200,16 @@ export class SqlExecutor {
     if (!isWrite && this.settings.autocommit && !this.inTransaction) return this.toResult(await this.query(statement.sql));
     let result!: pg.QueryResult;
     await this.write(statement.writes, async () => {
+      // an ALTER TABLE keeps the recorded Exasol types of the columns it does not change
+      const typesBefore: Array<Map<number, { exaType: unknown; columnType: string }>> = [];
+      if (statement.tableAction === 'alter') {
+        for (const ref of statement.writes) {
+          const { schema, table } = qualify(ref, this.settings.currentSchema);
+          typesBefore.push(schema ? await typesByAttnum(this.client, schema, table) : new Map());
+        }
+      }
       result = await this.query(statement.sql);
-      for (const ref of statement.writes) {
+      for (const [index, ref] of statement.writes.entries()) {
         const { schema, table } = qualify(ref, this.settings.currentSchema);
         if (!schema) continue;
         if (statement.tableAction === 'drop') await forgetObjects(this.client, schema, table);
@@ -200,7 +217,7 @@ export class SqlExecutor {
           await recordTableTypes(this.client, schema, table, statement.declared?.columns);
           await touchTables(this.client, [{ schema, table }], true);
         } else if (statement.tableAction === 'alter') {
-          await recordTableTypes(this.client, schema, table, [], true);
+          await recordAlteredTypes(this.client, schema, table, typesBefore[index]!, statement.declared?.columns);
           // DDL changes the object too: Exasol moves LAST_COMMIT for it
           await touchTables(this.client, [{ schema, table }]);
         }

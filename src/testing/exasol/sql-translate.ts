@@ -131,9 +131,41 @@ export function translateStatement(sqlText: string): TranslatedStatement {
   if (w(0) === 'CREATE' && (w(1) === 'TABLE' || (w(1) === 'OR' && w(2) === 'REPLACE' && w(3) === 'TABLE'))) {
     return translateCreateTable(tokens);
   }
+  if (w(0) === 'COMMENT' && w(1) === 'ON' && (w(2) === 'COLUMN' || w(2) === 'TABLE')) {
+    return { kind: 'sql', sql: `COMMENT ON ${w(2)} ${translateTokens(tokens, 3)}`, writes: [], ddl: true };
+  }
+  if (w(0) === 'ALTER' && w(1) === 'TABLE') {
+    const modify = translateModifyColumn(tokens);
+    if (modify) return modify;
+  }
   const prepared = w(0) === 'MERGE' ? rewriteMerge(tokens) : w(0) === 'UPDATE' ? unqualifySetTargets(tokens) : tokens;
   const tableAction = w(1) === 'TABLE' ? (w(0) === 'DROP' ? 'drop' : w(0) === 'ALTER' ? 'alter' : undefined) : undefined;
   return { kind: 'sql', sql: translateTokens(prepared), writes: writeTargets(tokens), ddl: isDdl(w(0)), tableAction };
+}
+
+/**
+ * `ALTER TABLE t MODIFY [COLUMN] c <type>` (Exasol's way to change a column's type) as
+ * PostgreSQL's `ALTER COLUMN c TYPE … USING c::…`, with the new Exasol type for the catalog.
+ */
+function translateModifyColumn(tokens: Token[]): TranslatedStatement | undefined {
+  const { ref, end } = readTableRef(tokens, 2);
+  if (wordAt(tokens, end) !== 'MODIFY') return undefined;
+  const at = wordAt(tokens, end + 1) === 'COLUMN' ? end + 2 : end + 1;
+  const column = identifierName(tokens[at]);
+  const parsed = parseExasolType(tokens, at + 1);
+  if (!parsed) throw new TranslationError(`MODIFY COLUMN ${column}: a column type expected`);
+  const rest = tokens.slice(parsed.end).filter((t) => !(t.kind === 'punct' && t.text === ';'));
+  if (rest.length > 0) throw new TranslationError(`MODIFY COLUMN ${column}: only a new type is supported, found ${rest[0]!.text}`);
+  const pgType = postgresTypeOf(parsed.type);
+  const table = ref.schema === undefined ? quoteIdent(ref.table) : `${quoteIdent(ref.schema)}.${quoteIdent(ref.table)}`;
+  return {
+    kind: 'sql',
+    sql: `ALTER TABLE ${table} ALTER COLUMN ${quoteIdent(column)} TYPE ${pgType} USING ${quoteIdent(column)}::${pgType}`,
+    writes: [ref],
+    declared: { table: ref, columns: [{ name: column, type: parsed.type }] },
+    ddl: true,
+    tableAction: 'alter',
+  };
 }
 
 function isDdl(first: string | undefined): boolean {
