@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { ExasolConnection, ExasolSource, type ExasolSourceConfig } from '../../src/connectors/exasol/index.js';
 import { startExasolTestServer, type ExasolTestServer } from '../../src/testing/index.js';
 import type { ReferenceTableSource } from '../../src/sdk/source.js';
-import type { SourceOptions, TableHarness, TestRow } from '../types.js';
+import type { Migration, SourceOptions, TableHarness, TestRow } from '../types.js';
+import { makeRow } from '../test-table.js';
 
 /** Where the tables live and how to log in. */
 export interface ExasolTarget {
@@ -127,6 +128,29 @@ export async function exasolHarness(
     },
     async addColumn(name: string) {
       await transaction([`ALTER TABLE ${qualified} ADD COLUMN "${name.replace(/"/g, '""')}" VARCHAR(2000000)`]);
+    },
+    async migrate(change: Migration, insertId: bigint) {
+      const ddl = {
+        'drop-note': `ALTER TABLE ${qualified} DROP COLUMN "note"`,
+        'rename-name': `ALTER TABLE ${qualified} RENAME COLUMN "name" TO "title"`,
+        'widen-amount': `ALTER TABLE ${qualified} MODIFY COLUMN "amount" DECIMAL(14,2)`,
+      }[change];
+      await transaction([ddl]);
+      const r = makeRow(Number(insertId));
+      const s = ++seq;
+      const columns = [
+        ['"id"', String(r.id)],
+        [change === 'rename-name' ? '"title"' : '"name"', text(r.name)],
+        ['"amount"', r.amount],
+        ['"updated_at"', timestamp(r.updated_at)],
+        ['"active"', r.active ? 'TRUE' : 'FALSE'],
+        ...(change === 'drop-note' ? [] : [['"note"', text(r.note)]]),
+        ['"_seq"', String(s)],
+        ['"_ins"', String(s)],
+      ];
+      await transaction([
+        `INSERT INTO ${qualified} (${columns.map((c) => c[0]).join(', ')}) VALUES (${columns.map((c) => c[1]).join(', ')})`,
+      ]);
     },
     ...(target.dropConnections
       ? {

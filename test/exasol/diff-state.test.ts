@@ -111,10 +111,17 @@ test('LAST_COMMIT gate: polls of an unchanged table run only the metadata query'
   }
 });
 
-test('schema changes: an added column stops an all-columns source with SCHEMA_INCOMPATIBLE; a projection ignores it', async () => {
+test('schema changes: without schemaEvolution an added column stops an all-columns source with SCHEMA_INCOMPATIBLE; a projection ignores it', async () => {
   await admin.execute(`CREATE TABLE DS.S (ID DECIMAL(18,0) PRIMARY KEY, V VARCHAR(20))`);
   await admin.execute(`INSERT INTO DS.S VALUES (1, 'a')`);
-  const all = sourceFor(server, { schema: 'DS', table: 'S', mode: 'diff', diff: { stateDir: join(dir, 'schema-all') }, maxWaitMs: 0 });
+  const all = sourceFor(server, {
+    schema: 'DS',
+    table: 'S',
+    mode: 'diff',
+    diff: { stateDir: join(dir, 'schema-all') },
+    maxWaitMs: 0,
+    schemaEvolution: false,
+  });
   const projected = sourceFor(server, {
     schema: 'DS',
     table: 'S',

@@ -101,6 +101,12 @@ export const sourceConfigSchema = z
           .check(z.lte(64 * 1024 * 1024)),
         4 * 1024 * 1024,
       ),
+      /**
+       * Follow changes of the table's columns (added, dropped, renamed, retyped non-key
+       * columns): every row is sent again with the new columns. false: stop with
+       * `SCHEMA_INCOMPATIBLE` (see docs/connectors/exasol.md, "Schema changes").
+       */
+      schemaEvolution: z._default(z.boolean(), true),
       /** Receives warnings such as `CHECKPOINT_UNIDENTIFIED` (default: Node process warnings on stderr). */
       onWarning: z.optional(z.custom<WarningHandler>((value) => typeof value === 'function', 'must be a function')),
     }).shape,

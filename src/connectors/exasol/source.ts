@@ -26,6 +26,9 @@ import { DiffStateStore, newRunId, type PendingChange } from './diff-state.js';
 import { openSession } from './session.js';
 import { SnapshotRun } from './snapshot.js';
 import { assertSameColumns, resolveShape, type TableShape } from './table-shape.js';
+import type { CatalogTable } from './catalog.js';
+import { describeColumnChanges, diffColumns } from '../../sdk/schema-change.js';
+import { reportWarning } from '../../sdk/warnings.js';
 import { tunnelCertificate, useTunnelTls } from './tunnel.js';
 import { pollWatermarkChanges, type WatermarkCursor } from './watermark-mode.js';
 
@@ -70,6 +73,8 @@ export class ExasolSource implements ReferenceTableSource {
   private readonly diffStore: DiffStateStore | undefined;
   private connection: ExasolConnection | undefined;
   private shape: TableShape | undefined;
+  /** The columns changed: the next read sends every row again. */
+  private resendAll = false;
   private identity: ExasolIdentity | undefined;
   private phase: Phase = { kind: 'idle' };
   private watermark: WatermarkCursor = { wm: null, key: null, ordinal: 0 };
@@ -96,7 +101,8 @@ export class ExasolSource implements ReferenceTableSource {
       exactlyOnce: diff,
       midSnapshotResume: false,
       transactions: false,
-      schemaEvolution: false,
+      // only diff mode can send every row again after a change (watermark positions cannot go back)
+      schemaEvolution: diff && this.config.schemaEvolution,
     });
   }
 
@@ -234,12 +240,12 @@ export class ExasolSource implements ReferenceTableSource {
     if (mode === 'watermark') {
       const p = parsePosition(watermarkPosition, cp);
       this.checkIdentity(p.source, true);
-      this.assertSignature(p.signature);
       this.watermark = { wm: p.wm, key: p.key, ordinal: p.ordinal };
+      // columns changed while stopped: every row again, with the columns as they are now
+      if (p.signature !== this.shape!.signature) this.followAfterRestore(p.signature, null);
     } else {
       const p = parsePosition(diffPosition, cp);
       this.checkIdentity(p.source, true);
-      this.assertSignature(p.signature);
       const epoch = await this.diffStore!.read(p.state, this.tableName, p.run, p.epoch);
       if (epoch.epoch !== p.epoch || epoch.run !== p.run || p.delivered > epoch.changes.length) {
         throw definite('CHECKPOINT_INVALID', `checkpoint does not match its diff state (epoch ${p.epoch}, ${p.delivered} delivered)`, {
@@ -247,6 +253,7 @@ export class ExasolSource implements ReferenceTableSource {
         });
       }
       this.diff = { run: p.run, state: p.state, epoch: p.epoch, delivered: p.delivered, changes: epoch.changes, hashes: epoch.state };
+      if (p.signature !== this.shape!.signature) this.followAfterRestore(p.signature, epoch.changes);
     }
     this.phase = { kind: 'changes' };
   }
@@ -387,9 +394,77 @@ export class ExasolSource implements ReferenceTableSource {
     if (phase.kind === 'snapshot') await phase.connection.close();
   }
 
-  /** Schema changes stop the stream (`schemaEvolution: false`); see `assertSameColumns`. */
-  private async assertColumnsUnchanged(signal?: AbortSignal): Promise<void> {
-    assertSameColumns(this.shape!, await loadTable(this.connection!, this.config.schema, this.config.table, signal));
+  /**
+   * Whether the table's columns are still those delivered. With `schemaEvolution` off a change
+   * stops the stream (`SCHEMA_INCOMPATIBLE`, see `assertSameColumns`).
+   */
+  private async columnsUnchanged(signal?: AbortSignal): Promise<{ same: boolean; catalog: CatalogTable }> {
+    const catalog = await loadTable(this.connection!, this.config.schema, this.config.table, signal);
+    try {
+      assertSameColumns(this.shape!, catalog);
+      return { same: true, catalog };
+    } catch (error) {
+      if (!this.capabilities.schemaEvolution || !ConnectorError.is(error, 'SCHEMA_INCOMPATIBLE')) throw error;
+      return { same: false, catalog };
+    }
+  }
+
+  /**
+   * Follows changed columns before a read: the new shape (the key must stay), a
+   * `SCHEMA_CHANGED` warning, and every row sent again with the new columns — Exasol gives
+   * columns no identity, so a rename cannot be told from a drop and an add, and sending every
+   * row again is what keeps every consumer exact either way.
+   */
+  private async followColumns(signal?: AbortSignal): Promise<void> {
+    const { same, catalog } = await this.columnsUnchanged(signal);
+    if (same) return;
+    this.adoptShape(resolveShape(this.config, catalog));
+  }
+
+  private adoptShape(next: TableShape): void {
+    const before = this.shape!;
+    const key = (s: TableShape) => s.descriptor.primaryKey.join('\u0000');
+    if (key(next) !== key(before)) {
+      throw definite(
+        'SCHEMA_INCOMPATIBLE',
+        `the key of ${this.tableName} changed from (${before.descriptor.primaryKey.join(', ')}) to (${next.descriptor.primaryKey.join(', ')})`,
+        { table: this.tableName, hint: 'delete the checkpoint to start over with a new snapshot' },
+      );
+    }
+    const described = describeColumnChanges(diffColumns(before.descriptor.fields, next.descriptor.fields));
+    this.shape = next;
+    this.resendAll = true;
+    reportWarning(this.config.onWarning, {
+      code: 'SCHEMA_CHANGED',
+      table: this.tableName,
+      message: `the columns of ${this.tableName} changed (${described.join(', ')}): every row is sent again with the new columns`,
+    });
+  }
+
+  /**
+   * A checkpoint of other columns than the table has now (changed while the sync was
+   * stopped): followed like a change seen while running. Changes of its epoch not delivered
+   * yet hold rows of the old columns: their upserts are covered by sending every row again,
+   * their deletes cannot be mapped and stop the source.
+   */
+  private followAfterRestore(signature: string, pending: PendingChange[] | null): void {
+    if (!this.capabilities.schemaEvolution) this.assertSignature(signature);
+    if (pending?.slice(this.diff!.delivered).some((c) => c.type === 'delete')) {
+      throw definite(
+        'CHECKPOINT_INVALID',
+        `the columns of ${this.tableName} changed while deletes of the checkpoint's last diff were not delivered yet`,
+        { table: this.tableName, hint: 'delete the checkpoint to start over with a new snapshot' },
+      );
+    }
+    if (this.diff) {
+      this.diff.changes = this.diff.changes.slice(0, this.diff.delivered);
+    }
+    this.resendAll = true;
+    reportWarning(this.config.onWarning, {
+      code: 'SCHEMA_CHANGED',
+      table: this.tableName,
+      message: `the columns of ${this.tableName} changed since the checkpoint was taken: every row is sent again with the columns it has now`,
+    });
   }
 
   /** True when LAST_COMMIT says nothing was committed since the last full poll. */
@@ -410,7 +485,7 @@ export class ExasolSource implements ReferenceTableSource {
       pollWatermarkChanges(this.connection!, this.shape!, this.watermark, { batchRows, batchBytes, fetchBytes, signal }),
     );
     // checked after the read: rows read before a DDL are fine, a DDL before the read stops here
-    await this.guard(() => this.assertColumnsUnchanged(signal));
+    await this.guard(() => this.columnsUnchanged(signal));
     this.watermark = poll.cursor;
     this.moreRowsPending = poll.more;
     if (!poll.more && gate.seen !== null) this.lastSeenCommit = gate.seen;
@@ -422,10 +497,19 @@ export class ExasolSource implements ReferenceTableSource {
     if (d.delivered >= d.changes.length) {
       const gate = await this.guard(() => this.unchangedSinceLastPoll(signal));
       if (gate.unchanged) return null;
-      const found = await this.guard(() =>
-        computeDiff(this.connection!, this.shape!, d.hashes, { fetchBytes: this.config.fetchBytes, signal }),
-      );
-      await this.guard(() => this.assertColumnsUnchanged(signal));
+      await this.guard(() => this.followColumns(signal));
+      // after a schema change every row differs from what was delivered
+      const previous = this.resendAll ? new Map([...d.hashes.keys()].map((k) => [k, ''])) : d.hashes;
+      let found;
+      try {
+        found = await computeDiff(this.connection!, this.shape!, previous, { fetchBytes: this.config.fetchBytes, signal });
+      } catch (error) {
+        // a DDL during the read (a column gone): the next poll follows it
+        if ((await this.guard(() => this.columnsUnchanged(signal))).same) throw this.wrap(error);
+        return null;
+      }
+      if (!(await this.guard(() => this.columnsUnchanged(signal))).same) return null;
+      this.resendAll = false;
       if (gate.seen !== null) this.lastSeenCommit = gate.seen;
       this.moreRowsPending = false;
       if (found === null) return null;

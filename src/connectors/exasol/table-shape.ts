@@ -114,7 +114,7 @@ export function assertSameColumns(shape: TableShape, catalog: CatalogTable): voi
   if (problems.length > 0) {
     throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${shape.name} changed: ${problems.join('; ')}`, {
       table: shape.name,
-      hint: 'delete the checkpoint to start over with a new snapshot, or list the delivered columns with the "columns" option',
+      hint: 'delete the checkpoint to start over with a new snapshot, or list the delivered columns with the "columns" option; diff mode with schemaEvolution (the default) follows such changes',
     });
   }
 }
