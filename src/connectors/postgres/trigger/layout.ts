@@ -59,42 +59,74 @@ export function layoutOf(specs: readonly ColumnSpec[], attributes: readonly Attr
   return out;
 }
 
+/** The layout found for an image, and whether it is the only one that fits. */
+export interface ImageMatch {
+  slots: LayoutSlot[];
+  certain: boolean;
+}
+
+/** Layouts collected before choosing among them (more only means the image is ambiguous). */
+const MAX_SOLUTIONS = 32;
+
 /**
- * The layout of an image with type oids `oids`, written at or after `layout`, or `null` when
- * none fits. Each attribute of `layout` that is live now is in it (perhaps with another type);
- * one dropped since may or may not be; attributes added since are there up to some attnum,
- * less those dropped meanwhile. Where several layouts fit (a column dropped and one of the same
- * type added), the earliest is taken: images come in the order they were written, so a later
- * image can still move on to a later layout, while one taken too late could not come back.
+ * The layout of an image with type oids `oids`, written at or after `baseline` (a layout known
+ * to be true), or `null` when none fits. Each attribute of `baseline` that is live now is in it
+ * (with its type then, now, or one in between); one dropped since may or may not be;
+ * attributes added since are there up to some attnum, less those dropped meanwhile (whose type
+ * the catalog no longer knows). Where several layouts fit — a column dropped and one of the
+ * same type added — the one with the fewest such ghosts is taken, then the earliest; it is
+ * `certain` only when no other fits, and only a certain layout becomes the next baseline, so
+ * a wrong guess never keeps a later image from being matched.
  */
-export function matchImage(layout: readonly LayoutSlot[], attributes: readonly Attribute[], oids: readonly number[]): LayoutSlot[] | null {
-  const known = new Map(layout.map((s) => [s.attnum, s]));
-  const last = Math.max(0, ...layout.map((s) => s.attnum));
+export function matchImage(baseline: readonly LayoutSlot[], attributes: readonly Attribute[], oids: readonly number[]): ImageMatch | null {
+  const known = new Map(baseline.map((s) => [s.attnum, s]));
+  const last = Math.max(0, ...baseline.map((s) => s.attnum));
   const candidates = attributes.filter((a) => known.has(a.attnum) || a.attnum > last);
+  const solutions: LayoutSlot[][] = [];
+  const dead = new Set<string>(); // states with no way to the end (memoised: the search stays polynomial)
   const picked: LayoutSlot[] = [];
   const search = (ci: number, ii: number, adding: boolean): boolean => {
-    if (ci === candidates.length) return ii === oids.length;
+    if (solutions.length >= MAX_SOLUTIONS) return true;
+    if (oids.length - ii > candidates.length - ci) return false;
+    if (ci === candidates.length) {
+      solutions.push([...picked]);
+      return true;
+    }
+    const state = `${ci}/${ii}/${adding}`;
+    if (dead.has(state)) return false;
     const a = candidates[ci]!;
     const was = known.get(a.attnum);
     const oid = oids[ii];
     const present = (fits: boolean): boolean => {
       if (!fits || oid === undefined) return false;
       picked.push({ attnum: a.attnum, typeOid: oid });
-      if (search(ci + 1, ii + 1, adding)) return true;
+      const found = search(ci + 1, ii + 1, adding);
       picked.pop();
-      return false;
+      return found;
     };
-    if (was) {
-      // live now: in every later image, with its type then, its type now, or one in between
-      if (!a.dropped) return present(oid === was.typeOid || oid === a.typeOid || (oid !== undefined && widensOid(was.typeOid, oid)));
-      return present(oid === was.typeOid) || search(ci + 1, ii, adding);
-    }
-    // added since: a later attnum exists only if this one did
-    if (!adding) return search(ci + 1, ii, false);
-    if (a.dropped) return search(ci + 1, ii, false) || search(ci + 1, ii, true) || present(true);
-    return search(ci + 1, ii, false) || present(oid === a.typeOid || (oid !== undefined && widensOid(oid, a.typeOid)));
+    const absent = (stillAdding: boolean) => search(ci + 1, ii, stillAdding);
+    const fitsNow = (now: number) => oid === now || (oid !== undefined && widensOid(oid, now));
+    // every way on, earliest first (each is explored: all solutions are collected)
+    const ways: Array<() => boolean> = was
+      ? a.dropped
+        ? [() => present(oid === was.typeOid || (oid !== undefined && widensOid(was.typeOid, oid))), () => absent(adding)]
+        : [() => present(oid === was.typeOid || fitsNow(a.typeOid) || (oid !== undefined && widensOid(was.typeOid, oid)))]
+      : !adding
+        ? [() => absent(false)]
+        : a.dropped
+          ? [() => absent(false), () => present(true), () => absent(true)]
+          : [() => absent(false), () => present(fitsNow(a.typeOid))];
+    let found = false;
+    for (const way of ways) found = way() || found;
+    if (!found) dead.add(state);
+    return found;
   };
-  return search(0, 0, true) ? picked : null;
+  search(0, 0, true);
+  if (solutions.length === 0) return null;
+  const ghosts = (slots: LayoutSlot[]) =>
+    slots.filter((s) => !known.has(s.attnum) && attributes.find((a) => a.attnum === s.attnum)!.dropped).length;
+  const best = solutions.reduce((b, s) => (ghosts(s) < ghosts(b) ? s : b));
+  return { slots: best, certain: solutions.length === 1 };
 }
 
 /**

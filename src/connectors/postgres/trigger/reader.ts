@@ -25,7 +25,7 @@ import type { ConsumerProgress } from './consumers.js';
 import { loadAttributes } from './columns.js';
 import { CopyRows } from './copy-rows.js';
 import { ImageWriter, imageTypes, type ImageColumn, type ImageMismatch, type ImageRowType } from './image.js';
-import { evolveSpecs, followCatalog, layoutOf, matchImage, withAttnums } from './layout.js';
+import { evolveSpecs, followCatalog, layoutOf, matchImage, withAttnums, type LayoutSlot } from './layout.js';
 import { installationProblem, readInstallation } from './install.js';
 import type { TriggerObjects } from './objects.js';
 import { covers, epochKey, parsePgSnapshot, type PgSnapshot } from './pg-snapshot.js';
@@ -102,6 +102,8 @@ export class TriggerChangeReader {
   private descriptor!: TableDescriptor;
   private builder!: BatchBuilder;
   private writer!: ImageWriter;
+  /** The last image layout known for certain: the one images are matched from (layout.ts). */
+  private baseline: LayoutSlot[] = [];
   /** After the last batch returned (what checkpoints record). */
   private returned: ChangeCursor;
   /** After the rows in the builder. */
@@ -175,6 +177,7 @@ export class TriggerChangeReader {
     this.replay = await this.o.progress.recordedEpochs(this.o.start.delivered, this.o.start.epoch);
     const attributes = await loadAttributes(this.o.sql, t.oid, t.display);
     const specs = withAttnums(this.specs, attributes);
+    this.baseline = layoutOf(specs, attributes);
     const columns = (delivered: ColumnSpec[]): ImageColumn[] =>
       layoutOf(delivered, attributes).map((slot) => {
         const index = delivered.findIndex((s) => s.attnum === slot.attnum);
@@ -369,15 +372,16 @@ export class TriggerChangeReader {
       );
     }
     const attributes = await loadAttributes(this.o.sql, t.oid, t.display);
-    const slots = matchImage(known, attributes, oids);
-    if (slots === null) {
+    const match = matchImage(this.baseline, attributes, oids);
+    if (match === null) {
       throw incompatible(
         t.display,
         `a change row of ${t.display} has ${oids.length} columns of type oids ${oids.join(', ')}, which fits no layout the table had since the columns delivered (${this.specs.map((s) => s.name).join(', ')})`,
         '',
       );
     }
-    const evolution = await evolveSpecs(slots, attributes, this.specs, t.primaryKey, (oid, typmod) =>
+    if (match.certain) this.baseline = match.slots;
+    const evolution = await evolveSpecs(match.slots, attributes, this.specs, t.primaryKey, (oid, typmod) =>
       this.o.catalog.formatType(oid, typmod),
     );
     await this.follow(evolution, () => evolution.columns, at);
