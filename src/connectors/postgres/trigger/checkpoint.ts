@@ -50,6 +50,8 @@ export const triggerChangesPositionSchema = z.strictObject({
   columns: columnsSchema,
   key: z.array(z.string()).check(z.minLength(1)),
   source: identitySchema,
+  /** The last schema change followed (shown by `refstream status`). */
+  schemaChange: z.optional(z.strictObject({ at: z.string(), what: z.string() })),
 });
 
 export type TriggerSnapshotPosition = z.output<typeof triggerSnapshotPositionSchema>;
@@ -96,7 +98,12 @@ export function triggerSnapshotCheckpoint(ctx: TriggerCheckpointContext, s: Trig
   });
 }
 
-export function triggerChangesCheckpoint(ctx: TriggerCheckpointContext, cursor: ChangeCursor, columns: ColumnSpec[]): SourceCheckpoint {
+export function triggerChangesCheckpoint(
+  ctx: TriggerCheckpointContext,
+  cursor: ChangeCursor,
+  columns: ColumnSpec[],
+  schemaChange: { at: string; what: string } | null = null,
+): SourceCheckpoint {
   if (ctx.key === null || ctx.identity === null)
     throw definite('INTERNAL', `change checkpoint of ${ctx.table} before connecting`, { table: ctx.table });
   const position: Record<string, JsonValue> = {
@@ -108,6 +115,7 @@ export function triggerChangesCheckpoint(ctx: TriggerCheckpointContext, cursor: 
     columns: specsToJson(columns),
     key: [...ctx.key],
     source: { ...ctx.identity },
+    ...(schemaChange ? { schemaChange: { ...schemaChange } } : {}),
   };
   return makeCheckpoint(CONNECTOR, ctx.table, 'changes', position);
 }

@@ -17,6 +17,22 @@ export interface ImageColumn {
   typeOid: number;
   /** Index among the delivered columns, or -1 for a column that is not delivered (generated). */
   index: number;
+  /** The attribute it holds (`pg_attribute.attnum`). */
+  attnum: number;
+}
+
+/** The type oid of each column of the image at `buf[off…]`. */
+export function imageTypes(buf: Buffer, off: number, len: number): number[] {
+  const end = off + len;
+  const count = buf.readInt32BE(off);
+  const oids: number[] = [];
+  let p = off + 4;
+  for (let i = 0; i < count && p + 8 <= end; i++) {
+    oids.push(buf.readUInt32BE(p));
+    const vlen = buf.readInt32BE(p + 4);
+    p += 8 + (vlen > 0 ? vlen : 0);
+  }
+  return oids;
 }
 
 /** What the change row is delivered as. */

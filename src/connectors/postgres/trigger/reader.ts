@@ -11,6 +11,8 @@ import type pg from 'pg';
 import type { RecordBatch } from 'apache-arrow';
 import { BatchBuilder, type TableDescriptor } from '../../../sdk/batch.js';
 import { abortError, ConnectorError, definite, throwIfAborted } from '../../../sdk/errors.js';
+import { describeColumnChanges, diffColumns } from '../../../sdk/schema-change.js';
+import { reportWarning } from '../../../sdk/warnings.js';
 import type { ResolvedConfig } from '../config.js';
 import type { Catalog, TableInfo } from '../catalog.js';
 import { CopyOut } from '../copy-out.js';
@@ -20,9 +22,10 @@ import type { ColumnCodec, ColumnSpec } from '../types.js';
 import type { ChangeCursor } from './checkpoint.js';
 import { epochCopySql, nextEpochSql } from './change-query.js';
 import type { ConsumerProgress } from './consumers.js';
-import { columnGone, imageColumnsFor, loadRowType } from './columns.js';
+import { loadAttributes } from './columns.js';
 import { CopyRows } from './copy-rows.js';
-import { ImageWriter, type ImageMismatch, type ImageRowType } from './image.js';
+import { ImageWriter, imageTypes, type ImageColumn, type ImageMismatch, type ImageRowType } from './image.js';
+import { evolveSpecs, followCatalog, layoutOf, matchImage, withAttnums, type LayoutSlot } from './layout.js';
 import { installationProblem, readInstallation } from './install.js';
 import type { TriggerObjects } from './objects.js';
 import { covers, epochKey, parsePgSnapshot, type PgSnapshot } from './pg-snapshot.js';
@@ -43,6 +46,8 @@ export interface TriggerReaderOptions {
   connectSql: () => Promise<pg.Client>;
   /** The consumer: its lock, and the epochs it recorded. */
   progress: ConsumerProgress;
+  /** The last schema change followed (from the checkpoint restored), for `refstream status`. */
+  schemaChange?: { at: string; what: string } | null;
 }
 
 type EpochStep = 'full' | 'end' | 'timeout';
@@ -97,6 +102,8 @@ export class TriggerChangeReader {
   private descriptor!: TableDescriptor;
   private builder!: BatchBuilder;
   private writer!: ImageWriter;
+  /** The last image layout known for certain: the one images are matched from (layout.ts). */
+  private baseline: LayoutSlot[] = [];
   /** After the last batch returned (what checkpoints record). */
   private returned: ChangeCursor;
   /** After the rows in the builder. */
@@ -115,6 +122,8 @@ export class TriggerChangeReader {
   private lastCatalogCheck = Date.now();
   private failure: ConnectorError | null = null;
   private closed = false;
+  /** The last schema change followed: where, and what changed. */
+  schemaChange: { at: string; what: string } | null;
   private readonly onNotification = (msg: { channel: string }) => {
     if (msg.channel === this.o.channel) {
       this.notified = true;
@@ -125,6 +134,7 @@ export class TriggerChangeReader {
   constructor(private readonly o: TriggerReaderOptions) {
     this.specs = o.specs;
     this.codecs = o.codecs;
+    this.schemaChange = o.schemaChange ?? null;
     this.returned = { ...o.start };
     this.pending = { ...o.start };
     if (o.start.epoch) this.epochKey = epochKey(o.start.epoch);
@@ -135,7 +145,7 @@ export class TriggerChangeReader {
     return { ...this.returned };
   }
 
-  /** The delivered columns (they grow with schema evolution). */
+  /** The delivered columns (they change with schema evolution). */
   get columns(): ColumnSpec[] {
     return this.specs;
   }
@@ -149,23 +159,32 @@ export class TriggerChangeReader {
     this.builder = new BatchBuilder(this.descriptor, 'changes');
   }
 
-  private writerFor(columns: ReturnType<typeof imageColumnsFor>, codecs: ColumnCodec[], specs: ColumnSpec[]): ImageWriter {
-    const key = this.o.table.primaryKey.map((k) => specs.findIndex((s) => s.name === k));
-    if (key.some((i) => i < 0)) throw columnGone(this.o.table.primaryKey[key.findIndex((i) => i < 0)]!, this.o.table.display);
+  private writerFor(columns: ImageColumn[], codecs: ColumnCodec[], specs: ColumnSpec[]): ImageWriter {
+    const t = this.o.table;
+    const key = t.primaryKey.map((k) => specs.findIndex((s) => s.name === k));
+    const missing = key.findIndex((i) => i < 0);
+    if (missing >= 0) throw incompatible(t.display, `key column ${t.primaryKey[missing]!} of ${t.display} is not delivered`, '');
     return new ImageWriter(columns, codecs, key);
   }
 
   /**
-   * Takes the consumer's lock, reads the epochs an earlier run recorded, the row type, and
-   * LISTENs when notifications are on.
+   * Takes the consumer's lock, reads the epochs an earlier run recorded, the columns (and
+   * follows a rename made while no reader ran), and LISTENs when notifications are on.
    */
   async open(): Promise<void> {
     const t = this.o.table;
     await this.o.progress.lock();
     this.replay = await this.o.progress.recordedEpochs(this.o.start.delivered, this.o.start.epoch);
-    const rowType = await loadRowType(this.o.sql, t.oid, t.display);
-    const columns = imageColumnsFor(rowType, this.specs, t.display);
-    this.setSchema(this.specs, this.codecs, this.writerFor(columns, this.codecs, this.specs));
+    const attributes = await loadAttributes(this.o.sql, t.oid, t.display);
+    const specs = withAttnums(this.specs, attributes);
+    this.baseline = layoutOf(specs, attributes);
+    const columns = (delivered: ColumnSpec[]): ImageColumn[] =>
+      layoutOf(delivered, attributes).map((slot) => {
+        const index = delivered.findIndex((s) => s.attnum === slot.attnum);
+        return { name: index >= 0 ? delivered[index]!.name : '', typeOid: slot.typeOid, index, attnum: slot.attnum };
+      });
+    this.setSchema(specs, this.codecs, this.writerFor(columns(specs), this.codecs, specs));
+    await this.follow(followCatalog(attributes, specs, t.primaryKey), columns, this.startPosition());
     if (this.o.channel !== null) {
       this.o.sql.on('notification', this.onNotification);
       try {
@@ -296,7 +315,7 @@ export class TriggerChangeReader {
             // a new schema starts a new batch
             rows.rewind();
             if (this.builder.rows > 0) return 'full';
-            await this.evolve(mismatch);
+            await this.evolve(mismatch, imageTypes(buf, imageOff, rows.lengths[3]!), `${this.epochKey}/${hex16(last)}/${hex16(seq)}`);
             continue;
           }
         }
@@ -331,63 +350,75 @@ export class TriggerChangeReader {
     return this.builder.finish();
   }
 
+  /** Where the stream stands, for a schema change seen outside any row. */
+  private startPosition(): string {
+    return this.pending.epoch ? this.epochKey : this.pending.delivered.text;
+  }
+
   /**
-   * An image that does not fit the delivered columns: columns were added (schema evolution,
-   * when on and when no existing row got a value without a change row), or anything else
-   * (a dropped column, a changed type, a null key): `SCHEMA_INCOMPATIBLE`.
+   * An image that does not fit the delivered columns: matched against the layouts the table
+   * can have had since (layout.ts), the delivered columns follow it — added, dropped, widened
+   * (and renamed, from the catalog). A null key value, an image no layout fits, and what the
+   * sinks cannot follow (a key column changed, a narrowed type) are `SCHEMA_INCOMPATIBLE`.
    */
-  private async evolve(mismatch: ImageMismatch): Promise<void> {
+  private async evolve(mismatch: ImageMismatch, oids: number[], at: string): Promise<void> {
     const t = this.o.table;
     const known = this.writer.columns;
-    const rowType = await loadRowType(this.o.sql, t.oid, t.display);
     if (mismatch.nullKey) {
-      throw definite('SCHEMA_INCOMPATIBLE', `a change row of ${t.display} has no value for key column ${known[mismatch.column]!.name}`, {
-        table: t.display,
-        hint: 'the table key changed: delete the checkpoint to take a new snapshot, and run refstream install-triggers again',
-      });
-    }
-    if (mismatch.column >= 0) {
-      const was = known[mismatch.column]!;
-      const now = rowType.find((c) => c.name === was.name);
-      const spec = this.specs.find((s) => s.name === was.name);
-      throw definite(
-        'SCHEMA_INCOMPATIBLE',
-        now && now.typeOid === mismatch.typeOid
-          ? `column ${was.name} of ${t.display} changed type from ${spec?.sourceType ?? was.typeOid} to ${now.sourceType}`
-          : `the columns of ${t.display} changed: a change row does not match column ${was.name}`,
-        { table: t.display, hint: 'delete the checkpoint and take a new snapshot' },
+      throw incompatible(
+        t.display,
+        `a change row of ${t.display} has no value for key column ${known[mismatch.column]!.name}`,
+        ': the table key changed, so run refstream install-triggers again too',
       );
     }
-    if (mismatch.count < known.length || mismatch.count > rowType.length) {
-      const gone = known.find((c) => !rowType.some((r) => r.name === c.name));
-      throw definite(
-        'SCHEMA_INCOMPATIBLE',
-        gone
-          ? `column ${gone.name} of ${t.display} was dropped or renamed`
-          : `the columns of ${t.display} changed (${mismatch.count} in a change row, ${known.length} delivered)`,
-        { table: t.display, hint: 'restore the column, or delete the checkpoint and take a new snapshot' },
+    const attributes = await loadAttributes(this.o.sql, t.oid, t.display);
+    const match = matchImage(this.baseline, attributes, oids);
+    if (match === null) {
+      throw incompatible(
+        t.display,
+        `a change row of ${t.display} has ${oids.length} columns of type oids ${oids.join(', ')}, which fits no layout the table had since the columns delivered (${this.specs.map((s) => s.name).join(', ')})`,
+        '',
       );
     }
-    const image = rowType.slice(0, mismatch.count);
-    for (let i = 0; i < known.length; i++) {
-      if (image[i]!.name !== known[i]!.name || image[i]!.typeOid !== known[i]!.typeOid) {
-        throw definite('SCHEMA_INCOMPATIBLE', `column ${known[i]!.name} of ${t.display} was dropped, renamed or changed`, {
-          table: t.display,
-          hint: 'delete the checkpoint and take a new snapshot',
-        });
-      }
+    if (match.certain) this.baseline = match.slots;
+    const evolution = await evolveSpecs(match.slots, attributes, this.specs, t.primaryKey, (oid, typmod) =>
+      this.o.catalog.formatType(oid, typmod),
+    );
+    await this.follow(evolution, () => evolution.columns, at);
+  }
+
+  /**
+   * Delivers `next.specs` from now on (images decoded by `columnsFor`): a new schema, reported
+   * as `SCHEMA_CHANGED` when a delivered column changed, unless it cannot be followed.
+   */
+  private async follow(
+    next: { specs: ColumnSpec[]; problems: string[]; added?: string[] },
+    columnsFor: (specs: ColumnSpec[]) => ImageColumn[],
+    at: string,
+  ): Promise<void> {
+    const t = this.o.table;
+    const codecs = await this.o.catalog.codecs(next.specs, t.display, this.o.config.unknownTypes);
+    const what = describeColumnChanges(
+      diffColumns(
+        this.codecs.map((c) => c.field),
+        codecs.map((c) => c.field),
+      ),
+    ).join('; ');
+    if (next.problems.length > 0) {
+      throw incompatible(
+        t.display,
+        `the columns of ${t.display} changed in a way the sinks cannot follow in place (${what}): ${next.problems.join('; ')}`,
+        ', or restore the previous definition',
+      );
     }
-    const added = image.slice(known.length).filter((c) => !c.generated);
-    if (added.length > 0 && !this.o.config.schemaEvolution) {
-      throw definite('SCHEMA_INCOMPATIBLE', `column ${added[0]!.name} was added to ${t.display} and schemaEvolution is off`, {
+    if (what !== '' && !this.o.config.schemaEvolution) {
+      throw definite('SCHEMA_INCOMPATIBLE', `the columns of ${t.display} changed (${what}) and schemaEvolution is off`, {
         table: t.display,
         hint: 'set schemaEvolution: true, or delete the checkpoint and take a new snapshot',
       });
     }
-    const filled = await this.o.catalog.addedColumnsWithValues(
-      t,
-      added.map((c) => c.name),
-    );
+    const added = next.added ?? [];
+    const filled = added.length > 0 ? await this.o.catalog.addedColumnsWithValues(t, added) : [];
     if (filled.length > 0) {
       throw definite(
         'SCHEMA_INCOMPATIBLE',
@@ -398,19 +429,20 @@ export class TriggerChangeReader {
         },
       );
     }
-    const specs = [
-      ...this.specs,
-      ...added.map((c) => ({ name: c.name, typeOid: c.typeOid, typmod: c.typmod, sourceType: c.sourceType, nullable: true })),
-    ];
-    const codecs = await this.o.catalog.codecs(specs, t.display, this.o.config.unknownTypes);
-    let index = 0;
-    const columns = image.map((c) => ({ name: c.name, typeOid: c.typeOid, index: c.generated ? -1 : index++ }));
-    this.setSchema(specs, codecs, this.writerFor(columns, codecs, specs));
+    this.setSchema(next.specs, codecs, this.writerFor(columnsFor(next.specs), codecs, next.specs));
+    if (what === '') return;
+    this.schemaChange = { at, what };
+    reportWarning(this.o.config.onWarning, {
+      code: 'SCHEMA_CHANGED',
+      table: t.display,
+      message: `the columns of ${t.display} changed at ${at}: ${what}`,
+    });
   }
 
   /**
    * What no change row reports: the table dropped, the triggers removed or disabled (changes
-   * would be lost), a column renamed or retyped.
+   * would be lost), a column renamed (followed) or retyped in a way images will not show or
+   * that cannot be followed.
    */
   private async checkCatalog(): Promise<void> {
     this.lastCatalogCheck = Date.now();
@@ -423,8 +455,11 @@ export class TriggerChangeReader {
     }
     const problem = installationProblem(await readInstallation(this.o.sql, t.oid, t.display), t);
     if (problem !== null) throw triggersMissing(t, problem);
-    const rowType = await loadRowType(this.o.sql, t.oid, t.display);
-    imageColumnsFor(rowType, this.specs, t.display);
+    const attributes = await loadAttributes(this.o.sql, t.oid, t.display);
+    const next = followCatalog(attributes, this.specs, t.primaryKey);
+    if (next.problems.length === 0 && next.specs.every((s, i) => sameColumn(s, this.specs[i]!))) return;
+    const layout = this.writer.columns;
+    await this.follow(next, (specs) => layout.map((c) => (c.index >= 0 ? { ...c, name: specs[c.index]!.name } : c)), this.startPosition());
   }
 
   /** Closes the epoch stream's connection and stops listening. */
@@ -438,6 +473,21 @@ export class TriggerChangeReader {
     await this.streamClient?.end().catch(() => {});
     this.streamClient = null;
   }
+}
+
+function sameColumn(a: ColumnSpec, b: ColumnSpec): boolean {
+  return a.name === b.name && a.typeOid === b.typeOid && a.typmod === b.typmod && a.attnum === b.attnum;
+}
+
+/**
+ * A schema change the sinks cannot follow in place. Trigger capture cannot re-seed a table
+ * inside the stream (`onIncompatibleSchemaChange: 'resnapshot'` is logical capture's).
+ */
+function incompatible(table: string, message: string, orElse: string): ConnectorError {
+  return definite('SCHEMA_INCOMPATIBLE', message, {
+    table,
+    hint: `delete the checkpoint to take a new snapshot${orElse}; trigger capture cannot re-seed the table by itself (onIncompatibleSchemaChange: resnapshot needs capture: logical)`,
+  });
 }
 
 /** Trigger capture is gone, disabled or damaged: changes are (or may have been) missed. */

@@ -13,7 +13,7 @@ import type { SourceCheckpoint } from '../../../sdk/checkpoint.js';
 import { definite, throwIfAborted } from '../../../sdk/errors.js';
 import { PollGate } from '../../../sdk/poll-gate.js';
 import type { ResolvedConfig } from '../config.js';
-import type { SourceIdentity } from '../checkpoint.js';
+import { specsFromJson, type SourceIdentity } from '../checkpoint.js';
 import { deferrableKey } from '../change-reader.js';
 import { checkKeyUnchanged, sameSpecs } from '../restore-checks.js';
 import { storageRewritten } from '../snapshot-storage.js';
@@ -49,6 +49,8 @@ export class TriggerCaptureSource {
   /** Where the change stream starts (the snapshot's point, or the restored checkpoint's). */
   private start: ChangeCursor | null = null;
   private startSpecs: ColumnSpec[] | null = null;
+  /** The last schema change followed, as the restored checkpoint recorded it. */
+  private startSchemaChange: { at: string; what: string } | null = null;
   private reader: TriggerChangeReader | null = null;
   private restartedSnapshot = false;
   private restored = false;
@@ -226,6 +228,7 @@ export class TriggerCaptureSource {
       start: this.start!,
       connectSql: session.connectSql,
       progress: this.consumers!,
+      schemaChange: this.startSchemaChange,
     });
     try {
       await reader.open();
@@ -250,7 +253,12 @@ export class TriggerCaptureSource {
     if (this.phase === 'snapshot') return triggerSnapshotCheckpoint(this.context(), this.snapshot.state);
     const reader = this.reader;
     const cursor = reader ? reader.position : this.start!;
-    return triggerChangesCheckpoint(this.context(), cursor, reader ? reader.columns : (this.startSpecs ?? this.session.specs!));
+    return triggerChangesCheckpoint(
+      this.context(),
+      cursor,
+      reader ? reader.columns : (this.startSpecs ?? this.session.specs!),
+      reader ? reader.schemaChange : this.startSchemaChange,
+    );
   }
 
   /**
@@ -281,9 +289,7 @@ export class TriggerCaptureSource {
       const state = {
         xids: pos.snapshotXids,
         ranges: pos.ranges.map((r) => ({ ...r, after: r.after ? ([r.after[0], r.after[1]] as [number, number]) : null })),
-        specs: pos.columns
-          ? pos.columns.map(([name, typeOid, typmod, sourceType, nullable]) => ({ name, typeOid, typmod, sourceType, nullable }))
-          : null,
+        specs: pos.columns ? specsFromJson(pos.columns) : null,
         relfilenode: pos.relfilenode,
       };
       await this.consumers!.checkResumable(parsePgSnapshot(pos.snapshotXids));
@@ -302,6 +308,7 @@ export class TriggerCaptureSource {
     this.phase = 'changes';
     this.start = cp.cursor;
     this.startSpecs = cp.specs;
+    this.startSchemaChange = cp.position.schemaChange ?? null;
   }
 
   private checkIdentity(recorded: SourceIdentity): void {
