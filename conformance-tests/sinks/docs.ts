@@ -78,7 +78,7 @@ export function renderSinkSection(list: readonly SinkCheck[]): string[] {
     '| ArrowIpcSink (file) | `conformance-tests/targets/sinks/arrow-ipc.ts` | – | SINK-05N, SINK-06N, SINK-12 | 1.4 s (40 runs) |',
     '| KafkaSink (`json`, test broker) | `conformance-tests/targets/sinks/kafka.ts` | – | SINK-05N, SINK-06N, SINK-12 | 1.3 s (15 runs) |',
     '| PostgresTableSink (embedded PostgreSQL) | `conformance-tests/targets/sinks/postgres.ts` | – | SINK-05N, SINK-06N | 3.3 s (15 runs) |',
-    '| ExasolTableSink (Exasol test server) | `conformance-tests/targets/sinks/exasol.ts` | `addColumn: false`, quirk `emptyStringIsNull` | SINK-05, SINK-06N | 3.6 s (10 runs) |',
+    '| ExasolTableSink (Exasol test server) | `conformance-tests/targets/sinks/exasol.ts` | `addColumn: true`, quirk `emptyStringIsNull` | SINK-05N, SINK-06N | 3.6 s (10 runs) |',
     '',
     'The self-test (`conformance-tests/sinks/self-test/`) plants faults in a correct reference sink — a dropped',
     'batch, rows of a batch applied in reverse, NULL stored as empty text, a flush that is not durable, a close',
