@@ -135,6 +135,8 @@ test('replicas in one process: one leads, a cut-off leader stands down, the next
   await sleep(300);
   for (const r of replicas) r.run.stop();
   await Promise.all(replicas.map((r) => r.run.done));
+  // a shared Leadership belongs to whoever made it: the runs leave it campaigning
+  await Promise.all(replicas.map((r) => r.leadership.close()));
   assert.deepEqual(table.toJSON(), await stateOf(upstream));
   const epochs = checkpoints.history.map((h) => h.epoch ?? 0);
   assert.ok(
