@@ -64,7 +64,7 @@ test('unknown URL parameters are refused naming the parameter and the accepted o
     [
       '--sink',
       'kafka://u:hunter2pw@h:9092/t?onTruncat=fail',
-      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl$/,
+      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, schemas, schemaNamePrefix, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl$/,
     ],
     [
       '--source',
@@ -112,6 +112,11 @@ test('sink URLs set format, compression, onTruncate, controlRecords, controlTopi
     },
   );
   assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t').options, {});
+  assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t?format=debezium&schemas=true&schemaNamePrefix=shop').options, {
+    format: 'debezium',
+    schemas: true,
+    schemaNamePrefix: 'shop',
+  });
   assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?globalOrder=false').options, { globalOrder: false });
   assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t?controlTopic=t-control').options, { controlTopic: 't-control' });
   assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?controlTopic=t-control').options, { controlTopic: 't-control' });
@@ -132,9 +137,25 @@ test('the built CLI refuses a misspelt Kafka URL parameter with a usage error (e
   assert.equal(result.code, 2, result.err);
   assert.match(
     result.err,
-    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl/,
+    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, schemas, schemaNamePrefix, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl/,
   );
   assert.doesNotMatch(result.err, /hunter2pw/);
+});
+
+test('the built CLI refuses schemas=true with a format other than debezium, naming the fix', async () => {
+  ensureBuiltCli();
+  const result = await runBuiltCli([
+    'snapshot',
+    '--source',
+    'postgres://u:pw@127.0.0.1:1/db',
+    '--table',
+    'public.items',
+    '--sink',
+    'kafka://127.0.0.1:1/items?format=json&schemas=true',
+  ]);
+  assert.equal(result.code, 2, result.err);
+  assert.match(result.err, /schemas applies to the debezium format only, not json/);
+  assert.match(result.err, /format=debezium&schemas=true/);
 });
 
 test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read back with kcat', async () => {
