@@ -15,6 +15,11 @@ import { startKafkaTestBroker, startPostgres, type KafkaTestBroker, type TestPos
 import { javaProgram, runJava, type JavaProgram } from '../../helpers/java-program.js';
 import { PROJECT_ROOT } from '../python-env.js';
 import { runDebeziumSchemaScenario } from '../../kafka/debezium-schema-scenario.js';
+import { PostgresSource } from '../../../src/connectors/postgres/index.js';
+import { KafkaSink } from '../../../src/connectors/kafka/index.js';
+import { sync } from '../../../src/sdk/sync.js';
+import { readTopic, type TopicRecord } from '../../helpers/kcat-topic.js';
+import { waitFor } from '../../helpers/process.js';
 
 /** Connect's type of each Debezium type of the scenario (`TYPE[:logical name]`). */
 const CONNECT_TYPES: Record<string, string> = {
@@ -50,7 +55,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'connect-json-'));
   [pg, broker, program] = await Promise.all([
     startPostgres(),
-    startKafkaTestBroker({ topics: ['regions_connect:1'] }),
+    startKafkaTestBroker({ topics: ['regions_connect:1', 'every_type_connect:1'] }),
     javaProgram(join(PROJECT_ROOT, 'test/interop/connect-json')),
   ]);
 });
@@ -58,6 +63,20 @@ after(async () => {
   await Promise.all([pg?.stop(), broker?.stop()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Runs the converter program over records as kcat read them. */
+async function convert(topic: string, records: readonly TopicRecord[]): Promise<ConverterRecord[]> {
+  const input = join(dir, `${topic}.tsv`);
+  const b64 = (text: string | null): string => (text === null ? '-' : Buffer.from(text, 'utf8').toString('base64'));
+  writeFileSync(input, records.map((r) => `${b64(r.key)}\t${b64(r.payload)}\n`).join(''));
+  const { stdout } = await runJava(program, 'dev.refstream.interop.ReadWithJsonConverter', [topic, input], {
+    jvmArgs: ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'],
+  });
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as ConverterRecord);
+}
 
 test(
   'JsonConverter (schemas.enable=true) accepts every record and its Structs equal the table rows across schema changes',
@@ -69,16 +88,7 @@ test(
       topic,
       slot: 'dbz_connect',
     });
-    const input = join(dir, 'records.tsv');
-    const b64 = (text: string | null): string => (text === null ? '-' : Buffer.from(text, 'utf8').toString('base64'));
-    writeFileSync(input, records.map((r) => `${b64(r.key)}\t${b64(r.payload)}\n`).join(''));
-    const { stdout } = await runJava(program, 'dev.refstream.interop.ReadWithJsonConverter', [topic, input], {
-      jvmArgs: ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'],
-    });
-    const read = stdout
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as ConverterRecord);
+    const read = await convert(topic, records);
     assert.equal(read.length, records.length, 'the converter read every record');
 
     let next = 0;
@@ -123,5 +133,99 @@ test(
     }
     const ids = (m: Map<number, unknown>): number[] => [...m.keys()].sort((a, b) => a - b);
     assert.deepEqual(ids(folded), ids(finalRows));
+  },
+);
+
+/** Every column type of the type table, as Connect sees it (`name:TYPE[:logical name]`). */
+const EVERY_TYPE_FIELDS = [
+  'id:INT32',
+  'small:INT16',
+  'big:INT64',
+  're:FLOAT32',
+  'dbl:FLOAT64',
+  'flag:BOOLEAN',
+  'txt:STRING',
+  'amount:BYTES:org.apache.kafka.connect.data.Decimal',
+  'anynum:STRUCT:io.debezium.data.VariableScaleDecimal',
+  'raw:BYTES',
+  'uid:STRING:io.debezium.data.Uuid',
+  'doc:STRING:io.debezium.data.Json',
+  'day:INT32:io.debezium.time.Date',
+  'at:INT64:io.debezium.time.MicroTimestamp',
+  'at_ms:INT64:io.debezium.time.Timestamp',
+  'at_tz:STRING:io.debezium.time.ZonedTimestamp',
+  'tod:INT64:io.debezium.time.MicroTime',
+  'span:INT64:io.debezium.time.MicroDuration',
+  'ints:ARRAY',
+  'mood:STRING',
+];
+
+test(
+  'JsonConverter reads a row of every column type PostgreSQL delivers, from the snapshot and the change stream, each value equal to the column',
+  { timeout: 300_000 },
+  async () => {
+    const table = 'public.every_type';
+    const topic = 'every_type_connect';
+    await pg.query(`CREATE TYPE mood AS ENUM ('sad', 'happy')`);
+    await pg.query(
+      `CREATE TABLE ${table} (id int PRIMARY KEY, small int2, big int8, re real, dbl float8, flag bool, txt varchar(20), amount numeric(10,2),
+       anynum numeric, raw bytea, uid uuid, doc jsonb, day date, at timestamp, at_ms timestamp(3), at_tz timestamptz, tod time,
+       span interval, ints int[], mood mood)`,
+    );
+    const values = (id: number, amount: string, anynum: string): string =>
+      `(${id}, -12, 9007199254740993, 1.5, -2.25, true, 'héllo "q"', ${amount}, ${anynum}, '\\x00ff10', '4f1c2a3b-5d6e-4f70-8a9b-0c1d2e3f4a5b',
+      '{"a": [1, 2]}', '2024-02-29', '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05.123', '2024-01-02 03:04:05.12+02',
+      '13:14:15.5', '1 year 2 months 3 days 00:00:04.000005', '{1,NULL,-3}', 'happy')`;
+    await pg.query(`INSERT INTO ${table} VALUES ${values(1, '-123.45', '12.3400')}`);
+    await pg.query(`INSERT INTO ${table} (id) VALUES (2)`);
+    const run = sync({
+      source: () =>
+        new PostgresSource({ connectionString: pg.connectionString, table, slot: 'dbz_every_type', maxWaitMs: 50, unknownTypes: 'text' }),
+      sinks: [new KafkaSink({ brokers: broker.brokers, topic, format: 'debezium', schemas: true, logLevel: 'nothing' })],
+      commitEvery: { ms: 50 },
+    });
+    let failure: unknown = null;
+    run.done.catch((e: unknown) => (failure = e));
+    try {
+      await waitFor(
+        () => failure !== null || (run.progress.phase === 'changes' && run.progress.commits > 0),
+        60_000,
+        'the snapshot in the topic',
+      );
+      await pg.query(`INSERT INTO ${table} VALUES ${values(3, '0.01', '-0.0012')}`);
+      await waitFor(() => failure !== null || run.progress.changeRows >= 1, 60_000, 'the insert in the topic');
+    } finally {
+      run.stop();
+      await run.done.catch(() => undefined);
+    }
+    assert.equal(failure, null, String(failure));
+    const read = await convert(topic, await readTopic(broker.bootstrapServers, topic));
+    assert.deepEqual(
+      read.map((r) => [r.key.id, r.op]),
+      [
+        ['1', 'r'],
+        ['2', 'r'],
+        ['3', 'c'],
+      ],
+    );
+    const expected = await pg.query<Record<string, string | null>>(
+      `SELECT id::text, small::text, big::text, re::text, dbl::text, flag::text, txt, amount::text, anynum::text, raw::text, uid::text,
+       doc::text, (day - date '1970-01-01')::text AS day, (extract(epoch FROM at) * 1000000)::bigint::text AS at,
+       (extract(epoch FROM at_ms) * 1000)::bigint::text AS at_ms, (extract(epoch FROM at_tz) * 1000000)::bigint::text AS at_tz,
+       (extract(epoch FROM tod) * 1000000)::bigint::text AS tod, mood::text
+     FROM ${table} ORDER BY id::int`,
+    );
+    // 14 months of 365.25/12 days (Debezium's MicroDuration), 3 days, 4.000005 s
+    const span = String(14n * 2_629_800_000_000n + 3n * 86_400_000_000n + 4_000_005n);
+    for (const [i, record] of read.entries()) {
+      assert.deepEqual(record.fields, EVERY_TYPE_FIELDS);
+      const row = expected[i]!;
+      const full = row['small'] !== null;
+      assert.deepEqual(record.after, {
+        ...row,
+        span: full ? span : null,
+        ints: full ? ['1', null, '-3'] : null,
+      } as unknown as Record<string, string | null>);
+    }
   },
 );

@@ -3,6 +3,7 @@ package dev.refstream.interop;
 import java.io.BufferedReader;
 import java.io.PrintStream;
 import java.math.BigDecimal;
+import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,8 +28,8 @@ import org.apache.kafka.connect.json.JsonConverter;
  * base64 ({@code -} for a null value). Prints one JSON line per record: the key and value schema
  * names, the Connect types of the {@code after} struct's fields ({@code name:TYPE[:logical]}),
  * {@code op}, and {@code before} / {@code after} with every value as text (int64 digits,
- * Decimal as plain text, bytes as PostgreSQL's {@code \x} hex, ZonedTimestamp as µs since the
- * epoch). A record the converter refuses ends the program with its exception.
+ * Decimal and VariableScaleDecimal as plain text, bytes as PostgreSQL's {@code \x} hex,
+ * ZonedTimestamp as µs since the epoch). A record the converter refuses ends the program with its exception.
  */
 public final class ReadWithJsonConverter {
   private ReadWithJsonConverter() {}
@@ -75,6 +76,10 @@ public final class ReadWithJsonConverter {
   /** A value as JSON: structs as objects, arrays as arrays, everything else as text. */
   private static String render(Schema schema, Object value) {
     if (value == null) return "null";
+    if ("io.debezium.data.VariableScaleDecimal".equals(schema.name())) {
+      Struct struct = (Struct) value;
+      return quote(new BigDecimal(new BigInteger(struct.getBytes("value")), struct.getInt32("scale")).toPlainString());
+    }
     if (value instanceof Struct struct) {
       StringBuilder b = new StringBuilder("{");
       List<Field> fields = struct.schema().fields();
