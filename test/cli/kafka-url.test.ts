@@ -159,7 +159,10 @@ test('the built CLI refuses schemas=true with a format other than debezium, nami
 });
 
 test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read back with kcat', async () => {
-  const broker = await startKafkaTestBroker({ brokers: 3, topics: ['cli-items:3', 'cli-checkpoints:1', 'cli-plain:3', 'cli-trunc:1'] });
+  const broker = await startKafkaTestBroker({
+    brokers: 3,
+    topics: ['cli-items:3', 'cli-checkpoints:1', 'cli-plain:3', 'cli-trunc:1', 'cli-dbz:1'],
+  });
   const pg = await startPostgres();
   try {
     await pg.query(`CREATE TABLE items (id bigint PRIMARY KEY, name text)`);
@@ -204,6 +207,36 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     const plainRecords = await kcatRead(broker.bootstrapServers, 'cli-plain');
     assert.equal(plainRecords.length, 30);
     assert.ok(plainRecords.every((r) => r.headers['refstream-control'] === undefined));
+    // The built CLI writes Debezium's envelope with Connect schemas when told so.
+    ensureBuiltCli();
+    const withSchemas = await runBuiltCli([
+      'snapshot',
+      '--source',
+      pg.connectionString,
+      '--table',
+      'public.items',
+      '--sink',
+      `kafka://${brokers}/cli-dbz?format=debezium&schemas=true&schemaNamePrefix=shop`,
+    ]);
+    assert.equal(withSchemas.code, 0, withSchemas.err);
+    const dbz = await kcatRead(broker.bootstrapServers, 'cli-dbz');
+    assert.equal(dbz.length, 30);
+    for (const r of dbz) {
+      const key = JSON.parse(r.key!) as { schema: { name: string; fields: unknown[] }; payload: { id: number } };
+      assert.equal(key.schema.name, 'shop.public.items.Key');
+      assert.deepEqual(key.schema.fields, [{ type: 'int64', optional: false, field: 'id' }]);
+      const value = JSON.parse(r.payload!) as {
+        schema: { name: string; fields: Array<{ field: string; name?: string; fields?: unknown[] }> };
+        payload: { after: { id: number; name: string }; op: string };
+      };
+      assert.equal(value.schema.name, 'shop.public.items.Envelope');
+      assert.deepEqual(value.schema.fields.find((f) => f.field === 'after')!.fields, [
+        { type: 'int64', optional: false, field: 'id' },
+        { type: 'string', optional: true, field: 'name' },
+      ]);
+      assert.equal(value.payload.op, 'r');
+      assert.equal(value.payload.after.name, `item ${key.payload.id}`);
+    }
     const failing = await createSink(`kafka://${brokers}/cli-trunc?onTruncate=fail`);
     await assert.rejects(failing.write(changeBatch([['truncate', null, 1]])), (e) => ConnectorError.is(e, 'TABLE_TRUNCATED'));
     await failing.close();
