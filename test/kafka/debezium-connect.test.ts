@@ -304,13 +304,19 @@ describe('Debezium envelope with Connect schemas', () => {
     );
   });
 
-  test('schemas are refused with a format other than debezium', () => {
+  test('schemas are refused with a format other than debezium, a name prefix without schemas', () => {
     for (const format of ['json', 'arrow'] as const) {
       assert.throws(
         () => new KafkaSink({ brokers: ['localhost:9092'], topic: 't', format, schemas: true }),
         (e: unknown) => ConnectorError.is(e) && e.code === 'CONFIG_INVALID' && /debezium format only/.test(e.message),
       );
     }
-    assert.doesNotThrow(() => new KafkaSink({ brokers: ['localhost:9092'], topic: 't', format: 'debezium', schemas: true }));
+    assert.throws(
+      () => new KafkaSink({ brokers: ['localhost:9092'], topic: 't', format: 'debezium', schemaNamePrefix: 'shop' }),
+      (e: unknown) => ConnectorError.is(e) && e.code === 'CONFIG_INVALID' && /only schemas: true writes/.test(e.message),
+    );
+    assert.doesNotThrow(
+      () => new KafkaSink({ brokers: ['localhost:9092'], topic: 't', format: 'debezium', schemas: true, schemaNamePrefix: 'shop' }),
+    );
   });
 });

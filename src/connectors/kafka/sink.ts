@@ -196,12 +196,15 @@ export class KafkaSink implements Sink {
       });
     }
     const format = this.options.format ?? 'json';
-    if ((this.options.schemas === true || this.options.schemaNamePrefix !== undefined) && format !== 'debezium') {
-      throw definite(
-        'CONFIG_INVALID',
-        `KafkaSink ${this.name}: ${this.options.schemas === true ? 'schemas' : 'schemaNamePrefix'} applies to the debezium format only, not ${format}`,
-        { hint: "set format: 'debezium' (CLI: ?format=debezium&schemas=true), or leave schemas off" },
-      );
+    if (this.options.schemas === true && format !== 'debezium') {
+      throw definite('CONFIG_INVALID', `KafkaSink ${this.name}: schemas applies to the debezium format only, not ${format}`, {
+        hint: "set format: 'debezium' (CLI: ?format=debezium&schemas=true), or leave schemas off",
+      });
+    }
+    if (this.options.schemaNamePrefix !== undefined && this.options.schemas !== true) {
+      throw definite('CONFIG_INVALID', `KafkaSink ${this.name}: schemaNamePrefix names Connect schemas, which only schemas: true writes`, {
+        hint: "set format: 'debezium' and schemas: true (CLI: ?format=debezium&schemas=true), or leave schemaNamePrefix out",
+      });
     }
     this.kafka = createKafkaClient(this.options);
     const tombstones = this.options.tombstonesOnDelete ?? true;
