@@ -4,8 +4,8 @@
  *
  * Options of every Kafka URL: `tls=true`, `ca=<file>` (PEM, implies TLS), `sasl=plain|
  * scram-sha-256|scram-sha-512` (default `plain` when credentials are given). Sinks also take
- * `format`, `compression`, `onTruncate`, `controlRecords`, `controlTopic`, `idempotent`, `createTopic`,
- * `transactions` and `transactionalId`; sources take `globalOrder` and `controlTopic`. Any other parameter is a usage error naming the accepted ones (a misspelt
+ * `format`, `schemas`, `schemaNamePrefix`, `compression`, `onTruncate`, `controlRecords`, `controlTopic`,
+ * `idempotent`, `createTopic`, `transactions` and `transactionalId`; sources take `globalOrder` and `controlTopic`. Any other parameter is a usage error naming the accepted ones (a misspelt
  * `onTruncate=fail` must not be ignored).
  */
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,8 @@ import { CliError, EXIT } from './errors.js';
 export type KafkaUrlOptions = Pick<
   KafkaSinkOptions,
   | 'format'
+  | 'schemas'
+  | 'schemaNamePrefix'
   | 'compression'
   | 'onTruncate'
   | 'controlRecords'
@@ -51,6 +53,8 @@ const ROLE_PARAMS: Record<string, { what: string; params: Partial<Record<keyof K
     what: 'sink',
     params: {
       format: ['json', 'debezium', 'arrow'],
+      schemas: 'boolean',
+      schemaNamePrefix: 'text',
       compression: ['none', 'gzip'],
       onTruncate: ['control-record', 'fail'],
       controlRecords: 'boolean',

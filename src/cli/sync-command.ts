@@ -32,7 +32,7 @@ const COMMON_OPTIONS: CommandOption[] = [
   {
     flag: '--sink <sink>',
     description:
-      "repeatable; {schema} and {table} in it name each table's output (required with several tables): arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&compression=gzip&onTruncate=control-record|fail&controlRecords=false&controlTopic=<topic>&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…[?alterTable=false]#schema.table, exasol://user:password@host:8563[?alterTable=false]#SCHEMA.TABLE, memory",
+      "repeatable; {schema} and {table} in it name each table's output (required with several tables): arrow:<file|->, jsonl:<file|->, kafka://[user:password@]host:port[,host:port]/topic[?format=json|debezium|arrow&schemas=true&schemaNamePrefix=<name>&compression=gzip&onTruncate=control-record|fail&controlRecords=false&controlTopic=<topic>&idempotent=false&createTopic=true&transactions=true&transactionalId=<id>&sasl=…&tls=true&ca=<pem file>] (kafkas:// for TLS; unknown parameters are refused), postgres://…[?alterTable=false]#schema.table, exasol://user:password@host:8563[?alterTable=false]#SCHEMA.TABLE, memory",
   },
   { flag: '--config <file>', description: 'config file (default: refstream.config.json|yaml in the current directory); flags override it' },
   { flag: '--batch-rows <n>', description: 'maximum rows per batch' },

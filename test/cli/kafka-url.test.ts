@@ -64,7 +64,7 @@ test('unknown URL parameters are refused naming the parameter and the accepted o
     [
       '--sink',
       'kafka://u:hunter2pw@h:9092/t?onTruncat=fail',
-      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl$/,
+      /^--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, schemas, schemaNamePrefix, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl$/,
     ],
     [
       '--source',
@@ -112,6 +112,11 @@ test('sink URLs set format, compression, onTruncate, controlRecords, controlTopi
     },
   );
   assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t').options, {});
+  assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t?format=debezium&schemas=true&schemaNamePrefix=shop').options, {
+    format: 'debezium',
+    schemas: true,
+    schemaNamePrefix: 'shop',
+  });
   assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?globalOrder=false').options, { globalOrder: false });
   assert.deepEqual(parseKafkaUrl('--sink', 'kafka://h:9092/t?controlTopic=t-control').options, { controlTopic: 't-control' });
   assert.deepEqual(parseKafkaUrl('--source', 'kafka://h:9092/t?controlTopic=t-control').options, { controlTopic: 't-control' });
@@ -132,13 +137,32 @@ test('the built CLI refuses a misspelt Kafka URL parameter with a usage error (e
   assert.equal(result.code, 2, result.err);
   assert.match(
     result.err,
-    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl/,
+    /--sink: unknown parameter "onTruncat" in the Kafka sink URL; accepted: format, schemas, schemaNamePrefix, compression, onTruncate, controlRecords, controlTopic, idempotent, createTopic, transactions, transactionalId, tls, ca, sasl/,
   );
   assert.doesNotMatch(result.err, /hunter2pw/);
 });
 
+test('the built CLI refuses schemas=true with a format other than debezium, naming the fix', async () => {
+  ensureBuiltCli();
+  const result = await runBuiltCli([
+    'snapshot',
+    '--source',
+    'postgres://u:pw@127.0.0.1:1/db',
+    '--table',
+    'public.items',
+    '--sink',
+    'kafka://127.0.0.1:1/items?format=json&schemas=true',
+  ]);
+  assert.equal(result.code, 2, result.err);
+  assert.match(result.err, /schemas applies to the debezium format only, not json/);
+  assert.match(result.err, /format=debezium&schemas=true/);
+});
+
 test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read back with kcat', async () => {
-  const broker = await startKafkaTestBroker({ brokers: 3, topics: ['cli-items:3', 'cli-checkpoints:1', 'cli-plain:3', 'cli-trunc:1'] });
+  const broker = await startKafkaTestBroker({
+    brokers: 3,
+    topics: ['cli-items:3', 'cli-checkpoints:1', 'cli-plain:3', 'cli-trunc:1', 'cli-dbz:1'],
+  });
   const pg = await startPostgres();
   try {
     await pg.query(`CREATE TABLE items (id bigint PRIMARY KEY, name text)`);
@@ -183,6 +207,36 @@ test('snapshot to a Kafka sink listing every broker of a 3-broker cluster, read 
     const plainRecords = await kcatRead(broker.bootstrapServers, 'cli-plain');
     assert.equal(plainRecords.length, 30);
     assert.ok(plainRecords.every((r) => r.headers['refstream-control'] === undefined));
+    // The built CLI writes Debezium's envelope with Connect schemas when told so.
+    ensureBuiltCli();
+    const withSchemas = await runBuiltCli([
+      'snapshot',
+      '--source',
+      pg.connectionString,
+      '--table',
+      'public.items',
+      '--sink',
+      `kafka://${brokers}/cli-dbz?format=debezium&schemas=true&schemaNamePrefix=shop`,
+    ]);
+    assert.equal(withSchemas.code, 0, withSchemas.err);
+    const dbz = await kcatRead(broker.bootstrapServers, 'cli-dbz');
+    assert.equal(dbz.length, 30);
+    for (const r of dbz) {
+      const key = JSON.parse(r.key!) as { schema: { name: string; fields: unknown[] }; payload: { id: number } };
+      assert.equal(key.schema.name, 'shop.public.items.Key');
+      assert.deepEqual(key.schema.fields, [{ type: 'int64', optional: false, field: 'id' }]);
+      const value = JSON.parse(r.payload!) as {
+        schema: { name: string; fields: Array<{ field: string; name?: string; fields?: unknown[] }> };
+        payload: { after: { id: number; name: string }; op: string };
+      };
+      assert.equal(value.schema.name, 'shop.public.items.Envelope');
+      assert.deepEqual(value.schema.fields.find((f) => f.field === 'after')!.fields, [
+        { type: 'int64', optional: false, field: 'id' },
+        { type: 'string', optional: true, field: 'name' },
+      ]);
+      assert.equal(value.payload.op, 'r');
+      assert.equal(value.payload.after.name, `item ${key.payload.id}`);
+    }
     const failing = await createSink(`kafka://${brokers}/cli-trunc?onTruncate=fail`);
     await assert.rejects(failing.write(changeBatch([['truncate', null, 1]])), (e) => ConnectorError.is(e, 'TABLE_TRUNCATED'));
     await failing.close();

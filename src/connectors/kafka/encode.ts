@@ -21,7 +21,8 @@ import { keyPartition, murmur2, writeVarint } from './wire.js';
 /** Value formats of {@link KafkaSink}. */
 export type KafkaValueFormat = 'json' | 'debezium' | 'arrow';
 
-type Op = 'snapshot' | ChangeType;
+/** What a row is: a snapshot row or a change. */
+export type Op = 'snapshot' | ChangeType;
 
 /**
  * Where encoders put records: the sender (which also takes records rendered into bytes, the
@@ -90,7 +91,7 @@ function asciiRange(data: Data): { bytes: Buffer; start(row: number): number; en
 }
 
 /** The `_change_type` and `_position` columns of a change batch (null for snapshots). */
-function changeColumns(
+export function changeColumns(
   batch: RecordBatch,
   info: BatchInfo,
 ): { op(row: number): ChangeType; position: ReturnType<typeof asciiRange> } | null {
@@ -132,11 +133,13 @@ function forEachRow(batch: RecordBatch, from: number, visit: (view: RowView) => 
   return batch.numRows;
 }
 
-function headersOf(view: RowView): Record<string, string> {
+/** The `refstream-op` and (change rows) `refstream-position` headers of a row. */
+export function headersOf(view: Pick<RowView, 'op' | 'position'>): Record<string, string> {
   return view.position === null ? { [HEADERS.op]: view.op } : { [HEADERS.op]: view.op, [HEADERS.position]: view.position };
 }
 
-function sized(message: OutRecord, position: string | null): SizedMessage {
+/** A message with the position it carries (change rows), for the sender. */
+export function sized(message: OutRecord, position: string | null): SizedMessage {
   return position === null ? { message } : { message, position };
 }
 
@@ -241,7 +244,8 @@ function messageOf(
     : { message: { key, value, headers, partition }, position };
 }
 
-const DEBEZIUM_OP: Record<Exclude<Op, 'truncate'>, string> = { snapshot: 'r', insert: 'c', update: 'u', delete: 'd' };
+/** Debezium's `op` of each row kind. */
+export const DEBEZIUM_OP: Record<Exclude<Op, 'truncate'>, string> = { snapshot: 'r', insert: 'c', update: 'u', delete: 'd' };
 
 /** Debezium's envelope, schemaless (as with `value.converter.schemas.enable=false`). */
 export function debeziumEncoder(tombstones: boolean): RowEncoder {

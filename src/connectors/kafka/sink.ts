@@ -13,6 +13,7 @@ import type { Sink, SnapshotStartInfo } from '../../sdk/sink.js';
 import { leaseLost, type Fence } from '../../sdk/lease.js';
 import { cellReader } from '../../sdk/values.js';
 import { connectionOptionsSchema, createKafkaClient, describeConnection, parseConfig, type KafkaConnectionOptions } from './client.js';
+import { debeziumConnectEncoder } from './debezium-connect.js';
 import { arrowEncoder, debeziumEncoder, jsonEncoder, toIpc, type KafkaValueFormat, type RowEncoder } from './encode.js';
 import { CONTROL_KEY_PROPERTY, defaultControlTopic, type ControlRecord } from './records.js';
 import { LeanProducer } from './produce.js';
@@ -57,6 +58,20 @@ export interface KafkaSinkOptions extends KafkaConnectionOptions {
   onTruncate?: 'control-record' | 'fail';
   /** `debezium` format: follow each delete event with a tombstone (default true, as Debezium). */
   tombstonesOnDelete?: boolean;
+  /**
+   * `debezium` format only: write key and value with their Kafka Connect schema, as Kafka
+   * Connect's JsonConverter does with `schemas.enable=true` (`{"schema": …, "payload": …}`), the
+   * schema following Debezium's PostgreSQL connector's types. A schema change in the stream shows
+   * as a changed `schema` from the next record on. Default false (schemaless, as
+   * `schemas.enable=false`). See docs/sinks/kafka.md, "Debezium envelope with schemas".
+   */
+  schemas?: boolean;
+  /**
+   * `debezium` format with `schemas`: the first part of the Connect struct names
+   * (`<prefix>.<schema>.<table>.Value`, `.Key`, `.Envelope`), as Debezium's `topic.prefix`.
+   * Default `refstream`.
+   */
+  schemaNamePrefix?: string;
   /**
    * Most bytes of one partition's record batch in a produce call (default 1 MiB, within the
    * broker's default `max.message.bytes`). A single row larger than this is sent alone.
@@ -110,6 +125,8 @@ const sinkOptionsSchema = z.extend(connectionOptionsSchema, {
   controlTopic: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name'))),
   onTruncate: z.optional(z.enum(['control-record', 'fail'])),
   tombstonesOnDelete: z.optional(z.boolean()),
+  schemas: z.optional(z.boolean()),
+  schemaNamePrefix: z.optional(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'a Connect schema name part'))),
   chunkBytes: z.optional(z.int().check(z.positive())),
   maxBufferedBytes: z.optional(z.int().check(z.positive())),
   timeoutMs: z.optional(z.int().check(z.positive())),
@@ -178,13 +195,26 @@ export class KafkaSink implements Sink {
         hint: 'set controlTopic (CLI: ?controlTopic=<name>) to a topic name of at most 249 characters',
       });
     }
-    this.kafka = createKafkaClient(this.options);
     const format = this.options.format ?? 'json';
+    if (this.options.schemas === true && format !== 'debezium') {
+      throw definite('CONFIG_INVALID', `KafkaSink ${this.name}: schemas applies to the debezium format only, not ${format}`, {
+        hint: "set format: 'debezium' (CLI: ?format=debezium&schemas=true), or leave schemas off",
+      });
+    }
+    if (this.options.schemaNamePrefix !== undefined && this.options.schemas !== true) {
+      throw definite('CONFIG_INVALID', `KafkaSink ${this.name}: schemaNamePrefix names Connect schemas, which only schemas: true writes`, {
+        hint: "set format: 'debezium' and schemas: true (CLI: ?format=debezium&schemas=true), or leave schemaNamePrefix out",
+      });
+    }
+    this.kafka = createKafkaClient(this.options);
+    const tombstones = this.options.tombstonesOnDelete ?? true;
     this.encoder =
       format === 'json'
         ? jsonEncoder(() => this.partitions)
         : format === 'debezium'
-          ? debeziumEncoder(this.options.tombstonesOnDelete ?? true)
+          ? this.options.schemas === true
+            ? debeziumConnectEncoder({ tombstones, prefix: this.options.schemaNamePrefix ?? 'refstream' })
+            : debeziumEncoder(tombstones)
           : arrowEncoder(() => this.partitions);
     if (this.transactional) this.restore = () => this.abortOpenTransaction();
   }
