@@ -13,11 +13,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
 import { builtCli, ensureBuiltCli } from '../helpers/built-cli.js';
 import { exited, waitFor } from '../helpers/process.js';
 import { foldJsonl, sortedRows } from '../sinks/fold.js';
+import { startBackgroundWriter, type BackgroundWriter } from '../helpers/background-writer.js';
 
 const TABLES = 20;
 const BUSY = 6;
@@ -45,50 +45,35 @@ async function createTable(name: string, rows: number): Promise<void> {
 }
 
 /** Small transactions over `tables` (insert, update, delete, sometimes two tables at once) until stopped. */
-function startWriter(tables: () => string[]): { stop: () => Promise<number> } {
-  let running = true;
-  let ops = 0;
-  const done = (async () => {
-    const client = new pg.Client({ connectionString: server.connectionString });
-    await client.connect();
-    try {
-      while (running) {
-        const names = tables();
-        const pickTable = () => names[Math.floor(Math.random() * names.length)]!;
-        await client.query('BEGIN');
-        for (let k = Math.random() < 0.3 ? 2 : 1; k > 0; k--) {
-          const t = pickTable();
-          const id = 1 + Math.floor(Math.random() * 25_000);
-          const r = Math.random();
-          if (r < 0.35)
-            await client.query(`INSERT INTO public.${t} VALUES ($1, $2, $3, NULL) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, [
-              id,
-              `ins ${ops}`,
-              (Math.random() * 1000).toFixed(2),
-            ]);
-          else if (r < 0.8)
-            await client.query(`UPDATE public.${t} SET name = $2, amount = amount + 1, note = $3 WHERE id = $1`, [
-              id,
-              `upd ${ops}`,
-              `n${ops}`,
-            ]);
-          else await client.query(`DELETE FROM public.${t} WHERE id = $1`, [id]);
-        }
-        await client.query('COMMIT');
-        ops++;
-        await new Promise((res) => setTimeout(res, 2));
+function startWriter(tables: () => string[]): BackgroundWriter {
+  return startBackgroundWriter(
+    server.connectionString,
+    async (client, ops) => {
+      const names = tables();
+      const pickTable = () => names[Math.floor(Math.random() * names.length)]!;
+      await client.query('BEGIN');
+      for (let k = Math.random() < 0.3 ? 2 : 1; k > 0; k--) {
+        const t = pickTable();
+        const id = 1 + Math.floor(Math.random() * 25_000);
+        const r = Math.random();
+        if (r < 0.35)
+          await client.query(`INSERT INTO public.${t} VALUES ($1, $2, $3, NULL) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, [
+            id,
+            `ins ${ops}`,
+            (Math.random() * 1000).toFixed(2),
+          ]);
+        else if (r < 0.8)
+          await client.query(`UPDATE public.${t} SET name = $2, amount = amount + 1, note = $3 WHERE id = $1`, [
+            id,
+            `upd ${ops}`,
+            `n${ops}`,
+          ]);
+        else await client.query(`DELETE FROM public.${t} WHERE id = $1`, [id]);
       }
-    } finally {
-      await client.end();
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await done;
-      return ops;
+      await client.query('COMMIT');
     },
-  };
+    2,
+  );
 }
 
 function startSync(extra: string[] = []): { child: ChildProcess; stderr: () => string } {

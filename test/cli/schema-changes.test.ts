@@ -14,12 +14,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordBatchReader } from 'apache-arrow';
-import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
 import { METADATA } from '../../src/sdk/batch.js';
 import { builtCli, ensureBuiltCli } from '../helpers/built-cli.js';
 import { exited, waitFor as waitForCondition } from '../helpers/process.js';
 import { foldArrow, foldJsonl } from '../sinks/fold.js';
+import { startBackgroundWriter, type BackgroundWriter } from '../helpers/background-writer.js';
 
 let server: TestPostgres;
 /** The sync of the running scenario, whose log a timeout shows. */
@@ -43,31 +43,12 @@ after(async () => {
 });
 
 /** Updates and inserts a few rows of `table` every few ms until stopped (columns id and pop only, which every step keeps). */
-function startWriter(table: string): { stop: () => Promise<number> } {
-  let running = true;
-  let ops = 0;
-  const done = (async () => {
-    const client = new pg.Client({ connectionString: server.connectionString });
-    await client.connect();
-    try {
-      while (running) {
-        const id = 1 + Math.floor(Math.random() * 200);
-        if (Math.random() < 0.2) await client.query(`DELETE FROM ${table} WHERE id = $1`, [id]).catch(() => {});
-        else await client.query(`UPDATE ${table} SET pop = pop + 1 WHERE id = $1`, [id]).catch(() => {});
-        ops++;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    } finally {
-      await client.end();
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await done;
-      return ops;
-    },
-  };
+function startWriter(table: string): BackgroundWriter {
+  return startBackgroundWriter(server.connectionString, async (client) => {
+    const id = 1 + Math.floor(Math.random() * 200);
+    if (Math.random() < 0.2) await client.query(`DELETE FROM ${table} WHERE id = $1`, [id]).catch(() => {});
+    else await client.query(`UPDATE ${table} SET pop = pop + 1 WHERE id = $1`, [id]).catch(() => {});
+  });
 }
 
 function startSync(dir: string, table: string, extra: string[]): { child: ChildProcess; stderr: () => string } {

@@ -12,12 +12,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../../src/testing/index.js';
 import { builtCli, ensureBuiltCli, runBuiltCli } from '../helpers/built-cli.js';
 import { startCliSync, type CliSync } from '../helpers/cli-sync.js';
 import { exited, waitFor } from '../helpers/process.js';
 import { foldJsonl } from '../sinks/fold.js';
+import { startBackgroundWriter, type BackgroundWriter } from '../helpers/background-writer.js';
 
 let server: TestPostgres;
 
@@ -30,31 +30,12 @@ after(async () => {
 });
 
 /** Updates and deletes rows of `table` every few ms until stopped (columns id and pop only, which every step keeps). */
-function startWriter(table: string): { stop: () => Promise<number> } {
-  let running = true;
-  let ops = 0;
-  const done = (async () => {
-    const client = new pg.Client({ connectionString: server.connectionString });
-    await client.connect();
-    try {
-      while (running) {
-        const id = 1 + Math.floor(Math.random() * 200);
-        if (Math.random() < 0.1) await client.query(`DELETE FROM ${table} WHERE id = $1`, [id]);
-        else await client.query(`UPDATE ${table} SET pop = pop + 1 WHERE id = $1`, [id]);
-        ops++;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    } finally {
-      await client.end();
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await done;
-      return ops;
-    },
-  };
+function startWriter(table: string): BackgroundWriter {
+  return startBackgroundWriter(server.connectionString, async (client) => {
+    const id = 1 + Math.floor(Math.random() * 200);
+    if (Math.random() < 0.1) await client.query(`DELETE FROM ${table} WHERE id = $1`, [id]);
+    else await client.query(`UPDATE ${table} SET pop = pop + 1 WHERE id = $1`, [id]);
+  });
 }
 
 /** The table's rows as text values by key. */

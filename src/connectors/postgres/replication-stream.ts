@@ -6,7 +6,7 @@
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { Duplex } from 'node:stream';
-import { abortError } from '../../sdk/errors.js';
+import { sleepUntilWoken } from '../../sdk/sleep.js';
 import { formatLsn } from './lsn.js';
 
 const PG_EPOCH_MS = 946_684_800_000;
@@ -87,28 +87,9 @@ export class ReplicationConnection {
 
   /** Resolves when a frame or error may be available, after `timeoutMs`, or rejects when `signal` fires. */
   wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError(signal));
-      // frames that arrived while the caller was busy elsewhere: no 'readable' event will announce them
-      if ((this.stream?.readableLength ?? 0) > 0 || this.failure || this.streamEnded || this.closed) return resolve();
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        this.waiters.delete(done);
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const done = () => {
-        finish();
-        resolve();
-      };
-      const onAbort = () => {
-        finish();
-        reject(abortError(signal));
-      };
-      this.waiters.add(done);
-      timer = setTimeout(done, Math.max(0, timeoutMs));
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    // frames that arrived while the caller was busy elsewhere: no 'readable' event will announce them
+    const ready = () => (this.stream?.readableLength ?? 0) > 0 || Boolean(this.failure) || this.streamEnded || this.closed;
+    return sleepUntilWoken(this.waiters, ready, timeoutMs, signal);
   }
 
   private wake(): void {

@@ -13,7 +13,8 @@
  * - Confirming: status updates report the lowest position every table committed
  *   ({@link Holds.confirmable}), never more.
  */
-import { abortError, definite } from '../../../sdk/errors.js';
+import { definite } from '../../../sdk/errors.js';
+import { sleepUntilWoken } from '../../../sdk/sleep.js';
 import type { LeaderTerm } from '../../../sdk/leadership.js';
 import type { Catalog, TableInfo } from '../catalog.js';
 import type { ResolvedConfig } from '../config.js';
@@ -427,27 +428,7 @@ class CaptureChannel implements ChangeChannel {
   }
 
   wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError(signal));
-      if (this.head < this.queue.length || this.failure) return resolve();
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        this.wakers.delete(done);
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const done = () => {
-        finish();
-        resolve();
-      };
-      const onAbort = () => {
-        finish();
-        reject(abortError(signal));
-      };
-      this.wakers.add(done);
-      timer = setTimeout(done, Math.max(0, timeoutMs));
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return sleepUntilWoken(this.wakers, () => this.head < this.queue.length || Boolean(this.failure), timeoutMs, signal);
   }
 
   confirm(): void {
