@@ -9,7 +9,7 @@ import pg from 'pg';
 import { PostgresSource, uninstallTriggerCapture, type PostgresSourceConfig } from '../../src/connectors/postgres/index.js';
 import { startPostgres, type TestPostgres } from '../../src/testing/postgres.js';
 import type { ConformanceTarget, SourceOptions, TableHarness } from '../types.js';
-import { COLUMNS, LARGE_DOC, largeDoc, valuesOf } from './postgres.js';
+import { largeDoc, tableWrites } from './postgres.js';
 
 let server: Promise<TestPostgres> | undefined;
 let tables = 0;
@@ -55,29 +55,7 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}): Promise<Table
         ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
       });
     },
-    async insert(rows) {
-      if (rows.length === 0) return;
-      const { sql, params } = valuesOf(rows);
-      await server.query(`INSERT INTO ${table} (${COLUMNS}, doc) SELECT v.*, ${LARGE_DOC} FROM (VALUES ${sql}) AS v(${COLUMNS})`, params);
-    },
-    async update(rows) {
-      if (rows.length === 0) return;
-      const { sql, params } = valuesOf(rows);
-      await server.query(
-        `UPDATE ${table} AS t SET name = v.name, amount = v.amount, updated_at = v.updated_at, active = v.active, note = v.note FROM (VALUES ${sql}) AS v(${COLUMNS}) WHERE t.id = v.id`,
-        params,
-      );
-    },
-    async delete(ids) {
-      if (ids.length === 0) return;
-      await server.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [ids.map(String)]);
-    },
-    async truncate() {
-      await server.query(`TRUNCATE ${table}`);
-    },
-    async addColumn(column) {
-      await server.query(`ALTER TABLE ${table} ADD COLUMN ${column} text`);
-    },
+    ...tableWrites((sql, params) => server.query(sql, params), table),
     async interrupt() {
       await terminate();
     },

@@ -53,6 +53,65 @@ export function valuesOf(rows: TestRow[]): { sql: string; params: unknown[] } {
 type Layout = 'plain' | 'partitioned';
 
 /**
+ * How the harnesses change the standard table `table` (with its `doc` column): one SQL
+ * statement per step, through `query`. Shared by the logical and the trigger targets.
+ */
+export function tableWrites(
+  query: (sql: string, params?: unknown[]) => Promise<unknown>,
+  table: string,
+): Pick<TableHarness, 'insert' | 'update' | 'delete' | 'truncate' | 'addColumn' | 'migrate'> {
+  return {
+    async insert(rows) {
+      if (rows.length === 0) return;
+      const { sql, params } = valuesOf(rows);
+      await query(`INSERT INTO ${table} (${COLUMNS}, doc) SELECT v.*, ${LARGE_DOC} FROM (VALUES ${sql}) AS v(${COLUMNS})`, params);
+    },
+    async update(rows) {
+      if (rows.length === 0) return;
+      const { sql, params } = valuesOf(rows);
+      await query(
+        `UPDATE ${table} AS t SET name = v.name, amount = v.amount, updated_at = v.updated_at, active = v.active, note = v.note FROM (VALUES ${sql}) AS v(${COLUMNS}) WHERE t.id = v.id`,
+        params,
+      );
+    },
+    async delete(ids) {
+      if (ids.length === 0) return;
+      await query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [ids.map(String)]);
+    },
+    async truncate() {
+      await query(`TRUNCATE ${table}`);
+    },
+    async addColumn(column) {
+      await query(`ALTER TABLE ${table} ADD COLUMN ${column} text`);
+    },
+    async migrate(change, insertId) {
+      const row = makeRow(Number(insertId));
+      const values = {
+        id: row.id.toString(),
+        name: row.name,
+        amount: row.amount,
+        updated_at: row.updated_at.toISOString(),
+        active: row.active,
+        note: row.note,
+      };
+      const ddl = {
+        'drop-note': `ALTER TABLE ${table} DROP COLUMN note`,
+        'rename-name': `ALTER TABLE ${table} RENAME COLUMN name TO title`,
+        'widen-amount': `ALTER TABLE ${table} ALTER COLUMN amount TYPE numeric(14,2)`,
+      }[change];
+      await query(ddl);
+      const columns = Object.keys(values)
+        .filter((c) => !(change === 'drop-note' && c === 'note'))
+        .map((c) => ({ c, as: change === 'rename-name' && c === 'name' ? 'title' : c }));
+      await query(
+        `INSERT INTO ${table} (${columns.map((x) => x.as).join(', ')}, doc) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}, ${LARGE_DOC.replace('v.id', `$1::bigint`)})`,
+        columns.map((x) => values[x.c as keyof typeof values]),
+      );
+    },
+  };
+}
+
+/**
  * The tested table as one table of a capture, added to it while a neighbour table streams (a
  * writer keeps changing it, a sync keeps reading it): the tested source must behave exactly
  * like a source of its own while the stream it shares carries the neighbour's changes too
@@ -148,53 +207,7 @@ async function harness(extra: Partial<PostgresSourceConfig> = {}, layout: Layout
         ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
       });
     },
-    async insert(rows) {
-      if (rows.length === 0) return;
-      const { sql, params } = valuesOf(rows);
-      await pg.query(`INSERT INTO ${table} (${COLUMNS}, doc) SELECT v.*, ${LARGE_DOC} FROM (VALUES ${sql}) AS v(${COLUMNS})`, params);
-    },
-    async update(rows) {
-      if (rows.length === 0) return;
-      const { sql, params } = valuesOf(rows);
-      await pg.query(
-        `UPDATE ${table} AS t SET name = v.name, amount = v.amount, updated_at = v.updated_at, active = v.active, note = v.note FROM (VALUES ${sql}) AS v(${COLUMNS}) WHERE t.id = v.id`,
-        params,
-      );
-    },
-    async delete(ids) {
-      if (ids.length === 0) return;
-      await pg.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [ids.map(String)]);
-    },
-    async truncate() {
-      await pg.query(`TRUNCATE ${table}`);
-    },
-    async addColumn(column) {
-      await pg.query(`ALTER TABLE ${table} ADD COLUMN ${column} text`);
-    },
-    async migrate(change, insertId) {
-      const row = makeRow(Number(insertId));
-      const values = {
-        id: row.id.toString(),
-        name: row.name,
-        amount: row.amount,
-        updated_at: row.updated_at.toISOString(),
-        active: row.active,
-        note: row.note,
-      };
-      const ddl = {
-        'drop-note': `ALTER TABLE ${table} DROP COLUMN note`,
-        'rename-name': `ALTER TABLE ${table} RENAME COLUMN name TO title`,
-        'widen-amount': `ALTER TABLE ${table} ALTER COLUMN amount TYPE numeric(14,2)`,
-      }[change];
-      await pg.query(ddl);
-      const columns = Object.keys(values)
-        .filter((c) => !(change === 'drop-note' && c === 'note'))
-        .map((c) => ({ c, as: change === 'rename-name' && c === 'name' ? 'title' : c }));
-      await pg.query(
-        `INSERT INTO ${table} (${columns.map((x) => x.as).join(', ')}, doc) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}, ${LARGE_DOC.replace('v.id', `$1::bigint`)})`,
-        columns.map((x) => values[x.c as keyof typeof values]),
-      );
-    },
+    ...tableWrites((sql, params) => pg.query(sql, params), table),
     async interrupt() {
       await pg.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [
         applicationName,
