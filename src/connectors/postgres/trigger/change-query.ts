@@ -34,9 +34,14 @@ function newerThan(delivered: PgSnapshot): string {
  */
 export function nextEpochSql(objects: TriggerObjects, delivered: PgSnapshot): string {
   const epochs = `${quoteIdent(objects.schema)}.${quoteIdent(objects.epochs)}`;
+  // with a new epoch, the table's columns as the catalog has them after every transaction in
+  // it: a rename or a same-oid type change (which no row image shows) is followed before its rows
   return `WITH now AS (SELECT pg_current_snapshot() AS s, EXISTS (SELECT 1 FROM ${changesOf(objects)} WHERE ${newerThan(delivered)}) AS pending),
      recorded AS (INSERT INTO ${epochs} (consumer, snapshot) SELECT $1, s FROM now WHERE pending RETURNING 1)
-SELECT s::text AS s, pending, (SELECT count(*) FROM recorded)::int AS recorded FROM now`;
+SELECT s::text AS s, pending, (SELECT count(*) FROM recorded)::int AS recorded,
+       CASE WHEN pending THEN (SELECT string_agg(attname || ' ' || atttypid::text || ' ' || atttypmod::text, ',' ORDER BY attnum)
+                                 FROM pg_attribute WHERE attrelid = $2::oid AND attnum > 0 AND NOT attisdropped) END AS columns
+  FROM now`;
 }
 
 /**

@@ -120,6 +120,8 @@ export class TriggerChangeReader {
   /** The last check found an epoch. */
   private lastFound = false;
   private lastCatalogCheck = Date.now();
+  /** The table's columns as the last epoch query saw them (`attname atttypid atttypmod`, …). */
+  private catalogColumns: string | null = null;
   private failure: ConnectorError | null = null;
   private closed = false;
   /** The last schema change followed: where, and what changed. */
@@ -251,9 +253,17 @@ export class TriggerChangeReader {
     }
     this.notified = false; // a notification during the query asks for another check
     this.lastCheck = Date.now();
-    const { rows } = await this.o.sql.query<{ s: string; pending: boolean }>(nextEpochSql(this.o.objects, this.pending.delivered), [
-      this.o.progress.consumer,
-    ]);
+    const { rows } = await this.o.sql.query<{ s: string; pending: boolean; columns: string | null }>(
+      nextEpochSql(this.o.objects, this.pending.delivered),
+      [this.o.progress.consumer, this.o.table.oid],
+    );
+    const columns = rows[0]!.columns;
+    if (columns !== null && columns !== this.catalogColumns) {
+      // the columns changed since the last look (or were not looked at yet): renames and
+      // same-oid type changes apply from this epoch on
+      this.catalogColumns = columns;
+      await this.checkCatalog();
+    }
     const now = parsePgSnapshot(rows[0]!.s);
     this.lastFound = rows[0]!.pending;
     if (!covers(now, this.pending.delivered)) return; // cannot happen on one server; never go back
